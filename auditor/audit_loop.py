@@ -1,0 +1,197 @@
+"""The audit pass over one model: saliency, region metrics and reliance per batch.
+
+Each batch's results go to a shard file (``shards/<model>/batch_NNNNN.npz``) as soon as it is
+done, so a killed run resumes at the first missing batch and memory stays flat in dataset size.
+``merge_shards`` turns the shards into the per-sample table, embeddings and low-res maps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from auditor.config import AnalysisConfig, SaliencyConfig
+from auditor.metrics.regions import attention_mass, pointing_game, region_area
+from auditor.metrics.reliance import reliance_test
+from auditor.progress import ProgressSink
+from auditor.rundir import RunDir
+from auditor.saliency import CamEngine
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AuditTables", "audit_model", "collate_samples", "merge_shards"]
+
+
+def collate_samples(batch: list[dict]) -> dict[str, torch.Tensor]:
+    """Stack dataset items (``image``, ``label``, ``masks``, ``index``) into a batch."""
+    return {
+        "image": torch.stack([b["image"] for b in batch]),
+        "label": torch.as_tensor([b["label"] for b in batch], dtype=torch.long),
+        "masks": torch.stack([b["masks"] for b in batch]),
+        "index": torch.as_tensor([b["index"] for b in batch], dtype=torch.long),
+    }
+
+
+@dataclass
+class AuditTables:
+    """Merged results of one model's audit pass, row-aligned.
+
+    Attributes:
+        index: [N] row positions in ``DataBundle.table``.
+        logits: [N, C] float32.
+        embeddings: [N, D] float32 pooled target-layer features.
+        mass: [N, M, R] attention mass per method and region.
+        area: [N, R] region area share.
+        point: [N, M, R] pointing-game hits.
+        maps: [N, M, h, w] float16 low-resolution maps.
+        flip: [N, R'] prediction flipped when region r' is occluded (reliance regions).
+        conf_drop: [N, R'] confidence drop of the original prediction.
+        reliance_regions: names of the R' occluded regions.
+    """
+
+    index: np.ndarray
+    logits: np.ndarray
+    embeddings: np.ndarray
+    mass: np.ndarray
+    area: np.ndarray
+    point: np.ndarray
+    maps: np.ndarray
+    flip: np.ndarray
+    conf_drop: np.ndarray
+    reliance_regions: list[str]
+
+
+def _shard_name(model_name: str, b: int) -> str:
+    return f"shards/{model_name}/batch_{b:05d}.npz"
+
+
+def audit_model(
+    model: nn.Module,
+    model_name: str,
+    loader: DataLoader,
+    regions: list[str],
+    scfg: SaliencyConfig,
+    acfg: AnalysisConfig,
+    rundir: RunDir,
+    *,
+    target_layer: str,
+    device: torch.device,
+    progress: ProgressSink | None = None,
+) -> int:
+    """Run saliency + region metrics + reliance over ``loader``, one shard per batch.
+
+    Batches whose shard already exists are skipped (resume).
+
+    Returns:
+        The number of batches (shards) for this model.
+    """
+    engine = CamEngine(model, target_layer=target_layer, methods=list(scfg.methods))
+    reliance_idx = [i for i, r in enumerate(regions) if r != "background"] if acfg.reliance else []
+    n_batches = len(loader)
+    for b, batch in enumerate(loader):
+        rel = _shard_name(model_name, b)
+        if rundir.exists(rel):
+            if progress:
+                progress(f"audit {model_name}", b + 1, n_batches)
+            continue
+        images = batch["image"].to(device, non_blocking=True)
+        masks = batch["masks"].to(device, non_blocking=True)
+        labels = batch["label"].to(device)
+        targets = labels if scfg.target == "true" else None
+        out = engine(images, targets=targets)
+        maps = out.maps  # [B, M, H, W]
+        mass = attention_mass(maps, masks)  # [B, M, R]
+        point = pointing_game(maps, masks)
+        area = region_area(masks)
+        lowres = F.adaptive_avg_pool2d(maps, scfg.map_size).to(torch.float16)
+        if reliance_idx:
+            rel_out = reliance_test(model, images, masks, [regions[i] for i in reliance_idx],
+                                    region_indices=reliance_idx, fill=acfg.reliance_fill,
+                                    logits=out.logits)
+            flip = np.stack([rel_out[regions[i]]["flipped"] for i in reliance_idx], axis=1)
+            drop = np.stack([rel_out[regions[i]]["conf_drop"] for i in reliance_idx], axis=1)
+        else:
+            flip = np.zeros((len(images), 0), dtype=bool)
+            drop = np.zeros((len(images), 0), dtype=np.float32)
+        rundir.write_npz(
+            rel,
+            index=batch["index"].numpy(),
+            logits=out.logits.detach().float().cpu().numpy(),
+            embeddings=out.embeddings.detach().float().cpu().numpy(),
+            mass=mass.detach().float().cpu().numpy(),
+            area=area.detach().float().cpu().numpy(),
+            point=point.detach().cpu().numpy(),
+            maps=lowres.cpu().numpy(),
+            flip=np.asarray(flip, dtype=bool),
+            conf_drop=np.asarray(drop, dtype=np.float32),
+        )
+        if progress:
+            progress(f"audit {model_name}", b + 1, n_batches)
+    log.info("audited %s in %d batches", model_name, n_batches)
+    return n_batches
+
+
+def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
+                 regions: list[str], reliance: bool) -> AuditTables:
+    """Concatenate a model's shards in batch order."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for b in range(n_batches):
+        with np.load(rundir.path(_shard_name(model_name, b))) as z:
+            for k in z.files:
+                parts.setdefault(k, []).append(z[k])
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    rel_regions = [r for r in regions if r != "background"] if reliance else []
+    return AuditTables(
+        index=cat["index"], logits=cat["logits"], embeddings=cat["embeddings"],
+        mass=cat["mass"], area=cat["area"], point=cat["point"], maps=cat["maps"],
+        flip=cat["flip"], conf_drop=cat["conf_drop"], reliance_regions=rel_regions,
+    )
+
+
+def sample_frame(
+    model_name: str,
+    tables: AuditTables,
+    bundle_table: pd.DataFrame,
+    classes: list[str],
+    attributes: list[str],
+    methods: list[str],
+    regions: list[str],
+) -> pd.DataFrame:
+    """The per-sample rows of ``samples.parquet`` for one model (column contract in DESIGN)."""
+    rows = bundle_table.iloc[tables.index]
+    probs = torch.softmax(torch.from_numpy(tables.logits), dim=1).numpy()
+    pred_idx = probs.argmax(1)
+    label_idx = rows["label"].to_numpy()
+    df = pd.DataFrame({
+        "model": model_name,
+        "id": rows["id"].astype(str).to_numpy(),
+        "split": rows["split"].astype(str).to_numpy(),
+        "label": [classes[i] for i in label_idx],
+        "pred": [classes[i] for i in pred_idx],
+        "label_idx": label_idx.astype(np.int64),
+        "pred_idx": pred_idx.astype(np.int64),
+        "confidence": probs.max(1).astype(np.float64),
+        "correct": pred_idx == label_idx,
+    })
+    for attr in attributes:
+        df[attr] = rows[attr].astype(str).to_numpy()
+    cols: dict[str, np.ndarray] = {}
+    for m, method in enumerate(methods):
+        for r, region in enumerate(regions):
+            cols[f"mass_{method}_{region}"] = tables.mass[:, m, r].astype(np.float64)
+            cols[f"point_{method}_{region}"] = tables.point[:, m, r].astype(bool)
+    for r, region in enumerate(regions):
+        cols[f"area_{region}"] = tables.area[:, r].astype(np.float64)
+    for j, region in enumerate(tables.reliance_regions):
+        cols[f"flip_{region}"] = tables.flip[:, j].astype(bool)
+        cols[f"conf_drop_{region}"] = tables.conf_drop[:, j].astype(np.float64)
+    df = pd.concat([df, pd.DataFrame(cols)], axis=1)
+    df["cluster"] = -1
+    return df

@@ -1,0 +1,244 @@
+"""The ``audit`` command line. The only module that prints or exits.
+
+User mistakes (``AuditorError``) print one red line and exit 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from auditor.errors import AuditorError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Audit where an image classifier looks, per region, class and subgroup.")
+data_app = typer.Typer(no_args_is_help=True, help="Synthetic datasets.")
+synth_app = typer.Typer(no_args_is_help=True, help="Generate a synthetic dataset.")
+data_app.add_typer(synth_app, name="synth")
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(err: AuditorError) -> None:
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+class _Bars:
+    """A rich progress sink: one bar per task label."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        if task not in self.tasks:
+            self.tasks[task] = self.progress.add_task(task, total=total)
+        self.progress.update(self.tasks[task], completed=done, total=total)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err_console, transient=False)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML config file")],
+    overwrite: Annotated[bool, typer.Option(help="replace an existing output_dir")] = False,
+    fresh: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
+) -> None:
+    """Run the audit described by CONFIG and write the report."""
+    from auditor.config import load_config
+    from auditor.pipeline import run_audit
+
+    t0 = time.perf_counter()
+    try:
+        cfg = load_config(config)
+        with _progress() as bars:
+            result = run_audit(cfg, progress=_Bars(bars), overwrite=overwrite, fresh=fresh)
+    except AuditorError as err:
+        _fail(err)
+        return
+    _print_run_summary(result.summary)
+    seconds = time.perf_counter() - t0
+    console.print(f"\nfinished in {seconds:.0f} s{' (resumed)' if result.resumed else ''}")
+    for key in ("html", "pdf", "summary", "samples"):
+        if key in result.files:
+            console.print(f"  {key:<8} {result.files[key]}")
+    if "html" in result.files:
+        console.print(f"\nReport: [bold]{result.files['html']}[/]")
+
+
+def _print_run_summary(summary: dict) -> None:
+    table = Table(title="models", show_lines=False)
+    for col in ("model", "accuracy", "worst group", "gap", "findings (high)"):
+        table.add_column(col)
+    for name, m in summary.get("models", {}).items():
+        met = m.get("metrics", {})
+        highs = sum(1 for f in m.get("findings", []) if f.get("severity") == "high")
+        wg = met.get("worst_group_accuracy")
+        table.add_row(name, f"{met.get('accuracy', float('nan')):.3f}",
+                      f"{wg:.3f} ({met.get('worst_group')})" if wg is not None else "n/a",
+                      f"{met.get('accuracy_gap', float('nan')):.3f}",
+                      f"{len(m.get('findings', []))} ({highs})")
+    console.print(table)
+    for name, m in summary.get("models", {}).items():
+        for f in m.get("findings", []):
+            colour = {"high": "red", "medium": "yellow"}.get(f.get("severity"), "cyan")
+            console.print(f"  [{colour}]{f.get('severity', ''):<6}[/] {name}: {f.get('title')}",
+                          highlight=False)
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="YAML config file")]) -> None:
+    """Check CONFIG and its data without running a model."""
+    from auditor.validate import validate_config
+
+    try:
+        report = validate_config(config)
+    except AuditorError as err:
+        _fail(err)
+        return
+    console.print(f"[green]config OK[/]: {config}")
+    for line in report.lines:
+        console.print(line, highlight=False)
+    for warn in report.warnings:
+        console.print(f"[yellow]warning:[/] {warn}", highlight=False)
+
+
+@app.command()
+def methods() -> None:
+    """List saliency methods, architectures and region formats."""
+    from auditor.data.regions import list_region_formats
+    from auditor.models import list_archs
+    from auditor.saliency import list_methods
+
+    table = Table(title="saliency methods")
+    table.add_column("name")
+    table.add_column("passes / image")
+    table.add_column("description")
+    for m in list_methods():
+        table.add_row(m.name, str(m.passes), m.description)
+    console.print(table)
+    arch = Table(title="architectures")
+    arch.add_column("name")
+    arch.add_column("target layer")
+    arch.add_column("description")
+    for a in list_archs():
+        arch.add_row(a.name, a.target_layer, a.description)
+    console.print(arch)
+    console.print("region formats: " + ", ".join(list_region_formats()))
+
+
+@synth_app.command("clinic")
+def synth_clinic(
+    out: Annotated[Path, typer.Option(help="output folder")],
+    n_train: int = 3000, n_val: int = 200, n_test: int = 1000,
+    bias: float = 0.95, image_size: int = 64, seed: int = 0,
+) -> None:
+    """Write the synthetic doctor/nurse dataset (PNGs, manifest.csv, COCO regions.json)."""
+    from auditor.config import SyntheticConfig
+    from auditor.data.synthetic import generate_clinic
+
+    try:
+        cfg = SyntheticConfig(n_train=n_train, n_val=n_val, n_test=n_test, bias=bias,
+                              image_size=image_size)
+    except ValueError as err:
+        _fail(AuditorError(str(err).splitlines()[-1] if str(err) else "invalid option"))
+        return
+    try:
+        with _progress() as bars:
+            sink = _Bars(bars)
+            manifest = generate_clinic(out, cfg, seed=seed,
+                                       progress=lambda d, t: sink("generate", d, t))
+    except AuditorError as err:
+        _fail(err)
+        return
+    console.print(f"manifest: {manifest}")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="first run directory (before)")],
+    run_b: Annotated[Path, typer.Argument(help="second run directory (after)")],
+    out: Annotated[Path | None, typer.Option(help="output folder (default: RUN_B/compare)")] = None,
+    model_a: Annotated[str | None, typer.Option(help="model of RUN_A")] = None,
+    model_b: Annotated[str | None, typer.Option(help="model of RUN_B")] = None,
+) -> None:
+    """Compare two existing runs (matched by sample id) and write compare.html/pdf/json."""
+    from auditor.compare import compare_runs, write_compare_outputs
+
+    try:
+        result = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b)
+        paths = write_compare_outputs(result, out or (run_b / "compare"))
+    except AuditorError as err:
+        _fail(err)
+        return
+    d = result.to_dict()
+    comp = d.get("comparison", d)
+    delta = comp.get("delta", {})
+    console.print(f"accuracy delta: {delta.get('accuracy', float('nan')):+.3f}   "
+                  f"McNemar p = {comp.get('mcnemar_p', float('nan')):.3g}")
+    for key, path in paths.items():
+        console.print(f"  {key:<5} {path}")
+
+
+@app.command()
+def rebalance(
+    config: Annotated[Path, typer.Argument(help="YAML config whose data.manifest to rebalance")],
+    by: Annotated[str, typer.Option(help="attribute column(s), comma-separated")],
+    out: Annotated[Path, typer.Option(help="where to write the rebalanced manifest CSV")],
+    strategy: Annotated[str, typer.Option(help="oversample | undersample | reweight")] = "oversample",
+) -> None:
+    """Write a group-rebalanced training manifest for teams who train elsewhere."""
+    from auditor.config import load_config
+    from auditor.rebalance import run_rebalance
+
+    try:
+        cfg = load_config(config)
+        result = run_rebalance(cfg, by=[b.strip() for b in by.split(",") if b.strip()],
+                               strategy=strategy, out=out)
+    except AuditorError as err:
+        _fail(err)
+        return
+    for title, frame in (("before", result.before), ("after", result.after)):
+        table = Table(title=f"train groups {title}")
+        for col in frame.columns:
+            table.add_column(str(col))
+        for row in frame.itertuples(index=False):
+            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        console.print(table)
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def version() -> None:
+    """Print the auditor version."""
+    from auditor import __version__
+
+    console.print(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted; run the same command again to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

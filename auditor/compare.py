@@ -1,0 +1,378 @@
+"""Before and after: compare two models on the same samples.
+
+:func:`compare_models` takes the per-sample table of a run (``samples.parquet``: one row per
+(model, sample)) and compares two of its models sample by sample: accuracy, worst-group
+accuracy, per-group accuracy, attention mass per region, McNemar's test on correctness and
+the shift of each sample's top region. :func:`auditor.compare_report.compare_runs` does the
+same for two run directories.
+
+Groups. *Per-group accuracy* is reported per attribute value (e.g. ``hair=blond``). The
+*worst group* is the lowest-accuracy cell of (true label x attribute value) over every
+attribute, among cells with at least ``min_group_support`` (default 10) samples, so one odd
+sample cannot be "the worst group"; with no attributes the cells are the classes. The
+baseline's and the candidate's worst cells may differ; the delta compares their accuracies.
+
+Every delta is ``candidate - baseline``; every interval is a paired percentile bootstrap
+(``level``, ``n_boot`` resamples, seeded per quantity).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from auditor.compare_stats import (
+    McNemarResult,
+    clean,
+    mcnemar,
+    paired_bootstrap_ci,
+    wilcoxon_p,
+)
+from auditor.errors import CompareError
+
+__all__ = ["Comparison", "compare_models", "MIN_GROUP_SUPPORT", "EXAMPLES_PER_TRANSITION"]
+
+#: Smallest (label x attribute value) cell that can be the worst group.
+MIN_GROUP_SUPPORT = 10
+#: Example sample ids kept per top-region transition.
+EXAMPLES_PER_TRANSITION = 8
+
+
+@dataclass
+class Comparison:
+    """The paired comparison of a candidate model against a baseline on the same samples.
+
+    Attributes:
+        baseline: baseline model name.
+        candidate: candidate model name.
+        n: number of paired samples.
+        level: confidence level of every interval.
+        accuracy: ``{"baseline", "candidate", "delta", "ci": [lo, hi]}``.
+        balanced_accuracy: ``{"baseline", "candidate", "delta"}`` (mean per-class recall).
+        worst_group: ``{"baseline": {"group", "n", "accuracy"}, "candidate": {...}, "delta",
+            "min_support"}``.
+        by_group: ``{attr: {value: {"n", "baseline", "candidate", "delta", "ci"}}}``.
+        attention: ``{method: {region: {"n", "baseline", "candidate", "delta", "ci",
+            "wilcoxon_p"}}}`` (mean attention mass).
+        mcnemar: McNemar's test on per-sample correctness.
+        top_region: ``{"method", "n", "n_changed", "changed_share", "transitions":
+            {"face->object": count}, "examples": {"face->object": [ids]}, "share":
+            {"baseline": {region: share}, "candidate": {...}}}``.
+        seed: base seed of the bootstraps.
+        n_boot: bootstrap resamples.
+    """
+
+    baseline: str
+    candidate: str
+    n: int
+    level: float
+    accuracy: dict
+    balanced_accuracy: dict
+    worst_group: dict
+    by_group: dict
+    attention: dict
+    mcnemar: McNemarResult
+    top_region: dict
+    seed: int = 0
+    n_boot: int = 2000
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The ``comparisons`` entry of summary.json (DESIGN.md) plus the detail blocks.
+
+        Returns:
+            ``{"baseline", "candidate", "delta": {...}, "mcnemar_p", ...}``, JSON-ready
+            (NaN becomes ``None``).
+        """
+        delta = {
+            "accuracy": clean(self.accuracy["delta"]),
+            "balanced_accuracy": clean(self.balanced_accuracy["delta"]),
+            "worst_group_accuracy": clean(self.worst_group["delta"]),
+            "attention": {
+                m: {r: clean(v["delta"]) for r, v in regions.items()}
+                for m, regions in self.attention.items()
+            },
+            "top_region_changed": clean(self.top_region["changed_share"]),
+        }
+        return _jsonable(
+            {
+                "baseline": self.baseline,
+                "candidate": self.candidate,
+                "delta": delta,
+                "mcnemar_p": self.mcnemar.p,
+                "n": self.n,
+                "level": self.level,
+                "seed": self.seed,
+                "n_boot": self.n_boot,
+                "accuracy": self.accuracy,
+                "balanced_accuracy": self.balanced_accuracy,
+                "worst_group": self.worst_group,
+                "by_group": self.by_group,
+                "attention": self.attention,
+                "mcnemar": self.mcnemar.to_dict(),
+                "top_region": self.top_region,
+                "notes": list(self.notes),
+            }
+        )
+
+
+def compare_models(
+    samples: pd.DataFrame,
+    baseline: str,
+    candidate: str,
+    *,
+    methods: list[str],
+    regions: list[str],
+    attributes: list[str],
+    level: float = 0.95,
+    seed: int = 0,
+    n_boot: int = 2000,
+    min_group_support: int = MIN_GROUP_SUPPORT,
+) -> Comparison:
+    """Compare ``candidate`` against ``baseline`` sample by sample.
+
+    Args:
+        samples: per-sample table of all models (``model, id, label, correct``, attribute
+            columns, ``mass_<method>_<region>``); rows of the two models are matched by ``id``.
+            Label and attribute values are taken from the baseline's rows.
+        baseline: name of the baseline model (``model`` column).
+        candidate: name of the candidate model.
+        methods: saliency methods to compare; the first one defines each sample's top region.
+        regions: region names (``mass_<method>_<region>`` columns).
+        attributes: subgroup attribute columns.
+        level: confidence level of the bootstrap intervals.
+        seed: base seed of the bootstraps.
+        n_boot: bootstrap resamples per interval.
+        min_group_support: smallest (label x attribute value) cell eligible as worst group.
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        CompareError: a model or column is missing, ids repeat, or no sample is shared.
+    """
+    paired = _pair(samples, baseline, candidate, methods, regions, attributes)
+    base_ok = paired["correct_b"].to_numpy(dtype=bool)
+    cand_ok = paired["correct_c"].to_numpy(dtype=bool)
+    diff = cand_ok.astype(float) - base_ok.astype(float)
+    n = len(paired)
+
+    mean, lo, hi = paired_bootstrap_ci(diff, level=level, n_boot=n_boot, seed=seed, key="acc")
+    accuracy = {
+        "baseline": float(base_ok.mean()),
+        "candidate": float(cand_ok.mean()),
+        "delta": mean,
+        "ci": [lo, hi],
+        "n": n,
+    }
+    labels = paired["label"].astype(str).to_numpy()
+    bal_b = _balanced_accuracy(labels, base_ok)
+    bal_c = _balanced_accuracy(labels, cand_ok)
+    balanced = {"baseline": bal_b, "candidate": bal_c, "delta": bal_c - bal_b}
+
+    by_group: dict[str, dict] = {}
+    for attr in attributes:
+        values = paired[attr].astype(str).to_numpy()
+        by_group[attr] = {}
+        for value in sorted(set(values)):
+            sel = values == value
+            g_mean, g_lo, g_hi = paired_bootstrap_ci(
+                diff[sel], level=level, n_boot=n_boot, seed=seed, key=f"group:{attr}={value}"
+            )
+            by_group[attr][value] = {
+                "n": int(sel.sum()),
+                "baseline": float(base_ok[sel].mean()),
+                "candidate": float(cand_ok[sel].mean()),
+                "delta": g_mean,
+                "ci": [g_lo, g_hi],
+            }
+
+    cells = _cells(paired, attributes)
+    worst_b = _worst_cell(cells, base_ok, min_group_support)
+    worst_c = _worst_cell(cells, cand_ok, min_group_support)
+    notes: list[str] = []
+    if worst_b is None:
+        notes.append(f"no (label x attribute) cell has {min_group_support} or more samples")
+    worst_group = {
+        "baseline": worst_b,
+        "candidate": worst_c,
+        "delta": (worst_c["accuracy"] - worst_b["accuracy"]) if worst_b and worst_c else None,
+        "min_support": min_group_support,
+    }
+
+    attention: dict[str, dict] = {}
+    for method in methods:
+        attention[method] = {}
+        for region in regions:
+            col = f"mass_{method}_{region}"
+            mb = paired[f"{col}_b"].to_numpy(dtype=float)
+            mc = paired[f"{col}_c"].to_numpy(dtype=float)
+            keep = ~(np.isnan(mb) | np.isnan(mc))
+            d_mean, d_lo, d_hi = paired_bootstrap_ci(
+                mc[keep] - mb[keep], level=level, n_boot=n_boot, seed=seed, key=col
+            )
+            attention[method][region] = {
+                "n": int(keep.sum()),
+                "baseline": float(mb[keep].mean()) if keep.any() else float("nan"),
+                "candidate": float(mc[keep].mean()) if keep.any() else float("nan"),
+                "delta": d_mean,
+                "ci": [d_lo, d_hi],
+                "wilcoxon_p": wilcoxon_p(mb, mc),
+            }
+
+    return Comparison(
+        baseline=baseline,
+        candidate=candidate,
+        n=n,
+        level=level,
+        accuracy=accuracy,
+        balanced_accuracy=balanced,
+        worst_group=worst_group,
+        by_group=by_group,
+        attention=attention,
+        mcnemar=mcnemar(base_ok, cand_ok),
+        top_region=_top_region_shift(paired, methods[0], regions) if methods else {},
+        seed=seed,
+        n_boot=n_boot,
+        notes=notes,
+    )
+
+
+def _pair(
+    samples: pd.DataFrame,
+    baseline: str,
+    candidate: str,
+    methods: list[str],
+    regions: list[str],
+    attributes: list[str],
+) -> pd.DataFrame:
+    """One row per shared sample id: baseline columns ``*_b``, candidate columns ``*_c``.
+
+    Rows are sorted by id so every result is independent of the input order.
+    """
+    for col in ("model", "id", "label", "correct"):
+        if col not in samples.columns:
+            raise CompareError(f"samples table has no column '{col}'")
+    if not methods:
+        raise CompareError("no saliency method to compare (methods is empty)")
+    models = list(dict.fromkeys(samples["model"].astype(str)))
+    for name in (baseline, candidate):
+        if name not in models:
+            raise CompareError(f"no model named '{name}' in the samples table (models: {models})")
+    if baseline == candidate:
+        raise CompareError(f"baseline and candidate are the same model '{baseline}'")
+    mass_cols = [f"mass_{m}_{r}" for m in methods for r in regions]
+    missing = [c for c in [*attributes, *mass_cols] if c not in samples.columns]
+    if missing:
+        raise CompareError(f"samples table has no column '{missing[0]}' ({len(missing)} missing)")
+
+    def side(name: str, suffix: str, with_meta: bool) -> pd.DataFrame:
+        rows = samples[samples["model"].astype(str) == name]
+        dup = rows["id"][rows["id"].duplicated()]
+        if len(dup):
+            raise CompareError(f"model '{name}' has sample id '{dup.iloc[0]}' more than once")
+        cols = ["correct", *mass_cols] + (["label", *attributes] if with_meta else [])
+        out = rows[["id", *cols]].copy()
+        out["id"] = out["id"].astype(str)
+        rename = {c: f"{c}_{suffix}" for c in ["correct", *mass_cols]}
+        if not with_meta:
+            out["label_check"] = rows["label"].to_numpy()
+            rename["label_check"] = "label_c"
+        return out.rename(columns=rename)
+
+    paired = side(baseline, "b", True).merge(side(candidate, "c", False), on="id", how="inner")
+    if paired.empty:
+        raise CompareError(f"models '{baseline}' and '{candidate}' share no sample id")
+    bad = paired["label"].astype(str) != paired["label_c"].astype(str)
+    if bad.any():
+        first = paired.loc[bad, "id"].iloc[0]
+        raise CompareError(
+            f"different labels for the same id: {int(bad.sum())} ids, e.g. '{first}'"
+        )
+    for suffix in ("b", "c"):
+        paired[f"correct_{suffix}"] = paired[f"correct_{suffix}"].astype(bool)
+    return paired.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _balanced_accuracy(labels: np.ndarray, correct: np.ndarray) -> float:
+    """Mean per-class recall. labels: str [N]; correct: bool [N]."""
+    return float(np.mean([correct[labels == c].mean() for c in np.unique(labels)]))
+
+
+def _cells(paired: pd.DataFrame, attributes: list[str]) -> list[tuple[str, np.ndarray]]:
+    """(name, bool mask [N]) of every (label x attribute value) cell; classes if no attribute."""
+    labels = paired["label"].astype(str).to_numpy()
+    cells = []
+    if not attributes:
+        return [(f"label={c}", labels == c) for c in sorted(set(labels))]
+    for attr in attributes:
+        values = paired[attr].astype(str).to_numpy()
+        for c in sorted(set(labels)):
+            for v in sorted(set(values[labels == c])):
+                cells.append((f"label={c}, {attr}={v}", (labels == c) & (values == v)))
+    return cells
+
+
+def _worst_cell(
+    cells: list[tuple[str, np.ndarray]], correct: np.ndarray, min_support: int
+) -> dict | None:
+    """The eligible cell with the lowest accuracy (ties: the first in cell order)."""
+    best: dict | None = None
+    for name, mask in cells:
+        n = int(mask.sum())
+        if n < min_support:
+            continue
+        acc = float(correct[mask].mean())
+        if best is None or acc < best["accuracy"]:
+            best = {"group": name, "n": n, "accuracy": acc}
+    return best
+
+
+def _top_region_shift(paired: pd.DataFrame, method: str, regions: list[str]) -> dict:
+    """Share of samples whose argmax-mass region changed, with transitions and example ids."""
+    mb = paired[[f"mass_{method}_{r}_b" for r in regions]].to_numpy(dtype=float)
+    mc = paired[[f"mass_{method}_{r}_c" for r in regions]].to_numpy(dtype=float)
+    keep = ~(np.isnan(mb).any(axis=1) | np.isnan(mc).any(axis=1))
+    ids = paired["id"].to_numpy()[keep]
+    top_b = np.asarray(regions, dtype=object)[mb[keep].argmax(axis=1)]
+    top_c = np.asarray(regions, dtype=object)[mc[keep].argmax(axis=1)]
+    changed = top_b != top_c
+    n = int(keep.sum())
+    counts = Counter(f"{a}->{b}" for a, b in zip(top_b[changed], top_c[changed], strict=True))
+    transitions = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    examples: dict[str, list[str]] = {k: [] for k in transitions}
+    for sid, a, b in zip(ids[changed], top_b[changed], top_c[changed], strict=True):
+        bucket = examples[f"{a}->{b}"]
+        if len(bucket) < EXAMPLES_PER_TRANSITION:
+            bucket.append(str(sid))
+
+    def share(top: np.ndarray) -> dict[str, float]:
+        return {r: (float(np.mean(top == r)) if n else float("nan")) for r in regions}
+
+    return {
+        "method": method,
+        "n": n,
+        "n_changed": int(changed.sum()),
+        "changed_share": float(changed.mean()) if n else float("nan"),
+        "transitions": transitions,
+        "examples": examples,
+        "share": {"baseline": share(top_b), "candidate": share(top_c)},
+    }
+
+
+def _jsonable(obj):
+    """Recursively turn numpy scalars into Python ones and NaN/inf into ``None``."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return clean(obj)
+    return obj

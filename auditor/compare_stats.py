@@ -1,0 +1,156 @@
+"""Paired statistics for comparing two models on the same samples.
+
+Pure numpy/scipy functions used by :mod:`auditor.compare`. Every function takes per-sample
+arrays that are *paired* (element ``i`` of the baseline and of the candidate belong to the
+same sample) and returns plain Python floats (``nan`` where a quantity is undefined).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+#: Below this many discordant pairs McNemar's test uses the exact binomial distribution.
+EXACT_MCNEMAR_BELOW = 25
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """McNemar's test on paired correctness.
+
+    Attributes:
+        b: samples the baseline got right and the candidate got wrong ("broken").
+        c: samples the baseline got wrong and the candidate got right ("fixed").
+        statistic: chi-square statistic (continuity-corrected) or, for the exact test, ``b``.
+        p: two-sided p-value.
+        method: ``"exact"`` (binomial, ``b + c < 25``), ``"chi2"`` (with continuity
+            correction) or ``"none"`` (no discordant pairs; ``p = 1``).
+    """
+
+    b: int
+    c: int
+    statistic: float
+    p: float
+    method: str
+
+    @property
+    def n_discordant(self) -> int:
+        """Number of discordant pairs ``b + c``."""
+        return self.b + self.c
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for JSON."""
+        return {**asdict(self), "n_discordant": self.n_discordant}
+
+
+def mcnemar(baseline_correct: np.ndarray, candidate_correct: np.ndarray) -> McNemarResult:
+    """McNemar's test for a change in paired accuracy.
+
+    Exact two-sided binomial test (``scipy.stats.binomtest(b, b + c, 0.5)``) when fewer than
+    25 pairs are discordant, else the chi-square test with continuity correction
+    ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom.
+
+    Args:
+        baseline_correct: bool [N], the baseline's per-sample correctness.
+        candidate_correct: bool [N], the candidate's, same sample order.
+
+    Returns:
+        The :class:`McNemarResult`.
+    """
+    base = np.asarray(baseline_correct, dtype=bool)
+    cand = np.asarray(candidate_correct, dtype=bool)
+    b = int(np.sum(base & ~cand))
+    c = int(np.sum(~base & cand))
+    n = b + c
+    if n == 0:
+        return McNemarResult(b=b, c=c, statistic=0.0, p=1.0, method="none")
+    if n < EXACT_MCNEMAR_BELOW:
+        p = stats.binomtest(b, n, 0.5, alternative="two-sided").pvalue
+        return McNemarResult(b=b, c=c, statistic=float(b), p=float(min(p, 1.0)), method="exact")
+    statistic = (abs(b - c) - 1.0) ** 2 / n
+    p = stats.chi2.sf(statistic, df=1)
+    return McNemarResult(b=b, c=c, statistic=float(statistic), p=float(p), method="chi2")
+
+
+def wilcoxon_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of ``candidate - baseline``.
+
+    Pairs with a NaN on either side are dropped. Returns 1.0 when every difference is zero
+    (no evidence of a change) and ``nan`` when no pair is left.
+
+    Args:
+        baseline: float [N] per-sample values of the baseline.
+        candidate: float [N] per-sample values of the candidate, same order.
+
+    Returns:
+        The p-value of ``scipy.stats.wilcoxon(candidate, baseline)``.
+    """
+    base = np.asarray(baseline, dtype=float)
+    cand = np.asarray(candidate, dtype=float)
+    keep = ~(np.isnan(base) | np.isnan(cand))
+    diff = cand[keep] - base[keep]
+    if diff.size == 0:
+        return float("nan")
+    if np.all(diff == 0):
+        return 1.0
+    return float(stats.wilcoxon(cand[keep], base[keep]).pvalue)
+
+
+def derived_rng(seed: int, key: str) -> np.random.Generator:
+    """A generator seeded by ``seed`` and a stable hash of ``key``.
+
+    Each bootstrap gets its own stream, so adding a method or a group never changes the
+    intervals of the others.
+    """
+    return np.random.default_rng([int(seed), zlib.crc32(key.encode("utf-8"))])
+
+
+def paired_bootstrap_ci(
+    diff: np.ndarray, *, level: float, n_boot: int, seed: int, key: str
+) -> tuple[float, float, float]:
+    """Mean of per-sample paired differences with a percentile bootstrap interval.
+
+    Resampling the per-sample differences is the paired bootstrap: a sample's baseline and
+    candidate values are always drawn together.
+
+    Args:
+        diff: float [N] per-sample ``candidate - baseline`` (NaNs are dropped).
+        level: confidence level, e.g. 0.95.
+        n_boot: number of bootstrap resamples.
+        seed: base seed.
+        key: name of the quantity (mixed into the seed, see :func:`derived_rng`).
+
+    Returns:
+        ``(mean, lo, hi)``; ``lo``/``hi`` are ``nan`` with fewer than 2 values.
+    """
+    d = np.asarray(diff, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(d.mean())
+    if d.size < 2:
+        return mean, float("nan"), float("nan")
+    if np.all(d == d[0]):
+        return mean, mean, mean
+    res = stats.bootstrap(
+        (d,),
+        np.mean,
+        n_resamples=n_boot,
+        confidence_level=level,
+        method="percentile",
+        vectorized=True,
+        batch=256,
+        rng=derived_rng(seed, key),
+    )
+    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def clean(value: float | None) -> float | None:
+    """``float`` for JSON: NaN and infinities become ``None``."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None

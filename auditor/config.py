@@ -1,0 +1,323 @@
+"""The v1 config file: typed, validated once, at the edge.
+
+``load_config(path)`` reads YAML with ``yaml.safe_load``, validates it against the pydantic
+models below and resolves every path relative to the config file. Errors are one line naming
+the key (``models[0].train.epoch``) and, for unknown keys, the closest valid one.
+Each pipeline stage receives only its own section (``cfg.data``, ``cfg.saliency`` ...).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from auditor.errors import ConfigError
+
+__all__ = [
+    "AnalysisConfig",
+    "AuditConfig",
+    "DataConfig",
+    "ModelConfig",
+    "NormalizeStats",
+    "RegionsConfig",
+    "ReportConfig",
+    "SaliencyConfig",
+    "SyntheticConfig",
+    "TrainConfig",
+    "config_to_yaml",
+    "load_config",
+    "parse_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticConfig(_Strict):
+    """The embedded generator (``auditor.data.synthetic``)."""
+
+    kind: Literal["clinic"] = "clinic"
+    n_train: int = Field(3000, ge=8)
+    n_val: int = Field(200, ge=0)
+    n_test: int = Field(1000, ge=4)
+    bias: float = Field(0.95, ge=0.0, le=1.0)
+    image_size: int = Field(64, ge=32, le=512)
+
+
+class RegionsConfig(_Strict):
+    """Where region annotations come from."""
+
+    format: Literal["coco", "masks", "boxes_csv"] | None = "coco"
+    path: Path | None = None
+    names: dict[int, str] | None = None  # label-PNG index -> region name (format: masks)
+    auto: list[Literal["face"]] = Field(default_factory=list)
+
+
+class NormalizeStats(_Strict):
+    mean: list[float]
+    std: list[float]
+
+    @model_validator(mode="after")
+    def _three_channels(self) -> NormalizeStats:
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError("mean and std need three values (R, G, B)")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("std values must be positive")
+        return self
+
+
+class DataConfig(_Strict):
+    """Either ``synthetic`` or ``manifest`` (+ ``regions``)."""
+
+    synthetic: SyntheticConfig | None = None
+    manifest: Path | None = None
+    image_folder: Path | None = None
+    attributes_csv: Path | None = None
+    root: Path | None = None
+    attributes: list[str] = Field(default_factory=list)
+    regions: RegionsConfig | None = None
+    image_size: int = Field(64, ge=8, le=1024)
+    resize: Literal["stretch", "center_crop", "letterbox"] = "stretch"
+    normalize: Literal["imagenet", "none"] | NormalizeStats = "imagenet"
+    audit_split: Literal["train", "val", "test"] = "test"
+    split_ratios: list[float] | None = None
+    num_workers: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        sources = [s for s in ("synthetic", "manifest", "image_folder") if getattr(self, s)]
+        if not sources:
+            raise ValueError("give one of data.synthetic, data.manifest or data.image_folder")
+        if len(sources) > 1:
+            raise ValueError(f"give only one data source, not {' and '.join(sources)}")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Fine-tuning / training settings for one model."""
+
+    epochs: int = Field(4, ge=0)
+    lr: float = Field(0.001, gt=0)
+    batch_size: int = Field(64, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+    balance: Literal["none", "class", "group"] = "none"
+    balance_by: list[str] = Field(default_factory=list)
+    loss: Literal["erm", "group_weighted"] = "erm"
+    dfr: bool = False  # last-layer retraining on a group-balanced held-out subset
+
+    @model_validator(mode="after")
+    def _group_needs_attrs(self) -> TrainConfig:
+        if self.balance == "group" and not self.balance_by:
+            raise ValueError("balance: group needs balance_by (a list of attribute columns)")
+        return self
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1)
+    arch: str = "simple_cnn"
+    checkpoint: Path | None = None  # a trained state_dict to audit as is (no training)
+    pretrained: Path | None = None  # backbone weights to fine-tune from (head re-sized)
+    train: TrainConfig | None = Field(default_factory=TrainConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not all(c.isalnum() or c in "-_." for c in v) or v.startswith("."):
+            raise ValueError("model names may use letters, digits, '-', '_' and '.' only")
+        return v
+
+
+class SaliencyConfig(_Strict):
+    methods: list[str] = Field(default_factory=lambda: ["gradcam", "gradcam++"], min_length=1)
+    target_layer: str = "auto"
+    target: Literal["predicted", "true"] = "predicted"
+    batch_size: int = Field(128, ge=1)
+    map_size: int = Field(16, ge=4, le=256)  # side of the low-resolution maps kept in maps/
+
+
+class AnalysisConfig(_Strict):
+    expected_regions: list[str] = Field(default_factory=lambda: ["object"])
+    spurious_regions: list[str] | None = None  # default: every other region
+    sanity_check: bool = True
+    lift_threshold: float = Field(1.5, gt=0)
+    gap_threshold: float = Field(0.10, ge=0, le=1)
+    disparity_tau: float = Field(0.8, gt=0, le=1)
+    min_group_size: int = Field(10, ge=1)
+    n_bootstrap: int = Field(1000, ge=50)
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+    reliance: bool = True
+    reliance_fill: Literal["blur", "mean"] = "blur"
+
+
+class ReportConfig(_Strict):
+    formats: list[Literal["html", "pdf"]] = Field(default_factory=lambda: ["html", "pdf"])
+    examples_per_group: int = Field(6, ge=0, le=50)
+
+
+class AuditConfig(_Strict):
+    """The whole config file (v1)."""
+
+    name: str = "audit"
+    output_dir: Path = Path("runs/audit")
+    seed: int = 0
+    device: str = "auto"
+    data: DataConfig
+    models: list[ModelConfig] = Field(min_length=1)
+    saliency: SaliencyConfig = Field(default_factory=SaliencyConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    baseline: str | None = None  # model the others are compared against (default: the first)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+            return v
+        raise ValueError("device must be auto, cpu, cuda or cuda:N")
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> AuditConfig:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not a model name ({', '.join(names)})")
+        return self
+
+
+_PATH_FIELDS = {
+    "data": ("manifest", "image_folder", "attributes_csv", "root"),
+    "regions": ("path",),
+    "model": ("checkpoint", "pretrained"),
+}
+
+
+def _closest(name: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else f" (valid keys: {', '.join(choices)})"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class holding the field at ``loc`` (for key suggestions)."""
+    model: Any = AuditConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        nxt = None
+        for cand in getattr(ann, "__args__", ()) + (ann,):
+            for c in getattr(cand, "__args__", ()) + (cand,):
+                if isinstance(c, type) and issubclass(c, BaseModel):
+                    nxt = c
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(
+            ("literal[", "union[")
+        ):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<top level>"
+
+
+def _error_line(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p and p[0].islower()
+                                                 and p.split("[")[0] in ("literal", "union")))
+    key = _format_loc(loc)
+    if first["type"] == "extra_forbidden":
+        model = _model_at(loc)
+        hint = _closest(str(loc[-1]), list(model.model_fields)) if model else ""
+        return f"{source}: unknown key {key!r}{hint}"
+    if first["type"] == "missing":
+        return f"{source}: missing required key {key!r}"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {key}: {msg}{more}"
+
+
+def _resolve_paths(cfg: AuditConfig, base: Path) -> AuditConfig:
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+
+    cfg.output_dir = fix(cfg.output_dir)  # type: ignore[assignment]
+    for key in _PATH_FIELDS["data"]:
+        setattr(cfg.data, key, fix(getattr(cfg.data, key)))
+    if cfg.data.manifest is not None and cfg.data.root is None:
+        cfg.data.root = cfg.data.manifest.parent
+    if cfg.data.regions is not None:
+        cfg.data.regions.path = fix(cfg.data.regions.path)
+    for m in cfg.models:
+        m.checkpoint = fix(m.checkpoint)
+        m.pretrained = fix(m.pretrained)
+    return cfg
+
+
+def parse_config(raw: Any, *, base_dir: Path, source: str = "config") -> AuditConfig:
+    """Validate an already-parsed mapping; paths are resolved relative to ``base_dir``.
+
+    Raises:
+        ConfigError: one line naming ``source`` and the offending key.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, not "
+                          f"{type(raw).__name__}")
+    try:
+        cfg = AuditConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_error_line(source, err)) from None
+    return _resolve_paths(cfg, base_dir)
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate a config file.
+
+    Args:
+        path: YAML file. Relative paths inside it are taken relative to its folder.
+
+    Returns:
+        The validated :class:`AuditConfig` with absolute paths.
+
+    Raises:
+        ConfigError: missing file, malformed YAML, unknown key or wrong type (one line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "malformed YAML"
+        raise ConfigError(f"{path}:{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    return parse_config(raw, base_dir=path.resolve().parent, source=str(path))
+
+
+def config_to_yaml(cfg: AuditConfig) -> str:
+    """The config with every default filled in, as written to ``config.resolved.yaml``."""
+    data = cfg.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,133 @@
+"""Reading image files safely: cheap checks at load time, robust decoding per item.
+
+Every image becomes RGB, 8 bits per channel, in its *displayed* orientation: the EXIF
+orientation tag is applied (``PIL.ImageOps.exif_transpose``) because annotation tools (COCO
+annotators, CVAT, labelme) show and annotate the displayed image, so region masks are taken to
+be in the rotated frame. Grayscale, palette, CMYK, RGBA (alpha dropped after compositing on
+black) and 16-bit images are converted.
+
+:func:`check_image` runs for every sample before anything is trained, so the list of skipped
+samples is complete early: it tests existence, the PIL header (``Image.verify``, which for
+PNG also checks chunk CRCs and detects truncation), the decompression-bomb guard
+(``PIL.Image.MAX_IMAGE_PIXELS``: images above it are skipped, not decoded) and, for JPEG, that
+the end-of-image marker is present (a cheap truncation test).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from auditor.errors import DataError
+
+__all__ = ["check_image", "load_image"]
+
+log = logging.getLogger(__name__)
+
+_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+_EXIF_ORIENTATION = 0x0112
+
+
+def check_image(path: Path) -> tuple[int, int] | str:
+    """Cheaply check that ``path`` is a readable image.
+
+    Args:
+        path: image file.
+
+    Returns:
+        ``(width, height)`` of the displayed (EXIF-rotated) image, or a one-line reason why
+        the file cannot be used.
+    """
+    if not path.is_file():
+        return f"file not found: {path}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                fmt = img.format
+                orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+                img.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
+                f"pixels; possible decompression bomb): {path}")
+    except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
+        return f"unreadable image ({type(err).__name__}: {err}): {path}"
+    if fmt == "JPEG" and not _jpeg_complete(path):
+        return f"truncated JPEG (no end-of-image marker): {path}"
+    if orientation in _ROTATED:
+        width, height = height, width
+    return width, height
+
+
+def _jpeg_complete(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+    return b"\xff\xd9" in tail
+
+
+def _to_rgb8(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.int64)
+        top = 65535 if arr.max(initial=0) > 255 or img.mode != "I" else 255
+        arr = np.clip(arr * 255 // max(top, 1), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=1.0))
+        arr = (arr - lo) / (hi - lo or 1.0) * 255
+        return Image.fromarray(np.rint(arr).astype(np.uint8), mode="L").convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _decode_torchvision(path: Path) -> np.ndarray | None:
+    """Fast path for plain 8-bit JPEG/PNG; None when torchvision cannot decode the file."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    try:
+        data = read_file(str(path))
+        out = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    except (RuntimeError, ValueError):
+        return None
+    if out.dtype != torch.uint8 or out.ndim != 3 or out.shape[0] != 3:
+        return None
+    return out.permute(1, 2, 0).contiguous().numpy()
+
+
+def load_image(path: Path, *, sample_id: str = "") -> np.ndarray:
+    """Decode an image to ``uint8 [H, W, 3]`` in its displayed orientation.
+
+    Plain 8-bit RGB/grayscale JPEG and PNG files go through ``torchvision.io.decode_image``
+    (with EXIF orientation); everything else (palette, alpha, CMYK, 16-bit, other formats)
+    through PIL and the conversions described in the module docstring.
+
+    Raises:
+        DataError: the file cannot be decoded (names the sample); :func:`check_image` is meant
+            to have filtered such files out already.
+    """
+    try:
+        with Image.open(path) as img:
+            if img.format in ("JPEG", "PNG") and img.mode in ("RGB", "L") and (
+                    "transparency" not in img.info):
+                fast = _decode_torchvision(path)
+                if fast is not None:
+                    return fast
+            img = ImageOps.exif_transpose(img)
+            return np.asarray(_to_rgb8(img), dtype=np.uint8).copy()
+    except Exception as err:  # noqa: BLE001 - any decoder failure is a bad file
+        raise DataError(f"sample {sample_id or path}: cannot decode {path} "
+                        f"({type(err).__name__}: {err})") from None

@@ -1,0 +1,171 @@
+"""The embedded "clinic" generator: a controlled doctor/nurse dataset with a planted bias.
+
+Each image is a cartoon person (head, hair, coat, hands) on a textured gradient background,
+holding a small object that defines the class: ``doctor`` holds a stethoscope, ``nurse`` a
+syringe (see :mod:`auditor.data.clinic_draw`). The attribute ``hair`` (``dark`` / ``blond``) is a
+large, obvious colour area. In the ``train`` split class and hair agree (doctor <-> dark,
+nurse <-> blond) in a share ``cfg.bias`` of the images of each class, so a model can take the
+shortcut; ``val`` and ``test`` are balanced over class x hair (equal counts per cell, the
+remainder spread one by one), so the shortcut shows up as a gap between cells.
+
+Output, under ``out_dir``::
+
+    images/<split>/<id>.png   RGB, cfg.image_size square
+    manifest.csv              path,label,split,hair   (paths relative to out_dir)
+    regions.json              COCO: categories face (head + hair) and object, polygons
+    params.json               stamp: a second call with the same parameters returns at once
+
+Every file is written atomically (temp file + ``os.replace``); ``params.json`` is written last,
+so an interrupted run is redone. Images depend only on (seed, split, index): the same seed
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from auditor.config import SyntheticConfig
+from auditor.data.clinic_draw import ClinicStyle, render_scene, sample_scene, scene_polygons
+
+__all__ = ["CLASSES", "DEFAULT_STYLE", "GENERATOR_VERSION", "HAIR", "generate_clinic",
+           "split_plan"]
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+CLASSES = ("doctor", "nurse")
+HAIR = ("dark", "blond")  # HAIR[i] agrees with CLASSES[i]
+DEFAULT_STYLE = ClinicStyle()
+ANNOTATION_PAD_PX = 0.6  # polygons are grown by this much so anti-aliased edges are covered
+SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
+
+
+def split_plan(split: str, n: int, bias: float, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """The (label, hair) of every image of a split, shuffled.
+
+    Args:
+        split: ``train`` (biased) or ``val`` / ``test`` (balanced over class x hair).
+        n: number of images.
+        bias: share of train images per class whose hair agrees with the class.
+        rng: shuffling source.
+
+    Returns:
+        ``n`` pairs ``(label, hair)``.
+    """
+    cells: list[tuple[str, str]] = []
+    if split == "train":
+        for c, cls in enumerate(CLASSES):
+            n_cls = n // 2 + (1 if c < n % 2 else 0)
+            n_agree = int(round(bias * n_cls))
+            cells += [(cls, HAIR[c])] * n_agree + [(cls, HAIR[1 - c])] * (n_cls - n_agree)
+    else:
+        grid = [(cls, h) for cls in CLASSES for h in HAIR]
+        for i, cell in enumerate(grid):
+            cells += [cell] * (n // 4 + (1 if i < n % 4 else 0))
+    order = rng.permutation(len(cells))
+    return [cells[i] for i in order]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _png_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def _coco_annotation(polys: list, ann_id: int, image_id: int, cat_id: int, size: int) -> dict:
+    seg = [[round(v, 2) for xy in poly for v in xy] for poly in polys]
+    rle = mask_utils.merge(mask_utils.frPyObjects(seg, size, size))
+    x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+    return {"id": ann_id, "image_id": image_id, "category_id": cat_id, "segmentation": seg,
+            "area": float(mask_utils.area(rle)), "bbox": [x, y, w, h], "iscrowd": 0}
+
+
+def _stamp(cfg: SyntheticConfig, seed: int, style: ClinicStyle) -> dict:
+    return {"generator": "clinic", "version": GENERATOR_VERSION, "seed": seed,
+            "config": cfg.model_dump(mode="json"), "style": asdict(style),
+            "annotation_pad_px": ANNOTATION_PAD_PX}
+
+
+def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
+                    progress: Callable[[int, int], None] | None = None,
+                    style: ClinicStyle | None = None) -> Path:
+    """Write the clinic dataset (images, manifest, COCO regions) and return the manifest path.
+
+    Args:
+        out_dir: folder to write into (created if needed).
+        cfg: sizes, bias and image size.
+        seed: everything is derived from it (numpy ``Generator``).
+        progress: called as ``progress(done, total)`` while images are written.
+        style: drawing knobs; default :data:`DEFAULT_STYLE`.
+
+    Returns:
+        ``out_dir / "manifest.csv"``.
+    """
+    style = style or DEFAULT_STYLE
+    out_dir = Path(out_dir)
+    manifest = out_dir / "manifest.csv"
+    stamp_path = out_dir / "params.json"
+    stamp = _stamp(cfg, seed, style)
+    if stamp_path.is_file() and manifest.is_file() and (out_dir / "regions.json").is_file():
+        try:
+            if json.loads(stamp_path.read_text(encoding="utf-8")) == stamp:
+                log.info("clinic dataset already in %s (same parameters)", out_dir)
+                return manifest
+        except (OSError, json.JSONDecodeError):
+            pass
+    stamp_path.unlink(missing_ok=True)
+    size = cfg.image_size
+    sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
+    total = sum(sizes.values())
+    rows: list[tuple[str, str, str, str]] = []
+    images, annotations = [], []
+    done = 0
+    for split, n in sizes.items():
+        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+        plan = split_plan(split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]))
+        for i, (label, hair) in enumerate(plan):
+            rng = np.random.default_rng([seed, SPLIT_SEEDS[split], i, 7])
+            scene = sample_scene(rng, label, hair, style)
+            pixels = render_scene(scene, size, style, noise_rng=rng)
+            rel = f"images/{split}/{split}_{i:05d}.png"
+            _write_atomic(out_dir / rel, _png_bytes(pixels))
+            rows.append((rel, label, split, hair))
+            image_id = len(images) + 1
+            images.append({"id": image_id, "file_name": rel, "width": size, "height": size})
+            polys = scene_polygons(scene, size, pad_px=ANNOTATION_PAD_PX)
+            for cat_id, name in ((1, "face"), (2, "object")):
+                annotations.append(_coco_annotation(polys[name], len(annotations) + 1,
+                                                    image_id, cat_id, size))
+            done += 1
+            if progress is not None and (done % 100 == 0 or done == total):
+                progress(done, total)
+    coco = {"info": {"description": "auditor clinic synthetic dataset", "seed": seed},
+            "images": images, "annotations": annotations,
+            "categories": [{"id": 1, "name": "face", "supercategory": "person"},
+                           {"id": 2, "name": "object", "supercategory": "object"}]}
+    _write_atomic(out_dir / "regions.json", json.dumps(coco).encode("utf-8"))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["path", "label", "split", "hair"])
+    writer.writerows(rows)
+    _write_atomic(manifest, buf.getvalue().encode("utf-8"))
+    _write_atomic(stamp_path, json.dumps(stamp, indent=2).encode("utf-8"))
+    log.info("wrote %d clinic images to %s", total, out_dir)
+    return manifest

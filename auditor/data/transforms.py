@@ -1,0 +1,130 @@
+"""Resizing images and region masks identically, then normalising the image.
+
+Three modes (``data.resize``), all producing a ``size x size`` square:
+
+- ``stretch``: resize both sides to ``size`` (aspect ratio not kept);
+- ``center_crop``: resize the shorter side to ``size``, cut the centre square;
+- ``letterbox``: resize the longer side to ``size``, pad the rest with black. Padded pixels
+  belong to no annotated region, so they count as ``background``.
+
+One :class:`Geometry` is planned per image from its original size and applied to the image
+(bilinear, antialiased) and to its masks (``nearest-exact``), so a mask pixel lands exactly where
+its image pixel lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
+
+from auditor.config import NormalizeStats
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Geometry", "apply_image", "apply_masks",
+           "normalize_image", "normalize_stats", "plan_geometry"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ResizeMode = Literal["stretch", "center_crop", "letterbox"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where an ``H x W`` image goes in the ``size x size`` output.
+
+    Attributes:
+        size: output side.
+        resized: ``(h, w)`` after resizing.
+        top, left: for ``center_crop`` the crop origin inside the resized image; for
+            ``letterbox`` the paste origin inside the output; 0 for ``stretch``.
+        mode: the resize mode.
+    """
+
+    size: int
+    resized: tuple[int, int]
+    top: int
+    left: int
+    mode: ResizeMode
+
+
+def plan_geometry(height: int, width: int, size: int, mode: ResizeMode) -> Geometry:
+    """Plan the resize of an ``height x width`` image to ``size x size``."""
+    if mode == "stretch":
+        return Geometry(size, (size, size), 0, 0, mode)
+    if mode == "center_crop":
+        scale = size / min(height, width)
+        h, w = max(size, round(height * scale)), max(size, round(width * scale))
+        return Geometry(size, (h, w), (h - size) // 2, (w - size) // 2, mode)
+    if mode == "letterbox":
+        scale = size / max(height, width)
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        return Geometry(size, (h, w), (size - h) // 2, (size - w) // 2, mode)
+    raise ValueError(f"unknown resize mode {mode!r} (stretch, center_crop, letterbox)")
+
+
+def _place(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    if geo.mode == "center_crop":
+        return x[..., geo.top:geo.top + geo.size, geo.left:geo.left + geo.size]
+    if geo.mode == "letterbox":
+        out = x.new_zeros((*x.shape[:-2], geo.size, geo.size))
+        h, w = geo.resized
+        out[..., geo.top:geo.top + h, geo.left:geo.left + w] = x
+        return out
+    return x
+
+
+def apply_image(image: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    """Resize an image.
+
+    Args:
+        image: ``uint8 [3, H, W]``.
+        geo: from :func:`plan_geometry` for this ``H, W``.
+
+    Returns:
+        ``uint8 [3, size, size]``.
+    """
+    if tuple(image.shape[-2:]) != geo.resized:
+        image = TF.resize(image, list(geo.resized), interpolation=InterpolationMode.BILINEAR,
+                          antialias=True)
+    return _place(image, geo).contiguous()
+
+
+def apply_masks(masks: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    """Resize region masks exactly like :func:`apply_image` resizes the image.
+
+    Args:
+        masks: ``bool [R, H, W]``.
+        geo: the image's geometry.
+
+    Returns:
+        ``bool [R, size, size]``.
+    """
+    if masks.shape[0] == 0:
+        return torch.zeros((0, geo.size, geo.size), dtype=torch.bool)
+    m = masks.to(torch.uint8)
+    if tuple(m.shape[-2:]) != geo.resized:
+        m = TF.resize(m, list(geo.resized), interpolation=InterpolationMode.NEAREST_EXACT)
+    return _place(m, geo).bool().contiguous()
+
+
+def normalize_stats(spec: str | NormalizeStats) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` for ``data.normalize``: ``imagenet``, ``none`` or explicit values."""
+    if isinstance(spec, NormalizeStats):
+        return tuple(spec.mean), tuple(spec.std)
+    if spec == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
+    if spec == "none":
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    raise ValueError(f"unknown normalize value {spec!r} (imagenet, none or mean/std)")
+
+
+def normalize_image(image: torch.Tensor, mean: tuple[float, ...],
+                    std: tuple[float, ...]) -> torch.Tensor:
+    """``uint8 [3, S, S]`` -> ``float32 [3, S, S]``: scale to 0..1, subtract mean, divide std."""
+    x = image.to(torch.float32) / 255.0
+    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    return (x - m) / s

@@ -1,0 +1,283 @@
+"""Statistics with honest uncertainty: bootstrap and Wilson intervals, paired tests, corrections.
+
+Everything is vectorised numpy or a call into ``scipy.stats``; every function is pure and
+seeded, so the same inputs give the same numbers. Non-finite values (NaN) are dropped before a
+statistic is computed; an empty input gives NaN, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = [
+    "benjamini_hochberg",
+    "binomial_greater_p",
+    "bootstrap_mean_ci",
+    "bootstrap_means",
+    "bootstrap_ratio_ci",
+    "fisher_enrichment",
+    "holm_bonferroni",
+    "json_float",
+    "mannwhitney_greater",
+    "mcnemar_test",
+    "wilcoxon_paired",
+    "wilson_ci",
+]
+
+_CHUNK_ELEMS = 2_000_000  # resample indices held in memory at once
+_MCNEMAR_EXACT_BELOW = 25  # discordant pairs: exact binomial below, chi-square (corrected) above
+
+
+def json_float(x: float | None) -> float | None:
+    """``float(x)``, or ``None`` when ``x`` is None, NaN or infinite (summary.json has no NaN)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Column means of ``n_boot`` row-resamples of ``values`` (all columns resampled jointly).
+
+    Args:
+        values: ``[n]`` or ``[n, K]`` finite floats; rows are samples.
+        n_boot: number of resamples.
+        seed: seed of the ``numpy.random.default_rng`` that draws the resamples.
+
+    Returns:
+        ``[n_boot, K]`` means (``[n_boot, 1]`` for 1-D input). Memory stays bounded: the
+        resampled values are gathered in chunks of about two million numbers.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v.reshape(len(v), -1)
+    n = len(v)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, v.shape[1]))
+    step = max(1, _CHUNK_ELEMS // max(n * v.shape[1], 1))
+    for start in range(0, n_boot, step):
+        stop = min(n_boot, start + step)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = v[idx].mean(axis=1)
+    return out
+
+
+def _percentiles(samples: np.ndarray, level: float) -> tuple[float, float]:
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return math.nan, math.nan
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(samples, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def bootstrap_mean_ci(
+    values: Sequence[float] | np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean with a percentile-bootstrap confidence interval.
+
+    Args:
+        values: ``[n]`` numbers; NaN entries are dropped.
+        n_boot: resamples.
+        level: confidence level (0.95 = 95% interval).
+        seed: resampling seed.
+
+    Returns:
+        ``(mean, lo, hi)``; ``(mean, nan, nan)`` when fewer than 2 values remain and
+        ``(nan, nan, nan)`` when none do.
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if v.size < 2:
+        return mean, math.nan, math.nan
+    lo, hi = _percentiles(bootstrap_means(v, n_boot=n_boot, seed=seed)[:, 0], level)
+    return mean, lo, hi
+
+
+def bootstrap_ratio_ci(
+    numerator: Sequence[float] | np.ndarray,
+    denominator: Sequence[float] | np.ndarray,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Ratio of means ``mean(num) / mean(den)`` with a joint-resampling bootstrap interval.
+
+    Used for attention lift = mean(mass) / mean(area): samples are resampled as pairs.
+
+    Args:
+        numerator: ``[n]`` values (e.g. mass); pairs with a NaN on either side are dropped.
+        denominator: ``[n]`` values (e.g. area).
+        n_boot, level, seed: as in :func:`bootstrap_mean_ci`.
+
+    Returns:
+        ``(ratio, lo, hi)``; the ratio is NaN when the mean denominator is 0; the interval is
+        NaN with fewer than 2 pairs. Resamples whose denominator mean is 0 are ignored.
+    """
+    a = np.asarray(numerator, dtype=float).ravel()
+    b = np.asarray(denominator, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"numerator has {a.size} values but denominator has {b.size}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size == 0 or b.mean() <= 0:
+        return math.nan, math.nan, math.nan
+    ratio = float(a.mean() / b.mean())
+    if a.size < 2:
+        return ratio, math.nan, math.nan
+    means = bootstrap_means(np.stack([a, b], axis=1), n_boot=n_boot, seed=seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = np.where(means[:, 1] > 0, means[:, 0] / means[:, 1], np.nan)
+    lo, hi = _percentiles(boot, level)
+    return ratio, lo, hi
+
+
+def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (via ``scipy.stats.binomtest``).
+
+    Returns:
+        ``(lo, hi)``; ``(nan, nan)`` when ``n == 0``.
+    """
+    k, n = int(k), int(n)
+    if n <= 0:
+        return math.nan, math.nan
+    ci = sps.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def binomial_greater_p(k: int, n: int, p0: float) -> float:
+    """One-sided binomial test p-value of ``k`` successes in ``n`` against rate ``p0`` (greater).
+
+    Returns NaN when ``n == 0``.
+    """
+    if n <= 0:
+        return math.nan
+    p0 = min(max(float(p0), 0.0), 1.0)
+    return float(sps.binomtest(int(k), int(n), p0, alternative="greater").pvalue)
+
+
+def mcnemar_test(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[float, float]:
+    """McNemar's test of two classifiers on the same samples.
+
+    Exact binomial test (``scipy.stats.binomtest``, two-sided) when there are fewer than 25
+    discordant pairs, otherwise the chi-square statistic with continuity correction
+    ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom (the statsmodels convention).
+
+    Args:
+        a_correct: ``[n]`` bool, model A right on each sample.
+        b_correct: ``[n]`` bool, model B right on the same samples.
+
+    Returns:
+        ``(statistic, p)``: for the exact test the statistic is ``min(b, c)``. No discordant
+        pairs give ``(0.0, 1.0)``.
+    """
+    a = np.asarray(a_correct, dtype=bool).ravel()
+    b = np.asarray(b_correct, dtype=bool).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"a_correct has {a.size} values but b_correct has {b.size}")
+    n01 = int(np.sum(a & ~b))
+    n10 = int(np.sum(~a & b))
+    disc = n01 + n10
+    if disc == 0:
+        return 0.0, 1.0
+    if disc < _MCNEMAR_EXACT_BELOW:
+        stat = float(min(n01, n10))
+        return stat, float(sps.binomtest(min(n01, n10), disc, 0.5).pvalue)
+    stat = (abs(n01 - n10) - 1.0) ** 2 / disc
+    return float(stat), float(sps.chi2.sf(stat, 1))
+
+
+def wilcoxon_paired(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired samples (``scipy.stats.wilcoxon``).
+
+    Pairs with a NaN are dropped. All-zero differences (or no pairs) give ``p = 1.0``.
+    """
+    a = np.asarray(x, dtype=float).ravel()
+    b = np.asarray(y, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"x has {a.size} values but y has {b.size}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size == 0 or np.all(a - b == 0):
+        return 1.0
+    return float(sps.wilcoxon(a, b).pvalue)
+
+
+def mannwhitney_greater(x: np.ndarray, y: np.ndarray) -> float:
+    """One-sided Mann-Whitney U p-value that ``x`` tends to be larger than ``y``.
+
+    NaN values are dropped; an empty side gives NaN; identical constant samples give 1.0.
+    """
+    a = np.asarray(x, dtype=float).ravel()
+    b = np.asarray(y, dtype=float).ravel()
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return math.nan
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return 1.0
+    return float(sps.mannwhitneyu(a, b, alternative="greater").pvalue)
+
+
+def fisher_enrichment(in_group: np.ndarray, has_value: np.ndarray) -> tuple[float, float]:
+    """Enrichment of a value inside a group against the whole population.
+
+    Args:
+        in_group: ``[n]`` bool, the sample belongs to the group (e.g. a cluster).
+        has_value: ``[n]`` bool, the sample has the value (e.g. ``hair == "blond"``).
+
+    Returns:
+        ``(ratio, p)``: ``ratio`` = share of the value inside the group / share in the whole
+        population (1.0 = no enrichment; NaN for an empty group or a value nobody has);
+        ``p`` = one-sided Fisher exact test (``scipy.stats.fisher_exact``, alternative
+        "greater") of the 2x2 table group x value against the rest of the population.
+    """
+    g = np.asarray(in_group, dtype=bool).ravel()
+    v = np.asarray(has_value, dtype=bool).ravel()
+    if g.shape != v.shape:
+        raise ValueError(f"in_group has {g.size} values but has_value has {v.size}")
+    if g.sum() == 0 or v.sum() == 0:
+        return math.nan, math.nan
+    table = [[int(np.sum(g & v)), int(np.sum(g & ~v))], [int(np.sum(~g & v)), int(np.sum(~g & ~v))]]
+    ratio = float(v[g].mean() / v.mean())
+    p = float(sps.fisher_exact(table, alternative="greater").pvalue)
+    return ratio, p
+
+
+def holm_bonferroni(pvals: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control).
+
+    NaN entries stay NaN and do not count towards the family size.
+
+    Returns:
+        ``[m]`` adjusted p-values in the input order, capped at 1.
+    """
+    p = np.asarray(pvals, dtype=float).ravel()
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def benjamini_hochberg(pvals: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``).
+
+    NaN entries stay NaN and do not count towards the family size.
+    """
+    p = np.asarray(pvals, dtype=float).ravel()
+    out = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = sps.false_discovery_control(p[ok], method="bh")
+    return out

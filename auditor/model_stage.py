@@ -1,0 +1,96 @@
+"""The models stage: build, load or train each configured model (cached in the run dir)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from auditor.config import ModelConfig
+from auditor.data.dataset import DataBundle
+from auditor.errors import ModelError
+from auditor.models import build_model, default_target_layer, get_arch, load_checkpoint
+from auditor.models.checkpoints import state_dict_bytes
+from auditor.models.train import materialize, train_model
+from auditor.progress import ProgressSink, scoped
+from auditor.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+__all__ = ["cell_keys", "prepare_model"]
+
+
+def cell_keys(bundle: DataBundle, split: str, balance: str, by: list[str]) -> np.ndarray:
+    """Sampling cells of ``split``'s rows: label, or label + ``by`` attribute values."""
+    rows = bundle.table[bundle.table["split"] == split]
+    keys = rows["label"].astype(str)
+    if balance == "group":
+        for attr in by:
+            keys = keys + "|" + rows[attr].astype(str)
+    return keys.to_numpy()
+
+
+def _meta(mcfg: ModelConfig, bundle: DataBundle, seed: int) -> dict[str, Any]:
+    return {
+        "name": mcfg.name, "arch": mcfg.arch, "classes": bundle.classes, "seed": seed,
+        "data_hash": bundle.data_hash,
+        "train": mcfg.train.model_dump(mode="json") if mcfg.train else None,
+        "checkpoint": str(mcfg.checkpoint) if mcfg.checkpoint else None,
+        "pretrained": str(mcfg.pretrained) if mcfg.pretrained else None,
+    }
+
+
+def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed: int,
+                  device: torch.device, progress: ProgressSink | None = None,
+                  num_workers: int = 0) -> tuple[nn.Module, str, dict[str, Any]]:
+    """Return the model ready to audit (eval mode, on ``device``), its default target layer
+    and its metadata. A checkpoint this run already trained with the same settings is reused.
+    """
+    get_arch(mcfg.arch)  # unknown arch -> ModelError listing the valid ones
+    torch.manual_seed(seed)
+    model = build_model(mcfg.arch, len(bundle.classes))
+    target_layer = default_target_layer(mcfg.arch)
+    meta = _meta(mcfg, bundle, seed)
+    if mcfg.checkpoint is not None:
+        load_checkpoint(model, mcfg.checkpoint)
+        meta["source"] = "checkpoint"
+        return model.to(device).eval(), target_layer, meta
+
+    ckpt_rel, meta_rel = f"models/{mcfg.name}.pt", f"models/{mcfg.name}.json"
+    if rundir.exists(ckpt_rel) and rundir.exists(meta_rel):
+        saved = json.loads(rundir.path(meta_rel).read_text(encoding="utf-8"))
+        if {k: saved.get(k) for k in meta} == meta:
+            load_checkpoint(model, rundir.path(ckpt_rel))
+            log.info("reusing trained checkpoint %s", ckpt_rel)
+            return model.to(device).eval(), target_layer, saved
+
+    if mcfg.pretrained is not None:
+        head = get_arch(mcfg.arch).head
+        load_checkpoint(model, mcfg.pretrained, skip_prefixes=(head + ".",))
+    if mcfg.train is None or mcfg.train.epochs == 0:
+        if mcfg.pretrained is None:
+            raise ModelError(f"models[{mcfg.name}]: give a checkpoint or train settings "
+                             "(an untrained random network cannot be audited)")
+        meta["source"] = "pretrained, not fine-tuned"
+        return model.to(device).eval(), target_layer, meta
+
+    train_ds = bundle.dataset("train", masks=False)
+    if len(train_ds) == 0:
+        raise ModelError(f"models[{mcfg.name}]: the train split is empty; give a checkpoint "
+                         "or add rows with split=train")
+    cached = materialize(train_ds, num_workers=num_workers,
+                         progress=scoped(progress, f"load train ({mcfg.name})"))
+    keys = cell_keys(bundle, "train", mcfg.train.balance, mcfg.train.balance_by)
+    hist = train_model(model, cached if cached is not None else train_ds, keys, mcfg.train,
+                       seed=seed, device=device, num_workers=num_workers,
+                       progress=scoped(progress, f"train {mcfg.name}"))
+    meta = {**meta, "source": "trained", "history": hist.to_dict()}
+    rundir.write_bytes(ckpt_rel, state_dict_bytes(model))
+    rundir.write_json(meta_rel, meta)
+    log.info("trained %s: final train accuracy %.3f", mcfg.name,
+             hist.accuracy[-1] if hist.accuracy else float("nan"))
+    return model.to(device).eval(), target_layer, meta

@@ -1,0 +1,88 @@
+"""Loading state_dict files safely (``weights_only=True``) with one-line errors."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from auditor.errors import ModelError
+
+__all__ = ["load_checkpoint", "read_state_dict", "state_dict_bytes"]
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state_dict from ``path`` without executing any pickled code.
+
+    Accepts a bare state_dict or a dict holding one under ``state_dict`` or ``model``.
+
+    Raises:
+        ModelError: missing file, not a checkpoint, or a pickle that needs code to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: checkpoint not found (give a state_dict saved with torch.save(model."
+            "state_dict(), path); nothing is downloaded)"
+        )
+    try:
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
+            ValueError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(
+            f"{path}: not a loadable weights-only checkpoint (refused: {first[:160]})"
+        ) from None
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, ...] = ()) -> None:
+    """Load ``path`` into ``model`` in place, checking every name and shape first.
+
+    Args:
+        model: the freshly built architecture.
+        path: a state_dict file.
+        skip_prefixes: parameter-name prefixes to leave as they are (e.g. the head when
+            loading a pretrained backbone for a different number of classes).
+
+    Raises:
+        ModelError: naming the file and the first missing, unexpected or mis-shaped key.
+    """
+    state = read_state_dict(path)
+    own = model.state_dict()
+    if skip_prefixes:
+        state = {k: v for k, v in state.items() if not k.startswith(skip_prefixes)}
+        own_needed = {k for k in own if not k.startswith(skip_prefixes)}
+    else:
+        own_needed = set(own)
+    for key, value in state.items():
+        if key not in own:
+            raise ModelError(f"{path}: unexpected key {key!r} for this architecture")
+        if tuple(own[key].shape) != tuple(value.shape):
+            raise ModelError(
+                f"{path}: shape mismatch at {key!r}: checkpoint {tuple(value.shape)}, "
+                f"model {tuple(own[key].shape)} (wrong arch or number of classes?)"
+            )
+    missing = sorted(own_needed - set(state))
+    if missing:
+        raise ModelError(f"{path}: missing key {missing[0]!r} ({len(missing)} missing in all)")
+    model.load_state_dict(state, strict=not skip_prefixes)
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    """Serialise ``model``'s state_dict (CPU tensors) for an atomic write."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()

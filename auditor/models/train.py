@@ -1,0 +1,165 @@
+"""Seeded training loop with class- or group-balanced sampling.
+
+``balance: group`` draws samples with probability proportional to the inverse frequency of
+their (label, ``balance_by`` attributes) cell, so every cell is seen equally often in
+expectation — the rebalancing the Grad-CAM paper did by hand (section 6.3) by collecting
+more male nurses and female doctors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
+
+from auditor.config import TrainConfig
+from auditor.errors import ModelError
+
+__all__ = ["TrainHistory", "inverse_frequency_weights", "materialize", "train_model"]
+
+# Datasets smaller than this (bytes of float32 pixels) are decoded once and kept in memory.
+CACHE_BUDGET_BYTES = 1_500_000_000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class TrainHistory:
+    """Per-epoch mean training loss and accuracy."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"loss": self.loss, "accuracy": self.accuracy, "seconds": round(self.seconds, 2)}
+
+
+def inverse_frequency_weights(keys: np.ndarray) -> np.ndarray:
+    """Per-sample weight 1 / count(key), normalised to mean 1.
+
+    Args:
+        keys: [N] hashable cell ids (label, or label + attribute values joined).
+
+    Returns:
+        [N] float64 weights; every cell's weights sum to the same total.
+    """
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse]
+    return w * (len(w) / w.sum())
+
+
+def _collate_images(batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.stack([b["image"] for b in batch])
+    labels = torch.as_tensor([b["label"] for b in batch], dtype=torch.long)
+    return images, labels
+
+
+def materialize(dataset: Dataset, *, batch_size: int = 256, num_workers: int = 0,
+                progress: Progress | None = None) -> TensorDataset | None:
+    """Decode a small dataset once into memory (images [N,3,H,W], labels [N]).
+
+    Returns None when the dataset is larger than ``CACHE_BUDGET_BYTES``.
+    """
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
+        return None
+    first = dataset[0]["image"]
+    if n * first.numel() * 4 > CACHE_BUDGET_BYTES:
+        return None
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                        num_workers=num_workers, collate_fn=_collate_images)
+    xs, ys = [], []
+    for images, labels in loader:
+        xs.append(images)
+        ys.append(labels)
+        if progress:
+            progress(sum(len(x) for x in xs), n)
+    return TensorDataset(torch.cat(xs), torch.cat(ys))
+
+
+def train_model(
+    model: nn.Module,
+    dataset: Dataset,
+    cell_keys: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    num_workers: int = 0,
+    progress: Progress | None = None,
+) -> TrainHistory:
+    """Train ``model`` in place on ``dataset``.
+
+    Args:
+        model: the network (moved to ``device``).
+        dataset: items are dicts with ``image`` [3,H,W] and ``label`` (see DataBundle.dataset),
+            or an in-memory ``TensorDataset`` from :func:`materialize`.
+        cell_keys: [N] per-sample sampling cell: the label for ``balance: class``, the label
+            and ``balance_by`` attributes for ``balance: group``; ignored for ``none``.
+        cfg: the model's ``train`` section.
+        seed: seeds initial shuffling and sampling.
+        device: where to train.
+        num_workers: DataLoader workers when streaming from disk.
+        progress: called with (steps done, total steps).
+
+    Returns:
+        The per-epoch history.
+    """
+    import time
+
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
+        raise ModelError("the train split is empty: nothing to train on")
+    if cfg.epochs == 0:
+        return TrainHistory()
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    if cfg.balance == "none":
+        sampler = None
+    else:
+        weights = inverse_frequency_weights(np.asarray(cell_keys))
+        sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), n,
+                                        replacement=True, generator=gen)
+    cached = isinstance(dataset, TensorDataset)
+    loader = DataLoader(
+        dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+        generator=gen, num_workers=0 if cached else num_workers,
+        collate_fn=None if cached else _collate_images, drop_last=n > cfg.batch_size,
+        pin_memory=device.type == "cuda",
+    )
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_total = cfg.epochs * len(loader)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps_total,
+                                                pct_start=0.2)
+    loss_fn = nn.CrossEntropyLoss()
+    hist = TrainHistory()
+    t0 = time.perf_counter()
+    step = 0
+    for _ in range(cfg.epochs):
+        tot_loss, tot_correct, tot_n = 0.0, 0, 0
+        for images, labels in loader:
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            logits = model(images)
+            loss = loss_fn(logits, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot_loss += float(loss.detach()) * len(labels)
+            tot_correct += int((logits.detach().argmax(1) == labels).sum())
+            tot_n += len(labels)
+            step += 1
+            if progress:
+                progress(step, steps_total)
+        hist.loss.append(tot_loss / max(tot_n, 1))
+        hist.accuracy.append(tot_correct / max(tot_n, 1))
+    model.eval()
+    hist.seconds = time.perf_counter() - t0
+    return hist

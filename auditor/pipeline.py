@@ -1,0 +1,205 @@
+"""``run_audit(cfg)``: the stages in order, each given only its own part of the config.
+
+    config -> data -> models -> saliency -> metrics -> findings -> report
+
+Every intermediate result a later run can reuse (synthetic data, trained checkpoints, per-batch
+result shards) is kept in the run directory, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from auditor import __version__
+from auditor.audit_loop import audit_model, collate_samples, merge_shards, sample_frame
+from auditor.config import AuditConfig, config_to_yaml
+from auditor.data.dataset import DataBundle, load_data
+from auditor.data.synthetic import resolve_synthetic
+from auditor.errors import ConfigError, DataError
+from auditor.model_stage import prepare_model
+from auditor.progress import ProgressSink, scoped
+from auditor.rundir import RunDir
+from auditor.saliency import get_method
+from auditor.summary import analyse_model, compare_all, dataset_block
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunResult", "resolve_device", "run_audit"]
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the paths written and the summary dict."""
+
+    output_dir: Path
+    summary: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+    resumed: bool = False
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` -> the first CUDA device when there is one, else CPU.
+
+    Raises:
+        ConfigError: ``cuda`` asked for on a machine without it.
+    """
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {spec!r} asked for, but no CUDA device is available here "
+                          "(use device: auto or cpu)")
+    if spec.startswith("cuda:") and int(spec[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"device: {spec!r} does not exist ({torch.cuda.device_count()} GPUs)")
+    return torch.device(spec)
+
+
+def run_key(cfg: AuditConfig) -> str:
+    """Hash of everything that changes results (the report section excluded)."""
+    data = cfg.model_dump(mode="json", exclude={"report": True, "output_dir": True,
+                                                "name": True})
+    text = repr(sorted(data.items())) + __version__
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_names(cfg: AuditConfig, bundle: DataBundle) -> None:
+    for key, names in (("analysis.expected_regions", cfg.analysis.expected_regions),
+                       ("analysis.spurious_regions", cfg.analysis.spurious_regions or [])):
+        unknown = [n for n in names if n not in bundle.regions]
+        if unknown:
+            raise ConfigError(f"{key}: unknown region {unknown[0]!r}; the data has "
+                              f"{', '.join(bundle.regions)}")
+    for m in cfg.models:
+        if m.train is not None:
+            bad = [a for a in m.train.balance_by if a not in bundle.attributes]
+            if bad:
+                raise ConfigError(f"models[{m.name}].train.balance_by: {bad[0]!r} is not one of "
+                                  f"data.attributes ({', '.join(bundle.attributes) or 'none'})")
+    for name in cfg.saliency.methods:
+        get_method(name)
+
+
+def environment_block(cfg: AuditConfig, device: torch.device, data_hash: str) -> dict[str, Any]:
+    """Versions, seed and data hash recorded for reproducibility."""
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "auditor_version": __version__,
+            "platform": platform.platform(terse=True), "device": str(device),
+            "seed": cfg.seed, "data_hash": data_hash}
+
+
+def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
+              overwrite: bool = False, fresh: bool = False) -> RunResult:
+    """Run the whole audit described by ``cfg`` and write its run directory.
+
+    Args:
+        cfg: a validated config (see :func:`auditor.config.load_config`).
+        progress: optional sink for progress bars.
+        overwrite: replace an existing output_dir of another run.
+        fresh: start over instead of resuming a run of the same config.
+
+    Returns:
+        The :class:`RunResult` (summary dict and written paths).
+    """
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    rundir = RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite, fresh=fresh)
+    files: dict[str, Path] = {}
+    with rundir.log_to_file():
+        log.info("run %s (%s) on %s, resumed=%s", cfg.name, rundir.key, device, rundir.resumed)
+        files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
+
+        # -- data ------------------------------------------------------------------------
+        data_cfg = cfg.data
+        if data_cfg.synthetic is not None:
+            data_cfg = resolve_synthetic(data_cfg, rundir.path("data"), cfg.seed,
+                                         progress=scoped(progress, "generate data"))
+        bundle = load_data(data_cfg, seed=cfg.seed)
+        _check_names(cfg, bundle)
+        audit_rows = bundle.table.index[bundle.table["split"] == cfg.data.audit_split]
+        if len(audit_rows) == 0:
+            raise DataError(f"data.audit_split: the {cfg.data.audit_split!r} split has no "
+                            "usable samples")
+
+        # -- models + saliency + region metrics, one model at a time ----------------------
+        frames: list[pd.DataFrame] = []
+        per_model: dict[str, dict[str, Any]] = {}
+        audit_ds = bundle.dataset(cfg.data.audit_split)
+        for mcfg in cfg.models:
+            model, target_layer, meta = prepare_model(mcfg, bundle, rundir, seed=cfg.seed,
+                                                      device=device, progress=progress,
+                                                      num_workers=cfg.data.num_workers)
+            loader = DataLoader(audit_ds, batch_size=cfg.saliency.batch_size, shuffle=False,
+                                num_workers=cfg.data.num_workers, collate_fn=collate_samples,
+                                pin_memory=device.type == "cuda")
+            target = cfg.saliency.target_layer
+            n_batches = audit_model(
+                model, mcfg.name, loader, bundle.regions, cfg.saliency, cfg.analysis, rundir,
+                target_layer=target_layer if target == "auto" else target, device=device,
+                progress=progress)
+            tables = merge_shards(rundir, mcfg.name, n_batches, bundle.regions,
+                                  cfg.analysis.reliance)
+            df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
+                              bundle.attributes, list(cfg.saliency.methods), bundle.regions)
+            result = analyse_model(
+                mcfg.name, df, tables, model, loader, cfg.analysis, cfg.saliency,
+                regions=bundle.regions, attributes=bundle.attributes, classes=bundle.classes,
+                target_layer=target_layer if target == "auto" else target, seed=cfg.seed,
+                device=device, progress=progress)
+            df = result.pop("_frame")
+            per_model[mcfg.name] = {"meta": meta, **result}
+            frames.append(df)
+            rundir.write_npz(f"maps/{mcfg.name}.npz", ids=df["id"].to_numpy().astype(str),
+                             maps=tables.maps,
+                             methods=np.asarray(list(cfg.saliency.methods)))
+            del model
+        samples = pd.concat(frames, ignore_index=True)
+
+        # -- findings across models, summary -------------------------------------------
+        baseline = cfg.baseline or cfg.models[0].name
+        comparisons = compare_all(samples, [m.name for m in cfg.models], baseline,
+                                  methods=list(cfg.saliency.methods), regions=bundle.regions,
+                                  attributes=bundle.attributes, level=cfg.analysis.ci_level,
+                                  seed=cfg.seed)
+        summary = {
+            "schema": "auditor.summary/1",
+            "name": cfg.name,
+            "auditor_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dataset": dataset_block(bundle, cfg.data.audit_split),
+            "models": {k: {kk: vv for kk, vv in v.items() if kk != "meta"}
+                       for k, v in per_model.items()},
+            "comparisons": comparisons,
+            "baseline": baseline,
+            "methods": list(cfg.saliency.methods),
+            "expected_regions": list(cfg.analysis.expected_regions),
+            "environment": environment_block(cfg, device, bundle.data_hash),
+            "training": {k: v["meta"] for k, v in per_model.items()},
+        }
+        files["samples"] = rundir.write_parquet("samples.parquet", samples)
+        files["summary"] = rundir.write_json("summary.json", summary)
+
+        # -- report ----------------------------------------------------------------------
+        if cfg.report.formats:
+            from auditor.report_stage import write_report
+
+            files.update(write_report(summary, samples, bundle, rundir, cfg.report,
+                                      config_yaml=config_to_yaml(cfg),
+                                      methods=list(cfg.saliency.methods),
+                                      progress=progress))
+        rundir.remove_tree("shards")
+        rundir.mark_complete()
+        log.info("run complete: %s", ", ".join(str(p) for p in files.values()))
+    return RunResult(cfg.output_dir, summary, files, rundir.resumed)

@@ -1,0 +1,197 @@
+"""Rebalance a training manifest over (label x attribute) groups.
+
+The fix the Grad-CAM paper applied to its doctor/nurse classifier was to change the training
+data so that every (class, gender) combination is equally represented. This module does that
+for a manifest CSV (``path, label, split``, attribute columns):
+
+- ``oversample``: every group of the train split is topped up to the size of the largest one
+  by drawing extra copies of its rows with replacement (every original row is kept once);
+- ``undersample``: every group is cut down to the size of the smallest one (drawn without
+  replacement);
+- ``reweight``: rows are kept as they are and a ``weight`` column is added, the inverse of the
+  row's group frequency normalised to mean 1 over the train split (rows of other splits get
+  weight 1), so every group carries the same total weight.
+
+Only (label x attribute) combinations that *occur* in the train split are groups: a
+combination with no sample at all cannot be rebalanced and is listed in
+:attr:`RebalanceResult.missing`. Rows of other splits pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import ConfigError, DataError
+
+__all__ = ["RebalanceResult", "STRATEGIES", "load_manifest", "rebalance_manifest", "save_manifest"]
+
+Strategy = Literal["oversample", "undersample", "reweight"]
+STRATEGIES: tuple[str, ...] = ("oversample", "undersample", "reweight")
+
+
+@dataclass
+class RebalanceResult:
+    """A rebalanced manifest and the group proportions before and after.
+
+    Attributes:
+        manifest: the new manifest (all splits; ``weight`` column for ``reweight``).
+        before: one row per group of the train split: the group columns, ``n`` (rows),
+            ``weight`` (total weight) and ``proportion`` (share of the total weight).
+        after: the same table for the new manifest.
+        missing: (label, attribute values...) combinations absent from the train split.
+    """
+
+    manifest: pd.DataFrame
+    before: pd.DataFrame
+    after: pd.DataFrame
+    missing: list[tuple] = field(default_factory=list)
+
+
+def load_manifest(path: Path) -> pd.DataFrame:
+    """Read a manifest CSV.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        The manifest as a DataFrame (string columns kept as strings).
+
+    Raises:
+        DataError: the file is missing, unreadable, or has no rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"manifest not found: {path}")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DataError(f"cannot read manifest {path}: {err}") from err
+    if table.empty:
+        raise DataError(f"manifest {path} has no rows")
+    return table
+
+
+def save_manifest(manifest: pd.DataFrame, path: Path) -> Path:
+    """Write a manifest CSV atomically (temporary sibling file + ``os.replace``).
+
+    Args:
+        manifest: the table to write.
+        path: destination CSV (its folder is created if missing).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DataError: the file cannot be written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            manifest.to_csv(fh, index=False)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise DataError(f"cannot write manifest {path}: {err.strerror}") from err
+    return path
+
+
+def rebalance_manifest(
+    manifest: pd.DataFrame,
+    *,
+    by: list[str],
+    strategy: Strategy,
+    seed: int,
+    split: str = "train",
+    label_col: str = "label",
+    split_col: str = "split",
+) -> RebalanceResult:
+    """Equalise the (label x ``by``) groups of one split of a manifest.
+
+    Args:
+        manifest: the manifest (one row per image).
+        by: attribute columns that, with the label, define the groups (may be empty: classes).
+        strategy: ``"oversample"``, ``"undersample"`` or ``"reweight"``.
+        seed: seed of the random draws (same seed, same output).
+        split: the split to rebalance; the others pass through unchanged.
+        label_col: the label column.
+        split_col: the split column.
+
+    Returns:
+        The :class:`RebalanceResult`. Row order: the original order, with oversampled copies
+        right after their original row.
+
+    Raises:
+        DataError: a column is missing or the split has no rows.
+        ConfigError: the strategy is unknown.
+    """
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown rebalance strategy '{strategy}' (choose: {', '.join(STRATEGIES)})")
+    keys = [label_col, *by]
+    for col in [split_col, *keys]:
+        if col not in manifest.columns:
+            raise DataError(
+                f"manifest has no column '{col}' (columns: {', '.join(map(str, manifest.columns))})"
+            )
+    if "weight" in manifest.columns and strategy == "reweight":
+        raise DataError("manifest already has a 'weight' column; remove it before reweighting")
+    table = manifest.reset_index(drop=True)
+    is_split = (table[split_col].astype(str) == split).to_numpy()
+    if not is_split.any():
+        raise DataError(f"manifest has no rows with {split_col} == '{split}'")
+    train = table[is_split]
+    group_ids = train.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
+    counts = np.bincount(group_ids)
+    rng = np.random.default_rng(seed)
+
+    if strategy == "reweight":
+        out = table.copy()
+        weights = np.ones(len(table))
+        train_w = len(train) / (len(counts) * counts[group_ids])
+        weights[is_split] = train_w
+        out["weight"] = weights
+        after = _proportions(out[is_split], keys, out.loc[is_split, "weight"].to_numpy())
+    else:
+        rows = np.flatnonzero(is_split)
+        picked: list[np.ndarray] = []
+        target = counts.max() if strategy == "oversample" else counts.min()
+        for g, n in enumerate(counts):
+            members = rows[group_ids == g]
+            if strategy == "oversample":
+                extra = rng.choice(members, size=target - n, replace=True)
+                picked.append(np.concatenate([members, extra]))
+            else:
+                picked.append(rng.choice(members, size=target, replace=False))
+        keep = np.concatenate([np.flatnonzero(~is_split), *picked])
+        out = table.iloc[np.sort(keep, kind="stable")].reset_index(drop=True)
+        out_split = (out[split_col].astype(str) == split).to_numpy()
+        after = _proportions(out[out_split], keys, np.ones(int(out_split.sum())))
+
+    before = _proportions(train, keys, np.ones(len(train)))
+    return RebalanceResult(manifest=out, before=before, after=after,
+                           missing=_missing(train, keys))
+
+
+def _proportions(rows: pd.DataFrame, keys: list[str], weights: np.ndarray) -> pd.DataFrame:
+    """Per group: ``n`` rows, total ``weight`` and ``proportion`` of the total weight."""
+    frame = rows[keys].copy()
+    frame["n"] = 1
+    frame["weight"] = weights
+    agg = frame.groupby(keys, sort=True, dropna=False)[["n", "weight"]].sum().reset_index()
+    agg["proportion"] = agg["weight"] / agg["weight"].sum()
+    return agg
+
+
+def _missing(rows: pd.DataFrame, keys: list[str]) -> list[tuple]:
+    """Combinations of the observed values of ``keys`` that no row has."""
+    values = [sorted(rows[k].dropna().unique().tolist(), key=str) for k in keys]
+    present = set(map(tuple, rows[keys].itertuples(index=False, name=None)))
+    return [combo for combo in itertools.product(*values) if combo not in present]

@@ -1,0 +1,348 @@
+"""The report's view-model: ``summary.json`` + ``samples.parquet`` -> plain dicts and data URIs.
+
+:func:`build_context` is the only place that reads results; the templates only read the
+:class:`ReportContext` it returns (strings, numbers, lists, dicts, ``data:`` URIs). Every optional
+block of the summary may be missing: its section then says so in a sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from auditor.report import evidence, figures, sections
+from auditor.report import fmt as f
+from auditor.report.gallery import (
+    HTML_BUDGET_BYTES,
+    MAX_THUMBNAILS,
+    GalleryProvider,
+    ThumbnailBudget,
+)
+from auditor.report.palette import SEVERITY, SEVERITY_ORDER, model_colors, region_colors
+
+#: Skipped files listed in the report (the rest are counted).
+MAX_SKIPPED_ROWS = 200
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("verdict", "1. Verdict"),
+    ("dataset", "2. Dataset overview"),
+    ("performance", "3. Performance by group"),
+    ("attention", "4. Where the model looks"),
+    ("spurious", "5. Spurious-cue evidence"),
+    ("clusters", "6. Misclassification clusters"),
+    ("sanity", "7. Saliency sanity check"),
+    ("comparison", "8. Model comparison"),
+    ("methods", "9. Methods appendix"),
+)
+
+MEANING = {
+    "spurious_cue": "The model leans on a region that should not decide the class.",
+    "group_gap": "Some subgroup gets clearly worse accuracy than the rest.",
+    "misclassification_cluster": "Errors pile up in one coherent kind of image.",
+    "unreliable_saliency": "The heatmaps may not show the model's reasoning; read them with care.",
+}
+
+DEFINITIONS = (
+    ("Attention mass", "The share of a heatmap's total (non-negative) value that falls inside a "
+     "region. Over all regions of an image, including background, masses add up to 100%."),
+    ("Area", "The share of the image's pixels the region covers."),
+    ("Lift", "Mass divided by area. 1.0 means the model looks at the region exactly as much as "
+     "its size would suggest; 2.0 means twice as much."),
+    ("Background", "All pixels that no annotated region covers."),
+    ("Confidence interval (CI)", "95% intervals. Accuracy and other rates use the Wilson score "
+     "interval for a binomial proportion; masses and lifts use a percentile bootstrap over "
+     "samples. n is the number of samples behind each number."),
+    ("Worst-group accuracy", "The lowest accuracy among the subgroups (attribute values)."),
+    ("Equalized-odds difference", "The largest gap between subgroups in true-positive or "
+     "false-positive rate (0 = equal)."),
+    ("McNemar p", "Exact McNemar test on the samples that exactly one of two models gets right; "
+     "a small p means the accuracy change is unlikely to be chance."),
+    ("Sanity check", "Model-parameter randomisation test: if heatmaps of a randomised model "
+     "correlate strongly (Spearman) with the trained model's, they do not reflect training."),
+)
+
+
+@dataclasses.dataclass
+class ReportContext:
+    """Everything the templates read. Plain data only (str, numbers, lists, dicts)."""
+
+    title: str
+    created: str
+    auditor_version: str
+    toc: list[dict[str, Any]]
+    legend: list[dict[str, str]]
+    verdict: dict[str, Any]
+    dataset: dict[str, Any]
+    models: list[dict[str, Any]]
+    comparison: dict[str, Any]
+    methods: dict[str, Any]
+    colorbar: str
+    size_note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The context as a plain dict (what the templates receive)."""
+        return dataclasses.asdict(self)
+
+
+def _slug(text: str, i: int) -> str:
+    return f"m{i}-" + (re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "model")
+
+
+def _analysis_regions(config_yaml: str, regions: Sequence[str]) -> tuple[list[str], list[str]]:
+    try:
+        cfg = yaml.safe_load(config_yaml) or {}
+    except yaml.YAMLError:
+        cfg = {}
+    analysis = cfg.get("analysis") if isinstance(cfg, Mapping) else None
+    analysis = analysis if isinstance(analysis, Mapping) else {}
+    expected = [str(r) for r in analysis.get("expected_regions") or []]
+    spurious = analysis.get("spurious_regions")
+    spurious = [str(r) for r in spurious] if spurious else [r for r in regions
+                                                            if r not in expected]
+    return expected, spurious
+
+
+def _flag(model: str, finding: Mapping[str, Any]) -> dict[str, Any]:
+    sev = str(finding.get("severity", "low")).lower()
+    fill, text, label = SEVERITY.get(sev, SEVERITY["low"])
+    ev = finding.get("evidence") if isinstance(finding.get("evidence"), Mapping) else {}
+    return {"model": model, "severity": sev, "label": label, "fill": fill, "text": text,
+            "kind": f.humanize(finding.get("kind", "finding")),
+            "sentence": f.sentence(finding.get("title") or f.humanize(finding.get("kind", ""))),
+            "meaning": MEANING.get(str(finding.get("kind")), ""),
+            "evidence": [(f.humanize(k), f.auto(v)) for k, v in ev.items()]}
+
+
+def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict]) -> dict[str, Any]:
+    flags = [_flag(name, x) for name, m in models.items() for x in (m.get("findings") or [])]
+    flags.sort(key=lambda x: (SEVERITY_ORDER.get(x["severity"], 3), x["model"]))
+    counts = {s: sum(1 for x in flags if x["severity"] == s) for s in SEVERITY}
+    if counts["high"]:
+        who = sorted({x["model"] for x in flags if x["severity"] == "high"})
+        headline, tone = (f"Not ready to ship: {counts['high']} high-severity flag"
+                          f"{'s' if counts['high'] > 1 else ''} ({', '.join(who)})."), "high"
+    elif counts["medium"]:
+        headline, tone = (f"Review before shipping: {counts['medium']} medium-severity flag"
+                          f"{'s' if counts['medium'] > 1 else ''}, no high-severity ones."), \
+            "medium"
+    else:
+        headline, tone = ("No serious flags: no high- or medium-severity evidence cleared its "
+                          "threshold."), "low"
+    cards = []
+    for name, m in models.items():
+        metrics = m.get("metrics") or {}
+        s = m.get("sanity") if isinstance(m.get("sanity"), Mapping) else None
+        cards.append({
+            "name": name, "accuracy": perf[name]["headline"][0]["value"],
+            "accuracy_ci": perf[name]["headline"][0]["ci"], "n": perf[name]["headline"][0]["n"],
+            "worst": f.pct(metrics.get("worst_group_accuracy")),
+            "worst_group": str(metrics.get("worst_group", f.DASH)),
+            "flags": {s_: sum(1 for x in flags if x["model"] == name and x["severity"] == s_)
+                      for s_ in SEVERITY},
+            "sanity": "not run" if s is None else ("passed" if s.get("passed") else "FAILED")})
+    fill, text, _ = SEVERITY[tone]
+    return {"headline": headline, "tone": tone, "fill": fill, "text": text, "flags": flags,
+            "counts": counts, "cards": cards}
+
+
+def _counts_table(dataset: Mapping[str, Any], samples: pd.DataFrame,
+                  attributes: Sequence[str]) -> dict[str, Any] | None:
+    records = dataset.get("counts")
+    source = "all splits (summary.json)"
+    if not records:
+        if samples.empty or not {"id", "label"} <= set(samples.columns):
+            return None
+        uniq = samples.drop_duplicates("id")
+        keys = [c for c in ["split", "label", *attributes] if c in uniq.columns]
+        records = uniq.groupby(keys, dropna=False).size().reset_index(name="n").to_dict("records")
+        source = "audited samples only (samples.parquet)"
+    df = pd.DataFrame(records)
+    if "n" not in df.columns or "label" not in df.columns:
+        return None
+    index = [c for c in ("split", "label") if c in df.columns]
+    cols = [a for a in attributes if a in df.columns]
+    headers = [*(f.humanize(i) for i in index)]
+    values: list[tuple[str, str]] = []
+    for a in cols:
+        for v in sorted(df[a].astype(str).unique()):
+            values.append((a, v))
+            headers.append(f"{a}={v}")
+    headers.append("total")
+    rows = []
+    for key, grp in df.groupby(index, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        cells = [str(k) for k in key]
+        total = int(grp["n"].sum())
+        for a, v in values:
+            k = int(grp.loc[grp[a].astype(str) == v, "n"].sum())
+            cells.append(f"{f.count(k)} ({f.pct(k / total if total else None, 0)})")
+        cells.append(f.count(total))
+        rows.append(cells)
+    return {"headers": headers, "rows": rows, "source": source}
+
+
+def _dataset(summary: Mapping[str, Any], samples: pd.DataFrame, regions: Sequence[str],
+             colors: Mapping[str, str]) -> dict[str, Any]:
+    d = summary.get("dataset") or {}
+    attributes = [str(a) for a in d.get("attributes") or []]
+    skipped = [{"id": str(s.get("id", "")), "reason": str(s.get("reason", ""))}
+               for s in (d.get("skipped") or [])]
+    coverage = d.get("coverage") if isinstance(d.get("coverage"), Mapping) else None
+    return {
+        "n_samples": f.count(d.get("n_samples")), "n_skipped": f.count(d.get("n_skipped",
+                                                                             len(skipped))),
+        "classes": [str(c) for c in d.get("classes") or []], "attributes": attributes,
+        "regions": list(regions),
+        "counts": _counts_table(d, samples, attributes),
+        "coverage": None if coverage is None else [
+            {"region": r, "share": f.pct(v), "color": colors.get(r, "#A0A0A0")}
+            for r, v in coverage.items()],
+        "skipped": skipped[:MAX_SKIPPED_ROWS],
+        "skipped_more": max(0, len(skipped) - MAX_SKIPPED_ROWS),
+        "warnings": [str(w) for w in d.get("warnings") or []],
+    }
+
+
+def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: Sequence[str],
+                method: str | None, colors: Mapping[str, str]) -> dict[str, Any]:
+    names = list(models)
+    if len(names) < 2 and not summary.get("comparisons"):
+        return {"message": "Only one model was audited, so there is nothing to compare. List "
+                "several models in the config, or run `audit compare RUN_A RUN_B`.",
+                "models": names}
+    metric_keys = ("accuracy", "balanced_accuracy", "worst_group_accuracy", "accuracy_gap")
+    rows = []
+    for key in metric_keys:
+        rows.append([f.humanize(key)] + [f.pct((models[n].get("metrics") or {}).get(key))
+                                         for n in names])
+    rows.append(["worst group"] + [str((models[n].get("metrics") or {}).get("worst_group", f.DASH))
+                                   for n in names])
+    series: dict[str, list[float]] = {}
+    for n in names:
+        block = ((models[n].get("attention") or {}).get(method) or {}) if method else {}
+        series[n] = [float((block.get(r) or {}).get("mass", float("nan"))) for r in regions]
+        for i, r in enumerate(regions):
+            if len(rows) < len(metric_keys) + 1 + len(regions):
+                rows.append([f"{method} mass on {r}"] + [f.DASH] * len(names))
+            rows[len(metric_keys) + 1 + i][1 + names.index(n)] = f.pct(series[n][i])
+    chart = None
+    if method and any(f.is_num(v) for vals in series.values() for v in vals):
+        chart = {"src": figures.grouped_bars(regions, series, colors,
+                                             ylabel=f"{method} attention mass"),
+                 "alt": f"Grouped bars of {method} attention mass per region for each model: "
+                        + "; ".join(f"{n}: " + ", ".join(f"{r} {f.pct(v, 0)}" for r, v in
+                                                         zip(regions, series[n], strict=True))
+                                    for n in names)}
+    pairs = []
+    for c in summary.get("comparisons") or []:
+        delta = c.get("delta") if isinstance(c.get("delta"), Mapping) else {}
+        pairs.append({"baseline": str(c.get("baseline", "")),
+                      "candidate": str(c.get("candidate", "")),
+                      "mcnemar_p": f.pvalue(c.get("mcnemar_p")),
+                      "delta": [(f.humanize(k), _signed(v)) for k, v in delta.items()]})
+    return {"message": None, "models": names, "rows": rows, "chart": chart, "pairs": pairs,
+            "pairs_message": None if pairs else "No pairwise comparison results (McNemar) in "
+                                                 "the summary."}
+
+
+def _signed(value: Any) -> str:
+    if f.is_num(value):
+        return f"{float(value):+.3f}"
+    return f.auto(value)
+
+
+def _methods(summary: Mapping[str, Any], config_yaml: str) -> dict[str, Any]:
+    env = summary.get("environment") if isinstance(summary.get("environment"), Mapping) else {}
+    rows = [("auditor version", str(summary.get("auditor_version", f.DASH))),
+            ("created", str(summary.get("created", f.DASH))),
+            ("schema", str(summary.get("schema", f.DASH)))]
+    rows += [(f.humanize(k), f.auto(v)) for k, v in env.items()]
+    return {"config_yaml": config_yaml or "(no resolved config was provided)",
+            "environment": rows, "definitions": list(DEFINITIONS),
+            "env_message": None if env else "No environment block in the summary."}
+
+
+def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider | None, *,
+                  config_yaml: str, examples_per_group: int) -> ReportContext:
+    """Turn the run's results into the report's view-model.
+
+    Args:
+        summary: The ``summary.json`` dict (schema ``auditor.summary/1``; optional blocks may be
+            missing).
+        samples: The ``samples.parquet`` table (one row per model and sample).
+        gallery: Images and low-resolution maps by sample id, or None for no galleries.
+        config_yaml: The resolved config as YAML text (shown verbatim in the appendix).
+        examples_per_group: Thumbnails per gallery cell (``report.examples_per_group``).
+
+    Returns:
+        The :class:`ReportContext`. At most :data:`~auditor.report.gallery.MAX_THUMBNAILS`
+        thumbnails in all, so the HTML stays under
+        :data:`~auditor.report.gallery.HTML_BUDGET_BYTES`.
+    """
+    d = summary.get("dataset") or {}
+    models: dict[str, Any] = summary.get("models") or {}
+    classes = [str(c) for c in d.get("classes") or []]
+    attributes = [str(a) for a in d.get("attributes") or []]
+    regions = [str(r) for r in d.get("regions") or []]
+    rcolors, mcolors = region_colors(regions), model_colors(list(models))
+    expected, spurious = _analysis_regions(config_yaml, regions)
+    samples = samples if samples is not None else pd.DataFrame()
+    share = MAX_THUMBNAILS // max(len(models), 1)
+    per_model, perf = [], {}
+    first_method = None
+    for i, (name, m) in enumerate(models.items()):
+        m = m or {}
+        if "model" in samples.columns:
+            rows = samples[samples["model"].astype(str) == name]
+        else:
+            rows = samples
+        methods = [x for x in (m.get("attention") or {}) if x in sections.mass_methods(rows,
+                                                                                       regions)]
+        methods = methods or sections.mass_methods(rows, regions) or list(m.get("attention") or {})
+        first_method = first_method or (methods[0] if methods else None)
+        perf[name] = sections.performance(m, rows, classes=classes, attributes=attributes,
+                                          color=mcolors[name])
+        looks = sections.where_it_looks(
+            name, rows, methods=[x for x in methods if x in sections.mass_methods(rows, regions)],
+            regions=regions, classes=classes, attributes=attributes, region_colors=rcolors,
+            provider=gallery, examples_per_group=examples_per_group,
+            budget=ThumbnailBudget(share * 2 // 3))
+        per_model.append({
+            "name": name, "slug": _slug(name, i), "color": mcolors[name],
+            "n": f.count(len(rows)), "performance": perf[name], "looks": looks,
+            "spurious": evidence.spurious_cues(m, n=len(rows), regions=regions,
+                                               expected=expected, spurious=spurious),
+            "clusters": evidence.clusters(
+                name, m, rows, regions=regions, method=methods[0] if methods else None,
+                provider=gallery, examples_per_group=examples_per_group,
+                budget=ThumbnailBudget(share - share * 2 // 3)),
+            "sanity": evidence.sanity(m)})
+    toc = []
+    for anchor, title in SECTIONS:
+        children = []
+        if anchor in ("performance", "attention", "spurious", "clusters", "sanity"):
+            children = [{"anchor": f"{anchor}-{pm['slug']}", "title": pm["name"]}
+                        for pm in per_model]
+        toc.append({"anchor": anchor, "title": title, "children": children})
+    return ReportContext(
+        title=str(summary.get("name") or "Audit report"),
+        created=str(summary.get("created", "")),
+        auditor_version=str(summary.get("auditor_version", "")),
+        toc=toc,
+        legend=[{"region": r, "color": rcolors[r], "role": evidence._role(r, expected, spurious)}
+                for r in regions],
+        verdict=_verdict(models, perf),
+        dataset=_dataset(summary, samples, regions, rcolors),
+        models=per_model,
+        comparison=_comparison(summary, models, regions, first_method, mcolors),
+        methods=_methods(summary, config_yaml),
+        colorbar=figures.colorbar_uri(),
+        size_note=(f"Galleries are capped at {examples_per_group} examples per cell and "
+                   f"{MAX_THUMBNAILS} thumbnails in all, keeping this file under "
+                   f"{HTML_BUDGET_BYTES // 1_000_000} MB."),
+    )

@@ -1,0 +1,188 @@
+"""View-models of the per-model sections 5 (spurious cues), 6 (clusters) and 7 (sanity check)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from auditor.report import figures
+from auditor.report import fmt as f
+from auditor.report.gallery import GalleryProvider, ThumbnailBudget, pick_typical, thumbnails
+from auditor.report.palette import cluster_color
+
+#: Clusters that get a gallery of typical members.
+MAX_CLUSTER_GALLERIES = 6
+
+
+def _role(region: str, expected: Sequence[str], spurious: Sequence[str]) -> str:
+    if region in expected:
+        return "expected"
+    if region in spurious:
+        return "spurious"
+    return "—"
+
+
+def _lift_cell(block: Mapping[str, Any]) -> str:
+    """``'2.61 (1.98–3.40)'`` from a ``{lift, ci}`` block whose ci brackets the lift."""
+    lift = block.get("lift")
+    pair = f.ci_pair(block.get("ci"))
+    if pair and f.is_num(lift) and pair[0] - 1e-9 <= lift <= pair[1] + 1e-9:
+        return f"{f.num(lift)} ({f.num_ci(pair)})"
+    return f.num(lift)
+
+
+def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Sequence[str],
+                  spurious: Sequence[str], n: int | None) -> list[dict[str, str]]:
+    out = []
+    for region in regions:
+        b = block.get(region)
+        if not isinstance(b, Mapping):
+            continue
+        pair = f.ci_pair(b.get("ci"))
+        lift, mass = b.get("lift"), b.get("mass")
+        lift_ci = mass_ci = f.DASH
+        if pair and f.is_num(lift) and pair[0] - 1e-9 <= lift <= pair[1] + 1e-9:
+            lift_ci = f.num_ci(pair)
+        elif pair and f.is_num(mass) and pair[0] - 1e-9 <= mass <= pair[1] + 1e-9:
+            mass_ci = f.pct_ci(pair)
+        out.append({"region": region, "role": _role(region, expected, spurious),
+                    "mass": f.pct(mass), "mass_ci": mass_ci, "area": f.pct(b.get("area")),
+                    "lift": f.num(lift), "lift_ci": lift_ci,
+                    "n": f.count(b.get("n", n))})
+    return out
+
+
+def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],
+                  expected: Sequence[str], spurious: Sequence[str]) -> dict[str, Any]:
+    """Section 5 for one model: lift tables with CIs, by group and correctness, reliance test.
+
+    Args:
+        model: The model's block of ``summary.json``.
+        n: Number of audited samples of this model.
+        regions: Region names.
+        expected: Regions the decision should come from (from the config).
+        spurious: Regions that should not decide the class.
+    """
+    lifts = [{"method": method, "rows": _region_table(block or {}, regions, expected, spurious, n)}
+             for method, block in (model.get("attention") or {}).items()]
+    by_group = []
+    for method, attrs in (model.get("attention_by_group") or {}).items():
+        rows = []
+        for attr, values in (attrs or {}).items():
+            for value, block in (values or {}).items():
+                block = block or {}
+                ns = [b.get("n") for b in block.values() if isinstance(b, Mapping)]
+                rows.append({"group": f"{attr}={value}",
+                             "n": f.count(next((x for x in ns if f.is_num(x)), None)),
+                             "cells": [_lift_cell(block.get(r) or {}) for r in regions]})
+        by_group.append({"method": method, "rows": rows})
+    by_correct = []
+    for method, parts in (model.get("attention_by_correctness") or {}).items():
+        rows = []
+        for part, block in (parts or {}).items():
+            block = block or {}
+            ns = [b.get("n") for b in block.values() if isinstance(b, Mapping)]
+            rows.append({"group": f"{part} answers",
+                         "n": f.count(next((x for x in ns if f.is_num(x)), None)),
+                         "cells": [_lift_cell(block.get(r) or {}) for r in regions]})
+        by_correct.append({"method": method, "rows": rows})
+    reliance = model.get("reliance")
+    rel_rows, rel_groups = [], []
+    if isinstance(reliance, Mapping):
+        for region, r in reliance.items():
+            r = r or {}
+            rel_rows.append({"region": region, "flip_rate": f.pct(r.get("flip_rate")),
+                             "ci": f.pct_ci(r.get("ci")), "n": f.count(r.get("n")),
+                             "conf_drop": f.num(r.get("conf_drop"), 3)})
+            for attr, values in (r.get("by_group") or {}).items():
+                for value, g in (values or {}).items():
+                    g = g or {}
+                    rel_groups.append({"region": region, "group": f"{attr}={value}",
+                                       "flip_rate": f.pct(g.get("flip_rate")),
+                                       "ci": f.pct_ci(g.get("ci")), "n": f.count(g.get("n"))})
+    return {
+        "lifts": lifts, "by_group": by_group, "by_correct": by_correct,
+        "lift_message": None if lifts else "No attention results for this model.",
+        "reliance": rel_rows, "reliance_groups": rel_groups,
+        "reliance_message": None if rel_rows else (
+            "Reliance test not run: no region-masking results for this model."),
+        "findings": [x for x in (model.get("findings") or []) if x.get("kind") == "spurious_cue"],
+    }
+
+
+def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
+             regions: Sequence[str], method: str | None, provider: GalleryProvider | None,
+             examples_per_group: int, budget: ThumbnailBudget) -> dict[str, Any]:
+    """Section 6 for one model: cluster table, typical members, t-SNE scatter, slices.
+
+    Args:
+        model_name: The model's name.
+        model: The model's block of ``summary.json``.
+        rows: The model's rows of ``samples.parquet``.
+        regions: Region names.
+        method: Saliency method used for thumbnails (None: no galleries).
+        provider: Images and maps, or None.
+        examples_per_group: Thumbnails per cluster.
+        budget: This model's cluster share of the thumbnail budget.
+    """
+    raw = model.get("clusters")
+    tsne = model.get("tsne") if isinstance(model.get("tsne"), Mapping) else None
+    coords = None
+    if tsne and all(k in tsne for k in ("x", "y", "id")):
+        coords = {str(i): (float(x), float(y))
+                  for i, x, y in zip(tsne["id"], tsne["x"], tsne["y"], strict=False)}
+    table, galleries, colors = [], [], {"not clustered": cluster_color(-1, 0)}
+    for order, c in enumerate(raw or []):
+        cid = c.get("id")
+        colors[f"cluster {cid}"] = cluster_color(int(cid) if f.is_num(cid) else 0, order)
+        enriched = c.get("enriched") or {}
+        table.append({
+            "id": str(cid), "color": colors[f"cluster {cid}"], "size": f.count(c.get("size")),
+            "error_rate": f.pct(c.get("error_rate")), "confusion": str(c.get("confusion", "")),
+            "enriched": ", ".join(f"{k}={v}" for k, v in enriched.items()) or f.DASH,
+            "mass": [f.pct((c.get("mean_mass") or {}).get(r), 0) for r in regions]})
+        if (provider is not None and method and order < MAX_CLUSTER_GALLERIES
+                and "cluster" in rows.columns and examples_per_group > 0):
+            members = rows[rows["cluster"] == cid]
+            thumbs = thumbnails(provider, model_name, method,
+                                pick_typical(members, examples_per_group, coords), budget)
+            galleries.append({"title": f"cluster {cid}: {c.get('confusion', '')}",
+                              "n": f.count(len(members)), "thumbs": thumbs})
+    scatter = None
+    if coords:
+        labels = [f"cluster {int(c)}" if f.is_num(c) and int(c) >= 0 else "not clustered"
+                  for c in tsne.get("cluster", [-1] * len(tsne["x"]))]
+        scatter = {"src": figures.tsne_scatter(tsne["x"], tsne["y"], labels, colors),
+                   "alt": f"t-SNE scatter of {len(labels)} embeddings of {model_name}, "
+                          f"coloured by cluster ({len(table)} clusters; grey = not clustered)."}
+    slices = model.get("slices") or []
+    keys: list[str] = []
+    for s in slices:
+        keys += [k for k in (s or {}) if k not in keys]
+    if raw is None:
+        message = "Misclassification clustering not run for this model."
+    elif not raw:
+        message = "No misclassification cluster cleared its threshold."
+    else:
+        message = None
+    return {"message": message, "table": table, "galleries": galleries, "scatter": scatter,
+            "method": method, "slice_keys": [f.humanize(k) for k in keys],
+            "slices": [[f.auto((s or {}).get(k)) for k in keys] for s in slices]}
+
+
+def sanity(model: Mapping[str, Any]) -> dict[str, Any]:
+    """Section 7 for one model: the model-parameter randomisation test (Adebayo et al., 2018)."""
+    s = model.get("sanity")
+    if not isinstance(s, Mapping):
+        return {"message": "Saliency sanity check not run for this model.", "rows": []}
+    passed = bool(s.get("passed"))
+    verdict = (
+        "Passed: the maps change when the model's weights are randomised, so they reflect "
+        "what the model learned." if passed else
+        "Failed: the maps barely change when the model's weights are randomised, so they may "
+        "show image structure rather than the model's reasoning. Treat sections 4–6 with caution.")
+    rows = [(f.humanize(k), f.auto(v)) for k, v in s.items() if k not in ("passed",)]
+    return {"message": None, "passed": passed, "label": "PASSED" if passed else "FAILED",
+            "verdict": verdict, "rows": rows}

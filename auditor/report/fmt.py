@@ -1,0 +1,92 @@
+"""Number formatting for the report: every rate with its interval, nothing left as a raw float."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+DASH = "–"
+
+
+def is_num(value: Any) -> bool:
+    """True for a finite int/float (bools excluded)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(float(value)))
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """0.8234 -> ``'82.3%'``; missing -> ``'–'``."""
+    return f"{100 * float(value):.{digits}f}%" if is_num(value) else DASH
+
+
+def num(value: Any, digits: int = 2) -> str:
+    """Fixed-point number; missing -> ``'–'``."""
+    return f"{float(value):.{digits}f}" if is_num(value) else DASH
+
+
+def pvalue(value: Any) -> str:
+    """p-values: ``'<0.001'`` below a thousandth, else three decimals."""
+    if not is_num(value):
+        return DASH
+    return "<0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
+def ci_pair(ci: Any) -> tuple[float, float] | None:
+    """A ``[lo, hi]`` pair of finite numbers, or None."""
+    if isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2 \
+            and is_num(ci[0]) and is_num(ci[1]):
+        return float(ci[0]), float(ci[1])
+    return None
+
+
+def pct_ci(ci: Any) -> str:
+    """``[0.78, 0.86]`` -> ``'78.0–86.0%'``."""
+    pair = ci_pair(ci)
+    return f"{100 * pair[0]:.1f}{DASH}{100 * pair[1]:.1f}%" if pair else DASH
+
+
+def num_ci(ci: Any, digits: int = 2) -> str:
+    """``[2.3, 2.9]`` -> ``'2.30–2.90'``."""
+    pair = ci_pair(ci)
+    return f"{pair[0]:.{digits}f}{DASH}{pair[1]:.{digits}f}" if pair else DASH
+
+
+def count(value: Any) -> str:
+    """Integer with thousands separators; missing -> ``'–'``."""
+    return f"{int(value):,}" if is_num(value) else DASH
+
+
+def auto(value: Any) -> str:
+    """Format any evidence value: numbers compactly, pairs as intervals, dicts as k=v lists."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return count(value)
+    if is_num(value):
+        v = float(value)
+        return f"{v:.3g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.3f}".rstrip("0").rstrip(".")
+    pair = ci_pair(value)
+    if pair:
+        return f"[{auto(pair[0])}, {auto(pair[1])}]"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={auto(v)}" for k, v in value.items())
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return ", ".join(auto(v) for v in value)
+    if value is None:
+        return DASH
+    return str(value)
+
+
+def humanize(key: str) -> str:
+    """``'worst_group_accuracy'`` -> ``'worst group accuracy'``."""
+    return str(key).replace("_", " ").strip()
+
+
+def sentence(text: str) -> str:
+    """Capitalise and end with a full stop."""
+    text = " ".join(str(text).split())
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."

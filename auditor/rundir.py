@@ -1,0 +1,211 @@
+"""The only writer of a run directory.
+
+Every file lands atomically (written to a temporary file in the same folder, flushed, then
+``os.replace``d), so a run killed at any moment leaves either the old file or the new one,
+never half of one. ``run.json`` records the config hash the directory belongs to; a second
+run of the same config resumes from the shards and checkpoints already there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import RunDirError
+
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text"]
+
+RUN_MARKER = "run.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean_floats(obj: Any) -> Any:
+    """Replace NaN/inf (not valid JSON) with None, recursively."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean_floats(v) for v in obj]
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    """Serialise results (dataclasses with ``to_dict``, numpy scalars) to strict JSON."""
+    return json.dumps(_clean_floats(json.loads(json.dumps(obj, default=_json_default))),
+                      indent=2, ensure_ascii=False, allow_nan=False)
+
+
+class RunDir:
+    """A run directory: the one place that writes files under ``root``.
+
+    Args:
+        root: the run's ``output_dir``.
+        key: hash of config + data + code version; a directory holding another key is
+            refused unless ``overwrite``.
+        overwrite: wipe an existing directory (of another run or not a run at all).
+        fresh: wipe an existing run of the same key instead of resuming it.
+    """
+
+    def __init__(self, root: Path, *, key: str, overwrite: bool = False,
+                 fresh: bool = False) -> None:
+        self.root = Path(root)
+        self.key = key
+        self.resumed = False
+        marker = self.root / RUN_MARKER
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirError(f"{self.root}: output_dir exists and is not a directory")
+        if self.root.is_dir() and any(self.root.iterdir()):
+            old = self._read_marker(marker)
+            same = old is not None and old.get("key") == key
+            if same and not fresh:
+                self.resumed = True
+            elif overwrite or (same and fresh):
+                self._wipe()
+            elif old is None:
+                raise RunDirError(
+                    f"{self.root}: output_dir exists and is not an auditor run; "
+                    "choose another output_dir or pass --overwrite"
+                )
+            else:
+                raise RunDirError(
+                    f"{self.root}: output_dir holds a run of a different config or data; "
+                    "pass --overwrite to replace it (or change output_dir)"
+                )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunDirError(f"{self.root}: cannot create output_dir ({err.strerror})") from None
+        if not os.access(self.root, os.W_OK):
+            raise RunDirError(f"{self.root}: output_dir is not writable")
+        if not self.resumed:
+            self.write_json(RUN_MARKER, {"key": key, "started": _now(), "complete": False})
+
+    @staticmethod
+    def _read_marker(marker: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _wipe(self) -> None:
+        for child in self.root.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+    # -- paths -----------------------------------------------------------------------------
+    def path(self, *parts: str) -> Path:
+        """``root / parts`` (folders created), for readers and for sub-writers handed a
+        folder of their own (the synthetic data generator writes ``data/``)."""
+        p = self.root.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def exists(self, *parts: str) -> bool:
+        return self.root.joinpath(*parts).exists()
+
+    # -- writers ---------------------------------------------------------------------------
+    def write_bytes(self, rel: str, data: bytes) -> Path:
+        return atomic_write_bytes(self.root / rel, data)
+
+    def write_text(self, rel: str, text: str) -> Path:
+        return atomic_write_text(self.root / rel, text)
+
+    def write_json(self, rel: str, obj: Any) -> Path:
+        return atomic_write_text(self.root / rel, to_json(obj) + "\n")
+
+    def write_parquet(self, rel: str, df: pd.DataFrame) -> Path:
+        import io
+
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        return self.write_bytes(rel, buf.getvalue())
+
+    def write_npz(self, rel: str, **arrays: np.ndarray) -> Path:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return self.write_bytes(rel, buf.getvalue())
+
+    def mark_complete(self) -> None:
+        self.write_json(RUN_MARKER, {"key": self.key, "finished": _now(), "complete": True})
+
+    def remove_tree(self, rel: str) -> None:
+        """Delete a sub-folder (e.g. result shards once merged)."""
+        target = self.root / rel
+        if target.is_dir():
+            shutil.rmtree(target)
+
+    @contextlib.contextmanager
+    def log_to_file(self, logger_name: str = "auditor") -> Iterator[Path]:
+        """Attach ``run.log`` to the package logger for the duration of the run."""
+        path = self.root / "run.log"
+        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger(logger_name)
+        old_level = logger.level
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        try:
+            yield path
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+            handler.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,116 @@
+"""Config errors are one line naming the key; paths resolve relative to the config file."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from auditor.config import config_to_yaml, load_config, parse_config
+from auditor.errors import ConfigError
+
+MIN = {"data": {"synthetic": {}}, "models": [{"name": "a"}]}
+
+
+def write(tmp_path: Path, obj) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(obj if isinstance(obj, str) else yaml.safe_dump(obj))
+    return p
+
+
+def err(tmp_path, obj) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, obj))
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_minimal_config_fills_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, MIN))
+    assert cfg.saliency.methods == ["gradcam", "gradcam++"]
+    assert cfg.data.synthetic.bias == 0.95
+    assert cfg.output_dir == (tmp_path / "runs/audit").resolve()
+    resolved = yaml.safe_load(config_to_yaml(cfg))
+    assert resolved["analysis"]["expected_regions"] == ["object"]
+    assert resolved["models"][0]["train"]["balance"] == "none"
+
+
+def test_unknown_key_suggests_closest(tmp_path):
+    msg = err(tmp_path, {**MIN, "models": [{"name": "a", "train": {"epoch": 3}}]})
+    assert "models[0].train.epoch" in msg and "'epochs'" in msg
+
+
+def test_unknown_top_level_key(tmp_path):
+    msg = err(tmp_path, {**MIN, "saliancy": {}})
+    assert "'saliancy'" in msg and "'saliency'" in msg
+
+
+def test_wrong_type_names_key(tmp_path):
+    msg = err(tmp_path, {**MIN, "seed": "zero"})
+    assert msg.startswith(str(tmp_path / "c.yaml")) and "seed" in msg
+
+
+def test_out_of_range(tmp_path):
+    msg = err(tmp_path, {"data": {"synthetic": {"bias": 1.5}}, "models": [{"name": "a"}]})
+    assert "data.synthetic.bias" in msg
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    msg = err(tmp_path, "name: [unclosed\nmodels: 3\n")
+    assert "line" in msg
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_not_a_mapping(tmp_path):
+    assert "mapping" in err(tmp_path, "- a\n- b\n")
+
+
+def test_missing_models(tmp_path):
+    assert "models" in err(tmp_path, {"data": {"synthetic": {}}})
+
+
+def test_two_data_sources_refused(tmp_path):
+    msg = err(tmp_path, {"data": {"synthetic": {}, "manifest": "m.csv"}, "models": [{"name": "a"}]})
+    assert "only one data source" in msg
+
+
+def test_group_balance_needs_attributes(tmp_path):
+    msg = err(tmp_path, {**MIN, "models": [{"name": "a", "train": {"balance": "group"}}]})
+    assert "balance_by" in msg
+
+
+def test_duplicate_model_names(tmp_path):
+    assert "repeated: a" in err(tmp_path, {**MIN, "models": [{"name": "a"}, {"name": "a"}]})
+
+
+def test_bad_device(tmp_path):
+    assert "device" in err(tmp_path, {**MIN, "device": "tpu"})
+
+
+def test_paths_relative_to_config(tmp_path):
+    sub = tmp_path / "cfgs"
+    sub.mkdir()
+    p = sub / "c.yaml"
+    p.write_text(yaml.safe_dump({"data": {"manifest": "../data/m.csv",
+                                          "regions": {"format": "coco", "path": "r.json"}},
+                                 "models": [{"name": "a", "checkpoint": "w.pt"}]}))
+    cfg = load_config(p)
+    assert cfg.data.manifest == (tmp_path / "data/m.csv").resolve()
+    assert cfg.data.root == (tmp_path / "data").resolve()
+    assert cfg.data.regions.path == (sub / "r.json").resolve()
+    assert cfg.models[0].checkpoint == (sub / "w.pt").resolve()
+
+
+def test_parse_config_rejects_unsafe_yaml_tags(tmp_path):
+    p = write(tmp_path, "name: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(ConfigError):
+        load_config(p)
+
+
+def test_parse_config_direct():
+    cfg = parse_config(MIN, base_dir=Path("/tmp"))
+    assert cfg.models[0].arch == "simple_cnn"

@@ -1,0 +1,67 @@
+"""The run directory: atomic writes, refusal of foreign directories, resume by key."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.errors import RunDirError
+from auditor.rundir import RunDir, to_json
+
+
+def test_new_run_writes_marker(tmp_path):
+    rd = RunDir(tmp_path / "r", key="k1")
+    marker = json.loads((tmp_path / "r/run.json").read_text())
+    assert marker["key"] == "k1" and marker["complete"] is False
+    assert not rd.resumed
+
+
+def test_same_key_resumes_and_keeps_files(tmp_path):
+    rd = RunDir(tmp_path / "r", key="k1")
+    rd.write_text("shards/a.txt", "x")
+    rd2 = RunDir(tmp_path / "r", key="k1")
+    assert rd2.resumed and (tmp_path / "r/shards/a.txt").read_text() == "x"
+
+
+def test_fresh_wipes_same_key(tmp_path):
+    RunDir(tmp_path / "r", key="k1").write_text("shards/a.txt", "x")
+    rd = RunDir(tmp_path / "r", key="k1", fresh=True)
+    assert not rd.resumed and not (tmp_path / "r/shards").exists()
+
+
+def test_other_key_refused_unless_overwrite(tmp_path):
+    RunDir(tmp_path / "r", key="k1").write_text("x.txt", "x")
+    with pytest.raises(RunDirError, match="different config"):
+        RunDir(tmp_path / "r", key="k2")
+    rd = RunDir(tmp_path / "r", key="k2", overwrite=True)
+    assert not (tmp_path / "r/x.txt").exists() and rd.key == "k2"
+
+
+def test_foreign_directory_refused(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r/important.txt").write_text("keep me")
+    with pytest.raises(RunDirError, match="not an auditor run"):
+        RunDir(tmp_path / "r", key="k")
+    assert (tmp_path / "r/important.txt").read_text() == "keep me"
+
+
+def test_file_in_place_of_dir(tmp_path):
+    (tmp_path / "r").write_text("")
+    with pytest.raises(RunDirError, match="not a directory"):
+        RunDir(tmp_path / "r", key="k")
+
+
+def test_atomic_writes_leave_no_temp_files(tmp_path):
+    rd = RunDir(tmp_path / "r", key="k")
+    rd.write_json("a.json", {"x": np.float32(1.5), "n": np.int64(3), "nan": float("nan")})
+    rd.write_parquet("t.parquet", pd.DataFrame({"a": [1, 2]}))
+    rd.write_npz("m.npz", a=np.ones(3))
+    assert json.loads((tmp_path / "r/a.json").read_text()) == {"x": 1.5, "n": 3, "nan": None}
+    assert pd.read_parquet(tmp_path / "r/t.parquet")["a"].tolist() == [1, 2]
+    assert not [p for p in (tmp_path / "r").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_to_json_is_strict():
+    text = to_json({"inf": float("inf"), "arr": np.arange(2)})
+    assert json.loads(text) == {"inf": None, "arr": [0, 1]}
