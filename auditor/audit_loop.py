@@ -112,10 +112,10 @@ def audit_model(
         area = region_area(masks)
         lowres = F.adaptive_avg_pool2d(maps, scfg.map_size).to(torch.float16)
         if reliance_idx:
-            rel_out = reliance_test(model, images, masks, [regions[i] for i in reliance_idx],
-                                    region_indices=reliance_idx, fill=acfg.reliance_fill,
-                                    logits=out.logits)
-            flip = np.stack([rel_out[regions[i]]["flipped"] for i in reliance_idx], axis=1)
+            names = [regions[i] for i in reliance_idx]
+            rel_out = reliance_test(model, images, masks[:, reliance_idx], names,
+                                    fill=acfg.reliance_fill, batch_size=len(images))
+            flip = np.stack([rel_out[regions[i]]["flip"] for i in reliance_idx], axis=1)
             drop = np.stack([rel_out[regions[i]]["conf_drop"] for i in reliance_idx], axis=1)
         else:
             flip = np.zeros((len(images), 0), dtype=bool)

@@ -177,7 +177,7 @@ def compare(
     model_b: Annotated[str | None, typer.Option(help="model of RUN_B")] = None,
 ) -> None:
     """Compare two existing runs (matched by sample id) and write compare.html/pdf/json."""
-    from auditor.compare import compare_runs, write_compare_outputs
+    from auditor.compare_report import compare_runs, write_compare_outputs
 
     try:
         result = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b)
@@ -199,7 +199,9 @@ def rebalance(
     config: Annotated[Path, typer.Argument(help="YAML config whose data.manifest to rebalance")],
     by: Annotated[str, typer.Option(help="attribute column(s), comma-separated")],
     out: Annotated[Path, typer.Option(help="where to write the rebalanced manifest CSV")],
-    strategy: Annotated[str, typer.Option(help="oversample | undersample | reweight")] = "oversample",
+    strategy: Annotated[
+        str, typer.Option(help="oversample | undersample | reweight")
+    ] = "oversample",
 ) -> None:
     """Write a group-rebalanced training manifest for teams who train elsewhere."""
     from auditor.config import load_config

@@ -258,6 +258,8 @@ def _pair(
             raise CompareError(f"samples table has no column '{col}'")
     if not methods:
         raise CompareError("no saliency method to compare (methods is empty)")
+    if not regions:
+        raise CompareError("no region to compare (regions is empty)")
     models = list(dict.fromkeys(samples["model"].astype(str)))
     for name in (baseline, candidate):
         if name not in models:

@@ -133,14 +133,18 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
     acc, mc = c.accuracy, c.mcnemar
     wg = c.worst_group
     headline = [
-        {"metric": "Accuracy", "baseline": _pct(acc["baseline"]),
+        {"metric": "Accuracy", "detail": "", "baseline": _pct(acc["baseline"]),
          "candidate": _pct(acc["candidate"]), "delta": _pp(acc["delta"]),
          "ci": _ci_pp(acc["ci"]), "n": str(c.n), "strong": _excludes_zero(acc["ci"])},
-        {"metric": "Balanced accuracy", "baseline": _pct(c.balanced_accuracy["baseline"]),
+        {"metric": "Balanced accuracy", "detail": "mean per-class recall",
+         "baseline": _pct(c.balanced_accuracy["baseline"]),
          "candidate": _pct(c.balanced_accuracy["candidate"]),
          "delta": _pp(c.balanced_accuracy["delta"]), "ci": "", "n": str(c.n), "strong": False},
-        {"metric": f"Worst-group accuracy (cells with n \u2265 {wg['min_support']})",
-         "baseline": _wg(wg["baseline"]), "candidate": _wg(wg["candidate"]),
+        {"metric": "Worst-group accuracy",
+         "detail": (f"baseline: {_wg(wg['baseline'])}; candidate: {_wg(wg['candidate'])}; "
+                    f"cells of label \u00d7 attribute value with n \u2265 {wg['min_support']}"),
+         "baseline": _pct(wg["baseline"]["accuracy"]) if wg["baseline"] else "n/a",
+         "candidate": _pct(wg["candidate"]["accuracy"]) if wg["candidate"] else "n/a",
          "delta": _pp(wg["delta"]), "ci": "", "n": "", "strong": False},
     ]
     groups = []
@@ -190,7 +194,8 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
                     "regions": ", ".join(result.regions),
                     "attributes": ", ".join(result.attributes) or "(none)"},
         "headline": headline,
-        "mcnemar": {"b": str(mc.b), "c": str(mc.c), "p": _p(mc.p), "method": mc.method,
+        "mcnemar": {"b": str(mc.b), "c": str(mc.c), "method": mc.method,
+                    "p": ("p < 0.001" if mc.p < 0.001 else f"p = {mc.p:.3f}"),
                     "statistic": _num(mc.statistic, 2)},
         "groups": groups,
         "attention": attention,
@@ -203,7 +208,7 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
 
 
 def _wg(cell: dict | None) -> str:
-    return "n/a" if cell is None else f"{_pct(cell['accuracy'])} ({cell['group']}, n={cell['n']})"
+    return "none eligible" if cell is None else f"{cell['group']} (n={cell['n']})"
 
 
 def render_compare_html(result: CompareResult, *, title: str | None = None) -> str:

@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from auditor.config import ModelConfig
-from auditor.data.dataset import DataBundle
+from auditor.data.dataset import AuditDataset, DataBundle
+from auditor.data.transforms import normalize_image
 from auditor.errors import ModelError
 from auditor.models import build_model, default_target_layer, get_arch, load_checkpoint
 from auditor.models.checkpoints import state_dict_bytes
@@ -32,6 +34,21 @@ def cell_keys(bundle: DataBundle, split: str, balance: str, by: list[str]) -> np
         for attr in by:
             keys = keys + "|" + rows[attr].astype(str)
     return keys.to_numpy()
+
+
+class _ImagesOnly(Dataset):
+    """A split's images and labels without rasterising region masks (for training)."""
+
+    def __init__(self, ds: AuditDataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, k: int) -> dict:
+        img, _ = self.ds.resized(k, with_masks=False)
+        return {"image": normalize_image(img, self.ds.mean, self.ds.std),
+                "label": self.ds.rows[k][3]}
 
 
 def _meta(mcfg: ModelConfig, bundle: DataBundle, seed: int) -> dict[str, Any]:
@@ -78,7 +95,7 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
         meta["source"] = "pretrained, not fine-tuned"
         return model.to(device).eval(), target_layer, meta
 
-    train_ds = bundle.dataset("train", masks=False)
+    train_ds = _ImagesOnly(bundle.dataset("train"))
     if len(train_ds) == 0:
         raise ModelError(f"models[{mcfg.name}]: the train split is empty; give a checkpoint "
                          "or add rows with split=train")

@@ -24,8 +24,7 @@ from torch.utils.data import DataLoader
 from auditor import __version__
 from auditor.audit_loop import audit_model, collate_samples, merge_shards, sample_frame
 from auditor.config import AuditConfig, config_to_yaml
-from auditor.data.dataset import DataBundle, load_data
-from auditor.data.synthetic import resolve_synthetic
+from auditor.data.dataset import DataBundle, load_data, resolve_synthetic
 from auditor.errors import ConfigError, DataError
 from auditor.model_stage import prepare_model
 from auditor.progress import ProgressSink, scoped
@@ -197,7 +196,6 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
 
             files.update(write_report(summary, samples, bundle, rundir, cfg.report,
                                       config_yaml=config_to_yaml(cfg),
-                                      methods=list(cfg.saliency.methods),
                                       progress=progress))
         rundir.remove_tree("shards")
         rundir.mark_complete()

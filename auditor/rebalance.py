@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from auditor.config import AuditConfig
 from auditor.errors import ConfigError, DataError
 
 __all__ = ["RebalanceResult", "STRATEGIES", "load_manifest", "rebalance_manifest", "save_manifest"]
@@ -134,7 +135,9 @@ def rebalance_manifest(
         ConfigError: the strategy is unknown.
     """
     if strategy not in STRATEGIES:
-        raise ConfigError(f"unknown rebalance strategy '{strategy}' (choose: {', '.join(STRATEGIES)})")
+        raise ConfigError(
+            f"unknown rebalance strategy '{strategy}' (choose: {', '.join(STRATEGIES)})"
+        )
     keys = [label_col, *by]
     for col in [split_col, *keys]:
         if col not in manifest.columns:
@@ -195,3 +198,25 @@ def _missing(rows: pd.DataFrame, keys: list[str]) -> list[tuple]:
     values = [sorted(rows[k].dropna().unique().tolist(), key=str) for k in keys]
     present = set(map(tuple, rows[keys].itertuples(index=False, name=None)))
     return [combo for combo in itertools.product(*values) if combo not in present]
+
+
+def run_rebalance(cfg: AuditConfig, *, by: list[str], strategy: str, out: Path,
+                  seed: int | None = None) -> RebalanceResult:
+    """``audit rebalance``: rebalance the train split of ``cfg.data.manifest`` into ``out``.
+
+    Raises:
+        ConfigError: the config has no manifest (the synthetic generator needs
+            ``audit data synth clinic`` first) or an unknown strategy.
+    """
+    if cfg.data.manifest is None:
+        raise ConfigError("data.manifest: audit rebalance works on a manifest CSV; for the "
+                          "synthetic demo write one first with 'audit data synth clinic --out DIR'")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    if not by:
+        raise ConfigError("--by: name at least one attribute column")
+    manifest = load_manifest(cfg.data.manifest)
+    result = rebalance_manifest(manifest, by=by, strategy=strategy,  # type: ignore[arg-type]
+                                seed=cfg.seed if seed is None else seed)
+    save_manifest(result.manifest, out)
+    return result

@@ -33,6 +33,8 @@ COATS = [(236, 236, 236), (170, 200, 230), (120, 170, 140), (140, 140, 150), (50
          (120, 50, 60), (200, 180, 140), (90, 120, 160)]
 HAIR_COLOURS = {"dark": (40, 28, 20), "blond": (235, 200, 95)}
 HAIR_STYLES = ("short", "long", "bun", "bob")
+SILVER = (205, 205, 212, 255)  # both objects use the same two colours: only the shape differs
+DARK = (30, 30, 36, 255)
 
 Polygon = list[tuple[float, float]]
 
@@ -128,7 +130,7 @@ def _thick_line(points: list[tuple[float, float]], width: float) -> list[Polygon
     """One quadrilateral per segment (ends extended by half the width so joints close)."""
     quads = []
     h = width / 2
-    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:]):
+    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:], strict=True):
         length = math.hypot(x1 - x0, y1 - y0) or 1.0
         dx, dy = (x1 - x0) / length, (y1 - y0) / length
         nx, ny = -dy * h, dx * h
@@ -143,15 +145,30 @@ def _rect(x0: float, y0: float, x1: float, y1: float) -> Polygon:
 
 
 def _grow(poly: Polygon, pad: float) -> Polygon:
-    """Push every vertex ``pad`` units away from the polygon's centroid (convex-ish shapes)."""
-    if pad == 0:
+    """Offset a convex polygon outwards by ``pad`` (mitred corners, capped at 3 x pad)."""
+    if pad == 0 or len(poly) < 3:
         return poly
-    cx = sum(p[0] for p in poly) / len(poly)
-    cy = sum(p[1] for p in poly) / len(poly)
+    n = len(poly)
+    area = sum(poly[i][0] * poly[(i + 1) % n][1] - poly[(i + 1) % n][0] * poly[i][1]
+               for i in range(n))
+    sign = 1.0 if area > 0 else -1.0
+
+    def normal(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+        ex, ey = b[0] - a[0], b[1] - a[1]
+        length = math.hypot(ex, ey) or 1.0
+        return sign * ey / length, -sign * ex / length
+
     out = []
-    for x, y in poly:
-        d = math.hypot(x - cx, y - cy) or 1.0
-        out.append((x + (x - cx) / d * pad, y + (y - cy) / d * pad))
+    for i in range(n):
+        n1 = normal(poly[i - 1], poly[i])
+        n2 = normal(poly[i], poly[(i + 1) % n])
+        bx, by = n1[0] + n2[0], n1[1] + n2[1]
+        blen = math.hypot(bx, by)
+        if blen < 1e-9:
+            bx, by, blen = n1[0], n1[1], 1.0
+        bx, by = bx / blen, by / blen
+        cos_half = max(bx * n1[0] + by * n1[1], 1 / 3)
+        out.append((poly[i][0] + bx * pad / cos_half, poly[i][1] + by * pad / cos_half))
     return out
 
 
@@ -162,18 +179,18 @@ def _object_parts(scene: Scene) -> list[tuple[Polygon, tuple[int, int, int, int]
     if scene.label == "doctor":  # stethoscope: chest-piece ring + tube + ear pieces
         r = 0.26 * s
         ring_y = 0.5 * s - r
-        parts.append((_ellipse(0, ring_y, r, r, n=24), (200, 200, 210, 255)))
+        parts.append((_ellipse(0, ring_y, r, r, n=24), SILVER))
         parts.append((_ellipse(0, ring_y, 0.45 * r, 0.45 * r, n=16), (0, 0, 0, 0)))
         tube = [(0, ring_y - r), (0.18 * s, 0.0), (0.0, -0.28 * s), (-0.12 * s, -0.5 * s)]
-        parts += [(q, (25, 25, 30, 255)) for q in _thick_line(tube, max(0.13 * s, 1.2))]
+        parts += [(q, DARK) for q in _thick_line(tube, max(0.13 * s, 1.2))]
         ears = [(-0.32 * s, -0.42 * s), (-0.12 * s, -0.5 * s), (0.08 * s, -0.42 * s)]
-        parts += [(q, (25, 25, 30, 255)) for q in _thick_line(ears, max(0.1 * s, 1.0))]
+        parts += [(q, DARK) for q in _thick_line(ears, max(0.1 * s, 1.0))]
     else:  # syringe: barrel with outline, plunger rod + handle, needle
         bw, top, bottom = 0.14 * s, -0.3 * s, 0.22 * s
-        parts.append((_rect(-bw - 0.6, top - 0.6, bw + 0.6, bottom + 0.6), (40, 70, 120, 255)))
-        parts.append((_rect(-bw, top, bw, bottom), (205, 235, 255, 255)))
-        parts.append((_rect(-0.05 * s, -0.44 * s, 0.05 * s, top), (40, 70, 120, 255)))
-        parts.append((_rect(-0.2 * s, -0.5 * s, 0.2 * s, -0.42 * s), (40, 70, 120, 255)))
+        parts.append((_rect(-bw - 0.6, top - 0.6, bw + 0.6, bottom + 0.6), DARK))
+        parts.append((_rect(-bw, top, bw, bottom), SILVER))
+        parts.append((_rect(-0.05 * s, -0.44 * s, 0.05 * s, top), DARK))
+        parts.append((_rect(-0.2 * s, -0.5 * s, 0.2 * s, -0.42 * s), DARK))
         parts += [(q, (120, 120, 130, 255)) for q in _thick_line(
             [(0, bottom + 0.6), (0, 0.5 * s)], max(0.07 * s, 0.9))]
     ang = math.radians(scene.obj_angle)
@@ -208,7 +225,7 @@ def scene_polygons(scene: Scene, size: int, pad_px: float = 0.0) -> dict[str, li
     k = size / UNITS
     pad = pad_px / k
     cx, cy, rx, ry = scene.head
-    face = [_ellipse(cx, cy, rx + pad, ry + pad)] + [_grow(p, pad) for p in _hair_parts(scene)]
+    face = [_grow(p, pad) for p in [_ellipse(cx, cy, rx, ry)] + _hair_parts(scene)]
     obj = [_grow(p, pad) for p, colour in _object_parts(scene) if colour[3] > 0]
     return {name: [[(x * k, y * k) for x, y in p] for p in polys]
             for name, polys in {"face": face, "object": obj}.items()}

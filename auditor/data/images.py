@@ -49,10 +49,11 @@ def check_image(path: Path) -> tuple[int, int] | str:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                img.verify()  # must come directly after open
+            with Image.open(path) as img:
                 width, height = img.size
                 fmt = img.format
-                orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-                img.verify()
+                orientation = _orientation(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
                 f"pixels; possible decompression bomb): {path}")
@@ -63,6 +64,18 @@ def check_image(path: Path) -> tuple[int, int] | str:
     if orientation in _ROTATED:
         width, height = height, width
     return width, height
+
+
+def _orientation(img: Image.Image) -> int:
+    """EXIF orientation without decoding pixels (PNG ``getexif`` would load the whole image)."""
+    if img.format == "PNG":
+        raw = img.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+        return int(exif.get(_EXIF_ORIENTATION, 1))
+    return int(img.getexif().get(_EXIF_ORIENTATION, 1))
 
 
 def _jpeg_complete(path: Path) -> bool:
@@ -99,8 +112,10 @@ def _decode_torchvision(path: Path) -> np.ndarray | None:
     from torchvision.io import ImageReadMode, decode_image, read_file
 
     try:
-        data = read_file(str(path))
-        out = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+        with warnings.catch_warnings():  # torchvision >= 0.29 deprecates its decoders
+            warnings.simplefilter("ignore", DeprecationWarning)
+            data = read_file(str(path))
+            out = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except (RuntimeError, ValueError):
         return None
     if out.dtype != torch.uint8 or out.ndim != 3 or out.shape[0] != 3:

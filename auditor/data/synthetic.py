@@ -36,10 +36,16 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from auditor.config import SyntheticConfig
-from auditor.data.clinic_draw import ClinicStyle, render_scene, sample_scene, scene_polygons
+from auditor.data.clinic_draw import (
+    ClinicStyle,
+    Scene,
+    render_scene,
+    sample_scene,
+    scene_polygons,
+)
 
-__all__ = ["CLASSES", "DEFAULT_STYLE", "GENERATOR_VERSION", "HAIR", "generate_clinic",
-           "split_plan"]
+__all__ = ["ANNOTATION_PAD_PX", "CLASSES", "DEFAULT_STYLE", "GENERATOR_VERSION", "HAIR",
+           "generate_clinic", "scene_for", "split_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ GENERATOR_VERSION = 1
 CLASSES = ("doctor", "nurse")
 HAIR = ("dark", "blond")  # HAIR[i] agrees with CLASSES[i]
 DEFAULT_STYLE = ClinicStyle()
-ANNOTATION_PAD_PX = 0.6  # polygons are grown by this much so anti-aliased edges are covered
+ANNOTATION_PAD_PX = 0.8  # polygons are grown by this much so anti-aliased edges are covered
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -75,6 +81,13 @@ def split_plan(split: str, n: int, bias: float, rng: np.random.Generator) -> lis
             cells += [cell] * (n // 4 + (1 if i < n % 4 else 0))
     order = rng.permutation(len(cells))
     return [cells[i] for i in order]
+
+
+def scene_for(seed: int, split: str, index: int, label: str, hair: str,
+              style: ClinicStyle) -> tuple[Scene, np.random.Generator]:
+    """The scene of image ``index`` of ``split`` and the generator that draws its noise."""
+    rng = np.random.default_rng([seed, SPLIT_SEEDS[split], index, 7])
+    return sample_scene(rng, label, hair, style), rng
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -141,8 +154,7 @@ def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
         plan = split_plan(split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]))
         for i, (label, hair) in enumerate(plan):
-            rng = np.random.default_rng([seed, SPLIT_SEEDS[split], i, 7])
-            scene = sample_scene(rng, label, hair, style)
+            scene, rng = scene_for(seed, split, i, label, hair, style)
             pixels = render_scene(scene, size, style, noise_rng=rng)
             rel = f"images/{split}/{split}_{i:05d}.png"
             _write_atomic(out_dir / rel, _png_bytes(pixels))

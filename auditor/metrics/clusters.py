@@ -3,10 +3,12 @@
 Recipe (in the spirit of Domino / Spotlight-style error-slice discovery, kept simple):
 
 1. Take the misclassified rows of one model.
-2. Features = the target-layer embeddings, standardised and reduced by PCA to at most 16
-   dimensions, scaled to unit total variance; concatenated with the per-region attention
-   masses of one method (standardised, scaled to total variance ``mass_weight``). So "where
-   the model looked" weighs as much as "what the image looks like" by default.
+2. Features = the target-layer embeddings, centred and reduced by PCA to at most 16
+   dimensions, then scaled as a block to unit total variance (a global scale, not one per
+   feature: per-feature standardisation would blow up near-constant, e.g. dead ReLU, features
+   to the weight of informative ones); concatenated with the per-region attention masses of
+   one method (each standardised, the block scaled to total variance ``mass_weight``). So
+   "where the model looked" weighs as much as "what the image looks like" by default.
 3. k-means (scikit-learn, ``n_init=10``, seeded) with k chosen by the silhouette score over
    2..``max_k`` (k needs at least 2k errors). With fewer than ``min_errors`` errors (default
    10) all errors form ONE cluster (no structure can be claimed); with none there are no
@@ -24,6 +26,7 @@ Recipe (in the spirit of Domino / Spotlight-style error-slice discovery, kept si
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
@@ -93,7 +97,7 @@ class _Features:
     """The feature transform fitted on the errors and applied to every row."""
 
     def __init__(self, emb: np.ndarray, mass: np.ndarray, mass_weight: float, seed: int):
-        self.scaler = StandardScaler().fit(emb)
+        self.scaler = StandardScaler(with_std=False).fit(emb)
         z = self.scaler.transform(emb)
         dims = min(16, z.shape[0] - 1, z.shape[1])
         self.pca = PCA(n_components=dims, random_state=seed).fit(z) if dims >= 1 else None
@@ -116,7 +120,9 @@ def _choose_k(x: np.ndarray, max_k: int, seed: int) -> tuple[np.ndarray, dict[in
     for k in range(2, max_k + 1):
         if x.shape[0] < 2 * k:
             break
-        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
+        with warnings.catch_warnings():  # duplicate points: fewer distinct clusters than k
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
         if len(set(km.labels_)) < 2:
             continue
         scores[k] = float(silhouette_score(x, km.labels_, sample_size=min(len(x), 2000),
@@ -133,7 +139,7 @@ def _projection(x: np.ndarray, seed: int) -> np.ndarray:
     n = x.shape[0]
     if n >= 4:
         tsne = TSNE(n_components=2, perplexity=float(min(30, n - 1)), random_state=seed,
-                    init="pca")
+                    init="pca" if x.shape[1] >= 2 else "random")
         return tsne.fit_transform(x)
     coords = np.zeros((n, 2))
     dims = min(2, x.shape[1], n)

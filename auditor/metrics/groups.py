@@ -160,7 +160,8 @@ def _group_stats(df: pd.DataFrame, cols: list[str], level: float) -> list[GroupS
         feats = {c: str(v) for c, v in zip(cols, key, strict=True)}
         acc = float(row["accuracy"])
         k = int(round(acc * n))
-        out.append(GroupStat(group_name(feats), feats, n, k, acc, 1.0 - acc, wilson_ci(k, n, level)))
+        out.append(GroupStat(group_name(feats), feats, n, k, acc, 1.0 - acc,
+                             wilson_ci(k, n, level)))
     return out
 
 

@@ -216,20 +216,25 @@ def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: 
                 "several models in the config, or run `audit compare RUN_A RUN_B`.",
                 "models": names}
     metric_keys = ("accuracy", "balanced_accuracy", "worst_group_accuracy", "accuracy_gap")
-    rows = []
-    for key in metric_keys:
-        rows.append([f.humanize(key)] + [f.pct((models[n].get("metrics") or {}).get(key))
-                                         for n in names])
-    rows.append(["worst group"] + [str((models[n].get("metrics") or {}).get("worst_group", f.DASH))
-                                   for n in names])
+    raw: list[tuple[str, list[Any]]] = [
+        (f.humanize(k), [(models[n].get("metrics") or {}).get(k) for n in names])
+        for k in metric_keys]
     series: dict[str, list[float]] = {}
     for n in names:
         block = ((models[n].get("attention") or {}).get(method) or {}) if method else {}
-        series[n] = [float((block.get(r) or {}).get("mass", float("nan"))) for r in regions]
-        for i, r in enumerate(regions):
-            if len(rows) < len(metric_keys) + 1 + len(regions):
-                rows.append([f"{method} mass on {r}"] + [f.DASH] * len(names))
-            rows[len(metric_keys) + 1 + i][1 + names.index(n)] = f.pct(series[n][i])
+        series[n] = [(block.get(r) or {}).get("mass", float("nan")) for r in regions]
+    if method:
+        raw += [(f"{method} mass on {r}", [series[n][i] for n in names])
+                for i, r in enumerate(regions)]
+    rows = []
+    for label, vals in raw:
+        first, last = vals[0], vals[-1]
+        diff = (f"{100 * (float(last) - float(first)):+.1f} pp"
+                if len(vals) > 1 and f.is_num(first) and f.is_num(last) else f.DASH)
+        rows.append([label, *(f.pct(v) for v in vals), diff])
+    rows.insert(len(metric_keys), ["worst group"] + [
+        str((models[n].get("metrics") or {}).get("worst_group", f.DASH)) for n in names]
+        + [f.DASH])
     chart = None
     if method and any(f.is_num(v) for vals in series.values() for v in vals):
         chart = {"src": figures.grouped_bars(regions, series, colors,
@@ -246,6 +251,7 @@ def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: 
                       "mcnemar_p": f.pvalue(c.get("mcnemar_p")),
                       "delta": [(f.humanize(k), _signed(v)) for k, v in delta.items()]})
     return {"message": None, "models": names, "rows": rows, "chart": chart, "pairs": pairs,
+            "delta_header": f"Δ {names[-1]} − {names[0]}" if len(names) > 1 else "Δ",
             "pairs_message": None if pairs else "No pairwise comparison results (McNemar) in "
                                                  "the summary."}
 
@@ -261,7 +267,8 @@ def _methods(summary: Mapping[str, Any], config_yaml: str) -> dict[str, Any]:
     rows = [("auditor version", str(summary.get("auditor_version", f.DASH))),
             ("created", str(summary.get("created", f.DASH))),
             ("schema", str(summary.get("schema", f.DASH)))]
-    rows += [(f.humanize(k), f.auto(v)) for k, v in env.items()]
+    rows += [(f.humanize(k), f.auto(v)) for k, v in env.items()
+             if not (k == "auditor_version" and v == summary.get("auditor_version"))]
     return {"config_yaml": config_yaml or "(no resolved config was provided)",
             "environment": rows, "definitions": list(DEFINITIONS),
             "env_message": None if env else "No environment block in the summary."}
@@ -285,7 +292,8 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         :data:`~auditor.report.gallery.HTML_BUDGET_BYTES`.
     """
     d = summary.get("dataset") or {}
-    models: dict[str, Any] = summary.get("models") or {}
+    models: dict[str, Any] = {str(k): (v if isinstance(v, Mapping) else {})
+                              for k, v in (summary.get("models") or {}).items()}
     classes = [str(c) for c in d.get("classes") or []]
     attributes = [str(a) for a in d.get("attributes") or []]
     regions = [str(r) for r in d.get("regions") or []]
@@ -296,7 +304,6 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
     per_model, perf = [], {}
     first_method = None
     for i, (name, m) in enumerate(models.items()):
-        m = m or {}
         if "model" in samples.columns:
             rows = samples[samples["model"].astype(str) == name]
         else:
@@ -334,8 +341,8 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         created=str(summary.get("created", "")),
         auditor_version=str(summary.get("auditor_version", "")),
         toc=toc,
-        legend=[{"region": r, "color": rcolors[r], "role": evidence._role(r, expected, spurious)}
-                for r in regions],
+        legend=[{"region": r, "color": rcolors[r],
+                 "role": evidence.region_role(r, expected, spurious)} for r in regions],
         verdict=_verdict(models, perf),
         dataset=_dataset(summary, samples, regions, rcolors),
         models=per_model,

@@ -16,7 +16,8 @@ from auditor.report.palette import cluster_color
 MAX_CLUSTER_GALLERIES = 6
 
 
-def _role(region: str, expected: Sequence[str], spurious: Sequence[str]) -> str:
+def region_role(region: str, expected: Sequence[str], spurious: Sequence[str]) -> str:
+    """``'expected'``, ``'spurious'`` or a dash, from the config's analysis section."""
     if region in expected:
         return "expected"
     if region in spurious:
@@ -47,7 +48,7 @@ def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Se
             lift_ci = f.num_ci(pair)
         elif pair and f.is_num(mass) and pair[0] - 1e-9 <= mass <= pair[1] + 1e-9:
             mass_ci = f.pct_ci(pair)
-        out.append({"region": region, "role": _role(region, expected, spurious),
+        out.append({"region": region, "role": region_role(region, expected, spurious),
                     "mass": f.pct(mass), "mass_ci": mass_ci, "area": f.pct(b.get("area")),
                     "lift": f.num(lift), "lift_ci": lift_ci,
                     "n": f.count(b.get("n", n))})
@@ -65,8 +66,12 @@ def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],
         expected: Regions the decision should come from (from the config).
         spurious: Regions that should not decide the class.
     """
-    lifts = [{"method": method, "rows": _region_table(block or {}, regions, expected, spurious, n)}
-             for method, block in (model.get("attention") or {}).items()]
+    lifts = []
+    for method, block in (model.get("attention") or {}).items():
+        rows = _region_table(block or {}, regions, expected, spurious, n)
+        lifts.append({"method": method, "rows": rows,
+                      "mass_ci": any(r["mass_ci"] != f.DASH for r in rows),
+                      "lift_ci": any(r["lift_ci"] != f.DASH for r in rows)})
     by_group = []
     for method, attrs in (model.get("attention_by_group") or {}).items():
         rows = []
@@ -179,9 +184,9 @@ def sanity(model: Mapping[str, Any]) -> dict[str, Any]:
         return {"message": "Saliency sanity check not run for this model.", "rows": []}
     passed = bool(s.get("passed"))
     verdict = (
-        "Passed: the maps change when the model's weights are randomised, so they reflect "
+        "The maps change when the model's weights are randomised, so they reflect "
         "what the model learned." if passed else
-        "Failed: the maps barely change when the model's weights are randomised, so they may "
+        "The maps barely change when the model's weights are randomised, so they may "
         "show image structure rather than the model's reasoning. Treat sections 4–6 with caution.")
     rows = [(f.humanize(k), f.auto(v)) for k, v in s.items() if k not in ("passed",)]
     return {"message": None, "passed": passed, "label": "PASSED" if passed else "FAILED",

@@ -51,7 +51,7 @@ def array_to_uri(rgb: np.ndarray, *, quantize: bool = True) -> str:
     """
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
     if quantize:
-        img = img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        img = img.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -166,7 +166,7 @@ def stacked_mass(rows: Sequence[str], masses: Sequence[Mapping[str, float]],
                 ax.text(l0 + w / 2, y[yi], f"{w:.0%}", ha="center", va="center", fontsize=7.5,
                         color=_TEXT)
         left = left + vals
-    ax.set_yticks(y, [_short(r, 22) for r in rows], fontsize=8)
+    ax.set_yticks(y, [_short(r, 34) for r in rows], fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of attention mass", fontsize=8)
     ax.tick_params(labelsize=8)

@@ -141,7 +141,8 @@ def thumbnails(provider: GalleryProvider, model: str, method: str, rows: pd.Data
         budget: Report-wide thumbnail budget.
 
     Returns:
-        One dict per thumbnail: ``src`` (data URI), ``alt``, ``caption``, ``id``, ``correct``.
+        One dict per thumbnail: ``src`` (data URI), ``alt``, ``id``, ``correct`` ("yes"/"no"),
+        ``true``, ``pred`` (class names) and ``conf`` (formatted confidence).
     """
     granted = budget.take(len(rows))
     out: list[dict[str, str]] = []
@@ -158,7 +159,7 @@ def thumbnails(provider: GalleryProvider, model: str, method: str, rows: pd.Data
             "src": src,
             "id": sid,
             "correct": "yes" if str(row.label) == str(row.pred) else "no",
-            "caption": f"true {row.label} · pred {row.pred} · {conf:.2f}",
+            "true": str(row.label), "pred": str(row.pred), "conf": f"{conf:.2f}",
             "alt": (f"{method} heatmap over sample {sid}: true class {row.label}, "
                     f"predicted {row.pred}, confidence {conf:.2f}"),
         })

@@ -139,13 +139,18 @@ def _auto_layer(model: nn.Module, example: Tensor) -> str:
     """The last module with a spatial 4-D output before global pooling (dry forward, 1 image).
 
     Modules finish in post-order, so a block container (``layer4``) comes after its last child
-    and wins. Without any 4-D output, the last token output ``[N, T, D]`` whose grid tokens get a
-    non-zero gradient is taken (the input of the last transformer block's attention, typically).
+    and wins. When token outputs ``[N, T, D]`` follow the last 4-D output (a vision transformer
+    after its patch embedding), the last one whose grid tokens get a non-zero gradient is taken
+    instead (typically the first norm of the last transformer block); with an untrained head
+    (all gradients zero) the last token output feeding a ``MultiheadAttention`` is taken.
     """
     seen: list[tuple[str, Tensor]] = []
+    before_attention: list[str] = []  # token outputs that feed a MultiheadAttention call
     modules = {id(m): n for n, m in model.named_modules() if n}
 
     def hook(module: nn.Module, _inp: object, out: object) -> None:
+        if isinstance(module, nn.MultiheadAttention) and seen and seen[-1][1].dim() == 3:
+            before_attention.append(seen[-1][0])
         if isinstance(out, Tensor) and not isinstance(module, _GLOBAL_POOLS):
             seen.append((modules[id(module)], out))
 
@@ -156,10 +161,9 @@ def _auto_layer(model: nn.Module, example: Tensor) -> str:
         x = example[:1].detach().requires_grad_(True)
         with torch.enable_grad():
             logits = model(x)
-    spatial = [n for n, t in seen if t.dim() == 4 and t.shape[-1] * t.shape[-2] > 1]
-    if spatial:
-        return spatial[-1]
-    tokens = [(n, t) for n, t in seen if t.dim() == 3 and t.shape[1] > 1]
+    spatial = [i for i, (_, t) in enumerate(seen) if t.dim() == 4 and t.shape[-1] * t.shape[-2] > 1]
+    start = spatial[-1] + 1 if spatial else 0
+    tokens = [(n, t) for n, t in seen[start:] if t.dim() == 3 and t.shape[1] > 1]
     if tokens and logits.requires_grad:
         grads = torch.autograd.grad(logits.sum(), [t for _, t in tokens], allow_unused=True)
         for (n, t), g in zip(reversed(tokens), reversed(grads)):
@@ -167,6 +171,10 @@ def _auto_layer(model: nn.Module, example: Tensor) -> str:
                 if g is not None and tokens_to_grid(g).abs().sum() > 0:
                     tokens_to_grid(t)
                     return n
+    if tokens and before_attention:  # untrained head (zero gradients): structural fallback
+        return before_attention[-1]
+    if spatial:
+        return seen[spatial[-1]][0]
     raise SaliencyError("target_layer='auto' found no layer with a spatial output "
                         "[N,C,H,W] or token grid [N,T,D]; name one explicitly")
 

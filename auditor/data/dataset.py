@@ -1,0 +1,280 @@
+"""Loading a dataset: ``load_data(cfg, seed=...) -> DataBundle``.
+
+Sources: ``data.manifest`` (CSV ``path,label[,split]`` + attribute columns; paths relative to
+``data.root``, default the manifest's folder) or ``data.image_folder`` (a folder per class,
+optional ``data.attributes_csv``). ``data.synthetic`` is turned into a manifest first by
+:func:`resolve_synthetic`, so all sources share one code path.
+
+Bad input never crashes the run and is never dropped silently. Each skipped sample is listed in
+``DataBundle.skipped`` as ``{"id", "reason"}``: missing files, unreadable or truncated images,
+decompression bombs, absolute paths and paths escaping the root with ``..``. Everything is
+checked at load time (existence + PIL header, see :mod:`auditor.data.images`), so the list is
+complete before training. Notes that change no sample go to ``DataBundle.warnings``:
+annotations for images not in the dataset, samples without annotations (kept, all
+background), audit labels never seen in training, attributes missing from the attributes CSV.
+Duplicate ids are an error naming the id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from auditor.config import DataConfig, RegionsConfig
+from auditor.data.images import check_image, load_image
+from auditor.data.regions import BACKGROUND, RegionSource, load_regions, normalise_name
+from auditor.data.sources import assign_splits, read_image_folder, read_manifest
+from auditor.data.transforms import (
+    apply_image,
+    apply_masks,
+    normalize_image,
+    normalize_stats,
+    plan_geometry,
+)
+from auditor.errors import DataError
+
+__all__ = ["AuditDataset", "DataBundle", "load_data", "resolve_synthetic"]
+
+
+@dataclass
+class _Regions:
+    """What an item needs to build its masks (picklable for DataLoader workers)."""
+
+    names: list[str]  # annotated + auto names, sorted (background excluded)
+    source: RegionSource | None
+    auto_faces: bool
+
+
+def _item_masks(regions: _Regions, sample_id: str, image: np.ndarray) -> np.ndarray:
+    """``bool [R, H, W]`` in the order of ``regions.names`` + background."""
+    h, w = image.shape[:2]
+    found = regions.source.masks(sample_id, h, w) if regions.source is not None else {}
+    if regions.auto_faces:
+        from auditor.data.faces import face_mask
+
+        face = face_mask(image)
+        found["face"] = found["face"] | face if "face" in found else face
+    out = np.zeros((len(regions.names) + 1, h, w), dtype=bool)
+    for k, name in enumerate(regions.names):
+        if name in found:
+            out[k] = found[name]
+    out[-1] = ~out[:-1].any(axis=0)
+    return out
+
+
+class AuditDataset(Dataset):
+    """Samples of one split; items are dicts (see :meth:`__getitem__`)."""
+
+    def __init__(self, table: pd.DataFrame, regions: _Regions, size: int, resize: str,
+                 mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        self.rows = list(zip(table.index.tolist(), table["id"].tolist(),
+                             table["path"].tolist(), table["label"].astype(int).tolist(),
+                             strict=True))
+        self.regions, self.size, self.resize = regions, size, resize
+        self.mean, self.std = mean, std
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def resized(self, k: int, *, with_masks: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(uint8 [3,S,S], bool [R,S,S])`` of item ``k`` before normalisation."""
+        _, sample_id, path, _ = self.rows[k]
+        image = load_image(Path(path), sample_id=sample_id)
+        geo = plan_geometry(image.shape[0], image.shape[1], self.size, self.resize)  # type: ignore[arg-type]
+        img = apply_image(torch.from_numpy(image).permute(2, 0, 1), geo)
+        if not with_masks:
+            return img, torch.zeros((0, self.size, self.size), dtype=torch.bool)
+        masks = torch.from_numpy(_item_masks(self.regions, sample_id, image))
+        return img, apply_masks(masks, geo)
+
+    def __getitem__(self, k: int) -> dict:
+        """``{"image": float32 [3,S,S] normalised, "label": int, "masks": bool [R,S,S],
+        "index": int (row position in the bundle's table)}``."""
+        img, masks = self.resized(k)
+        return {"image": normalize_image(img, self.mean, self.std), "label": self.rows[k][3],
+                "masks": masks, "index": self.rows[k][0]}
+
+
+@dataclass
+class DataBundle:
+    """A loaded dataset: the sample table, classes, regions, skipped samples and warnings."""
+
+    classes: list[str]
+    attributes: list[str]
+    regions: list[str]
+    table: pd.DataFrame
+    skipped: list[dict]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    data_hash: str
+    warnings: list[str] = field(default_factory=list)
+    image_size: int = 64
+    resize: str = "stretch"
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    _regions: _Regions = field(default_factory=lambda: _Regions([], None, False), repr=False)
+
+    def dataset(self, split: str) -> AuditDataset:
+        """The samples of ``split`` (``train``, ``val`` or ``test``) as a torch Dataset."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {split!r} (train, val, test)")
+        return AuditDataset(self.table[self.table["split"] == split], self._regions,
+                            self.image_size, self.resize, self.mean, self.std)
+
+    def raw_image(self, index: int) -> np.ndarray:
+        """``uint8 [S, S, 3]``: row ``index`` of the table, resized, not normalised."""
+        ds = AuditDataset(self.table.iloc[[index]], self._regions, self.image_size,
+                          self.resize, self.mean, self.std)
+        return ds.resized(0, with_masks=False)[0].permute(1, 2, 0).numpy().copy()
+
+    def masks(self, index: int) -> np.ndarray:
+        """``bool [R, S, S]``: region masks of row ``index``, ordered as ``regions``."""
+        ds = AuditDataset(self.table.iloc[[index]], self._regions, self.image_size,
+                          self.resize, self.mean, self.std)
+        return ds.resized(0)[1].numpy()
+
+
+def resolve_synthetic(cfg: DataConfig, out_dir: Path, seed: int,
+                      progress: Callable[[int, int], None] | None = None) -> DataConfig:
+    """Generate the synthetic dataset and return the equivalent manifest-style config.
+
+    Args:
+        cfg: a ``data`` section with ``synthetic`` set (returned unchanged otherwise).
+        out_dir: where the images, manifest and regions are written.
+        seed: generator seed.
+        progress: ``progress(done, total)`` while images are written.
+
+    Returns:
+        A copy with ``synthetic=None``, ``manifest``/``root`` set, ``attributes`` defaulting to
+        ``[hair]`` and COCO ``regions`` pointing at the generated ``regions.json`` (``auto``
+        kept).
+    """
+    if cfg.synthetic is None:
+        return cfg
+    from auditor.data.synthetic import generate_clinic
+
+    manifest = generate_clinic(Path(out_dir), cfg.synthetic, seed=seed, progress=progress)
+    raw = cfg.model_dump()
+    raw.update(synthetic=None, manifest=manifest, root=manifest.parent,
+               attributes=list(cfg.attributes) or ["hair"],
+               regions=RegionsConfig(format="coco", path=manifest.parent / "regions.json",
+                                     auto=list(cfg.regions.auto) if cfg.regions else []
+                                     ).model_dump())
+    return DataConfig.model_validate(raw)
+
+
+def _unsafe(sample_id: str) -> str | None:
+    if not sample_id:
+        return "empty path"
+    if sample_id.startswith(("/", "\\")) or Path(sample_id).is_absolute() or (
+            len(sample_id) > 1 and sample_id[1] == ":"):
+        return f"absolute path not allowed (paths must be relative to the data root): {sample_id}"
+    if normalise_name(sample_id).split("/")[0] == "..":
+        return f"path escapes the data root with '..': {sample_id}"
+    return None
+
+
+def _hash(table: pd.DataFrame, classes: list[str], skipped: list[dict],
+          files: list[Path]) -> str:
+    h = hashlib.sha256()
+    cols = [c for c in table.columns if c not in ("path", "label")]
+    rows = table[cols].assign(label=[classes[i] for i in table["label"]])
+    h.update(rows.to_csv(index=False).encode("utf-8"))
+    for s in skipped:
+        h.update(f"skipped:{s['id']}\n".encode())
+    for f in sorted(set(files)):
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()
+
+
+def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
+    """Read the samples, check every file, read the region annotations.
+
+    Args:
+        cfg: the ``data`` section (manifest or image_folder; use :func:`resolve_synthetic`
+            first for ``synthetic``).
+        seed: seeds the split when the source gives none.
+
+    Returns:
+        The :class:`DataBundle`.
+
+    Raises:
+        DataError: missing manifest/folder/annotations, missing columns, duplicate ids, no
+            usable sample or an empty audit split (one line each).
+    """
+    if cfg.synthetic is not None:
+        raise ValueError("data.synthetic: call resolve_synthetic(cfg, out_dir, seed) first")
+    raw, root, warnings = read_manifest(cfg) if cfg.manifest is not None else read_image_folder(cfg)
+    raw["split"] = assign_splits(raw, cfg.split_ratios, seed)
+    skipped: list[dict] = []
+    keep, sizes = [], {}
+    seen: set[str] = set()
+    for row, sample_id in enumerate(raw["id"]):
+        norm = normalise_name(sample_id) if sample_id else sample_id
+        if norm in seen:
+            where = cfg.manifest or cfg.image_folder
+            raise DataError(f"{where}: duplicate sample id {sample_id!r} (row {row + 1}); "
+                            "every image may appear only once")
+        seen.add(norm)
+        reason = _unsafe(sample_id) or (None if raw["label"].iloc[row] else "empty label")
+        if reason is None:
+            result = check_image(root / norm)
+            reason = result if isinstance(result, str) else None
+            if reason is None:
+                sizes[sample_id] = (result[1], result[0])
+        if reason is None:
+            keep.append(row)
+        else:
+            skipped.append({"id": sample_id, "reason": reason})
+    table = raw.iloc[keep].reset_index(drop=True)
+    if table.empty:
+        first = f" (first: {skipped[0]['reason']})" if skipped else ""
+        raise DataError(f"no usable samples: all {len(skipped)} were skipped{first}")
+    classes = sorted(table["label"].unique())
+    table["label"] = table["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
+    table.insert(1, "path", [root / normalise_name(i) for i in table["id"]])
+    if not (table["split"] == cfg.audit_split).any():
+        raise DataError(f"data.audit_split: split {cfg.audit_split!r} has no usable samples "
+                        f"(splits present: {', '.join(sorted(table['split'].unique()))})")
+    warnings += _label_warnings(table, classes, cfg.audit_split)
+    regions_cfg = cfg.regions
+    source = None
+    if regions_cfg is not None and regions_cfg.format is not None:
+        ok_ids = [i for i in raw["id"] if not _unsafe(i)]
+        source = load_regions(regions_cfg, ok_ids)
+        warnings += source.warnings
+        missing = int((~table["id"].isin(source.annotated)).sum())
+        if missing:
+            warnings.append(f"{missing} sample(s) have no region annotations; they are kept "
+                            "and all their pixels count as background")
+        n_bad = source.size_mismatches(sizes)
+        if n_bad:
+            warnings.append(f"{n_bad} sample(s) were annotated at another size than the image "
+                            "file; their masks were rescaled")
+    auto = list(regions_cfg.auto) if regions_cfg is not None else []
+    names = sorted(set(source.names if source else []) | set(auto))
+    mean, std = normalize_stats(cfg.normalize)
+    return DataBundle(
+        classes=classes, attributes=list(cfg.attributes), regions=names + [BACKGROUND],
+        table=table, skipped=skipped, mean=mean, std=std,
+        data_hash=_hash(table, classes, skipped, source.files if source else []),
+        warnings=warnings, image_size=cfg.image_size, resize=cfg.resize, image_sizes=sizes,
+        _regions=_Regions(names, source, "face" in auto))
+
+
+def _label_warnings(table: pd.DataFrame, classes: list[str], audit_split: str) -> list[str]:
+    if audit_split == "train" or not (table["split"] == "train").any():
+        return []
+    train = set(table.loc[table["split"] == "train", "label"])
+    unseen = sorted(set(table.loc[table["split"] == audit_split, "label"]) - train)
+    if not unseen:
+        return []
+    names = ", ".join(classes[i] for i in unseen)
+    return [f"label(s) {names} appear in the {audit_split} split but never in train"]
+

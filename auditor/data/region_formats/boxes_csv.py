@@ -1,0 +1,65 @@
+"""Boxes in a CSV file (``regions: {format: boxes_csv, path: boxes.csv}``).
+
+Columns ``path,region,x,y,w,h``: one row per box, in pixels of the displayed image, ``x, y``
+the top-left corner. Several rows may share a path and region (their union is the mask).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from auditor.config import RegionsConfig
+from auditor.data.regions import RegionSource, match_names, register_region_format
+from auditor.errors import DataError
+
+__all__ = ["BoxRegions"]
+
+COLUMNS = ("path", "region", "x", "y", "w", "h")
+
+
+@dataclass
+class BoxRegions(RegionSource):
+    """Boxes grouped by sample id: ``{id: [(region, x, y, w, h), ...]}``."""
+
+    boxes: dict[str, list[tuple[str, float, float, float, float]]] = field(default_factory=dict)
+
+    def masks(self, sample_id: str, height: int, width: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for region, x, y, w, h in self.boxes.get(sample_id, []):
+            m = out.setdefault(region, np.zeros((height, width), dtype=bool))
+            x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
+            x1, y1 = min(width, math.ceil(x + w)), min(height, math.ceil(y + h))
+            m[y0:y1, x0:x1] = True
+        return out
+
+
+@register_region_format("boxes_csv")
+def load_boxes(cfg: RegionsConfig, ids: list[str]) -> BoxRegions:
+    """Read the box CSV and match its paths to the samples."""
+    path = cfg.path
+    try:
+        df = pd.read_csv(path, dtype={"path": str, "region": str})
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: unreadable CSV ({err})") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (boxes_csv needs "
+                        f"{','.join(COLUMNS)}; found {','.join(map(str, df.columns))})")
+    coords = df[["x", "y", "w", "h"]].apply(pd.to_numeric, errors="coerce")
+    bad = coords.isna().any(axis=1) | df["region"].isna() | df["path"].isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise DataError(f"{path}: line {row}: path, region and numeric x,y,w,h are required")
+    found, missing_names = match_names(df["path"].unique(), ids)
+    src = BoxRegions(names=sorted(df["region"].unique()), files=[path])
+    for row, (x, y, w, h) in zip(df.itertuples(index=False), coords.to_numpy(), strict=True):
+        sample = found.get(row.path)
+        if sample is not None:
+            src.boxes.setdefault(sample, []).append((str(row.region), x, y, w, h))
+    src.annotated = set(src.boxes)
+    src.unmatched = len(missing_names)
+    return src

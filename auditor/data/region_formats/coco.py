@@ -1,0 +1,134 @@
+"""COCO instance annotations (``regions: {format: coco, path: regions.json}``).
+
+Category names become region names. Each annotation's ``segmentation`` may be polygons, an
+uncompressed RLE (``counts`` a list) or a compressed RLE (``counts`` a string); an
+annotation without segmentation uses its ``bbox``. ``iscrowd`` annotations count like any
+other (they are region pixels). Rasterisation uses ``pycocotools.mask`` directly (the
+``COCO`` class prints to stdout). Masks are rasterised at the size the ``images`` entry
+records and rescaled to the real image size if that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from auditor.config import RegionsConfig
+from auditor.data.regions import RegionSource, match_names, register_region_format, resize_mask
+from auditor.errors import DataError
+
+__all__ = ["CocoRegions", "rasterise_annotation"]
+
+
+def _decode(rle: dict) -> np.ndarray:
+    """``pycocotools.mask.decode`` without its NumPy-2 ``copy=False`` DeprecationWarning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*copy keyword")
+        return mask_utils.decode(rle).astype(bool)
+
+
+def rasterise_annotation(ann: dict, height: int, width: int) -> np.ndarray:
+    """One COCO annotation -> ``bool [height, width]``.
+
+    Raises:
+        ValueError: malformed segmentation and no bbox.
+    """
+    seg = ann.get("segmentation")
+    if isinstance(seg, dict) and "counts" in seg:
+        h, w = (int(v) for v in seg.get("size", (height, width)))
+        if isinstance(seg["counts"], list):
+            rle = mask_utils.frPyObjects(seg, h, w)
+        else:
+            counts = seg["counts"]
+            rle = {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
+        m = _decode(rle)
+        return resize_mask(m, height, width)
+    if isinstance(seg, list):
+        polys = [[float(v) for v in p] for p in seg if isinstance(p, list) and len(p) >= 6]
+        if polys:
+            rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+            return _decode(rle)
+    bbox = ann.get("bbox")
+    if bbox is not None and len(bbox) == 4:
+        x, y, w, h = (float(v) for v in bbox)
+        m = np.zeros((height, width), dtype=bool)
+        x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
+        x1, y1 = min(width, math.ceil(x + w)), min(height, math.ceil(y + h))
+        m[y0:y1, x0:x1] = True
+        return m
+    raise ValueError("annotation has neither a usable segmentation nor a bbox")
+
+
+@dataclass
+class CocoRegions(RegionSource):
+    """COCO annotations grouped by sample id."""
+
+    by_id: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (h, w) recorded
+
+    def masks(self, sample_id: str, height: int, width: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        anns = self.by_id.get(sample_id, [])
+        h0, w0 = self.sizes.get(sample_id, (height, width))
+        for name, ann in anns:
+            try:
+                m = rasterise_annotation(ann, h0, w0)
+            except (ValueError, TypeError) as err:
+                raise DataError(f"{self.files[0]}: annotation {ann.get('id')} of sample "
+                                f"{sample_id}: {err}") from None
+            m = resize_mask(m, height, width)
+            out[name] = out[name] | m if name in out else m
+        return out
+
+    def size_mismatches(self, sizes: dict[str, tuple[int, int]]) -> int:
+        return sum(1 for i, hw in self.sizes.items() if i in sizes and sizes[i] != hw)
+
+
+def _read_json(path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a readable COCO JSON file ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(f"{path}: not a COCO file (needs 'images', 'annotations' and "
+                        "'categories' lists)")
+    return data
+
+
+@register_region_format("coco")
+def load_coco(cfg: RegionsConfig, ids: list[str]) -> CocoRegions:
+    """Read a COCO JSON file and match its images to the samples."""
+    path = cfg.path
+    data = _read_json(path)
+    try:
+        cats = {c["id"]: str(c["name"]) for c in data.get("categories", [])}
+        images = {im["id"]: im for im in data["images"]}
+    except (KeyError, TypeError) as err:
+        raise DataError(f"{path}: malformed categories/images entry (missing {err})") from None
+    names = {img_id: str(im.get("file_name", "")) for img_id, im in images.items()}
+    found, _ = match_names(names.values(), ids)
+    src = CocoRegions(names=sorted(set(cats.values())), files=[path])
+    unmatched_images: set = set()
+    for ann in data.get("annotations", []):
+        if not isinstance(ann, dict):
+            raise DataError(f"{path}: an annotation is not an object")
+        img_id, cat_id = ann.get("image_id"), ann.get("category_id")
+        if cat_id not in cats:
+            raise DataError(f"{path}: annotation {ann.get('id')} has unknown category_id "
+                            f"{cat_id!r} (known: {', '.join(map(str, sorted(cats)))})")
+        sample = found.get(names.get(img_id, ""))
+        if sample is None:
+            unmatched_images.add(img_id)
+            continue
+        src.by_id.setdefault(sample, []).append((cats[cat_id], ann))
+        im = images[img_id]
+        if im.get("height") and im.get("width"):
+            src.sizes[sample] = (int(im["height"]), int(im["width"]))
+    src.annotated = set(src.by_id)
+    src.unmatched = len(unmatched_images)
+    return src

@@ -1,0 +1,109 @@
+"""Mask PNGs (``regions: {format: masks, path: FOLDER}``), in one of two layouts.
+
+- One folder per region (``regions.names`` not set): ``FOLDER/<region>/<image>.png``; a pixel
+  is in the region when the mask value is non-zero (for palette PNGs: the palette index).
+- One indexed label PNG per image (``regions.names: {1: face, 2: object}``):
+  ``FOLDER/<image>.png``; a pixel is in region ``names[v]`` when its value is ``v``; values
+  not listed (0 usually) are no region.
+
+``<image>`` is the sample's relative path with its suffix replaced by ``.png``
+(``doctor/a.jpg`` -> ``doctor/a.png``), or just its stem (``a.png``) when that stem is unique.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from auditor.config import RegionsConfig
+from auditor.data.regions import RegionSource, normalise_name, register_region_format, resize_mask
+from auditor.errors import DataError
+
+__all__ = ["MaskRegions"]
+
+
+def _read_values(path: Path) -> np.ndarray:
+    """Raw values of a mask PNG: palette indices for ``P``, grey levels otherwise."""
+    try:
+        with Image.open(path) as img:
+            if img.mode in ("P", "L", "1", "I", "I;16", "I;16B", "I;16L"):
+                return np.asarray(img).astype(np.int64)
+            return np.asarray(img.convert("L")).astype(np.int64)
+    except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
+        raise DataError(f"{path}: unreadable mask PNG ({type(err).__name__}: {err})") from None
+
+
+def _candidates(sample_id: str, stem_count: dict[str, int]) -> list[str]:
+    rel = posixpath.splitext(normalise_name(sample_id))[0] + ".png"
+    stem = posixpath.basename(rel)
+    return [rel, stem] if stem_count.get(stem, 0) == 1 and stem != rel else [rel]
+
+
+def _index(folder: Path, ids: list[str]) -> tuple[dict[str, Path], int]:
+    """``{id: mask file}`` for the masks in ``folder`` and the number of orphan mask files."""
+    stems: dict[str, int] = {}
+    for i in ids:
+        s = posixpath.basename(posixpath.splitext(normalise_name(i))[0] + ".png")
+        stems[s] = stems.get(s, 0) + 1
+    files = {normalise_name(p.relative_to(folder).as_posix()): p
+             for p in folder.rglob("*.png") if p.is_file()}
+    found: dict[str, Path] = {}
+    for i in ids:
+        for cand in _candidates(i, stems):
+            if cand in files:
+                found[i] = files[cand]
+                break
+    used = {normalise_name(p.relative_to(folder).as_posix()) for p in found.values()}
+    return found, len(set(files) - used)
+
+
+@dataclass
+class MaskRegions(RegionSource):
+    """Mask files per region (``per_region``) or one label PNG per sample (``labels``)."""
+
+    per_region: dict[str, dict[str, Path]] = field(default_factory=dict)  # region -> id -> file
+    labels: dict[str, Path] = field(default_factory=dict)  # id -> label PNG
+    index_names: dict[int, str] = field(default_factory=dict)
+
+    def masks(self, sample_id: str, height: int, width: int) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for region, files in self.per_region.items():
+            if sample_id in files:
+                out[region] = resize_mask(_read_values(files[sample_id]) > 0, height, width)
+        if sample_id in self.labels:
+            values = _read_values(self.labels[sample_id])
+            for index, region in self.index_names.items():
+                m = resize_mask(values == index, height, width)
+                out[region] = out[region] | m if region in out else m
+        return out
+
+
+@register_region_format("masks")
+def load_masks(cfg: RegionsConfig, ids: list[str]) -> MaskRegions:
+    """Index the mask PNGs under ``cfg.path`` (no pixels are read here)."""
+    folder = Path(cfg.path)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: format masks needs a folder of mask PNGs, not a file")
+    if cfg.names:
+        labels, orphans = _index(folder, ids)
+        names = sorted(set(cfg.names.values()))
+        src = MaskRegions(names=names, labels=labels, index_names=dict(cfg.names))
+        src.files = sorted(labels.values())
+    else:
+        regions = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if not regions:
+            raise DataError(f"{folder}: no region sub-folders (expected {folder}/<region>/"
+                            "<image>.png, or set data.regions.names for label PNGs)")
+        src = MaskRegions(names=regions)
+        orphans = 0
+        for region in regions:
+            src.per_region[region], n = _index(folder / region, ids)
+            orphans += n
+            src.files += sorted(src.per_region[region].values())
+    src.annotated = set(src.labels) | {i for f in src.per_region.values() for i in f}
+    src.unmatched = orphans
+    return src

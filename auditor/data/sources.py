@@ -1,0 +1,166 @@
+"""Where samples come from: a manifest CSV or an ImageFolder (+ attributes CSV).
+
+Both readers return a raw table of strings with columns ``id`` (the path as written,
+posix, relative to ``root``), ``label``, ``split`` (empty when unknown) and one column per
+attribute, plus the root folder and warnings. Splits that are not given are drawn by
+:func:`assign_splits` (seeded, stratified by label).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auditor.config import DataConfig
+from auditor.data.regions import match_names
+from auditor.errors import DataError
+
+__all__ = ["IMAGE_SUFFIXES", "SPLITS", "assign_splits", "read_image_folder", "read_manifest"]
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+DEFAULT_SPLIT_RATIOS = (0.7, 0.1, 0.2)
+MISSING_ATTRIBUTE = "unknown"
+
+
+def _read_csv(path: Path, what: str, hint: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found; {hint}")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: unreadable CSV ({type(err).__name__}: {err})") from None
+
+
+def _require(df: pd.DataFrame, path: Path, columns: list[str], what: str) -> None:
+    for col in columns:
+        if col not in df.columns:
+            raise DataError(f"{path}: no {what} column {col!r} (available columns: "
+                            f"{', '.join(map(str, df.columns)) or 'none'})")
+
+
+def _clean_split(df: pd.DataFrame, path: Path) -> pd.Series:
+    split = df["split"].str.strip().str.lower() if "split" in df.columns else pd.Series(
+        "", index=df.index)
+    bad = ~split.isin(list(SPLITS) + [""])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path}: line {i + 2}: split {df['split'].iloc[i]!r} is not one of "
+                        f"{', '.join(SPLITS)} (or leave it empty for a seeded split)")
+    return split
+
+
+def read_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
+    """Read ``data.manifest`` (columns ``path,label[,split]`` + ``data.attributes``).
+
+    Returns:
+        ``(raw table, root, warnings)``; root is ``data.root`` or the manifest's folder.
+
+    Raises:
+        DataError: missing/unreadable manifest, missing column (lists the available ones).
+    """
+    path = Path(cfg.manifest)
+    df = _read_csv(path, "manifest", "set data.manifest to a CSV with columns path,label,split "
+                   "(+ attribute columns), or use data.image_folder or data.synthetic")
+    _require(df, path, ["path", "label"], "required")
+    _require(df, path, list(cfg.attributes), "attribute")
+    out = pd.DataFrame({"id": df["path"].str.strip(), "label": df["label"].str.strip(),
+                        "split": _clean_split(df, path)})
+    for attr in cfg.attributes:
+        out[attr] = df[attr].astype(str).str.strip()
+    root = Path(cfg.root) if cfg.root is not None else path.parent
+    return out, root, []
+
+
+def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
+    """Read ``data.image_folder`` (one sub-folder per class) and ``data.attributes_csv``.
+
+    Files are taken recursively under each class folder when their suffix is an image suffix
+    (``.jpg .jpeg .png .bmp .gif .tif .tiff .webp``); other files are ignored. The optional
+    attributes CSV has a ``path`` column (relative to the image folder, or a unique base
+    name), the attribute columns and optionally ``split``.
+
+    Raises:
+        DataError: missing folder, no class folders, attribute columns missing.
+    """
+    root = Path(cfg.image_folder)
+    if not root.is_dir():
+        raise DataError(f"{root}: image folder not found; set data.image_folder to a folder "
+                        "with one sub-folder of images per class")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    rows = []
+    for cls in classes:
+        for f in sorted((root / cls).rglob("*")):
+            if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                rows.append((f.relative_to(root).as_posix(), cls))
+    if not rows:
+        raise DataError(f"{root}: no images found in class sub-folders (expected "
+                        f"{root}/<class>/<image>.png)")
+    df = pd.DataFrame(rows, columns=["id", "label"])
+    df["split"] = ""
+    warnings: list[str] = []
+    if cfg.attributes_csv is None:
+        if cfg.attributes:
+            raise DataError(f"data.attributes ({', '.join(cfg.attributes)}) needs "
+                            "data.attributes_csv (columns path + attributes) with image_folder")
+        return df, root, warnings
+    path = Path(cfg.attributes_csv)
+    attrs = _read_csv(path, "attributes CSV", "set data.attributes_csv to a CSV with a path "
+                      "column and one column per attribute, or remove it")
+    _require(attrs, path, ["path"], "required")
+    _require(attrs, path, list(cfg.attributes), "attribute")
+    found, unmatched = match_names(attrs["path"].str.strip(), df["id"].tolist())
+    attrs = attrs.assign(id=attrs["path"].str.strip().map(found)).dropna(subset=["id"])
+    attrs = attrs.drop_duplicates(subset="id", keep="first").set_index("id")
+    if unmatched:
+        warnings.append(f"{len(unmatched)} row(s) of {path} name no image in {root} "
+                        f"(e.g. {unmatched[0]!r}); ignored")
+    if "split" in attrs.columns:
+        df["split"] = _clean_split(attrs.reset_index(), path).set_axis(attrs.index).reindex(
+            df["id"]).fillna("").to_numpy()
+    n_missing = 0
+    for attr in cfg.attributes:
+        values = attrs[attr].astype(str).str.strip().reindex(df["id"])
+        n_missing = max(n_missing, int(values.isna().sum()))
+        df[attr] = values.fillna(MISSING_ATTRIBUTE).to_numpy()
+    if n_missing:
+        warnings.append(f"{n_missing} image(s) have no row in {path}; their attributes are "
+                        f"{MISSING_ATTRIBUTE!r}")
+    return df, root, warnings
+
+
+def assign_splits(df: pd.DataFrame, ratios: list[float] | None, seed: int) -> pd.Series:
+    """Fill empty ``split`` values: a seeded split stratified by label.
+
+    Args:
+        df: raw table with ``label`` and ``split`` ("" where unknown).
+        ratios: train/val/test shares (normalised); default 0.7/0.1/0.2.
+        seed: numpy ``Generator`` seed.
+
+    Returns:
+        The completed split column.
+
+    Raises:
+        DataError: ratios are not three non-negative numbers with a positive sum.
+    """
+    split = df["split"].copy()
+    todo = split == ""
+    if not todo.any():
+        return split
+    r = np.asarray(ratios if ratios is not None else DEFAULT_SPLIT_RATIOS, dtype=float)
+    if r.shape != (3,) or (r < 0).any() or r.sum() <= 0:
+        raise DataError(f"data.split_ratios: need three non-negative train/val/test shares, "
+                        f"got {ratios}")
+    r = r / r.sum()
+    rng = np.random.default_rng([seed, 11])
+    for label in sorted(df.loc[todo, "label"].unique()):
+        idx = np.flatnonzero((todo & (df["label"] == label)).to_numpy())
+        idx = idx[rng.permutation(len(idx))]
+        n_train = int(round(r[0] * len(idx)))
+        n_val = int(round(r[1] * len(idx)))
+        split.iloc[idx[:n_train]] = "train"
+        split.iloc[idx[n_train:n_train + n_val]] = "val"
+        split.iloc[idx[n_train + n_val:]] = "test"
+    return split

@@ -1,0 +1,111 @@
+"""Statistics of a loaded dataset, for ``audit validate`` (the CLI prints them).
+
+:func:`describe` returns plain JSON-able dicts: counts per split x class x attribute value,
+annotation coverage per region (share of samples whose mask for that region is non-empty)
+and warnings for subgroups smaller than ``min_group_size``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from auditor.data.dataset import DataBundle
+from auditor.data.regions import BACKGROUND
+
+__all__ = ["annotation_coverage", "describe", "group_counts"]
+
+
+def group_counts(bundle: DataBundle) -> dict:
+    """``{split: {class: {"n": int, ATTR: {VALUE: int}}}}`` over the usable samples.
+
+    Every class and every attribute value seen anywhere appears in every split, with 0 where
+    absent, so empty cells are visible.
+    """
+    t = bundle.table
+    values = {a: sorted(t[a].astype(str).unique()) for a in bundle.attributes}
+    out: dict = {}
+    for split in ("train", "val", "test"):
+        part = t[t["split"] == split]
+        if part.empty:
+            continue
+        out[split] = {}
+        for i, cls in enumerate(bundle.classes):
+            rows = part[part["label"] == i]
+            entry: dict = {"n": len(rows)}
+            for a in bundle.attributes:
+                counts = rows[a].astype(str).value_counts()
+                entry[a] = {v: int(counts.get(v, 0)) for v in values[a]}
+            out[split][cls] = entry
+    return out
+
+
+def annotation_coverage(bundle: DataBundle) -> dict[str, float | None]:
+    """Share of samples with a non-empty mask per annotated region.
+
+    Masks are rasterised at each image's original size from the annotation source (no image
+    is decoded). Regions added by automatic detection (``regions.auto``) need the pixels, so
+    they get ``None`` unless also annotated. ``background`` is left out.
+    """
+    reg = bundle._regions
+    names = [r for r in bundle.regions if r != BACKGROUND]
+    if reg.source is None or bundle.table.empty:
+        return {r: None for r in names}
+    hits: Counter = Counter()
+    for sample_id in bundle.table["id"]:
+        h, w = bundle.image_sizes.get(sample_id, (0, 0))
+        if sample_id not in reg.source.annotated or not h:
+            continue
+        for name, mask in reg.source.masks(sample_id, h, w).items():
+            if mask.any():
+                hits[name] += 1
+    n = len(bundle.table)
+    return {r: (hits[r] / n if r in reg.source.names else None) for r in names}
+
+
+def _reason_kind(reason: str) -> str:
+    return re.split(r"[:(]", reason, maxsplit=1)[0].strip() or reason
+
+
+def describe(bundle: DataBundle, *, min_group_size: int = 10, coverage: bool = True) -> dict:
+    """Summarise a dataset.
+
+    Args:
+        bundle: from :func:`auditor.data.dataset.load_data`.
+        min_group_size: subgroups (split x class x attribute value) below this size are
+            listed in ``small_groups`` and ``warnings``.
+        coverage: compute the annotation coverage (rasterises every sample's masks).
+
+    Returns:
+        ``{"n_samples", "n_skipped", "skipped_by_reason": {reason: n}, "classes",
+        "attributes", "regions", "splits": {split: n}, "counts": see group_counts,
+        "coverage": {region: share | None}, "small_groups": [{"split", "label", "attribute",
+        "value", "n"}], "warnings": [str]}``.
+    """
+    counts = group_counts(bundle)
+    small = []
+    for split, per_class in counts.items():
+        for cls, entry in per_class.items():
+            for attr in bundle.attributes:
+                for value, n in entry[attr].items():
+                    if n < min_group_size:
+                        small.append({"split": split, "label": cls, "attribute": attr,
+                                      "value": value, "n": n})
+    warnings = list(bundle.warnings)
+    for g in small:
+        warnings.append(f"small group: {g['split']} {g['label']} with {g['attribute']}="
+                        f"{g['value']} has {g['n']} sample(s) (< {min_group_size})")
+    splits = bundle.table["split"].value_counts()
+    return {
+        "n_samples": len(bundle.table),
+        "n_skipped": len(bundle.skipped),
+        "skipped_by_reason": dict(Counter(_reason_kind(s["reason"]) for s in bundle.skipped)),
+        "classes": list(bundle.classes),
+        "attributes": list(bundle.attributes),
+        "regions": list(bundle.regions),
+        "splits": {s: int(splits.get(s, 0)) for s in ("train", "val", "test")},
+        "counts": counts,
+        "coverage": annotation_coverage(bundle) if coverage else {},
+        "small_groups": small,
+        "warnings": warnings,
+    }

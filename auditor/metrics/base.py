@@ -1,0 +1,82 @@
+"""The :class:`Finding` record and the wording helpers its titles share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["KINDS", "SEVERITIES", "Finding", "describe_group", "fmt_p", "method_label", "pct"]
+
+Severity = Literal["high", "medium", "low"]
+SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
+#: DESIGN kinds first; ``disparity`` and ``slice`` are extra kinds.
+KINDS: tuple[str, ...] = ("unreliable_saliency", "spurious_cue", "group_gap",
+                          "misclassification_cluster", "slice", "disparity")
+
+_METHOD_LABELS = {
+    "cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",
+    "layercam": "LayerCAM", "hirescam": "HiResCAM", "gradcam-neg": "counterfactual Grad-CAM",
+    "scorecam": "Score-CAM", "smoothgradcam++": "SmoothGrad-CAM++", "eigencam": "Eigen-CAM",
+    "gradient": "gradient", "smoothgrad": "SmoothGrad", "guided-backprop": "guided backprop",
+    "guided-gradcam": "Guided Grad-CAM", "occlusion": "occlusion",
+}
+
+
+@dataclass
+class Finding:
+    """One flag raised by the analysis.
+
+    Attributes:
+        kind: ``spurious_cue``, ``group_gap``, ``misclassification_cluster``,
+            ``unreliable_saliency`` (DESIGN kinds) or the extra kinds ``disparity``, ``slice``.
+        severity: ``high``, ``medium`` or ``low``.
+        title: one plain sentence carrying its numbers.
+        evidence: the numbers behind the title (JSON-ready: no NaN, no numpy types).
+    """
+
+    kind: str
+    severity: Severity
+    title: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A ``findings`` entry of summary.json."""
+        return {"kind": self.kind, "severity": self.severity, "title": self.title,
+                "evidence": self.evidence}
+
+    def sort_key(self) -> tuple[int, int]:
+        kind = KINDS.index(self.kind) if self.kind in KINDS else len(KINDS)
+        return SEVERITIES.index(self.severity), kind
+
+
+def method_label(method: str) -> str:
+    """Display name of a saliency method (``gradcam`` -> ``Grad-CAM``)."""
+    return _METHOD_LABELS.get(method, method)
+
+
+def describe_group(features: dict[str, str]) -> str:
+    """``{"label": "nurse", "hair": "blond"}`` -> ``"class nurse, hair=blond"``."""
+    parts = [f"class {features['label']}"] if "label" in features else []
+    parts += [f"{k}={v}" for k, v in sorted(features.items()) if k != "label"]
+    return ", ".join(parts) if parts else "all samples"
+
+
+def pct(x: float | None, digits: int = 0) -> str:
+    """``0.583`` -> ``"58%"``; None/NaN -> ``"n/a"``."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{100 * x:.{digits}f}%"
+
+
+def fmt_p(p: float | None) -> str:
+    """A p-value for a sentence: ``p=0.003`` or ``p<0.001`` style ``p=2e-09``."""
+    if p is None or not math.isfinite(p):
+        return "p n/a"
+    if p >= 0.001:
+        return f"p={p:.3f}"
+    return f"p={p:.0e}" if p > 0 else "p<1e-300"

@@ -1,0 +1,211 @@
+"""Spurious-cue findings: the model attends to a region that should not decide the class.
+
+For one saliency method (the primary one) and every spurious region (config
+``analysis.spurious_regions``; default every region not in ``expected_regions``, background
+included — it is usually large with lift < 1, so it rarely fires), the lift of the region
+is measured in every *cell* with at least ``min_group_size`` samples: all samples, each class,
+each (class, attribute value). A cell clears the bar when the lower end of the bootstrap
+interval of its lift exceeds ``lift_threshold``. One finding per region names the cell with
+the highest lower bound. Its severity combines the evidence:
+
+* ``high``   — the lift clears the bar AND (the mass on the region exceeds the mass on the
+  expected regions in that cell, OR occluding the region flips at least
+  ``reliance_threshold`` of the cell's predictions — columns ``flip_<region>``);
+* ``medium`` — the lift clears the bar.
+
+The evidence also reports whether wrong answers put more mass on the region than right ones
+(one-sided Mann-Whitney U over the whole table), the flip rate for the expected region, and
+the same cell's lift under the other methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import ConfigError
+from auditor.metrics.attention import area_column, mass_column
+from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
+from auditor.metrics.groups import attribute_values, group_name
+from auditor.metrics.stats import (
+    bootstrap_mean_ci,
+    bootstrap_ratio_ci,
+    json_float,
+    mannwhitney_greater,
+    wilson_ci,
+)
+
+__all__ = ["resolve_regions", "spurious_cue_findings"]
+
+
+def resolve_regions(regions: Sequence[str], expected_regions: Sequence[str],
+                    spurious_regions: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """Check the configured region names and fill the spurious default.
+
+    Returns:
+        ``(expected, spurious)``; spurious defaults to every region not expected.
+
+    Raises:
+        ConfigError: a configured name is not a region of the data (one line, naming the key).
+    """
+    regions = list(regions)
+    for key, names in (("expected_regions", expected_regions),
+                       ("spurious_regions", spurious_regions or [])):
+        unknown = [r for r in names if r not in regions]
+        if unknown:
+            raise ConfigError(f"analysis.{key}: {', '.join(map(repr, unknown))} is not a region "
+                              f"of the data (regions: {', '.join(regions)})")
+    expected = [r for r in regions if r in expected_regions]
+    if spurious_regions is None:
+        spurious = [r for r in regions if r not in expected]
+    else:
+        spurious = [r for r in regions if r in spurious_regions and r not in expected]
+    return expected, spurious
+
+
+def _cells(df: pd.DataFrame, attributes: Sequence[str], min_size: int
+           ) -> list[tuple[dict[str, str], np.ndarray]]:
+    labels = df["label"].astype(str).to_numpy()
+    cells: list[tuple[dict[str, str], np.ndarray]] = [({}, np.ones(len(df), dtype=bool))]
+    for cls in sorted(set(labels.tolist())):
+        in_cls = labels == cls
+        cells.append(({"label": cls}, in_cls))
+        for attr in attributes:
+            values = attribute_values(df, attr).to_numpy()
+            for v in sorted(set(values[in_cls].tolist())):
+                cells.append(({"label": cls, attr: v}, in_cls & (values == v)))
+    return [(f, m) for f, m in cells if m.sum() >= min_size]
+
+
+def _flip_rate(df: pd.DataFrame, rows: np.ndarray, region: str, level: float
+               ) -> tuple[float | None, list[float | None], int]:
+    col = f"flip_{region}"
+    if col not in df.columns:
+        return None, [None, None], 0
+    keep = rows.copy()
+    if area_column(region) in df.columns:
+        keep &= df[area_column(region)].to_numpy(dtype=float) > 0
+    flips = df.loc[keep, col].dropna().astype(bool)
+    k, n = int(flips.sum()), int(len(flips))
+    lo, hi = wilson_ci(k, n, level)
+    return (k / n if n else None), [json_float(lo), json_float(hi)], n
+
+
+def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[str],
+                    cells, *, lift_threshold: float, reliance_threshold: float,
+                    other_methods: Sequence[str], n_boot: int, level: float, seed: int
+                    ) -> Finding | None:
+    mass = df[mass_column(method, region)].to_numpy(dtype=float)
+    area = df[area_column(region)].to_numpy(dtype=float)
+    scored = []
+    for feats, rows in cells:
+        lift, lo, hi = bootstrap_ratio_ci(mass[rows], area[rows], n_boot=n_boot, level=level,
+                                          seed=seed)
+        if np.isfinite(lo) and lo > lift_threshold:
+            scored.append((lo, lift, hi, feats, rows))
+    if not scored:
+        return None
+    scored.sort(key=lambda s: (-s[0], group_name(s[3])))
+    lo, lift, hi, feats, rows = scored[0]
+    n = int(rows.sum())
+    m_mean, m_lo, m_hi = bootstrap_mean_ci(mass[rows], n_boot=n_boot, level=level, seed=seed)
+    a_mean = float(np.nanmean(area[rows]))
+    m_expected = (float(sum(np.nanmean(df[mass_column(method, r)].to_numpy(dtype=float)[rows])
+                            for r in expected)) if expected else None)
+    flip, flip_ci, flip_n = _flip_rate(df, rows, region, level)
+    flips_expected = {r: _flip_rate(df, rows, r, level)[0] for r in expected}
+    reasons = ["lift"]
+    if m_expected is not None and m_mean > m_expected:
+        reasons.append("mass_exceeds_expected")
+    if flip is not None and flip >= reliance_threshold:
+        reasons.append("reliance")
+    severity = "high" if len(reasons) > 1 else "medium"
+
+    wrong = ~df["correct"].astype(bool).to_numpy() if "correct" in df.columns else None
+    err: dict[str, Any] = {}
+    if wrong is not None and wrong.any() and (~wrong).any():
+        err = {"mass_incorrect": json_float(np.nanmean(mass[wrong])),
+               "mass_correct": json_float(np.nanmean(mass[~wrong])),
+               "incorrect_vs_correct_p": json_float(mannwhitney_greater(mass[wrong],
+                                                                         mass[~wrong])),
+               "n_incorrect": int(wrong.sum())}
+
+    where = "across all samples" if not feats else f"for {describe_group(feats)}"
+    title = (f"The model puts {pct(m_mean)} of its {method_label(method)} attention on {region} "
+             f"({pct(a_mean)} of the image, lift {lift:.1f}, {level:.0%} CI {lo:.1f}–{hi:.1f}) "
+             f"{where} (n={n})")
+    if flip is not None and "reliance" in reasons:
+        title += f"; hiding the {region} changes {pct(flip)} of these predictions"
+    title += "."
+    evidence: dict[str, Any] = {
+        "region": region, "method": method, "group": group_name(feats) if feats else "all",
+        "features": dict(feats), "class": feats.get("label"), "n": n,
+        "mass": json_float(m_mean), "mass_ci": [json_float(m_lo), json_float(m_hi)],
+        "area": json_float(a_mean), "lift": json_float(lift),
+        "ci": [json_float(lo), json_float(hi)], "lift_threshold": lift_threshold,
+        "expected_regions": list(expected), "mass_expected": json_float(m_expected),
+        "reliance_flip_rate": json_float(flip), "reliance_flip_ci": flip_ci,
+        "reliance_n": flip_n,
+        "reliance_flip_rate_expected": {r: json_float(v) for r, v in flips_expected.items()},
+        "severity_reasons": reasons,
+        "cells": [{"group": group_name(f) if f else "all", "n": int(r.sum()),
+                   "lift": json_float(li), "ci": [json_float(lo_), json_float(hi_)]}
+                  for lo_, li, hi_, f, r in scored[:5]],
+        "n_cells_flagged": len(scored),
+        "other_methods": {},
+        **err,
+    }
+    for other in other_methods:
+        col = mass_column(other, region)
+        if other != method and col in df.columns:
+            om = np.nanmean(df[col].to_numpy(dtype=float)[rows])
+            evidence["other_methods"][other] = {
+                "mass": json_float(om), "lift": json_float(om / a_mean if a_mean > 0 else None)}
+    if err:
+        evidence["incorrect_vs_correct"] = (
+            f"wrong answers put {pct(err['mass_incorrect'])} on {region}, right ones "
+            f"{pct(err['mass_correct'])} ({fmt_p(err['incorrect_vs_correct_p'])})")
+    return Finding("spurious_cue", severity, title, evidence)
+
+
+def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
+                          attributes: Sequence[str], *, expected_regions: Sequence[str],
+                          spurious_regions: Sequence[str] | None = None,
+                          lift_threshold: float = 1.5, min_group_size: int = 10,
+                          reliance_threshold: float = 0.2, other_methods: Sequence[str] = (),
+                          n_boot: int = 1000, level: float = 0.95, seed: int = 0
+                          ) -> list[Finding]:
+    """Spurious-cue findings of one model (see the module docstring).
+
+    Args:
+        df: per-sample table of ONE model (``label``, ``correct``, attribute columns,
+            ``mass_<method>_<region>``, ``area_<region>``, optional ``flip_<region>``).
+        method: the primary saliency method.
+        regions: all region names (``background`` included).
+        attributes: attribute columns forming (class, value) cells.
+        expected_regions / spurious_regions: from ``AnalysisConfig``.
+        lift_threshold: the lift's lower confidence bound must exceed it.
+        min_group_size: smallest cell tested.
+        reliance_threshold: flip rate that makes a cue ``high``.
+        other_methods: methods whose lift for the same cell goes into the evidence.
+        n_boot, level, seed: bootstrap settings.
+
+    Returns:
+        At most one finding per spurious region.
+
+    Raises:
+        ConfigError: a configured region name is not a region of the data.
+    """
+    expected, spurious = resolve_regions(regions, expected_regions, spurious_regions)
+    cells = _cells(df, attributes, min_group_size)
+    out = []
+    for region in spurious:
+        f = _region_finding(df, method, region, expected, cells, lift_threshold=lift_threshold,
+                            reliance_threshold=reliance_threshold, other_methods=other_methods,
+                            n_boot=n_boot, level=level, seed=seed)
+        if f is not None:
+            out.append(f)
+    return out

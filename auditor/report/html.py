@@ -1,0 +1,55 @@
+"""Render the report view-model to one self-contained HTML file (jinja2, autoescape on)."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import jinja2
+
+from auditor.errors import ReportError
+from auditor.report.context import ReportContext
+
+TEMPLATE = "report.html.j2"
+
+
+def templates_dir() -> Path:
+    """The templates folder: ``<repo>/templates`` from a source checkout, else the wheel's copy.
+
+    Returns:
+        A directory containing ``report.html.j2`` and its CSS.
+    """
+    source = Path(__file__).resolve().parents[2] / "templates"
+    if (source / TEMPLATE).is_file():
+        return source
+    installed = Path(str(importlib.resources.files("auditor") / "templates"))
+    if (installed / TEMPLATE).is_file():
+        return installed
+    raise ReportError(f"report templates not found in {source} or {installed}")
+
+
+def environment() -> jinja2.Environment:
+    """A jinja2 environment over :func:`templates_dir` with autoescaping for every template."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=True,  # every template, whatever its extension (.j2 included)
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_html(ctx: ReportContext) -> str:
+    """Render the whole report.
+
+    Args:
+        ctx: The view-model from :func:`~auditor.report.context.build_context`.
+
+    Returns:
+        The HTML document: CSS inline, images as data URIs, no scripts, no external URLs.
+    """
+    try:
+        template = environment().get_template(TEMPLATE)
+        return template.render(**ctx.as_dict())
+    except jinja2.TemplateError as err:
+        raise ReportError(f"report template {TEMPLATE} failed: {err}") from err

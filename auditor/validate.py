@@ -1,0 +1,78 @@
+"""``audit validate``: check a config and its data without running a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.config import AuditConfig, load_config
+from auditor.data.dataset import load_data
+from auditor.data.summary import describe
+from auditor.errors import ConfigError, ModelError
+from auditor.models import get_arch
+from auditor.saliency import get_method
+
+__all__ = ["ValidateReport", "validate_config"]
+
+
+@dataclass
+class ValidateReport:
+    """What ``audit validate`` found: lines to show and warnings."""
+
+    config: AuditConfig
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_static(cfg: AuditConfig) -> None:
+    for m in cfg.models:
+        get_arch(m.arch)
+        for key in ("checkpoint", "pretrained"):
+            path = getattr(m, key)
+            if path is not None and not Path(path).is_file():
+                raise ModelError(f"models[{m.name}].{key}: {path} not found")
+    for method in cfg.saliency.methods:
+        get_method(method)
+
+
+def validate_config(path: str | Path, *, min_group_size: int | None = None) -> ValidateReport:
+    """Load ``path``, check names and files, describe the data.
+
+    Raises:
+        AuditorError: the first problem, as one line.
+    """
+    cfg = load_config(path)
+    _check_static(cfg)
+    report = ValidateReport(cfg)
+    if cfg.data.synthetic is not None:
+        s = cfg.data.synthetic
+        report.lines.append(
+            f"synthetic {s.kind} dataset (generated at run time): train {s.n_train} "
+            f"(bias {s.bias}), val {s.n_val}, test {s.n_test}, {s.image_size}px; "
+            "classes doctor, nurse; attribute hair; regions face, object, background")
+        return report
+    bundle = load_data(cfg.data, seed=cfg.seed)
+    for key, names in (("analysis.expected_regions", cfg.analysis.expected_regions),
+                       ("analysis.spurious_regions", cfg.analysis.spurious_regions or [])):
+        for name in names:
+            if name not in bundle.regions:
+                raise ConfigError(f"{key}: unknown region {name!r}; the data has "
+                                  f"{', '.join(bundle.regions)}")
+    desc = describe(bundle, min_group_size=min_group_size or cfg.analysis.min_group_size)
+    splits = ", ".join(f"{k} {v}" for k, v in desc["splits"].items())
+    report.lines.append(f"{desc['n_samples']} samples ({splits}), {desc['n_skipped']} skipped")
+    report.lines.append(f"classes: {', '.join(bundle.classes)}")
+    report.lines.append(f"attributes: {', '.join(bundle.attributes) or 'none'}")
+    report.lines.append("regions: " + ", ".join(
+        f"{r} ({desc['coverage'][r]:.0%} annotated)" if desc["coverage"].get(r) is not None
+        else r for r in bundle.regions))
+    for split, per_class in desc["counts"].items():
+        for cls, entry in per_class.items():
+            parts = [f"n={entry['n']}"]
+            for attr in bundle.attributes:
+                parts.append(f"{attr}: " + ", ".join(f"{v}={n}" for v, n in entry[attr].items()))
+            report.lines.append(f"  {split:<5} {cls:<16} " + "; ".join(parts))
+    for reason, n in desc["skipped_by_reason"].items():
+        report.warnings.append(f"{n} sample(s) skipped: {reason}")
+    report.warnings.extend(desc["warnings"])
+    return report

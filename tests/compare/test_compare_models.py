@@ -1,0 +1,149 @@
+"""compare_models on planted data: McNemar, Wilcoxon, groups, top-region shift."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from planted_compare import BROKEN, FIXED, METHODS, REGIONS, SHIFTED, N, planted_samples
+from scipy import stats
+
+from auditor.compare import compare_models
+from auditor.compare_stats import mcnemar, paired_bootstrap_ci, wilcoxon_p
+from auditor.errors import CompareError
+
+
+def _compare(table, **kw):
+    return compare_models(table, "baseline", "rebalanced", methods=METHODS, regions=REGIONS,
+                          attributes=["hair"], n_boot=500, **kw)
+
+
+def test_accuracy_and_mcnemar_chi2(planted):
+    cmp = _compare(planted)
+    assert cmp.n == N
+    assert cmp.accuracy["baseline"] == pytest.approx(300 / N)
+    assert cmp.accuracy["candidate"] == pytest.approx(325 / N)
+    assert cmp.accuracy["delta"] == pytest.approx(25 / N)
+    lo, hi = cmp.accuracy["ci"]
+    assert lo < 25 / N < hi and lo > 0  # 30 fixed vs 5 broken: clearly better
+    assert (cmp.mcnemar.b, cmp.mcnemar.c) == (len(BROKEN), FIXED)
+    assert cmp.mcnemar.method == "chi2"  # 35 discordant >= 25
+    stat = (abs(5 - 30) - 1) ** 2 / 35
+    assert cmp.mcnemar.statistic == pytest.approx(stat)
+    assert cmp.mcnemar.p == pytest.approx(stats.chi2.sf(stat, 1))
+    # chi-square with 1 dof: sf(x) = erfc(sqrt(x / 2)), independent of scipy
+    assert cmp.mcnemar.p == pytest.approx(math.erfc(math.sqrt(stat / 2)), rel=1e-9)
+    assert cmp.mcnemar.p < 1e-4
+
+
+def test_mcnemar_exact_small_and_none():
+    base = np.array([True] * 2 + [False] * 10 + [True] * 20)
+    cand = np.array([False] * 2 + [True] * 10 + [True] * 20)
+    res = mcnemar(base, cand)
+    assert (res.b, res.c, res.method) == (2, 10, "exact")
+    # two-sided exact binomial by hand: 2 * (C(12,0) + C(12,1) + C(12,2)) / 2**12
+    assert res.p == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    assert res.p == pytest.approx(stats.binomtest(2, 12, 0.5).pvalue)
+    same = mcnemar(base, base)
+    assert (same.method, same.p, same.n_discordant) == ("none", 1.0, 0)
+
+
+def test_attention_deltas_and_wilcoxon_match_scipy(planted):
+    cmp = _compare(planted)
+    base = planted[planted.model == "baseline"].sort_values("id")
+    cand = planted[planted.model == "rebalanced"].sort_values("id")
+    for method in METHODS:
+        for region in REGIONS:
+            col = f"mass_{method}_{region}"
+            b, c = base[col].to_numpy(), cand[col].to_numpy()
+            got = cmp.attention[method][region]
+            assert got["n"] == N
+            assert got["baseline"] == pytest.approx(b.mean())
+            assert got["delta"] == pytest.approx((c - b).mean())
+            assert got["ci"][0] <= got["delta"] <= got["ci"][1]
+            assert got["wilcoxon_p"] == pytest.approx(stats.wilcoxon(c, b).pvalue)
+    face = cmp.attention["gradcam"]["face"]
+    assert face["delta"] < -0.3 and face["ci"][1] < 0 and face["wilcoxon_p"] < 1e-10
+
+
+def test_wilcoxon_edge_cases():
+    x = np.array([0.1, 0.2, np.nan, 0.4])
+    assert wilcoxon_p(x, x) == 1.0
+    assert math.isnan(wilcoxon_p(np.array([np.nan]), np.array([1.0])))
+
+
+def test_top_region_shift(planted):
+    top = _compare(planted).top_region
+    assert top["method"] == "gradcam"
+    assert top["n_changed"] == SHIFTED
+    assert top["changed_share"] == pytest.approx(SHIFTED / N)
+    assert top["transitions"] == {"face->object": SHIFTED}
+    assert top["examples"]["face->object"] == [f"img_{i:04d}" for i in range(8)]
+    assert top["share"]["baseline"]["face"] == 1.0
+    assert top["share"]["candidate"]["object"] == pytest.approx(SHIFTED / N)
+
+
+def test_groups_and_worst_group_min_support(planted):
+    cmp = _compare(planted)
+    dark = cmp.by_group["hair"]["dark"]
+    assert dark["n"] == 156 + 40
+    assert dark["baseline"] == pytest.approx(156 / 196)
+    assert dark["candidate"] == pytest.approx((156 - 5 + 30) / 196)
+    assert cmp.by_group["hair"]["red"]["n"] == 5
+    # the red cell (n=5, accuracy 0) is below the support of 10 and cannot be the worst group
+    assert cmp.worst_group["baseline"] == {"group": "label=nurse, hair=dark", "n": 40,
+                                           "accuracy": 0.0}
+    assert cmp.worst_group["candidate"]["group"] == "label=doctor, hair=blond"
+    assert cmp.worst_group["delta"] == pytest.approx(1 / 39)
+    low = _compare(planted, min_group_support=5)
+    assert low.worst_group["baseline"]["group"] == "label=doctor, hair=red"
+
+
+def test_to_dict_contract_and_determinism(planted):
+    d = _compare(planted).to_dict()
+    assert {"baseline", "candidate", "delta", "mcnemar_p"} <= set(d)
+    assert d["baseline"] == "baseline" and d["candidate"] == "rebalanced"
+    assert d["delta"]["accuracy"] == pytest.approx(25 / N)
+    assert d["delta"]["attention"]["gradcam"]["object"] > 0.2
+    assert d["mcnemar"]["b"] == 5 and d["mcnemar"]["c"] == 30
+    json.dumps(d, allow_nan=False)
+    shuffled = planted_samples(seed=0).sample(frac=1.0, random_state=7)
+    assert _compare(shuffled).to_dict() == d  # row order does not matter
+
+
+def test_bootstrap_ci_seeded_and_degenerate():
+    d = np.random.default_rng(0).normal(0.1, 1.0, 200)
+    one = paired_bootstrap_ci(d, level=0.95, n_boot=300, seed=1, key="x")
+    assert one == paired_bootstrap_ci(d, level=0.95, n_boot=300, seed=1, key="x")
+    assert one != paired_bootstrap_ci(d, level=0.95, n_boot=300, seed=2, key="x")
+    assert one[1] < one[0] < one[2]
+    assert paired_bootstrap_ci(np.zeros(5), level=0.95, n_boot=50, seed=0, key="z") == (0, 0, 0)
+
+
+def test_errors_name_the_problem(planted):
+    with pytest.raises(CompareError, match="no model named 'nope'.*baseline"):
+        compare_models(planted, "baseline", "nope", methods=METHODS, regions=REGIONS,
+                       attributes=[])
+    with pytest.raises(CompareError, match="mass_eigencam_face"):
+        compare_models(planted, "baseline", "rebalanced", methods=["eigencam"],
+                       regions=REGIONS, attributes=[])
+    dup = pd.concat([planted, planted[planted.model == "baseline"].iloc[[0]]])
+    with pytest.raises(CompareError, match="model 'baseline' has sample id 'img_.*' more than"):
+        compare_models(dup, "baseline", "rebalanced", methods=METHODS, regions=REGIONS,
+                       attributes=[])
+
+
+def test_without_attributes_groups_are_classes(planted):
+    cmp = compare_models(planted, "baseline", "rebalanced", methods=METHODS[:1], regions=REGIONS,
+                         attributes=[], n_boot=100)
+    assert cmp.by_group == {}
+    # doctors: baseline 200 - 43 wrong; nurses: 200 - 57 wrong
+    assert cmp.worst_group["baseline"] == {"group": "label=nurse", "n": 200,
+                                           "accuracy": pytest.approx(143 / 200)}
+    assert list(cmp.attention) == ["gradcam"]
+    with pytest.raises(CompareError, match="no region"):
+        compare_models(planted, "baseline", "rebalanced", methods=METHODS, regions=[],
+                       attributes=[])

@@ -1,0 +1,72 @@
+"""Misclassification clusters on two planted, separable blobs of errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.metrics.clusters import cluster_misclassified
+from auditor.metrics.findings import cluster_findings
+
+REGIONS = ["face", "object", "background"]
+
+
+def _planted(n_correct=120, n_blob=20, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_correct + 2 * n_blob
+    emb = rng.normal(0, 1, (n, 8)).astype(np.float32)
+    emb[n_correct:n_correct + n_blob, 0] += 8.0   # blob A
+    emb[n_correct + n_blob:, 0] -= 8.0            # blob B
+    hair = np.array(["blond", "dark"] * (n_correct // 2) + ["blond"] * n_blob
+                    + (["blond", "dark"] * n_blob)[:n_blob])
+    label = np.array(["nurse"] * n_correct + ["doctor"] * n_blob + ["nurse"] * n_blob)
+    correct = np.arange(n) < n_correct
+    pred = np.where(correct, label, np.where(label == "doctor", "nurse", "doctor"))
+    face = np.where(np.arange(n) >= n_correct, 0.6, 0.1) + rng.normal(0, 0.02, n)
+    df = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "label": label, "pred": pred,
+                       "correct": correct, "hair": hair, "mass_gradcam_face": face,
+                       "mass_gradcam_object": 0.7 - face, "mass_gradcam_background": 0.3})
+    return df, emb
+
+
+def test_two_blobs_two_clusters_one_enriched():
+    df, emb = _planted()
+    res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
+    assert len(res.clusters) == 2
+    assert res.labels.shape == (len(df),)
+    assert (res.labels[df["correct"].to_numpy()] == -1).all()
+    blob_a = set(res.labels[120:140].tolist())
+    blob_b = set(res.labels[140:].tolist())
+    assert len(blob_a) == 1 and len(blob_b) == 1 and blob_a != blob_b
+    a = res.clusters[blob_a.pop()]
+    b = res.clusters[blob_b.pop()]
+    assert a.size == 20 and a.enriched == {"hair": "blond"}
+    assert a.confusion == "doctor->nurse" and a.confusion_share == 1.0
+    assert b.enriched == {}
+    assert b.confusion == "nurse->doctor"
+    assert a.mean_mass["face"] == pytest.approx(0.6, abs=0.02)
+    assert 0 < a.error_rate <= 1 and len(a.members) == 5
+    assert all(m in set(df["id"][120:140]) for m in a.members)
+    assert len(res.projection) == 40 and {"x", "y", "cluster", "id"} <= set(res.projection[0])
+    json.dumps(res.to_dict(), allow_nan=False)
+    found = cluster_findings(res.clusters)
+    assert len(found) == 1 and found[0].kind == "misclassification_cluster"
+    assert "hair=blond" in found[0].title and found[0].severity == "high"
+
+
+def test_seeded_and_repeatable():
+    df, emb = _planted()
+    one = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=3, max_k=3)
+    two = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=3, max_k=3)
+    assert (one.labels == two.labels).all()
+    assert one.projection == two.projection
+
+
+def test_few_errors_form_one_cluster_and_none_without_errors():
+    df, emb = _planted(n_blob=3)
+    res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0)
+    assert len(res.clusters) == 1 and res.clusters[0].size == 6
+    ok = df.assign(correct=True, pred=df["label"])
+    res = cluster_misclassified(ok, emb, REGIONS, "gradcam", ["hair"], seed=0)
+    assert res.clusters == [] and (res.labels == -1).all()

@@ -1,0 +1,124 @@
+"""Findings on planted tables: the planted cue / gap is found, a clean table raises nothing."""
+
+import json
+
+import numpy as np
+import pytest
+
+from auditor.config import AnalysisConfig
+from auditor.errors import ConfigError
+from auditor.metrics.findings import (
+    Finding,
+    compute_findings,
+    disparity_findings,
+    group_gap_findings,
+    sanity_findings,
+)
+from auditor.metrics.groups import group_performance
+from auditor.metrics.spurious import spurious_cue_findings
+
+REGIONS = ["face", "object", "background"]
+CFG = AnalysisConfig(n_bootstrap=200)
+
+
+def _cue(df, **kw):
+    kw.setdefault("expected_regions", ["object"])
+    return spurious_cue_findings(df, "gradcam", REGIONS, ["hair"], n_boot=200, **kw)
+
+
+def test_planted_cue_is_found_with_high_severity(cue_table):
+    found = _cue(cue_table)
+    assert [f.kind for f in found] == ["spurious_cue"]
+    f = found[0]
+    assert f.severity == "high"
+    ev = f.evidence
+    assert ev["region"] == "face" and ev["group"] == "hair=blond & label=nurse"
+    assert ev["n"] == 40
+    assert ev["lift"] == pytest.approx(0.6 / 0.12, rel=0.1)
+    assert ev["ci"][0] > 1.5
+    assert ev["mass"] > ev["mass_expected"]
+    assert "mass_exceeds_expected" in ev["severity_reasons"]
+    assert "class nurse, hair=blond" in f.title and "n=40" in f.title and "face" in f.title
+    json.dumps(f.to_dict(), allow_nan=False)
+
+
+def test_clean_table_raises_no_cue(clean_table):
+    assert _cue(clean_table) == []
+
+
+def test_weak_cue_is_medium_and_reliance_makes_it_high(make_table):
+    mass = {"face": 0.3, "object": 0.5, "background": 0.2}  # lift 2.5, but object dominates
+    cells = {(lab, hair): {"n": 30, "mass": mass} for lab in ("doctor", "nurse")
+             for hair in ("dark", "blond")}
+    df = make_table(cells)
+    found = _cue(df)
+    assert [(f.kind, f.severity) for f in found] == [("spurious_cue", "medium")]
+    df["flip_face"] = np.arange(len(df)) % 3 == 0  # a third of the predictions flip
+    df["flip_object"] = np.arange(len(df)) % 10 == 0
+    found = _cue(df)
+    assert found[0].severity == "high"
+    assert found[0].evidence["reliance_flip_rate"] == pytest.approx(1 / 3, abs=0.02)
+    assert found[0].evidence["reliance_flip_rate_expected"]["object"] == pytest.approx(
+        0.1, abs=0.02)
+    assert "reliance" in found[0].evidence["severity_reasons"]
+
+
+def test_unknown_region_names_raise_config_error(cue_table):
+    with pytest.raises(ConfigError, match="analysis.expected_regions"):
+        _cue(cue_table, expected_regions=["objekt"])
+    with pytest.raises(ConfigError, match="analysis.spurious_regions"):
+        _cue(cue_table, spurious_regions=["hat"])
+
+
+def test_group_gap_found_and_not_found(make_table, clean_table):
+    cells = {(lab, hair): {"n": 40, "wrong": 4, "mass": {"face": 0.1, "object": 0.6,
+                                                           "background": 0.3}}
+             for lab in ("doctor", "nurse") for hair in ("dark", "blond")}
+    cells[("doctor", "blond")]["wrong"] = 24  # 40% accuracy vs 90% elsewhere
+    perf = group_performance(make_table(cells), ["hair"], min_group_size=10)
+    found = group_gap_findings(perf, gap_threshold=0.1, min_group_size=10)
+    cell = [f for f in found if f.evidence["scope"] == "cells"]
+    assert len(cell) == 1 and cell[0].severity == "high"
+    assert cell[0].evidence["worst_group"]["group"] == "hair=blond & label=doctor"
+    assert cell[0].evidence["gap"] == pytest.approx(0.5)
+    assert "40%" in cell[0].title and "50 points" in cell[0].title
+    perf = group_performance(clean_table, ["hair"], min_group_size=10)
+    assert group_gap_findings(perf, gap_threshold=0.1, min_group_size=10) == []
+
+
+def test_disparity_against_largest_group(make_table):
+    mass = {"face": 0.1, "object": 0.6, "background": 0.3}
+    cells = {("doctor", "dark"): {"n": 60, "wrong": 3, "mass": mass},
+             ("doctor", "blond"): {"n": 30, "wrong": 15, "mass": mass}}
+    found = disparity_findings(make_table(cells), ["hair"], tau=0.8, min_group_size=10,
+                               method="gradcam", spurious_regions=["face"])
+    assert len(found) == 1
+    ev = found[0].evidence
+    assert ev["reference"] == "dark" and ev["value"] == "blond"
+    assert ev["ratio"] == pytest.approx(0.5 / 0.95)
+    assert found[0].severity == "medium"
+
+
+def test_sanity_failure_is_reported():
+    assert sanity_findings({"method": "gradcam", "spearman": 0.2, "passed": True}) == []
+    found = sanity_findings({"method": "gradcam", "spearman": 0.93, "passed": False})
+    assert found[0].kind == "unreliable_saliency" and found[0].severity == "high"
+    assert "0.93" in found[0].title and "Grad-CAM" in found[0].title
+
+
+def test_compute_findings_sorted_and_json(cue_table, clean_table):
+    found = compute_findings(cue_table, methods=["gradcam"], regions=REGIONS,
+                             attributes=["hair"], config=CFG,
+                             sanity={"method": "gradcam", "spearman": 0.95, "passed": False})
+    kinds = [f.kind for f in found]
+    assert kinds[:2] == ["unreliable_saliency", "spurious_cue"]
+    assert [f.sort_key() for f in found] == sorted(f.sort_key() for f in found)
+    json.dumps([f.to_dict() for f in found], allow_nan=False)
+    clean = compute_findings(clean_table, methods=["gradcam"], regions=REGIONS,
+                             attributes=["hair"], config=CFG)
+    assert clean == []
+
+
+def test_finding_rejects_unknown_severity():
+    with pytest.raises(ValueError):
+        Finding("group_gap", "critical", "x")

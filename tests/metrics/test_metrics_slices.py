@@ -1,0 +1,46 @@
+"""Slice discovery on a planted slice: blond doctors are wrong half of the time."""
+
+import json
+
+import pytest
+
+from auditor.metrics.findings import slice_findings
+from auditor.metrics.slices import find_slices
+
+MASS = {"face": 0.1, "object": 0.6, "background": 0.3}
+
+
+def _cells(bad_wrong: int):
+    cells = {(lab, hair): {"n": 60, "wrong": 3, "mass": MASS}
+             for lab in ("doctor", "nurse") for hair in ("dark", "blond")}
+    cells[("doctor", "blond")]["wrong"] = bad_wrong
+    return cells
+
+
+def test_planted_slice_found(make_table):
+    slices = find_slices(make_table(_cells(30)), ["hair"], min_support=10)
+    top = slices[0]
+    assert top.name == "hair=blond & label=doctor" and top.significant
+    assert top.n == 60 and top.errors == 30 and top.error_rate == pytest.approx(0.5)
+    assert top.overall_error_rate == pytest.approx(39 / 240)
+    assert top.ci[0] < 0.5 < top.ci[1]
+    assert top.p_adj >= top.p
+    sig = {s.name for s in slices if s.significant}
+    assert "hair=dark & label=nurse" not in sig
+    json.dumps([s.to_dict() for s in slices], allow_nan=False)
+    found = slice_findings(slices, gap_threshold=0.1)
+    assert found[0].kind == "slice" and found[0].severity == "high"
+    assert "class doctor, hair=blond" in found[0].title
+    # the parent slices (hair=blond, label=doctor) are nested in the reported one
+    assert all(f.evidence["slice"] not in ("hair=blond", "label=doctor") for f in found)
+
+
+def test_uniform_errors_give_no_significant_slice(make_table):
+    slices = find_slices(make_table(_cells(3)), ["hair"], min_support=10, correction="bh")
+    assert slices and not any(s.significant for s in slices)
+    assert slice_findings(slices, gap_threshold=0.1) == []
+
+
+def test_min_support_filters(make_table):
+    slices = find_slices(make_table(_cells(30)), ["hair"], min_support=61)
+    assert {s.name for s in slices} == {"hair=blond", "hair=dark", "label=doctor", "label=nurse"}

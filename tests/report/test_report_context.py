@@ -1,0 +1,125 @@
+"""The view-model: verdict order, robustness to missing blocks, gallery caps and size budget."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.report import (
+    HTML_BUDGET_BYTES,
+    MAX_THUMBNAILS,
+    GalleryProvider,
+    InMemoryGallery,
+    build_context,
+    render_html,
+)
+from auditor.report.gallery import ThumbnailBudget, pick_examples, thumbnails
+
+
+def _thumbs(ctx) -> list[dict]:
+    out = []
+    for pm in ctx.models:
+        for gal in pm["looks"]["galleries"]:
+            out += gal["right"] + gal["wrong"]
+        for gal in pm["clusters"]["galleries"]:
+            out += gal["thumbs"]
+    return out
+
+
+def test_verdict_lists_flags_high_to_low_with_a_headline(rendered):
+    verdict = rendered["ctx"].verdict
+    order = [f["severity"] for f in verdict["flags"]]
+    assert order == sorted(order, key=["high", "medium", "low"].index)
+    assert order[0] == "high" and order[-1] == "low"
+    assert verdict["headline"].startswith("Not ready to ship: 2 high-severity flags")
+    assert all(f["sentence"][0].isupper() and f["sentence"].endswith(".")
+               for f in verdict["flags"])
+    assert {f["model"] for f in verdict["flags"]} == {"baseline", "rebalanced"}
+
+
+def test_every_rate_in_performance_carries_n_and_ci(rendered):
+    perf = rendered["ctx"].models[0]["performance"]
+    acc = perf["headline"][0]
+    assert acc["n"] == "120" and re.fullmatch(r"\d+\.\d–\d+\.\d%", acc["ci"])
+    for row in perf["groups"][0]["rows"]:
+        assert row["n"] != "–" and re.fullmatch(r"\d+\.\d–\d+\.\d%", row["ci"])
+    assert perf["groups"][0]["chart"].startswith("data:image/png;base64,")
+
+
+def test_examples_per_group_caps_every_gallery_cell(fake_run):
+    summary, samples, gallery, cfg = fake_run
+    ctx = build_context(summary, samples, gallery, config_yaml=cfg, examples_per_group=2)
+    cells = [g for pm in ctx.models for g in pm["looks"]["galleries"]]
+    assert len(cells) == 2 * 2 * 2  # models x classes x hair values
+    assert all(len(c["right"]) <= 2 and len(c["wrong"]) <= 2 for c in cells)
+    assert any(len(c["wrong"]) == 2 for c in cells)
+    wrong = [t for c in cells for t in c["wrong"]]
+    assert all(t["correct"] == "no" and t["true"] != t["pred"] for t in wrong)
+
+
+def test_minimal_summary_renders_with_plain_sentences_for_missing_blocks():
+    summary = {"schema": "auditor.summary/1", "name": "bare",
+               "dataset": {"n_samples": 0, "classes": ["a", "b"], "regions": ["background"]},
+               "models": {"only": {"metrics": {"accuracy": 0.5}}}}
+    ctx = build_context(summary, pd.DataFrame(), None, config_yaml="", examples_per_group=6)
+    html = render_html(ctx)
+    for sentence in ("Reliance test not run", "Saliency sanity check not run",
+                     "Misclassification clustering not run", "Only one model was audited",
+                     "No files were skipped", "Annotation coverage was not recorded",
+                     "No environment block"):
+        assert sentence in html, sentence
+    assert ctx.verdict["flags"] == []
+
+
+def test_missing_maps_are_skipped_not_fatal(fake_run):
+    _, samples, gallery, _ = fake_run
+    empty = InMemoryGallery(images=gallery.images, maps={})
+    budget = ThumbnailBudget(10)
+    rows = pick_examples(samples[samples["model"] == "baseline"], 4, mistakes=True)
+    assert thumbnails(empty, "baseline", "gradcam", rows, budget) == []
+    assert budget.used == 0
+    assert isinstance(gallery, GalleryProvider)
+
+
+def test_pick_examples_prefers_confident_mistakes():
+    rows = pd.DataFrame({"id": list("abcde"), "confidence": [0.6, 0.99, 0.7, 0.95, 0.8]})
+    assert pick_examples(rows, 2, mistakes=True)["id"].tolist() == ["b", "d"]
+    spread = pick_examples(rows, 3, mistakes=False)["id"].tolist()
+    assert spread == ["b", "e", "a"]  # highest, middle, lowest confidence
+
+
+class NoiseGallery:
+    """Incompressible images and maps made on demand (worst case for the size budget)."""
+
+    def image(self, sample_id: str) -> np.ndarray:
+        seed = int(hashlib.sha256(sample_id.encode()).hexdigest()[:8], 16)
+        return np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+
+    def saliency(self, model: str, sample_id: str, method: str) -> np.ndarray:
+        seed = int(hashlib.sha256((model + sample_id).encode()).hexdigest()[:8], 16)
+        return np.random.default_rng(seed).random((8, 8), dtype=np.float32)
+
+
+def test_ten_thousand_samples_two_models_stay_under_the_size_budget():
+    import auditor_report_fixtures as fake
+
+    samples, _ = fake.make_samples(n=10_000, seed=1)
+    summary = fake.make_summary(samples)
+    ctx = build_context(summary, samples, NoiseGallery(), config_yaml=fake.CONFIG_YAML,
+                        examples_per_group=50)
+    thumbs = _thumbs(ctx)
+    assert 0.8 * MAX_THUMBNAILS <= len(thumbs) <= MAX_THUMBNAILS
+    html = render_html(ctx)
+    assert len(html.encode("utf-8")) < HTML_BUDGET_BYTES
+    assert "further thumbnails were left out" in html
+    assert html.count("<img") >= len(thumbs)
+
+
+@pytest.mark.parametrize("bad", [{"models": {}}, {"dataset": {}, "models": {"m": None}}])
+def test_empty_or_null_blocks_do_not_crash(bad):
+    ctx = build_context(bad, pd.DataFrame(), None, config_yaml="not: [valid", examples_per_group=3)
+    assert "1. Verdict" in render_html(ctx)

@@ -1,0 +1,88 @@
+"""Model-parameter randomisation check (Adebayo et al. 2018) and its similarity measures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import TinyGapNet, images
+from scipy.stats import spearmanr
+from torch import nn
+
+from auditor.errors import SaliencyError
+from auditor.saliency.sanity import (
+    SanityResult,
+    model_randomization_check,
+    spearman_per_map,
+    ssim,
+)
+
+
+def test_ssim_matches_skimage():
+    metrics = pytest.importorskip("skimage.metrics")
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(3, 24, 24, generator=g)
+    b = (a + 0.3 * torch.rand(3, 24, 24, generator=g)).clamp(0, 1)
+    ours = ssim(a, b)
+    for i in range(3):
+        ref = metrics.structural_similarity(a[i].numpy(), b[i].numpy(), data_range=1.0,
+                                            gaussian_weights=True, sigma=1.5,
+                                            use_sample_covariance=False)
+        assert ours[i].item() == pytest.approx(ref, abs=1e-5)
+    assert ssim(a, a).min().item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_spearman_matches_scipy_and_constant_maps_count_as_zero():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(2, 8, 8, generator=g), torch.rand(2, 8, 8, generator=g)
+    b[1] = a[1] ** 2  # monotone: rank correlation 1
+    rho = spearman_per_map(a, b)
+    assert rho[0] == pytest.approx(spearmanr(a[0].flatten(), b[0].flatten()).statistic)
+    assert rho[1] == pytest.approx(1.0)
+    assert spearman_per_map(a[:1], torch.zeros(1, 8, 8))[0] == 0.0
+
+
+def test_cascade_randomises_a_copy_from_the_head_down(tiny_gap):
+    before = {k: v.clone() for k, v in tiny_gap.state_dict().items()}
+    x = images(4, 16)
+    res = model_randomization_check(tiny_gap, x, method="gradcam", target_layer="features")
+    assert isinstance(res, SanityResult)
+    assert res.test == "model_parameter_randomization" and res.method == "gradcam"
+    assert [name for name, _, _ in res.per_layer] == ["fc", "features.4", "features.1",
+                                                      "features.0"]
+    assert -1.0 <= res.spearman <= 1.0 and -1.0 <= res.ssim <= 1.0
+    assert res.passed == (res.spearman < res.threshold)
+    assert (res.spearman, res.ssim) == (res.per_layer[-1][1], res.per_layer[-1][2])
+    for k, v in tiny_gap.state_dict().items():  # the caller's model is untouched
+        torch.testing.assert_close(v, before[k])
+    again = model_randomization_check(tiny_gap, x, method="gradcam", target_layer="features")
+    assert again.per_layer == res.per_layer  # seeded
+
+
+def test_maps_that_ignore_the_weights_fail_the_check():
+    """Eigen-CAM of a parameter-free feature extractor does not depend on any weight."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(3 * 8 * 8, 3)).eval()
+    res = model_randomization_check(model, images(3, 16), method="eigencam", target_layer="0")
+    assert res.spearman == pytest.approx(1.0) and not res.passed
+
+
+def test_full_randomisation_decorrelates_gradient_maps():
+    """Input gradients depend on the weights: re-initialising all of them decorrelates the
+    maps (measured rho ~0.03; the maps stay non-constant, so rho is a real correlation)."""
+    torch.manual_seed(0)
+    model = TinyGapNet(num_classes=2).eval()
+    res = model_randomization_check(model, images(6, 16), method="gradient",
+                                    target_layer="features", layers="full")
+    assert len(res.per_layer) == 1 and res.per_layer[0][0] == "all"
+    assert res.spearman < 0.3 and res.passed
+
+
+def test_bad_layers_argument():
+    with pytest.raises(SaliencyError, match="cascade, blocks or full"):
+        model_randomization_check(TinyGapNet(), images(1, 16), target_layer="features",
+                                  layers="some")
+    res = model_randomization_check(TinyGapNet(), images(2, 16), target_layer="features",
+                                    layers="blocks")
+    assert [n for n, _, _ in res.per_layer] == ["fc", "features"]
+    assert np.isfinite([r for _, r, _ in res.per_layer]).all()
