@@ -23,13 +23,13 @@ from torch.utils.data import DataLoader
 
 from auditor import __version__
 from auditor.audit_loop import audit_model, collate_samples, merge_shards, sample_frame
+from auditor.checks import check_against_data, check_registries
 from auditor.config import AuditConfig, config_to_yaml
-from auditor.data.dataset import DataBundle, load_data, resolve_synthetic
+from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.errors import ConfigError, DataError
 from auditor.model_stage import prepare_model
 from auditor.progress import ProgressSink, scoped
 from auditor.rundir import RunDir
-from auditor.saliency import get_method
 from auditor.summary import analyse_model, compare_all, dataset_block
 
 log = logging.getLogger(__name__)
@@ -71,23 +71,6 @@ def run_key(cfg: AuditConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _check_names(cfg: AuditConfig, bundle: DataBundle) -> None:
-    for key, names in (("analysis.expected_regions", cfg.analysis.expected_regions),
-                       ("analysis.spurious_regions", cfg.analysis.spurious_regions or [])):
-        unknown = [n for n in names if n not in bundle.regions]
-        if unknown:
-            raise ConfigError(f"{key}: unknown region {unknown[0]!r}; the data has "
-                              f"{', '.join(bundle.regions)}")
-    for m in cfg.models:
-        if m.train is not None:
-            bad = [a for a in m.train.balance_by if a not in bundle.attributes]
-            if bad:
-                raise ConfigError(f"models[{m.name}].train.balance_by: {bad[0]!r} is not one of "
-                                  f"data.attributes ({', '.join(bundle.attributes) or 'none'})")
-    for name in cfg.saliency.methods:
-        get_method(name)
-
-
 def environment_block(cfg: AuditConfig, device: torch.device, data_hash: str) -> dict[str, Any]:
     """Versions, seed and data hash recorded for reproducibility."""
     import torchvision
@@ -114,6 +97,7 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     device = resolve_device(cfg.device)
+    check_registries(cfg)
     rundir = RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite, fresh=fresh)
     files: dict[str, Path] = {}
     with rundir.log_to_file():
@@ -126,7 +110,7 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
             data_cfg = resolve_synthetic(data_cfg, rundir.path("data"), cfg.seed,
                                          progress=scoped(progress, "generate data"))
         bundle = load_data(data_cfg, seed=cfg.seed)
-        _check_names(cfg, bundle)
+        check_against_data(cfg, bundle.regions, bundle.attributes)
         audit_rows = bundle.table.index[bundle.table["split"] == cfg.data.audit_split]
         if len(audit_rows) == 0:
             raise DataError(f"data.audit_split: the {cfg.data.audit_split!r} split has no "
@@ -152,13 +136,12 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
                                   cfg.analysis.reliance)
             df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
                               bundle.attributes, list(cfg.saliency.methods), bundle.regions)
-            result = analyse_model(
+            block, df = analyse_model(
                 mcfg.name, df, tables, model, loader, cfg.analysis, cfg.saliency,
-                regions=bundle.regions, attributes=bundle.attributes, classes=bundle.classes,
+                regions=bundle.regions, attributes=bundle.attributes,
                 target_layer=target_layer if target == "auto" else target, seed=cfg.seed,
                 device=device, progress=progress)
-            df = result.pop("_frame")
-            per_model[mcfg.name] = {"meta": meta, **result}
+            per_model[mcfg.name] = {"meta": meta, **block}
             frames.append(df)
             rundir.write_npz(f"maps/{mcfg.name}.npz", ids=df["id"].to_numpy().astype(str),
                              maps=tables.maps,

@@ -15,12 +15,7 @@ from auditor.compare import compare_models
 from auditor.config import AnalysisConfig, SaliencyConfig
 from auditor.data.dataset import DataBundle
 from auditor.data.summary import describe
-from auditor.metrics.attention import attention_summary
-from auditor.metrics.clusters import cluster_misclassified
-from auditor.metrics.findings import compute_findings
-from auditor.metrics.groups import group_performance
-from auditor.metrics.reliance import reliance_summary
-from auditor.metrics.slices import find_slices
+from auditor.metrics.analysis import analyze_model
 from auditor.progress import ProgressSink
 from auditor.saliency.sanity import model_randomization_check
 
@@ -57,13 +52,12 @@ def analyse_model(
     *,
     regions: list[str],
     attributes: list[str],
-    classes: list[str],
     target_layer: str,
     seed: int,
     device: torch.device,
     progress: ProgressSink | None = None,
-) -> dict[str, Any]:
-    """Every summary block of one model, plus ``_frame`` (the table with cluster ids).
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The ``models[name]`` block of summary.json and the table with its cluster ids.
 
     Args:
         name: model name.
@@ -71,52 +65,30 @@ def analyse_model(
         tables: the merged audit arrays (embeddings are used for clustering).
         model, loader: for the saliency sanity check on the first batch.
         acfg, scfg: the ``analysis`` and ``saliency`` config sections.
+        regions, attributes: names from the data stage.
+        target_layer: the layer the maps were computed at.
+        seed: seeds bootstraps, clustering, t-SNE and the randomisation check.
+        device: where the model lives.
+        progress: optional progress sink.
     """
     methods = list(scfg.methods)
-    steps = 6
-    tick = (lambda i: progress(f"analyse {name}", i, steps)) if progress else (lambda i: None)
-    perf = group_performance(df, attributes, level=acfg.ci_level,
-                             min_group_size=acfg.min_group_size)
-    tick(1)
-    att = attention_summary(df, methods, regions, attributes=attributes,
-                            n_boot=acfg.n_bootstrap, level=acfg.ci_level, seed=seed)
-    tick(2)
-    reliance = reliance_summary(df, regions, attributes, level=acfg.ci_level,
-                                n_boot=acfg.n_bootstrap, seed=seed) if acfg.reliance else {}
-    clusters = cluster_misclassified(df, tables.embeddings, regions, methods[0], attributes,
-                                     seed=seed)
-    df = df.copy()
-    df["cluster"] = clusters.labels
-    tick(3)
-    slices = find_slices(df, attributes, min_support=acfg.min_group_size,
-                         level=acfg.ci_level)
-    tick(4)
+    if progress:
+        progress(f"analyse {name}", 0, 2)
     sanity = None
     if acfg.sanity_check:
         sanity = _sanity(model, loader, methods[0], target_layer, seed, device)
-    tick(5)
-    findings = compute_findings(df, methods=methods, regions=regions, attributes=attributes,
-                                config=acfg, performance=perf, clusters=clusters.clusters,
-                                slices=slices, sanity=sanity, seed=seed)
-    tick(6)
-    perf_d = perf.to_dict()
-    block: dict[str, Any] = {
-        "metrics": perf_d.pop("metrics"),
-        "by_group": perf_d.pop("by_group"),
-        **att,
-        "findings": [f.to_dict() for f in findings],
-        "clusters": clusters.to_dict(),
-        "sanity": sanity,
-        "reliance": reliance,
-        "slices": [s.to_dict() for s in slices],
-        "tsne": clusters.projection_dict() if hasattr(clusters, "projection_dict") else None,
-        "performance_detail": perf_d,
-        "n": int(len(df)),
-        "_frame": df,
-    }
+    if progress:
+        progress(f"analyse {name}", 1, 2)
+    result = analyze_model(df, tables.embeddings, methods=methods, regions=regions,
+                           attributes=attributes, config=acfg, sanity=sanity, seed=seed)
+    df = df.assign(cluster=result.cluster_labels)
+    block = result.summary_block()
+    block["n"] = int(len(df))
+    if progress:
+        progress(f"analyse {name}", 2, 2)
     log.info("%s: accuracy %.3f, %d findings", name, block["metrics"]["accuracy"],
-             len(findings))
-    return block
+             len(block["findings"]))
+    return block, df
 
 
 def compare_all(samples: pd.DataFrame, names: list[str], baseline: str, *, methods: list[str],

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.checks import check_against_data, check_registries
 from auditor.config import AuditConfig, load_config
 from auditor.data.dataset import load_data
 from auditor.data.summary import describe
-from auditor.errors import ConfigError, ModelError
-from auditor.models import get_arch
-from auditor.saliency import get_method
 
 __all__ = ["ValidateReport", "validate_config"]
 
@@ -24,17 +22,6 @@ class ValidateReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _check_static(cfg: AuditConfig) -> None:
-    for m in cfg.models:
-        get_arch(m.arch)
-        for key in ("checkpoint", "pretrained"):
-            path = getattr(m, key)
-            if path is not None and not Path(path).is_file():
-                raise ModelError(f"models[{m.name}].{key}: {path} not found")
-    for method in cfg.saliency.methods:
-        get_method(method)
-
-
 def validate_config(path: str | Path, *, min_group_size: int | None = None) -> ValidateReport:
     """Load ``path``, check names and files, describe the data.
 
@@ -42,7 +29,7 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
         AuditorError: the first problem, as one line.
     """
     cfg = load_config(path)
-    _check_static(cfg)
+    check_registries(cfg)
     report = ValidateReport(cfg)
     if cfg.data.synthetic is not None:
         s = cfg.data.synthetic
@@ -52,12 +39,7 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
             "classes doctor, nurse; attribute hair; regions face, object, background")
         return report
     bundle = load_data(cfg.data, seed=cfg.seed)
-    for key, names in (("analysis.expected_regions", cfg.analysis.expected_regions),
-                       ("analysis.spurious_regions", cfg.analysis.spurious_regions or [])):
-        for name in names:
-            if name not in bundle.regions:
-                raise ConfigError(f"{key}: unknown region {name!r}; the data has "
-                                  f"{', '.join(bundle.regions)}")
+    check_against_data(cfg, bundle.regions, bundle.attributes)
     desc = describe(bundle, min_group_size=min_group_size or cfg.analysis.min_group_size)
     splits = ", ".join(f"{k} {v}" for k, v in desc["splits"].items())
     report.lines.append(f"{desc['n_samples']} samples ({splits}), {desc['n_skipped']} skipped")

@@ -214,15 +214,15 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     raw["split"] = assign_splits(raw, cfg.split_ratios, seed)
     skipped: list[dict] = []
     keep, sizes = [], {}
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for row, sample_id in enumerate(raw["id"]):
-        norm = normalise_name(sample_id) if sample_id else sample_id
-        if norm in seen:
-            where = cfg.manifest or cfg.image_folder
-            raise DataError(f"{where}: duplicate sample id {sample_id!r} (row {row + 1}); "
-                            "every image may appear only once")
-        seen.add(norm)
         reason = _unsafe(sample_id) or (None if raw["label"].iloc[row] else "empty label")
+        norm = normalise_name(sample_id) if sample_id else sample_id
+        if reason is None and norm in seen:
+            where = cfg.manifest or cfg.image_folder
+            raise DataError(f"{where}: duplicate sample id {sample_id!r} (row {row + 1}, same "
+                            f"file as {seen[norm]!r}); every image may appear only once")
+        seen.setdefault(norm, sample_id)
         if reason is None:
             result = check_image(root / norm)
             reason = result if isinstance(result, str) else None

@@ -54,9 +54,8 @@ def detect_faces(image: np.ndarray, *, scale_factor: float = 1.1, min_neighbors:
     Returns:
         Boxes ``(x, y, w, h)`` in pixels, largest first.
     """
+    clf = _cascade()  # first: raises a DataError when OpenCV is missing
     import cv2
-
-    clf = _cascade()
     gray = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY))
     side = max(20, int(min_size * min(image.shape[:2])))
     boxes = clf.detectMultiScale(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors,

@@ -54,7 +54,7 @@ DEFINITIONS = (
     ("Lift", "Mass divided by area. 1.0 means the model looks at the region exactly as much as "
      "its size would suggest; 2.0 means twice as much."),
     ("Background", "All pixels that no annotated region covers."),
-    ("Confidence interval (CI)", "95% intervals. Accuracy and other rates use the Wilson score "
+    ("Confidence interval (CI)", "{level} intervals. Accuracy and other rates use the Wilson score "
      "interval for a binomial proportion; masses and lifts use a percentile bootstrap over "
      "samples. n is the number of samples behind each number."),
     ("Worst-group accuracy", "The lowest accuracy among the subgroups (attribute values)."),
@@ -83,6 +83,7 @@ class ReportContext:
     methods: dict[str, Any]
     colorbar: str
     size_note: str
+    ci_label: str
 
     def as_dict(self) -> dict[str, Any]:
         """The context as a plain dict (what the templates receive)."""
@@ -93,7 +94,8 @@ def _slug(text: str, i: int) -> str:
     return f"m{i}-" + (re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "model")
 
 
-def _analysis_regions(config_yaml: str, regions: Sequence[str]) -> tuple[list[str], list[str]]:
+def _analysis(config_yaml: str, regions: Sequence[str]) -> tuple[list[str], list[str], float]:
+    """Expected regions, spurious regions and CI level from the resolved config's analysis."""
     try:
         cfg = yaml.safe_load(config_yaml) or {}
     except yaml.YAMLError:
@@ -104,7 +106,9 @@ def _analysis_regions(config_yaml: str, regions: Sequence[str]) -> tuple[list[st
     spurious = analysis.get("spurious_regions")
     spurious = [str(r) for r in spurious] if spurious else [r for r in regions
                                                             if r not in expected]
-    return expected, spurious
+    level = analysis.get("ci_level", 0.95)
+    level = float(level) if f.is_num(level) and 0.5 < float(level) < 1 else 0.95
+    return expected, spurious, level
 
 
 def _flag(model: str, finding: Mapping[str, Any]) -> dict[str, Any]:
@@ -262,7 +266,7 @@ def _signed(value: Any) -> str:
     return f.auto(value)
 
 
-def _methods(summary: Mapping[str, Any], config_yaml: str) -> dict[str, Any]:
+def _methods(summary: Mapping[str, Any], config_yaml: str, ci_label: str) -> dict[str, Any]:
     env = summary.get("environment") if isinstance(summary.get("environment"), Mapping) else {}
     rows = [("auditor version", str(summary.get("auditor_version", f.DASH))),
             ("created", str(summary.get("created", f.DASH))),
@@ -270,7 +274,8 @@ def _methods(summary: Mapping[str, Any], config_yaml: str) -> dict[str, Any]:
     rows += [(f.humanize(k), f.auto(v)) for k, v in env.items()
              if not (k == "auditor_version" and v == summary.get("auditor_version"))]
     return {"config_yaml": config_yaml or "(no resolved config was provided)",
-            "environment": rows, "definitions": list(DEFINITIONS),
+            "environment": rows,
+            "definitions": [(term, text.format(level=ci_label)) for term, text in DEFINITIONS],
             "env_message": None if env else "No environment block in the summary."}
 
 
@@ -298,8 +303,11 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
     attributes = [str(a) for a in d.get("attributes") or []]
     regions = [str(r) for r in d.get("regions") or []]
     rcolors, mcolors = region_colors(regions), model_colors(list(models))
-    expected, spurious = _analysis_regions(config_yaml, regions)
+    expected, spurious, level = _analysis(config_yaml, regions)
+    ci_label = f"{100 * level:g}%"
     samples = samples if samples is not None else pd.DataFrame()
+    if "correct" in samples.columns:
+        samples = samples.assign(correct=samples["correct"].fillna(False).astype(bool))
     share = MAX_THUMBNAILS // max(len(models), 1)
     per_model, perf = [], {}
     first_method = None
@@ -313,7 +321,7 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         methods = methods or sections.mass_methods(rows, regions) or list(m.get("attention") or {})
         first_method = first_method or (methods[0] if methods else None)
         perf[name] = sections.performance(m, rows, classes=classes, attributes=attributes,
-                                          color=mcolors[name])
+                                          color=mcolors[name], level=level)
         looks = sections.where_it_looks(
             name, rows, methods=[x for x in methods if x in sections.mass_methods(rows, regions)],
             regions=regions, classes=classes, attributes=attributes, region_colors=rcolors,
@@ -347,9 +355,10 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         dataset=_dataset(summary, samples, regions, rcolors),
         models=per_model,
         comparison=_comparison(summary, models, regions, first_method, mcolors),
-        methods=_methods(summary, config_yaml),
+        methods=_methods(summary, config_yaml, ci_label),
         colorbar=figures.colorbar_uri(),
         size_note=(f"Galleries are capped at {examples_per_group} examples per cell and "
                    f"{MAX_THUMBNAILS} thumbnails in all, keeping this file under "
                    f"{HTML_BUDGET_BYTES // 1_000_000} MB."),
+        ci_label=ci_label,
     )

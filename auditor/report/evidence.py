@@ -25,13 +25,31 @@ def region_role(region: str, expected: Sequence[str], spurious: Sequence[str]) -
     return "—"
 
 
+def _brackets(pair: tuple[float, float] | None, value: Any) -> bool:
+    return bool(pair) and f.is_num(value) and pair[0] - 1e-9 <= value <= pair[1] + 1e-9
+
+
+def _cis(block: Mapping[str, Any]) -> tuple[tuple[float, float] | None,
+                                            tuple[float, float] | None]:
+    """(mass CI, lift CI) of a region entry.
+
+    Entries carry ``ci`` (of the mass) and ``lift_ci``; older or foreign summaries carry one
+    ``ci``, assigned to whichever of lift and mass it brackets.
+    """
+    ci, lift_ci = f.ci_pair(block.get("ci")), f.ci_pair(block.get("lift_ci"))
+    if "lift_ci" in block:
+        return ci, lift_ci
+    if _brackets(ci, block.get("lift")):
+        return None, ci
+    return (ci if _brackets(ci, block.get("mass")) else None), None
+
+
 def _lift_cell(block: Mapping[str, Any]) -> str:
-    """``'2.61 (1.98–3.40)'`` from a ``{lift, ci}`` block whose ci brackets the lift."""
-    lift = block.get("lift")
-    pair = f.ci_pair(block.get("ci"))
-    if pair and f.is_num(lift) and pair[0] - 1e-9 <= lift <= pair[1] + 1e-9:
-        return f"{f.num(lift)} ({f.num_ci(pair)})"
-    return f.num(lift)
+    """``'2.61 (1.98–3.40)'``: the lift with its interval when there is one."""
+    lift_ci = _cis(block)[1]
+    if lift_ci:
+        return f"{f.num(block.get('lift'))} ({f.num_ci(lift_ci)})"
+    return f.num(block.get("lift"))
 
 
 def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Sequence[str],
@@ -41,17 +59,14 @@ def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Se
         b = block.get(region)
         if not isinstance(b, Mapping):
             continue
-        pair = f.ci_pair(b.get("ci"))
         lift, mass = b.get("lift"), b.get("mass")
-        lift_ci = mass_ci = f.DASH
-        if pair and f.is_num(lift) and pair[0] - 1e-9 <= lift <= pair[1] + 1e-9:
-            lift_ci = f.num_ci(pair)
-        elif pair and f.is_num(mass) and pair[0] - 1e-9 <= mass <= pair[1] + 1e-9:
-            mass_ci = f.pct_ci(pair)
+        mpair, lpair = _cis(b)
+        mass_ci, lift_ci = f.pct_ci(mpair), f.num_ci(lpair)
+        hot = bool(lpair) and region in spurious and lpair[0] > 1.0
         out.append({"region": region, "role": region_role(region, expected, spurious),
                     "mass": f.pct(mass), "mass_ci": mass_ci, "area": f.pct(b.get("area")),
                     "lift": f.num(lift), "lift_ci": lift_ci,
-                    "n": f.count(b.get("n", n))})
+                    "n": f.count(b.get("n", n)), "hot": hot})
     return out
 
 
@@ -133,7 +148,7 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
         budget: This model's cluster share of the thumbnail budget.
     """
     raw = model.get("clusters")
-    tsne = model.get("tsne") if isinstance(model.get("tsne"), Mapping) else None
+    tsne = _projection(model)
     coords = None
     if tsne and all(k in tsne for k in ("x", "y", "id")):
         coords = {str(i): (float(x), float(y))
@@ -149,23 +164,36 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
             "enriched": ", ".join(f"{k}={v}" for k, v in enriched.items()) or f.DASH,
             "mass": [f.pct((c.get("mean_mass") or {}).get(r), 0) for r in regions]})
         if (provider is not None and method and order < MAX_CLUSTER_GALLERIES
-                and "cluster" in rows.columns and examples_per_group > 0):
-            members = rows[rows["cluster"] == cid]
-            thumbs = thumbnails(provider, model_name, method,
-                                pick_typical(members, examples_per_group, coords), budget)
+                and examples_per_group > 0 and "id" in rows.columns):
+            listed = [str(i) for i in c.get("members") or []]
+            if listed:  # the clustering's own typical members, nearest the centre first
+                rank = {sid: k for k, sid in enumerate(listed)}
+                members = rows[rows["id"].astype(str).isin(rank)]
+                picked = (members.assign(_rank=members["id"].astype(str).map(rank))
+                          .sort_values("_rank").head(examples_per_group).drop(columns="_rank"))
+            elif "cluster" in rows.columns:
+                members = rows[rows["cluster"] == cid]
+                picked = pick_typical(members, examples_per_group, coords)
+            else:
+                members = picked = rows.iloc[:0]
+            thumbs = thumbnails(provider, model_name, method, picked, budget)
             galleries.append({"title": f"cluster {cid}: {c.get('confusion', '')}",
-                              "n": f.count(len(members)), "thumbs": thumbs})
+                              "n": f.count(c.get("size", len(members))), "thumbs": thumbs})
     scatter = None
     if coords:
         labels = [f"cluster {int(c)}" if f.is_num(c) and int(c) >= 0 else "not clustered"
                   for c in tsne.get("cluster", [-1] * len(tsne["x"]))]
         scatter = {"src": figures.tsne_scatter(tsne["x"], tsne["y"], labels, colors),
                    "alt": f"t-SNE scatter of {len(labels)} embeddings of {model_name}, "
-                          f"coloured by cluster ({len(table)} clusters; grey = not clustered)."}
-    slices = model.get("slices") or []
+                          f"coloured by cluster ({len(table)} clusters; grey = not clustered).",
+                   "caption": ("Each point is one misclassified sample"
+                               if "cluster_projection" in model and "tsne" not in model
+                               else "Each point is one audited sample")
+                   + "; grey points belong to no cluster."}
+    slices = [s for s in model.get("slices") or [] if isinstance(s, Mapping)]
     keys: list[str] = []
     for s in slices:
-        keys += [k for k in (s or {}) if k not in keys]
+        keys += [k for k in s if k not in keys and k not in _SLICE_HIDDEN]
     if raw is None:
         message = "Misclassification clustering not run for this model."
     elif not raw:
@@ -174,7 +202,36 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
         message = None
     return {"message": message, "table": table, "galleries": galleries, "scatter": scatter,
             "method": method, "slice_keys": [f.humanize(k) for k in keys],
-            "slices": [[f.auto((s or {}).get(k)) for k in keys] for s in slices]}
+            "slices": [[_slice_cell(k, s.get(k)) for k in keys] for s in slices]}
+
+
+_SLICE_HIDDEN = ("features",)
+
+
+def _slice_cell(key: str, value: Any) -> str:
+    if key.endswith("error_rate") or key in ("accuracy", "share"):
+        return f.pct(value)
+    if key == "ci":
+        return f.pct_ci(value)
+    if key in ("p", "p_adj", "p_value"):
+        return f.pvalue(value)
+    return f.auto(value)
+
+
+def _projection(model: Mapping[str, Any]) -> dict[str, list] | None:
+    """The 2-D embedding as ``{x, y, cluster, id}`` lists, from ``tsne`` or ``cluster_projection``.
+
+    ``tsne`` is a dict of lists; ``cluster_projection`` a list of ``{id, x, y, cluster}`` dicts.
+    """
+    tsne = model.get("tsne")
+    if isinstance(tsne, Mapping) and all(k in tsne for k in ("x", "y", "id")):
+        return dict(tsne)
+    proj = model.get("cluster_projection")
+    if isinstance(proj, list) and proj and all(isinstance(p, Mapping) for p in proj):
+        return {"x": [p.get("x", 0.0) for p in proj], "y": [p.get("y", 0.0) for p in proj],
+                "id": [str(p.get("id", "")) for p in proj],
+                "cluster": [p.get("cluster", -1) for p in proj]}
+    return None
 
 
 def sanity(model: Mapping[str, Any]) -> dict[str, Any]:

@@ -131,8 +131,10 @@ def bar_ci(labels: Sequence[str], values: Sequence[float], lo: Sequence[float],
     ax.bar(x, v, color=list(colors), edgecolor="#333333", linewidth=0.6)
     ax.errorbar(x, v, yerr=err, fmt="none", ecolor=_TEXT, capsize=4, linewidth=1.2)
     if reference is not None and np.isfinite(reference):
-        ax.axhline(reference, color=_TEXT, linestyle="--", linewidth=1, label=reference_label)
-        ax.legend(fontsize=8, loc="lower right", frameon=True)
+        ax.axhline(reference, color=_TEXT, linestyle="--", linewidth=1,
+                   label=reference_label or "_reference")
+        if reference_label:
+            ax.legend(fontsize=8, loc="lower right", frameon=True)
     ax.set_xticks(x, [_short(s) for s in labels], fontsize=8, rotation=20 if n > 4 else 0)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel, fontsize=9)

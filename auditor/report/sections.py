@@ -21,11 +21,11 @@ from auditor.report.gallery import GalleryProvider, ThumbnailBudget, pick_exampl
 MAX_GROUP_VALUES = 8
 
 
-def wilson(k: int, n: int) -> list[float] | None:
-    """95% Wilson score interval for ``k`` successes out of ``n`` (None when n == 0)."""
+def wilson(k: int, n: int, level: float = 0.95) -> list[float] | None:
+    """Wilson score interval for ``k`` successes out of ``n`` (None when n == 0)."""
     if n <= 0:
         return None
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
     return [float(ci.low), float(ci.high)]
 
 
@@ -60,13 +60,14 @@ def _group_rows_from_summary(block: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _group_rows_from_samples(rows: pd.DataFrame, attr: str) -> list[dict[str, Any]]:
+def _group_rows_from_samples(rows: pd.DataFrame, attr: str,
+                             level: float) -> list[dict[str, Any]]:
     out = []
     for value in top_values(rows, attr):
         sel = rows[rows[attr].astype(str) == value]
         n, k = len(sel), int(sel["correct"].sum())
         acc = k / n if n else None
-        out.append({"value": value, "n": n, "accuracy": acc, "ci": wilson(k, n),
+        out.append({"value": value, "n": n, "accuracy": acc, "ci": wilson(k, n, level),
                     "error_rate": None if acc is None else 1 - acc})
     return out
 
@@ -85,7 +86,7 @@ def _confusions(rows: pd.DataFrame, attr: str, classes: Sequence[str]) -> dict[s
 
 
 def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequence[str],
-                attributes: Sequence[str], color: str) -> dict[str, Any]:
+                attributes: Sequence[str], color: str, level: float = 0.95) -> dict[str, Any]:
     """Section 3 for one model: headline metrics, per-group tables, CI bars, confusion matrices.
 
     Args:
@@ -94,6 +95,7 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
         classes: Class names.
         attributes: Attribute (subgroup) column names.
         color: The model's colour.
+        level: Confidence level of the intervals computed here.
     """
     metrics = model.get("metrics") or {}
     by_group = model.get("by_group") or {}
@@ -107,8 +109,8 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
         g = (by_group.get(attr) or {}).get(value) or {}
         worst_ci, worst_n = g.get("ci"), g.get("n")
     headline = [
-        {"label": "Accuracy", "value": f.pct(acc), "ci": f.pct_ci(wilson(k, n)) if n else f.DASH,
-         "n": f.count(n) if n else f.DASH},
+        {"label": "Accuracy", "value": f.pct(acc),
+         "ci": f.pct_ci(wilson(k, n, level)) if n else f.DASH, "n": f.count(n) if n else f.DASH},
         {"label": "Balanced accuracy", "value": f.pct(metrics.get("balanced_accuracy")),
          "ci": f.DASH, "n": f.count(n) if n else f.DASH},
         {"label": f"Worst-group accuracy ({worst or 'group unknown'})",
@@ -124,7 +126,7 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
         if attr in by_group:
             grows, source = _group_rows_from_summary(by_group[attr]), "summary.json"
         elif attr in rows.columns and "correct" in rows.columns:
-            grows, source = _group_rows_from_samples(rows, attr), "samples.parquet"
+            grows, source = _group_rows_from_samples(rows, attr, level), "samples.parquet"
         else:
             continue
         if not grows:
@@ -143,7 +145,8 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
                       "ci": f.pct_ci(g["ci"]), "error_rate": f.pct(g["error_rate"])}
                      for g in grows],
             "chart": chart,
-            "chart_alt": (f"Bar chart of accuracy by {attr} with 95% confidence intervals: "
+            "chart_alt": (f"Bar chart of accuracy by {attr} with {100 * level:g}% confidence "
+                          "intervals: "
                           + "; ".join(f"{g['value']} {f.pct(g['accuracy'])} (n={f.count(g['n'])})"
                                       for g in grows)),
             "confusion": figures.confusion_grid(mats, classes) if mats and classes else None,

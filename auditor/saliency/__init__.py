@@ -3,6 +3,7 @@
 Public API::
 
     from auditor.saliency import CamEngine, CamOutput, normalize, list_methods, get_method
+    from auditor.saliency import model_randomization_check, SanityResult, methods_need_input_grad
 """
 
 from auditor.saliency import pixel  # noqa: F401  (registers the pixel-space methods)
@@ -15,14 +16,17 @@ from auditor.saliency.methods import (
     methods_need_input_grad,
     register_method,
 )
+from auditor.saliency.sanity import SanityResult, model_randomization_check
 
 __all__ = [
     "CamEngine",
     "CamOutput",
     "MethodInfo",
+    "SanityResult",
     "get_method",
     "list_methods",
     "methods_need_input_grad",
+    "model_randomization_check",
     "normalize",
     "register_method",
     "resolve_target_layer",

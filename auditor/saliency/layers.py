@@ -166,7 +166,7 @@ def _auto_layer(model: nn.Module, example: Tensor) -> str:
     tokens = [(n, t) for n, t in seen[start:] if t.dim() == 3 and t.shape[1] > 1]
     if tokens and logits.requires_grad:
         grads = torch.autograd.grad(logits.sum(), [t for _, t in tokens], allow_unused=True)
-        for (n, t), g in zip(reversed(tokens), reversed(grads)):
+        for (n, t), g in zip(reversed(tokens), reversed(grads), strict=True):
             with contextlib.suppress(SaliencyError):
                 if g is not None and tokens_to_grid(g).abs().sum() > 0:
                     tokens_to_grid(t)
@@ -203,8 +203,8 @@ def capture_activation(layer: nn.Module, *, grad: bool) -> Iterator[ActivationCa
     """Hook ``layer`` so its output is caught; with ``grad`` it becomes a leaf requiring grad.
 
     The hook returns a clone of the caught tensor to the rest of the network, so in-place ops
-    after the layer (``ReLU(inplace=True)``) cannot touch the captured activation, and gradients reach it
-    even when no parameter and not the input requires grad.
+    after the layer (``ReLU(inplace=True)``) cannot touch the captured activation, and gradients
+    reach it even when no parameter and not the input requires grad.
     """
     cap = ActivationCapture()
 

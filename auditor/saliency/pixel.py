@@ -129,21 +129,19 @@ def occlusion(ctx: CamContext) -> Tensor:
     stride = int(ctx.options["stride"] or max(1, window // 2))
     boxes = [(r, c) for r in occlusion_windows(h, window, stride)
              for c in occlusion_windows(w, window, stride)]
+    masks = torch.zeros((len(boxes), h, w), device=images.device, dtype=torch.float32)
+    for b, ((r0, r1), (c0, c1)) in enumerate(boxes):
+        masks[b, r0:r1, c0:c1] = 1.0
+    count = masks.sum(dim=0)
     base = ctx.logits.gather(1, targets[:, None])[:, 0]
+    baseline = float(ctx.options["baseline"])
     total = torch.zeros((n, h, w), device=images.device, dtype=torch.float32)
-    count = torch.zeros((h, w), device=images.device, dtype=torch.float32)
-    for (r0, r1), (c0, c1) in boxes:
-        count[r0:r1, c0:c1] += 1
-    pairs = [(i, b) for i in range(n) for b in range(len(boxes))]
-    for start in range(0, len(pairs), ctx.chunk_size):
-        chunk = pairs[start:start + ctx.chunk_size]
-        idx = torch.tensor([i for i, _ in chunk], device=images.device)
-        batch = images[idx].clone()
-        for row, (_, b) in enumerate(chunk):
-            (r0, r1), (c0, c1) = boxes[b]
-            batch[row, :, r0:r1, c0:c1] = ctx.options["baseline"]
-        drop = base[idx] - ctx.forward(batch).gather(1, targets[idx, None])[:, 0]
-        for row, (i, b) in enumerate(chunk):
-            (r0, r1), (c0, c1) = boxes[b]
-            total[i, r0:r1, c0:c1] += drop[row]
+    for start in range(0, n * len(boxes), ctx.chunk_size):
+        flat = torch.arange(start, min(start + ctx.chunk_size, n * len(boxes)),
+                            device=images.device)
+        img, box = flat // len(boxes), flat % len(boxes)
+        m = masks[box][:, None].to(images.dtype)
+        scores = ctx.forward(images[img] * (1 - m) + baseline * m)
+        drop = base[img] - scores.gather(1, targets[img, None])[:, 0]
+        total.index_add_(0, img, drop[:, None, None] * masks[box])
     return (total / count).clamp(min=0)

@@ -86,3 +86,14 @@ def test_shape_errors():
         attention_mass(torch.ones(2, 4, 4), _masks(3))
     with pytest.raises(ValueError):
         attention_mass(torch.ones(4, 4), _masks(1))
+
+
+def test_masses_of_a_partition_sum_to_one():
+    gen = torch.Generator().manual_seed(0)
+    maps = torch.rand(5, 2, 8, 8, generator=gen)
+    owner = torch.randint(0, 3, (5, 8, 8), generator=gen)
+    masks = torch.stack([owner == r for r in range(3)], dim=1)  # a partition of each image
+    mass = attention_mass(maps, masks)
+    torch.testing.assert_close(mass.sum(-1), torch.ones(5, 2))
+    assert (mass >= 0).all() and (mass <= 1).all()
+    torch.testing.assert_close(attention_mass(torch.ones(5, 8, 8), masks), region_area(masks))

@@ -113,7 +113,8 @@ def _attention(rows: pd.DataFrame, method: str) -> dict:
         area = float(rows[f"area_{r}"].mean())
         sd = float(rows[f"mass_{method}_{r}"].std(ddof=1) / math.sqrt(max(len(rows), 1)))
         out[r] = {"mass": mass, "area": area, "lift": mass / area, "n": len(rows),
-                  "ci": [(mass - 2 * sd) / area, (mass + 2 * sd) / area]}
+                  "ci": [mass - 2 * sd, mass + 2 * sd],
+                  "lift_ci": [(mass - 2 * sd) / area, (mass + 2 * sd) / area]}
     return out
 
 
@@ -136,7 +137,8 @@ def make_summary(samples: pd.DataFrame) -> dict:
                 "id": cid, "size": len(members), "error_rate": 1.0,
                 "confusion": "doctor->nurse" if cid == 0 else "nurse->doctor",
                 "enriched": {"hair": "blond" if cid == 0 else "dark"},
-                "mean_mass": {r: float(members[f"mass_gradcam_{r}"].mean()) for r in REGIONS}})
+                "mean_mass": {r: float(members[f"mass_gradcam_{r}"].mean()) for r in REGIONS},
+                "members": members["id"].tolist()[::-1][:8] if base else []})
         rng = np.random.default_rng(1 if base else 2)
         centres = {-1: (0, 0), 0: (6, 4), 1: (-5, 5)}
         xy = np.array([centres[c] for c in rows["cluster"]]) + rng.standard_normal((len(rows), 2))
@@ -192,10 +194,20 @@ def make_summary(samples: pd.DataFrame) -> dict:
                                                                             else 0.41))},
             "findings": findings,
             "clusters": clusters,
-            "slices": [{"slice": "label=doctor & hair=blond", "n": 41, "error_rate": 0.39},
-                       {"slice": "label=nurse & hair=dark", "n": 38, "error_rate": 0.29}],
-            "tsne": {"x": xy[:, 0].round(3).tolist(), "y": xy[:, 1].round(3).tolist(),
-                     "cluster": rows["cluster"].tolist(), "id": rows["id"].tolist()},
+            "slices": [{"slice": "label=doctor & hair=blond", "features": {"hair": "blond"},
+                        "n": 41, "errors": 16, "error_rate": 0.39, "ci": [0.26, 0.54],
+                        "p_adj": 0.0031, "significant": True},
+                       {"slice": "label=nurse & hair=dark", "features": {"hair": "dark"},
+                        "n": 38, "errors": 11, "error_rate": 0.29, "ci": [0.17, 0.45],
+                        "p_adj": 0.041, "significant": True}],
+            # the two shapes of the 2-D embedding: a dict of lists, a list of points (errors)
+            **({"tsne": {"x": xy[:, 0].round(3).tolist(), "y": xy[:, 1].round(3).tolist(),
+                         "cluster": rows["cluster"].tolist(), "id": rows["id"].tolist()}}
+               if base else
+               {"cluster_projection": [
+                   {"id": i, "x": float(px), "y": float(py), "cluster": int(c)}
+                   for i, px, py, c, ok in zip(rows["id"], xy[:, 0], xy[:, 1], rows["cluster"],
+                                               rows["correct"], strict=True) if not ok]}),
             "sanity": {"method": "gradcam", "test": "model_parameter_randomization",
                        "spearman": 0.12 if base else 0.08, "passed": True},
         }

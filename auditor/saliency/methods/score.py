@@ -10,7 +10,7 @@ from auditor.saliency.methods.registry import CamContext, register_method
 
 
 def upsampled_unit_masks(acts: Tensor, size: tuple[int, int]) -> Tensor:
-    """Channel maps ``[B, h, w]`` -> bilinear upsampled to ``size`` and min-max scaled ``[B,1,H,W]``."""
+    """Channel maps ``[B, h, w]`` -> bilinear to ``size``, min-max scaled ``[B, 1, H, W]``."""
     up = F.interpolate(acts[:, None], size=size, mode="bilinear", align_corners=False)
     flat = up.flatten(1)
     lo = flat.min(dim=1).values[:, None, None, None]

@@ -1,0 +1,138 @@
+"""Bad files are skipped with a reason (never a crash, never silent); odd image modes load."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from data_helpers import write_image, write_manifest
+from PIL import Image
+
+from auditor.config import DataConfig, RegionsConfig
+from auditor.data.dataset import load_data
+from auditor.data.images import check_image, load_image
+from auditor.errors import DataError
+
+
+def _bundle(tmp_path, rows, **kw):
+    manifest = write_manifest(tmp_path / "manifest.csv", rows)
+    return load_data(DataConfig(manifest=manifest, image_size=16, **kw), seed=0)
+
+
+def test_every_bad_file_is_skipped_with_a_reason(tmp_path, monkeypatch):
+    write_image(tmp_path / "ok.png")
+    write_image(tmp_path / "ok2.jpg", fmt="JPEG")
+    full = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        full, format="PNG")
+    (tmp_path / "trunc.png").write_bytes(full.getvalue()[: len(full.getvalue()) // 2])
+    jpg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (128, 128, 3), np.uint8)).save(
+        jpg, format="JPEG")
+    (tmp_path / "trunc.jpg").write_bytes(jpg.getvalue()[:-500])  # header intact, tail gone
+    (tmp_path / "garbage.png").write_bytes(b"not an image at all")
+    write_image(tmp_path / "huge.png", size=(300, 300))
+    write_image(tmp_path.parent / "outside.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200 * 200)
+    rows = [("ok.png", "a", "train"), ("ok2.jpg", "b", "test"), ("missing.png", "a", "train"),
+            ("trunc.png", "a", "train"), ("trunc.jpg", "a", "train"),
+            ("garbage.png", "b", "train"), ("huge.png", "a", "train"),
+            (str(tmp_path / "ok.png"), "a", "train"), ("../outside.png", "a", "train"),
+            ("sub/../../outside.png", "b", "train")]
+    bundle = _bundle(tmp_path, rows)
+    assert bundle.table["id"].tolist() == ["ok.png", "ok2.jpg"]
+    reasons = {s["id"]: s["reason"] for s in bundle.skipped}
+    assert len(reasons) == len(rows) - 2
+    assert reasons["missing.png"].startswith("file not found")
+    assert reasons["trunc.png"].startswith("unreadable image")
+    assert reasons["trunc.jpg"].startswith("truncated JPEG")
+    assert reasons["garbage.png"].startswith("unreadable image")
+    assert "decompression bomb" in reasons["huge.png"]
+    assert reasons[str(tmp_path / "ok.png")].startswith("absolute path not allowed")
+    assert "escapes the data root" in reasons["../outside.png"]
+    assert "escapes the data root" in reasons["sub/../../outside.png"]
+
+
+def test_duplicate_id_is_an_error_naming_it(tmp_path):
+    write_image(tmp_path / "a.png")
+    with pytest.raises(DataError, match=r"duplicate sample id './a.png' .row 2, same file as 'a"):
+        _bundle(tmp_path, [("a.png", "x", "test"), ("./a.png", "y", "test")])
+
+
+def test_nothing_usable_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="no usable samples: all 1 were skipped .first: file not"):
+        _bundle(tmp_path, [("gone.png", "x", "test")])
+
+
+def test_empty_audit_split_is_an_error(tmp_path):
+    write_image(tmp_path / "a.png")
+    with pytest.raises(DataError, match="data.audit_split: split 'test' has no usable samples"):
+        _bundle(tmp_path, [("a.png", "x", "train")])
+
+
+def test_unseen_label_and_annotation_warnings(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(tmp_path / name)
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("path,region,x,y,w,h\na.png,face,0,0,2,2\nnot_here.png,face,0,0,2,2\n"
+                     "gone.png,face,0,0,2,2\n")
+    bundle = _bundle(tmp_path, [("a.png", "x", "train"), ("b.png", "x", "test"),
+                                ("c.png", "zebra", "test")],
+                     regions=RegionsConfig(format="boxes_csv", path=boxes))
+    text = " | ".join(bundle.warnings)
+    assert "label(s) zebra appear in the test split but never in train" in text
+    assert "2 annotated image(s)" in text and "2 sample(s) have no region annotations" in text
+
+
+def _save(img: Image.Image, path, **kw):
+    img.save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["L", "P", "RGBA", "CMYK", "I;16", "LA", "1"])
+def test_image_modes_become_rgb8(tmp_path, kind):
+    base = Image.fromarray(np.linspace(0, 255, 24 * 32, dtype=np.uint8).reshape(24, 32))
+    if kind == "I;16":
+        arr = (np.linspace(0, 65535, 24 * 32).reshape(24, 32)).astype(np.uint16)
+        img, path = Image.fromarray(arr), tmp_path / "x.png"
+    elif kind == "CMYK":
+        img, path = base.convert("CMYK"), tmp_path / "x.jpg"
+    else:
+        img, path = base.convert(kind), tmp_path / "x.png"
+    _save(img, path)
+    assert isinstance(check_image(path), tuple)
+    out = load_image(path)
+    assert out.dtype == np.uint8 and out.shape == (24, 32, 3)
+    if kind in ("L", "P", "RGBA", "I;16", "LA"):
+        assert out[0, 0].max() < 10 and out[-1, -1].min() > 240  # dynamic range kept
+
+
+def test_exif_orientation_applied_and_masks_in_rotated_frame(tmp_path):
+    """A 40x20 (w x h) JPEG stored sideways with orientation 6 displays as 20x40; a box
+    annotated on the displayed image must land on the displayed content."""
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:, :10] = 255  # left strip of the stored image -> top strip after rotating 90 cw
+    img = Image.fromarray(stored)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = _save(img, tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
+    assert check_image(path) == (20, 40)
+    shown = load_image(path)
+    assert shown.shape == (40, 20, 3)
+    assert shown[:8].mean() > 200 and shown[12:].mean() < 40
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("path,region,x,y,w,h\nrot.jpg,top,0,0,20,10\n")
+    bundle = _bundle(tmp_path, [("rot.jpg", "a", "test")], normalize="none",
+                     regions=RegionsConfig(format="boxes_csv", path=boxes))
+    item = bundle.dataset("test")[0]
+    bright = item["image"][0] > 0.5
+    assert (bright == item["masks"][0]).float().mean() > 0.95
+
+
+def test_decode_failure_at_item_time_names_the_sample(tmp_path):
+    path = write_image(tmp_path / "a.png")
+    bundle = _bundle(tmp_path, [("a.png", "x", "test")])
+    path.write_bytes(b"broken after loading")
+    with pytest.raises(DataError, match="sample a.png: cannot decode"):
+        bundle.dataset("test")[0]

@@ -1,0 +1,101 @@
+"""User mistakes: one line on stderr, exit 1, never a traceback."""
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from auditor.cli import app
+
+from tiny_config import TINY, write_config
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def assert_one_line_error(result, *needles):
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.output
+    text = lines[0]
+    for needle in needles:
+        assert needle in text, (needle, text)
+
+
+def test_unknown_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "saliancy": {}}))
+    assert_one_line_error(invoke("run", str(path)), "unknown key 'saliancy'", "'saliency'")
+
+
+def test_malformed_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: [oops\n")
+    assert_one_line_error(invoke("run", str(path)), "c.yaml")
+
+
+def test_missing_config(tmp_path):
+    assert_one_line_error(invoke("run", str(tmp_path / "none.yaml")), "config file not found")
+
+
+def test_unknown_method(tmp_path):
+    path = write_config(tmp_path, saliency={"methods": ["gradcan"]})
+    assert_one_line_error(invoke("run", str(path)), "gradcan", "gradcam")
+
+
+def test_unknown_arch(tmp_path):
+    path = write_config(tmp_path, models=[{"name": "a", "arch": "resnet19"}])
+    assert_one_line_error(invoke("run", str(path)), "resnet19", "resnet18")
+
+
+def test_missing_manifest(tmp_path):
+    path = write_config(tmp_path, data={"manifest": "nope.csv", "attributes": ["hair"]})
+    assert_one_line_error(invoke("run", str(path)), "nope.csv")
+
+
+def test_foreign_output_dir_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    path = write_config(tmp_path)
+    assert_one_line_error(invoke("run", str(path)), "not an auditor run", "--overwrite")
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+def test_checkpoint_shape_mismatch(tmp_path):
+    import torch
+
+    from auditor.models import build_model
+
+    torch.save(build_model("simple_cnn", 5).state_dict(), tmp_path / "w.pt")
+    path = write_config(tmp_path, models=[{"name": "a", "checkpoint": "w.pt"}])
+    assert_one_line_error(invoke("run", str(path)), "w.pt", "shape mismatch")
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_unknown_expected_region(tmp_path, command):
+    from auditor.data.synthetic import generate_clinic
+    from auditor.config import SyntheticConfig
+
+    manifest = generate_clinic(tmp_path / "d", SyntheticConfig(n_train=8, n_val=0, n_test=4,
+                                                                image_size=32), seed=0)
+    path = write_config(tmp_path, data={"manifest": str(manifest), "attributes": ["hair"],
+                                        "regions": {"format": "coco",
+                                                    "path": str(manifest.parent / "regions.json")},
+                                        "image_size": 32},
+                        analysis={"expected_regions": ["objekt"]})
+    assert_one_line_error(invoke(command, str(path)), "objekt", "object")
+
+
+def test_validate_ok(tmp_path):
+    path = write_config(tmp_path)
+    result = invoke("validate", str(path))
+    assert result.exit_code == 0 and "config OK" in result.output
+    assert "synthetic clinic dataset" in result.output
+
+
+def test_methods_lists_registries():
+    result = invoke("methods")
+    assert result.exit_code == 0
+    for name in ("gradcam", "gradcam++", "scorecam", "simple_cnn", "resnet50", "coco"):
+        assert name in result.output
