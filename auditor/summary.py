@@ -117,13 +117,9 @@ def dataset_block(bundle: DataBundle, audit_split: str) -> dict[str, Any]:
     ]
     for row in counts:
         row["label"] = bundle.classes[int(row["label"])]
-    return {
+    block = bundle.summary()
+    block.update({
         "n_samples": int(len(audit)),
-        "n_skipped": len(bundle.skipped),
-        "skipped": list(bundle.skipped),
-        "classes": list(bundle.classes),
-        "regions": list(bundle.regions),
-        "attributes": list(bundle.attributes),
         "audit_split": audit_split,
         "splits": {str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()},
         "counts": counts,
@@ -131,6 +127,5 @@ def dataset_block(bundle: DataBundle, audit_split: str) -> dict[str, Any]:
         "small_groups": desc.get("small_groups", []),
         "warnings": list(desc.get("warnings", [])),
         "data_hash": bundle.data_hash,
-        "n_audit_by_class": {str(bundle.classes[int(k)]): int(v)
-                             for k, v in audit["label"].value_counts().sort_index().items()},
-    }
+    })
+    return block

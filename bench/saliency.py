@@ -6,7 +6,8 @@ Rows: plain ``no_grad`` inference (the floor), auditor gradcam, auditor with fou
 methods fused (gradcam, gradcam++, xgradcam, layercam), pytorch-grad-cam GradCAM / GradCAM++,
 captum LayerGradCam and torch-cam GradCAM (each upsampled to the input size like ours).
 Peers that need class indices get them precomputed (free for them); ours and pytorch-grad-cam
-take the predicted class themselves. Times are medians over ``--iters`` after one warm-up.
+take the predicted class themselves. Times are medians over ``--iters`` rounds after one
+warm-up, the rows interleaved round-robin (shared machines drift).
 Targets (CPU, resnet18, 224, batch 16): auditor gradcam <= 1.25x inference, >= 2x faster than
 pytorch-grad-cam GradCAM.
 """
@@ -28,20 +29,25 @@ from auditor.saliency import CamEngine
 FUSED = ["gradcam", "gradcam++", "xgradcam", "layercam"]
 
 
-def _timed(fn: Callable[[], object], iters: int, device: torch.device) -> float:
+def _timed(runners: dict[str, Callable[[], object]], iters: int,
+           device: torch.device) -> dict[str, float]:
+    """Median seconds per call; rows run round-robin so load drift hits every row alike."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    fn()
-    sync()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for fn in runners.values():  # warm-up
         fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    sync()
+    for _ in range(iters):
+        for name, fn in runners.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _runners(model, x, targets) -> dict[str, Callable[[], object]]:
@@ -62,9 +68,15 @@ def _runners(model, x, targets) -> dict[str, Callable[[], object]]:
     try:
         from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 
-        pgc, pgcpp = GradCAM(model, [layer]), GradCAMPlusPlus(model, [layer])
-        runners["pytorch-grad-cam GradCAM"] = lambda: pgc(input_tensor=x, targets=None)
-        runners["pytorch-grad-cam GradCAM++"] = lambda: pgcpp(input_tensor=x, targets=None)
+        def pgc_run(cls):  # hooks live only for the call, so they never slow the other rows
+            def run():
+                with cls(model=model, target_layers=[layer]) as cam:
+                    return cam(input_tensor=x, targets=None)
+
+            return run
+
+        runners["pytorch-grad-cam GradCAM"] = pgc_run(GradCAM)
+        runners["pytorch-grad-cam GradCAM++"] = pgc_run(GradCAMPlusPlus)
     except ImportError:
         pass
     try:
@@ -108,8 +120,7 @@ def main() -> None:
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
     with torch.no_grad():
         targets = model(x).argmax(1)
-    results = {name: _timed(fn, args.iters, device)
-               for name, fn in _runners(model, x, targets).items()}
+    results = _timed(_runners(model, x, targets), args.iters, device)
     floor, ours = results["inference (no_grad)"], results["auditor gradcam"]
     print(f"{args.model} batch {args.batch} size {args.size} device {device} "
           f"threads {torch.get_num_threads()} iters {args.iters} (median)")

@@ -6,7 +6,8 @@ annotations, so annotations match the drawn pixels by construction:
 
 - ``face``: head + hair (+ eyes and mouth, which lie inside the head);
 - ``object``: the held glyph. ``doctor`` holds a stethoscope (a ring with a tube and ear
-  pieces), ``nurse`` holds a syringe (barrel, plunger and needle).
+  pieces), ``nurse`` holds a syringe (barrel, plunger and needle). Both are drawn in the same
+  two colours (silver and near-black), so only the shape tells the class apart.
 
 Drawing is supersampled ``SUPERSAMPLE`` times and box-filtered down (anti-aliased edges).
 Layers can be switched off (``layers=("object",)`` renders the object alone on black), which
@@ -52,7 +53,7 @@ class ClinicStyle:
     """
 
     object_size: float = 11.0
-    object_contrast: float = 1.0
+    object_contrast: float = 0.92
     hair_contrast: float = 1.0
     noise_std: float = 6.0
     texture_std: float = 14.0

@@ -18,6 +18,7 @@ Duplicate ids are an error naming the id.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ from auditor.data.transforms import (
 from auditor.errors import DataError
 
 __all__ = ["AuditDataset", "DataBundle", "load_data", "resolve_synthetic"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -126,6 +129,13 @@ class DataBundle:
             raise ValueError(f"unknown split {split!r} (train, val, test)")
         return AuditDataset(self.table[self.table["split"] == split], self._regions,
                             self.image_size, self.resize, self.mean, self.std)
+
+    def summary(self) -> dict:
+        """The ``dataset`` block of summary.json: ``{"n_samples", "n_skipped", "skipped",
+        "classes", "regions", "attributes"}``."""
+        return {"n_samples": len(self.table), "n_skipped": len(self.skipped),
+                "skipped": [dict(s) for s in self.skipped], "classes": list(self.classes),
+                "regions": list(self.regions), "attributes": list(self.attributes)}
 
     def raw_image(self, index: int) -> np.ndarray:
         """``uint8 [S, S, 3]``: row ``index`` of the table, resized, not normalised."""
@@ -245,7 +255,8 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     warnings += _label_warnings(table, classes, cfg.audit_split)
     regions_cfg = cfg.regions
     source = None
-    if regions_cfg is not None and regions_cfg.format is not None:
+    if regions_cfg is not None and regions_cfg.format is not None and (
+            regions_cfg.path is not None or not regions_cfg.auto):  # {auto: [face]} alone: no file
         ok_ids = [i for i in raw["id"] if not _unsafe(i)]
         source = load_regions(regions_cfg, ok_ids)
         warnings += source.warnings
@@ -260,6 +271,8 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     auto = list(regions_cfg.auto) if regions_cfg is not None else []
     names = sorted(set(source.names if source else []) | set(auto))
     mean, std = normalize_stats(cfg.normalize)
+    log.info("loaded %d samples (%d skipped, %d classes, regions %s)", len(table), len(skipped),
+             len(classes), ", ".join(names) or "none")
     return DataBundle(
         classes=classes, attributes=list(cfg.attributes), regions=names + [BACKGROUND],
         table=table, skipped=skipped, mean=mean, std=std,

@@ -8,6 +8,7 @@ block of the summary may be missing: its section then says so in a sentence.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +25,11 @@ from auditor.report.gallery import (
     ThumbnailBudget,
 )
 from auditor.report.palette import SEVERITY, SEVERITY_ORDER, model_colors, region_colors
+
+log = logging.getLogger(__name__)
+
+#: Columns of ``samples.parquet`` the per-sample sections need.
+SAMPLE_COLUMNS = frozenset({"model", "id", "label", "pred", "confidence", "correct"})
 
 #: Skipped files listed in the report (the rest are counted).
 MAX_SKIPPED_ROWS = 200
@@ -45,6 +51,7 @@ MEANING = {
     "group_gap": "Some subgroup gets clearly worse accuracy than the rest.",
     "misclassification_cluster": "Errors pile up in one coherent kind of image.",
     "unreliable_saliency": "The heatmaps may not show the model's reasoning; read them with care.",
+    "slice": "One slice of the data is misclassified far more often than the rest.",
 }
 
 DEFINITIONS = (
@@ -119,7 +126,7 @@ def _flag(model: str, finding: Mapping[str, Any]) -> dict[str, Any]:
             "kind": f.humanize(finding.get("kind", "finding")),
             "sentence": f.sentence(finding.get("title") or f.humanize(finding.get("kind", ""))),
             "meaning": MEANING.get(str(finding.get("kind")), ""),
-            "evidence": [(f.humanize(k), f.auto(v)) for k, v in ev.items()]}
+            "evidence": f.items(ev)}
 
 
 def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict]) -> dict[str, Any]:
@@ -145,6 +152,7 @@ def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict]) -> dict[str, A
             "name": name, "accuracy": perf[name]["headline"][0]["value"],
             "accuracy_ci": perf[name]["headline"][0]["ci"], "n": perf[name]["headline"][0]["n"],
             "worst": f.pct(metrics.get("worst_group_accuracy")),
+            "worst_ci": perf[name]["headline"][2]["ci"], "worst_n": perf[name]["headline"][2]["n"],
             "worst_group": str(metrics.get("worst_group", f.DASH)),
             "flags": {s_: sum(1 for x in flags if x["model"] == name and x["severity"] == s_)
                       for s_ in SEVERITY},
@@ -253,7 +261,7 @@ def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: 
         pairs.append({"baseline": str(c.get("baseline", "")),
                       "candidate": str(c.get("candidate", "")),
                       "mcnemar_p": f.pvalue(c.get("mcnemar_p")),
-                      "delta": [(f.humanize(k), _signed(v)) for k, v in delta.items()]})
+                      "delta": [(k, _signed(v)) for k, v in f.flatten(delta)][:24]})
     return {"message": None, "models": names, "rows": rows, "chart": chart, "pairs": pairs,
             "delta_header": f"Δ {names[-1]} − {names[0]}" if len(names) > 1 else "Δ",
             "pairs_message": None if pairs else "No pairwise comparison results (McNemar) in "
@@ -261,9 +269,10 @@ def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: 
 
 
 def _signed(value: Any) -> str:
-    if f.is_num(value):
-        return f"{float(value):+.3f}"
-    return f.auto(value)
+    if isinstance(value, bool) or not f.is_num(value):
+        return f.auto(value)
+    text = f"{float(value):+.3f}"
+    return "0.000" if float(text) == 0 else text
 
 
 def _methods(summary: Mapping[str, Any], config_yaml: str, ci_label: str) -> dict[str, Any]:
@@ -306,6 +315,12 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
     expected, spurious, level = _analysis(config_yaml, regions)
     ci_label = f"{100 * level:g}%"
     samples = samples if samples is not None else pd.DataFrame()
+    missing = sorted(SAMPLE_COLUMNS - set(samples.columns))
+    if missing and not samples.empty:
+        log.warning("samples table lacks columns %s; per-sample sections are left empty",
+                    ", ".join(missing))
+    if missing:
+        samples = pd.DataFrame(columns=sorted(SAMPLE_COLUMNS))
     if "correct" in samples.columns:
         samples = samples.assign(correct=samples["correct"].fillna(False).astype(bool))
     share = MAX_THUMBNAILS // max(len(models), 1)

@@ -14,6 +14,8 @@ from auditor.report.palette import cluster_color
 
 #: Clusters that get a gallery of typical members.
 MAX_CLUSTER_GALLERIES = 6
+#: A spurious region is marked over-attended when its lift CI lies above 1 and lift >= this.
+MARK_LIFT = 1.25
 
 
 def region_role(region: str, expected: Sequence[str], spurious: Sequence[str]) -> str:
@@ -62,7 +64,8 @@ def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Se
         lift, mass = b.get("lift"), b.get("mass")
         mpair, lpair = _cis(b)
         mass_ci, lift_ci = f.pct_ci(mpair), f.num_ci(lpair)
-        hot = bool(lpair) and region in spurious and lpair[0] > 1.0
+        hot = (bool(lpair) and region in spurious and lpair[0] > 1.0
+               and f.is_num(lift) and lift >= MARK_LIFT)
         out.append({"region": region, "role": region_role(region, expected, spurious),
                     "mass": f.pct(mass), "mass_ci": mass_ci, "area": f.pct(b.get("area")),
                     "lift": f.num(lift), "lift_ci": lift_ci,
@@ -201,11 +204,12 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
     else:
         message = None
     return {"message": message, "table": table, "galleries": galleries, "scatter": scatter,
-            "method": method, "slice_keys": [f.humanize(k) for k in keys],
+            "method": method, "slice_keys": [_SLICE_HEADERS.get(k, f.humanize(k)) for k in keys],
             "slices": [[_slice_cell(k, s.get(k)) for k in keys] for s in slices]}
 
 
 _SLICE_HIDDEN = ("features",)
+_SLICE_HEADERS = {"ci": "error rate CI", "p": "p", "p_adj": "p (adjusted)", "n": "n"}
 
 
 def _slice_cell(key: str, value: Any) -> str:
@@ -245,6 +249,11 @@ def sanity(model: Mapping[str, Any]) -> dict[str, Any]:
         "what the model learned." if passed else
         "The maps barely change when the model's weights are randomised, so they may "
         "show image structure rather than the model's reasoning. Treat sections 4–6 with caution.")
-    rows = [(f.humanize(k), f.auto(v)) for k, v in s.items() if k not in ("passed",)]
+    rows = f.items({k: v for k, v in s.items() if k != "passed"})
+    layers = [x for x in s.get("per_layer") or [] if isinstance(x, Mapping)]
+    keys = [k for k in (layers[0] if layers else {}) if k != "layer"]
     return {"message": None, "passed": passed, "label": "PASSED" if passed else "FAILED",
-            "verdict": verdict, "rows": rows}
+            "verdict": verdict, "rows": rows,
+            "layer_headers": ["layer randomised (top down)", *(f.humanize(k) for k in keys)],
+            "layers": [[str(x.get("layer", "")), *(f.num(x.get(k), 3) for k in keys)]
+                       for x in layers]}

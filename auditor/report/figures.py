@@ -19,7 +19,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image
 
-from auditor.report.palette import BACKGROUND
+from auditor.report.palette import BACKGROUND, text_on
 
 DPI = 90
 THUMB_PX = 96
@@ -160,13 +160,14 @@ def stacked_mass(rows: Sequence[str], masses: Sequence[Mapping[str, float]],
     y = np.arange(n)[::-1]
     left = np.zeros(n)
     for region in regions:
-        vals = np.array([float(m.get(region, 0.0) or 0.0) for m in masses])
-        ax.barh(y, vals, left=left, color=colors.get(region, BACKGROUND), edgecolor="white",
-                linewidth=0.8, label=region, height=0.7)
+        vals = np.nan_to_num(np.array([float(m.get(region, 0.0) or 0.0) for m in masses]))
+        fill = colors.get(region, BACKGROUND)
+        ax.barh(y, vals, left=left, color=fill, edgecolor="white", linewidth=0.8, label=region,
+                height=0.7)
         for yi, (l0, w) in enumerate(zip(left, vals, strict=True)):
             if w >= 0.08:
                 ax.text(l0 + w / 2, y[yi], f"{w:.0%}", ha="center", va="center", fontsize=7.5,
-                        color=_TEXT)
+                        color=text_on(fill))
         left = left + vals
     ax.set_yticks(y, [_short(r, 34) for r in rows], fontsize=8)
     ax.set_xlim(0, 1)

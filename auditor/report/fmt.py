@@ -21,8 +21,11 @@ def pct(value: Any, digits: int = 1) -> str:
 
 
 def num(value: Any, digits: int = 2) -> str:
-    """Fixed-point number; missing -> ``'–'``."""
-    return f"{float(value):.{digits}f}" if is_num(value) else DASH
+    """Fixed-point number (never ``-0.00``); missing -> ``'–'``."""
+    if not is_num(value):
+        return DASH
+    text = f"{float(value):.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def pvalue(value: Any) -> str:
@@ -78,9 +81,47 @@ def auto(value: Any) -> str:
     return str(value)
 
 
+def items(evidence: Mapping[str, Any], *, limit: int = 12) -> list[tuple[str, str]]:
+    """Readable ``(label, value)`` pairs of a free evidence dict.
+
+    Scalars, intervals and short flat lists/dicts are kept; nested structures (lists of
+    records, dicts of dicts) are left out, since a one-line verdict cannot show them.
+
+    Args:
+        evidence: The finding's ``evidence`` (or any block of numbers).
+        limit: At most this many pairs.
+    """
+    out: list[tuple[str, str]] = []
+    for key, value in evidence.items():
+        if isinstance(value, Mapping):
+            if len(value) > 6 or any(isinstance(v, Mapping | list | tuple) for v in value.values()):
+                continue
+        elif isinstance(value, list | tuple) and ci_pair(value) is None:
+            if len(value) > 6 or any(isinstance(v, Mapping | list | tuple) for v in value):
+                continue
+        text = auto(value)
+        out.append((humanize(key), text if len(text) <= 80 else text[:79] + "…"))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def flatten(block: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``{"attention": {"gradcam": {"face": 0.1}}}`` -> ``[("attention gradcam face", 0.1)]``."""
+    out: list[tuple[str, Any]] = []
+    for key, value in block.items():
+        label = f"{prefix} {humanize(key)}".strip()
+        if isinstance(value, Mapping):
+            out += flatten(value, label)
+        elif not isinstance(value, list | tuple) or ci_pair(value) is not None:
+            out.append((label, value))
+    return out
+
+
 def humanize(key: str) -> str:
-    """``'worst_group_accuracy'`` -> ``'worst group accuracy'``."""
-    return str(key).replace("_", " ").strip()
+    """``'worst_group_accuracy'`` -> ``'worst group accuracy'``; ``ci`` -> ``CI``."""
+    words = str(key).replace("_", " ").split()
+    return " ".join("CI" if w.lower() == "ci" else w for w in words)
 
 
 def sentence(text: str) -> str:

@@ -87,3 +87,9 @@ def contrast_ratio(fg: str, bg: str) -> float:
     """WCAG contrast ratio between two ``#RRGGBB`` colours (1.0 to 21.0)."""
     a, b = sorted((_luminance(fg), _luminance(bg)), reverse=True)
     return (a + 0.05) / (b + 0.05)
+
+
+def text_on(fill: str) -> str:
+    """Near-black or white, whichever reads better on ``fill`` (for labels inside bars)."""
+    dark, light = "#1A1A1A", "#FFFFFF"
+    return dark if contrast_ratio(dark, fill) >= contrast_ratio(light, fill) else light

@@ -19,6 +19,8 @@ from auditor.report.gallery import GalleryProvider, ThumbnailBudget, pick_exampl
 
 #: At most this many values of one attribute get their own confusion matrix / gallery row.
 MAX_GROUP_VALUES = 8
+#: At most this many saliency methods get a stacked attention chart per model.
+MAX_METHOD_CHARTS = 4
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> list[float] | None:
@@ -107,6 +109,10 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
     if "=" in worst:
         attr, _, value = worst.partition("=")
         g = (by_group.get(attr) or {}).get(value) or {}
+        detail = model.get("performance_detail") or {}
+        for cell in [*(detail.get("cells") or []), *(detail.get("intersectional") or [])]:
+            if not g and isinstance(cell, Mapping) and cell.get("group") == worst:
+                g = cell
         worst_ci, worst_n = g.get("ci"), g.get("n")
     headline = [
         {"label": "Accuracy", "value": f.pct(acc),
@@ -184,7 +190,7 @@ def where_it_looks(model_name: str, rows: pd.DataFrame, *, methods: Sequence[str
         return {"message": "No attention masses for this model (no saliency results).",
                 "charts": [], "galleries": []}
     charts = []
-    for method in methods:
+    for method in methods[:MAX_METHOD_CHARTS]:
         labels, masses = [], []
         for cls in classes:
             sel = rows[rows["label"].astype(str) == cls]
@@ -200,8 +206,12 @@ def where_it_looks(model_name: str, rows: pd.DataFrame, *, methods: Sequence[str
                 sel = rows[rows["correct"] == flag]
                 labels.append(f"{word} answers (n={len(sel)})")
                 masses.append(_mean_mass(sel, method, regions))
+        cols = [f"mass_{method}_{r}" for r in regions if f"mass_{method}_{r}" in rows.columns]
+        empty = int((rows[cols].fillna(0).sum(axis=1) < 0.5).sum()) if cols else 0
         charts.append({
             "method": method,
+            "empty": (f"{empty} of {len(rows)} {method} maps were empty (zero everywhere), so "
+                      "their rows of bars add up to less than 100%.") if empty else None,
             "src": figures.stacked_mass(labels, masses, regions, region_colors,
                                         title=f"{model_name} · {method}: mean attention share"),
             "alt": f"Stacked bars of the mean share of {method} attention per region for each "

@@ -52,6 +52,9 @@ def test_every_bad_file_is_skipped_with_a_reason(tmp_path, monkeypatch):
     assert reasons[str(tmp_path / "ok.png")].startswith("absolute path not allowed")
     assert "escapes the data root" in reasons["../outside.png"]
     assert "escapes the data root" in reasons["sub/../../outside.png"]
+    block = bundle.summary()
+    assert block["n_samples"] == 2 and block["n_skipped"] == 8 and block["skipped"][0] == {
+        "id": "missing.png", "reason": reasons["missing.png"]}
 
 
 def test_duplicate_id_is_an_error_naming_it(tmp_path):

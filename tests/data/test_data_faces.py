@@ -44,7 +44,7 @@ def test_auto_face_region_in_items(tmp_path):
     manifest = write_manifest(tmp_path / "m.csv", [("astro.png", "person", "test"),
                                                    ("plain.png", "plant", "test")])
     cfg = DataConfig(manifest=manifest, image_size=64,
-                     regions=RegionsConfig(format=None, auto=["face"]))
+                     regions=RegionsConfig(auto=["face"]))  # no annotation file
     bundle = load_data(cfg, seed=0)
     assert bundle.regions == ["face", "background"]
     ds = bundle.dataset("test")

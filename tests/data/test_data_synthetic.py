@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from data_helpers import TINY_CLINIC
-from pycocotools import mask as mask_utils
 
 from auditor.config import SyntheticConfig
 from auditor.data.clinic_draw import ClinicStyle, render_scene
+from auditor.data.region_formats.coco import rasterise_annotation
 from auditor.data.synthetic import DEFAULT_STYLE, generate_clinic, scene_for, split_plan
 
 
@@ -104,7 +104,7 @@ def test_annotations_cover_drawn_pixels(clinic_dir, part):
         scene, _ = scene_for(3, split, index, row["label"], row["hair"], DEFAULT_STYLE)
         drawn = _drawn(scene, part, 64)
         seg = anns[im["id"]]["segmentation"]
-        mask = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(seg, 64, 64))) > 0
+        mask = rasterise_annotation({"segmentation": seg}, 64, 64)
         assert (drawn & mask).sum() >= 0.9 * drawn.sum(), im["file_name"]
         assert mask.sum() <= 3 * drawn.sum(), im["file_name"]
         ys, xs = np.nonzero(drawn)

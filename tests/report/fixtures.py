@@ -98,9 +98,9 @@ def make_samples(n: int = 160, seed: int = 0) -> tuple[pd.DataFrame, dict]:
             df[f"mass_{method}_object"] = obj
             df[f"mass_{method}_background"] = 1 - df[f"mass_{method}_face"] - obj
         cluster = np.full(n, -1)
-        wrong = np.flatnonzero(~correct)
-        cluster[wrong[: len(wrong) // 2]] = 0
-        cluster[wrong[len(wrong) // 2: len(wrong) * 4 // 5]] = 1
+        for cid, cls in enumerate(CLASSES):  # 0: doctors called nurses, 1: the reverse
+            wrong = np.flatnonzero(~correct & (labels == cls))
+            cluster[wrong[: len(wrong) * 4 // 5]] = cid
         df["cluster"] = cluster
         frames.append(df)
     return pd.concat(frames, ignore_index=True), {"labels": labels, "hair": hair}

@@ -125,3 +125,44 @@ def test_ten_thousand_samples_two_models_stay_under_the_size_budget():
 def test_empty_or_null_blocks_do_not_crash(bad):
     ctx = build_context(bad, pd.DataFrame(), None, config_yaml="not: [valid", examples_per_group=3)
     assert "1. Verdict" in render_html(ctx)
+
+
+def test_lift_table_uses_mass_ci_and_lift_ci_and_marks_spurious_over_attention(rendered):
+    base = rendered["ctx"].models[0]["spurious"]["lifts"][0]
+    assert base["mass_ci"] and base["lift_ci"]
+    face = next(r for r in base["rows"] if r["region"] == "face")
+    obj = next(r for r in base["rows"] if r["region"] == "object")
+    assert face["hot"] and not obj["hot"]  # object is expected, so never marked
+    assert re.fullmatch(r"\d+\.\d–\d+\.\d%", face["mass_ci"])
+    assert re.fullmatch(r"\d+\.\d\d–\d+\.\d\d", face["lift_ci"])
+    assert "▲ over-attended" in rendered["html"]
+
+
+def test_both_embedding_shapes_and_listed_cluster_members_are_used(rendered, fake_run):
+    summary = fake_run[0]
+    base, rebal = (pm["clusters"] for pm in rendered["ctx"].models)
+    assert base["scatter"] and rebal["scatter"]  # tsne dict / cluster_projection list
+    assert "misclassified" in rebal["scatter"]["caption"]
+    listed = summary["models"]["baseline"]["clusters"][0]["members"]
+    assert [t["id"] for t in base["galleries"][0]["thumbs"]] == listed[:3]
+    assert base["slices"][0][base["slice_keys"].index("error rate")] == "39.0%"
+
+
+def test_samples_missing_required_columns_leave_sections_empty_not_crashing(fake_run):
+    summary, samples, gallery, cfg = fake_run
+    ctx = build_context(summary, samples.drop(columns=["pred"]), gallery, config_yaml=cfg,
+                        examples_per_group=2)
+    assert _thumbs(ctx) == []
+    assert ctx.models[0]["looks"]["message"].startswith("No attention masses")
+    assert ctx.models[0]["performance"]["groups"][0]["source"] == "summary.json"
+    assert "Not ready to ship" in render_html(ctx)
+
+
+def test_empty_maps_are_called_out_under_the_attention_chart(fake_run):
+    summary, samples, _, cfg = fake_run
+    one = {**summary, "models": {"baseline": summary["models"]["baseline"]}}
+    rows = samples[samples["model"] == "baseline"].copy()
+    rows.loc[rows.index[:5], [c for c in rows.columns if c.startswith("mass_")]] = 0.0
+    ctx = build_context(one, rows, None, config_yaml=cfg, examples_per_group=0)
+    charts = ctx.models[0]["looks"]["charts"]
+    assert charts[0]["empty"].startswith("5 of 120 gradcam maps were empty")

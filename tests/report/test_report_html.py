@@ -118,13 +118,16 @@ def test_sections_and_table_of_contents_anchors_resolve(rendered):
 
 def test_report_shows_numbers_behind_the_claims(rendered):
     html = rendered["html"]
+    assert "{{" not in html and "{%" not in html  # no template syntax leaked into the text
+    assert not re.search(r">[^<]*\b(None|nan)\b", html)  # missing values show as dashes
+    assert "error bars are 95% CIs" in html
     assert "Not ready to ship" in html
     assert html.index('id="verdict"') < html.index('id="dataset"') < html.index('id="methods"')
     assert "McNemar p = <strong>0.002</strong>" in html
     assert "Lift 95% CI" in html and "Flip rate" in html
     assert "seed" in html and "sha256:9f2c4e" in html
     assert "test/broken_001.png" in html and "cannot decode image" in html
-    assert '<meta name="viewport"' in html and "@media (max-width: 600px)" in html
+    assert '<meta name="viewport"' in html and 'media="screen and (max-width: 600px)"' in html
 
 
 def test_single_model_report_says_there_is_nothing_to_compare(fake_run):

@@ -35,3 +35,10 @@ def test_body_text_colours_meet_wcag_aa_on_white():
     for colour in ("#1a1a1a", "#4d4d4d", "#0b57a4", "#a50f15", "#333333"):
         assert contrast_ratio(colour.upper(), "#FFFFFF") >= 4.5, colour
     assert round(contrast_ratio("#000000", "#FFFFFF"), 1) == 21.0
+
+
+def test_labels_inside_coloured_bars_meet_aa_contrast():
+    from auditor.report.palette import text_on
+
+    for fill in (*OKABE_ITO, BACKGROUND):
+        assert contrast_ratio(text_on(fill), fill) >= 4.5, fill

@@ -1,0 +1,48 @@
+"""Number formatting and evidence flattening used all over the report."""
+
+from auditor.report import fmt as f
+from auditor.report.evidence import sanity
+from auditor.report.sections import performance
+
+
+def test_rates_and_intervals_format_with_dashes_for_missing():
+    assert f.pct(0.8234) == "82.3%" and f.pct(None) == "–" and f.pct(float("nan")) == "–"
+    assert f.pct_ci([0.78, 0.86]) == "78.0–86.0%" and f.pct_ci([0.1]) == "–"
+    assert f.num(-0.0001, 3) == "0.000" and f.num(-0.5) == "-0.50"
+    assert f.pvalue(0.0004) == "<0.001" and f.pvalue(0.0213) == "0.021"
+    assert f.sentence("gap for hair=dark") == "Gap for hair=dark."
+
+
+def test_evidence_items_keep_numbers_and_drop_nested_records():
+    ev = {"method": "gradcam", "spearman": 0.6788, "ci": [0.1, 0.2], "passed": False,
+          "per_layer": [{"layer": "fc", "spearman": 0.0}], "features": {"hair": "dark"},
+          "deep": {"a": {"b": 1}}}
+    got = dict(f.items(ev))
+    assert got == {"method": "gradcam", "spearman": "0.679", "CI": "[0.1, 0.2]", "passed": "no",
+                   "features": "hair=dark"}
+
+
+def test_flatten_walks_nested_deltas():
+    delta = {"accuracy": 0.07, "attention": {"gradcam": {"face": -0.4}}, "list": [1, 2, 3]}
+    assert f.flatten(delta) == [("accuracy", 0.07), ("attention gradcam face", -0.4)]
+
+
+def test_sanity_lists_per_layer_similarities():
+    s = sanity({"sanity": {"method": "gradcam", "spearman": 0.68, "passed": False,
+                           "per_layer": [{"layer": "fc", "spearman": 0.0, "ssim": 0.001},
+                                         {"layer": "stem.0", "spearman": 0.68, "ssim": 0.35}]}})
+    assert s["label"] == "FAILED" and "caution" in s["verdict"]
+    assert s["layers"] == [["fc", "0.000", "0.001"], ["stem.0", "0.680", "0.350"]]
+    assert "per layer" not in dict(s["rows"])
+
+
+def test_intersectional_worst_group_gets_its_interval_and_count():
+    import pandas as pd
+
+    model = {"metrics": {"accuracy": 0.5, "worst_group": "hair=blond & label=doctor",
+                         "worst_group_accuracy": 0.0},
+             "performance_detail": {"cells": [{"group": "hair=blond & label=doctor", "n": 8,
+                                               "accuracy": 0.0, "ci": [0.0, 0.3244]}]}}
+    rows = pd.DataFrame({"correct": [True, False]})
+    worst = performance(model, rows, classes=[], attributes=[], color="#000000")["headline"][2]
+    assert worst["ci"] == "0.0–32.4%" and worst["n"] == "8"
