@@ -112,8 +112,11 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _group_needs_attrs(self) -> TrainConfig:
-        if self.balance == "group" and not self.balance_by:
-            raise ValueError("balance: group needs balance_by (a list of attribute columns)")
+        for flag, on in (("balance: group", self.balance == "group"),
+                         ("loss: group_weighted", self.loss == "group_weighted"),
+                         ("dfr: true", self.dfr)):
+            if on and not self.balance_by:
+                raise ValueError(f"{flag} needs balance_by (a list of attribute columns)")
         return self
 
 

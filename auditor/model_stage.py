@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from auditor.config import ModelConfig
 from auditor.data.dataset import AuditDataset, DataBundle
@@ -17,6 +17,7 @@ from auditor.data.transforms import normalize_image
 from auditor.errors import ModelError
 from auditor.models import build_model, default_target_layer, get_arch, load_checkpoint
 from auditor.models.checkpoints import state_dict_bytes
+from auditor.models.dfr import dfr_retrain_last_layer, last_linear
 from auditor.models.train import materialize, train_model
 from auditor.progress import ProgressSink, scoped
 from auditor.rundir import RunDir
@@ -26,14 +27,46 @@ log = logging.getLogger(__name__)
 __all__ = ["cell_keys", "prepare_model"]
 
 
-def cell_keys(bundle: DataBundle, split: str, balance: str, by: list[str]) -> np.ndarray:
-    """Sampling cells of ``split``'s rows: label, or label + ``by`` attribute values."""
+def cell_keys(bundle: DataBundle, split: str, by: list[str]) -> np.ndarray:
+    """Cells of ``split``'s rows: the label joined with the ``by`` attribute values."""
     rows = bundle.table[bundle.table["split"] == split]
     keys = rows["label"].astype(str)
-    if balance == "group":
-        for attr in by:
-            keys = keys + "|" + rows[attr].astype(str)
+    for attr in by:
+        keys = keys + "|" + rows[attr].astype(str)
     return keys.to_numpy()
+
+
+def _head_inputs(model: nn.Module, ds: Dataset, device: torch.device,
+                 batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs of the model's last linear layer over ``ds``: ([N, D] float32, [N] labels)."""
+    _, head = last_linear(model)
+    feats: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, args: feats.append(args[0].detach().cpu()))
+    labels = []
+    try:
+        with torch.no_grad():
+            for batch in DataLoader(ds, batch_size=batch_size):
+                model(batch["image"].to(device))
+                labels.append(torch.as_tensor(batch["label"]))
+    finally:
+        hook.remove()
+    return torch.cat(feats).float(), torch.cat(labels).long()
+
+
+def _dfr(model: nn.Module, bundle: DataBundle, by: list[str], *, seed: int,
+         device: torch.device, name: str) -> dict[str, Any]:
+    """Deep Feature Reweighting: refit the head on the group-balanced validation split."""
+    val = _ImagesOnly(bundle.dataset("val"))
+    if len(val) == 0:
+        raise ModelError(f"models[{name}].train.dfr needs a val split (rows with split=val)")
+    emb, labels = _head_inputs(model.eval(), val, device)
+    _, gids = np.unique(cell_keys(bundle, "val", by), return_inverse=True)
+    head_name, _ = last_linear(model)
+    new_head = dfr_retrain_last_layer(model, None, emb, labels, torch.as_tensor(gids),
+                                      seed=seed)
+    parent, _, attr = head_name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, new_head.to(device))
+    return {"dfr": {"n_val": int(len(val)), "groups": int(gids.max() + 1)}}
 
 
 class _ImagesOnly(Dataset):
@@ -101,11 +134,15 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
                          "or add rows with split=train")
     cached = materialize(train_ds, num_workers=num_workers,
                          progress=scoped(progress, f"load train ({mcfg.name})"))
-    keys = cell_keys(bundle, "train", mcfg.train.balance, mcfg.train.balance_by)
+    keys = cell_keys(bundle, "train", mcfg.train.balance_by if mcfg.train.balance != "class"
+                     else [])
     hist = train_model(model, cached if cached is not None else train_ds, keys, mcfg.train,
                        seed=seed, device=device, num_workers=num_workers,
                        progress=scoped(progress, f"train {mcfg.name}"))
     meta = {**meta, "source": "trained", "history": hist.to_dict()}
+    if mcfg.train.dfr:
+        meta.update(_dfr(model, bundle, mcfg.train.balance_by, seed=seed, device=device,
+                         name=mcfg.name))
     rundir.write_bytes(ckpt_rel, state_dict_bytes(model))
     rundir.write_json(meta_rel, meta)
     log.info("trained %s: final train accuracy %.3f", mcfg.name,

@@ -18,6 +18,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomS
 
 from auditor.config import TrainConfig
 from auditor.errors import ModelError
+from auditor.models.losses import group_weighted_loss
+from auditor.models.losses import inverse_frequency_weights as inverse_group_weights
 
 __all__ = ["TrainHistory", "inverse_frequency_weights", "materialize", "train_model"]
 
@@ -57,6 +59,22 @@ def _collate_images(batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.stack([b["image"] for b in batch])
     labels = torch.as_tensor([b["label"] for b in batch], dtype=torch.long)
     return images, labels
+
+
+class _WithIndex(Dataset):
+    """Items as ``(image, label, position)``, for per-sample loss weights."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)  # type: ignore[arg-type]
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, int, int]:
+        item = self.ds[k]
+        if isinstance(item, dict):
+            return item["image"], int(item["label"]), k
+        return item[0], int(item[1]), k
 
 
 def materialize(dataset: Dataset, *, batch_size: int = 256, num_workers: int = 0,
@@ -99,8 +117,9 @@ def train_model(
         model: the network (moved to ``device``).
         dataset: items are dicts with ``image`` [3,H,W] and ``label`` (see DataBundle.dataset),
             or an in-memory ``TensorDataset`` from :func:`materialize`.
-        cell_keys: [N] per-sample sampling cell: the label for ``balance: class``, the label
-            and ``balance_by`` attributes for ``balance: group``; ignored for ``none``.
+        cell_keys: [N] per-sample cell: the label for ``balance: class``, the label and
+            ``balance_by`` attributes for ``balance: group`` or ``loss: group_weighted`` (the
+            loss then weights each cell by its inverse frequency); unused otherwise.
         cfg: the model's ``train`` section.
         seed: seeds initial shuffling and sampling.
         device: where to train.
@@ -127,11 +146,15 @@ def train_model(
                                         replacement=True, generator=gen)
     cached = isinstance(dataset, TensorDataset)
     loader = DataLoader(
-        dataset, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-        generator=gen, num_workers=0 if cached else num_workers,
-        collate_fn=None if cached else _collate_images, drop_last=n > cfg.batch_size,
-        pin_memory=device.type == "cuda",
+        _WithIndex(dataset), batch_size=cfg.batch_size, shuffle=sampler is None,
+        sampler=sampler, generator=gen, num_workers=0 if cached else num_workers,
+        drop_last=n > cfg.batch_size, pin_memory=device.type == "cuda",
     )
+    group_ids = group_weights = None
+    if cfg.loss == "group_weighted":
+        _, inverse = np.unique(np.asarray(cell_keys), return_inverse=True)
+        group_ids = torch.as_tensor(inverse, dtype=torch.long)
+        group_weights = inverse_group_weights(group_ids).to(device)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_total = cfg.epochs * len(loader)
@@ -143,11 +166,15 @@ def train_model(
     step = 0
     for _ in range(cfg.epochs):
         tot_loss, tot_correct, tot_n = 0.0, 0, 0
-        for images, labels in loader:
+        for images, labels, idx in loader:
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)
             logits = model(images)
-            loss = loss_fn(logits, labels)
+            if group_ids is not None and group_weights is not None:
+                loss = group_weighted_loss(logits, labels, group_ids[idx].to(device),
+                                           group_weights)
+            else:
+                loss = loss_fn(logits, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

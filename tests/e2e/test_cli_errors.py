@@ -99,3 +99,23 @@ def test_methods_lists_registries():
     assert result.exit_code == 0
     for name in ("gradcam", "gradcam++", "scorecam", "simple_cnn", "resnet50", "coco"):
         assert name in result.output
+
+
+def test_dfr_and_group_weighted_models_train_and_audit(tmp_path):
+    import json
+
+    models = [
+        {"name": "gw", "train": {"epochs": 1, "batch_size": 16, "loss": "group_weighted",
+                                 "balance_by": ["hair"]}},
+        {"name": "dfr", "train": {"epochs": 1, "batch_size": 16, "dfr": True,
+                                  "balance_by": ["hair"]}},
+    ]
+    path = write_config(tmp_path, models=models, report={"formats": []},
+                        analysis={"n_bootstrap": 100, "sanity_check": False})
+    result = invoke("run", str(path))
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "run/models/dfr.json").read_text())
+    assert meta["dfr"]["n_val"] == 8 and meta["dfr"]["groups"] == 4
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert set(summary["models"]) == {"gw", "dfr"}
+    assert not (tmp_path / "run/report.html").exists()

@@ -108,3 +108,25 @@ def test_group_balanced_sampler_runs():
     hist = train_model(build_model("simple_cnn", 2), ds, y.astype(str), cfg, seed=0,
                        device=torch.device("cpu"))
     assert len(hist.loss) == 1 and np.isfinite(hist.loss[0])
+
+
+def test_group_weighted_loss_training_runs_and_differs_from_erm():
+    ds, y = _toy()
+    keys = np.where(np.arange(len(y)) < 8, "rare", "common")
+    weights = {}
+    for loss in ("erm", "group_weighted"):
+        torch.manual_seed(0)
+        model = build_model("simple_cnn", 2)
+        cfg = TrainConfig(epochs=1, batch_size=16, loss=loss, balance_by=["hair"])
+        hist = train_model(model, ds, keys, cfg, seed=0, device=torch.device("cpu"))
+        assert np.isfinite(hist.loss[0])
+        weights[loss] = model.fc.weight.detach().clone()
+    assert not torch.equal(weights["erm"], weights["group_weighted"])
+
+
+def test_group_options_need_balance_by():
+    from pydantic import ValidationError
+
+    for kwargs in ({"loss": "group_weighted"}, {"dfr": True}, {"balance": "group"}):
+        with pytest.raises(ValidationError, match="balance_by"):
+            TrainConfig(**kwargs)
