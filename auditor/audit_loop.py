@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from auditor.config import AnalysisConfig, SaliencyConfig
 from auditor.metrics.regions import attention_mass, pointing_game, region_area
@@ -75,7 +75,7 @@ def _shard_name(model_name: str, b: int) -> str:
 def audit_model(
     model: nn.Module,
     model_name: str,
-    loader: DataLoader,
+    dataset: Dataset,
     regions: list[str],
     scfg: SaliencyConfig,
     acfg: AnalysisConfig,
@@ -83,24 +83,33 @@ def audit_model(
     *,
     target_layer: str,
     device: torch.device,
+    num_workers: int = 0,
+    rank: int = 0,
+    world: int = 1,
     progress: ProgressSink | None = None,
 ) -> int:
-    """Run saliency + region metrics + reliance over ``loader``, one shard per batch.
+    """Run saliency + region metrics + reliance over ``dataset``, one shard per batch.
 
-    Batches whose shard already exists are skipped (resume).
+    Batches whose shard already exists are neither loaded nor recomputed (resume). Under
+    ``torchrun`` this rank takes the batches ``b`` with ``b % world == rank``.
 
     Returns:
-        The number of batches (shards) for this model.
+        The number of batches (shards) for this model, over all ranks.
     """
     engine = CamEngine(model, target_layer=target_layer, methods=list(scfg.methods))
     reliance_idx = [i for i, r in enumerate(regions) if r != "background"] if acfg.reliance else []
-    n_batches = len(loader)
-    for b, batch in enumerate(loader):
+    n, bs = len(dataset), scfg.batch_size  # type: ignore[arg-type]
+    n_batches = (n + bs - 1) // bs
+    mine = [b for b in range(n_batches) if b % world == rank]
+    todo = [b for b in mine if not rundir.exists(_shard_name(model_name, b))]
+    loader = DataLoader(dataset, batch_sampler=[range(b * bs, min(n, (b + 1) * bs)) for b in todo],
+                        num_workers=num_workers, collate_fn=collate_samples,
+                        pin_memory=device.type == "cuda")
+    done = len(mine) - len(todo)
+    if progress:
+        progress(f"audit {model_name}", done, len(mine))
+    for b, batch in zip(todo, loader, strict=True):
         rel = _shard_name(model_name, b)
-        if rundir.exists(rel):
-            if progress:
-                progress(f"audit {model_name}", b + 1, n_batches)
-            continue
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["masks"].to(device, non_blocking=True)
         labels = batch["label"].to(device)
@@ -132,9 +141,10 @@ def audit_model(
             flip=np.asarray(flip, dtype=bool),
             conf_drop=np.asarray(drop, dtype=np.float32),
         )
+        done += 1
         if progress:
-            progress(f"audit {model_name}", b + 1, n_batches)
-    log.info("audited %s in %d batches", model_name, n_batches)
+            progress(f"audit {model_name}", done, len(mine))
+    log.info("audited %s: %d of %d batches on this rank", model_name, len(mine), n_batches)
     return n_batches
 
 

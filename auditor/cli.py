@@ -70,6 +70,8 @@ def run(
     except AuditorError as err:
         _fail(err)
         return
+    if not result.summary:  # a worker rank under torchrun: rank 0 reports
+        return
     _print_run_summary(result.summary)
     seconds = time.perf_counter() - t0
     console.print(f"\nfinished in {seconds:.0f} s{' (resumed)' if result.resumed else ''}")
@@ -168,6 +170,10 @@ def synth_clinic(
     console.print(f"manifest: {manifest}")
 
 
+def _signed(value: float | None, spec: str = "+.3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 @app.command()
 def compare(
     run_a: Annotated[Path, typer.Argument(help="first run directory (before)")],
@@ -185,11 +191,13 @@ def compare(
     except AuditorError as err:
         _fail(err)
         return
-    d = result.to_dict()
-    comp = d.get("comparison", d)
-    delta = comp.get("delta", {})
-    console.print(f"accuracy delta: {delta.get('accuracy', float('nan')):+.3f}   "
-                  f"McNemar p = {comp.get('mcnemar_p', float('nan')):.3g}")
+    comp = result.comparison.to_dict()
+    delta = comp["delta"]
+    console.print(f"{comp['baseline']} -> {comp['candidate']} on {result.comparison.n} samples: "
+                  f"accuracy {_signed(delta.get('accuracy'))}, worst-group "
+                  f"{_signed(delta.get('worst_group_accuracy'))}, "
+                  f"McNemar p = {_signed(comp.get('mcnemar_p'), '.3g')}",
+                  highlight=False)
     for key, path in paths.items():
         console.print(f"  {key:<5} {path}")
 
@@ -235,6 +243,8 @@ def version() -> None:
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # run.log gets INFO; the terminal warnings
+        handler.setLevel(logging.WARNING)
     try:
         app()
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from auditor.audit_loop import audit_model, collate_samples, merge_shards, sampl
 from auditor.checks import check_against_data, check_registries
 from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
+from auditor.distributed import Dist, distributed_context
 from auditor.errors import ConfigError, DataError
 from auditor.model_stage import prepare_model
 from auditor.progress import ProgressSink, scoped
@@ -96,13 +97,26 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
     """
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    device = resolve_device(cfg.device)
     check_registries(cfg)
-    rundir = RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite, fresh=fresh)
+    with distributed_context(resolve_device(cfg.device)) as dist:
+        return _run(cfg, dist, dist.device(resolve_device(cfg.device)), progress=progress,
+                    overwrite=overwrite, fresh=fresh)
+
+
+def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
+         progress: ProgressSink | None, overwrite: bool, fresh: bool) -> RunResult:
+    # Rank 0 prepares (run dir, data, training) while the other ranks wait, then follow.
+    if not dist.is_main:
+        progress = None
+        dist.barrier()
+    rundir = RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite and dist.is_main,
+                    fresh=fresh and dist.is_main)
     files: dict[str, Path] = {}
-    with rundir.log_to_file():
-        log.info("run %s (%s) on %s, resumed=%s", cfg.name, rundir.key, device, rundir.resumed)
-        files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
+    with rundir.log_to_file(enabled=dist.is_main):
+        log.info("run %s (%s) on %s, rank %d of %d, resumed=%s", cfg.name, rundir.key, device,
+                 dist.rank, dist.world, rundir.resumed)
+        if dist.is_main:
+            files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
 
         # -- data ------------------------------------------------------------------------
         data_cfg = cfg.data
@@ -115,29 +129,40 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
         if len(audit_rows) == 0:
             raise DataError(f"data.audit_split: the {cfg.data.audit_split!r} split has no "
                             "usable samples")
+        models = []
+        for mcfg in cfg.models:
+            models.append(prepare_model(mcfg, bundle, rundir, seed=cfg.seed, device=device,
+                                        progress=progress, num_workers=cfg.data.num_workers))
+        if dist.is_main:
+            dist.barrier()  # the others now find the data and checkpoints in the run dir
 
-        # -- models + saliency + region metrics, one model at a time ----------------------
+        # -- saliency + region metrics, every rank on its share of the batches -------------
+        audit_ds = bundle.dataset(cfg.data.audit_split)
+        n_batches: dict[str, int] = {}
+        for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):
+            target = cfg.saliency.target_layer
+            n_batches[mcfg.name] = audit_model(
+                model, mcfg.name, audit_ds, bundle.regions, cfg.saliency, cfg.analysis, rundir,
+                target_layer=target_layer if target == "auto" else target, device=device,
+                num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
+                progress=progress)
+        dist.barrier()
+        if not dist.is_main:
+            return RunResult(cfg.output_dir, {}, {}, rundir.resumed)
+
+        # -- metrics and findings per model ----------------------------------------------
         frames: list[pd.DataFrame] = []
         per_model: dict[str, dict[str, Any]] = {}
-        audit_ds = bundle.dataset(cfg.data.audit_split)
-        for mcfg in cfg.models:
-            model, target_layer, meta = prepare_model(mcfg, bundle, rundir, seed=cfg.seed,
-                                                      device=device, progress=progress,
-                                                      num_workers=cfg.data.num_workers)
-            loader = DataLoader(audit_ds, batch_size=cfg.saliency.batch_size, shuffle=False,
-                                num_workers=cfg.data.num_workers, collate_fn=collate_samples,
-                                pin_memory=device.type == "cuda")
-            target = cfg.saliency.target_layer
-            n_batches = audit_model(
-                model, mcfg.name, loader, bundle.regions, cfg.saliency, cfg.analysis, rundir,
-                target_layer=target_layer if target == "auto" else target, device=device,
-                progress=progress)
-            tables = merge_shards(rundir, mcfg.name, n_batches, bundle.regions,
+        first_batch = DataLoader(audit_ds, batch_size=cfg.saliency.batch_size,
+                                 collate_fn=collate_samples)
+        for mcfg, (model, target_layer, meta) in zip(cfg.models, models, strict=True):
+            tables = merge_shards(rundir, mcfg.name, n_batches[mcfg.name], bundle.regions,
                                   cfg.analysis.reliance)
             df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
                               bundle.attributes, list(cfg.saliency.methods), bundle.regions)
+            target = cfg.saliency.target_layer
             block, df = analyse_model(
-                mcfg.name, df, tables, model, loader, cfg.analysis, cfg.saliency,
+                mcfg.name, df, tables, model, first_batch, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes,
                 target_layer=target_layer if target == "auto" else target, seed=cfg.seed,
                 device=device, progress=progress)
@@ -146,7 +171,7 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
             rundir.write_npz(f"maps/{mcfg.name}.npz", ids=df["id"].to_numpy().astype(str),
                              maps=tables.maps,
                              methods=np.asarray(list(cfg.saliency.methods)))
-            del model
+        del models
         samples = pd.concat(frames, ignore_index=True)
 
         # -- findings across models, summary -------------------------------------------

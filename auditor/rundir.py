@@ -198,9 +198,13 @@ class RunDir:
             shutil.rmtree(target)
 
     @contextlib.contextmanager
-    def log_to_file(self, logger_name: str = "auditor") -> Iterator[Path]:
+    def log_to_file(self, logger_name: str = "auditor", *, enabled: bool = True
+                    ) -> Iterator[Path]:
         """Attach ``run.log`` to the package logger for the duration of the run."""
         path = self.root / "run.log"
+        if not enabled:
+            yield path
+            return
         handler = logging.FileHandler(path, mode="a", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger = logging.getLogger(logger_name)
