@@ -103,6 +103,25 @@ def _print_run_summary(summary: dict) -> None:
 
 
 @app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    pdf: Annotated[bool, typer.Option(help="also write report.pdf")] = True,
+) -> None:
+    """Render report.html (and report.pdf) again from RUN_DIR, without the models."""
+    from auditor.report_stage import rerender_report
+
+    try:
+        with _progress() as bars:
+            files = rerender_report(run_dir, formats=("html", "pdf") if pdf else ("html",),
+                                    progress=_Bars(bars))
+    except AuditorError as err:
+        _fail(err)
+        return
+    for key, path in files.items():
+        console.print(f"  {key:<5} {path}")
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="YAML config file")]) -> None:
     """Check CONFIG and its data without running a model."""
     from auditor.validate import validate_config

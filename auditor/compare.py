@@ -276,7 +276,8 @@ def _pair(
         dup = rows["id"][rows["id"].duplicated()]
         if len(dup):
             raise CompareError(f"model '{name}' has sample id '{dup.iloc[0]}' more than once")
-        cols = ["correct", *mass_cols] + (["label", *attributes] if with_meta else [])
+        areas = [f"area_{r}" for r in regions if f"area_{r}" in rows.columns]
+        cols = ["correct", *mass_cols] + (["label", *attributes, *areas] if with_meta else [])
         out = rows[["id", *cols]].copy()
         out["id"] = out["id"].astype(str)
         rename = {c: f"{c}_{suffix}" for c in ["correct", *mass_cols]}
@@ -334,10 +335,23 @@ def _worst_cell(
 
 
 def _top_region_shift(paired: pd.DataFrame, method: str, regions: list[str]) -> dict:
-    """Share of samples whose argmax-mass region changed, with transitions and example ids."""
+    """Share of samples whose top region changed, with transitions and example ids.
+
+    The top region is the one with the highest lift (mass / area) when the table has
+    ``area_<region>`` columns — raw mass would almost always name the largest region
+    (background) — and the highest mass otherwise. Regions absent from an image (area 0)
+    cannot be its top region.
+    """
     mb = paired[[f"mass_{method}_{r}_b" for r in regions]].to_numpy(dtype=float)
     mc = paired[[f"mass_{method}_{r}_c" for r in regions]].to_numpy(dtype=float)
-    keep = ~(np.isnan(mb).any(axis=1) | np.isnan(mc).any(axis=1))
+    area_cols = [f"area_{r}_b" if f"area_{r}_b" in paired else f"area_{r}" for r in regions]
+    if all(c in paired for c in area_cols):
+        area = paired[area_cols].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mb = np.where(area > 0, mb / area, -np.inf)
+            mc = np.where(area > 0, mc / area, -np.inf)
+    keep = ~(np.isnan(mb).any(axis=1) | np.isnan(mc).any(axis=1)
+             | np.isneginf(mb).all(axis=1) | np.isneginf(mc).all(axis=1))
     ids = paired["id"].to_numpy()[keep]
     top_b = np.asarray(regions, dtype=object)[mb[keep].argmax(axis=1)]
     top_c = np.asarray(regions, dtype=object)[mc[keep].argmax(axis=1)]
@@ -356,6 +370,7 @@ def _top_region_shift(paired: pd.DataFrame, method: str, regions: list[str]) -> 
 
     return {
         "method": method,
+        "by": "lift" if all(c in paired for c in area_cols) else "mass",
         "n": n,
         "n_changed": int(changed.sum()),
         "changed_share": float(changed.mean()) if n else float("nan"),

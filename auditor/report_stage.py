@@ -74,3 +74,42 @@ def write_report(summary: dict[str, Any], samples: pd.DataFrame, bundle: DataBun
         progress("report", steps, steps)
     log.info("report written (%d kB html)", len(html) // 1024)
     return files
+
+
+def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf"),
+                    progress: ProgressSink | None = None) -> dict[str, Path]:
+    """Render the report again from a finished run directory, without its models.
+
+    Reads ``summary.json``, ``samples.parquet``, ``config.resolved.yaml`` and ``maps/``;
+    images come from the data the config names (the run's own ``data/`` for synthetic data).
+
+    Raises:
+        RunDirError: the folder is not a finished run.
+    """
+    import json
+
+    import yaml
+
+    from auditor.config import parse_config
+    from auditor.data.dataset import load_data, resolve_synthetic
+    from auditor.errors import RunDirError
+
+    run_dir = Path(run_dir)
+    needed = ("summary.json", "samples.parquet", "config.resolved.yaml", "run.json")
+    missing = [n for n in needed if not (run_dir / n).is_file()]
+    if missing:
+        raise RunDirError(f"{run_dir}: not a finished auditor run (no {missing[0]})")
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    config_yaml = (run_dir / "config.resolved.yaml").read_text(encoding="utf-8")
+    cfg = parse_config(yaml.safe_load(config_yaml), base_dir=run_dir,
+                       source=str(run_dir / "config.resolved.yaml"))
+    data_cfg = cfg.data
+    if data_cfg.synthetic is not None:
+        data_cfg = resolve_synthetic(data_cfg, run_dir / "data", cfg.seed)
+    bundle = load_data(data_cfg, seed=cfg.seed)
+    key = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("key", "")
+    rundir = RunDir(run_dir, key=key)
+    report_cfg = cfg.report.model_copy(update={"formats": list(formats)})
+    return write_report(summary, samples, bundle, rundir, report_cfg, config_yaml=config_yaml,
+                        progress=progress)

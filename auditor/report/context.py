@@ -18,6 +18,7 @@ import yaml
 
 from auditor.report import evidence, figures, sections
 from auditor.report import fmt as f
+from auditor.report.comparison import pair_view
 from auditor.report.gallery import (
     HTML_BUDGET_BYTES,
     MAX_THUMBNAILS,
@@ -255,24 +256,12 @@ def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: 
                         + "; ".join(f"{n}: " + ", ".join(f"{r} {f.pct(v, 0)}" for r, v in
                                                          zip(regions, series[n], strict=True))
                                     for n in names)}
-    pairs = []
-    for c in summary.get("comparisons") or []:
-        delta = c.get("delta") if isinstance(c.get("delta"), Mapping) else {}
-        pairs.append({"baseline": str(c.get("baseline", "")),
-                      "candidate": str(c.get("candidate", "")),
-                      "mcnemar_p": f.pvalue(c.get("mcnemar_p")),
-                      "delta": [(k, _signed(v)) for k, v in f.flatten(delta)][:24]})
+    pairs = [pair_view(c) for c in summary.get("comparisons") or []
+             if isinstance(c, Mapping)]
     return {"message": None, "models": names, "rows": rows, "chart": chart, "pairs": pairs,
             "delta_header": f"Δ {names[-1]} − {names[0]}" if len(names) > 1 else "Δ",
             "pairs_message": None if pairs else "No pairwise comparison results (McNemar) in "
                                                  "the summary."}
-
-
-def _signed(value: Any) -> str:
-    if isinstance(value, bool) or not f.is_num(value):
-        return f.auto(value)
-    text = f"{float(value):+.3f}"
-    return "0.000" if float(text) == 0 else text
 
 
 def _methods(summary: Mapping[str, Any], config_yaml: str, ci_label: str) -> dict[str, Any]:

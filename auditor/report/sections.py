@@ -109,7 +109,7 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
     if "=" in worst:
         attr, _, value = worst.partition("=")
         g = (by_group.get(attr) or {}).get(value) or {}
-        detail = model.get("performance_detail") or {}
+        detail = model.get("groups") or model.get("performance_detail") or {}
         for cell in [*(detail.get("cells") or []), *(detail.get("intersectional") or [])]:
             if not g and isinstance(cell, Mapping) and cell.get("group") == worst:
                 g = cell

@@ -75,19 +75,34 @@ def test_empty_test_split(tmp_path):
     assert_one_line_error(invoke("run", path), "audit_split", "'test'")
 
 
+def test_manifest_not_utf8(dataset):
+    manifest, path = dataset
+    manifest.write_bytes(b"path,label,split,hair\n\xff\xfe\x00bad,\x81,test,dark\n")
+    assert_one_line_error(invoke("run", path), "manifest.csv")
+
+
+def test_regions_file_not_json(dataset):
+    manifest, path = dataset
+    (manifest.parent / "regions.json").write_text("{\"images\": [1, 2", encoding="utf-8")
+    assert_one_line_error(invoke("run", path), "regions.json")
+
+
 # -- checkpoints ----------------------------------------------------------------------------
 
 
-def _with_checkpoint(tmp_path, name: str, arch: str = "simple_cnn"):
-    manifest = make_manifest_dataset(tmp_path / "data")
+def _with_checkpoint(tmp_path, name: str, arch: str = "simple_cnn",
+                     classes=("doctor", "nurse")):
+    manifest = make_manifest_dataset(tmp_path / "data", classes=classes, n_train=2, n_test=2)
     return manifest_config(tmp_path, manifest,
                            models=[{"name": "m", "arch": arch, "checkpoint": name}])
 
 
-def test_checkpoint_with_more_classes_than_data(tmp_path):
-    torch.save(build_model("simple_cnn", 3).state_dict(), tmp_path / "three.pt")
-    path = _with_checkpoint(tmp_path, "three.pt")
-    assert_one_line_error(invoke("run", path), "three.pt", "shape mismatch")
+@pytest.mark.parametrize("head, data_classes", [(3, ("doctor", "nurse")),
+                                                (2, ("doctor", "nurse", "porter"))])
+def test_checkpoint_head_does_not_fit_the_classes(tmp_path, head, data_classes):
+    torch.save(build_model("simple_cnn", head).state_dict(), tmp_path / "head.pt")
+    path = _with_checkpoint(tmp_path, "head.pt", classes=data_classes)
+    assert_one_line_error(invoke("run", path), "head.pt", "shape mismatch")
 
 
 def test_checkpoint_of_another_architecture(tmp_path):
