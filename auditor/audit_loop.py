@@ -123,7 +123,8 @@ def audit_model(
         if reliance_idx:
             names = [regions[i] for i in reliance_idx]
             rel_out = reliance_test(model, images, masks[:, reliance_idx], names,
-                                    fill=acfg.reliance_fill, batch_size=len(images))
+                                    fill=acfg.reliance_fill, batch_size=len(images),
+                                    logits=out.logits.detach())
             flip = np.stack([rel_out[regions[i]]["flip"] for i in reliance_idx], axis=1)
             drop = np.stack([rel_out[regions[i]]["conf_drop"] for i in reliance_idx], axis=1)
         else:

@@ -138,8 +138,10 @@ def _choose_k(x: np.ndarray, max_k: int, seed: int) -> tuple[np.ndarray, dict[in
 def _projection(x: np.ndarray, seed: int) -> np.ndarray:
     n = x.shape[0]
     if n >= 4:
+        # 500 iterations (sklearn's default is 1000) is plenty for a few hundred points and
+        # costs a fraction of the time; the layout is for display only.
         tsne = TSNE(n_components=2, perplexity=float(min(30, n - 1)), random_state=seed,
-                    init="pca" if x.shape[1] >= 2 else "random")
+                    init="pca" if x.shape[1] >= 2 else "random", max_iter=500)
         return tsne.fit_transform(x)
     coords = np.zeros((n, 2))
     dims = min(2, x.shape[1], n)

@@ -87,3 +87,17 @@ def test_reliance_summary():
     assert face["conf_drop"] == pytest.approx(2.0 / 18)
     assert face["by_class"]["a"]["flip_rate"] == pytest.approx(0.5)
     assert face["by_group"]["hair"]["x"]["n"] == 9
+
+
+def test_separable_blur_equals_torchvision_gaussian_blur():
+    import math
+
+    import torchvision.transforms.functional as TF
+
+    from auditor.metrics.reliance import _blur
+
+    images = torch.rand(2, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    sigma = 48 / 8.0
+    k = min(2 * math.ceil(3 * sigma) + 1, 2 * 40 - 1)
+    expected = TF.gaussian_blur(images, kernel_size=[k, k], sigma=[sigma, sigma])
+    assert torch.allclose(_blur(images), expected, atol=1e-5)
