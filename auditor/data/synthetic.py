@@ -116,6 +116,57 @@ def _stamp(cfg: SyntheticConfig, seed: int, style: ClinicStyle) -> dict:
             "annotation_pad_px": ANNOTATION_PAD_PX}
 
 
+#: Below this many images the generator renders in-process; above, in a process pool.
+PARALLEL_MIN_IMAGES = 400
+
+
+def _render_chunk(args: tuple) -> list[tuple[str, str, str, str, dict]]:
+    """Render and write a chunk of images (runs in a worker process)."""
+    out_dir, jobs, seed, size, style = args
+    out = []
+    for split, i, label, hair in jobs:
+        scene, rng = scene_for(seed, split, i, label, hair, style)
+        pixels = render_scene(scene, size, style, noise_rng=rng)
+        rel = f"images/{split}/{split}_{i:05d}.png"
+        _write_atomic(out_dir / rel, _png_bytes(pixels))
+        out.append((rel, label, split, hair, scene_polygons(scene, size,
+                                                            pad_px=ANNOTATION_PAD_PX)))
+    return out
+
+
+def _render_all(out_dir: Path, jobs: list[tuple[str, int, str, str]], seed: int, size: int,
+                style: ClinicStyle, progress: Callable[[int, int], None] | None):
+    """Yield rendered images in job order; a process pool for large datasets.
+
+    Every image depends only on (seed, split, index), so the result does not depend on the
+    number of workers.
+    """
+    total = len(jobs)
+    workers = min(os.cpu_count() or 1, 4)
+    chunk = 100
+    chunks = [(out_dir, jobs[k:k + chunk], seed, size, style) for k in range(0, total, chunk)]
+    done = 0
+    if total < PARALLEL_MIN_IMAGES or workers < 2:
+        results = map(_render_chunk, chunks)
+        pool = None
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        results = pool.map(_render_chunk, chunks)
+    try:
+        for part in results:
+            yield from part
+            done += len(part)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
                     progress: Callable[[int, int], None] | None = None,
                     style: ClinicStyle | None = None) -> Path:
@@ -147,27 +198,21 @@ def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
     size = cfg.image_size
     sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
     total = sum(sizes.values())
-    rows: list[tuple[str, str, str, str]] = []
-    images, annotations = [], []
-    done = 0
+    jobs: list[tuple[str, int, str, str]] = []
     for split, n in sizes.items():
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
         plan = split_plan(split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]))
-        for i, (label, hair) in enumerate(plan):
-            scene, rng = scene_for(seed, split, i, label, hair, style)
-            pixels = render_scene(scene, size, style, noise_rng=rng)
-            rel = f"images/{split}/{split}_{i:05d}.png"
-            _write_atomic(out_dir / rel, _png_bytes(pixels))
-            rows.append((rel, label, split, hair))
-            image_id = len(images) + 1
-            images.append({"id": image_id, "file_name": rel, "width": size, "height": size})
-            polys = scene_polygons(scene, size, pad_px=ANNOTATION_PAD_PX)
-            for cat_id, name in ((1, "face"), (2, "object")):
-                annotations.append(_coco_annotation(polys[name], len(annotations) + 1,
-                                                    image_id, cat_id, size))
-            done += 1
-            if progress is not None and (done % 100 == 0 or done == total):
-                progress(done, total)
+        jobs += [(split, i, label, hair) for i, (label, hair) in enumerate(plan)]
+    rows: list[tuple[str, str, str, str]] = []
+    images, annotations = [], []
+    for rel, label, split, hair, polys in _render_all(out_dir, jobs, seed, size, style,
+                                                      progress):
+        rows.append((rel, label, split, hair))
+        image_id = len(images) + 1
+        images.append({"id": image_id, "file_name": rel, "width": size, "height": size})
+        for cat_id, name in ((1, "face"), (2, "object")):
+            annotations.append(_coco_annotation(polys[name], len(annotations) + 1,
+                                                image_id, cat_id, size))
     coco = {"info": {"description": "auditor clinic synthetic dataset", "seed": seed},
             "images": images, "annotations": annotations,
             "categories": [{"id": 1, "name": "face", "supercategory": "person"},
