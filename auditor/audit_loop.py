@@ -96,7 +96,9 @@ def audit_model(
     Returns:
         The number of batches (shards) for this model, over all ranks.
     """
-    engine = CamEngine(model, target_layer=target_layer, methods=list(scfg.methods))
+    engine = CamEngine(model, target_layer=target_layer, methods=list(scfg.methods),
+                       options=scfg.options,
+                       autocast=scfg.autocast if device.type == "cuda" else None)
     reliance_idx = [i for i, r in enumerate(regions) if r != "background"] if acfg.reliance else []
     n, bs = len(dataset), scfg.batch_size  # type: ignore[arg-type]
     n_batches = (n + bs - 1) // bs

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.config import AuditConfig
-from auditor.errors import ConfigError, ModelError
+from auditor.errors import ConfigError, ModelError, SaliencyError
 from auditor.models import get_arch
 from auditor.saliency import get_method
+from auditor.saliency.methods import resolve_options
 
 __all__ = ["check_against_data", "check_registries"]
 
@@ -31,6 +32,15 @@ def check_registries(cfg: AuditConfig) -> None:
                     "torch.save(model.state_dict(), path); nothing is downloaded)")
     for method in cfg.saliency.methods:
         get_method(method)
+    stray = sorted(set(cfg.saliency.options) - set(cfg.saliency.methods))
+    if stray:
+        raise ConfigError(f"saliency.options: {stray[0]!r} is not one of saliency.methods "
+                          f"({', '.join(cfg.saliency.methods)})")
+    for method, opts in cfg.saliency.options.items():
+        try:
+            resolve_options(method, opts)
+        except SaliencyError as err:
+            raise ConfigError(f"saliency.options.{method}: {err}") from None
 
 
 def check_against_data(cfg: AuditConfig, regions: list[str], attributes: list[str]) -> None:

@@ -77,9 +77,9 @@ def run(
     console.print(f"\nfinished in {seconds:.0f} s{' (resumed)' if result.resumed else ''}")
     for key in ("html", "pdf", "summary", "samples"):
         if key in result.files:
-            console.print(f"  {key:<8} {result.files[key]}")
+            console.print(f"  {key:<8} {result.files[key]}", soft_wrap=True)
     if "html" in result.files:
-        console.print(f"\nReport: [bold]{result.files['html']}[/]")
+        console.print(f"\nReport: [bold]{result.files['html']}[/]", soft_wrap=True)
 
 
 def _print_run_summary(summary: dict) -> None:
@@ -118,7 +118,7 @@ def report(
         _fail(err)
         return
     for key, path in files.items():
-        console.print(f"  {key:<5} {path}")
+        console.print(f"  {key:<5} {path}", soft_wrap=True)
 
 
 @app.command()
@@ -216,9 +216,9 @@ def compare(
                   f"accuracy {_signed(delta.get('accuracy'))}, worst-group "
                   f"{_signed(delta.get('worst_group_accuracy'))}, "
                   f"McNemar p = {_signed(comp.get('mcnemar_p'), '.3g')}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     for key, path in paths.items():
-        console.print(f"  {key:<5} {path}")
+        console.print(f"  {key:<5} {path}", soft_wrap=True)
 
 
 @app.command()

@@ -141,6 +141,8 @@ class SaliencyConfig(_Strict):
     target: Literal["predicted", "true"] = "predicted"
     batch_size: int = Field(128, ge=1)
     map_size: int = Field(16, ge=4, le=256)  # side of the low-resolution maps kept in maps/
+    options: dict[str, dict[str, float | int | str]] = Field(default_factory=dict)
+    autocast: Literal["bf16", "fp16"] | None = None  # CUDA only; ignored on CPU
 
 
 class AnalysisConfig(_Strict):

@@ -119,3 +119,16 @@ def test_dfr_and_group_weighted_models_train_and_audit(tmp_path):
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert set(summary["models"]) == {"gw", "dfr"}
     assert not (tmp_path / "run/report.html").exists()
+
+
+def test_unknown_method_option(tmp_path):
+    path = write_config(tmp_path, saliency={"methods": ["occlusion"],
+                                            "options": {"occlusion": {"windw": 8}}})
+    assert_one_line_error(invoke("run", str(path)), "saliency.options.occlusion", "windw",
+                          "window")
+
+
+def test_option_for_unrequested_method(tmp_path):
+    path = write_config(tmp_path, saliency={"methods": ["gradcam"],
+                                            "options": {"occlusion": {"window": 8}}})
+    assert_one_line_error(invoke("run", str(path)), "saliency.options", "occlusion")

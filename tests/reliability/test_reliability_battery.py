@@ -141,7 +141,7 @@ def test_malicious_pickle_checkpoint_is_not_executed(tmp_path, container):
     if container == "torch_zip":
         torch.save(obj, tmp_path / "evil.pt")
     else:
-        (tmp_path / "evil.pt").write_bytes(pickle.dumps(obj))
+        (tmp_path / "evil.pt").write_bytes(pickle.dumps(obj, protocol=2))
     path = _with_checkpoint(tmp_path, "evil.pt")
     assert_one_line_error(invoke("run", path), "evil.pt")
     assert not marker.exists()
