@@ -1,7 +1,8 @@
 """The wheel ships every package, the templates and the sample configs."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,11 +2,10 @@
 
 import pytest
 import yaml
+from tiny_config import TINY, write_config
 from typer.testing import CliRunner
 
 from auditor.cli import app
-
-from tiny_config import TINY, write_config
 
 
 def invoke(*args):
@@ -74,8 +73,8 @@ def test_checkpoint_shape_mismatch(tmp_path):
 
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_unknown_expected_region(tmp_path, command):
-    from auditor.data.synthetic import generate_clinic
     from auditor.config import SyntheticConfig
+    from auditor.data.synthetic import generate_clinic
 
     manifest = generate_clinic(tmp_path / "d", SyntheticConfig(n_train=8, n_val=0, n_test=4,
                                                                 image_size=32), seed=0)
