@@ -16,6 +16,7 @@ from auditor.config import AnalysisConfig, SaliencyConfig
 from auditor.data.dataset import DataBundle
 from auditor.data.summary import describe
 from auditor.metrics.analysis import analyze_model
+from auditor.metrics.headline import headline_intervals
 from auditor.progress import ProgressSink
 from auditor.saliency.sanity import model_randomization_check
 
@@ -84,6 +85,9 @@ def analyse_model(
     df = df.assign(cluster=result.cluster_labels)
     block = result.summary_block()
     block["n"] = int(len(df))
+    block["metrics_ci"] = headline_intervals(df, attributes, n_boot=acfg.n_bootstrap,
+                                             level=acfg.ci_level, seed=seed,
+                                             min_group_size=acfg.min_group_size)
     if progress:
         progress(f"analyse {name}", 2, 2)
     log.info("%s: accuracy %.3f, %d findings", name, block["metrics"]["accuracy"],

@@ -100,6 +100,7 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
         level: Confidence level of the intervals computed here.
     """
     metrics = model.get("metrics") or {}
+    boot = model.get("metrics_ci") or {}
     by_group = model.get("by_group") or {}
     n = len(rows)
     k = int(rows["correct"].sum()) if "correct" in rows.columns else 0
@@ -118,12 +119,12 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
         {"label": "Accuracy", "value": f.pct(acc),
          "ci": f.pct_ci(wilson(k, n, level)) if n else f.DASH, "n": f.count(n) if n else f.DASH},
         {"label": "Balanced accuracy", "value": f.pct(metrics.get("balanced_accuracy")),
-         "ci": f.DASH, "n": f.count(n) if n else f.DASH},
+         "ci": f.pct_ci(boot.get("balanced_accuracy")), "n": f.count(n) if n else f.DASH},
         {"label": f"Worst-group accuracy ({worst or 'group unknown'})",
          "value": f.pct(metrics.get("worst_group_accuracy")), "ci": f.pct_ci(worst_ci),
          "n": f.count(worst_n)},
         {"label": "Accuracy gap (best − worst group)", "value": f.pct(metrics.get("accuracy_gap")),
-         "ci": f.DASH, "n": f.DASH},
+         "ci": f.pct_ci(boot.get("accuracy_gap")), "n": f.count(n) if n else f.DASH},
         {"label": "Equalized-odds difference",
          "value": f.num(metrics.get("equalized_odds_difference")), "ci": f.DASH, "n": f.DASH},
     ]
