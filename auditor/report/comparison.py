@@ -42,9 +42,13 @@ def pair_view(c: Mapping[str, Any]) -> dict[str, Any]:
          f"({(wg.get('candidate') or {}).get('group', f.DASH)})",
          _pp(wg.get("delta")), f.DASH, f.count((wg.get("candidate") or {}).get("n"))],
     ]
-    mcnemar = (f"McNemar test on per-sample correctness: {f.count(mc.get('c'))} samples fixed "
-               f"by {cand}, {f.count(mc.get('b'))} broken, p = {f.pvalue(c.get('mcnemar_p'))}"
-               f" ({mc.get('method', 'exact')})." if mc else None)
+    mcnemar = None
+    if mc:
+        mcnemar = (f"McNemar test on per-sample correctness: {f.count(mc.get('c'))} samples "
+                   f"fixed by {cand}, {f.count(mc.get('b'))} broken, "
+                   f"p = {f.pvalue(c.get('mcnemar_p'))} ({mc.get('method', 'exact')}).")
+    elif c.get("mcnemar_p") is not None:
+        mcnemar = f"McNemar test on per-sample correctness: p = {f.pvalue(c.get('mcnemar_p'))}."
     groups = []
     for attr, values in (c.get("by_group") or {}).items():
         for value, g in (values or {}).items():
