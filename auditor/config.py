@@ -9,6 +9,7 @@ Each pipeline stage receives only its own section (``cfg.data``, ``cfg.saliency`
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,7 +170,7 @@ class AuditConfig(_Strict):
 
     name: str = "audit"
     output_dir: Path = Path("runs/audit")
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     device: str = "auto"
     data: DataConfig
     models: list[ModelConfig] = Field(min_length=1)
@@ -181,7 +182,7 @@ class AuditConfig(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()):
+        if v in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:[0-9]+", v):
             return v
         raise ValueError("device must be auto, cpu, cuda or cuda:N")
 
@@ -259,23 +260,29 @@ def _error_line(source: str, err: ValidationError) -> str:
     return f"{source}: {key}: {msg}{more}"
 
 
-def _resolve_paths(cfg: AuditConfig, base: Path) -> AuditConfig:
-    def fix(p: Path | None) -> Path | None:
+def _resolve_paths(cfg: AuditConfig, base: Path, source: str) -> AuditConfig:
+    def fix(p: Path | None, key: str) -> Path | None:
         if p is None:
             return None
-        p = Path(p).expanduser()
+        if "\x00" in str(p):
+            raise ConfigError(f"{source}: {key}: path contains a NUL byte")
+        try:
+            p = Path(p).expanduser()
+        except RuntimeError:
+            raise ConfigError(f"{source}: {key}: cannot expand '~' in {str(p)!r} "
+                              "(unknown user)") from None
         return p if p.is_absolute() else (base / p).resolve()
 
-    cfg.output_dir = fix(cfg.output_dir)  # type: ignore[assignment]
+    cfg.output_dir = fix(cfg.output_dir, "output_dir")  # type: ignore[assignment]
     for key in _PATH_FIELDS["data"]:
-        setattr(cfg.data, key, fix(getattr(cfg.data, key)))
+        setattr(cfg.data, key, fix(getattr(cfg.data, key), f"data.{key}"))
     if cfg.data.manifest is not None and cfg.data.root is None:
         cfg.data.root = cfg.data.manifest.parent
     if cfg.data.regions is not None:
-        cfg.data.regions.path = fix(cfg.data.regions.path)
-    for m in cfg.models:
-        m.checkpoint = fix(m.checkpoint)
-        m.pretrained = fix(m.pretrained)
+        cfg.data.regions.path = fix(cfg.data.regions.path, "data.regions.path")
+    for i, m in enumerate(cfg.models):
+        m.checkpoint = fix(m.checkpoint, f"models[{i}].checkpoint")
+        m.pretrained = fix(m.pretrained, f"models[{i}].pretrained")
     return cfg
 
 
@@ -292,7 +299,7 @@ def parse_config(raw: Any, *, base_dir: Path, source: str = "config") -> AuditCo
         cfg = AuditConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(_error_line(source, err)) from None
-    return _resolve_paths(cfg, base_dir)
+    return _resolve_paths(cfg, base_dir, source)
 
 
 def load_config(path: str | Path) -> AuditConfig:

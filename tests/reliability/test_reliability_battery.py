@@ -54,8 +54,6 @@ def test_wrong_type(dataset):
     assert_one_line_error(invoke("run", path), "saliency.batch_size")
 
 
-@pytest.mark.xfail(strict=True, reason="seed is not range-checked: np.random.seed(-1) raises "
-                   "ValueError in run_audit (fix: config.py seed: int = Field(0, ge=0, lt=2**32))")
 def test_negative_seed(dataset):
     _, path = dataset
     raw = yaml.safe_load(path.read_text())
