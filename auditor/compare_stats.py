@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from auditor.metrics.stats import _MCNEMAR_EXACT_BELOW, mcnemar_test, wilcoxon_paired
+
 #: Below this many discordant pairs McNemar's test uses the exact binomial distribution.
-EXACT_MCNEMAR_BELOW = 25
+EXACT_MCNEMAR_BELOW = _MCNEMAR_EXACT_BELOW  # same rule as auditor.metrics.stats
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,11 @@ def mcnemar(baseline_correct: np.ndarray, candidate_correct: np.ndarray) -> McNe
     cand = np.asarray(candidate_correct, dtype=bool)
     b = int(np.sum(base & ~cand))
     c = int(np.sum(~base & cand))
+    statistic, p = mcnemar_test(base, cand)  # the one implementation (auditor.metrics.stats)
     n = b + c
-    if n == 0:
-        return McNemarResult(b=b, c=c, statistic=0.0, p=1.0, method="none")
-    if n < EXACT_MCNEMAR_BELOW:
-        p = stats.binomtest(b, n, 0.5, alternative="two-sided").pvalue
-        return McNemarResult(b=b, c=c, statistic=float(b), p=float(min(p, 1.0)), method="exact")
-    statistic = (abs(b - c) - 1.0) ** 2 / n
-    p = stats.chi2.sf(statistic, df=1)
-    return McNemarResult(b=b, c=c, statistic=float(statistic), p=float(p), method="chi2")
+    method = "none" if n == 0 else "exact" if n < EXACT_MCNEMAR_BELOW else "chi2"
+    return McNemarResult(b=b, c=c, statistic=float(b) if method == "exact" else statistic,
+                         p=min(p, 1.0), method=method)
 
 
 def wilcoxon_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
@@ -90,13 +88,9 @@ def wilcoxon_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
     """
     base = np.asarray(baseline, dtype=float)
     cand = np.asarray(candidate, dtype=float)
-    keep = ~(np.isnan(base) | np.isnan(cand))
-    diff = cand[keep] - base[keep]
-    if diff.size == 0:
+    if not np.any(~(np.isnan(base) | np.isnan(cand))):
         return float("nan")
-    if np.all(diff == 0):
-        return 1.0
-    return float(stats.wilcoxon(cand[keep], base[keep]).pvalue)
+    return wilcoxon_paired(cand, base)
 
 
 def derived_rng(seed: int, key: str) -> np.random.Generator:
