@@ -18,7 +18,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from auditor.config import AnalysisConfig, SaliencyConfig
-from auditor.metrics.regions import attention_mass, pointing_game, region_area
+from auditor.metrics.regions import (
+    attention_mass,
+    pointing_game,
+    region_area,
+    relevance_rank_accuracy,
+)
 from auditor.metrics.reliance import reliance_test
 from auditor.progress import ProgressSink
 from auditor.rundir import RunDir
@@ -50,6 +55,7 @@ class AuditTables:
         mass: [N, M, R] attention mass per method and region.
         area: [N, R] region area share.
         point: [N, M, R] pointing-game hits.
+        rank: [N, M, R] relevance rank accuracy (NaN for empty regions / zero maps).
         maps: [N, M, h, w] float16 low-resolution maps.
         flip: [N, R'] prediction flipped when region r' is occluded (reliance regions).
         conf_drop: [N, R'] confidence drop of the original prediction.
@@ -62,6 +68,7 @@ class AuditTables:
     mass: np.ndarray
     area: np.ndarray
     point: np.ndarray
+    rank: np.ndarray
     maps: np.ndarray
     flip: np.ndarray
     conf_drop: np.ndarray
@@ -120,6 +127,7 @@ def audit_model(
         maps = out.maps  # [B, M, H, W]
         mass = attention_mass(maps, masks)  # [B, M, R]
         point = pointing_game(maps, masks)
+        rank_acc = relevance_rank_accuracy(maps, masks)
         area = region_area(masks)
         lowres = F.adaptive_avg_pool2d(maps, scfg.map_size).to(torch.float16)
         if reliance_idx:
@@ -140,6 +148,7 @@ def audit_model(
             mass=mass.detach().float().cpu().numpy(),
             area=area.detach().float().cpu().numpy(),
             point=point.detach().cpu().numpy(),
+            rank=rank_acc.detach().float().cpu().numpy(),
             maps=lowres.cpu().numpy(),
             flip=np.asarray(flip, dtype=bool),
             conf_drop=np.asarray(drop, dtype=np.float32),
@@ -163,7 +172,8 @@ def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
     rel_regions = [r for r in regions if r != "background"] if reliance else []
     return AuditTables(
         index=cat["index"], logits=cat["logits"], embeddings=cat["embeddings"],
-        mass=cat["mass"], area=cat["area"], point=cat["point"], maps=cat["maps"],
+        mass=cat["mass"], area=cat["area"], point=cat["point"], rank=cat["rank"],
+        maps=cat["maps"],
         flip=cat["flip"], conf_drop=cat["conf_drop"], reliance_regions=rel_regions,
     )
 
@@ -200,6 +210,7 @@ def sample_frame(
         for r, region in enumerate(regions):
             cols[f"mass_{method}_{region}"] = tables.mass[:, m, r].astype(np.float64)
             cols[f"point_{method}_{region}"] = tables.point[:, m, r].astype(bool)
+            cols[f"rank_{method}_{region}"] = tables.rank[:, m, r].astype(np.float64)
     for r, region in enumerate(regions):
         cols[f"area_{region}"] = tables.area[:, r].astype(np.float64)
     for j, region in enumerate(tables.reliance_regions):

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.metrics.groups import attribute_values
-from auditor.metrics.stats import bootstrap_means, json_float, wilson_ci
+from auditor.metrics.stats import bootstrap_mean_ci, bootstrap_means, json_float, wilson_ci
 
 __all__ = ["attention_summary", "cell_attention", "mass_column", "area_column", "point_column"]
 
@@ -68,7 +68,9 @@ def cell_attention(sub: pd.DataFrame, methods: Sequence[str], regions: Sequence[
         n_boot, level, seed: bootstrap settings (one seeded resample shared by all columns).
 
     Returns:
-        ``{METHOD: {REGION: {mass, area, lift, ci, lift_ci, n[, pointing, pointing_ci]}}}``.
+        ``{METHOD: {REGION: {mass, area, lift, ci, lift_ci, n[, pointing, pointing_ci]
+        [, rank_accuracy, rank_accuracy_ci, rank_accuracy_n]}}}`` (pointing game and
+        relevance rank accuracy when the table has ``point_*`` / ``rank_*`` columns).
     """
     mcols = [mass_column(m, r) for m in methods for r in regions]
     acols = [area_column(r) for r in regions]
@@ -103,6 +105,14 @@ def cell_attention(sub: pd.DataFrame, methods: Sequence[str], regions: Sequence[
                 k, m = int(hits.sum()), int(len(hits))
                 entry["pointing"] = json_float(k / m) if m else None
                 entry["pointing_ci"] = _ci(*wilson_ci(k, m, level))
+            rcol = f"rank_{method}_{region}"
+            if rcol in sub.columns:
+                ranks = sub[rcol].to_numpy(dtype=float)
+                ranks = ranks[np.isfinite(ranks)]
+                mean, lo, hi = bootstrap_mean_ci(ranks, n_boot=n_boot, level=level, seed=seed)
+                entry["rank_accuracy"] = json_float(mean) if len(ranks) else None
+                entry["rank_accuracy_ci"] = _ci(lo, hi)
+                entry["rank_accuracy_n"] = int(len(ranks))
             out[method][region] = entry
     return out
 

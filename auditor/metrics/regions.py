@@ -104,6 +104,38 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return hit.squeeze(1) if squeeze else hit
 
 
+def relevance_rank_accuracy(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Relevance rank accuracy (Arras, Osman & Samek, 2022, "CLEVR-XAI").
+
+    For a region of K pixels: the share of the map's K highest pixels that lie inside it,
+    ``|top_K(map) ∩ region| / K``. 1.0 = the map's top K pixels are exactly the region. Ties
+    are broken by row-major position (a stable sort). An empty region or an all-zero map
+    gives ``NaN`` (no ranking to judge).
+
+    Args:
+        maps: ``[N, H, W]`` or ``[N, M, H, W]`` non-negative maps.
+        masks: ``[N, R, H, W]`` bool region masks.
+
+    Returns:
+        ``[N, R]`` (or ``[N, M, R]``) float.
+    """
+    maps, m, squeeze = _check(maps, masks)
+    n, n_methods, h, w = maps.shape
+    flat = maps.reshape(n, n_methods, h * w).float()
+    order = torch.sort(flat, dim=-1, descending=True, stable=True).indices
+    rank = torch.empty_like(order)
+    rank.scatter_(-1, order, torch.arange(h * w, device=flat.device).expand_as(order))
+    mflat = m.reshape(n, m.shape[1], h * w) > 0.5  # [N, R, HW] bool
+    k = mflat.sum(dim=-1)  # [N, R]
+    # inside[n, m, r] = number of region-r pixels whose rank (under method m) is below K_r
+    top = rank.unsqueeze(2) < k.unsqueeze(1).unsqueeze(-1)  # [N, M, R, HW] bool
+    inside = (top & mflat.unsqueeze(1)).sum(dim=-1).float()
+    out = inside / k.unsqueeze(1).clamp(min=1).float()
+    bad = (k.unsqueeze(1) == 0) | (flat.sum(dim=-1) <= 0).unsqueeze(-1)
+    out = out.masked_fill(bad, float("nan"))
+    return out.squeeze(1) if squeeze else out
+
+
 def lift(mass: torch.Tensor | np.ndarray | float, area: torch.Tensor | np.ndarray | float):
     """Attention lift = mass / area, NaN where the area is 0.
 

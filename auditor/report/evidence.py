@@ -69,8 +69,18 @@ def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Se
         out.append({"region": region, "role": region_role(region, expected, spurious),
                     "mass": f.pct(mass), "mass_ci": mass_ci, "area": f.pct(b.get("area")),
                     "lift": f.num(lift), "lift_ci": lift_ci,
-                    "n": f.count(b.get("n", n)), "hot": hot})
+                    "n": f.count(b.get("n", n)), "hot": hot,
+                    "pointing": _with_ci(b.get("pointing"), b.get("pointing_ci")),
+                    "rank": _with_ci(b.get("rank_accuracy"), b.get("rank_accuracy_ci"))})
     return out
+
+
+def _with_ci(value: Any, ci: Any) -> str:
+    """``'64.0% (60.1–67.8%)'``; a dash when the value is missing."""
+    if not f.is_num(value):
+        return f.DASH
+    interval = f.pct_ci(ci)
+    return f"{f.pct(value)} ({interval})" if interval != f.DASH else f.pct(value)
 
 
 def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],
@@ -89,7 +99,9 @@ def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],
         rows = _region_table(block or {}, regions, expected, spurious, n)
         lifts.append({"method": method, "rows": rows,
                       "mass_ci": any(r["mass_ci"] != f.DASH for r in rows),
-                      "lift_ci": any(r["lift_ci"] != f.DASH for r in rows)})
+                      "lift_ci": any(r["lift_ci"] != f.DASH for r in rows),
+                      "localisation": any(r["pointing"] != f.DASH or r["rank"] != f.DASH
+                                          for r in rows)})
     by_group = []
     for method, attrs in (model.get("attention_by_group") or {}).items():
         rows = []

@@ -62,3 +62,22 @@ def test_summary_blocks(small):
 def test_missing_column_is_reported(small):
     with pytest.raises(ValueError, match="mass_gradcam\\+\\+_face"):
         cell_attention(small, ["gradcam++"], REGIONS)
+
+
+def test_rank_accuracy_summarised_when_column_present():
+    import pandas as pd
+
+    from auditor.metrics.attention import attention_summary
+
+    df = pd.DataFrame({
+        "label": ["a", "a", "b", "b"], "correct": [True, False, True, True],
+        "mass_gradcam_face": [0.5, 0.5, 0.5, 0.5], "mass_gradcam_background": [0.5] * 4,
+        "area_face": [0.25] * 4, "area_background": [0.75] * 4,
+        "rank_gradcam_face": [1.0, 0.5, float("nan"), 0.0],
+        "rank_gradcam_background": [0.5] * 4,
+    })
+    out = attention_summary(df, ["gradcam"], ["face", "background"], n_boot=200)
+    face = out["attention"]["gradcam"]["face"]
+    assert face["rank_accuracy"] == 0.5 and face["rank_accuracy_n"] == 3
+    lo, hi = face["rank_accuracy_ci"]
+    assert lo <= 0.5 <= hi

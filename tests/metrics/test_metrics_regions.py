@@ -97,3 +97,26 @@ def test_masses_of_a_partition_sum_to_one():
     torch.testing.assert_close(mass.sum(-1), torch.ones(5, 2))
     assert (mass >= 0).all() and (mass <= 1).all()
     torch.testing.assert_close(attention_mass(torch.ones(5, 8, 8), masks), region_area(masks))
+
+
+def test_relevance_rank_accuracy_hand_computed_4x4():
+    import math
+
+    from auditor.metrics.regions import relevance_rank_accuracy
+
+    # ranks (0 = highest): the map's 4 highest pixels are the top-left 2x2 block
+    m = torch.tensor([[9.0, 8.0, 1.0, 0.0],
+                      [7.0, 6.0, 0.0, 0.0],
+                      [5.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 0.0]])[None]
+    masks = torch.zeros(1, 3, 4, 4, dtype=torch.bool)
+    masks[0, 0, :2, :2] = True          # K=4, top-4 all inside -> 1.0
+    masks[0, 1, :2, 1:3] = True         # K=4, top-4 = {(0,0),(0,1),(1,0),(1,1)}; inside: (0,1),(1,1) -> 0.5
+    out = relevance_rank_accuracy(m, masks)
+    assert out.shape == (1, 3)
+    assert out[0, 0].item() == 1.0 and out[0, 1].item() == 0.5
+    assert math.isnan(out[0, 2].item())  # empty region
+    zero = relevance_rank_accuracy(torch.zeros(1, 4, 4), masks)
+    assert torch.isnan(zero).all()
+    both = relevance_rank_accuracy(torch.stack([m[0], m[0].flip(-1)])[None], masks)
+    assert both.shape == (1, 2, 3) and both[0, 1, 0].item() == 0.0
