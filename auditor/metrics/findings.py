@@ -213,10 +213,17 @@ def sanity_findings(sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | No
 
 
 def slice_findings(slices: Sequence[Slice], *, gap_threshold: float, max_findings: int = 3,
-                   level: float = 0.95) -> list[Finding]:
-    """``slice`` findings for the worst significant slices (see the module docstring)."""
+                   level: float = 0.95, skip: Sequence[set[tuple[str, str]]] = ()
+                   ) -> list[Finding]:
+    """``slice`` findings for the worst significant slices (see the module docstring).
+
+    Args:
+        skip: feature sets already reported (e.g. the worst group of a ``group_gap``
+            finding); like a reported slice, a slice with these features, or nested in or
+            around them, adds nothing and is left out.
+    """
     out: list[Finding] = []
-    reported: list[set[tuple[str, str]]] = []
+    reported: list[set[tuple[str, str]]] = [set(items) for items in skip]
     for s in sorted((s for s in slices if s.significant), key=lambda s: (-s.error_rate, s.name)):
         items = set(s.features.items())
         if any(items <= r or r <= items for r in reported):
@@ -273,10 +280,14 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
             spurious_regions=config.spurious_regions, lift_threshold=config.lift_threshold,
             min_group_size=config.min_group_size, other_methods=methods[1:],
             n_boot=config.n_bootstrap, level=config.ci_level, seed=seed)
-    out += group_gap_findings(performance, gap_threshold=config.gap_threshold,
+    gaps = group_gap_findings(performance, gap_threshold=config.gap_threshold,
                               min_group_size=config.min_group_size, level=config.ci_level)
+    out += gaps
     out += cluster_findings(clusters)
-    out += slice_findings(slices, gap_threshold=config.gap_threshold, level=config.ci_level)
+    known = [{(str(k), str(v)) for k, v in g.evidence["worst_group"]["features"].items()}
+             for g in gaps]
+    out += slice_findings(slices, gap_threshold=config.gap_threshold, level=config.ci_level,
+                          skip=known)
     out += disparity_findings(df, attributes, tau=config.disparity_tau,
                               min_group_size=config.min_group_size,
                               method=methods[0] if methods else None, spurious_regions=spurious)

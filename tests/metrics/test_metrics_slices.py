@@ -44,3 +44,12 @@ def test_uniform_errors_give_no_significant_slice(make_table):
 def test_min_support_filters(make_table):
     slices = find_slices(make_table(_cells(30)), ["hair"], min_support=61)
     assert {s.name for s in slices} == {"hair=blond", "hair=dark", "label=doctor", "label=nurse"}
+
+
+def test_slice_already_reported_as_worst_group_is_skipped(make_table):
+    slices = find_slices(make_table(_cells(30)), ["hair"], min_support=10)
+    skip = [{("label", "doctor"), ("hair", "blond")}]
+    found = slice_findings(slices, gap_threshold=0.1, skip=skip)
+    assert len(slice_findings(slices, gap_threshold=0.1)) == 1  # without skip: the cell
+    # with the cell already reported (as a group gap) neither it nor its parents come back
+    assert found == []
