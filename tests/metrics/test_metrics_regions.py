@@ -111,7 +111,8 @@ def test_relevance_rank_accuracy_hand_computed_4x4():
                       [0.0, 0.0, 0.0, 0.0]])[None]
     masks = torch.zeros(1, 3, 4, 4, dtype=torch.bool)
     masks[0, 0, :2, :2] = True          # K=4, top-4 all inside -> 1.0
-    masks[0, 1, :2, 1:3] = True         # K=4, top-4 = {(0,0),(0,1),(1,0),(1,1)}; inside: (0,1),(1,1) -> 0.5
+    # K=4; the top 4 are (0,0),(0,1),(1,0),(1,1), of which (0,1),(1,1) are inside -> 0.5
+    masks[0, 1, :2, 1:3] = True
     out = relevance_rank_accuracy(m, masks)
     assert out.shape == (1, 3)
     assert out[0, 0].item() == 1.0 and out[0, 1].item() == 0.5
