@@ -98,8 +98,9 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     check_registries(cfg)
-    with distributed_context(resolve_device(cfg.device)) as dist:
-        return _run(cfg, dist, dist.device(resolve_device(cfg.device)), progress=progress,
+    device = resolve_device(cfg.device)
+    with distributed_context(device) as dist:
+        return _run(cfg, dist, dist.device(device), progress=progress,
                     overwrite=overwrite, fresh=fresh)
 
 
@@ -131,8 +132,12 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
                             "usable samples")
         models = []
         for mcfg in cfg.models:
-            models.append(prepare_model(mcfg, bundle, rundir, seed=cfg.seed, device=device,
-                                        progress=progress, num_workers=cfg.data.num_workers))
+            model, default_layer, meta = prepare_model(
+                mcfg, bundle, rundir, seed=cfg.seed, device=device, progress=progress,
+                num_workers=cfg.data.num_workers)
+            layer = default_layer if cfg.saliency.target_layer == "auto" \
+                else cfg.saliency.target_layer
+            models.append((model, layer, meta))
         if dist.is_main:
             dist.barrier()  # the others now find the data and checkpoints in the run dir
 
@@ -140,10 +145,9 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
         audit_ds = bundle.dataset(cfg.data.audit_split)
         n_batches: dict[str, int] = {}
         for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):
-            target = cfg.saliency.target_layer
             n_batches[mcfg.name] = audit_model(
                 model, mcfg.name, audit_ds, bundle.regions, cfg.saliency, cfg.analysis, rundir,
-                target_layer=target_layer if target == "auto" else target, device=device,
+                target_layer=target_layer, device=device,
                 num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
                 progress=progress)
         dist.barrier()
@@ -160,11 +164,10 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
                                   cfg.analysis.reliance)
             df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
                               bundle.attributes, list(cfg.saliency.methods), bundle.regions)
-            target = cfg.saliency.target_layer
             block, df = analyse_model(
                 mcfg.name, df, tables, model, first_batch, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes,
-                target_layer=target_layer if target == "auto" else target, seed=cfg.seed,
+                target_layer=target_layer, seed=cfg.seed,
                 device=device, progress=progress)
             per_model[mcfg.name] = {"meta": meta, **block}
             frames.append(df)
