@@ -75,6 +75,15 @@ class AuditTables:
     reliance_regions: list[str]
 
 
+def _images_on(dataset: Dataset, batch: dict, device: torch.device) -> torch.Tensor:
+    """The batch's normalised images on ``device``: the dataset decodes them there when it
+    can (``EncodedJpegDataset.images_on``), else the collated float tensor is moved."""
+    on_device = getattr(dataset, "images_on", None)
+    if on_device is not None:
+        return on_device(batch, device)
+    return batch["image"].to(device, non_blocking=True)
+
+
 def _shard_name(model_name: str, b: int) -> str:
     return f"shards/{model_name}/batch_{b:05d}.npz"
 
@@ -112,14 +121,15 @@ def audit_model(
     mine = [b for b in range(n_batches) if b % world == rank]
     todo = [b for b in mine if not rundir.exists(_shard_name(model_name, b))]
     loader = DataLoader(dataset, batch_sampler=[range(b * bs, min(n, (b + 1) * bs)) for b in todo],
-                        num_workers=num_workers, collate_fn=collate_samples,
+                        num_workers=num_workers,
+                        collate_fn=getattr(dataset, "collate", collate_samples),
                         pin_memory=device.type == "cuda")
     done = len(mine) - len(todo)
     if progress:
         progress(f"audit {model_name}", done, len(mine))
     for b, batch in zip(todo, loader, strict=True):
         rel = _shard_name(model_name, b)
-        images = batch["image"].to(device, non_blocking=True)
+        images = _images_on(dataset, batch, device)
         masks = batch["masks"].to(device, non_blocking=True)
         labels = batch["label"].to(device)
         targets = labels if scfg.target == "true" else None

@@ -88,6 +88,7 @@ class DataConfig(_Strict):
     audit_split: Literal["train", "val", "test"] = "test"
     split_ratios: list[float] | None = None
     num_workers: int = Field(0, ge=0)
+    decode: Literal["auto", "workers", "device"] = "auto"
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -96,6 +97,10 @@ class DataConfig(_Strict):
             raise ValueError("give one of data.synthetic, data.manifest or data.image_folder")
         if len(sources) > 1:
             raise ValueError(f"give only one data source, not {' and '.join(sources)}")
+        if self.decode == "device" and self.regions is not None and "face" in self.regions.auto:
+            raise ValueError("decode: 'device' cannot be combined with regions.auto: [face] "
+                             "(face detection needs the decoded pixels in the data workers); "
+                             "use decode: auto or workers")
         return self
 
 

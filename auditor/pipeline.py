@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from auditor import __version__
 from auditor.audit_loop import audit_model, collate_samples, merge_shards, sample_frame
 from auditor.checks import check_against_data, check_registries
 from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
+from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.distributed import Dist, distributed_context
 from auditor.errors import ConfigError, DataError
 from auditor.model_stage import prepare_model
@@ -143,10 +144,15 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
 
         # -- saliency + region metrics, every rank on its share of the batches -------------
         audit_ds = bundle.dataset(cfg.data.audit_split)
+        feed: Dataset = audit_ds
+        if use_device_decode(cfg.data, device):
+            feed = EncodedJpegDataset(audit_ds)
+            log.info("audit: plain JPEGs are decoded on %s (data.decode: %s)", device,
+                     cfg.data.decode)
         n_batches: dict[str, int] = {}
         for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):
             n_batches[mcfg.name] = audit_model(
-                model, mcfg.name, audit_ds, bundle.regions, cfg.saliency, cfg.analysis, rundir,
+                model, mcfg.name, feed, bundle.regions, cfg.saliency, cfg.analysis, rundir,
                 target_layer=target_layer, device=device,
                 num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
                 progress=progress)

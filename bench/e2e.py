@@ -6,7 +6,7 @@ For each N it writes N synthetic JPEGs (``--size`` px, two classes, a ``hair`` a
 COCO regions (an ``object`` box and a ``face`` polygon per image), a random-init checkpoint of
 ``--arch`` (so nothing is trained: the bench measures the audit) and a config (Grad-CAM, region
 metrics, reliance and sanity check at their defaults (``--no-sanity`` skips the latter, a cost
-independent of N), report ``--report``), then times
+independent of N; ``--no-reliance`` the former), report ``--report``), then times
 ``audit run`` in a subprocess. Peak RSS is that subprocess's own ``ru_maxrss`` (``os.wait4``).
 Datasets are cached under ``--work`` between runs; the timed run always starts ``--fresh``.
 
@@ -99,11 +99,12 @@ def write_config(folder: Path, manifest: Path, checkpoint: Path, args) -> Path:
         "seed": 0, "device": args.device,
         "data": {"manifest": str(manifest), "attributes": ["hair"], "image_size": args.size,
                  "regions": {"format": "coco", "path": str(manifest.parent / "regions.json")},
-                 "num_workers": args.workers},
+                 "num_workers": args.workers, "decode": args.decode},
         "models": [{"name": "m", "arch": args.arch, "checkpoint": str(checkpoint),
                     "train": None}],
         "saliency": {"methods": args.methods.split(","), "batch_size": args.batch_size},
-        "analysis": {"expected_regions": ["object"], "sanity_check": not args.no_sanity},
+        "analysis": {"expected_regions": ["object"], "sanity_check": not args.no_sanity,
+                     "reliance": not args.no_reliance},
         "report": {"formats": [f for f in args.report.split(",") if f]},
     }
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,9 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=0, help="data.num_workers")
+    p.add_argument("--decode", default="auto", choices=["auto", "workers", "device"],
+                   help="data.decode (auto: JPEGs decoded on the GPU on a CUDA run)")
     p.add_argument("--methods", default="gradcam")
     p.add_argument("--no-sanity", action="store_true",
                    help="skip the saliency sanity check (a cost independent of N)")
+    p.add_argument("--no-reliance", action="store_true",
+                   help="skip the reliance test (one extra forward per image on a hidden copy)")
     p.add_argument("--report", default="", help="report formats, e.g. html (default: none)")
     p.add_argument("--work", type=Path, default=Path("/tmp/auditor-bench"))
     args = p.parse_args(argv)
@@ -164,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = write_checkpoint(args.work / f"{args.arch}-random.pt", args.arch)
     print(f"arch {args.arch}, {args.size} px, device {args.device}, batch {args.batch_size}, "
-          f"workers {args.workers}, methods {args.methods}, report {args.report or 'none'}, "
-          f"sanity check {'off' if args.no_sanity else 'on'}")
+          f"workers {args.workers}, decode {args.decode}, methods {args.methods}, "
+          f"report {args.report or 'none'}, "
+          f"sanity check {'off' if args.no_sanity else 'on'}, "
+          f"reliance {'off' if args.no_reliance else 'on'}")
     print("| N | wall s | images/s | audit s | audit images/s | peak RSS MiB | RSS vs first |")
     print("|---|---|---|---|---|---|---|")
     first_rss = None

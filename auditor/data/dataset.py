@@ -55,11 +55,16 @@ class _Regions:
     auto_faces: bool
 
 
-def _item_masks(regions: _Regions, sample_id: str, image: np.ndarray) -> np.ndarray:
-    """``bool [R, H, W]`` in the order of ``regions.names`` + background."""
-    h, w = image.shape[:2]
+def _item_masks(regions: _Regions, sample_id: str, h: int, w: int,
+                image: np.ndarray | None) -> np.ndarray:
+    """``bool [R, h, w]`` in the order of ``regions.names`` + background.
+
+    ``image`` (``uint8 [h, w, 3]``) is needed only for automatic face regions.
+    """
     found = regions.source.masks(sample_id, h, w) if regions.source is not None else {}
     if regions.auto_faces:
+        if image is None:
+            raise ValueError("automatic face regions need the decoded image")
         from auditor.data.faces import face_mask
 
         face = face_mask(image)
@@ -94,8 +99,18 @@ class AuditDataset(Dataset):
         img = apply_image(torch.from_numpy(image).permute(2, 0, 1), geo)
         if not with_masks:
             return img, torch.zeros((0, self.size, self.size), dtype=torch.bool)
-        masks = torch.from_numpy(_item_masks(self.regions, sample_id, image))
-        return img, apply_masks(masks, geo)
+        return img, self.masks_at(k, image.shape[0], image.shape[1], image=image)
+
+    def masks_at(self, k: int, height: int, width: int, *,
+                 image: np.ndarray | None = None) -> torch.Tensor:
+        """``bool [R, S, S]``: item ``k``'s region masks for its ``height x width`` image.
+
+        Annotated regions need only the image size; ``image`` (``uint8 [H, W, 3]``) is
+        required when faces are detected automatically.
+        """
+        masks = _item_masks(self.regions, self.rows[k][1], height, width, image)
+        geo = plan_geometry(height, width, self.size, self.resize)  # type: ignore[arg-type]
+        return apply_masks(torch.from_numpy(masks), geo)
 
     def __getitem__(self, k: int) -> dict:
         """``{"image": float32 [3,S,S] normalised, "label": int, "masks": bool [R,S,S],

@@ -123,8 +123,9 @@ def normalize_stats(spec: str | NormalizeStats) -> tuple[tuple[float, ...], tupl
 
 def normalize_image(image: torch.Tensor, mean: tuple[float, ...],
                     std: tuple[float, ...]) -> torch.Tensor:
-    """``uint8 [3, S, S]`` -> ``float32 [3, S, S]``: scale to 0..1, subtract mean, divide std."""
+    """``uint8 [..., 3, S, S]`` -> ``float32 [..., 3, S, S]``: scale to 0..1, subtract mean,
+    divide std, on the image's device."""
     x = image.to(torch.float32) / 255.0
-    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    m = torch.tensor(mean, dtype=torch.float32, device=image.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=image.device).view(3, 1, 1)
     return (x - m) / s
