@@ -155,6 +155,7 @@ class AnalysisConfig(_Strict):
     expected_regions: list[str] = Field(default_factory=lambda: ["object"])
     spurious_regions: list[str] | None = None  # default: every other region
     sanity_check: bool = True
+    sanity_layers: Literal["auto", "cascade", "blocks", "full"] = "auto"
     lift_threshold: float = Field(1.5, gt=0)
     gap_threshold: float = Field(0.10, ge=0, le=1)
     disparity_tau: float = Field(0.8, gt=0, le=1)

@@ -28,16 +28,17 @@ SANITY_IMAGES = 32
 
 
 def _sanity(model: nn.Module, loader: DataLoader, method: str, target_layer: str,
-            seed: int, device: torch.device) -> dict[str, Any]:
+            seed: int, device: torch.device, layers: str) -> dict[str, Any]:
     batch = next(iter(loader))
     images = batch["image"][:SANITY_IMAGES].to(device)
     with torch.no_grad():
         targets = model(images).argmax(1)
     result = model_randomization_check(model, images, targets, method=method,
-                                       target_layer=target_layer, seed=seed)
+                                       target_layer=target_layer, seed=seed,
+                                       layers=layers)  # type: ignore[arg-type]
     return {"method": result.method, "test": result.test, "spearman": result.spearman,
             "ssim": result.ssim, "passed": result.passed, "threshold": result.threshold,
-            "n_images": int(len(images)),
+            "n_images": int(len(images)), "layers": layers,
             "per_layer": [{"layer": name, "spearman": rho, "ssim": s}
                           for name, rho, s in result.per_layer]}
 
@@ -77,7 +78,8 @@ def analyse_model(
         progress(f"analyse {name}", 0, 2)
     sanity = None
     if acfg.sanity_check:
-        sanity = _sanity(model, loader, methods[0], target_layer, seed, device)
+        sanity = _sanity(model, loader, methods[0], target_layer, seed, device,
+                         acfg.sanity_layers)
     if progress:
         progress(f"analyse {name}", 1, 2)
     result = analyze_model(df, tables.embeddings, methods=methods, regions=regions,

@@ -115,20 +115,42 @@ def _randomize(module: nn.Module) -> None:
             p.normal_(0.0, 0.02)
 
 
-def _steps(model: nn.Module, layers: str) -> list[tuple[str, list[nn.Module]]]:
+MAX_STEPS = 20  # "blocks" and "auto": at most this many cascade steps
+
+
+def _steps(model: nn.Module, layers: str,
+           max_steps: int = MAX_STEPS) -> list[tuple[str, list[nn.Module]]]:
+    """Cascade steps, head first: ``[(name, modules randomised at this step)]``.
+
+    ``blocks`` groups the parameterised modules by their name prefix at the deepest depth that
+    gives at most ``max_steps`` groups (resnet50: ``fc``, ``layer4.2`` ... ``layer1.0``,
+    ``bn1``, ``conv1``, 19 steps), never coarser than the top-level children. ``auto`` is
+    ``cascade`` up to ``max_steps`` modules and ``blocks`` above. Every mode randomises the
+    same modules in the same order, so the fully randomised copy (the headline numbers) does
+    not depend on the mode.
+    """
     mods = _param_modules(model)
     if not mods:
         raise SaliencyError("the model has no parameters to randomise")
+    if layers == "auto":
+        layers = "cascade" if len(mods) <= max_steps else "blocks"
     if layers == "cascade":
         return [(n, [m]) for n, m in mods]
     if layers == "blocks":
-        steps: dict[str, list[nn.Module]] = {}
-        for n, m in mods:
-            steps.setdefault(n.split(".")[0] or "<root>", []).append(m)
-        return list(steps.items())
+        depth = max((n.count(".") + 1 for n, _ in mods), default=1)
+        while depth > 1 and len(_group(mods, depth)) > max_steps:
+            depth -= 1
+        return list(_group(mods, depth).items())
     if layers == "full":
         return [("all", [m for _, m in mods])]
-    raise SaliencyError(f"layers must be cascade, blocks or full, got {layers!r}")
+    raise SaliencyError(f"layers must be auto, cascade, blocks or full, got {layers!r}")
+
+
+def _group(mods: list[tuple[str, nn.Module]], depth: int) -> dict[str, list[nn.Module]]:
+    steps: dict[str, list[nn.Module]] = {}
+    for n, m in mods:
+        steps.setdefault(".".join(n.split(".")[:depth]) or "<root>", []).append(m)
+    return steps
 
 
 def model_randomization_check(
@@ -139,7 +161,7 @@ def model_randomization_check(
     method: str = "gradcam",
     target_layer: str | nn.Module = "auto",
     seed: int = 0,
-    layers: Literal["cascade", "blocks", "full"] = "cascade",
+    layers: Literal["auto", "cascade", "blocks", "full"] = "cascade",
     threshold: float = 0.5,
     chunk_size: int = 64,
     options: Mapping[str, Any] | None = None,
@@ -155,7 +177,9 @@ def model_randomization_check(
         target_layer: as for :class:`CamEngine`.
         seed: seeds the re-initialisation.
         layers: ``"cascade"`` (one parameterised module at a time, head first), ``"blocks"``
-            (top-level children, head first) or ``"full"`` (everything at once).
+            (modules grouped by name prefix into at most 20 steps, head first), ``"auto"``
+            (cascade up to 20 parameterised modules, else blocks) or ``"full"`` (everything
+            at once).
         threshold: the check passes when the final Spearman correlation is below it.
         chunk_size: as for :class:`CamEngine`.
         options: the method's options.

@@ -59,6 +59,7 @@ def test_summary_schema(tiny_run):
                                  "unreliable_saliency", "disparity", "slice"}
             assert f["severity"] in {"high", "medium", "low"} and f["title"]
         assert m["sanity"]["test"] == "model_parameter_randomization"
+        assert m["sanity"]["layers"] == "auto" and len(m["sanity"]["per_layer"]) == 9  # cascade
         assert isinstance(m["clusters"], list)
     comp = s["comparisons"][0]
     assert comp["baseline"] == "baseline" and comp["candidate"] == "rebalanced"

@@ -11,7 +11,9 @@ from torch import nn
 
 from auditor.errors import SaliencyError
 from auditor.saliency.sanity import (
+    MAX_STEPS,
     SanityResult,
+    _steps,
     model_randomization_check,
     spearman_per_map,
     ssim,
@@ -79,10 +81,56 @@ def test_full_randomisation_decorrelates_gradient_maps():
 
 
 def test_bad_layers_argument():
-    with pytest.raises(SaliencyError, match="cascade, blocks or full"):
+    with pytest.raises(SaliencyError, match="auto, cascade, blocks or full"):
         model_randomization_check(TinyGapNet(), images(1, 16), target_layer="features",
                                   layers="some")
     res = model_randomization_check(TinyGapNet(), images(2, 16), target_layer="features",
                                     layers="blocks")
-    assert [n for n, _, _ in res.per_layer] == ["fc", "features"]
+    assert [n for n, _, _ in res.per_layer] == ["fc", "features.4", "features.1", "features.0"]
     assert np.isfinite([r for _, r, _ in res.per_layer]).all()
+
+
+def _flat(steps):
+    return [id(m) for _, mods in steps for m in mods]
+
+
+def test_blocks_group_a_deep_model_into_at_most_twenty_steps_in_cascade_order():
+    """resnet50 has 107 parameterised modules; its blocks are the residual blocks."""
+    from auditor.models import build_model
+
+    model = build_model("resnet50", 2)
+    cascade, blocks = _steps(model, "cascade"), _steps(model, "blocks")
+    assert len(cascade) == 107
+    names = [n for n, _ in blocks]
+    assert names == ["fc", "layer4.2", "layer4.1", "layer4.0", "layer3.5", "layer3.4",
+                     "layer3.3", "layer3.2", "layer3.1", "layer3.0", "layer2.3", "layer2.2",
+                     "layer2.1", "layer2.0", "layer1.2", "layer1.1", "layer1.0", "bn1", "conv1"]
+    assert _flat(blocks) == _flat(cascade)  # same modules, same order: same final model
+    assert [n for n, _ in _steps(model, "blocks", max_steps=7)] == [
+        "fc", "layer4", "layer3", "layer2", "layer1", "bn1", "conv1"]
+
+
+@pytest.mark.parametrize(("arch", "n_steps"), [("simple_cnn", 9), ("vgg11_bn", 19),
+                                               ("resnet18", 11), ("resnet50", 19)])
+def test_auto_is_the_full_cascade_for_small_models_and_blocks_for_deep_ones(arch, n_steps):
+    from auditor.models import build_model
+
+    model = build_model(arch, 2)
+    steps = _steps(model, "auto")
+    assert len(steps) == n_steps
+    assert _flat(steps) == _flat(_steps(model, "cascade"))
+    if len(_steps(model, "cascade")) <= MAX_STEPS:
+        assert all(len(mods) == 1 for _, mods in steps)
+
+
+def test_every_grouping_ends_at_the_same_randomised_model():
+    """The headline numbers come from the fully randomised copy, whatever the step size."""
+    torch.manual_seed(0)
+    model = TinyGapNet(num_classes=2).eval()
+    a = model_randomization_check(model, images(3, 16), target_layer="features",
+                                  layers="cascade", seed=4)
+    b = model_randomization_check(model, images(3, 16), target_layer="features",
+                                  layers="full", seed=4)
+    assert len(a.per_layer) == 4 and len(b.per_layer) == 1
+    assert a.per_layer[0][1] != pytest.approx(a.spearman)  # the cascade does move
+    assert a.spearman == pytest.approx(b.spearman) and a.ssim == pytest.approx(b.ssim)
