@@ -114,7 +114,7 @@ def analyze_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
                 if has_reliance else None)
     if embeddings is not None and methods:
         clusters = cluster_misclassified(df, embeddings, regions, methods[0], attributes,
-                                         seed=seed)
+                                         seed=seed, level=level)
     else:
         clusters = ClusterResult(labels=np.full(len(df), -1, dtype=int))
     slices = find_slices(df, attributes, min_support=config.min_group_size, level=level)

@@ -15,7 +15,8 @@ Recipe (in the spirit of Domino / Spotlight-style error-slice discovery, kept si
    clusters.
 4. Describe each cluster: size; ``error_rate`` = share of misclassified samples among ALL
    audited samples whose nearest centroid (same feature transform) is this cluster's — how
-   error-prone that part of feature space is; the most common confusion ``"true->pred"``;
+   error-prone that part of feature space is (with ``n_nearby``, that sample count, and a
+   Wilson ``error_rate_ci``); the most common confusion ``"true->pred"``;
    attribute values enriched in the cluster against the whole audited set (one-sided Fisher
    exact test, Holm-corrected over every cluster x attribute x value tested; ``enriched``
    lists the values with corrected p < ``alpha``, the most significant per attribute); mean
@@ -42,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 
 from auditor.metrics.attention import mass_column
 from auditor.metrics.groups import attribute_values
-from auditor.metrics.stats import fisher_enrichment, holm_bonferroni, json_float
+from auditor.metrics.stats import fisher_enrichment, holm_bonferroni, json_float, wilson_ci
 
 __all__ = ["Cluster", "ClusterResult", "cluster_misclassified"]
 
@@ -61,10 +62,14 @@ class Cluster:
     mean_mass: dict[str, float]
     members: list[str]
     share_of_errors: float
+    n_nearby: int = 0
+    error_rate_ci: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A ``clusters`` entry of summary.json (DESIGN keys plus extras)."""
+        ci = None if self.error_rate_ci is None else [json_float(v) for v in self.error_rate_ci]
         return {"id": self.id, "size": self.size, "error_rate": json_float(self.error_rate),
+                "n_nearby": self.n_nearby, "error_rate_ci": ci,
                 "confusion": self.confusion, "confusion_share": json_float(self.confusion_share),
                 "enriched": dict(self.enriched), "enrichment": self.enrichment,
                 "mean_mass": {k: json_float(v) for k, v in self.mean_mass.items()},
@@ -153,7 +158,8 @@ def _projection(x: np.ndarray, seed: int) -> np.ndarray:
 def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Sequence[str],
                           method: str, attributes: Sequence[str], *, seed: int = 0,
                           max_k: int = 8, min_errors: int = 10, mass_weight: float = 1.0,
-                          alpha: float = 0.05, n_members: int = 5) -> ClusterResult:
+                          alpha: float = 0.05, n_members: int = 5,
+                          level: float = 0.95) -> ClusterResult:
     """Cluster one model's misclassified samples and describe the clusters.
 
     Args:
@@ -169,6 +175,7 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
         mass_weight: total variance of the mass block relative to the embedding block.
         alpha: corrected p-value below which a value counts as enriched.
         n_members: ids listed per cluster (closest to the centroid first).
+        level: confidence level of the Wilson interval of ``error_rate``.
 
     Returns:
         :class:`ClusterResult`; ``labels`` fills the table's ``cluster`` column.
@@ -236,9 +243,11 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
                 enriched[attr] = min(sig, key=lambda e: (e["p_adj"], -e["ratio"]))["value"]
         d = ((x[raw == c] - centroids[c]) ** 2).sum(-1)
         assigned = nearest == c
+        n_near, k_near = int(assigned.sum()), int(wrong[assigned].sum())
         clusters.append(Cluster(
             id=c, size=int(len(rows)),
-            error_rate=float(wrong[assigned].mean()) if assigned.any() else 1.0,
+            error_rate=k_near / n_near if n_near else 1.0,
+            n_nearby=n_near, error_rate_ci=wilson_ci(k_near, n_near, level) if n_near else None,
             confusion=top, confusion_share=float(counts[top] / len(rows)),
             enriched=enriched, enrichment=enrichment,
             mean_mass={r: float(mass_all[rows, j].mean()) for j, r in enumerate(regions)},

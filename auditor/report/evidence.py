@@ -175,7 +175,8 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
         enriched = c.get("enriched") or {}
         table.append({
             "id": str(cid), "color": colors[f"cluster {cid}"], "size": f.count(c.get("size")),
-            "error_rate": f.pct(c.get("error_rate")), "confusion": str(c.get("confusion", "")),
+            "error_rate": f.pct(c.get("error_rate")), "error_ci": f.pct_ci(c.get("error_rate_ci")),
+            "n_nearby": f.count(c.get("n_nearby")), "confusion": str(c.get("confusion", "")),
             "enriched": ", ".join(f"{k}={v}" for k, v in enriched.items()) or f.DASH,
             "mass": [f.pct((c.get("mean_mass") or {}).get(r), 0) for r in regions]})
         if (provider is not None and method and order < MAX_CLUSTER_GALLERIES

@@ -8,6 +8,7 @@ import pytest
 
 from auditor.metrics.clusters import cluster_misclassified
 from auditor.metrics.findings import cluster_findings
+from auditor.metrics.stats import wilson_ci
 
 REGIONS = ["face", "object", "background"]
 
@@ -46,7 +47,14 @@ def test_two_blobs_two_clusters_one_enriched():
     assert b.enriched == {}
     assert b.confusion == "nurse->doctor"
     assert a.mean_mass["face"] == pytest.approx(0.6, abs=0.02)
-    assert 0 < a.error_rate <= 1 and len(a.members) == 5
+    assert len(a.members) == 5
+    # every audited sample has one nearest centre; each blob's 20 errors are nearest their own
+    assert a.n_nearby + b.n_nearby == len(df) and min(a.n_nearby, b.n_nearby) >= 20
+    for c in (a, b):
+        assert c.error_rate == pytest.approx(20 / c.n_nearby)
+        assert c.error_rate_ci == pytest.approx(wilson_ci(20, c.n_nearby))
+        assert c.error_rate_ci[0] < c.error_rate <= c.error_rate_ci[1]
+    assert res.to_dict()[0]["n_nearby"] == res.clusters[0].n_nearby
     assert all(m in set(df["id"][120:140]) for m in a.members)
     assert len(res.projection) == 40 and {"x", "y", "cluster", "id"} <= set(res.projection[0])
     json.dumps(res.to_dict(), allow_nan=False)
