@@ -1,9 +1,15 @@
 """Bootstrap intervals for the headline metrics that have no closed-form interval.
 
-Balanced accuracy and the accuracy gap (best minus worst (class x attribute value) cell) are
-functions of the whole sample, so their intervals come from resampling samples: each bootstrap
+Balanced accuracy, the accuracy gap (best minus worst (class x attribute value) cell) and the
+equalized-odds difference (definition in :mod:`auditor.metrics.groups`) are functions of the
+whole sample, so their intervals come from resampling samples: each bootstrap
 replicate is a vector of multinomial counts ``W [B, N]``, and every per-class or per-cell count
 is one matrix product ``W @ onehot``, so 1000 replicates cost a few matrix products.
+
+The gap and the equalized-odds difference are spreads (max minus min over groups), which
+resampling noise can only widen: when the true spread is near zero the percentile interval
+sits above the point estimate. Read such an interval as "how large the spread could be", not
+as centred on the estimate.
 """
 
 from __future__ import annotations
@@ -24,14 +30,60 @@ def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _odds_parts(df: pd.DataFrame, attributes: Sequence[str], min_group_size: int
+                ) -> tuple[np.ndarray, np.ndarray, list[slice]]:
+    """Indicator matrices of the equalized-odds rates: ``num, den [N, K]`` and one column
+    slice per (attribute, class, TPR or FPR), whose between-group spread is taken.
+
+    Groups as in :func:`auditor.metrics.groups._rates`: attribute values with at least
+    ``min_group_size`` samples, or all values when fewer than two are that large.
+    """
+    labels = df["label"].astype(str).to_numpy()
+    preds = df["pred"].astype(str).to_numpy()
+    nums, dens, spans, at = [], [], [], 0
+    for attr in attributes:
+        values = df[attr].astype(str).to_numpy()
+        uniq, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
+        keep = counts >= min_group_size
+        if keep.sum() < 2:
+            keep[:] = True
+        groups = _onehot(codes, len(uniq))[:, keep]
+        for cls in np.unique(labels):
+            yt, yp = labels == cls, preds == cls
+            for num, den in ((yt & yp, yt), (~yt & yp, ~yt)):  # TPR, FPR
+                nums.append(groups * num[:, None])
+                dens.append(groups * den[:, None])
+                spans.append(slice(at, at + groups.shape[1]))
+                at += groups.shape[1]
+    if not nums:
+        return np.zeros((len(df), 0)), np.zeros((len(df), 0)), []
+    return np.concatenate(nums, axis=1), np.concatenate(dens, axis=1), spans
+
+
+def _max_spread(rates: np.ndarray, spans: list[slice]) -> np.ndarray:
+    """``[B, K]`` rates -> ``[B]`` largest between-group spread over the spans (NaN when no
+    span has two defined rates)."""
+    out = np.full(rates.shape[0], np.nan)
+    for span in spans:
+        r = rates[:, span]
+        ok = np.isfinite(r).sum(axis=1) >= 2
+        if not ok.any():
+            continue
+        spread = np.full(rates.shape[0], np.nan)
+        spread[ok] = np.nanmax(r[ok], axis=1) - np.nanmin(r[ok], axis=1)
+        out = np.fmax(out, spread)
+    return out
+
+
 def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: int = 1000,
                        level: float = 0.95, seed: int = 0, min_group_size: int = 10
                        ) -> dict[str, list[float | None]]:
-    """Percentile bootstrap intervals of balanced accuracy and accuracy gap.
+    """Percentile bootstrap intervals of balanced accuracy, accuracy gap and equalized odds.
 
     Args:
         df: per-sample table of ONE model with ``label`` and ``correct`` [N] and the
-            attribute columns.
+            attribute columns; with ``pred`` [N] (class names) the equalized-odds difference
+            gets an interval too.
         attributes: attribute columns; cells are (label x value) per attribute, as in
             :func:`auditor.metrics.groups.group_performance` (classes alone when none).
         n_boot: bootstrap replicates.
@@ -41,13 +93,17 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
             best or worst.
 
     Returns:
-        ``{"balanced_accuracy": [lo, hi], "accuracy_gap": [lo, hi]}``; ``[None, None]`` when
-        fewer than 2 samples or fewer than 2 eligible cells.
+        ``{"balanced_accuracy": [lo, hi], "accuracy_gap": [lo, hi],
+        "equalized_odds_difference": [lo, hi]}`` (the last only with ``pred``);
+        ``[None, None]`` when fewer than 2 samples, fewer than 2 eligible cells, or no
+        attribute.
     """
     n = len(df)
     none: list[float | None] = [None, None]
+    odds = "pred" in df.columns
     if n < 2:
-        return {"balanced_accuracy": none, "accuracy_gap": none}
+        return {"balanced_accuracy": none, "accuracy_gap": none,
+                **({"equalized_odds_difference": none} if odds else {})}
     correct = df["correct"].astype(bool).to_numpy().astype(float)
     labels = df["label"].astype(str).to_numpy()
     _, y = np.unique(labels, return_inverse=True)
@@ -60,8 +116,9 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
         hot = _onehot(codes, len(counts))[:, counts >= min_group_size]
         cell_hots.append(hot)
     cells = np.concatenate(cell_hots, axis=1)
+    num, den, spans = _odds_parts(df, attributes, min_group_size) if odds else (None, None, [])
     rng = np.random.default_rng(seed)
-    bal, gap = [], []
+    bal, gap, eod = [], [], []
     for start in range(0, n_boot, CHUNK):
         w = rng.multinomial(n, np.full(n, 1.0 / n), size=min(CHUNK, n_boot - start)).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -70,6 +127,8 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
             if cells.shape[1] >= 2:
                 acc = (w @ (cells * correct[:, None])) / (w @ cells)
                 gap.append(np.nanmax(acc, axis=1) - np.nanmin(acc, axis=1))
+            if spans:
+                eod.append(_max_spread((w @ num) / (w @ den), spans))
     alpha = (1 - level) / 2
 
     def interval(samples: list[np.ndarray]) -> list[float | None]:
@@ -81,4 +140,7 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
             return none
         return [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))]
 
-    return {"balanced_accuracy": interval(bal), "accuracy_gap": interval(gap)}
+    out = {"balanced_accuracy": interval(bal), "accuracy_gap": interval(gap)}
+    if odds:
+        out["equalized_odds_difference"] = interval(eod)
+    return out

@@ -126,7 +126,10 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
         {"label": "Accuracy gap (best − worst group)", "value": f.pct(metrics.get("accuracy_gap")),
          "ci": f.pct_ci(boot.get("accuracy_gap")), "n": f.count(n) if n else f.DASH},
         {"label": "Equalized-odds difference",
-         "value": f.num(metrics.get("equalized_odds_difference")), "ci": f.DASH, "n": f.DASH},
+         "value": f.num(metrics.get("equalized_odds_difference")),
+         "ci": f.num_ci(boot.get("equalized_odds_difference")),
+         "n": f.count(n) if n and metrics.get("equalized_odds_difference") is not None
+         else f.DASH},
     ]
     groups = []
     for attr in attributes:

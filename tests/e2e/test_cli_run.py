@@ -60,6 +60,11 @@ def test_summary_schema(tiny_run):
             assert f["severity"] in {"high", "medium", "low"} and f["title"]
         assert m["sanity"]["test"] == "model_parameter_randomization"
         assert m["sanity"]["layers"] == "auto" and len(m["sanity"]["per_layer"]) == 9  # cascade
+        ci = m["metrics_ci"]
+        assert set(ci) == {"balanced_accuracy", "accuracy_gap", "equalized_odds_difference"}
+        eod = m["metrics"]["equalized_odds_difference"]
+        assert 0 <= ci["equalized_odds_difference"][0] <= ci["equalized_odds_difference"][1] <= 1
+        assert 0 <= eod <= 1
         assert isinstance(m["clusters"], list)
     comp = s["comparisons"][0]
     assert comp["baseline"] == "baseline" and comp["candidate"] == "rebalanced"

@@ -1,10 +1,11 @@
-"""Bootstrap intervals of balanced accuracy and accuracy gap."""
+"""Bootstrap intervals of balanced accuracy, accuracy gap and equalized-odds difference."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from auditor.metrics.headline import headline_intervals
+from auditor.metrics.groups import group_performance
+from auditor.metrics.headline import _max_spread, headline_intervals
 
 
 def table(n_per_cell=50, acc=(0.9, 0.9, 0.5, 0.9), seed=0):
@@ -49,3 +50,27 @@ def test_too_small():
 def test_no_attributes_uses_classes(attrs):
     out = headline_intervals(table(), attrs, n_boot=100)
     assert out["accuracy_gap"][0] is not None
+
+
+def test_equalized_odds_interval_covers_the_hand_computed_difference():
+    """Cells (d,x) 0.9, (d,y) 0.9, (n,x) 0.5, (n,y) 0.9 correct; a wrong answer is the other
+    class. Class n: TPR 0.5 (x) vs 0.9 (y); class d: FPR 0.5 (x) vs 0.1 (y). EOD = 0.4."""
+    df = table()
+    df["pred"] = np.where(df["correct"], df["label"], np.where(df["label"] == "d", "n", "d"))
+    point = group_performance(df, ["hair"]).equalized_odds_difference
+    assert point == pytest.approx(0.4)
+    out = headline_intervals(df, ["hair"], n_boot=500, seed=2)
+    lo, hi = out["equalized_odds_difference"]
+    assert 0.2 < lo < 0.4 < hi < 0.6
+    assert headline_intervals(df, [], n_boot=100)["equalized_odds_difference"] == [None, None]
+    assert "equalized_odds_difference" not in headline_intervals(table(), ["hair"], n_boot=50)
+
+
+def test_max_spread_skips_spans_with_fewer_than_two_defined_rates():
+    nan = np.nan
+    rates = np.array([[0.1, 0.5, nan, 0.9],
+                      [0.2, 0.2, 0.0, 0.7],
+                      [nan, 0.3, nan, nan],
+                      [1.0, 0.0, 0.5, 0.5]])
+    out = _max_spread(rates, [slice(0, 2), slice(2, 4)])
+    np.testing.assert_allclose(out, [0.4, 0.7, nan, 1.0])
