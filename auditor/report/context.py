@@ -206,6 +206,8 @@ def _dataset(summary: Mapping[str, Any], samples: pd.DataFrame, regions: Sequenc
     skipped = [{"id": str(s.get("id", "")), "reason": str(s.get("reason", ""))}
                for s in (d.get("skipped") or [])]
     coverage = d.get("coverage") if isinstance(d.get("coverage"), Mapping) else None
+    splits = d.get("splits") if isinstance(d.get("splits"), Mapping) else {}
+    total = sum(int(v) for v in splits.values() if f.is_num(v))  # coverage is over all splits
     return {
         "n_samples": f.count(d.get("n_samples")), "n_skipped": f.count(d.get("n_skipped",
                                                                              len(skipped))),
@@ -213,7 +215,9 @@ def _dataset(summary: Mapping[str, Any], samples: pd.DataFrame, regions: Sequenc
         "regions": list(regions),
         "counts": _counts_table(d, samples, attributes),
         "coverage": None if coverage is None else [
-            {"region": r, "share": f.pct(v), "color": colors.get(r, "#A0A0A0")}
+            {"region": r, "share": f.pct(v), "color": colors.get(r, "#A0A0A0"),
+             "count": (f"{round(float(v) * total):,} of {total:,}" if total and f.is_num(v)
+                       else "")}
             for r, v in coverage.items()],
         "skipped": skipped[:MAX_SKIPPED_ROWS],
         "skipped_more": max(0, len(skipped) - MAX_SKIPPED_ROWS),

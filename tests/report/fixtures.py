@@ -134,7 +134,8 @@ def make_summary(samples: pd.DataFrame) -> dict:
         for cid in (0, 1):
             members = rows[rows["cluster"] == cid]
             clusters.append({
-                "id": cid, "size": len(members), "error_rate": 1.0,
+                "id": cid, "size": len(members), "error_rate": 0.5,
+                "n_nearby": 2 * len(members), "error_rate_ci": [0.4, 0.6],
                 "confusion": "doctor->nurse" if cid == 0 else "nurse->doctor",
                 "enriched": {"hair": "blond" if cid == 0 else "dark"},
                 "mean_mass": {r: float(members[f"mass_gradcam_{r}"].mean()) for r in REGIONS},
@@ -171,6 +172,9 @@ def make_summary(samples: pd.DataFrame) -> dict:
                         "accuracy_gap": max(g["accuracy"] for g in by_hair.values())
                         - by_hair[worst]["accuracy"],
                         "equalized_odds_difference": 0.21 if base else 0.04},
+            "metrics_ci": {"balanced_accuracy": [acc - 0.08, acc + 0.06],
+                           "accuracy_gap": [0.05, 0.2],
+                           "equalized_odds_difference": [0.12, 0.3] if base else [0.02, 0.1]},
             "by_group": {"hair": by_hair},
             "attention": {m: _attention(rows, m) for m in METHODS},
             "attention_by_class": {m: {c: {r: {k: v for k, v in b.items() if k != "ci"}
@@ -225,6 +229,7 @@ def make_summary(samples: pd.DataFrame) -> dict:
                                 {"id": "test/missing.png", "reason": "file not found"}],
                     "classes": CLASSES, "regions": REGIONS, "attributes": ["hair"],
                     "counts": counts, "coverage": {"face": 0.98, "object": 1.0},
+                    "splits": {"test": len(uniq), "train": 3 * len(uniq)},
                     "warnings": ["2 images had no face annotation; their face mass counts as "
                                  "background."]},
         "models": models,

@@ -50,6 +50,20 @@ def test_every_rate_in_performance_carries_n_and_ci(rendered):
     assert perf["groups"][0]["chart"].startswith("data:image/png;base64,")
 
 
+def test_equalized_odds_clusters_and_coverage_carry_counts_and_intervals(rendered):
+    ctx = rendered["ctx"]
+    eod = ctx.models[0]["performance"]["headline"][4]
+    assert eod["label"] == "Equalized-odds difference"
+    assert (eod["value"], eod["ci"], eod["n"]) == ("0.21", "0.12–0.30", "120")
+    row = ctx.models[0]["clusters"]["table"][0]
+    assert (row["error_rate"], row["error_ci"]) == ("50.0%", "40.0–60.0%")
+    assert row["n_nearby"] == f"{2 * int(row['size']):,}"
+    cov = {c["region"]: c["count"] for c in ctx.dataset["coverage"]}
+    assert cov == {"face": "470 of 480", "object": "480 of 480"}  # over every split
+    html = rendered["html"]
+    assert "Error rate nearby" in html and "(470 of 480)" in html
+
+
 def test_examples_per_group_caps_every_gallery_cell(fake_run):
     summary, samples, gallery, cfg = fake_run
     one = {**summary, "models": {"baseline": summary["models"]["baseline"]}}
