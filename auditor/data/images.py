@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 
 from auditor.errors import DataError
 
-__all__ = ["check_image", "load_image"]
+__all__ = ["check_image", "exif_orientation", "load_image", "read_image_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def check_image(path: Path) -> tuple[int, int] | str:
             with Image.open(path) as img:
                 width, height = img.size
                 fmt = img.format
-                orientation = _orientation(img)
+                orientation = exif_orientation(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
                 f"pixels; possible decompression bomb): {path}")
@@ -66,8 +66,9 @@ def check_image(path: Path) -> tuple[int, int] | str:
     return width, height
 
 
-def _orientation(img: Image.Image) -> int:
-    """EXIF orientation without decoding pixels (PNG ``getexif`` would load the whole image)."""
+def exif_orientation(img: Image.Image) -> int:
+    """EXIF orientation (1 = as stored) without decoding pixels (PNG ``getexif`` would load the
+    whole image)."""
     if img.format == "PNG":
         raw = img.info.get("exif")
         if not raw:
@@ -107,14 +108,23 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def read_image_bytes(path: Path) -> torch.Tensor:
+    """The file's bytes as ``uint8 [L]`` (``torchvision.io.read_file``), for its decoders."""
+    from torchvision.io import read_file
+
+    with warnings.catch_warnings():  # torchvision >= 0.29 deprecates its io functions
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return read_file(str(path))
+
+
 def _decode_torchvision(path: Path) -> np.ndarray | None:
     """Fast path for plain 8-bit JPEG/PNG; None when torchvision cannot decode the file."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.io import ImageReadMode, decode_image
 
     try:
+        data = read_image_bytes(path)
         with warnings.catch_warnings():  # torchvision >= 0.29 deprecates its decoders
             warnings.simplefilter("ignore", DeprecationWarning)
-            data = read_file(str(path))
             out = decode_image(data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except (RuntimeError, ValueError):
         return None

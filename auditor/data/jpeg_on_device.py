@@ -29,14 +29,13 @@ from PIL import Image
 
 from auditor.config import DataConfig
 from auditor.data.dataset import AuditDataset
+from auditor.data.images import exif_orientation, read_image_bytes
 from auditor.data.transforms import apply_image, normalize_image, plan_geometry
 from auditor.errors import DataError
 
 __all__ = ["EncodedJpegDataset", "plain_jpeg_size", "use_device_decode"]
 
 log = logging.getLogger(__name__)
-
-_EXIF_ORIENTATION = 0x0112
 
 
 def use_device_decode(cfg: DataConfig, device: torch.device) -> bool:
@@ -63,20 +62,12 @@ def plain_jpeg_size(path: Path) -> tuple[int, int] | None:
         with Image.open(path) as img:
             if img.format != "JPEG" or img.mode not in ("RGB", "L"):
                 return None
-            if int(img.getexif().get(_EXIF_ORIENTATION, 1)) != 1:
+            if exif_orientation(img) != 1:
                 return None
             width, height = img.size
     except Exception:  # noqa: BLE001 - the worker path reports unreadable files
         return None
     return height, width
-
-
-def _read_bytes(path: Path) -> torch.Tensor:
-    from torchvision.io import read_file
-
-    with warnings.catch_warnings():  # torchvision >= 0.29 deprecates its io functions
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return read_file(str(path))
 
 
 class EncodedJpegDataset(torch.utils.data.Dataset):
@@ -104,7 +95,7 @@ class EncodedJpegDataset(torch.utils.data.Dataset):
             image, masks = self.base.resized(k)
             jpeg = None
         else:
-            jpeg, image = _read_bytes(Path(path)), None
+            jpeg, image = read_image_bytes(Path(path)), None
             masks = self.base.masks_at(k, *hw)
         return {"jpeg": jpeg, "image": image, "hw": hw, "label": label, "masks": masks,
                 "index": index, "id": sample_id}
