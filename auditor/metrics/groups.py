@@ -37,7 +37,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["GroupPerformance", "GroupStat", "attribute_values", "group_performance"]
+__all__ = ["GroupPerformance", "GroupStat", "attribute_values", "group_performance",
+           "odds_groups"]
 
 MISSING = "missing"
 
@@ -165,14 +166,26 @@ def _group_stats(df: pd.DataFrame, cols: list[str], level: float) -> list[GroupS
     return out
 
 
+def odds_groups(values: pd.Series, min_group_size: int) -> pd.Series:
+    """Which rows enter the equalized-odds comparison: ``bool [N]``.
+
+    Args:
+        values: ``[N]`` attribute values (see :func:`attribute_values`).
+        min_group_size: values with fewer samples are left out, unless fewer than two values
+            are that large, in which case every row is kept.
+    """
+    sizes = values.value_counts()
+    keep = values.isin(sizes[sizes >= min_group_size].index)
+    if keep.sum() == 0 or values[keep].nunique() < 2:
+        keep = pd.Series(True, index=values.index)
+    return keep
+
+
 def _rates(df: pd.DataFrame, attr: str, classes: list[str], min_group_size: int
            ) -> tuple[dict[str, dict[str, Any]], float | None]:
     """One-vs-rest TPR/FPR per attribute value, their spreads and the equalized-odds gap."""
     sf = attribute_values(df, attr)
-    sizes = sf.value_counts()
-    keep = sf.isin(sizes[sizes >= min_group_size].index)
-    if keep.sum() == 0 or sf[keep].nunique() < 2:
-        keep = pd.Series(True, index=df.index)
+    keep = odds_groups(sf, min_group_size)
     out: dict[str, dict[str, Any]] = {}
     worst: float | None = None
     for cls in classes:

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from auditor.metrics.groups import attribute_values, odds_groups
+
 __all__ = ["headline_intervals"]
 
 CHUNK = 200  # replicates per matrix product (memory: CHUNK x N floats)
@@ -35,19 +37,17 @@ def _odds_parts(df: pd.DataFrame, attributes: Sequence[str], min_group_size: int
     """Indicator matrices of the equalized-odds rates: ``num, den [N, K]`` and one column
     slice per (attribute, class, TPR or FPR), whose between-group spread is taken.
 
-    Groups as in :func:`auditor.metrics.groups._rates`: attribute values with at least
-    ``min_group_size`` samples, or all values when fewer than two are that large.
+    Groups as for the point estimate (:func:`auditor.metrics.groups.odds_groups`).
     """
     labels = df["label"].astype(str).to_numpy()
     preds = df["pred"].astype(str).to_numpy()
     nums, dens, spans, at = [], [], [], 0
     for attr in attributes:
-        values = df[attr].astype(str).to_numpy()
-        uniq, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
-        keep = counts >= min_group_size
-        if keep.sum() < 2:
-            keep[:] = True
-        groups = _onehot(codes, len(uniq))[:, keep]
+        values = attribute_values(df, attr)
+        rows = odds_groups(values, min_group_size).to_numpy()
+        uniq, codes = np.unique(values.to_numpy(), return_inverse=True)
+        groups = _onehot(codes, len(uniq)) * rows[:, None]
+        groups = groups[:, groups.any(axis=0)]
         for cls in np.unique(labels):
             yt, yp = labels == cls, preds == cls
             for num, den in ((yt & yp, yt), (~yt & yp, ~yt)):  # TPR, FPR
