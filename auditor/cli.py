@@ -60,7 +60,7 @@ def run(
 ) -> None:
     """Run the audit described by CONFIG and write the report."""
     from auditor.config import load_config
-    from auditor.pipeline import run_audit
+    from auditor.pipeline.run import run_audit
 
     t0 = time.perf_counter()
     try:
@@ -108,7 +108,7 @@ def report(
     pdf: Annotated[bool, typer.Option(help="also write report.pdf")] = True,
 ) -> None:
     """Render report.html (and report.pdf) again from RUN_DIR, without the models."""
-    from auditor.report_stage import rerender_report
+    from auditor.report.stage import rerender_report
 
     try:
         with _progress() as bars:
@@ -124,7 +124,7 @@ def report(
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="YAML config file")]) -> None:
     """Check CONFIG and its data without running a model."""
-    from auditor.validate import validate_config
+    from auditor.pipeline.validate import validate_config
 
     try:
         report = validate_config(config)
@@ -202,7 +202,7 @@ def compare(
     model_b: Annotated[str | None, typer.Option(help="model of RUN_B")] = None,
 ) -> None:
     """Compare two existing runs (matched by sample id) and write compare.html/pdf/json."""
-    from auditor.compare_report import compare_runs, write_compare_outputs
+    from auditor.pipeline.compare_runs import compare_runs, write_compare_outputs
 
     try:
         result = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b)
@@ -232,7 +232,7 @@ def rebalance(
 ) -> None:
     """Write a group-rebalanced training manifest for teams who train elsewhere."""
     from auditor.config import load_config
-    from auditor.rebalance import run_rebalance
+    from auditor.data.rebalance import run_rebalance
 
     try:
         cfg = load_config(config)

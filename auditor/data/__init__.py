@@ -8,6 +8,7 @@ Entry points: :func:`load_data` (``DataConfig`` -> :class:`DataBundle`), :func:`
 """
 
 from auditor.data.dataset import AuditDataset, DataBundle, load_data, resolve_synthetic
+from auditor.data.describe import describe
 from auditor.data.regions import (
     BACKGROUND,
     RegionSource,
@@ -15,7 +16,6 @@ from auditor.data.regions import (
     load_regions,
     register_region_format,
 )
-from auditor.data.summary import describe
 from auditor.data.synthetic import generate_clinic
 
 __all__ = [

@@ -11,9 +11,9 @@ import pytest
 from planted_compare import BROKEN, FIXED, METHODS, REGIONS, SHIFTED, N, planted_samples
 from scipy import stats
 
-from auditor.compare import compare_models
-from auditor.compare_stats import mcnemar, paired_bootstrap_ci, wilcoxon_p
 from auditor.errors import CompareError
+from auditor.metrics.comparison import compare_models
+from auditor.metrics.paired import mcnemar, paired_bootstrap_ci, wilcoxon_p
 
 
 def _compare(table, **kw):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from planted_compare import METHODS, REGIONS, planted_samples
 
-from auditor.compare_report import compare_runs, render_compare_html, write_compare_outputs
 from auditor.errors import CompareError
+from auditor.pipeline.compare_runs import compare_runs, render_compare_html, write_compare_outputs
 
 
 def _write_run(path, table, *, name, classes=("doctor", "nurse"), models=None):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from auditor.data.rebalance import load_manifest, rebalance_manifest, save_manifest
 from auditor.errors import ConfigError, DataError
-from auditor.rebalance import load_manifest, rebalance_manifest, save_manifest
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from auditor.errors import RunDirError
-from auditor.rundir import RunDir, to_json
+from auditor.pipeline.rundir import RunDir, to_json
 
 
 def test_new_run_writes_marker(tmp_path):

@@ -9,11 +9,11 @@ from data_helpers import write_manifest
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from auditor.audit_loop import collate_samples
 from auditor.config import DataConfig, RegionsConfig
 from auditor.data.dataset import load_data
 from auditor.data.jpeg_on_device import EncodedJpegDataset, plain_jpeg_size, use_device_decode
 from auditor.errors import DataError
+from auditor.pipeline.audit_pass import collate_samples
 
 CUDA = torch.cuda.is_available()
 

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from auditor.audit_loop import audit_model
 from auditor.config import AnalysisConfig, SaliencyConfig
 from auditor.models import build_model, default_target_layer
-from auditor.rundir import RunDir
+from auditor.pipeline.audit_pass import audit_model
+from auditor.pipeline.rundir import RunDir
 
 SIZE, BATCH, REGIONS = 64, 16, ["object", "background"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.checks import check_against_data, check_registries
 from auditor.config import AuditConfig, load_config
 from auditor.data.dataset import load_data
-from auditor.data.summary import describe
+from auditor.data.describe import describe
+from auditor.pipeline.preflight import check_against_data, check_registries
 
 __all__ = ["ValidateReport", "validate_config"]
 

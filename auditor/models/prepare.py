@@ -19,8 +19,8 @@ from auditor.models import build_model, default_target_layer, get_arch, load_che
 from auditor.models.checkpoints import state_dict_bytes
 from auditor.models.dfr import dfr_retrain_last_layer, last_linear
 from auditor.models.train import materialize, train_model
-from auditor.progress import ProgressSink, scoped
-from auditor.rundir import RunDir
+from auditor.pipeline.progress import ProgressSink, scoped
+from auditor.pipeline.rundir import RunDir
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Paired statistics for comparing two models on the same samples.
 
-Pure numpy/scipy functions used by :mod:`auditor.compare`. Every function takes per-sample
-arrays that are *paired* (element ``i`` of the baseline and of the candidate belong to the
-same sample) and returns plain Python floats (``nan`` where a quantity is undefined).
+Pure numpy/scipy functions used by :mod:`auditor.metrics.comparison`. Every function takes
+per-sample arrays that are *paired* (element ``i`` of the baseline and of the candidate belong
+to the same sample) and returns plain Python floats (``nan`` where a quantity is undefined).
 """
 
 from __future__ import annotations

@@ -10,14 +10,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from auditor.audit_loop import AuditTables
-from auditor.compare import compare_models
 from auditor.config import AnalysisConfig, SaliencyConfig
 from auditor.data.dataset import DataBundle
-from auditor.data.summary import describe
+from auditor.data.describe import describe
 from auditor.metrics.analysis import analyze_model
+from auditor.metrics.comparison import compare_models
 from auditor.metrics.headline import headline_intervals
-from auditor.progress import ProgressSink
+from auditor.pipeline.audit_pass import AuditTables
+from auditor.pipeline.progress import ProgressSink
 from auditor.saliency.sanity import model_randomization_check
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def analyse_model(
 
     Args:
         name: model name.
-        df: the model's per-sample table (see :func:`auditor.audit_loop.sample_frame`).
+        df: the model's per-sample table (see :func:`auditor.pipeline.audit_pass.sample_frame`).
         tables: the merged audit arrays (embeddings are used for clustering).
         model, loader: for the saliency sanity check on the first batch.
         acfg, scfg: the ``analysis`` and ``saliency`` config sections.

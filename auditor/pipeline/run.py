@@ -22,17 +22,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from auditor import __version__
-from auditor.audit_loop import audit_model, collate_samples, merge_shards, sample_frame
-from auditor.checks import check_against_data, check_registries
 from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
-from auditor.distributed import Dist, distributed_context
 from auditor.errors import ConfigError, DataError
-from auditor.model_stage import prepare_model
-from auditor.progress import ProgressSink, scoped
-from auditor.rundir import RunDir
-from auditor.summary import analyse_model, compare_all, dataset_block
+from auditor.models.prepare import prepare_model
+from auditor.pipeline.audit_pass import audit_model, collate_samples, merge_shards, sample_frame
+from auditor.pipeline.distributed import Dist, distributed_context
+from auditor.pipeline.model_summary import analyse_model, compare_all, dataset_block
+from auditor.pipeline.preflight import check_against_data, check_registries
+from auditor.pipeline.progress import ProgressSink, scoped
+from auditor.pipeline.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
 
         # -- report ----------------------------------------------------------------------
         if cfg.report.formats:
-            from auditor.report_stage import write_report
+            from auditor.report.stage import write_report
 
             files.update(write_report(summary, samples, bundle, rundir, cfg.report,
                                       config_yaml=config_to_yaml(cfg),

@@ -25,8 +25,8 @@ from auditor.metrics.regions import (
     relevance_rank_accuracy,
 )
 from auditor.metrics.reliance import reliance_test
-from auditor.progress import ProgressSink
-from auditor.rundir import RunDir
+from auditor.pipeline.progress import ProgressSink
+from auditor.pipeline.rundir import RunDir
 from auditor.saliency import CamEngine
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ import pandas as pd
 
 from auditor.config import ReportConfig
 from auditor.data.dataset import DataBundle
-from auditor.progress import ProgressSink
+from auditor.pipeline.progress import ProgressSink
+from auditor.pipeline.rundir import RunDir
 from auditor.report.context import build_context
 from auditor.report.html import render_html
 from auditor.report.pdf import render_pdf
-from auditor.rundir import RunDir
 
 log = logging.getLogger(__name__)
 

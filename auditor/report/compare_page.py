@@ -1,7 +1,7 @@
 """View-model and rendering of a run comparison (``templates/compare.html.j2``).
 
-:func:`build_compare_context` turns a :class:`~auditor.compare_report.CompareResult` into plain
-dicts of preformatted strings (the template does no arithmetic), with the per-region mass
+:func:`build_compare_context` turns a :class:`~auditor.pipeline.compare_runs.CompareResult` into
+plain dicts of preformatted strings (the template does no arithmetic), with the per-region mass
 chart as a PNG data URI; :func:`render_compare_html` renders it with jinja2 (autoescape on);
 :func:`render_compare_pdf` prints the page with weasyprint.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jinja2
@@ -19,18 +18,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from auditor.errors import ReportError
+from auditor.report.html import environment
+from auditor.report.pdf import render_pdf
 
 if TYPE_CHECKING:
-    from auditor.compare_report import CompareResult
+    from auditor.pipeline.compare_runs import CompareResult
 
 __all__ = ["build_compare_context", "render_compare_html", "render_compare_pdf"]
 
 TEMPLATE = "compare.html.j2"
-#: Installed wheel (``auditor/templates``) first, then the source tree's ``templates/``.
-TEMPLATE_DIRS = (
-    Path(__file__).resolve().parent / "templates",
-    Path(__file__).resolve().parent.parent / "templates",
-)
 BASELINE_COLOUR = "#0072B2"
 CANDIDATE_COLOUR = "#D55E00"
 CHART_DPI = 90
@@ -224,21 +220,15 @@ def render_compare_html(result: CompareResult, *, title: str | None = None) -> s
     Raises:
         ReportError: the template cannot be found or rendered.
     """
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in TEMPLATE_DIRS]),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
     try:
-        return env.get_template(TEMPLATE).render(**build_compare_context(result, title=title))
+        template = environment().get_template(TEMPLATE)
+        return template.render(**build_compare_context(result, title=title))
     except jinja2.TemplateError as err:
         raise ReportError(f"cannot render {TEMPLATE}: {err}") from err
 
 
 def render_compare_pdf(html: str) -> bytes:
-    """Print the comparison page to PDF with weasyprint.
+    """Print the comparison page to PDF (the report's PDF path: data URIs only).
 
     Args:
         html: the page from :func:`render_compare_html`.
@@ -246,6 +236,4 @@ def render_compare_pdf(html: str) -> bytes:
     Returns:
         The PDF bytes.
     """
-    from weasyprint import HTML  # imported here: weasyprint takes ~1 s to import
-
-    return HTML(string=html).write_pdf()
+    return render_pdf(html)

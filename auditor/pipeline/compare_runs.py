@@ -1,11 +1,12 @@
 """Compare two run directories and render the comparison (HTML, PDF, JSON).
 
 :func:`compare_runs` reads ``summary.json`` and ``samples.parquet`` of two runs (no model is
-needed), refuses runs on different data, and calls :func:`auditor.compare.compare_models` on
-the shared audit-split samples. :func:`render_compare_html` turns the result into a
-self-contained page (``templates/compare.html.j2``), :func:`render_compare_pdf` prints it with
-weasyprint and :func:`write_compare_outputs` writes ``compare.html``, ``compare.pdf`` and
-``compare.json`` atomically.
+needed), refuses runs on different data, and calls
+:func:`auditor.metrics.comparison.compare_models` on the shared audit-split samples.
+:func:`render_compare_html` turns the result into a self-contained page
+(``templates/compare.html.j2``), :func:`render_compare_pdf` prints it with weasyprint and
+:func:`write_compare_outputs` writes ``compare.html``, ``compare.pdf`` and ``compare.json``
+atomically.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from auditor.compare import Comparison, compare_models
-from auditor.compare_view import build_compare_context, render_compare_html, render_compare_pdf
 from auditor.errors import CompareError
+from auditor.metrics.comparison import Comparison, compare_models
+from auditor.report.compare_page import (
+    build_compare_context,
+    render_compare_html,
+    render_compare_pdf,
+)
 
 __all__ = [
     "CompareResult",

@@ -3,7 +3,7 @@
 :func:`compare_models` takes the per-sample table of a run (``samples.parquet``: one row per
 (model, sample)) and compares two of its models sample by sample: accuracy, worst-group
 accuracy, per-group accuracy, attention mass per region, McNemar's test on correctness and
-the shift of each sample's top region. :func:`auditor.compare_report.compare_runs` does the
+the shift of each sample's top region. :func:`auditor.pipeline.compare_runs.compare_runs` does the
 same for two run directories.
 
 Groups. *Per-group accuracy* is reported per attribute value (e.g. ``hair=blond``). The
@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from auditor.compare_stats import (
+from auditor.errors import CompareError
+from auditor.metrics.paired import (
     McNemarResult,
     clean,
     mcnemar,
     paired_bootstrap_ci,
     wilcoxon_p,
 )
-from auditor.errors import CompareError
 
 __all__ = ["Comparison", "compare_models", "MIN_GROUP_SUPPORT", "EXAMPLES_PER_TRANSITION"]
 
