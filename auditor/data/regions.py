@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from auditor.common.registry import Registry
 from auditor.config import RegionsConfig
 from auditor.errors import DataError
 
@@ -38,7 +39,9 @@ __all__ = ["BACKGROUND", "RegionSource", "get_region_format", "list_region_forma
 
 BACKGROUND = "background"
 _BUILTIN = ("coco", "masks", "boxes_csv")
-_FORMATS: dict[str, Callable[[RegionsConfig, list[str]], RegionSource]] = {}
+_FORMATS: Registry[Callable[[RegionsConfig, list[str]], RegionSource]] = Registry(
+    "region format", error=DataError, where="data.regions.format: ",
+    loader=lambda: _load_builtin())
 
 
 @dataclass
@@ -115,12 +118,7 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def register_region_format(name: str) -> Callable:
     """Decorator registering a region format factory under ``name``."""
-
-    def deco(factory: Callable[[RegionsConfig, list[str]], RegionSource]) -> Callable:
-        _FORMATS[name] = factory
-        return factory
-
-    return deco
+    return _FORMATS.decorator(name, lambda factory: factory)
 
 
 def _load_builtin() -> None:
@@ -130,21 +128,16 @@ def _load_builtin() -> None:
 
 def list_region_formats() -> list[str]:
     """Names of the registered region formats, sorted."""
-    _load_builtin()
-    return sorted(_FORMATS)
+    return _FORMATS.names()
 
 
 def get_region_format(name: str) -> Callable[[RegionsConfig, list[str]], RegionSource]:
     """The factory of a format.
 
     Raises:
-        DataError: unknown format (lists the valid ones).
+        DataError: unknown format (suggests the closest, lists the valid ones).
     """
-    _load_builtin()
-    if name not in _FORMATS:
-        raise DataError(f"data.regions.format: unknown region format {name!r} "
-                        f"(valid: {', '.join(sorted(_FORMATS))})")
-    return _FORMATS[name]
+    return _FORMATS.get(name)
 
 
 def load_regions(cfg: RegionsConfig, ids: list[str]) -> RegionSource:

@@ -5,7 +5,7 @@
   Holm and Benjamini-Hochberg corrections;
 * :mod:`~auditor.metrics.groups` — disaggregated accuracy (fairlearn ``MetricFrame``);
 * :mod:`~auditor.metrics.attention` — the summary.json attention blocks;
-* :mod:`~auditor.metrics.reliance` — occlusion-based reliance test;
+* :mod:`~auditor.metrics.reliance` — summaries of the occlusion-based reliance test;
 * :mod:`~auditor.metrics.clusters` — misclassification clusters;
 * :mod:`~auditor.metrics.slices` — slice discovery;
 * :mod:`~auditor.metrics.findings` — flags with evidence (``spurious_cue`` lives in

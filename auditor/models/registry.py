@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from auditor.common.registry import Registry
 from auditor.errors import ModelError
 
 __all__ = ["ArchInfo", "build_model", "default_target_layer", "list_archs", "register_arch"]
@@ -28,39 +29,29 @@ class ArchInfo:
     head: str  # dotted name of the final classification layer
 
 
-_REGISTRY: dict[str, ArchInfo] = {}
+_ARCHS: Registry[ArchInfo] = Registry("architecture", error=ModelError)
 
 
 def register_arch(
     name: str, *, target_layer: str, head: str, description: str
 ) -> Callable[[Callable[[int], nn.Module]], Callable[[int], nn.Module]]:
     """Register ``builder(num_classes) -> nn.Module`` under ``name``."""
-
-    def deco(builder: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"architecture {name!r} registered twice")
-        _REGISTRY[name] = ArchInfo(name, builder, target_layer, description, head)
-        return builder
-
-    return deco
+    return _ARCHS.decorator(
+        name, lambda builder: ArchInfo(name, builder, target_layer, description, head))
 
 
 def list_archs() -> list[ArchInfo]:
     """All registered architectures, sorted by name."""
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return _ARCHS.values()
 
 
 def get_arch(name: str) -> ArchInfo:
     """The registered architecture ``name``.
 
     Raises:
-        ModelError: unknown name; the message lists the valid ones.
+        ModelError: unknown name; the message suggests the closest and lists the valid ones.
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        valid = ", ".join(sorted(_REGISTRY))
-        raise ModelError(f"unknown architecture {name!r}; valid: {valid}") from None
+    return _ARCHS.get(name)
 
 
 def build_model(arch: str, num_classes: int) -> nn.Module:

@@ -20,6 +20,7 @@ from auditor.config import TrainConfig
 from auditor.errors import ModelError
 from auditor.models.losses import group_weighted_loss
 from auditor.models.losses import inverse_frequency_weights as inverse_group_weights
+from auditor.models.state import model_state
 
 __all__ = ["TrainHistory", "inverse_frequency_weights", "materialize", "train_model"]
 
@@ -155,38 +156,39 @@ def train_model(
         _, inverse = np.unique(np.asarray(cell_keys), return_inverse=True)
         group_ids = torch.as_tensor(inverse, dtype=torch.long)
         group_weights = inverse_group_weights(group_ids).to(device)
-    model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_total = cfg.epochs * len(loader)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps_total,
-                                                pct_start=0.2)
-    loss_fn = nn.CrossEntropyLoss()
-    hist = TrainHistory()
-    t0 = time.perf_counter()
-    step = 0
-    for _ in range(cfg.epochs):
-        tot_loss, tot_correct, tot_n = 0.0, 0, 0
-        for images, labels, idx in loader:
-            images = images.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            logits = model(images)
-            if group_ids is not None and group_weights is not None:
-                loss = group_weighted_loss(logits, labels, group_ids[idx].to(device),
-                                           group_weights)
-            else:
-                loss = loss_fn(logits, labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot_loss += float(loss.detach()) * len(labels)
-            tot_correct += int((logits.detach().argmax(1) == labels).sum())
-            tot_n += len(labels)
-            step += 1
-            if progress:
-                progress(step, steps_total)
-        hist.loss.append(tot_loss / max(tot_n, 1))
-        hist.accuracy.append(tot_correct / max(tot_n, 1))
+    model.to(device)
+    with model_state(model, training=True):
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps_total = cfg.epochs * len(loader)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps_total,
+                                                    pct_start=0.2)
+        loss_fn = nn.CrossEntropyLoss()
+        hist = TrainHistory()
+        t0 = time.perf_counter()
+        step = 0
+        for _ in range(cfg.epochs):
+            tot_loss, tot_correct, tot_n = 0.0, 0, 0
+            for images, labels, idx in loader:
+                images = images.to(device, non_blocking=True)
+                labels = labels.to(device, non_blocking=True)
+                logits = model(images)
+                if group_ids is not None and group_weights is not None:
+                    loss = group_weighted_loss(logits, labels, group_ids[idx].to(device),
+                                               group_weights)
+                else:
+                    loss = loss_fn(logits, labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                tot_loss += float(loss.detach()) * len(labels)
+                tot_correct += int((logits.detach().argmax(1) == labels).sum())
+                tot_n += len(labels)
+                step += 1
+                if progress:
+                    progress(step, steps_total)
+            hist.loss.append(tot_loss / max(tot_n, 1))
+            hist.accuracy.append(tot_correct / max(tot_n, 1))
     model.eval()
     hist.seconds = time.perf_counter() - t0
     return hist

@@ -24,8 +24,8 @@ from auditor.metrics.regions import (
     region_area,
     relevance_rank_accuracy,
 )
-from auditor.metrics.reliance import reliance_test
 from auditor.pipeline.progress import ProgressSink
+from auditor.pipeline.reliance_pass import reliance_test
 from auditor.pipeline.rundir import RunDir
 from auditor.saliency import CamEngine
 

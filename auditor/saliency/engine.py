@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from auditor.errors import SaliencyError
+from auditor.models.state import frozen
 from auditor.saliency import pixel
 from auditor.saliency.layers import (
     capture_activation,
-    frozen,
     resolve_target_layer,
     tokens_to_grid,
 )

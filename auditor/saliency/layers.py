@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from auditor.errors import SaliencyError
+from auditor.models.state import frozen
 
 __all__ = [
     "ActivationCapture",
@@ -31,26 +32,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode with every parameter's ``requires_grad`` off; restore on exit.
-
-    Gradients then flow only to tensors we mark ourselves (the target activation or the input),
-    so no parameter gradient is ever computed or stored.
-    """
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        model.train(was_training)
 
 
 @contextlib.contextmanager

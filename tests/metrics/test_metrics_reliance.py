@@ -6,7 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from auditor.metrics.reliance import eval_mode, occlude_regions, reliance_summary, reliance_test
+from auditor.metrics.reliance import reliance_summary
+from auditor.models.state import eval_mode
+from auditor.pipeline.reliance_pass import reliance_test
+from auditor.saliency.perturb import occlude_regions
 
 S = 16
 
@@ -94,7 +97,7 @@ def test_separable_blur_equals_torchvision_gaussian_blur():
 
     import torchvision.transforms.functional as TF
 
-    from auditor.metrics.reliance import _blur
+    from auditor.saliency.perturb import _blur
 
     images = torch.rand(2, 3, 40, 48, generator=torch.Generator().manual_seed(0))
     sigma = 48 / 8.0

@@ -15,7 +15,6 @@ resolution from their own passes.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from auditor.common.registry import Registry
 from auditor.errors import SaliencyError
 
 __all__ = [
@@ -90,7 +90,7 @@ class MethodInfo:
     fn: Callable[[CamContext], Tensor] | None = field(default=None, repr=False, compare=False)
 
 
-_REGISTRY: dict[str, MethodInfo] = {}
+_METHODS: Registry[MethodInfo] = Registry("saliency method", error=SaliencyError, sort=False)
 
 
 def register_method(
@@ -114,35 +114,22 @@ def register_method(
         needs_input_grad: runs its own backward to the input image.
         defaults: the method's options and their defaults (other keys are rejected).
     """
-
-    def deco(fn: Callable[[CamContext], Tensor]) -> Callable[[CamContext], Tensor]:
-        if name in _REGISTRY:
-            raise ValueError(f"saliency method {name!r} registered twice")
-        _REGISTRY[name] = MethodInfo(name, description, passes, space, needs_grad,
-                                     needs_input_grad, dict(defaults or {}), fn)
-        return fn
-
-    return deco
+    return _METHODS.decorator(name, lambda fn: MethodInfo(
+        name, description, passes, space, needs_grad, needs_input_grad, dict(defaults or {}), fn))
 
 
 def list_methods() -> list[MethodInfo]:
     """Every registered method, in registration order (CAM family first, then pixel space)."""
-    return list(_REGISTRY.values())
+    return _METHODS.values()
 
 
 def get_method(name: str) -> MethodInfo:
     """The registered method ``name``.
 
     Raises:
-        SaliencyError: unknown name; the message lists the valid ones.
+        SaliencyError: unknown name; the message suggests the closest and lists the valid ones.
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SaliencyError(f"unknown saliency method {name!r}{hint}; valid: "
-                            f"{', '.join(_REGISTRY)}") from None
+    return _METHODS.get(name)
 
 
 def methods_need_input_grad(methods: list[str]) -> bool:

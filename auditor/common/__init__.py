@@ -1,0 +1,1 @@
+"""Small mechanisms every stage shares (the plug-in registry)."""
