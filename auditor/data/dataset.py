@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,14 +78,23 @@ def _item_masks(regions: _Regions, sample_id: str, h: int, w: int,
     return out
 
 
+class SampleRow(NamedTuple):
+    """One sample of a split, as the dataset reads it."""
+
+    index: int  # row position in the bundle's table
+    id: str
+    path: str
+    label: int
+
+
 class AuditDataset(Dataset):
     """Samples of one split; items are dicts (see :meth:`__getitem__`)."""
 
     def __init__(self, table: pd.DataFrame, regions: _Regions, size: int, resize: str,
                  mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        self.rows = list(zip(table.index.tolist(), table["id"].tolist(),
-                             table["path"].tolist(), table["label"].astype(int).tolist(),
-                             strict=True))
+        self.rows = [SampleRow(*r) for r in zip(
+            table.index.tolist(), table["id"].tolist(), table["path"].tolist(),
+            table["label"].astype(int).tolist(), strict=True)]
         self.regions, self.size, self.resize = regions, size, resize
         self.mean, self.std = mean, std
 
@@ -93,8 +103,8 @@ class AuditDataset(Dataset):
 
     def resized(self, k: int, *, with_masks: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """``(uint8 [3,S,S], bool [R,S,S])`` of item ``k`` before normalisation."""
-        _, sample_id, path, _ = self.rows[k]
-        image = load_image(Path(path), sample_id=sample_id)
+        row = self.rows[k]
+        image = load_image(Path(row.path), sample_id=row.id)
         geo = plan_geometry(image.shape[0], image.shape[1], self.size, self.resize)  # type: ignore[arg-type]
         img = apply_image(torch.from_numpy(image).permute(2, 0, 1), geo)
         if not with_masks:
@@ -108,7 +118,7 @@ class AuditDataset(Dataset):
         Annotated regions need only the image size; ``image`` (``uint8 [H, W, 3]``) is
         required when faces are detected automatically.
         """
-        masks = _item_masks(self.regions, self.rows[k][1], height, width, image)
+        masks = _item_masks(self.regions, self.rows[k].id, height, width, image)
         geo = plan_geometry(height, width, self.size, self.resize)  # type: ignore[arg-type]
         return apply_masks(torch.from_numpy(masks), geo)
 
@@ -116,8 +126,9 @@ class AuditDataset(Dataset):
         """``{"image": float32 [3,S,S] normalised, "label": int, "masks": bool [R,S,S],
         "index": int (row position in the bundle's table)}``."""
         img, masks = self.resized(k)
-        return {"image": normalize_image(img, self.mean, self.std), "label": self.rows[k][3],
-                "masks": masks, "index": self.rows[k][0]}
+        row = self.rows[k]
+        return {"image": normalize_image(img, self.mean, self.std), "label": row.label,
+                "masks": masks, "index": row.index}
 
 
 @dataclass

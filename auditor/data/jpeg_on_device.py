@@ -89,16 +89,16 @@ class EncodedJpegDataset(torch.utils.data.Dataset):
         return len(self.base)
 
     def __getitem__(self, k: int) -> dict:
-        index, sample_id, path, label = self.base.rows[k]
-        hw = plain_jpeg_size(Path(path))
+        row = self.base.rows[k]
+        hw = plain_jpeg_size(Path(row.path))
         if hw is None:
             image, masks = self.base.resized(k)
             jpeg = None
         else:
-            jpeg, image = read_image_bytes(Path(path)), None
+            jpeg, image = read_image_bytes(Path(row.path)), None
             masks = self.base.masks_at(k, *hw)
-        return {"jpeg": jpeg, "image": image, "hw": hw, "label": label, "masks": masks,
-                "index": index, "id": sample_id}
+        return {"jpeg": jpeg, "image": image, "hw": hw, "label": row.label, "masks": masks,
+                "index": row.index, "id": row.id}
 
     @staticmethod
     def collate(batch: list[dict]) -> dict:

@@ -25,27 +25,9 @@ from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 
 from auditor.errors import ModelError
+from auditor.models.heads import classifier_head
 
-__all__ = ["balanced_subset", "dfr_retrain_last_layer", "last_linear"]
-
-
-def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
-    """The model's last ``nn.Linear`` (the classification head) and its qualified name.
-
-    Args:
-        model: the classifier.
-
-    Returns:
-        ``(name, module)``, e.g. ``("fc", Linear(512, 2))``; replace it with
-        ``model.get_submodule(parent).<attr> = new_head``.
-
-    Raises:
-        ModelError: the model has no linear layer.
-    """
-    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not found:
-        raise ModelError(f"{type(model).__name__} has no nn.Linear layer to retrain")
-    return found[-1]
+__all__ = ["balanced_subset", "dfr_retrain_last_layer"]
 
 
 def balanced_subset(group_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -116,7 +98,7 @@ def dfr_retrain_last_layer(
             f"{y.shape}, {g.shape}"
         )
     if model is not None:
-        _, head = last_linear(model)
+        _, head = classifier_head(model)
         num_classes, device, dtype = head.out_features, head.weight.device, head.weight.dtype
         if head.in_features != x.shape[1]:
             raise ModelError(

@@ -17,7 +17,8 @@ from auditor.data.transforms import normalize_image
 from auditor.errors import ModelError
 from auditor.models import build_model, default_target_layer, get_arch, load_checkpoint
 from auditor.models.checkpoints import state_dict_bytes
-from auditor.models.dfr import dfr_retrain_last_layer, last_linear
+from auditor.models.dfr import dfr_retrain_last_layer
+from auditor.models.heads import classifier_head
 from auditor.models.train import materialize, train_model
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.rundir import RunDir
@@ -39,7 +40,7 @@ def cell_keys(bundle: DataBundle, split: str, by: list[str]) -> np.ndarray:
 def _head_inputs(model: nn.Module, ds: Dataset, device: torch.device,
                  batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs of the model's last linear layer over ``ds``: ([N, D] float32, [N] labels)."""
-    _, head = last_linear(model)
+    _, head = classifier_head(model)
     feats: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda _m, args: feats.append(args[0].detach().cpu()))
     labels = []
@@ -61,7 +62,7 @@ def _dfr(model: nn.Module, bundle: DataBundle, by: list[str], *, seed: int,
         raise ModelError(f"models[{name}].train.dfr needs a val split (rows with split=val)")
     emb, labels = _head_inputs(model.eval(), val, device)
     _, gids = np.unique(cell_keys(bundle, "val", by), return_inverse=True)
-    head_name, _ = last_linear(model)
+    head_name, _ = classifier_head(model)
     new_head = dfr_retrain_last_layer(model, None, emb, labels, torch.as_tensor(gids),
                                       seed=seed)
     parent, _, attr = head_name.rpartition(".")

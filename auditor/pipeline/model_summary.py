@@ -6,9 +6,6 @@ import logging
 from typing import Any
 
 import pandas as pd
-import torch
-from torch import nn
-from torch.utils.data import DataLoader
 
 from auditor.config import AnalysisConfig, SaliencyConfig
 from auditor.data.dataset import DataBundle
@@ -18,45 +15,22 @@ from auditor.metrics.comparison import compare_models
 from auditor.metrics.headline import headline_intervals
 from auditor.pipeline.audit_pass import AuditTables
 from auditor.pipeline.progress import ProgressSink
-from auditor.saliency.sanity import model_randomization_check
 
 log = logging.getLogger(__name__)
 
 __all__ = ["analyse_model", "compare_all", "dataset_block"]
 
-SANITY_IMAGES = 32
-
-
-def _sanity(model: nn.Module, loader: DataLoader, method: str, target_layer: str,
-            seed: int, device: torch.device, layers: str) -> dict[str, Any]:
-    batch = next(iter(loader))
-    images = batch["image"][:SANITY_IMAGES].to(device)
-    with torch.no_grad():
-        targets = model(images).argmax(1)
-    result = model_randomization_check(model, images, targets, method=method,
-                                       target_layer=target_layer, seed=seed,
-                                       layers=layers)  # type: ignore[arg-type]
-    return {"method": result.method, "test": result.test, "spearman": result.spearman,
-            "ssim": result.ssim, "passed": result.passed, "threshold": result.threshold,
-            "n_images": int(len(images)), "layers": layers,
-            "per_layer": [{"layer": name, "spearman": rho, "ssim": s}
-                          for name, rho, s in result.per_layer]}
-
-
 def analyse_model(
     name: str,
     df: pd.DataFrame,
     tables: AuditTables,
-    model: nn.Module,
-    loader: DataLoader,
+    sanity: dict[str, Any] | None,
     acfg: AnalysisConfig,
     scfg: SaliencyConfig,
     *,
     regions: list[str],
     attributes: list[str],
-    target_layer: str,
     seed: int,
-    device: torch.device,
     progress: ProgressSink | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The ``models[name]`` block of summary.json and the table with its cluster ids.
@@ -65,23 +39,16 @@ def analyse_model(
         name: model name.
         df: the model's per-sample table (see :func:`auditor.pipeline.audit_pass.sample_frame`).
         tables: the merged audit arrays (embeddings are used for clustering).
-        model, loader: for the saliency sanity check on the first batch.
+        sanity: the saliency sanity check's block (:mod:`auditor.pipeline.sanity_pass`), or
+            None when ``analysis.sanity_check`` is off.
         acfg, scfg: the ``analysis`` and ``saliency`` config sections.
         regions, attributes: names from the data stage.
-        target_layer: the layer the maps were computed at.
-        seed: seeds bootstraps, clustering, t-SNE and the randomisation check.
-        device: where the model lives.
+        seed: seeds bootstraps, clustering and t-SNE.
         progress: optional progress sink.
     """
     methods = list(scfg.methods)
     if progress:
-        progress(f"analyse {name}", 0, 2)
-    sanity = None
-    if acfg.sanity_check:
-        sanity = _sanity(model, loader, methods[0], target_layer, seed, device,
-                         acfg.sanity_layers)
-    if progress:
-        progress(f"analyse {name}", 1, 2)
+        progress(f"analyse {name}", 0, 1)
     result = analyze_model(df, tables.embeddings, methods=methods, regions=regions,
                            attributes=attributes, config=acfg, sanity=sanity, seed=seed)
     df = df.assign(cluster=result.cluster_labels)
@@ -91,7 +58,7 @@ def analyse_model(
                                              level=acfg.ci_level, seed=seed,
                                              min_group_size=acfg.min_group_size)
     if progress:
-        progress(f"analyse {name}", 2, 2)
+        progress(f"analyse {name}", 1, 1)
     log.info("%s: accuracy %.3f, %d findings", name, block["metrics"]["accuracy"],
              len(block["findings"]))
     return block, df

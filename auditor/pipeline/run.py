@@ -33,6 +33,7 @@ from auditor.pipeline.model_summary import analyse_model, compare_all, dataset_b
 from auditor.pipeline.preflight import check_against_data, check_registries
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.rundir import RunDir
+from auditor.pipeline.sanity_pass import sanity_block
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +171,15 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
                                   cfg.analysis.reliance)
             df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
                               bundle.attributes, list(cfg.saliency.methods), bundle.regions)
+            sanity = None
+            if cfg.analysis.sanity_check:
+                sanity = sanity_block(model, first_batch, method=cfg.saliency.methods[0],
+                                      target_layer=target_layer, seed=cfg.seed, device=device,
+                                      layers=cfg.analysis.sanity_layers)
             block, df = analyse_model(
-                mcfg.name, df, tables, model, first_batch, cfg.analysis, cfg.saliency,
-                regions=bundle.regions, attributes=bundle.attributes,
-                target_layer=target_layer, seed=cfg.seed,
-                device=device, progress=progress)
+                mcfg.name, df, tables, sanity, cfg.analysis, cfg.saliency,
+                regions=bundle.regions, attributes=bundle.attributes, seed=cfg.seed,
+                progress=progress)
             per_model[mcfg.name] = {"meta": meta, **block}
             frames.append(df)
             rundir.write_npz(f"maps/{mcfg.name}.npz", ids=df["id"].to_numpy().astype(str),

@@ -1,10 +1,10 @@
-"""Fixtures of the compare tests (planted data in planted_compare.py)."""
+"""Fixtures of the compare tests (planted data in tests/helpers/planted_compare.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-from planted_compare import planted_samples
+from helpers.planted_compare import planted_samples
 
 
 @pytest.fixture

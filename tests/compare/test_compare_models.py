@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from planted_compare import BROKEN, FIXED, METHODS, REGIONS, SHIFTED, N, planted_samples
+from helpers.planted_compare import BROKEN, FIXED, METHODS, REGIONS, SHIFTED, N, planted_samples
 from scipy import stats
 
 from auditor.errors import CompareError

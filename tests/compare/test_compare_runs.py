@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 import pytest
-from planted_compare import METHODS, REGIONS, planted_samples
+from helpers.planted_compare import METHODS, REGIONS, planted_samples
 
 from auditor.errors import CompareError
 from auditor.pipeline.compare_runs import compare_runs, render_compare_html, write_compare_outputs

@@ -114,3 +114,11 @@ def test_parse_config_rejects_unsafe_yaml_tags(tmp_path):
 def test_parse_config_direct():
     cfg = parse_config(MIN, base_dir=Path("/tmp"))
     assert cfg.models[0].arch == "simple_cnn"
+
+
+def test_demo_config_is_valid():
+    from auditor.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "sample_configs/clinic_demo.yaml")
+    assert [m.name for m in cfg.models] == ["baseline", "rebalanced"]
+    assert cfg.models[1].train.balance == "group" and cfg.models[1].train.balance_by == ["hair"]

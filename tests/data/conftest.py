@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from data_helpers import TINY_CLINIC, write_image, write_manifest
+from helpers.data import TINY_CLINIC, write_image, write_manifest
 
 from auditor.data.synthetic import generate_clinic
 

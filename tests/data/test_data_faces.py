@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from data_helpers import write_manifest
+from helpers.data import write_manifest
 from PIL import Image
 
 from auditor.config import DataConfig, RegionsConfig

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from data_helpers import write_image, write_manifest
+from helpers.data import write_image, write_manifest
 from PIL import Image
 from pycocotools import mask as mask_utils
 

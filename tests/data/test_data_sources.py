@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from data_helpers import TINY_CLINIC, write_image, write_manifest
+from helpers.data import TINY_CLINIC, write_image, write_manifest
 
 from auditor.config import DataConfig, RegionsConfig, load_config
 from auditor.data import describe, load_data, resolve_synthetic

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from data_helpers import TINY_CLINIC
+from helpers.data import TINY_CLINIC
 
 from auditor.config import SyntheticConfig
 from auditor.data.clinic_draw import ClinicStyle, render_scene

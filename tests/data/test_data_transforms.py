@@ -83,7 +83,7 @@ def test_normalize_stats_and_values():
 @pytest.mark.parametrize("mode", ["stretch", "center_crop", "letterbox"])
 def test_dataset_items_follow_the_mode(tmp_path, mode):
     """End to end: a box annotation over a drawn square lands on the square in the item."""
-    from data_helpers import write_manifest
+    from helpers.data import write_manifest
     from PIL import Image
 
     img = np.zeros((H, W, 3), np.uint8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from data_helpers import write_manifest
+from helpers.data import write_manifest
 from PIL import Image
 from torch.utils.data import DataLoader
 

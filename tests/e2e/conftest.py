@@ -1,7 +1,7 @@
 """A tiny end-to-end run shared by the CLI tests (synthetic data, 32 px, one epoch)."""
 
 import pytest
-from tiny_config import write_config
+from helpers.tiny_config import write_config
 from typer.testing import CliRunner
 
 from auditor.cli import app

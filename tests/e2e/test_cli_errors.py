@@ -2,7 +2,7 @@
 
 import pytest
 import yaml
-from tiny_config import TINY, write_config
+from helpers.tiny_config import TINY, write_config
 from typer.testing import CliRunner
 
 from auditor.cli import app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from tiny_config import TINY, write_config
+from helpers.tiny_config import TINY, write_config
 from typer.testing import CliRunner
 
 from auditor.cli import app

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_config import write_config
+from helpers.tiny_config import write_config
 
 
 def test_two_process_audit_matches_single_process(tiny_run, tmp_path):

@@ -10,7 +10,8 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from auditor.errors import ModelError
-from auditor.models.dfr import balanced_subset, dfr_retrain_last_layer, last_linear
+from auditor.models.dfr import balanced_subset, dfr_retrain_last_layer
+from auditor.models.heads import classifier_head
 from auditor.models.losses import group_weighted_loss, inverse_frequency_weights
 
 
@@ -105,7 +106,7 @@ def test_dfr_multiclass_l2_and_features_fn():
 
 def test_dfr_errors_and_helpers():
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    name, head = last_linear(model)
+    name, head = classifier_head(model)
     assert name == "2" and head.out_features == 2
     with pytest.raises(ModelError, match="have 3 features but the head expects 8"):
         dfr_retrain_last_layer(model, None, torch.zeros(4, 3), torch.tensor([0, 1, 0, 1]),
@@ -114,6 +115,6 @@ def test_dfr_errors_and_helpers():
         dfr_retrain_last_layer(model, None, torch.zeros(4, 8), torch.zeros(4, dtype=torch.long),
                                torch.zeros(4, dtype=torch.long), seed=0)
     with pytest.raises(ModelError, match="no nn.Linear"):
-        last_linear(nn.Sequential(nn.ReLU()))
+        classifier_head(nn.Sequential(nn.ReLU()))
     idx = balanced_subset(np.array([0] * 7 + [1] * 3 + [2] * 5), np.random.default_rng(0))
     assert np.bincount(np.array([0] * 7 + [1] * 3 + [2] * 5)[idx]).tolist() == [3, 3, 3]

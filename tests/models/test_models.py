@@ -21,7 +21,13 @@ def test_every_arch_builds_with_data_sized_head(arch):
     with torch.no_grad():
         out = model(torch.zeros(2, 3, size, size))
     assert out.shape == (2, 3)
-    assert model.get_submodule(next(a for a in list_archs() if a.name == arch).target_layer)
+    layer = model.get_submodule(next(a for a in list_archs() if a.name == arch).target_layer)
+    seen = []
+    handle = layer.register_forward_hook(lambda _m, _i, o: seen.append(o.shape))
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    handle.remove()
+    assert len(seen) == 1 and len(seen[0]) == 4 and min(seen[0][2:]) >= 1  # a spatial map
 
 
 def test_unknown_arch_lists_valid():

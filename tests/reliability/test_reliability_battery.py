@@ -10,14 +10,14 @@ import pickle
 import pytest
 import torch
 import yaml
-from PIL import Image
-from reliability_helpers import (
+from helpers.reliability import (
     assert_one_line_error,
     forged_png_header,
     invoke,
     make_manifest_dataset,
     manifest_config,
 )
+from PIL import Image
 
 from auditor.models import build_model
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from reliability_helpers import comparable, invoke
+from helpers.reliability import comparable, invoke
 
 CONFIG = {
     "name": "determinism",

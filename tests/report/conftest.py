@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-_spec = importlib.util.spec_from_file_location("auditor_report_fixtures",
-                                               Path(__file__).with_name("fixtures.py"))
-fake = importlib.util.module_from_spec(_spec)
-sys.modules["auditor_report_fixtures"] = fake
-_spec.loader.exec_module(fake)
+from helpers import report_run as fake
 
 
 @pytest.fixture(scope="session")

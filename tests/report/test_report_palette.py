@@ -18,11 +18,12 @@ def test_background_region_is_neutral_grey_and_others_distinct():
     assert all(c in OKABE_ITO for c in named)
 
 
-def test_colours_are_stable_for_the_same_regions_and_models():
-    assert region_colors(["face", "object", "background"]) == region_colors(
-        ["face", "object", "background"])
-    models = model_colors(["baseline", "rebalanced"])
-    assert models["baseline"] != models["rebalanced"]
+def test_colours_follow_report_order_and_background_takes_no_slot():
+    colors = region_colors(["background", "face", "object"])
+    assert colors == {"background": BACKGROUND, "face": OKABE_ITO[0], "object": OKABE_ITO[1]}
+    models = model_colors(["baseline", "rebalanced", "dfr"])
+    assert len(set(models.values())) == 3
+    assert model_colors(["baseline"])["baseline"] == models["baseline"]  # first model, same hue
 
 
 def test_severity_badges_meet_wcag_aa_contrast():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from saliency_fixtures import SmallVGG, TinyGapNet
+from helpers.saliency import SmallVGG, TinyGapNet
 
 
 @pytest.fixture

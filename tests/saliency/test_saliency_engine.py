@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 import torch
-from saliency_fixtures import SmallVGG, TinyGapNet, images
+from helpers.saliency import SmallVGG, TinyGapNet, images
 
 from auditor.errors import SaliencyError
 from auditor.saliency import CamEngine, CamOutput, resolve_target_layer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from saliency_fixtures import SmallVGG, TinyGapNet, images
+from helpers.saliency import SmallVGG, TinyGapNet, images
 from torch import nn
 
 from auditor.errors import SaliencyError

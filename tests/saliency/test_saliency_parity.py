@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from saliency_fixtures import images
+from helpers.saliency import images
 
 from auditor.saliency import CamEngine, normalize
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from saliency_fixtures import TinyGapNet, images
+from helpers.saliency import TinyGapNet, images
 from scipy.stats import spearmanr
 from torch import nn
 

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from auditor.errors import SaliencyError
+from auditor.errors import ModelError, SaliencyError
+from auditor.models.heads import classifier_head
 from auditor.saliency.methods.registry import CamContext, register_method
-
-
-def last_linear(model: nn.Module) -> nn.Linear:
-    """The last ``nn.Linear`` of ``model`` (module registration order).
-
-    Raises:
-        SaliencyError: the model has no linear layer.
-    """
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise SaliencyError("method 'cam' needs a linear classification head; the model has none")
-    return linears[-1]
 
 
 @register_method("cam", passes="shared fwd (no gradient)",
@@ -29,7 +18,11 @@ def cam(ctx: CamContext) -> Tensor:
     Valid only when the logits are ``linear(global_average_pool(A))``; checked numerically on
     the batch (a mismatch raises :class:`SaliencyError`).
     """
-    fc = last_linear(ctx.model)
+    try:
+        _, fc = classifier_head(ctx.model)
+    except ModelError:
+        raise SaliencyError("method 'cam' needs a linear classification head; "
+                            "the model has none") from None
     acts = ctx.activations
     if fc.in_features != acts.shape[1]:
         raise SaliencyError(f"method 'cam' needs a GAP + linear head: the last linear layer takes "

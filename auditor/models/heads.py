@@ -1,0 +1,28 @@
+"""The classification head of a model: the one rule for finding it (DFR, CAM, head resizing)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from auditor.errors import ModelError
+
+__all__ = ["classifier_head"]
+
+
+def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The model's last ``nn.Linear`` (module registration order) and its qualified name.
+
+    Args:
+        model: the classifier.
+
+    Returns:
+        ``(name, module)``, e.g. ``("fc", Linear(512, 2))``; replace it with
+        ``model.get_submodule(parent).<attr> = new_head``.
+
+    Raises:
+        ModelError: the model has no linear layer.
+    """
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ModelError(f"{type(model).__name__} has no nn.Linear classification head")
+    return found[-1]

@@ -1,0 +1,49 @@
+"""The saliency sanity check of one model (Adebayo et al. 2018): runs the model, so it belongs to
+the audit pass, not to the metrics. Its result is the ``sanity`` block of summary.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from auditor.saliency.sanity import model_randomization_check
+
+__all__ = ["SANITY_IMAGES", "sanity_block"]
+
+#: Images of the first audit batch used by the model-parameter randomisation test.
+SANITY_IMAGES = 32
+
+
+def sanity_block(model: nn.Module, loader: DataLoader, *, method: str, target_layer: str,
+                 seed: int, device: torch.device, layers: str) -> dict[str, Any]:
+    """Cascading model-parameter randomisation on the first batch of ``loader``.
+
+    Args:
+        model: the audited classifier (restored afterwards by the check).
+        loader: the audit split's loader; its first ``SANITY_IMAGES`` images are used.
+        method: the saliency method whose maps are tested (the first configured one).
+        target_layer: the layer the maps are computed at.
+        seed: seeds the re-initialisation.
+        device: where the model lives.
+        layers: ``analysis.sanity_layers``.
+
+    Returns:
+        ``{"method", "test", "spearman", "ssim", "passed", "threshold", "n_images", "layers",
+        "per_layer": [{"layer", "spearman", "ssim"}]}``.
+    """
+    batch = next(iter(loader))
+    images = batch["image"][:SANITY_IMAGES].to(device)
+    with torch.no_grad():
+        targets = model(images).argmax(1)
+    result = model_randomization_check(model, images, targets, method=method,
+                                       target_layer=target_layer, seed=seed,
+                                       layers=layers)  # type: ignore[arg-type]
+    return {"method": result.method, "test": result.test, "spearman": result.spearman,
+            "ssim": result.ssim, "passed": result.passed, "threshold": result.threshold,
+            "n_images": int(len(images)), "layers": layers,
+            "per_layer": [{"layer": name, "spearman": rho, "ssim": s}
+                          for name, rho, s in result.per_layer]}
