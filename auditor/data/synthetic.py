@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from auditor.common.files import atomic_write_bytes
 from auditor.config import SyntheticConfig
 from auditor.data.clinic_draw import (
     ClinicStyle,
@@ -90,12 +91,6 @@ def scene_for(seed: int, split: str, index: int, label: str, hair: str,
     return sample_scene(rng, label, hair, style), rng
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _png_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG", optimize=False)
@@ -128,7 +123,7 @@ def _render_chunk(args: tuple) -> list[tuple[str, str, str, str, dict]]:
         scene, rng = scene_for(seed, split, i, label, hair, style)
         pixels = render_scene(scene, size, style, noise_rng=rng)
         rel = f"images/{split}/{split}_{i:05d}.png"
-        _write_atomic(out_dir / rel, _png_bytes(pixels))
+        atomic_write_bytes(out_dir / rel, _png_bytes(pixels), fsync=False)  # params.json seals
         out.append((rel, label, split, hair, scene_polygons(scene, size,
                                                             pad_px=ANNOTATION_PAD_PX)))
     return out
@@ -217,12 +212,12 @@ def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
             "images": images, "annotations": annotations,
             "categories": [{"id": 1, "name": "face", "supercategory": "person"},
                            {"id": 2, "name": "object", "supercategory": "object"}]}
-    _write_atomic(out_dir / "regions.json", json.dumps(coco).encode("utf-8"))
+    atomic_write_bytes(out_dir / "regions.json", json.dumps(coco).encode("utf-8"))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["path", "label", "split", "hair"])
     writer.writerows(rows)
-    _write_atomic(manifest, buf.getvalue().encode("utf-8"))
-    _write_atomic(stamp_path, json.dumps(stamp, indent=2).encode("utf-8"))
+    atomic_write_bytes(manifest, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(stamp_path, json.dumps(stamp, indent=2).encode("utf-8"))
     log.info("wrote %d clinic images to %s", total, out_dir)
     return manifest
