@@ -198,14 +198,21 @@ def compare(
     run_a: Annotated[Path, typer.Argument(help="first run directory (before)")],
     run_b: Annotated[Path, typer.Argument(help="second run directory (after)")],
     out: Annotated[Path | None, typer.Option(help="output folder (default: RUN_B/compare)")] = None,
-    model_a: Annotated[str | None, typer.Option(help="model of RUN_A")] = None,
-    model_b: Annotated[str | None, typer.Option(help="model of RUN_B")] = None,
+    model_a: Annotated[str | None, typer.Option(
+        help="model of RUN_A (required when it has several)")] = None,
+    model_b: Annotated[str | None, typer.Option(
+        help="model of RUN_B (required when it has several)")] = None,
+    strip_a: Annotated[str | None, typer.Option(
+        help="prefix to remove from RUN_A's sample ids before matching")] = None,
+    strip_b: Annotated[str | None, typer.Option(
+        help="prefix to remove from RUN_B's sample ids before matching")] = None,
 ) -> None:
     """Compare two existing runs (matched by sample id) and write compare.html/pdf/json."""
     from auditor.pipeline.compare_runs import compare_runs, write_compare_outputs
 
     try:
-        result = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b)
+        result = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b,
+                              strip_a=strip_a, strip_b=strip_b)
         paths = write_compare_outputs(result, out or (run_b / "compare"))
     except AuditorError as err:
         _fail(err)
@@ -217,20 +224,28 @@ def compare(
                   f"{_signed(delta.get('worst_group_accuracy'))}, "
                   f"McNemar p = {_signed(comp.get('mcnemar_p'), '.3g')}",
                   highlight=False, soft_wrap=True)
+    if result.not_comparable:
+        console.print(f"[yellow]attention not compared:[/] {result.comparison.notes[0]}",
+                      highlight=False, soft_wrap=True)
     for key, path in paths.items():
         console.print(f"  {key:<5} {path}", soft_wrap=True)
 
 
 @app.command()
 def rebalance(
-    config: Annotated[Path, typer.Argument(help="YAML config whose data.manifest to rebalance")],
+    config: Annotated[Path, typer.Argument(help="YAML config whose training data to rebalance")],
     by: Annotated[str, typer.Option(help="attribute column(s), comma-separated")],
     out: Annotated[Path, typer.Option(help="where to write the rebalanced manifest CSV")],
     strategy: Annotated[
         str, typer.Option(help="oversample | undersample | reweight")
     ] = "oversample",
 ) -> None:
-    """Write a group-rebalanced training manifest for teams who train elsewhere."""
+    """Write a group-rebalanced manifest of CONFIG's data (manifest, image folder or synthetic).
+
+    Train the "after" model from it by adding `train_manifest: OUT` under `data:` in the
+    config; other training code reads the CSV directly (oversample repeats rows, reweight
+    adds a weight column).
+    """
     from auditor.config import load_config
     from auditor.data.rebalance import run_rebalance
 
@@ -248,7 +263,23 @@ def rebalance(
         for row in frame.itertuples(index=False):
             table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
         console.print(table)
-    console.print(f"wrote {out}")
+    if result.missing:
+        console.print(f"[yellow]warning:[/] {len(result.missing)} group(s) have no train sample "
+                      f"and cannot be rebalanced, e.g. {result.missing[0]}", highlight=False)
+    console.print(f"wrote {out}", soft_wrap=True)
+    console.print(f"to train on it, add under data: in {config}:\n  train_manifest: "
+                  f"{_relative_to(out, config.resolve().parent)}\n(and give the run another "
+                  "output_dir)", highlight=False, soft_wrap=True)
+
+
+def _relative_to(path: Path, base: Path) -> str:
+    """``path`` as written in a config file in ``base`` (relative when possible)."""
+    import os
+
+    try:
+        return os.path.relpath(path.resolve(), base)
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
 
 
 @app.command()

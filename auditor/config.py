@@ -80,6 +80,7 @@ class DataConfig(_Strict):
     image_folder: Path | None = None
     attributes_csv: Path | None = None
     root: Path | None = None
+    train_manifest: Path | None = None  # rows of the train split, e.g. from `audit rebalance`
     attributes: list[str] = Field(default_factory=list)
     regions: RegionsConfig | None = None
     image_size: int = Field(64, ge=8, le=1024)
@@ -204,7 +205,7 @@ class AuditConfig(_Strict):
 
 
 _PATH_FIELDS = {
-    "data": ("manifest", "image_folder", "attributes_csv", "root"),
+    "data": ("manifest", "image_folder", "attributes_csv", "root", "train_manifest"),
     "regions": ("path",),
     "model": ("checkpoint", "pretrained"),
 }

@@ -7,7 +7,9 @@ Entry points: :func:`load_data` (``DataConfig`` -> :class:`DataBundle`), :func:`
 (:func:`register_region_format`, :func:`list_region_formats`).
 """
 
-from auditor.data.dataset import AuditDataset, DataBundle, load_data, resolve_synthetic
+from typing import Any
+
+from auditor.data.dataset import DataBundle, load_data, resolve_synthetic
 from auditor.data.describe import describe
 from auditor.data.regions import (
     BACKGROUND,
@@ -17,6 +19,15 @@ from auditor.data.regions import (
     register_region_format,
 )
 from auditor.data.synthetic import generate_clinic
+
+
+def __getattr__(name: str) -> Any:
+    """``AuditDataset`` (torch) is loaded on first use: reading data needs no torch."""
+    if name == "AuditDataset":
+        from auditor.data.torch_dataset import AuditDataset
+
+        return AuditDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BACKGROUND",

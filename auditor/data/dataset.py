@@ -22,29 +22,33 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import Dataset
 
 from auditor.config import DataConfig, RegionsConfig
-from auditor.data.images import check_image, load_image
+from auditor.data.images import check_image
+from auditor.data.plan import normalize_stats, preview
 from auditor.data.regions import BACKGROUND, RegionSource, load_regions, normalise_name
-from auditor.data.sources import assign_splits, read_image_folder, read_manifest
-from auditor.data.transforms import (
-    apply_image,
-    apply_masks,
-    normalize_image,
-    normalize_stats,
-    plan_geometry,
-)
+from auditor.data.table import read_source, unsafe_path
 from auditor.errors import DataError
+
+if TYPE_CHECKING:
+    from auditor.data.torch_dataset import AuditDataset
 
 __all__ = ["AuditDataset", "DataBundle", "load_data", "resolve_synthetic"]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """``AuditDataset`` (torch) is loaded on first use, so reading data needs no torch."""
+    if name == "AuditDataset":
+        from auditor.data.torch_dataset import AuditDataset
+
+        return AuditDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -54,81 +58,6 @@ class _Regions:
     names: list[str]  # annotated + auto names, sorted (background excluded)
     source: RegionSource | None
     auto_faces: bool
-
-
-def _item_masks(regions: _Regions, sample_id: str, h: int, w: int,
-                image: np.ndarray | None) -> np.ndarray:
-    """``bool [R, h, w]`` in the order of ``regions.names`` + background.
-
-    ``image`` (``uint8 [h, w, 3]``) is needed only for automatic face regions.
-    """
-    found = regions.source.masks(sample_id, h, w) if regions.source is not None else {}
-    if regions.auto_faces:
-        if image is None:
-            raise ValueError("automatic face regions need the decoded image")
-        from auditor.data.faces import face_mask
-
-        face = face_mask(image)
-        found["face"] = found["face"] | face if "face" in found else face
-    out = np.zeros((len(regions.names) + 1, h, w), dtype=bool)
-    for k, name in enumerate(regions.names):
-        if name in found:
-            out[k] = found[name]
-    out[-1] = ~out[:-1].any(axis=0)
-    return out
-
-
-class SampleRow(NamedTuple):
-    """One sample of a split, as the dataset reads it."""
-
-    index: int  # row position in the bundle's table
-    id: str
-    path: str
-    label: int
-
-
-class AuditDataset(Dataset):
-    """Samples of one split; items are dicts (see :meth:`__getitem__`)."""
-
-    def __init__(self, table: pd.DataFrame, regions: _Regions, size: int, resize: str,
-                 mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        self.rows = [SampleRow(*r) for r in zip(
-            table.index.tolist(), table["id"].tolist(), table["path"].tolist(),
-            table["label"].astype(int).tolist(), strict=True)]
-        self.regions, self.size, self.resize = regions, size, resize
-        self.mean, self.std = mean, std
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def resized(self, k: int, *, with_masks: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(uint8 [3,S,S], bool [R,S,S])`` of item ``k`` before normalisation."""
-        row = self.rows[k]
-        image = load_image(Path(row.path), sample_id=row.id)
-        geo = plan_geometry(image.shape[0], image.shape[1], self.size, self.resize)  # type: ignore[arg-type]
-        img = apply_image(torch.from_numpy(image).permute(2, 0, 1), geo)
-        if not with_masks:
-            return img, torch.zeros((0, self.size, self.size), dtype=torch.bool)
-        return img, self.masks_at(k, image.shape[0], image.shape[1], image=image)
-
-    def masks_at(self, k: int, height: int, width: int, *,
-                 image: np.ndarray | None = None) -> torch.Tensor:
-        """``bool [R, S, S]``: item ``k``'s region masks for its ``height x width`` image.
-
-        Annotated regions need only the image size; ``image`` (``uint8 [H, W, 3]``) is
-        required when faces are detected automatically.
-        """
-        masks = _item_masks(self.regions, self.rows[k].id, height, width, image)
-        geo = plan_geometry(height, width, self.size, self.resize)  # type: ignore[arg-type]
-        return apply_masks(torch.from_numpy(masks), geo)
-
-    def __getitem__(self, k: int) -> dict:
-        """``{"image": float32 [3,S,S] normalised, "label": int, "masks": bool [R,S,S],
-        "index": int (row position in the bundle's table)}``."""
-        img, masks = self.resized(k)
-        row = self.rows[k]
-        return {"image": normalize_image(img, self.mean, self.std), "label": row.label,
-                "masks": masks, "index": row.index}
 
 
 @dataclass
@@ -151,6 +80,8 @@ class DataBundle:
 
     def dataset(self, split: str) -> AuditDataset:
         """The samples of ``split`` (``train``, ``val`` or ``test``) as a torch Dataset."""
+        from auditor.data.torch_dataset import AuditDataset
+
         if split not in ("train", "val", "test"):
             raise ValueError(f"unknown split {split!r} (train, val, test)")
         return AuditDataset(self.table[self.table["split"] == split], self._regions,
@@ -164,13 +95,16 @@ class DataBundle:
                 "regions": list(self.regions), "attributes": list(self.attributes)}
 
     def raw_image(self, index: int) -> np.ndarray:
-        """``uint8 [S, S, 3]``: row ``index`` of the table, resized, not normalised."""
-        ds = AuditDataset(self.table.iloc[[index]], self._regions, self.image_size,
-                          self.resize, self.mean, self.std)
-        return ds.resized(0, with_masks=False)[0].permute(1, 2, 0).numpy().copy()
+        """``uint8 [S, S, 3]``: row ``index`` of the table, resized, not normalised (decoded and
+        resized with PIL, :func:`auditor.data.plan.preview`: for pictures, not for the model)."""
+        row = self.table.iloc[index]
+        return preview(Path(row["path"]), self.image_size, self.resize,  # type: ignore[arg-type]
+                       sample_id=str(row["id"]))
 
     def masks(self, index: int) -> np.ndarray:
         """``bool [R, S, S]``: region masks of row ``index``, ordered as ``regions``."""
+        from auditor.data.torch_dataset import AuditDataset
+
         ds = AuditDataset(self.table.iloc[[index]], self._regions, self.image_size,
                           self.resize, self.mean, self.std)
         return ds.resized(0)[1].numpy()
@@ -205,21 +139,12 @@ def resolve_synthetic(cfg: DataConfig, out_dir: Path, seed: int,
     return DataConfig.model_validate(raw)
 
 
-def _unsafe(sample_id: str) -> str | None:
-    if not sample_id:
-        return "empty path"
-    if sample_id.startswith(("/", "\\")) or Path(sample_id).is_absolute() or (
-            len(sample_id) > 1 and sample_id[1] == ":"):
-        return f"absolute path not allowed (paths must be relative to the data root): {sample_id}"
-    if normalise_name(sample_id).split("/")[0] == "..":
-        return f"path escapes the data root with '..': {sample_id}"
-    return None
-
-
 def _hash(table: pd.DataFrame, classes: list[str], skipped: list[dict],
           files: list[Path]) -> str:
     h = hashlib.sha256()
-    cols = [c for c in table.columns if c not in ("path", "label")]
+    plain = "weight" in table.columns and bool((table["weight"] == 1.0).all())
+    cols = [c for c in table.columns if c not in ("path", "label") and not (
+        plain and c == "weight")]  # unweighted data hashes as before weights existed
     rows = table[cols].assign(label=[classes[i] for i in table["label"]])
     h.update(rows.to_csv(index=False).encode("utf-8"))
     for s in skipped:
@@ -246,18 +171,19 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     """
     if cfg.synthetic is not None:
         raise ValueError("data.synthetic: call resolve_synthetic(cfg, out_dir, seed) first")
-    raw, root, warnings = read_manifest(cfg) if cfg.manifest is not None else read_image_folder(cfg)
-    raw["split"] = assign_splits(raw, cfg.split_ratios, seed)
+    raw, root, warnings = read_source(cfg, seed=seed)
+    where = cfg.manifest or cfg.image_folder
     skipped: list[dict] = []
     keep, sizes = [], {}
     seen: dict[str, str] = {}
-    for row, sample_id in enumerate(raw["id"]):
-        reason = _unsafe(sample_id) or (None if raw["label"].iloc[row] else "empty label")
+    for row, (line, sample_id) in enumerate(zip(raw.index, raw["id"], strict=True)):
+        reason = unsafe_path(sample_id) or (None if raw["label"].iloc[row] else "empty label")
         norm = normalise_name(sample_id) if sample_id else sample_id
         if reason is None and norm in seen:
-            where = cfg.manifest or cfg.image_folder
-            raise DataError(f"{where}: duplicate sample id {sample_id!r} (row {row + 1}, same "
-                            f"file as {seen[norm]!r}); every image may appear only once")
+            raise DataError(f"{where}: duplicate sample id {sample_id!r} (row {line + 1}, same "
+                            f"file as {seen[norm]!r}); every image may appear only once "
+                            "(identical repeated rows are allowed in the train split, where "
+                            "they count as sampling weight)")
         seen.setdefault(norm, sample_id)
         if reason is None:
             result = check_image(root / norm)
@@ -283,7 +209,7 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     source = None
     if regions_cfg is not None and regions_cfg.format is not None and (
             regions_cfg.path is not None or not regions_cfg.auto):  # {auto: [face]} alone: no file
-        ok_ids = [i for i in raw["id"] if not _unsafe(i)]
+        ok_ids = [i for i in raw["id"] if not unsafe_path(i)]
         source = load_regions(regions_cfg, ok_ids)
         warnings += source.warnings
         missing = int((~table["id"].isin(source.annotated)).sum())

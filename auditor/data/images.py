@@ -18,12 +18,15 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from auditor.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported where a decoder needs it: checking files needs none
+    import torch
 
 __all__ = ["check_image", "exif_orientation", "load_image", "read_image_bytes"]
 
@@ -119,6 +122,7 @@ def read_image_bytes(path: Path) -> torch.Tensor:
 
 def _decode_torchvision(path: Path) -> np.ndarray | None:
     """Fast path for plain 8-bit JPEG/PNG; None when torchvision cannot decode the file."""
+    import torch
     from torchvision.io import ImageReadMode, decode_image
 
     try:
@@ -133,12 +137,13 @@ def _decode_torchvision(path: Path) -> np.ndarray | None:
     return out.permute(1, 2, 0).contiguous().numpy()
 
 
-def load_image(path: Path, *, sample_id: str = "") -> np.ndarray:
+def load_image(path: Path, *, sample_id: str = "", torch_decoder: bool = True) -> np.ndarray:
     """Decode an image to ``uint8 [H, W, 3]`` in its displayed orientation.
 
     Plain 8-bit RGB/grayscale JPEG and PNG files go through ``torchvision.io.decode_image``
     (with EXIF orientation); everything else (palette, alpha, CMYK, 16-bit, other formats)
-    through PIL and the conversions described in the module docstring.
+    through PIL and the conversions described in the module docstring. ``torch_decoder=False``
+    decodes everything with PIL (the report's thumbnails, without importing torch).
 
     Raises:
         DataError: the file cannot be decoded (names the sample); :func:`check_image` is meant
@@ -146,7 +151,7 @@ def load_image(path: Path, *, sample_id: str = "") -> np.ndarray:
     """
     try:
         with Image.open(path) as img:
-            if img.format in ("JPEG", "PNG") and img.mode in ("RGB", "L") and (
+            if torch_decoder and img.format in ("JPEG", "PNG") and img.mode in ("RGB", "L") and (
                     "transparency" not in img.info):
                 fast = _decode_torchvision(path)
                 if fast is not None:

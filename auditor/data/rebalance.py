@@ -20,8 +20,6 @@ combination with no sample at all cannot be rebalanced and is listed in
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,9 +28,14 @@ import numpy as np
 import pandas as pd
 
 from auditor.config import AuditConfig
+from auditor.data.synthetic import clinic_table
+from auditor.data.table import read_source
+from auditor.data.train_rows import apply_train_manifest
 from auditor.errors import ConfigError, DataError
+from auditor.pipeline.rundir import atomic_write_text
 
-__all__ = ["RebalanceResult", "STRATEGIES", "load_manifest", "rebalance_manifest", "save_manifest"]
+__all__ = ["RebalanceResult", "STRATEGIES", "load_manifest", "rebalance_manifest", "run_rebalance",
+           "save_manifest", "source_manifest"]
 
 Strategy = Literal["oversample", "undersample", "reweight"]
 STRATEGIES: tuple[str, ...] = ("oversample", "undersample", "reweight")
@@ -81,7 +84,7 @@ def load_manifest(path: Path) -> pd.DataFrame:
 
 
 def save_manifest(manifest: pd.DataFrame, path: Path) -> Path:
-    """Write a manifest CSV atomically (temporary sibling file + ``os.replace``).
+    """Write a manifest CSV atomically (:func:`auditor.pipeline.rundir.atomic_write_text`).
 
     Args:
         manifest: the table to write.
@@ -93,16 +96,10 @@ def save_manifest(manifest: pd.DataFrame, path: Path) -> Path:
     Raises:
         DataError: the file cannot be written.
     """
-    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            manifest.to_csv(fh, index=False)
-        os.replace(tmp, path)
+        return atomic_write_text(Path(path), manifest.to_csv(index=False))
     except OSError as err:
         raise DataError(f"cannot write manifest {path}: {err.strerror}") from err
-    return path
 
 
 def rebalance_manifest(
@@ -200,22 +197,52 @@ def _missing(rows: pd.DataFrame, keys: list[str]) -> list[tuple]:
     return [combo for combo in itertools.product(*values) if combo not in present]
 
 
+def source_manifest(cfg: AuditConfig) -> tuple[pd.DataFrame, Path | None]:
+    """The samples of ``cfg``'s data source as a manifest table, splits as ``audit run`` sees.
+
+    Works for every source: a manifest, an image folder (+ attributes CSV) and the synthetic
+    generator (its rows are computed without drawing an image). ``path`` is the sample id, the
+    path relative to the data root, so a run trained from the result audits the same ids.
+
+    Returns:
+        ``(table, root)``: columns ``path, label, split``, the attributes and ``weight`` where
+        the source has weights; ``root`` is the data root (``None`` for synthetic data, whose
+        root is the run's ``data/`` folder).
+    """
+    data = cfg.data
+    if data.synthetic is None:
+        raw, root, _ = read_source(data, seed=cfg.seed)
+    else:
+        raw = pd.DataFrame(clinic_table(data.synthetic, seed=cfg.seed),
+                           columns=["id", "label", "split", "hair"]).assign(weight=1.0)
+        root = None
+        if data.train_manifest is not None:
+            raw, _ = apply_train_manifest(raw, data, Path("."))
+    table = raw.rename(columns={"id": "path"})
+    if (table["weight"] == 1.0).all():
+        table = table.drop(columns="weight")
+    return table, root
+
+
 def run_rebalance(cfg: AuditConfig, *, by: list[str], strategy: str, out: Path,
                   seed: int | None = None) -> RebalanceResult:
-    """``audit rebalance``: rebalance the train split of ``cfg.data.manifest`` into ``out``.
+    """``audit rebalance``: rebalance the train split of ``cfg``'s data source into ``out``.
+
+    Any source works (manifest, image folder, synthetic). The written CSV lists every split
+    (``path`` = sample id, relative to the data root); train it with ``data.train_manifest:
+    <out>`` added to the same config (README, "Before and after").
 
     Raises:
-        ConfigError: the config has no manifest (the synthetic generator needs
-            ``audit data synth clinic`` first) or an unknown strategy.
+        ConfigError: no ``--by`` attribute or an unknown strategy.
+        DataError: the source cannot be read, or ``out`` cannot be written.
     """
-    if cfg.data.manifest is None:
-        raise ConfigError("data.manifest: audit rebalance works on a manifest CSV; for the "
-                          "synthetic demo write one first with 'audit data synth clinic --out DIR'")
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
     if not by:
         raise ConfigError("--by: name at least one attribute column")
-    manifest = load_manifest(cfg.data.manifest)
+    manifest, _ = source_manifest(cfg)
+    if "weight" in manifest.columns:
+        manifest = manifest.drop(columns="weight")  # a fresh rebalance replaces old weights
     result = rebalance_manifest(manifest, by=by, strategy=strategy,  # type: ignore[arg-type]
                                 seed=cfg.seed if seed is None else seed)
     save_manifest(result.manifest, out)

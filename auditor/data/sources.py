@@ -1,7 +1,8 @@
 """Where samples come from: a manifest CSV or an ImageFolder (+ attributes CSV).
 
-Both readers return a raw table of strings with columns ``id`` (the path as written,
-posix, relative to ``root``), ``label``, ``split`` (empty when unknown) and one column per
+Both readers return a raw table of strings with columns ``id`` (the path relative to
+``root``; :func:`auditor.data.dataset.load_data` turns it into the sample id, one rule for
+every source), ``label``, ``split`` (empty when unknown) and one column per
 attribute, plus the root folder and warnings. Splits that are not given are drawn by
 :func:`assign_splits` (seeded, stratified by label).
 """
@@ -17,12 +18,14 @@ from auditor.config import DataConfig
 from auditor.data.regions import match_names
 from auditor.errors import DataError
 
-__all__ = ["IMAGE_SUFFIXES", "SPLITS", "assign_splits", "read_image_folder", "read_manifest"]
+__all__ = ["IMAGE_SUFFIXES", "SPLITS", "WEIGHT", "assign_splits", "read_image_folder",
+           "read_manifest"]
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 DEFAULT_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 MISSING_ATTRIBUTE = "unknown"
+WEIGHT = "weight"  # optional manifest column: the sample's sampling weight in training
 
 
 def _read_csv(path: Path, what: str, hint: str) -> pd.DataFrame:
@@ -70,6 +73,8 @@ def read_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
                         "split": _clean_split(df, path)})
     for attr in cfg.attributes:
         out[attr] = df[attr].astype(str).str.strip()
+    if WEIGHT in df.columns:  # sampling weights, parsed by auditor.data.train_rows
+        out[WEIGHT] = df[WEIGHT].str.strip()
     root = Path(cfg.root) if cfg.root is not None else path.parent
     return out, root, []
 

@@ -46,7 +46,7 @@ from auditor.data.clinic_draw import (
 )
 
 __all__ = ["ANNOTATION_PAD_PX", "CLASSES", "DEFAULT_STYLE", "GENERATOR_VERSION", "HAIR",
-           "generate_clinic", "scene_for", "split_plan"]
+           "clinic_table", "generate_clinic", "scene_for", "split_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _render_chunk(args: tuple) -> list[tuple[str, str, str, str, dict]]:
     for split, i, label, hair in jobs:
         scene, rng = scene_for(seed, split, i, label, hair, style)
         pixels = render_scene(scene, size, style, noise_rng=rng)
-        rel = f"images/{split}/{split}_{i:05d}.png"
+        rel = _rel_path(split, i)
         atomic_write_bytes(out_dir / rel, _png_bytes(pixels), fsync=False)  # params.json seals
         out.append((rel, label, split, hair, scene_polygons(scene, size,
                                                             pad_px=ANNOTATION_PAD_PX)))
@@ -162,6 +162,28 @@ def _render_all(out_dir: Path, jobs: list[tuple[str, int, str, str]], seed: int,
             pool.shutdown(cancel_futures=True)
 
 
+def _rel_path(split: str, i: int) -> str:
+    """Path of image ``i`` of ``split``, relative to the dataset folder (its sample id)."""
+    return f"images/{split}/{split}_{i:05d}.png"
+
+
+def _jobs(cfg: SyntheticConfig, seed: int) -> list[tuple[str, int, str, str]]:
+    """``(split, index, label, hair)`` of every image, in writing order."""
+    sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
+    jobs: list[tuple[str, int, str, str]] = []
+    for split, n in sizes.items():
+        plan = split_plan(split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]))
+        jobs += [(split, i, label, hair) for i, (label, hair) in enumerate(plan)]
+    return jobs
+
+
+def clinic_table(cfg: SyntheticConfig, *, seed: int) -> list[tuple[str, str, str, str]]:
+    """The rows ``(path, label, split, hair)`` of the manifest :func:`generate_clinic` writes,
+    without drawing an image (for ``audit rebalance`` and ``audit validate``)."""
+    return [(_rel_path(split, i), label, split, hair) for split, i, label, hair in
+            _jobs(cfg, seed)]
+
+
 def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
                     progress: Callable[[int, int], None] | None = None,
                     style: ClinicStyle | None = None) -> Path:
@@ -191,13 +213,10 @@ def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
             pass
     stamp_path.unlink(missing_ok=True)
     size = cfg.image_size
-    sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
-    total = sum(sizes.values())
-    jobs: list[tuple[str, int, str, str]] = []
-    for split, n in sizes.items():
+    jobs = _jobs(cfg, seed)
+    total = len(jobs)
+    for split in SPLIT_SEEDS:
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-        plan = split_plan(split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]))
-        jobs += [(split, i, label, hair) for i, (label, hair) in enumerate(plan)]
     rows: list[tuple[str, str, str, str]] = []
     images, annotations = [], []
     for rel, label, split, hair, polys in _render_all(out_dir, jobs, seed, size, style,

@@ -7,63 +7,27 @@ Three modes (``data.resize``), all producing a ``size x size`` square:
 - ``letterbox``: resize the longer side to ``size``, pad the rest with black. Padded pixels
   belong to no annotated region, so they count as ``background``.
 
-One :class:`Geometry` is planned per image from its original size and applied to the image
-(bilinear, antialiased) and to its masks (``nearest-exact``), so a mask pixel lands exactly where
-its image pixel lands.
+One :class:`~auditor.data.plan.Geometry` is planned per image from its original size
+(:mod:`auditor.data.plan`, no torch) and applied here to the image (bilinear, antialiased) and
+to its masks (``nearest-exact``), so a mask pixel lands exactly where its image pixel lands.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from auditor.config import NormalizeStats
+from auditor.data.plan import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Geometry,
+    normalize_stats,
+    plan_geometry,
+)
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Geometry", "apply_image", "apply_masks",
            "normalize_image", "normalize_stats", "plan_geometry"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-ResizeMode = Literal["stretch", "center_crop", "letterbox"]
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Where an ``H x W`` image goes in the ``size x size`` output.
-
-    Attributes:
-        size: output side.
-        resized: ``(h, w)`` after resizing.
-        top, left: for ``center_crop`` the crop origin inside the resized image; for
-            ``letterbox`` the paste origin inside the output; 0 for ``stretch``.
-        mode: the resize mode.
-    """
-
-    size: int
-    resized: tuple[int, int]
-    top: int
-    left: int
-    mode: ResizeMode
-
-
-def plan_geometry(height: int, width: int, size: int, mode: ResizeMode) -> Geometry:
-    """Plan the resize of an ``height x width`` image to ``size x size``."""
-    if mode == "stretch":
-        return Geometry(size, (size, size), 0, 0, mode)
-    if mode == "center_crop":
-        scale = size / min(height, width)
-        h, w = max(size, round(height * scale)), max(size, round(width * scale))
-        return Geometry(size, (h, w), (h - size) // 2, (w - size) // 2, mode)
-    if mode == "letterbox":
-        scale = size / max(height, width)
-        h, w = max(1, round(height * scale)), max(1, round(width * scale))
-        return Geometry(size, (h, w), (size - h) // 2, (size - w) // 2, mode)
-    raise ValueError(f"unknown resize mode {mode!r} (stretch, center_crop, letterbox)")
-
 
 def _place(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
     if geo.mode == "center_crop":
@@ -108,17 +72,6 @@ def apply_masks(masks: torch.Tensor, geo: Geometry) -> torch.Tensor:
     if tuple(m.shape[-2:]) != geo.resized:
         m = TF.resize(m, list(geo.resized), interpolation=InterpolationMode.NEAREST_EXACT)
     return _place(m, geo).bool().contiguous()
-
-
-def normalize_stats(spec: str | NormalizeStats) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``(mean, std)`` for ``data.normalize``: ``imagenet``, ``none`` or explicit values."""
-    if isinstance(spec, NormalizeStats):
-        return tuple(spec.mean), tuple(spec.std)
-    if spec == "imagenet":
-        return IMAGENET_MEAN, IMAGENET_STD
-    if spec == "none":
-        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    raise ValueError(f"unknown normalize value {spec!r} (imagenet, none or mean/std)")
 
 
 def normalize_image(image: torch.Tensor, mean: tuple[float, ...],

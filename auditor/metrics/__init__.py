@@ -11,11 +11,17 @@
 * :mod:`~auditor.metrics.findings` — flags with evidence (``spurious_cue`` lives in
   :mod:`~auditor.metrics.spurious`).
 
-Only the light torch/numpy modules are imported here; import the others from their modules.
+The names below are loaded on first use, so importing a pure-numpy module such as
+:mod:`auditor.metrics.stats` never pulls in torch (:mod:`~auditor.metrics.regions` needs it).
 """
 
-from auditor.metrics.regions import attention_mass, lift, pointing_game, region_area
-from auditor.metrics.stats import bootstrap_mean_ci, wilson_ci
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {"attention_mass": "regions", "lift": "regions", "pointing_game": "regions",
+         "region_area": "regions", "bootstrap_mean_ci": "stats", "wilson_ci": "stats"}
 
 __all__ = [
     "attention_mass",
@@ -25,3 +31,9 @@ __all__ = [
     "region_area",
     "wilson_ci",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"auditor.metrics.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'auditor.metrics' has no attribute {name!r}")

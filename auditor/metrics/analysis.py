@@ -20,6 +20,7 @@ from auditor.config import AnalysisConfig
 from auditor.metrics.attention import attention_summary
 from auditor.metrics.base import Finding
 from auditor.metrics.clusters import ClusterResult, cluster_misclassified
+from auditor.metrics.columns import flip_column
 from auditor.metrics.findings import compute_findings
 from auditor.metrics.groups import GroupPerformance, group_performance
 from auditor.metrics.reliance import reliance_summary
@@ -109,7 +110,7 @@ def analyze_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
     perf = group_performance(df, attributes, level=level, min_group_size=config.min_group_size)
     attention = attention_summary(df, methods, regions, attributes=attributes, n_boot=n_boot,
                                   level=level, seed=seed)
-    has_reliance = any(f"flip_{r}" in df.columns for r in regions)
+    has_reliance = any(flip_column(r) in df.columns for r in regions)
     reliance = (reliance_summary(df, regions, attributes, level=level, n_boot=n_boot, seed=seed)
                 if has_reliance else None)
     if embeddings is not None and methods:

@@ -23,25 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditor.metrics.columns import area_column, mass_column, point_column, rank_column
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import bootstrap_mean_ci, bootstrap_means, json_float, wilson_ci
 
 __all__ = ["attention_summary", "cell_attention", "mass_column", "area_column", "point_column"]
-
-
-def mass_column(method: str, region: str) -> str:
-    """Name of the per-sample mass column: ``mass_<method>_<region>``."""
-    return f"mass_{method}_{region}"
-
-
-def area_column(region: str) -> str:
-    """Name of the per-sample area column: ``area_<region>``."""
-    return f"area_{region}"
-
-
-def point_column(method: str, region: str) -> str:
-    """Name of the optional pointing-game column: ``point_<method>_<region>``."""
-    return f"point_{method}_{region}"
 
 
 def _ci(lo: float, hi: float) -> list[float | None]:
@@ -105,7 +91,7 @@ def cell_attention(sub: pd.DataFrame, methods: Sequence[str], regions: Sequence[
                 k, m = int(hits.sum()), int(len(hits))
                 entry["pointing"] = json_float(k / m) if m else None
                 entry["pointing_ci"] = _ci(*wilson_ci(k, m, level))
-            rcol = f"rank_{method}_{region}"
+            rcol = rank_column(method, region)
             if rcol in sub.columns:
                 ranks = sub[rcol].to_numpy(dtype=float)
                 ranks = ranks[np.isfinite(ranks)]

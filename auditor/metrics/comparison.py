@@ -7,10 +7,16 @@ the shift of each sample's top region. :func:`auditor.pipeline.compare_runs.comp
 same for two run directories.
 
 Groups. *Per-group accuracy* is reported per attribute value (e.g. ``hair=blond``). The
-*worst group* is the lowest-accuracy cell of (true label x attribute value) over every
-attribute, among cells with at least ``min_group_support`` (default 10) samples, so one odd
-sample cannot be "the worst group"; with no attributes the cells are the classes. The
-baseline's and the candidate's worst cells may differ; the delta compares their accuracies.
+*worst group* follows the rule and the naming of a run's summary
+(:func:`auditor.metrics.groups.worst_and_best`): the lowest-accuracy cell of (true label x
+attribute value) over every attribute, named like ``"hair=blond & label=doctor"``, among cells
+with at least ``min_group_support`` (default 10) samples, so one odd sample cannot be "the
+worst group" (all cells compete, with a note, when none is that large); with no attributes
+the cells are the classes. The baseline's and the candidate's worst cells may differ; the
+delta compares their accuracies.
+
+With no method (the two models' maps are not comparable) only accuracy is compared:
+``attention`` and ``top_region`` stay empty.
 
 Every delta is ``candidate - baseline``; every interval is a paired percentile bootstrap
 (``level``, ``n_boot`` resamples, seeded per quantity).
@@ -25,13 +31,10 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import CompareError
-from auditor.metrics.paired import (
-    McNemarResult,
-    clean,
-    mcnemar,
-    paired_bootstrap_ci,
-    wilcoxon_p,
-)
+from auditor.metrics.columns import area_column, mass_column
+from auditor.metrics.groups import group_cells, worst_and_best
+from auditor.metrics.paired import McNemarResult, mcnemar, paired_bootstrap_ci, wilcoxon_p
+from auditor.metrics.stats import json_clean, json_float
 
 __all__ = ["Comparison", "compare_models", "MIN_GROUP_SUPPORT", "EXAMPLES_PER_TRANSITION"]
 
@@ -88,16 +91,16 @@ class Comparison:
             (NaN becomes ``None``).
         """
         delta = {
-            "accuracy": clean(self.accuracy["delta"]),
-            "balanced_accuracy": clean(self.balanced_accuracy["delta"]),
-            "worst_group_accuracy": clean(self.worst_group["delta"]),
+            "accuracy": json_float(self.accuracy["delta"]),
+            "balanced_accuracy": json_float(self.balanced_accuracy["delta"]),
+            "worst_group_accuracy": json_float(self.worst_group["delta"]),
             "attention": {
-                m: {r: clean(v["delta"]) for r, v in regions.items()}
+                m: {r: json_float(v["delta"]) for r, v in regions.items()}
                 for m, regions in self.attention.items()
             },
-            "top_region_changed": clean(self.top_region["changed_share"]),
+            "top_region_changed": json_float(self.top_region.get("changed_share")),
         }
-        return _jsonable(
+        return json_clean(
             {
                 "baseline": self.baseline,
                 "candidate": self.candidate,
@@ -190,24 +193,14 @@ def compare_models(
                 "ci": [g_lo, g_hi],
             }
 
-    cells = _cells(paired, attributes)
-    worst_b = _worst_cell(cells, base_ok, min_group_support)
-    worst_c = _worst_cell(cells, cand_ok, min_group_support)
     notes: list[str] = []
-    if worst_b is None:
-        notes.append(f"no (label x attribute) cell has {min_group_support} or more samples")
-    worst_group = {
-        "baseline": worst_b,
-        "candidate": worst_c,
-        "delta": (worst_c["accuracy"] - worst_b["accuracy"]) if worst_b and worst_c else None,
-        "min_support": min_group_support,
-    }
+    worst_group = _worst_groups(paired, attributes, base_ok, cand_ok, min_group_support, notes)
 
     attention: dict[str, dict] = {}
     for method in methods:
         attention[method] = {}
         for region in regions:
-            col = f"mass_{method}_{region}"
+            col = mass_column(method, region)
             mb = paired[f"{col}_b"].to_numpy(dtype=float)
             mc = paired[f"{col}_c"].to_numpy(dtype=float)
             keep = ~(np.isnan(mb) | np.isnan(mc))
@@ -256,9 +249,7 @@ def _pair(
     for col in ("model", "id", "label", "correct"):
         if col not in samples.columns:
             raise CompareError(f"samples table has no column '{col}'")
-    if not methods:
-        raise CompareError("no saliency method to compare (methods is empty)")
-    if not regions:
+    if methods and not regions:
         raise CompareError("no region to compare (regions is empty)")
     models = list(dict.fromkeys(samples["model"].astype(str)))
     for name in (baseline, candidate):
@@ -266,7 +257,7 @@ def _pair(
             raise CompareError(f"no model named '{name}' in the samples table (models: {models})")
     if baseline == candidate:
         raise CompareError(f"baseline and candidate are the same model '{baseline}'")
-    mass_cols = [f"mass_{m}_{r}" for m in methods for r in regions]
+    mass_cols = [mass_column(m, r) for m in methods for r in regions]
     missing = [c for c in [*attributes, *mass_cols] if c not in samples.columns]
     if missing:
         raise CompareError(f"samples table has no column '{missing[0]}' ({len(missing)} missing)")
@@ -276,7 +267,7 @@ def _pair(
         dup = rows["id"][rows["id"].duplicated()]
         if len(dup):
             raise CompareError(f"model '{name}' has sample id '{dup.iloc[0]}' more than once")
-        areas = [f"area_{r}" for r in regions if f"area_{r}" in rows.columns]
+        areas = [area_column(r) for r in regions if area_column(r) in rows.columns]
         cols = ["correct", *mass_cols] + (["label", *attributes, *areas] if with_meta else [])
         out = rows[["id", *cols]].copy()
         out["id"] = out["id"].astype(str)
@@ -305,33 +296,22 @@ def _balanced_accuracy(labels: np.ndarray, correct: np.ndarray) -> float:
     return float(np.mean([correct[labels == c].mean() for c in np.unique(labels)]))
 
 
-def _cells(paired: pd.DataFrame, attributes: list[str]) -> list[tuple[str, np.ndarray]]:
-    """(name, bool mask [N]) of every (label x attribute value) cell; classes if no attribute."""
+def _worst_groups(paired: pd.DataFrame, attributes: list[str], base_ok: np.ndarray,
+                  cand_ok: np.ndarray, min_support: int, notes: list[str]) -> dict:
+    """The worst group of each model by the summary's rule, and their accuracy delta."""
     labels = paired["label"].astype(str).to_numpy()
-    cells = []
-    if not attributes:
-        return [(f"label={c}", labels == c) for c in sorted(set(labels))]
-    for attr in attributes:
-        values = paired[attr].astype(str).to_numpy()
-        for c in sorted(set(labels)):
-            for v in sorted(set(values[labels == c])):
-                cells.append((f"label={c}, {attr}={v}", (labels == c) & (values == v)))
-    return cells
-
-
-def _worst_cell(
-    cells: list[tuple[str, np.ndarray]], correct: np.ndarray, min_support: int
-) -> dict | None:
-    """The eligible cell with the lowest accuracy (ties: the first in cell order)."""
-    best: dict | None = None
-    for name, mask in cells:
-        n = int(mask.sum())
-        if n < min_support:
-            continue
-        acc = float(correct[mask].mean())
-        if best is None or acc < best["accuracy"]:
-            best = {"group": name, "n": n, "accuracy": acc}
-    return best
+    out: dict = {"min_support": min_support}
+    for side, ok in (("baseline", base_ok), ("candidate", cand_ok)):
+        # cell accuracy depends only on correctness: a wrong answer becomes a non-class
+        frame = paired[["label", *attributes]].astype(str).assign(
+            pred=np.where(ok, labels, "\x00wrong"))
+        worst, _, size_met = worst_and_best(group_cells(frame, attributes), min_support)
+        out[side] = {"group": worst.name, "n": worst.n, "accuracy": worst.accuracy}
+        if not size_met and side == "baseline":
+            notes.append(f"no (label x attribute) cell has {min_support} or more samples; the "
+                         "worst of all cells is shown")
+    out["delta"] = out["candidate"]["accuracy"] - out["baseline"]["accuracy"]
+    return out
 
 
 def _top_region_shift(paired: pd.DataFrame, method: str, regions: list[str]) -> dict:
@@ -342,9 +322,10 @@ def _top_region_shift(paired: pd.DataFrame, method: str, regions: list[str]) -> 
     (background) — and the highest mass otherwise. Regions absent from an image (area 0)
     cannot be its top region.
     """
-    mb = paired[[f"mass_{method}_{r}_b" for r in regions]].to_numpy(dtype=float)
-    mc = paired[[f"mass_{method}_{r}_c" for r in regions]].to_numpy(dtype=float)
-    area_cols = [f"area_{r}_b" if f"area_{r}_b" in paired else f"area_{r}" for r in regions]
+    mb = paired[[f"{mass_column(method, r)}_b" for r in regions]].to_numpy(dtype=float)
+    mc = paired[[f"{mass_column(method, r)}_c" for r in regions]].to_numpy(dtype=float)
+    area_cols = [f"{area_column(r)}_b" if f"{area_column(r)}_b" in paired else area_column(r)
+                 for r in regions]
     if all(c in paired for c in area_cols):
         area = paired[area_cols].to_numpy(dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -378,18 +359,3 @@ def _top_region_shift(paired: pd.DataFrame, method: str, regions: list[str]) -> 
         "examples": examples,
         "share": {"baseline": share(top_b), "candidate": share(top_c)},
     }
-
-
-def _jsonable(obj):
-    """Recursively turn numpy scalars into Python ones and NaN/inf into ``None``."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return clean(obj)
-    return obj

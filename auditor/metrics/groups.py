@@ -1,7 +1,10 @@
 """Disaggregated performance: accuracy per subgroup, worst group, equalized odds.
 
-Built on fairlearn's :class:`~fairlearn.metrics.MetricFrame` over the per-sample table
-(columns ``label`` and ``pred`` hold class names, one column per attribute).
+Group accuracies are a groupby over the per-sample table (columns ``label`` and ``pred`` hold
+class names, one column per attribute); the equalized-odds rates use fairlearn's
+:class:`~fairlearn.metrics.MetricFrame`. fairlearn and scikit-learn are imported on first use,
+so the worst-group rule (:func:`group_cells`, :func:`worst_and_best`) is light enough for
+``audit compare``.
 
 Definitions (the ``metrics`` block of summary.json):
 
@@ -30,15 +33,12 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, count, false_positive_rate, true_positive_rate
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["GroupPerformance", "GroupStat", "attribute_values", "group_performance",
-           "odds_groups"]
+__all__ = ["GroupPerformance", "GroupStat", "attribute_values", "group_cells",
+           "group_performance", "odds_groups", "worst_and_best"]
 
 MISSING = "missing"
 
@@ -146,21 +146,21 @@ def _check_columns(df: pd.DataFrame, attributes: list[str]) -> None:
 
 
 def _group_stats(df: pd.DataFrame, cols: list[str], level: float) -> list[GroupStat]:
-    """Accuracy per combination of ``cols`` through a fairlearn MetricFrame."""
+    """Accuracy per combination of ``cols`` (groups sorted by their values; empty ones left
+    out). A plain groupby: accuracy per group is the share of ``label == pred``."""
     sf = pd.DataFrame({c: (attribute_values(df, c) if c != "label" else df["label"].astype(str))
                        for c in cols})
-    mf = MetricFrame(metrics={"accuracy": accuracy_score, "n": count},
-                     y_true=df["label"].astype(str).to_numpy(),
-                     y_pred=df["pred"].astype(str).to_numpy(), sensitive_features=sf)
+    hit = (df["label"].astype(str).to_numpy() == df["pred"].astype(str).to_numpy())
+    counts = pd.Series(hit.astype(int), index=sf.index).groupby(
+        [sf[c] for c in cols], sort=True).agg(["size", "sum"])
     out = []
-    for key, row in mf.by_group.iterrows():
-        n = int(row["n"]) if np.isfinite(row["n"]) else 0
+    for key, row in counts.iterrows():
+        n, k = int(row["size"]), int(row["sum"])
         if n == 0:
             continue
         key = key if isinstance(key, tuple) else (key,)
         feats = {c: str(v) for c, v in zip(cols, key, strict=True)}
-        acc = float(row["accuracy"])
-        k = int(round(acc * n))
+        acc = k / n
         out.append(GroupStat(group_name(feats), feats, n, k, acc, 1.0 - acc,
                              wilson_ci(k, n, level)))
     return out
@@ -184,6 +184,8 @@ def odds_groups(values: pd.Series, min_group_size: int) -> pd.Series:
 def _rates(df: pd.DataFrame, attr: str, classes: list[str], min_group_size: int
            ) -> tuple[dict[str, dict[str, Any]], float | None]:
     """One-vs-rest TPR/FPR per attribute value, their spreads and the equalized-odds gap."""
+    from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
+
     sf = attribute_values(df, attr)
     keep = odds_groups(sf, min_group_size)
     out: dict[str, dict[str, Any]] = {}
@@ -215,6 +217,29 @@ def _rates(df: pd.DataFrame, attr: str, classes: list[str], min_group_size: int
     return out, worst
 
 
+def group_cells(df: pd.DataFrame, attributes: list[str] | tuple[str, ...], *,
+                level: float = 0.95) -> list[GroupStat]:
+    """The cells that compete for the worst group: ``label x <attr> value`` for every
+    attribute, or the classes without attributes (needs ``label``, ``pred`` and the
+    attribute columns)."""
+    if attributes:
+        return [s for attr in attributes for s in _group_stats(df, ["label", attr], level)]
+    return _group_stats(df, ["label"], level)
+
+
+def worst_and_best(cells: list[GroupStat], min_group_size: int
+                   ) -> tuple[GroupStat, GroupStat, bool]:
+    """The worst-group rule: ``(worst, best, size_met)`` among cells of at least
+    ``min_group_size`` samples, or among all cells (``size_met`` False) when none is that
+    large. Ties: the larger cell, then the name."""
+    eligible = [c for c in cells if c.n >= min_group_size]
+    size_met = bool(eligible)
+    eligible = eligible or cells
+    worst = min(eligible, key=lambda c: (c.accuracy, -c.n, c.name))
+    best = max(eligible, key=lambda c: (c.accuracy, c.n, c.name))
+    return worst, best, size_met
+
+
 def group_performance(df: pd.DataFrame, attributes: list[str] | tuple[str, ...], *,
                       level: float = 0.95, min_group_size: int = 10) -> GroupPerformance:
     """Disaggregated accuracy of one model.
@@ -231,6 +256,8 @@ def group_performance(df: pd.DataFrame, attributes: list[str] | tuple[str, ...],
         :class:`GroupPerformance`; ``metrics_dict()`` / ``by_group_dict()`` give the
         summary.json blocks.
     """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
     attributes = list(attributes)
     _check_columns(df, attributes)
     if len(df) == 0:
@@ -244,18 +271,10 @@ def group_performance(df: pd.DataFrame, attributes: list[str] | tuple[str, ...],
 
     by_group = {attr: {s.features[attr]: s for s in _group_stats(df, [attr], level)}
                 for attr in attributes}
-    if attributes:
-        cells = [s for attr in attributes for s in _group_stats(df, ["label", attr], level)]
-    else:
-        cells = _group_stats(df, ["label"], level)
+    cells = group_cells(df, attributes, level=level)
     intersectional = [s for a, b in itertools.combinations(attributes, 2)
                       for s in _group_stats(df, [a, b], level) if s.n >= min_group_size]
-
-    eligible = [c for c in cells if c.n >= min_group_size]
-    size_met = bool(eligible)
-    eligible = eligible or cells
-    worst = min(eligible, key=lambda c: (c.accuracy, -c.n, c.name))
-    best = max(eligible, key=lambda c: (c.accuracy, c.n, c.name))
+    worst, best, size_met = worst_and_best(cells, min_group_size)
 
     classes = sorted(set(y_true) | set(y_pred))
     rates: dict[str, dict[str, dict[str, Any]]] = {}

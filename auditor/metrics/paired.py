@@ -1,6 +1,7 @@
 """Paired statistics for comparing two models on the same samples.
 
-Pure numpy/scipy functions used by :mod:`auditor.metrics.comparison`. Every function takes
+Thin, typed views over :mod:`auditor.metrics.stats` (the one McNemar rule, the one bootstrap
+engine, the one Wilcoxon test) used by :mod:`auditor.metrics.comparison`. Every function takes
 per-sample arrays that are *paired* (element ``i`` of the baseline and of the candidate belong
 to the same sample) and returns plain Python floats (``nan`` where a quantity is undefined).
 """
@@ -11,12 +12,16 @@ import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
-from auditor.metrics.stats import _MCNEMAR_EXACT_BELOW, mcnemar_test, wilcoxon_paired
+from auditor.metrics.stats import (
+    MCNEMAR_EXACT_BELOW,
+    bootstrap_mean_ci,
+    mcnemar_test,
+    wilcoxon_paired,
+)
 
-#: Below this many discordant pairs McNemar's test uses the exact binomial distribution.
-EXACT_MCNEMAR_BELOW = _MCNEMAR_EXACT_BELOW  # same rule as auditor.metrics.stats
+__all__ = ["MCNEMAR_EXACT_BELOW", "McNemarResult", "derived_seed", "mcnemar",
+           "paired_bootstrap_ci", "wilcoxon_p"]
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,11 @@ class McNemarResult:
     Attributes:
         b: samples the baseline got right and the candidate got wrong ("broken").
         c: samples the baseline got wrong and the candidate got right ("fixed").
-        statistic: chi-square statistic (continuity-corrected) or, for the exact test, ``b``.
+        statistic: chi-square statistic (continuity-corrected) or, for the exact test,
+            ``min(b, c)``.
         p: two-sided p-value.
-        method: ``"exact"`` (binomial, ``b + c < 25``), ``"chi2"`` (with continuity
-            correction) or ``"none"`` (no discordant pairs; ``p = 1``).
+        method: ``"exact"`` (binomial, ``b + c <`` :data:`MCNEMAR_EXACT_BELOW`), ``"chi2"``
+            (with continuity correction) or ``"none"`` (no discordant pairs; ``p = 1``).
     """
 
     b: int
@@ -49,11 +55,8 @@ class McNemarResult:
 
 
 def mcnemar(baseline_correct: np.ndarray, candidate_correct: np.ndarray) -> McNemarResult:
-    """McNemar's test for a change in paired accuracy.
-
-    Exact two-sided binomial test (``scipy.stats.binomtest(b, b + c, 0.5)``) when fewer than
-    25 pairs are discordant, else the chi-square test with continuity correction
-    ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom.
+    """McNemar's test for a change in paired accuracy (:func:`~auditor.metrics.stats.mcnemar_test`:
+    exact below :data:`MCNEMAR_EXACT_BELOW` discordant pairs, chi-square from it on).
 
     Args:
         baseline_correct: bool [N], the baseline's per-sample correctness.
@@ -66,11 +69,10 @@ def mcnemar(baseline_correct: np.ndarray, candidate_correct: np.ndarray) -> McNe
     cand = np.asarray(candidate_correct, dtype=bool)
     b = int(np.sum(base & ~cand))
     c = int(np.sum(~base & cand))
-    statistic, p = mcnemar_test(base, cand)  # the one implementation (auditor.metrics.stats)
+    statistic, p = mcnemar_test(base, cand)
     n = b + c
-    method = "none" if n == 0 else "exact" if n < EXACT_MCNEMAR_BELOW else "chi2"
-    return McNemarResult(b=b, c=c, statistic=float(b) if method == "exact" else statistic,
-                         p=min(p, 1.0), method=method)
+    method = "none" if n == 0 else "exact" if n < MCNEMAR_EXACT_BELOW else "chi2"
+    return McNemarResult(b=b, c=c, statistic=statistic, p=min(p, 1.0), method=method)
 
 
 def wilcoxon_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
@@ -82,9 +84,6 @@ def wilcoxon_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
     Args:
         baseline: float [N] per-sample values of the baseline.
         candidate: float [N] per-sample values of the candidate, same order.
-
-    Returns:
-        The p-value of ``scipy.stats.wilcoxon(candidate, baseline)``.
     """
     base = np.asarray(baseline, dtype=float)
     cand = np.asarray(candidate, dtype=float)
@@ -93,13 +92,13 @@ def wilcoxon_p(baseline: np.ndarray, candidate: np.ndarray) -> float:
     return wilcoxon_paired(cand, base)
 
 
-def derived_rng(seed: int, key: str) -> np.random.Generator:
-    """A generator seeded by ``seed`` and a stable hash of ``key``.
+def derived_seed(seed: int, key: str) -> list[int]:
+    """A seed sequence made of ``seed`` and a stable hash of ``key``.
 
     Each bootstrap gets its own stream, so adding a method or a group never changes the
     intervals of the others.
     """
-    return np.random.default_rng([int(seed), zlib.crc32(key.encode("utf-8"))])
+    return [int(seed), zlib.crc32(key.encode("utf-8"))]
 
 
 def paired_bootstrap_ci(
@@ -108,43 +107,17 @@ def paired_bootstrap_ci(
     """Mean of per-sample paired differences with a percentile bootstrap interval.
 
     Resampling the per-sample differences is the paired bootstrap: a sample's baseline and
-    candidate values are always drawn together.
+    candidate values are always drawn together. The engine is
+    :func:`auditor.metrics.stats.bootstrap_mean_ci`.
 
     Args:
         diff: float [N] per-sample ``candidate - baseline`` (NaNs are dropped).
         level: confidence level, e.g. 0.95.
         n_boot: number of bootstrap resamples.
         seed: base seed.
-        key: name of the quantity (mixed into the seed, see :func:`derived_rng`).
+        key: name of the quantity (mixed into the seed, see :func:`derived_seed`).
 
     Returns:
         ``(mean, lo, hi)``; ``lo``/``hi`` are ``nan`` with fewer than 2 values.
     """
-    d = np.asarray(diff, dtype=float)
-    d = d[~np.isnan(d)]
-    if d.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(d.mean())
-    if d.size < 2:
-        return mean, float("nan"), float("nan")
-    if np.all(d == d[0]):
-        return mean, mean, mean
-    res = stats.bootstrap(
-        (d,),
-        np.mean,
-        n_resamples=n_boot,
-        confidence_level=level,
-        method="percentile",
-        vectorized=True,
-        batch=256,
-        rng=derived_rng(seed, key),
-    )
-    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def clean(value: float | None) -> float | None:
-    """``float`` for JSON: NaN and infinities become ``None``."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None
+    return bootstrap_mean_ci(diff, n_boot=n_boot, level=level, seed=derived_seed(seed, key))

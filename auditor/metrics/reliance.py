@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from auditor.metrics.columns import area_column, conf_drop_column, flip_column
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import bootstrap_mean_ci, json_float, wilson_ci
 
@@ -22,7 +23,7 @@ __all__ = ["reliance_summary"]
 
 def _stats(sub: pd.DataFrame, region: str, level: float, n_boot: int, seed: int
            ) -> dict[str, Any]:
-    fcol, dcol, acol = f"flip_{region}", f"conf_drop_{region}", f"area_{region}"
+    fcol, dcol, acol = flip_column(region), conf_drop_column(region), area_column(region)
     if acol in sub.columns:  # occluding an empty region is no test
         sub = sub[sub[acol].to_numpy(dtype=float) > 0]
     flips = sub[fcol].dropna().astype(bool)
@@ -58,7 +59,7 @@ def reliance_summary(df: pd.DataFrame, regions: Sequence[str], attributes: Seque
     """
     out: dict[str, dict[str, Any]] = {}
     for region in regions:
-        if f"flip_{region}" not in df.columns:
+        if flip_column(region) not in df.columns:
             continue
         entry = _stats(df, region, level, n_boot, seed)
         if "label" in df.columns:

@@ -29,6 +29,7 @@ import pandas as pd
 from auditor.errors import ConfigError
 from auditor.metrics.attention import area_column, mass_column
 from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
+from auditor.metrics.columns import flip_column
 from auditor.metrics.groups import attribute_values, group_name
 from auditor.metrics.stats import (
     bootstrap_mean_ci,
@@ -82,7 +83,7 @@ def _cells(df: pd.DataFrame, attributes: Sequence[str], min_size: int
 
 def _flip_rate(df: pd.DataFrame, rows: np.ndarray, region: str, level: float
                ) -> tuple[float | None, list[float | None], int]:
-    col = f"flip_{region}"
+    col = flip_column(region)
     if col not in df.columns:
         return None, [None, None], 0
     keep = rows.copy()

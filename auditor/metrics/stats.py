@@ -1,6 +1,7 @@
 """Statistics with honest uncertainty: bootstrap and Wilson intervals, paired tests, corrections.
 
-Everything is vectorised numpy or a call into ``scipy.stats``; every function is pure and
+Everything is vectorised numpy or a call into ``scipy.stats`` (imported on first use, so the
+light commands that only format intervals do not load it); every function is pure and
 seeded, so the same inputs give the same numbers. Non-finite values (NaN) are dropped before a
 statistic is computed; an empty input gives NaN, never an exception.
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 __all__ = [
     "benjamini_hochberg",
@@ -21,6 +23,8 @@ __all__ = [
     "bootstrap_ratio_ci",
     "fisher_enrichment",
     "holm_bonferroni",
+    "MCNEMAR_EXACT_BELOW",
+    "json_clean",
     "json_float",
     "mannwhitney_greater",
     "mcnemar_test",
@@ -28,8 +32,13 @@ __all__ = [
     "wilson_ci",
 ]
 
-_CHUNK_ELEMS = 2_000_000  # resample indices held in memory at once
-_MCNEMAR_EXACT_BELOW = 25  # discordant pairs: exact binomial below, chi-square (corrected) above
+_CHUNK_ELEMS = 500_000  # resample indices held in memory at once (4 MB of int64)
+#: McNemar's test is exact (binomial) below this many discordant pairs, chi-square with
+#: continuity correction from it on: the one rule of ``audit run`` and ``audit compare``.
+MCNEMAR_EXACT_BELOW = 25
+#: scipy's Wilcoxon signed-rank test is exact (or a permutation test) up to this many pairs
+#: and its normal approximation above; :func:`wilcoxon_paired` computes the latter itself.
+WILCOXON_EXACT_MAX = 50
 
 
 def json_float(x: float | None) -> float | None:
@@ -40,13 +49,39 @@ def json_float(x: float | None) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def _sps() -> Any:
+    """``scipy.stats``, imported on first use (it costs about 60 MB and half a second)."""
+    from scipy import stats
+
+    return stats
+
+
+def json_clean(obj: Any) -> Any:
+    """``obj`` made JSON-ready, recursively: numpy scalars and arrays become Python numbers and
+    lists, NaN and infinities become ``None`` (via :func:`json_float`), tuples become lists,
+    dict keys strings. The one NaN-to-None cleaner of summary.json and compare.json."""
+    if isinstance(obj, dict):
+        return {str(k): json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [json_clean(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return json_float(obj)
+    return obj
+
+
+def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000,
+                    seed: int | Sequence[int] = 0) -> np.ndarray:
     """Column means of ``n_boot`` row-resamples of ``values`` (all columns resampled jointly).
 
     Args:
         values: ``[n]`` or ``[n, K]`` finite floats; rows are samples.
         n_boot: number of resamples.
-        seed: seed of the ``numpy.random.default_rng`` that draws the resamples.
+        seed: seed (or seed sequence) of the ``numpy.random.default_rng`` that draws the
+            resamples.
 
     Returns:
         ``[n_boot, K]`` means (``[n_boot, 1]`` for 1-D input). Memory stays bounded: the
@@ -75,7 +110,8 @@ def _percentiles(samples: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def bootstrap_mean_ci(
-    values: Sequence[float] | np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    values: Sequence[float] | np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
+    seed: int | Sequence[int] = 0,
 ) -> tuple[float, float, float]:
     """Mean with a percentile-bootstrap confidence interval.
 
@@ -140,16 +176,21 @@ def bootstrap_ratio_ci(
 
 
 def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (via ``scipy.stats.binomtest``).
+    """Wilson score interval of a proportion ``k / n`` (no continuity correction; the interval
+    of ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``).
 
     Returns:
-        ``(lo, hi)``; ``(nan, nan)`` when ``n == 0``.
+        ``(lo, hi)``, clipped to [0, 1]; ``(nan, nan)`` when ``n == 0``.
     """
     k, n = int(k), int(n)
     if n <= 0:
         return math.nan, math.nan
-    ci = sps.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
-    return float(ci.low), float(ci.high)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p, z2 = k / n, z * z
+    centre = (k + z2 / 2) / (n + z2)
+    half = z * math.sqrt(n * p * (1 - p) + z2 / 4) / (n + z2)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    return lo, (1.0 if k == n else min(1.0, centre + half))
 
 
 def binomial_greater_p(k: int, n: int, p0: float) -> float:
@@ -160,15 +201,16 @@ def binomial_greater_p(k: int, n: int, p0: float) -> float:
     if n <= 0:
         return math.nan
     p0 = min(max(float(p0), 0.0), 1.0)
-    return float(sps.binomtest(int(k), int(n), p0, alternative="greater").pvalue)
+    return float(_sps().binomtest(int(k), int(n), p0, alternative="greater").pvalue)
 
 
 def mcnemar_test(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[float, float]:
     """McNemar's test of two classifiers on the same samples.
 
-    Exact binomial test (``scipy.stats.binomtest``, two-sided) when there are fewer than 25
-    discordant pairs, otherwise the chi-square statistic with continuity correction
-    ``(|b - c| - 1)^2 / (b + c)`` on one degree of freedom (the statsmodels convention).
+    Exact two-sided binomial test (what ``scipy.stats.binomtest(min(b, c), b + c, 0.5)``
+    gives) when there are fewer than :data:`MCNEMAR_EXACT_BELOW` discordant pairs, otherwise
+    the chi-square statistic with continuity correction ``(|b - c| - 1)^2 / (b + c)`` on one
+    degree of freedom (the statsmodels convention). Closed forms, no scipy.
 
     Args:
         a_correct: ``[n]`` bool, model A right on each sample.
@@ -187,15 +229,17 @@ def mcnemar_test(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[float, f
     disc = n01 + n10
     if disc == 0:
         return 0.0, 1.0
-    if disc < _MCNEMAR_EXACT_BELOW:
-        stat = float(min(n01, n10))
-        return stat, float(sps.binomtest(min(n01, n10), disc, 0.5).pvalue)
+    if disc < MCNEMAR_EXACT_BELOW:  # two-sided binomial(disc, 1/2): twice the smaller tail
+        low = min(n01, n10)
+        tail = sum(math.comb(disc, i) for i in range(low + 1)) / 2 ** disc
+        return float(low), min(1.0, 2.0 * tail)
     stat = (abs(n01 - n10) - 1.0) ** 2 / disc
-    return float(stat), float(sps.chi2.sf(stat, 1))
+    return float(stat), math.erfc(math.sqrt(stat / 2.0))  # chi-square sf with 1 dof
 
 
 def wilcoxon_paired(x: np.ndarray, y: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired samples (``scipy.stats.wilcoxon``).
+    """Two-sided Wilcoxon signed-rank p-value of paired samples (``scipy.stats.wilcoxon``'s
+    defaults; above :data:`WILCOXON_EXACT_MAX` pairs its normal approximation, computed here).
 
     Pairs with a NaN are dropped. All-zero differences (or no pairs) give ``p = 1.0``.
     """
@@ -207,7 +251,26 @@ def wilcoxon_paired(x: np.ndarray, y: np.ndarray) -> float:
     a, b = a[keep], b[keep]
     if a.size == 0 or np.all(a - b == 0):
         return 1.0
-    return float(sps.wilcoxon(a, b).pvalue)
+    if a.size > WILCOXON_EXACT_MAX:
+        return _wilcoxon_normal(a - b)
+    return float(_sps().wilcoxon(a, b).pvalue)
+
+
+def _wilcoxon_normal(d: np.ndarray) -> float:
+    """The normal approximation ``scipy.stats.wilcoxon`` itself uses above
+    :data:`WILCOXON_EXACT_MAX` pairs (zeros dropped, tie-corrected variance, no continuity
+    correction), computed here so that large comparisons need no scipy."""
+    d = d[d != 0]
+    n = d.size
+    _, inverse, counts = np.unique(np.abs(d), return_inverse=True, return_counts=True)
+    upper = np.cumsum(counts)
+    ranks = (upper - (counts - 1) / 2.0)[inverse]  # average ranks of |d|
+    r_plus = float(ranks[d > 0].sum())
+    mean = n * (n + 1) / 4.0
+    var = (n * (n + 1) * (2 * n + 1) - float(np.sum(counts ** 3 - counts)) / 2.0) / 24.0
+    if var <= 0:
+        return 1.0
+    return float(min(1.0, math.erfc(abs(r_plus - mean) / math.sqrt(var) / math.sqrt(2.0))))
 
 
 def mannwhitney_greater(x: np.ndarray, y: np.ndarray) -> float:
@@ -222,7 +285,7 @@ def mannwhitney_greater(x: np.ndarray, y: np.ndarray) -> float:
         return math.nan
     if np.ptp(np.concatenate([a, b])) == 0:
         return 1.0
-    return float(sps.mannwhitneyu(a, b, alternative="greater").pvalue)
+    return float(_sps().mannwhitneyu(a, b, alternative="greater").pvalue)
 
 
 def fisher_enrichment(in_group: np.ndarray, has_value: np.ndarray) -> tuple[float, float]:
@@ -246,7 +309,7 @@ def fisher_enrichment(in_group: np.ndarray, has_value: np.ndarray) -> tuple[floa
         return math.nan, math.nan
     table = [[int(np.sum(g & v)), int(np.sum(g & ~v))], [int(np.sum(~g & v)), int(np.sum(~g & ~v))]]
     ratio = float(v[g].mean() / v.mean())
-    p = float(sps.fisher_exact(table, alternative="greater").pvalue)
+    p = float(_sps().fisher_exact(table, alternative="greater").pvalue)
     return ratio, p
 
 
@@ -279,5 +342,5 @@ def benjamini_hochberg(pvals: Sequence[float] | np.ndarray) -> np.ndarray:
     out = np.full_like(p, np.nan)
     ok = np.isfinite(p)
     if ok.any():
-        out[ok] = sps.false_discovery_control(p[ok], method="bh")
+        out[ok] = _sps().false_discovery_control(p[ok], method="bh")
     return out

@@ -137,9 +137,12 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
                          progress=scoped(progress, f"load train ({mcfg.name})"))
     keys = cell_keys(bundle, "train", mcfg.train.balance_by if mcfg.train.balance != "class"
                      else [])
+    table = bundle.table
+    weights = (table.loc[table["split"] == "train", "weight"].to_numpy(float)
+               if "weight" in table.columns else None)
     hist = train_model(model, cached if cached is not None else train_ds, keys, mcfg.train,
                        seed=seed, device=device, num_workers=num_workers,
-                       progress=scoped(progress, f"train {mcfg.name}"))
+                       progress=scoped(progress, f"train {mcfg.name}"), sample_weights=weights)
     meta = {**meta, "source": "trained", "history": hist.to_dict()}
     if mcfg.train.dfr:
         meta.update(_dfr(model, bundle, mcfg.train.balance_by, seed=seed, device=device,

@@ -1,4 +1,4 @@
-"""Seeded training loop with class- or group-balanced sampling.
+"""Seeded training loop with class- or group-balanced or weighted sampling.
 
 ``balance: group`` draws samples with probability proportional to the inverse frequency of
 their (label, ``balance_by`` attributes) cell, so every cell is seen equally often in
@@ -111,6 +111,7 @@ def train_model(
     device: torch.device,
     num_workers: int = 0,
     progress: Progress | None = None,
+    sample_weights: np.ndarray | None = None,
 ) -> TrainHistory:
     """Train ``model`` in place on ``dataset``.
 
@@ -122,6 +123,10 @@ def train_model(
             ``balance_by`` attributes for ``balance: group`` or ``loss: group_weighted`` (the
             loss then weights each cell by its inverse frequency); unused otherwise.
         cfg: the model's ``train`` section.
+        sample_weights: [N] sampling weights of the train samples (the manifest's ``weight``
+            column or repeated rows, see :mod:`auditor.data.train_rows`): each sample is drawn
+            with probability proportional to its weight (times its ``balance`` weight), with
+            replacement, ``N`` draws per epoch. ``None`` or all ones: plain shuffling.
         seed: seeds initial shuffling and sampling.
         device: where to train.
         num_workers: DataLoader workers when streaming from disk.
@@ -139,12 +144,13 @@ def train_model(
         return TrainHistory()
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    if cfg.balance == "none":
-        sampler = None
-    else:
-        weights = inverse_frequency_weights(np.asarray(cell_keys))
-        sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), n,
-                                        replacement=True, generator=gen)
+    weights = None if cfg.balance == "none" else inverse_frequency_weights(np.asarray(cell_keys))
+    if sample_weights is not None and not np.all(np.asarray(sample_weights) == 1.0):
+        weights = np.asarray(sample_weights, dtype=float) * (1.0 if weights is None else weights)
+        if not weights.sum() > 0:
+            raise ModelError("every train sample has weight 0: nothing to train on")
+    sampler = None if weights is None else WeightedRandomSampler(
+        torch.as_tensor(weights, dtype=torch.double), n, replacement=True, generator=gen)
     cached = isinstance(dataset, TensorDataset)
     loader = DataLoader(
         _WithIndex(dataset), batch_size=cfg.batch_size, shuffle=sampler is None,

@@ -18,6 +18,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from auditor.config import AnalysisConfig, SaliencyConfig
+from auditor.metrics.columns import (
+    area_column,
+    conf_drop_column,
+    flip_column,
+    mass_column,
+    point_column,
+    rank_column,
+)
 from auditor.metrics.regions import (
     attention_mass,
     pointing_game,
@@ -218,14 +226,14 @@ def sample_frame(
     cols: dict[str, np.ndarray] = {}
     for m, method in enumerate(methods):
         for r, region in enumerate(regions):
-            cols[f"mass_{method}_{region}"] = tables.mass[:, m, r].astype(np.float64)
-            cols[f"point_{method}_{region}"] = tables.point[:, m, r].astype(bool)
-            cols[f"rank_{method}_{region}"] = tables.rank[:, m, r].astype(np.float64)
+            cols[mass_column(method, region)] = tables.mass[:, m, r].astype(np.float64)
+            cols[point_column(method, region)] = tables.point[:, m, r].astype(bool)
+            cols[rank_column(method, region)] = tables.rank[:, m, r].astype(np.float64)
     for r, region in enumerate(regions):
-        cols[f"area_{region}"] = tables.area[:, r].astype(np.float64)
+        cols[area_column(region)] = tables.area[:, r].astype(np.float64)
     for j, region in enumerate(tables.reliance_regions):
-        cols[f"flip_{region}"] = tables.flip[:, j].astype(bool)
-        cols[f"conf_drop_{region}"] = tables.conf_drop[:, j].astype(np.float64)
+        cols[flip_column(region)] = tables.flip[:, j].astype(bool)
+        cols[conf_drop_column(region)] = tables.conf_drop[:, j].astype(np.float64)
     df = pd.concat([df, pd.DataFrame(cols)], axis=1)
     df["cluster"] = -1
     return df

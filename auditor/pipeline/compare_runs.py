@@ -1,116 +1,39 @@
-"""Compare two run directories and render the comparison (HTML, PDF, JSON).
+"""Compare two run directories and write the comparison (HTML, PDF, JSON).
 
-:func:`compare_runs` reads ``summary.json`` and ``samples.parquet`` of two runs (no model is
-needed), refuses runs on different data, and calls
-:func:`auditor.metrics.comparison.compare_models` on the shared audit-split samples.
-:func:`render_compare_html` turns the result into a self-contained page
-(``templates/compare.html.j2``), :func:`render_compare_pdf` prints it with weasyprint and
-:func:`write_compare_outputs` writes ``compare.html``, ``compare.pdf`` and ``compare.json``
-atomically.
+:func:`compare_runs` reads ``summary.json``, ``samples.parquet`` and ``config.resolved.yaml``
+of two runs (no model, no torch), matches the audit-split samples by id (the path relative to
+the data root, :mod:`auditor.data.table`), and calls
+:func:`auditor.metrics.comparison.compare_models`. It makes no silent choice: a run with
+several models needs the model named, and when the two models' maps are not comparable
+(architecture, target layer, input size or saliency settings differ, or no method is shared)
+it says so and compares accuracy only. :func:`write_compare_outputs` writes ``compare.html``,
+``compare.pdf`` and ``compare.json`` with the run directory's atomic writer.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from auditor.errors import CompareError
-from auditor.metrics.comparison import Comparison, compare_models
-from auditor.report.compare_page import (
-    build_compare_context,
-    render_compare_html,
-    render_compare_pdf,
-)
+from auditor.metrics.columns import area_column, mass_column, mass_methods
+from auditor.metrics.compare_result import CompareResult, RunInfo
+from auditor.metrics.comparison import compare_models
+from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
+from auditor.pipeline.rundir import atomic_write_bytes, to_json
+from auditor.report.compare_page import render_compare_html
+from auditor.report.pdf import render_pdf
 
-__all__ = [
-    "CompareResult",
-    "RunInfo",
-    "build_compare_context",
-    "compare_runs",
-    "render_compare_html",
-    "render_compare_pdf",
-    "write_compare_outputs",
-]
+__all__ = ["CompareResult", "RunInfo", "compare_runs", "render_compare_html", "setup_differences",
+           "write_compare_outputs"]
 
-COMPARE_SCHEMA = "auditor.compare/1"
-
-
-@dataclass
-class RunInfo:
-    """One side of a comparison.
-
-    Attributes:
-        path: the run directory.
-        name: the run's ``name`` (report title) from summary.json.
-        model: the model's name inside that run.
-        label: the name the model has in the comparison (``"A:<model>"`` on a name clash).
-        created: the run's ``created`` timestamp, if recorded.
-    """
-
-    path: Path
-    name: str
-    model: str
-    label: str
-    created: str | None = None
-
-    def to_dict(self) -> dict:
-        """Plain-dict form for JSON."""
-        return {
-            "path": str(self.path),
-            "name": self.name,
-            "model": self.model,
-            "label": self.label,
-            "created": self.created,
-        }
-
-
-@dataclass
-class CompareResult:
-    """Two runs compared on their shared samples.
-
-    Attributes:
-        run_a: the baseline side.
-        run_b: the candidate side.
-        comparison: the paired statistics (baseline = run A's model).
-        audit_split: the split both runs audited (``None`` if not recorded).
-        classes: class names, shared by both runs.
-        regions: region names, shared by both runs.
-        attributes: attribute columns present in both runs.
-        methods: saliency methods present in both runs (run A's order).
-    """
-
-    run_a: RunInfo
-    run_b: RunInfo
-    comparison: Comparison
-    audit_split: str | None
-    classes: list[str]
-    regions: list[str]
-    attributes: list[str]
-    methods: list[str]
-
-    def to_dict(self) -> dict:
-        """The ``compare.json`` document (schema ``auditor.compare/1``)."""
-        return {
-            "schema": COMPARE_SCHEMA,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "runs": {"a": self.run_a.to_dict(), "b": self.run_b.to_dict()},
-            "dataset": {
-                "audit_split": self.audit_split,
-                "n_samples": self.comparison.n,
-                "classes": self.classes,
-                "regions": self.regions,
-                "attributes": self.attributes,
-                "methods": self.methods,
-            },
-            "comparisons": [self.comparison.to_dict()],
-        }
+#: Settings that change what a saliency map means: (setup key, words for the user).
+SETUP_KEYS = (("arch", "architecture"), ("target_layer", "target layer"),
+              ("input_size", "input size"), ("resize", "resize mode"),
+              ("target", "explained class"), ("map_size", "map size"))
 
 
 def compare_runs(
@@ -119,20 +42,22 @@ def compare_runs(
     *,
     model_a: str | None = None,
     model_b: str | None = None,
+    strip_a: str | None = None,
+    strip_b: str | None = None,
     level: float = 0.95,
     seed: int = 0,
     n_boot: int = 2000,
 ) -> CompareResult:
     """Compare a model of run A (baseline) with a model of run B (candidate).
 
-    Each run's model defaults to the one named ``baseline`` if there is one, else its first
-    model (summary.json order). Samples are matched by id on the audit split.
-
     Args:
-        run_a: run directory of the baseline (holds summary.json and samples.parquet).
+        run_a: run directory of the baseline (summary.json, samples.parquet).
         run_b: run directory of the candidate.
-        model_a: model of run A to use.
-        model_b: model of run B to use.
+        model_a: model of run A; required when run A has several models.
+        model_b: model of run B; required when run B has several models.
+        strip_a: a prefix to remove from every sample id of run A before matching (for runs
+            that read the same files from different data roots).
+        strip_b: the same for run B.
         level: confidence level of the intervals.
         seed: bootstrap seed.
         n_boot: bootstrap resamples.
@@ -141,68 +66,90 @@ def compare_runs(
         The :class:`CompareResult`.
 
     Raises:
-        CompareError: a file is missing or unreadable, a model is unknown, or the runs differ
-            in classes, regions, audit split, sample ids or labels.
+        CompareError: a file is missing or unreadable, a model is unknown or not named, or the
+            runs differ in classes, regions, audit split, sample ids or labels.
     """
-    sum_a, tab_a = _read_run(Path(run_a))
-    sum_b, tab_b = _read_run(Path(run_b))
+    run_a, run_b = Path(run_a), Path(run_b)
+    sum_a, tab_a, cfg_a = _read_run(run_a)
+    sum_b, tab_b, cfg_b = _read_run(run_b)
     ds_a, ds_b = sum_a.get("dataset", {}), sum_b.get("dataset", {})
     for key in ("classes", "regions"):
         va, vb = ds_a.get(key), ds_b.get(key)
         if va is not None and vb is not None and list(va) != list(vb):
             raise CompareError(f"the runs have different {key}: A has {va}, B has {vb}")
-    split_a, split_b = _audit_split(Path(run_a), sum_a), _audit_split(Path(run_b), sum_b)
+    split_a, split_b = _audit_split(sum_a, cfg_a), _audit_split(sum_b, cfg_b)
     if split_a and split_b and split_a != split_b:
         raise CompareError(f"the runs audit different splits: A '{split_a}', B '{split_b}'")
     split = split_a or split_b
 
-    name_a = _pick_model(sum_a, tab_a, model_a, "A", Path(run_a))
-    name_b = _pick_model(sum_b, tab_b, model_b, "B", Path(run_b))
-    rows_a = _model_rows(tab_a, name_a, split)
-    rows_b = _model_rows(tab_b, name_b, split)
-    _check_same_samples(rows_a, rows_b)
+    name_a = _pick_model(sum_a, tab_a, model_a, "A", run_a)
+    name_b = _pick_model(sum_b, tab_b, model_b, "B", run_b)
+    rows_a = strip_id_prefix(_model_rows(tab_a, name_a, split), strip_a, "A")
+    rows_b = strip_id_prefix(_model_rows(tab_b, name_b, split), strip_b, "B")
+    check_same_samples(rows_a, rows_b)
 
-    regions = list(ds_a.get("regions") or _regions_from_columns(tab_a))
-    methods_a = _methods(sum_a, name_a, rows_a, regions)
-    methods_b = set(_methods(sum_b, name_b, rows_b, regions))
+    regions = list(ds_a.get("regions") or [])
+    setup_a, setup_b = _setup(sum_a, cfg_a, name_a), _setup(sum_b, cfg_b, name_b)
+    methods_a = _methods(sum_a, rows_a, regions)
+    methods_b = _methods(sum_b, rows_b, regions)
     methods = [m for m in methods_a if m in methods_b]
+    not_comparable = setup_differences(setup_a, setup_b, methods)
     if not methods:
-        raise CompareError(
-            f"the runs share no saliency method: A has {methods_a}, B has {sorted(methods_b)}"
-        )
+        not_comparable.append(f"no saliency method in common (A: {', '.join(methods_a) or 'none'}"
+                              f"; B: {', '.join(methods_b) or 'none'})")
+    if not_comparable:
+        methods = []
     attrs_a = ds_a.get("attributes") or []
     attributes = [a for a in attrs_a if a in rows_a.columns and a in rows_b.columns]
 
     label_a, label_b = (name_a, name_b) if name_a != name_b else (f"A:{name_a}", f"B:{name_b}")
     keep = ["id", "label", "correct", *attributes]
-    keep += [f"mass_{m}_{r}" for m in methods for r in regions]
+    keep += [mass_column(m, r) for m in methods for r in regions]
+    keep += [c for c in map(area_column, regions) if c in rows_a.columns and c in rows_b.columns]
     table = pd.concat(
         [rows_a[keep].assign(model=label_a), rows_b[keep].assign(model=label_b)],
         ignore_index=True,
     )
-    comparison = compare_models(
-        table,
-        label_a,
-        label_b,
-        methods=methods,
-        regions=regions,
-        attributes=attributes,
-        level=level,
-        seed=seed,
-        n_boot=n_boot,
-    )
+    comparison = compare_models(table, label_a, label_b, methods=methods, regions=regions,
+                                attributes=attributes, level=level, seed=seed, n_boot=n_boot)
+    if not_comparable:
+        comparison.notes.insert(0, "The attention numbers of these two models are not "
+                                   "comparable (" + "; ".join(not_comparable) + "), so only "
+                                   "the accuracy metrics are compared.")
     return CompareResult(
-        run_a=RunInfo(Path(run_a), str(sum_a.get("name", Path(run_a).name)), name_a, label_a,
-                      sum_a.get("created")),
-        run_b=RunInfo(Path(run_b), str(sum_b.get("name", Path(run_b).name)), name_b, label_b,
-                      sum_b.get("created")),
+        run_a=RunInfo(run_a, str(sum_a.get("name", run_a.name)), name_a, label_a,
+                      sum_a.get("created"), setup_a),
+        run_b=RunInfo(run_b, str(sum_b.get("name", run_b.name)), name_b, label_b,
+                      sum_b.get("created"), setup_b),
         comparison=comparison,
         audit_split=split,
         classes=list(ds_a.get("classes") or sorted(rows_a["label"].astype(str).unique())),
         regions=regions,
         attributes=attributes,
         methods=methods,
+        not_comparable=not_comparable,
     )
+
+
+def setup_differences(a: dict, b: dict, methods: list[str]) -> list[str]:
+    """What differs between two models' saliency setups, in words (empty: comparable).
+
+    Args:
+        a: run A's setup (see :class:`~auditor.metrics.compare_result.RunInfo`).
+        b: run B's setup.
+        methods: the shared methods whose options must agree.
+    """
+    out = []
+    for key, words in SETUP_KEYS:
+        va, vb = a.get(key), b.get(key)
+        if va is not None and vb is not None and va != vb:
+            out.append(f"{words}: A {va}, B {vb}")
+    opts_a, opts_b = a.get("options") or {}, b.get("options") or {}
+    for method in methods:
+        if (opts_a.get(method) or {}) != (opts_b.get(method) or {}):
+            out.append(f"{method} options: A {opts_a.get(method) or {}}, "
+                       f"B {opts_b.get(method) or {}}")
+    return out
 
 
 def write_compare_outputs(
@@ -214,8 +161,8 @@ def write_compare_outputs(
 ) -> dict[str, Path]:
     """Write ``compare.html``, ``compare.pdf`` and ``compare.json`` into ``out_dir``.
 
-    Each file is written to a temporary file in ``out_dir`` and moved into place with
-    ``os.replace``, so a reader never sees a half-written file.
+    Each file lands atomically (:func:`auditor.pipeline.rundir.atomic_write_bytes`), so a
+    reader never sees a half-written file.
 
     Args:
         result: the comparison.
@@ -233,38 +180,27 @@ def write_compare_outputs(
     if unknown:
         raise CompareError(f"unknown compare output format '{unknown[0]}' (html, pdf, json)")
     out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CompareError(f"cannot create output folder {out_dir}: {err.strerror}") from err
-    written: dict[str, Path] = {}
+    pages: dict[str, bytes] = {}
     if "json" in formats:
-        text = json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
-        written["json"] = _atomic_write(out_dir / "compare.json", text.encode("utf-8"))
+        pages["json"] = (to_json(result.to_dict()) + "\n").encode("utf-8")
     if "html" in formats or "pdf" in formats:
         html = render_compare_html(result, title=title)
         if "html" in formats:
-            written["html"] = _atomic_write(out_dir / "compare.html", html.encode("utf-8"))
+            pages["html"] = html.encode("utf-8")
         if "pdf" in formats:
-            written["pdf"] = _atomic_write(out_dir / "compare.pdf", render_compare_pdf(html))
+            pages["pdf"] = render_pdf(html)
+    written: dict[str, Path] = {}
+    for fmt, data in pages.items():
+        path = out_dir / f"compare.{fmt}"
+        try:
+            written[fmt] = atomic_write_bytes(path, data)
+        except OSError as err:
+            raise CompareError(f"cannot write {path}: {err.strerror}") from err
     return written
 
 
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary sibling and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise CompareError(f"cannot write {path}: {err.strerror}") from err
-    return path
-
-
-def _read_run(run: Path) -> tuple[dict, pd.DataFrame]:
-    """summary.json (dict) and samples.parquet (DataFrame) of a run directory."""
+def _read_run(run: Path) -> tuple[dict, pd.DataFrame, dict]:
+    """summary.json, samples.parquet and config.resolved.yaml (``{}`` if absent) of a run."""
     if not run.is_dir():
         raise CompareError(f"run directory not found: {run}")
     summary_path, samples_path = run / "summary.json", run / "samples.parquet"
@@ -278,45 +214,78 @@ def _read_run(run: Path) -> tuple[dict, pd.DataFrame]:
     if not isinstance(summary, dict):
         raise CompareError(f"{summary_path} is not a JSON object")
     try:
-        table = pd.read_parquet(samples_path)
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(samples_path).names
+        attrs = set((summary.get("dataset") or {}).get("attributes") or [])
+        keep = [c for c in names if c in ("model", "id", "label", "correct", "split")
+                or c in attrs or c.startswith(("mass_", "area_"))]
+        table = pd.read_parquet(samples_path, columns=keep)  # only what a comparison reads
     except Exception as err:  # pyarrow raises several unrelated types for a bad file
         raise CompareError(f"cannot read {samples_path}: {err}") from err
     for col in ("model", "id", "label", "correct"):
         if col not in table.columns:
             raise CompareError(f"{samples_path} has no column '{col}'")
     table["id"] = table["id"].astype(str)
-    return summary, table
-
-
-def _audit_split(run: Path, summary: dict) -> str | None:
-    """The audited split: summary ``dataset.audit_split``, else config.resolved.yaml's."""
-    split = summary.get("dataset", {}).get("audit_split")
-    if split:
-        return str(split)
+    config: dict = {}
     cfg_path = run / "config.resolved.yaml"
     if cfg_path.is_file():
         try:
-            cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            return None
-        data = cfg.get("data") if isinstance(cfg, dict) else None
-        if isinstance(data, dict) and data.get("audit_split"):
-            return str(data["audit_split"])
-    return None
+            loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            raise CompareError(f"cannot read {cfg_path}: {err}") from err
+        config = loaded if isinstance(loaded, dict) else {}
+    return summary, table, config
+
+
+def _section(config: dict, key: str) -> dict:
+    value = config.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _audit_split(summary: dict, config: dict) -> str | None:
+    """The audited split: summary ``dataset.audit_split``, else the config's."""
+    split = summary.get("dataset", {}).get("audit_split") or _section(config, "data").get(
+        "audit_split")
+    return str(split) if split else None
+
+
+def _setup(summary: dict, config: dict, model: str) -> dict:
+    """What shapes the model's maps, from summary.json and config.resolved.yaml."""
+    models = {m.get("name"): m for m in config.get("models") or [] if isinstance(m, dict)}
+    trained = (summary.get("training") or {}).get(model) or {}
+    sal, data = _section(config, "saliency"), _section(config, "data")
+    # the resolved layer (recorded since summary.json has it); "auto" alone names none: the
+    # architecture's default, compared through "arch"
+    layer = (summary.get("models", {}).get(model) or {}).get("target_layer") or (
+        sal.get("target_layer") if sal.get("target_layer") != "auto" else None)
+    return {
+        "arch": (models.get(model) or {}).get("arch") or trained.get("arch"),
+        "target_layer": layer,
+        "input_size": data.get("image_size"),
+        "resize": data.get("resize"),
+        "target": sal.get("target"),
+        "map_size": sal.get("map_size"),
+        "options": sal.get("options") or {},
+    }
 
 
 def _pick_model(summary: dict, table: pd.DataFrame, wanted: str | None, side: str,
                 run: Path) -> str:
-    """The requested model, else ``baseline`` if present, else the run's first model."""
+    """The requested model, or the run's only model; several models need a name."""
     in_table = list(dict.fromkeys(table["model"].astype(str)))
     ordered = [m for m in summary.get("models", {}) if m in in_table] or in_table
+    flag = f"--model-{side.lower()}"
     if wanted is not None:
         if wanted not in in_table:
             raise CompareError(f"run {side} ({run}) has no model '{wanted}' (models: {ordered})")
         return wanted
     if not ordered:
         raise CompareError(f"run {side} ({run}) has no samples")
-    return "baseline" if "baseline" in ordered else ordered[0]
+    if len(ordered) > 1:
+        raise CompareError(f"run {side} ({run}) has {len(ordered)} models "
+                           f"({', '.join(ordered)}); choose one with {flag} NAME")
+    return ordered[0]
 
 
 def _model_rows(table: pd.DataFrame, model: str, split: str | None) -> pd.DataFrame:
@@ -327,40 +296,7 @@ def _model_rows(table: pd.DataFrame, model: str, split: str | None) -> pd.DataFr
     return rows.reset_index(drop=True)
 
 
-def _check_same_samples(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> None:
-    """Refuse runs whose sample ids or labels differ."""
-    ids_a, ids_b = set(rows_a["id"]), set(rows_b["id"])
-    if ids_a != ids_b:
-        only_a, only_b = sorted(ids_a - ids_b), sorted(ids_b - ids_a)
-        example = (only_a or only_b)[0]
-        raise CompareError(
-            f"different sample id sets: {len(only_a)} ids only in run A, {len(only_b)} only "
-            f"in run B (of {len(ids_a)} and {len(ids_b)}), e.g. '{example}'"
-        )
-    merged = rows_a[["id", "label"]].merge(rows_b[["id", "label"]], on="id", suffixes=("_a", "_b"))
-    bad = merged[merged["label_a"].astype(str) != merged["label_b"].astype(str)]
-    if len(bad):
-        row = bad.iloc[0]
-        raise CompareError(
-            f"different labels for the same id: {len(bad)} ids, e.g. '{row['id']}' is "
-            f"'{row['label_a']}' in run A and '{row['label_b']}' in run B"
-        )
-
-
-def _regions_from_columns(table: pd.DataFrame) -> list[str]:
-    """Region names from ``area_<region>`` columns (when summary.json lists none)."""
-    return [c[len("area_"):] for c in table.columns if c.startswith("area_")]
-
-
-def _methods(summary: dict, model: str, rows: pd.DataFrame, regions: list[str]) -> list[str]:
-    """Methods with a full set of ``mass_<method>_<region>`` columns, summary order first."""
-    found: list[str] = list(summary.get("models", {}).get(model, {}).get("attention", {}) or [])
-    for col in rows.columns:
-        if not col.startswith("mass_"):
-            continue
-        for region in sorted(regions, key=len, reverse=True):
-            if col.endswith(f"_{region}") and len(col) > len(f"mass__{region}"):
-                found.append(col[len("mass_"):-len(region) - 1])
-                break
-    unique = list(dict.fromkeys(found))
-    return [m for m in unique if all(f"mass_{m}_{r}" in rows.columns for r in regions)]
+def _methods(summary: dict, rows: pd.DataFrame, regions: list[str]) -> list[str]:
+    """Methods with a full set of mass columns, in the run's method order."""
+    known = summary.get("methods") or None
+    return mass_methods(rows.columns, regions, known)

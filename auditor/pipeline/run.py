@@ -180,7 +180,7 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
                 mcfg.name, df, tables, sanity, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes, seed=cfg.seed,
                 progress=progress)
-            per_model[mcfg.name] = {"meta": meta, **block}
+            per_model[mcfg.name] = {"meta": meta, **block, "target_layer": target_layer}
             frames.append(df)
             rundir.write_npz(f"maps/{mcfg.name}.npz", ids=df["id"].to_numpy().astype(str),
                              maps=tables.maps,

@@ -23,21 +23,16 @@ import pandas as pd
 
 from auditor.common.files import atomic_write_bytes, atomic_write_text
 from auditor.errors import RunDirError
+from auditor.metrics.stats import json_clean
 
-__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "to_json"]
 
 RUN_MARKER = "run.json"
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
+    if isinstance(obj, np.generic | np.ndarray):
+        return json_clean(obj)
     if isinstance(obj, Path):
         return str(obj)
     if hasattr(obj, "to_dict"):
@@ -45,20 +40,10 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _clean_floats(obj: Any) -> Any:
-    """Replace NaN/inf (not valid JSON) with None, recursively."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean_floats(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean_floats(v) for v in obj]
-    return obj
-
-
 def to_json(obj: Any) -> str:
-    """Serialise results (dataclasses with ``to_dict``, numpy scalars) to strict JSON."""
-    return json.dumps(_clean_floats(json.loads(json.dumps(obj, default=_json_default))),
+    """Serialise results (dataclasses with ``to_dict``, numpy scalars) to strict JSON
+    (NaN and infinities become ``null``: :func:`auditor.metrics.stats.json_clean`)."""
+    return json.dumps(json_clean(json.loads(json.dumps(obj, default=_json_default))),
                       indent=2, ensure_ascii=False, allow_nan=False)
 
 

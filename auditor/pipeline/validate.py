@@ -8,6 +8,8 @@ from pathlib import Path
 from auditor.config import AuditConfig, load_config
 from auditor.data.dataset import load_data
 from auditor.data.describe import describe
+from auditor.data.rebalance import source_manifest
+from auditor.data.train_rows import describe_weights
 from auditor.pipeline.preflight import check_against_data, check_registries
 
 __all__ = ["ValidateReport", "validate_config"]
@@ -37,12 +39,21 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
             f"synthetic {s.kind} dataset (generated at run time): train {s.n_train} "
             f"(bias {s.bias}), val {s.n_val}, test {s.n_test}, {s.image_size}px; "
             "classes doctor, nurse; attribute hair; regions face, object, background")
+        if cfg.data.train_manifest is not None:
+            table, _ = source_manifest(cfg)  # checks every train row against the generator
+            line = describe_weights(table.assign(weight=table.get("weight", 1.0)),
+                                    str(cfg.data.train_manifest))
+            report.lines.append(line or f"train split from {cfg.data.train_manifest}: "
+                                        f"{int((table['split'] == 'train').sum())} images")
         return report
     bundle = load_data(cfg.data, seed=cfg.seed)
     check_against_data(cfg, bundle.regions, bundle.attributes)
     desc = describe(bundle, min_group_size=min_group_size or cfg.analysis.min_group_size)
     splits = ", ".join(f"{k} {v}" for k, v in desc["splits"].items())
     report.lines.append(f"{desc['n_samples']} samples ({splits}), {desc['n_skipped']} skipped")
+    weights = describe_weights(bundle.table, str(cfg.data.train_manifest or cfg.data.manifest))
+    if weights:
+        report.lines.append(weights)
     report.lines.append(f"classes: {', '.join(bundle.classes)}")
     report.lines.append(f"attributes: {', '.join(bundle.attributes) or 'none'}")
     report.lines.append("regions: " + ", ".join(

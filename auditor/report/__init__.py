@@ -7,15 +7,18 @@ Typical use (the pipeline)::
     pdf = render_pdf(html)
 """
 
-from auditor.report.context import ReportContext, build_context
-from auditor.report.gallery import (
-    HTML_BUDGET_BYTES,
-    MAX_THUMBNAILS,
-    GalleryProvider,
-    InMemoryGallery,
-)
-from auditor.report.html import render_html, templates_dir
-from auditor.report.pdf import render_pdf
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public names and their modules, loaded on first use: ``audit compare`` imports
+#: :mod:`auditor.report.compare_page` without the whole report view-model.
+_HOME = {
+    "HTML_BUDGET_BYTES": "gallery", "MAX_THUMBNAILS": "gallery", "GalleryProvider": "gallery",
+    "InMemoryGallery": "gallery", "ReportContext": "context", "build_context": "context",
+    "render_html": "html", "templates_dir": "html", "render_pdf": "pdf",
+}
 
 __all__ = [
     "HTML_BUDGET_BYTES",
@@ -28,3 +31,9 @@ __all__ = [
     "render_pdf",
     "templates_dir",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"auditor.report.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'auditor.report' has no attribute {name!r}")

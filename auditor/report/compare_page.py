@@ -1,115 +1,53 @@
 """View-model and rendering of a run comparison (``templates/compare.html.j2``).
 
-:func:`build_compare_context` turns a :class:`~auditor.pipeline.compare_runs.CompareResult` into
-plain dicts of preformatted strings (the template does no arithmetic), with the per-region mass
-chart as a PNG data URI; :func:`render_compare_html` renders it with jinja2 (autoescape on);
-:func:`render_compare_pdf` prints the page with weasyprint.
+The comparison page is part of the report layer: the same number formatters
+(:mod:`auditor.report.fmt`), the same charts (:func:`auditor.report.figures.grouped_bars`),
+the same jinja environment (:func:`auditor.report.html.environment`) and the same PDF path
+(:func:`auditor.report.pdf.render_pdf`) as ``report.html``.
+:func:`build_compare_context` turns a :class:`~auditor.metrics.compare_result.CompareResult`
+into plain dicts of preformatted strings (the template does no arithmetic).
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import math
-from typing import TYPE_CHECKING
-
 import jinja2
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from auditor.errors import ReportError
+from auditor.metrics.compare_result import CompareResult
+from auditor.metrics.stats import MCNEMAR_EXACT_BELOW
+from auditor.report import figures
+from auditor.report import fmt as f
 from auditor.report.html import environment
-from auditor.report.pdf import render_pdf
+from auditor.report.palette import model_colors
 
-if TYPE_CHECKING:
-    from auditor.pipeline.compare_runs import CompareResult
-
-__all__ = ["build_compare_context", "render_compare_html", "render_compare_pdf"]
+__all__ = ["build_compare_context", "mass_charts", "render_compare_html"]
 
 TEMPLATE = "compare.html.j2"
-BASELINE_COLOUR = "#0072B2"
-CANDIDATE_COLOUR = "#D55E00"
-CHART_DPI = 90
 
 
-def _num(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
-
-
-def _pp(x: float | None) -> str:
-    """A difference of two rates in percentage points, signed."""
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:+.1f} pp"
-
-
-def _ci_pp(ci: list) -> str:
-    lo, hi = ci
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        return "n/a"
-    return f"[{100 * lo:+.1f}, {100 * hi:+.1f}] pp"
-
-
-def _ci_num(ci: list) -> str:
-    lo, hi = ci
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        return "n/a"
-    return f"[{lo:+.3f}, {hi:+.3f}]"
-
-
-def _p(p: float | None) -> str:
-    if p is None or math.isnan(p):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _excludes_zero(ci: list) -> bool:
-    lo, hi = ci
-    return lo is not None and hi is not None and not (lo <= 0 <= hi)
-
-
-def mass_chart(attention: dict, labels: tuple[str, str]) -> tuple[str, str]:
-    """Grouped bars of mean attention mass per region, baseline vs candidate, per method.
+def mass_charts(attention: dict, labels: tuple[str, str]) -> list[dict]:
+    """One grouped-bar chart per method: mean attention mass per region, baseline vs candidate.
 
     Args:
         attention: ``Comparison.attention`` (``{method: {region: {"baseline", "candidate"}}}``).
         labels: legend names of the baseline and the candidate.
 
     Returns:
-        ``(data_uri, alt_text)``.
+        ``[{"method", "uri", "alt"}]``.
     """
-    methods = list(attention)
-    fig = Figure(figsize=(3.2 * len(methods) + 0.4, 2.6), dpi=CHART_DPI)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(methods), squeeze=False, sharey=True)[0]
-    alt = []
-    for ax, method in zip(axes, methods, strict=True):
-        regions = list(attention[method])
-        base = [attention[method][r]["baseline"] for r in regions]
-        cand = [attention[method][r]["candidate"] for r in regions]
-        xs = range(len(regions))
-        ax.bar([x - 0.2 for x in xs], base, 0.4, color=BASELINE_COLOUR, label=labels[0])
-        ax.bar([x + 0.2 for x in xs], cand, 0.4, color=CANDIDATE_COLOUR, label=labels[1])
-        ax.set_xticks(list(xs), regions, fontsize=8)
-        ax.set_title(method, fontsize=9)
-        ax.set_ylim(0, 1)
-        ax.spines[["top", "right"]].set_visible(False)
-        alt.append(
-            f"{method}: "
-            + ", ".join(f"{r} {_num(b, 2)} to {_num(c, 2)}" for r, b, c in zip(
-                regions, base, cand, strict=True))
-        )
-    axes[0].set_ylabel("mean attention mass", fontsize=8)
-    axes[-1].legend(fontsize=7, frameon=False)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white",
-                metadata={"Software": None})
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    text = (f"Mean attention mass per region, {labels[0]} then {labels[1]}. "
-            + "; ".join(alt) + ".")
-    return uri, text
+    colors = model_colors(list(labels))
+    charts = []
+    for method, per_region in attention.items():
+        regions = list(per_region)
+        base = [per_region[r]["baseline"] for r in regions]
+        cand = [per_region[r]["candidate"] for r in regions]
+        uri = figures.grouped_bars(regions, {labels[0]: base, labels[1]: cand}, colors,
+                                   ylabel=f"mean attention mass ({method})")
+        alt = (f"Mean attention mass per region with {method}, {labels[0]} then {labels[1]}: "
+               + ", ".join(f"{r} {f.num(b)} to {f.num(c)}"
+                           for r, b, c in zip(regions, base, cand, strict=True)) + ".")
+        charts.append({"method": method, "uri": uri, "alt": alt})
+    return charts
 
 
 def build_compare_context(result: CompareResult, *, title: str | None = None) -> dict:
@@ -120,91 +58,102 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
         title: page title (default: "<run A> vs <run B>").
 
     Returns:
-        A dict with ``title``, ``runs``, ``headline``, ``groups``, ``attention``, ``top_region``,
-        ``chart`` and ``notes``.
+        A dict with ``title``, ``runs``, ``headline``, ``groups``, ``comparable``,
+        ``not_comparable``, ``attention``, ``top_region``, ``charts`` and ``notes``.
     """
     c = result.comparison
     a, b = result.run_a, result.run_b
-    pct_level = f"{100 * c.level:g}%"
-    acc, mc = c.accuracy, c.mcnemar
-    wg = c.worst_group
+    acc, mc, wg = c.accuracy, c.mcnemar, c.worst_group
     headline = [
-        {"metric": "Accuracy", "detail": "", "baseline": _pct(acc["baseline"]),
-         "candidate": _pct(acc["candidate"]), "delta": _pp(acc["delta"]),
-         "ci": _ci_pp(acc["ci"]), "n": str(c.n), "strong": _excludes_zero(acc["ci"])},
+        {"metric": "Accuracy", "detail": "", "baseline": f.pct(acc["baseline"]),
+         "candidate": f.pct(acc["candidate"]), "delta": f.pp(acc["delta"]),
+         "ci": f.pp_ci(acc["ci"]), "n": f.count(c.n), "strong": f.excludes_zero(acc["ci"])},
         {"metric": "Balanced accuracy", "detail": "mean per-class recall",
-         "baseline": _pct(c.balanced_accuracy["baseline"]),
-         "candidate": _pct(c.balanced_accuracy["candidate"]),
-         "delta": _pp(c.balanced_accuracy["delta"]), "ci": "", "n": str(c.n), "strong": False},
+         "baseline": f.pct(c.balanced_accuracy["baseline"]),
+         "candidate": f.pct(c.balanced_accuracy["candidate"]),
+         "delta": f.pp(c.balanced_accuracy["delta"]), "ci": f.DASH, "n": f.count(c.n),
+         "strong": False},
         {"metric": "Worst-group accuracy",
-         "detail": (f"baseline: {_wg(wg['baseline'])}; candidate: {_wg(wg['candidate'])}; "
+         "detail": (f"baseline: {_cell(wg['baseline'])}; candidate: {_cell(wg['candidate'])}; "
                     f"cells of label \u00d7 attribute value with n \u2265 {wg['min_support']}"),
-         "baseline": _pct(wg["baseline"]["accuracy"]) if wg["baseline"] else "n/a",
-         "candidate": _pct(wg["candidate"]["accuracy"]) if wg["candidate"] else "n/a",
-         "delta": _pp(wg["delta"]), "ci": "", "n": "", "strong": False},
+         "baseline": f.pct((wg["baseline"] or {}).get("accuracy")),
+         "candidate": f.pct((wg["candidate"] or {}).get("accuracy")),
+         "delta": f.pp(wg["delta"]), "ci": f.DASH, "n": f.DASH, "strong": False},
     ]
-    groups = []
-    for attr, values in c.by_group.items():
-        for value, g in values.items():
-            groups.append({
-                "attribute": attr, "value": value, "n": str(g["n"]),
-                "baseline": _pct(g["baseline"]), "candidate": _pct(g["candidate"]),
-                "delta": _pp(g["delta"]), "ci": _ci_pp(g["ci"]),
-                "strong": _excludes_zero(g["ci"]),
-            })
-    attention = []
-    for method, regions in c.attention.items():
-        for region, m in regions.items():
-            attention.append({
-                "method": method, "region": region, "n": str(m["n"]),
-                "baseline": _num(m["baseline"]), "candidate": _num(m["candidate"]),
-                "delta": f"{m['delta']:+.3f}" if not math.isnan(m["delta"]) else "n/a",
-                "ci": _ci_num(m["ci"]), "p": _p(m["wilcoxon_p"]),
-                "strong": _excludes_zero(m["ci"]),
-            })
+    groups = [
+        {"attribute": attr, "value": value, "n": f.count(g["n"]), "baseline": f.pct(g["baseline"]),
+         "candidate": f.pct(g["candidate"]), "delta": f.pp(g["delta"]), "ci": f.pp_ci(g["ci"]),
+         "strong": f.excludes_zero(g["ci"])}
+        for attr, values in c.by_group.items() for value, g in values.items()
+    ]
+    attention = [
+        {"method": method, "region": region, "n": f.count(m["n"]),
+         "baseline": f.pct(m["baseline"]), "candidate": f.pct(m["candidate"]),
+         "delta": f.pp(m["delta"]), "ci": f.pp_ci(m["ci"]), "p": f.pvalue(m["wilcoxon_p"]),
+         "strong": f.excludes_zero(m["ci"])}
+        for method, regions in c.attention.items() for region, m in regions.items()
+    ]
     top = c.top_region
     top_ctx = {
         "method": top.get("method", ""),
-        "n": str(top.get("n", 0)),
-        "n_changed": str(top.get("n_changed", 0)),
-        "share": _pct(top.get("changed_share", float("nan"))),
+        "by": "highest lift" if top.get("by") == "lift" else "most mass",
+        "n": f.count(top.get("n", 0)),
+        "n_changed": f.count(top.get("n_changed", 0)),
+        "share": f.pct(top.get("changed_share")),
         "transitions": [
-            {"name": k.replace("->", " \u2192 "), "count": str(v),
+            {"name": k.replace("->", " \u2192 "), "count": f.count(v),
              "examples": ", ".join(top["examples"].get(k, []))}
             for k, v in top.get("transitions", {}).items()
         ],
     }
-    chart_uri, chart_alt = mass_chart(c.attention, (a.label, b.label))
     return {
         "title": title or f"{a.name} vs {b.name}",
-        "level": pct_level,
+        "level": f.pct(c.level, 0),
         "runs": [
             {"side": "A (baseline)", "name": a.name, "model": a.model, "path": str(a.path),
-             "created": a.created or ""},
+             "created": a.created or "", "setup": _setup_text(a.setup)},
             {"side": "B (candidate)", "name": b.name, "model": b.model, "path": str(b.path),
-             "created": b.created or ""},
+             "created": b.created or "", "setup": _setup_text(b.setup)},
         ],
         "labels": {"baseline": a.label, "candidate": b.label},
-        "dataset": {"split": result.audit_split or "(not recorded)", "n": str(c.n),
+        "dataset": {"split": result.audit_split or "(not recorded)", "n": f.count(c.n),
                     "classes": ", ".join(result.classes),
                     "regions": ", ".join(result.regions),
                     "attributes": ", ".join(result.attributes) or "(none)"},
         "headline": headline,
-        "mcnemar": {"b": str(mc.b), "c": str(mc.c), "method": mc.method,
-                    "p": ("p < 0.001" if mc.p < 0.001 else f"p = {mc.p:.3f}"),
-                    "statistic": _num(mc.statistic, 2)},
+        "mcnemar": {"b": f.count(mc.b), "c": f.count(mc.c), "method": mc.method,
+                    "p": _p_clause(mc.p), "statistic": f.num(mc.statistic),
+                    "exact_below": str(MCNEMAR_EXACT_BELOW)},
         "groups": groups,
+        "comparable": result.attention_comparable,
+        "not_comparable": list(result.not_comparable),
         "attention": attention,
         "top_region": top_ctx,
-        "chart": {"uri": chart_uri, "alt": chart_alt},
+        "charts": mass_charts(c.attention, (a.label, b.label)),
         "notes": list(c.notes),
         "seed": str(c.seed),
-        "n_boot": str(c.n_boot),
+        "n_boot": f.count(c.n_boot),
     }
 
 
-def _wg(cell: dict | None) -> str:
-    return "none eligible" if cell is None else f"{cell['group']} (n={cell['n']})"
+def _p_clause(p: float) -> str:
+    """``'p = 0.012'`` or ``'p <0.001'`` as :func:`auditor.report.fmt.pvalue` writes it."""
+    text = f.pvalue(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def _cell(cell: dict | None) -> str:
+    return f.DASH if cell is None else f"{cell['group']} (n={f.count(cell['n'])})"
+
+
+def _setup_text(setup: dict) -> str:
+    """``simple_cnn, layer features, 64 px`` from a run side's setup."""
+    parts = [str(setup["arch"])] if setup.get("arch") else []
+    if setup.get("target_layer"):
+        parts.append(f"layer {setup['target_layer']}")
+    if setup.get("input_size"):
+        parts.append(f"{setup['input_size']} px")
+    return ", ".join(parts) or f.DASH
 
 
 def render_compare_html(result: CompareResult, *, title: str | None = None) -> str:
@@ -215,7 +164,7 @@ def render_compare_html(result: CompareResult, *, title: str | None = None) -> s
         title: page title (default: "<run A> vs <run B>").
 
     Returns:
-        The HTML document (inline CSS, chart as data URI, no external URL).
+        The HTML document (inline CSS, charts as data URIs, no external URL).
 
     Raises:
         ReportError: the template cannot be found or rendered.
@@ -225,15 +174,3 @@ def render_compare_html(result: CompareResult, *, title: str | None = None) -> s
         return template.render(**build_compare_context(result, title=title))
     except jinja2.TemplateError as err:
         raise ReportError(f"cannot render {TEMPLATE}: {err}") from err
-
-
-def render_compare_pdf(html: str) -> bytes:
-    """Print the comparison page to PDF (the report's PDF path: data URIs only).
-
-    Args:
-        html: the page from :func:`render_compare_html`.
-
-    Returns:
-        The PDF bytes.
-    """
-    return render_pdf(html)

@@ -17,15 +17,6 @@ __all__ = ["pair_view"]
 MAX_TRANSITIONS = 6
 
 
-def _pp(value: Any) -> str:
-    return f"{100 * float(value):+.1f} pp" if f.is_num(value) else f.DASH
-
-
-def _pp_ci(ci: Any) -> str:
-    pair = f.ci_pair(ci)
-    return f"{100 * pair[0]:+.1f} to {100 * pair[1]:+.1f} pp" if pair else f.DASH
-
-
 def pair_view(c: Mapping[str, Any]) -> dict[str, Any]:
     """Tables for one comparison entry (robust to missing blocks)."""
     base, cand = str(c.get("baseline", "")), str(c.get("candidate", ""))
@@ -34,13 +25,13 @@ def pair_view(c: Mapping[str, Any]) -> dict[str, Any]:
     mc = c.get("mcnemar") or {}
     headline = [
         ["accuracy", f.pct(acc.get("baseline")), f.pct(acc.get("candidate")),
-         _pp(acc.get("delta")), _pp_ci(acc.get("ci")), f.count(acc.get("n"))],
+         f.pp(acc.get("delta")), f.pp_ci(acc.get("ci")), f.count(acc.get("n"))],
         ["worst-group accuracy",
          f"{f.pct((wg.get('baseline') or {}).get('accuracy'))} "
          f"({(wg.get('baseline') or {}).get('group', f.DASH)})",
          f"{f.pct((wg.get('candidate') or {}).get('accuracy'))} "
          f"({(wg.get('candidate') or {}).get('group', f.DASH)})",
-         _pp(wg.get("delta")), f.DASH, f.count((wg.get("candidate") or {}).get("n"))],
+         f.pp(wg.get("delta")), f.DASH, f.count((wg.get("candidate") or {}).get("n"))],
     ]
     mcnemar = None
     if mc:
@@ -53,13 +44,13 @@ def pair_view(c: Mapping[str, Any]) -> dict[str, Any]:
     for attr, values in (c.get("by_group") or {}).items():
         for value, g in (values or {}).items():
             groups.append([f"{attr}={value}", f.count(g.get("n")), f.pct(g.get("baseline")),
-                           f.pct(g.get("candidate")), _pp(g.get("delta")), _pp_ci(g.get("ci"))])
+                           f.pct(g.get("candidate")), f.pp(g.get("delta")), f.pp_ci(g.get("ci"))])
     attention = []
     for method, regions in (c.get("attention") or {}).items():
         for region, a in (regions or {}).items():
             attention.append([method, region, f.pct(a.get("baseline")),
-                              f.pct(a.get("candidate")), _pp(a.get("delta")),
-                              _pp_ci(a.get("ci")), f.pvalue(a.get("wilcoxon_p")),
+                              f.pct(a.get("candidate")), f.pp(a.get("delta")),
+                              f.pp_ci(a.get("ci")), f.pvalue(a.get("wilcoxon_p")),
                               f.count(a.get("n"))])
     top = c.get("top_region") or {}
     transitions = []

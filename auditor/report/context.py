@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from auditor.metrics.columns import mass_methods
 from auditor.report import evidence, figures, sections
 from auditor.report import fmt as f
 from auditor.report.comparison import pair_view
@@ -324,14 +325,14 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
             rows = samples[samples["model"].astype(str) == name]
         else:
             rows = samples
-        methods = [x for x in (m.get("attention") or {}) if x in sections.mass_methods(rows,
-                                                                                       regions)]
-        methods = methods or sections.mass_methods(rows, regions) or list(m.get("attention") or {})
+        have = mass_methods(rows.columns, regions)
+        methods = [x for x in (m.get("attention") or {}) if x in have]
+        methods = methods or have or list(m.get("attention") or {})
         first_method = first_method or (methods[0] if methods else None)
         perf[name] = sections.performance(m, rows, classes=classes, attributes=attributes,
                                           color=mcolors[name], level=level)
         looks = sections.where_it_looks(
-            name, rows, methods=[x for x in methods if x in sections.mass_methods(rows, regions)],
+            name, rows, methods=[x for x in methods if x in have],
             regions=regions, classes=classes, attributes=attributes, region_colors=rcolors,
             provider=gallery, examples_per_group=examples_per_group,
             budget=ThumbnailBudget(share * 2 // 3))

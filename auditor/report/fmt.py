@@ -55,6 +55,23 @@ def num_ci(ci: Any, digits: int = 2) -> str:
     return f"{pair[0]:.{digits}f}{DASH}{pair[1]:.{digits}f}" if pair else DASH
 
 
+def pp(value: Any) -> str:
+    """A difference of two rates in signed percentage points: 0.031 -> ``'+3.1 pp'``."""
+    return f"{100 * float(value):+.1f} pp" if is_num(value) else DASH
+
+
+def pp_ci(ci: Any) -> str:
+    """An interval of a rate difference: ``[-0.01, 0.05]`` -> ``'-1.0 to +5.0 pp'``."""
+    pair = ci_pair(ci)
+    return f"{100 * pair[0]:+.1f} to {100 * pair[1]:+.1f} pp" if pair else DASH
+
+
+def excludes_zero(ci: Any) -> bool:
+    """True when ``ci`` is a finite interval that does not contain 0."""
+    pair = ci_pair(ci)
+    return pair is not None and not (pair[0] <= 0 <= pair[1])
+
+
 def count(value: Any) -> str:
     """Integer with thousands separators; missing -> ``'–'``."""
     return f"{int(value):,}" if is_num(value) else DASH

@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from auditor.errors import DataError
 from auditor.report.figures import overlay_uri
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def thumbnails(provider: GalleryProvider, model: str, method: str, rows: pd.Data
         sid = str(row.id)
         try:
             src = overlay_uri(provider.image(sid), provider.saliency(model, sid, method))
-        except (KeyError, OSError, ValueError) as err:
+        except (KeyError, OSError, ValueError, DataError) as err:  # a file moved or broke
             log.warning("no overlay for model %s sample %s (%s): %s", model, sid, method, err)
             budget.give_back(1)
             continue

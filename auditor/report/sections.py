@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
+from auditor.metrics import columns
+from auditor.metrics.stats import wilson_ci
 from auditor.report import figures
 from auditor.report import fmt as f
 from auditor.report.gallery import GalleryProvider, ThumbnailBudget, pick_examples, thumbnails
@@ -24,25 +25,9 @@ MAX_METHOD_CHARTS = 4
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> list[float] | None:
-    """Wilson score interval for ``k`` successes out of ``n`` (None when n == 0)."""
-    if n <= 0:
-        return None
-    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
-    return [float(ci.low), float(ci.high)]
-
-
-def mass_methods(rows: pd.DataFrame, regions: Sequence[str]) -> list[str]:
-    """Saliency methods that have ``mass_<method>_<region>`` columns, in column order."""
-    found: list[str] = []
-    for col in rows.columns:
-        if not col.startswith("mass_"):
-            continue
-        for region in regions:
-            if col.endswith("_" + region) and len(col) > len("mass_") + len(region) + 1:
-                method = col[len("mass_"): -len(region) - 1]
-                if method not in found:
-                    found.append(method)
-    return found
+    """Wilson interval of ``k`` of ``n`` (:func:`auditor.metrics.stats.wilson_ci`) as a list;
+    ``None`` when ``n == 0``."""
+    return list(wilson_ci(k, n, level)) if n > 0 else None
 
 
 def top_values(rows: pd.DataFrame, attr: str) -> list[str]:
@@ -168,8 +153,9 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
 
 
 def _mean_mass(rows: pd.DataFrame, method: str, regions: Sequence[str]) -> dict[str, float]:
-    return {r: float(rows[f"mass_{method}_{r}"].mean()) if len(rows) else 0.0 for r in regions
-            if f"mass_{method}_{r}" in rows.columns}
+    cols = {r: columns.mass_column(method, r) for r in regions}
+    return {r: float(rows[c].mean()) if len(rows) else 0.0 for r, c in cols.items()
+            if c in rows.columns}
 
 
 def where_it_looks(model_name: str, rows: pd.DataFrame, *, methods: Sequence[str],
@@ -210,7 +196,7 @@ def where_it_looks(model_name: str, rows: pd.DataFrame, *, methods: Sequence[str
                 sel = rows[rows["correct"] == flag]
                 labels.append(f"{word} answers (n={len(sel)})")
                 masses.append(_mean_mass(sel, method, regions))
-        cols = [f"mass_{method}_{r}" for r in regions if f"mass_{method}_{r}" in rows.columns]
+        cols = [c for r in regions if (c := columns.mass_column(method, r)) in rows.columns]
         empty = int((rows[cols].fillna(0).sum(axis=1) < 0.5).sum()) if cols else 0
         charts.append({
             "method": method,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,24 @@ __all__ = ["RunGallery", "write_report"]
 class RunGallery:
     """A :class:`~auditor.report.gallery.GalleryProvider` over a finished run.
 
-    Images come from the dataset (resized, before normalisation); maps from the run's
-    ``maps/<model>.npz`` files (low-resolution, float16), loaded lazily once per model.
+    Images come from ``image(sample_id)`` (``uint8 [S, S, 3]``: the sample resized as the model
+    saw it, before normalisation); maps from the run's ``maps/<model>.npz`` files
+    (low-resolution, float16), loaded lazily once per model.
     """
 
-    def __init__(self, bundle: DataBundle, maps_dir: Path) -> None:
-        self._bundle = bundle
+    def __init__(self, image: Callable[[str], np.ndarray], maps_dir: Path) -> None:
+        self._image = image
         self._maps_dir = maps_dir
-        self._row = {sid: i for i, sid in enumerate(bundle.table["id"].astype(str))}
         self._cache: dict[str, tuple[dict[str, int], np.ndarray, list[str]]] = {}
 
+    @classmethod
+    def of_bundle(cls, bundle: DataBundle, maps_dir: Path) -> RunGallery:
+        """The gallery of a run in progress: images through the loaded data."""
+        row = {sid: i for i, sid in enumerate(bundle.table["id"].astype(str))}
+        return cls(lambda sample_id: bundle.raw_image(row[sample_id]), maps_dir)
+
     def image(self, sample_id: str) -> np.ndarray:
-        return self._bundle.raw_image(self._row[sample_id])
+        return self._image(sample_id)
 
     def _model(self, model: str) -> tuple[dict[str, int], np.ndarray, list[str]]:
         if model not in self._cache:
@@ -51,14 +58,19 @@ class RunGallery:
         return maps[index[sample_id], methods.index(method)].astype(np.float32)
 
 
-def write_report(summary: dict[str, Any], samples: pd.DataFrame, bundle: DataBundle,
-                 rundir: RunDir, cfg: ReportConfig, *, config_yaml: str,
-                 progress: ProgressSink | None = None) -> dict[str, Path]:
-    """Render the report formats asked for in ``cfg`` into the run directory."""
+def write_report(summary: dict[str, Any], samples: pd.DataFrame,
+                 bundle: DataBundle | RunGallery, rundir: RunDir, cfg: ReportConfig, *,
+                 config_yaml: str, progress: ProgressSink | None = None) -> dict[str, Path]:
+    """Render the report formats asked for in ``cfg`` into the run directory.
+
+    ``bundle`` is the run's loaded data, or a ready :class:`RunGallery` (``audit report``).
+    """
     steps = 1 + len(cfg.formats)
     if progress:
         progress("report", 0, steps)
-    ctx = build_context(summary, samples, RunGallery(bundle, rundir.path("maps")),
+    gallery = bundle if isinstance(bundle, RunGallery) else RunGallery.of_bundle(
+        bundle, rundir.path("maps"))
+    ctx = build_context(summary, samples, gallery,
                         config_yaml=config_yaml, examples_per_group=cfg.examples_per_group)
     html = render_html(ctx)
     if progress:
@@ -78,10 +90,11 @@ def write_report(summary: dict[str, Any], samples: pd.DataFrame, bundle: DataBun
 
 def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf"),
                     progress: ProgressSink | None = None) -> dict[str, Path]:
-    """Render the report again from a finished run directory, without its models.
+    """Render the report again from a finished run directory, without models or torch.
 
     Reads ``summary.json``, ``samples.parquet``, ``config.resolved.yaml`` and ``maps/``;
-    images come from the data the config names (the run's own ``data/`` for synthetic data).
+    thumbnails are read from the data root the config names (the run's own ``data/`` for
+    synthetic data), at the path each sample id names (:mod:`auditor.data.table`).
 
     Raises:
         RunDirError: the folder is not a finished run.
@@ -91,7 +104,8 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     import yaml
 
     from auditor.config import parse_config
-    from auditor.data.dataset import load_data, resolve_synthetic
+    from auditor.data.dataset import resolve_synthetic
+    from auditor.data.plan import preview
     from auditor.errors import RunDirError
 
     run_dir = Path(run_dir)
@@ -105,11 +119,14 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     cfg = parse_config(yaml.safe_load(config_yaml), base_dir=run_dir,
                        source=str(run_dir / "config.resolved.yaml"))
     data_cfg = cfg.data
-    if data_cfg.synthetic is not None:
+    if data_cfg.synthetic is not None:  # regenerated only if the run's data/ was removed
         data_cfg = resolve_synthetic(data_cfg, run_dir / "data", cfg.seed)
-    bundle = load_data(data_cfg, seed=cfg.seed)
+    root = Path(data_cfg.root or data_cfg.image_folder or ".")  # type: ignore[arg-type]
+    gallery = RunGallery(lambda sample_id: preview(root / sample_id, data_cfg.image_size,
+                                                   data_cfg.resize, sample_id=sample_id),
+                         run_dir / "maps")
     key = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("key", "")
     rundir = RunDir(run_dir, key=key)
     report_cfg = cfg.report.model_copy(update={"formats": list(formats)})
-    return write_report(summary, samples, bundle, rundir, report_cfg, config_yaml=config_yaml,
+    return write_report(summary, samples, gallery, rundir, report_cfg, config_yaml=config_yaml,
                         progress=progress)

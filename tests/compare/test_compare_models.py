@@ -94,12 +94,15 @@ def test_groups_and_worst_group_min_support(planted):
     assert dark["candidate"] == pytest.approx((156 - 5 + 30) / 196)
     assert cmp.by_group["hair"]["red"]["n"] == 5
     # the red cell (n=5, accuracy 0) is below the support of 10 and cannot be the worst group
-    assert cmp.worst_group["baseline"] == {"group": "label=nurse, hair=dark", "n": 40,
+    assert cmp.worst_group["baseline"] == {"group": "hair=dark & label=nurse", "n": 40,
                                            "accuracy": 0.0}
-    assert cmp.worst_group["candidate"]["group"] == "label=doctor, hair=blond"
+    assert cmp.worst_group["candidate"]["group"] == "hair=blond & label=doctor"
     assert cmp.worst_group["delta"] == pytest.approx(1 / 39)
     low = _compare(planted, min_group_support=5)
-    assert low.worst_group["baseline"]["group"] == "label=doctor, hair=red"
+    # with support 5 the red cell competes: it is the candidate's worst (accuracy 0); for the
+    # baseline it ties at 0 with nurse/dark and the summary's rule prefers the larger cell
+    assert low.worst_group["candidate"]["group"] == "hair=red & label=doctor"
+    assert low.worst_group["baseline"]["group"] == "hair=dark & label=nurse"
 
 
 def test_to_dict_contract_and_determinism(planted):

@@ -7,13 +7,19 @@ import re
 
 import pandas as pd
 import pytest
+import yaml
 from helpers.planted_compare import METHODS, REGIONS, planted_samples
 
 from auditor.errors import CompareError
-from auditor.pipeline.compare_runs import compare_runs, render_compare_html, write_compare_outputs
+from auditor.pipeline.compare_runs import (
+    compare_runs,
+    render_compare_html,
+    setup_differences,
+    write_compare_outputs,
+)
 
 
-def _write_run(path, table, *, name, classes=("doctor", "nurse"), models=None):
+def _write_run(path, table, *, name, classes=("doctor", "nurse"), models=None, config=None):
     path.mkdir(parents=True)
     models = models or list(dict.fromkeys(table["model"]))
     summary = {
@@ -24,7 +30,8 @@ def _write_run(path, table, *, name, classes=("doctor", "nurse"), models=None):
         "comparisons": [],
     }
     (path / "summary.json").write_text(json.dumps(summary))
-    (path / "config.resolved.yaml").write_text("data:\n  audit_split: test\n")
+    config = config or {"data": {"audit_split": "test"}}
+    (path / "config.resolved.yaml").write_text(yaml.safe_dump(config))
     table.to_parquet(path / "samples.parquet", index=False)
     return path
 
@@ -45,8 +52,12 @@ def runs(tmp_path):
 
 def test_compare_runs_defaults_and_selection(runs):
     run_a, run_b, _, _ = runs
-    res = compare_runs(run_a, run_b, n_boot=200)
-    # both sides default to the model named "baseline": the names clash -> "A:"/"B:" labels
+    # run B has two models: no silent choice, the error names them and the flag
+    with pytest.raises(CompareError, match=r"run B .* has 2 models \(baseline, rebalanced\); "
+                                           r"choose one with --model-b NAME"):
+        compare_runs(run_a, run_b, n_boot=200)
+    res = compare_runs(run_a, run_b, model_b="baseline", n_boot=200)  # A has one model
+    # the names clash -> "A:"/"B:" labels
     assert (res.run_a.model, res.run_b.model) == ("baseline", "baseline")
     assert (res.comparison.baseline, res.comparison.candidate) == ("A:baseline", "B:baseline")
     assert res.comparison.accuracy["candidate"] == 0.0  # B's "baseline" is all wrong here
@@ -113,3 +124,58 @@ def test_outputs_html_json_pdf(tmp_path, runs):
     assert data["comparisons"][0]["mcnemar"]["c"] == 30
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "compare.html", "compare.json", "compare.pdf"]  # no temp file left behind
+
+
+def test_ids_with_a_folder_prefix_are_explained_and_can_be_stripped(tmp_path, runs):
+    """The same images read through a manifest (ids 'images/...') and an image folder."""
+    run_a, _, base, cand = runs
+    prefixed = _write_run(tmp_path / "p", cand.assign(id="images/" + cand["id"]), name="p")
+    with pytest.raises(CompareError) as err:
+        compare_runs(run_a, prefixed)
+    msg = str(err.value)
+    assert "400 ids only in run A, 400 only in run B" in msg and "\n" not in msg
+    assert "same images, but run B's ids start with 'images/'" in msg
+    assert "--strip-b images/" in msg and "data.root" in msg
+    res = compare_runs(run_a, prefixed, strip_b="images/", n_boot=100)
+    mc = res.comparison.mcnemar
+    assert res.comparison.n == 400 and (mc.b, mc.c) == (5, 30)
+    with pytest.raises(CompareError, match="--strip-a 'images/': 400 sample id"):
+        compare_runs(run_a, prefixed, strip_a="images/")
+
+
+def test_models_with_different_setups_compare_accuracy_only(tmp_path, runs):
+    run_a, _, base, cand = runs
+    cfg = {"data": {"audit_split": "test", "image_size": 64},
+           "models": [{"name": "rebalanced", "arch": "resnet18"}],
+           "saliency": {"target_layer": "auto"}}
+    a = _write_run(tmp_path / "sa", base, name="sa", config={
+        **cfg, "models": [{"name": "baseline", "arch": "simple_cnn"}]})
+    b = _write_run(tmp_path / "sb", cand, name="sb", config=cfg)
+    res = compare_runs(a, b, n_boot=100)
+    assert res.not_comparable == ["architecture: A simple_cnn, B resnet18"]
+    assert res.comparison.attention == {} and res.comparison.top_region == {} and not res.methods
+    assert res.comparison.notes[0].startswith("The attention numbers of these two models are "
+                                              "not comparable (architecture: A simple_cnn")
+    assert (res.comparison.mcnemar.b, res.comparison.mcnemar.c) == (5, 30)  # accuracy stays
+    html = render_compare_html(res)
+    assert "not comparable" in html and "Wilcoxon" not in html and "<img" not in html
+    assert res.to_dict()["attention_comparable"] is False
+    # no method in common is not comparable either, and not an error
+    other = cand.rename(columns={c: c.replace("gradcam", "eigencam") for c in cand.columns})
+    c = _write_run(tmp_path / "sc", other, name="sc")
+    c_summary = json.loads((c / "summary.json").read_text())
+    c_summary["models"] = {"rebalanced": {"attention": {"eigencam": {}, "eigencam++": {}}}}
+    (c / "summary.json").write_text(json.dumps(c_summary))
+    res = compare_runs(run_a, c, n_boot=100)
+    assert res.not_comparable and "no saliency method in common" in res.not_comparable[0]
+
+
+def test_setup_differences_names_each_setting():
+    a = {"arch": "resnet18", "target_layer": "layer4", "input_size": 224, "options": {}}
+    b = {"arch": "resnet18", "target_layer": "layer3", "input_size": 128,
+         "options": {"occlusion": {"window": 8}}}
+    assert setup_differences(a, b, ["gradcam"]) == ["target layer: A layer4, B layer3",
+                                                    "input size: A 224, B 128"]
+    assert setup_differences(a, b, ["occlusion"])[-1] == (
+        "occlusion options: A {}, B {'window': 8}")
+    assert setup_differences(a, dict(a), ["gradcam"]) == []

@@ -51,6 +51,9 @@ def test_compare_two_models_of_a_run_and_refuse_mismatch(tiny_run, tmp_path):
                          report={"formats": []})
     assert invoke("run", other).exit_code == 0
     result = invoke("compare", run, tmp_path / "other/run", "--out", tmp_path / "bad")
+    assert result.exit_code == 1 and "has 2 models (baseline, rebalanced)" in result.output
+    result = invoke("compare", run, tmp_path / "other/run", "--model-a", "baseline",
+                    "--model-b", "baseline", "--out", tmp_path / "bad")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert any(line.startswith("error:") and "sample id" in line
                for line in result.output.splitlines()), result.output

@@ -111,3 +111,33 @@ def test_binomial_greater():
     assert binomial_greater_p(9, 10, 0.5) == pytest.approx(
         sps.binomtest(9, 10, 0.5, alternative="greater").pvalue)
     assert math.isnan(binomial_greater_p(0, 0, 0.5))
+
+
+def test_wilcoxon_large_samples_match_scipy_without_importing_it():
+    """Above WILCOXON_EXACT_MAX pairs the normal approximation is computed in numpy: the same
+    p-values as scipy (ties and zero differences included)."""
+    from scipy import stats as sps
+
+    from auditor.metrics.stats import WILCOXON_EXACT_MAX, wilcoxon_paired
+
+    rng = np.random.default_rng(3)
+    for n, shift, rounding in ((WILCOXON_EXACT_MAX + 1, 0.3, None), (400, 0.05, 1),
+                               (1000, 0.0, 2)):
+        x = rng.normal(0, 1, n)
+        y = x + rng.normal(shift, 1, n)
+        if rounding is not None:  # ties
+            x, y = np.round(x, rounding), np.round(y, rounding)
+        y[:7] = x[:7]  # zero differences
+        assert wilcoxon_paired(x, y) == pytest.approx(sps.wilcoxon(x, y).pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize(("b", "c"), [(2, 10), (5, 5), (0, 24), (12, 13), (30, 5), (3, 0)])
+def test_mcnemar_closed_forms_match_scipy(b, c):
+    from auditor.metrics.stats import MCNEMAR_EXACT_BELOW
+
+    first = np.array([True] * b + [False] * c + [True] * 4)
+    second = np.array([False] * b + [True] * c + [True] * 4)
+    n = b + c
+    want = (sps.binomtest(min(b, c), n, 0.5).pvalue if n < MCNEMAR_EXACT_BELOW
+            else sps.chi2.sf((abs(b - c) - 1) ** 2 / n, 1))
+    assert mcnemar_test(first, second)[1] == pytest.approx(want, rel=1e-12)

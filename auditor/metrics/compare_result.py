@@ -1,0 +1,98 @@
+"""The typed result of comparing two runs (``compare.json``, the comparison page's input).
+
+Records only: :func:`auditor.pipeline.compare_runs.compare_runs` builds them from two run
+directories, :mod:`auditor.report.compare_page` renders them. Keeping them here (metrics, the
+layer both read) means neither of those modules imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from auditor.metrics.comparison import Comparison
+
+__all__ = ["COMPARE_SCHEMA", "CompareResult", "RunInfo"]
+
+COMPARE_SCHEMA = "auditor.compare/1"
+
+
+@dataclass
+class RunInfo:
+    """One side of a comparison.
+
+    Attributes:
+        path: the run directory.
+        name: the run's ``name`` (report title) from summary.json.
+        model: the model's name inside that run.
+        label: the name the model has in the comparison (``"A:<model>"`` on a name clash).
+        created: the run's ``created`` timestamp, if recorded.
+        setup: what shapes the model's maps: ``{"arch", "target_layer", "input_size",
+            "resize", "target", "methods": {method: options}}`` (values as recorded).
+    """
+
+    path: Path
+    name: str
+    model: str
+    label: str
+    created: str | None = None
+    setup: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for JSON."""
+        return {"path": str(self.path), "name": self.name, "model": self.model,
+                "label": self.label, "created": self.created, "setup": self.setup}
+
+
+@dataclass
+class CompareResult:
+    """Two runs compared on their shared samples.
+
+    Attributes:
+        run_a: the baseline side.
+        run_b: the candidate side.
+        comparison: the paired statistics (baseline = run A's model).
+        audit_split: the split both runs audited (``None`` if not recorded).
+        classes: class names, shared by both runs.
+        regions: region names, shared by both runs.
+        attributes: attribute columns present in both runs.
+        methods: saliency methods compared (empty when the maps are not comparable).
+        not_comparable: why the attention numbers are not comparable (empty when they are);
+            the comparison then holds only the accuracy metrics.
+    """
+
+    run_a: RunInfo
+    run_b: RunInfo
+    comparison: Comparison
+    audit_split: str | None
+    classes: list[str]
+    regions: list[str]
+    attributes: list[str]
+    methods: list[str]
+    not_comparable: list[str] = field(default_factory=list)
+
+    @property
+    def attention_comparable(self) -> bool:
+        """Whether the two models' maps can be compared (same architecture, layer, input
+        size and saliency settings, and at least one shared method)."""
+        return not self.not_comparable
+
+    def to_dict(self) -> dict:
+        """The ``compare.json`` document (schema ``auditor.compare/1``)."""
+        return {
+            "schema": COMPARE_SCHEMA,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "runs": {"a": self.run_a.to_dict(), "b": self.run_b.to_dict()},
+            "dataset": {
+                "audit_split": self.audit_split,
+                "n_samples": self.comparison.n,
+                "classes": self.classes,
+                "regions": self.regions,
+                "attributes": self.attributes,
+                "methods": self.methods,
+            },
+            "attention_comparable": self.attention_comparable,
+            "not_comparable": list(self.not_comparable),
+            "comparisons": [self.comparison.to_dict()],
+        }
