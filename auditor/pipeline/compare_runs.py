@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from auditor.common.files import atomic_write_bytes
 from auditor.errors import CompareError
 from auditor.metrics.columns import area_column, mass_column, mass_methods
 from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
 from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
-from auditor.pipeline.rundir import atomic_write_bytes, to_json
+from auditor.pipeline.rundir import to_json
 from auditor.report.compare_page import render_compare_html
 from auditor.report.pdf import render_pdf
 
@@ -161,7 +162,7 @@ def write_compare_outputs(
 ) -> dict[str, Path]:
     """Write ``compare.html``, ``compare.pdf`` and ``compare.json`` into ``out_dir``.
 
-    Each file lands atomically (:func:`auditor.pipeline.rundir.atomic_write_bytes`), so a
+    Each file lands atomically (:func:`auditor.common.files.atomic_write_bytes`), so a
     reader never sees a half-written file.
 
     Args:
