@@ -30,7 +30,7 @@ import pandas as pd
 from auditor.config import DataConfig, RegionsConfig
 from auditor.data.images import check_image
 from auditor.data.plan import normalize_stats, preview
-from auditor.data.regions import BACKGROUND, RegionSource, load_regions, normalise_name
+from auditor.data.regions import BACKGROUND, ItemRegions, load_regions, normalise_name
 from auditor.data.table import read_source, unsafe_path
 from auditor.errors import DataError
 
@@ -52,15 +52,6 @@ def __getattr__(name: str) -> Any:
 
 
 @dataclass
-class _Regions:
-    """What an item needs to build its masks (picklable for DataLoader workers)."""
-
-    names: list[str]  # annotated + auto names, sorted (background excluded)
-    source: RegionSource | None
-    auto_faces: bool
-
-
-@dataclass
 class DataBundle:
     """A loaded dataset: the sample table, classes, regions, skipped samples and warnings."""
 
@@ -76,7 +67,7 @@ class DataBundle:
     image_size: int = 64
     resize: str = "stretch"
     image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
-    _regions: _Regions = field(default_factory=lambda: _Regions([], None, False), repr=False)
+    _regions: ItemRegions = field(default_factory=lambda: ItemRegions([], None, False), repr=False)
 
     def dataset(self, split: str) -> AuditDataset:
         """The samples of ``split`` (``train``, ``val`` or ``test``) as a torch Dataset."""
@@ -230,7 +221,7 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
         table=table, skipped=skipped, mean=mean, std=std,
         data_hash=_hash(table, classes, skipped, source.files if source else []),
         warnings=warnings, image_size=cfg.image_size, resize=cfg.resize, image_sizes=sizes,
-        _regions=_Regions(names, source, "face" in auto))
+        _regions=ItemRegions(names, source, "face" in auto))
 
 
 def _label_warnings(table: pd.DataFrame, classes: list[str], audit_split: str) -> list[str]:

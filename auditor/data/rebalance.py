@@ -27,12 +27,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from auditor.common.files import atomic_write_text
 from auditor.config import AuditConfig
 from auditor.data.synthetic import clinic_table
 from auditor.data.table import read_source
 from auditor.data.train_rows import apply_train_manifest
 from auditor.errors import ConfigError, DataError
-from auditor.pipeline.rundir import atomic_write_text
 
 __all__ = ["RebalanceResult", "STRATEGIES", "load_manifest", "rebalance_manifest", "run_rebalance",
            "save_manifest", "source_manifest"]
@@ -84,7 +84,7 @@ def load_manifest(path: Path) -> pd.DataFrame:
 
 
 def save_manifest(manifest: pd.DataFrame, path: Path) -> Path:
-    """Write a manifest CSV atomically (:func:`auditor.pipeline.rundir.atomic_write_text`).
+    """Write a manifest CSV atomically (:func:`auditor.common.files.atomic_write_text`).
 
     Args:
         manifest: the table to write.

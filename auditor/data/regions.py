@@ -34,7 +34,7 @@ from auditor.common.registry import Registry
 from auditor.config import RegionsConfig
 from auditor.errors import DataError
 
-__all__ = ["BACKGROUND", "RegionSource", "get_region_format", "list_region_formats",
+__all__ = ["BACKGROUND", "ItemRegions", "RegionSource", "get_region_format", "list_region_formats",
            "load_regions", "match_names", "register_region_format", "resize_mask"]
 
 BACKGROUND = "background"
@@ -69,6 +69,15 @@ class RegionSource:
     def size_mismatches(self, sizes: dict[str, tuple[int, int]]) -> int:
         """How many samples' annotations were made at another size than ``sizes[id]`` (h, w)."""
         return 0
+
+
+@dataclass
+class ItemRegions:
+    """What a dataset item needs to build its masks (picklable for DataLoader workers)."""
+
+    names: list[str]  # annotated + auto names, sorted (background excluded)
+    source: RegionSource | None
+    auto_faces: bool
 
 
 def normalise_name(name: str) -> str:

@@ -15,14 +15,14 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from auditor.data.dataset import _Regions
 from auditor.data.images import load_image
+from auditor.data.regions import ItemRegions
 from auditor.data.transforms import apply_image, apply_masks, normalize_image, plan_geometry
 
 __all__ = ["AuditDataset", "SampleRow"]
 
 
-def _item_masks(regions: _Regions, sample_id: str, h: int, w: int,
+def _item_masks(regions: ItemRegions, sample_id: str, h: int, w: int,
                 image: np.ndarray | None) -> np.ndarray:
     """``bool [R, h, w]`` in the order of ``regions.names`` + background.
 
@@ -56,7 +56,7 @@ class SampleRow(NamedTuple):
 class AuditDataset(Dataset):
     """Samples of one split; items are dicts (see :meth:`__getitem__`)."""
 
-    def __init__(self, table: pd.DataFrame, regions: _Regions, size: int, resize: str,
+    def __init__(self, table: pd.DataFrame, regions: ItemRegions, size: int, resize: str,
                  mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         self.rows = [SampleRow(*r) for r in zip(
             table.index.tolist(), table["id"].tolist(), table["path"].tolist(),
