@@ -1,9 +1,10 @@
 """One call per model: every metric and finding, and the summary.json block they make.
 
-:func:`analyze_model` runs, in order, group performance, attention aggregation, reliance
+:func:`measure_model` runs, in order, group performance, attention aggregation, reliance
 aggregation (when the table has ``flip_<region>`` columns), misclassification clusters (when
 embeddings are given), slice discovery and the findings, all from the per-sample table of one
-model and the ``analysis`` config section. It is a convenience for the pipeline; each step is
+model and the :class:`~auditor.metrics.settings.AnalysisSettings` the pipeline builds from the
+``analysis`` config section. It is a convenience for the pipeline; each step is
 also public on its own.
 """
 
@@ -16,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auditor.config import AnalysisConfig
 from auditor.metrics.attention import attention_summary
 from auditor.metrics.base import Finding
 from auditor.metrics.clusters import ClusterResult, cluster_misclassified
@@ -24,9 +24,10 @@ from auditor.metrics.columns import flip_column
 from auditor.metrics.findings import compute_findings
 from auditor.metrics.groups import GroupPerformance, group_performance
 from auditor.metrics.reliance import reliance_summary
+from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.slices import Slice, find_slices
 
-__all__ = ["ModelAnalysis", "analyze_model"]
+__all__ = ["ModelAnalysis", "measure_model"]
 
 
 @dataclass
@@ -86,8 +87,8 @@ class ModelAnalysis:
         return block
 
 
-def analyze_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: Sequence[str],
-                  regions: Sequence[str], attributes: Sequence[str], config: AnalysisConfig,
+def measure_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: Sequence[str],
+                  regions: Sequence[str], attributes: Sequence[str], config: AnalysisSettings,
                   sanity: Mapping[str, Any] | None = None, seed: int = 0) -> ModelAnalysis:
     """Measure one model.
 
@@ -98,7 +99,7 @@ def analyze_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
         methods: saliency methods (the first is the primary one for findings and clusters).
         regions: region names, ``background`` included.
         attributes: attribute columns.
-        config: the ``analysis`` config section.
+        config: thresholds and statistics settings (:class:`AnalysisSettings`).
         sanity: the sanity-check result ``{method, test, spearman, passed}`` or None.
         seed: seeds every bootstrap, k-means and t-SNE.
 

@@ -19,18 +19,27 @@ Recipe (in the spirit of Domino / Spotlight-style error-slice discovery, kept si
    Wilson ``error_rate_ci``); the most common confusion ``"true->pred"``;
    attribute values enriched in the cluster against the whole audited set (one-sided Fisher
    exact test, Holm-corrected over every cluster x attribute x value tested; ``enriched``
-   lists the values with corrected p < ``alpha``, the most significant per attribute); mean
-   attention mass per region; the ids closest to the centroid.
-5. A 2-D t-SNE of the misclassified rows (seeded, ``perplexity = min(30, n - 1)``; the first
+   lists the values with corrected p < ``alpha``, the most significant per attribute), each
+   with its share among all errors of the cluster's confusion; mean attention mass per
+   region; the ids closest to the centroid.
+5. The slices behind the clusters (:class:`ConfusionSlice`): for each cluster's confusion
+   ``t->p`` and every attribute value, whether samples of class ``t`` with that value are
+   predicted ``p`` more often than the rest of class ``t`` (one-sided Fisher exact test,
+   Holm-corrected over every (confusion, attribute, value) tested). Clustering groups errors
+   by what they look like, so a cluster is enriched for a visible attribute even when the
+   model errs equally often for every value; the slice tells the two apart
+   (:func:`auditor.metrics.severity.cluster_severity`).
+6. A 2-D t-SNE of the misclassified rows (seeded, ``perplexity = min(30, n - 1)``; the first
    two PCA components when there are fewer than 4 errors) for the report's scatter plot.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,7 +54,71 @@ from auditor.metrics.attention import mass_column
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import fisher_enrichment, holm_bonferroni, json_float, wilson_ci
 
-__all__ = ["Cluster", "ClusterResult", "cluster_misclassified"]
+__all__ = ["Cluster", "ClusterResult", "ConfusionSlice", "cluster_misclassified"]
+
+
+class _Enrichment(NamedTuple):
+    """One enrichment test: is ``attribute=value`` over-represented in cluster ``cluster``?"""
+
+    cluster: int
+    attribute: str
+    value: str
+    ratio: float
+    p: float
+    share_in_cluster: float
+    share_overall: float
+    share_in_confusion_errors: float
+
+
+@dataclass(frozen=True)
+class ConfusionSlice:
+    """Class-``true`` samples with ``attribute=value``: how often they are predicted ``pred``.
+
+    Attributes:
+        confusion: ``"true->pred"``.
+        attribute, value: the slice within class ``true``.
+        n, confused: class samples with the value, and how many of them were predicted
+            ``pred``; n_rest, confused_rest: the same for the rest of the class.
+        share_in_errors: the value's share among the ``true->pred`` errors;
+            share_in_class: its share among class ``true`` (the two equal when the value's
+            confusion rate equals the rest's).
+        p, p_adj: one-sided Fisher exact p (the value's rate is higher) and its Holm-corrected
+            value over every slice tested for the model's clusters.
+    """
+
+    confusion: str
+    attribute: str
+    value: str
+    n: int
+    confused: int
+    n_rest: int
+    confused_rest: int
+    share_in_errors: float
+    share_in_class: float
+    p: float
+    p_adj: float
+
+    @property
+    def rate(self) -> float:
+        return self.confused / self.n if self.n else float("nan")
+
+    @property
+    def rate_rest(self) -> float:
+        return self.confused_rest / self.n_rest if self.n_rest else float("nan")
+
+    @property
+    def effect(self) -> float:
+        """``rate - rate_rest`` (NaN when either side is empty)."""
+        return self.rate - self.rate_rest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confusion": self.confusion, "attribute": self.attribute, "value": self.value,
+                "n": self.n, "confused": self.confused, "rate": json_float(self.rate),
+                "n_rest": self.n_rest, "confused_rest": self.confused_rest,
+                "rate_rest": json_float(self.rate_rest), "effect": json_float(self.effect),
+                "share_in_errors": json_float(self.share_in_errors),
+                "share_in_class": json_float(self.share_in_class),
+                "p": json_float(self.p), "p_adj": json_float(self.p_adj)}
 
 
 @dataclass
@@ -64,6 +137,12 @@ class Cluster:
     share_of_errors: float
     n_nearby: int = 0
     error_rate_ci: tuple[float, float] | None = None
+    confusion_slices: list[ConfusionSlice] = field(default_factory=list)
+
+    def confusion_slice(self, attribute: str, value: str) -> ConfusionSlice | None:
+        """The slice of this cluster's confusion for ``attribute=value`` (None if untested)."""
+        return next((s for s in self.confusion_slices
+                     if s.attribute == attribute and s.value == value), None)
 
     def to_dict(self) -> dict[str, Any]:
         """A ``clusters`` entry of summary.json (DESIGN keys plus extras)."""
@@ -74,7 +153,8 @@ class Cluster:
                 "enriched": dict(self.enriched), "enrichment": self.enrichment,
                 "mean_mass": {k: json_float(v) for k, v in self.mean_mass.items()},
                 "members": list(self.members),
-                "share_of_errors": json_float(self.share_of_errors)}
+                "share_of_errors": json_float(self.share_of_errors),
+                "confusion_slices": [s.to_dict() for s in self.confusion_slices]}
 
 
 @dataclass
@@ -155,6 +235,41 @@ def _projection(x: np.ndarray, seed: int) -> np.ndarray:
     return coords
 
 
+def _top_confusion(true: np.ndarray, pred: np.ndarray) -> tuple[str, float]:
+    """The most common ``"true->pred"`` pair of some errors (ties: alphabetical) and its share."""
+    counts = pd.Series([f"{t}->{p}" for t, p in zip(true, pred, strict=True)]).value_counts()
+    top = sorted(counts[counts == counts.max()].index)[0]
+    return str(top), float(counts[top] / counts.sum())
+
+
+def _confusion_slices(confusions: Sequence[str], true: np.ndarray, pred: np.ndarray,
+                      attr_values: dict[str, np.ndarray]) -> list[ConfusionSlice]:
+    """Every (confusion, attribute, value) slice of the given confusions, Holm-corrected.
+
+    Args:
+        confusions: ``"true->pred"`` pairs.
+        true, pred: ``[N]`` class names of every audited sample.
+        attr_values: ``{attribute: [N] values}``.
+    """
+    found: list[ConfusionSlice] = []
+    for conf in confusions:
+        t, p = conf.split("->")
+        in_class = true == t
+        confused = pred[in_class] == p
+        for attr, vals in attr_values.items():
+            cls_vals = vals[in_class]
+            for value in sorted(set(cls_vals.tolist())):
+                has = cls_vals == value
+                _, pval = fisher_enrichment(confused, has)
+                found.append(ConfusionSlice(
+                    conf, attr, value, n=int(has.sum()), confused=int((confused & has).sum()),
+                    n_rest=int((~has).sum()), confused_rest=int((confused & ~has).sum()),
+                    share_in_errors=float(has[confused].mean()) if confused.any() else math.nan,
+                    share_in_class=float(has.mean()), p=pval, p_adj=math.nan))
+    adj = holm_bonferroni([s.p for s in found]) if found else np.zeros(0)
+    return [replace(s, p_adj=float(q)) for s, q in zip(found, adj, strict=True)]
+
+
 def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Sequence[str],
                           method: str, attributes: Sequence[str], *, seed: int = 0,
                           max_k: int = 8, min_errors: int = 10, mass_weight: float = 1.0,
@@ -215,26 +330,32 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
     pred = df["pred"].astype(str).to_numpy()
     attr_values = {a: attribute_values(df, a).to_numpy() for a in attributes}
 
-    tests: list[tuple[int, str, str, float, float, float, float]] = []
+    confusions = [_top_confusion(true[err_idx[raw == c]], pred[err_idx[raw == c]])
+                  for c in range(len(order))]
+    tests: list[_Enrichment] = []
     for c in range(len(order)):
         in_c = labels == c
+        t, p = confusions[c][0].split("->")
+        of_confusion = wrong & (true == t) & (pred == p)
         for attr, vals in attr_values.items():
             for value in sorted(set(vals[in_c].tolist())):
                 has = vals == value
-                ratio, p = fisher_enrichment(in_c, has)
-                tests.append((c, attr, value, ratio, p, float(has[in_c].mean()), float(has.mean())))
-    p_adj = holm_bonferroni([t[4] for t in tests]) if tests else np.zeros(0)
+                ratio, pval = fisher_enrichment(in_c, has)
+                tests.append(_Enrichment(c, attr, value, ratio, pval, float(has[in_c].mean()),
+                                         float(has.mean()), float(has[of_confusion].mean())))
+    p_adj = holm_bonferroni([t.p for t in tests]) if tests else np.zeros(0)
+    slices = _confusion_slices(sorted({conf for conf, _ in confusions}), true, pred,
+                               attr_values)
 
     clusters = []
     for c in range(len(order)):
         rows = err_idx[raw == c]
-        pairs = pd.Series([f"{t}->{p}" for t, p in zip(true[rows], pred[rows], strict=True)])
-        counts = pairs.value_counts()
-        top = sorted(counts[counts == counts.max()].index)[0]
-        enrichment = [{"attribute": t[1], "value": t[2], "ratio": json_float(t[3]),
-                       "p": json_float(t[4]), "p_adj": json_float(q), "share_in_cluster": t[5],
-                       "share_overall": t[6]}
-                      for t, q in zip(tests, p_adj, strict=True) if t[0] == c]
+        top, top_share = confusions[c]
+        enrichment = [{"attribute": t.attribute, "value": t.value, "ratio": json_float(t.ratio),
+                       "p": json_float(t.p), "p_adj": json_float(q),
+                       "share_in_cluster": t.share_in_cluster, "share_overall": t.share_overall,
+                       "share_in_confusion_errors": json_float(t.share_in_confusion_errors)}
+                      for t, q in zip(tests, p_adj, strict=True) if t.cluster == c]
         enriched: dict[str, str] = {}
         for attr in attributes:
             sig = [e for e in enrichment if e["attribute"] == attr and e["p_adj"] is not None
@@ -248,11 +369,12 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
             id=c, size=int(len(rows)),
             error_rate=k_near / n_near if n_near else 1.0,
             n_nearby=n_near, error_rate_ci=wilson_ci(k_near, n_near, level) if n_near else None,
-            confusion=top, confusion_share=float(counts[top] / len(rows)),
+            confusion=top, confusion_share=top_share,
             enriched=enriched, enrichment=enrichment,
             mean_mass={r: float(mass_all[rows, j].mean()) for j, r in enumerate(regions)},
             members=[str(i) for i in ids[rows[np.argsort(d, kind="stable")[:n_members]]]],
-            share_of_errors=float(len(rows) / n_err)))
+            share_of_errors=float(len(rows) / n_err),
+            confusion_slices=[s for s in slices if s.confusion == top]))
 
     coords = _projection(x, seed)
     projection = [{"id": str(ids[i]), "x": float(coords[j, 0]), "y": float(coords[j, 1]),

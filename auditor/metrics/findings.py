@@ -1,25 +1,23 @@
 """Findings: flags with the evidence behind them, for one model.
 
-Kinds (DESIGN meaning kept) and when they are raised:
+Kinds (DESIGN meaning kept); their severity rules live in :mod:`auditor.metrics.severity` and
+are documented, with their tests, corrections and minimum effect sizes, in docs/findings.md.
 
 * ``spurious_cue`` — see :mod:`auditor.metrics.spurious`.
 * ``group_gap`` — among the (class x attribute value) cells with at least ``min_group_size``
-  samples (the worst-group definition of :mod:`auditor.metrics.groups`), and separately among
-  the values of each attribute, the worst group's accuracy trails the best group's by more than
-  ``gap_threshold`` and their Wilson intervals do not overlap. ``high`` when the gap is at least
-  twice the threshold, else ``medium``.
-* ``misclassification_cluster`` — a cluster (:mod:`auditor.metrics.clusters`) has an enriched
-  attribute value (Holm-corrected Fisher p < 0.05). ``high`` when the cluster holds at least a
-  quarter of the errors and the value is at least 1.5x as common as in the whole set.
+  samples (the worst-group rule of :mod:`auditor.metrics.groups`), and separately among the
+  values of each attribute: worst vs best group, Fisher exact test Bonferroni-corrected over
+  every pair of groups in the scope.
+* ``misclassification_cluster`` — a cluster (:mod:`auditor.metrics.clusters`) with an enriched
+  attribute value; its severity depends on the slice behind it (does that value's own error
+  rate for the cluster's confusion differ?).
 * ``unreliable_saliency`` — the saliency sanity check failed (``passed`` is False); ``high``.
 * ``disparity`` (extra, Aequitas-style) — per attribute, the ratio of a value's accuracy, or of
   its mean mass on a spurious region, to the reference value (the largest group) lies outside
-  ``[tau, 1/tau]``; ``medium`` when the difference is also significant (Fisher exact for
-  accuracy, Mann-Whitney for mass; p < 0.05), else ``low``. Masses below 1% on both sides are
-  not compared.
-* ``slice`` (extra) — a significant slice (:mod:`auditor.metrics.slices`); ``high`` when its
-  error rate exceeds the overall one by at least twice ``gap_threshold``, ``medium`` by at least
-  ``gap_threshold``, else ``low``. At most three, skipping slices nested in one already reported.
+  ``[tau, 1/tau]``; Fisher exact (accuracy) or Mann-Whitney (mass) tests, Holm-corrected over
+  every disparity tested. Masses below 1% on both sides are not compared.
+* ``slice`` (extra) — a significant slice (:mod:`auditor.metrics.slices`). At most three,
+  skipping slices nested in one already reported.
 
 Findings come back sorted by severity, then kind.
 """
@@ -33,14 +31,21 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from auditor.config import AnalysisConfig
 from auditor.metrics.attention import mass_column
-from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
-from auditor.metrics.clusters import Cluster
+from auditor.metrics.base import SEVERITIES, Finding, describe_group, fmt_p, method_label, pct
+from auditor.metrics.clusters import Cluster, ConfusionSlice
 from auditor.metrics.groups import GroupPerformance, GroupStat, attribute_values, group_performance
+from auditor.metrics.settings import AnalysisSettings
+from auditor.metrics.severity import (
+    MIN_MASS_DIFFERENCE,
+    cluster_severity,
+    disparity_severity,
+    group_gap_severity,
+    slice_severity,
+)
 from auditor.metrics.slices import Slice
 from auditor.metrics.spurious import resolve_regions, spurious_cue_findings
-from auditor.metrics.stats import json_float
+from auditor.metrics.stats import holm_bonferroni, json_float, wilson_ci
 
 __all__ = [
     "Finding",
@@ -53,7 +58,6 @@ __all__ = [
     "spurious_cue_findings",
 ]
 
-_ALPHA = 0.05
 _MIN_MASS = 0.01
 
 
@@ -64,15 +68,23 @@ def _gap_finding(stats: list[GroupStat], scope: str, gap_threshold: float, level
     worst = min(stats, key=lambda s: (s.accuracy, -s.n, s.name))
     best = max(stats, key=lambda s: (s.accuracy, s.n, s.name))
     gap = best.accuracy - worst.accuracy
-    if gap <= gap_threshold or not worst.ci[1] < best.ci[0]:
+    if gap <= gap_threshold:
+        return None
+    table = [[worst.correct, worst.n - worst.correct], [best.correct, best.n - best.correct]]
+    p = float(sps.fisher_exact(table).pvalue)
+    n_pairs = len(stats) * (len(stats) - 1) // 2  # the worst and best of them were picked
+    p_adj = min(1.0, p * n_pairs)
+    severity = group_gap_severity(gap, p_adj, gap_threshold)
+    if severity is None:
         return None
     title = (f"Accuracy for {describe_group(worst.features)} is {pct(worst.accuracy)} "
              f"({level:.0%} CI {pct(worst.ci[0])}–{pct(worst.ci[1])}, n={worst.n}), "
              f"{100 * gap:.0f} points below {describe_group(best.features)} "
-             f"({pct(best.accuracy)}, n={best.n}).")
-    return Finding("group_gap", "high" if gap >= 2 * gap_threshold else "medium", title, {
+             f"({pct(best.accuracy)}, n={best.n}; corrected {fmt_p(p_adj)}).")
+    return Finding("group_gap", severity, title, {
         "scope": scope, "worst_group": worst.to_dict(), "best_group": best.to_dict(),
-        "gap": json_float(gap), "gap_threshold": gap_threshold})
+        "gap": json_float(gap), "gap_threshold": gap_threshold, "p": json_float(p),
+        "p_adj": json_float(p_adj), "n_pairs": n_pairs})
 
 
 def group_gap_findings(perf: GroupPerformance, *, gap_threshold: float, min_group_size: int,
@@ -104,18 +116,23 @@ def _outside(ratio: float, tau: float) -> bool:
 
 def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: float,
                        min_group_size: int, method: str | None = None,
-                       spurious_regions: Sequence[str] = ()) -> list[Finding]:
+                       spurious_regions: Sequence[str] = (), gap_threshold: float = 0.10
+                       ) -> list[Finding]:
     """Aequitas-style disparity flags (kind ``disparity``) against the largest group.
+
+    Every ratio outside ``[tau, 1/tau]`` is a finding; its p-value is Holm-corrected over all
+    of them, and :func:`~auditor.metrics.severity.disparity_severity` sets the severity.
 
     Args:
         df: per-sample table of ONE model (``correct``, attribute columns, masses).
         attributes: attribute columns.
-        tau: a ratio outside ``[tau, 1/tau]`` is flagged (``AnalysisConfig.disparity_tau``).
+        tau: a ratio outside ``[tau, 1/tau]`` is flagged (``analysis.disparity_tau``).
         min_group_size: smaller attribute values are not compared.
         method: saliency method whose masses are compared (None: accuracy only).
         spurious_regions: regions whose mass ratios are compared.
+        gap_threshold: smallest accuracy difference of a medium accuracy disparity.
     """
-    out = []
+    cands: list[tuple[float, str, dict[str, Any]]] = []  # (difference, sentence, evidence)
     correct = df["correct"].astype(bool).to_numpy()
     for attr in attributes:
         values = attribute_values(df, attr).to_numpy()
@@ -132,16 +149,16 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
             if _outside(ratio, tau):
                 table = [[int(correct[in_v].sum()), int((~correct[in_v]).sum())],
                          [int(correct[in_ref].sum()), int((~correct[in_ref]).sum())]]
-                p = float(sps.fisher_exact(table).pvalue)
-                out.append(Finding(
-                    "disparity", "medium" if p < _ALPHA else "low",
-                    f"Accuracy for {attr}={value} is {ratio:.2f} times that of the reference "
-                    f"group {attr}={ref} ({pct(acc_v)} vs {pct(acc_r)}, n={int(in_v.sum())} "
-                    f"and {int(in_ref.sum())}, {fmt_p(p)}).",
-                    {"metric": "accuracy", "attribute": attr, "value": value, "reference": ref,
-                     "ratio": json_float(ratio), "tau": tau, "group_value": json_float(acc_v),
-                     "reference_value": json_float(acc_r), "n": int(in_v.sum()),
-                     "n_reference": int(in_ref.sum()), "p": json_float(p)}))
+                cands.append((acc_v - acc_r,
+                              f"Accuracy for {attr}={value} is {ratio:.2f} times that of the "
+                              f"reference group {attr}={ref} ({pct(acc_v)} vs {pct(acc_r)}, "
+                              f"n={int(in_v.sum())} and {int(in_ref.sum())}",
+                              {"metric": "accuracy", "attribute": attr, "value": value,
+                               "reference": ref, "ratio": json_float(ratio), "tau": tau,
+                               "group_value": json_float(acc_v),
+                               "reference_value": json_float(acc_r), "n": int(in_v.sum()),
+                               "n_reference": int(in_ref.sum()),
+                               "p": float(sps.fisher_exact(table).pvalue)}))
             if method is None:
                 continue
             for region in spurious_regions:
@@ -154,42 +171,97 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                     continue
                 a, b = mass[in_v][np.isfinite(mass[in_v])], mass[in_ref][np.isfinite(mass[in_ref])]
                 p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
-                out.append(Finding(
-                    "disparity", "medium" if p < _ALPHA else "low",
-                    f"Samples with {attr}={value} get {ratio:.2f} times the "
-                    f"{method_label(method)} attention on {region} of the reference group "
-                    f"{attr}={ref} ({pct(m_v)} vs {pct(m_r)}, {fmt_p(p)}).",
-                    {"metric": "mass", "method": method, "region": region, "attribute": attr,
-                     "value": value, "reference": ref, "ratio": json_float(ratio), "tau": tau,
-                     "group_value": json_float(m_v), "reference_value": json_float(m_r),
-                     "n": int(in_v.sum()), "n_reference": int(in_ref.sum()),
-                     "p": json_float(p)}))
-    return out
-
-
-def cluster_findings(clusters: Sequence[Cluster]) -> list[Finding]:
-    """One ``misclassification_cluster`` finding per cluster with an enriched value."""
+                cands.append((m_v - m_r,
+                              f"Samples with {attr}={value} get {ratio:.2f} times the "
+                              f"{method_label(method)} attention on {region} of the reference "
+                              f"group {attr}={ref} ({pct(m_v)} vs {pct(m_r)} of the map, "
+                              f"n={int(in_v.sum())} and {int(in_ref.sum())}",
+                              {"metric": "mass", "method": method, "region": region,
+                               "attribute": attr, "value": value, "reference": ref,
+                               "ratio": json_float(ratio), "tau": tau,
+                               "group_value": json_float(m_v), "reference_value": json_float(m_r),
+                               "n": int(in_v.sum()), "n_reference": int(in_ref.sum()), "p": p}))
+    adj = holm_bonferroni([ev["p"] for _, _, ev in cands]) if cands else []
     out = []
-    for c in clusters:
-        if not c.enriched:
-            continue
-        top = min((e for e in c.enrichment
-                   if e["attribute"] in c.enriched and e["value"] == c.enriched[e["attribute"]]),
-                  key=lambda e: e["p_adj"])
-        strong = c.share_of_errors >= 0.25 and (top["ratio"] or 0) >= 1.5
-        values = ", ".join(f"{a}={v}" for a, v in c.enriched.items())
-        title = (f"{c.size} misclassifications ({pct(c.share_of_errors)} of all errors, "
-                 f"mostly {c.confusion}) form a cluster enriched for {values} "
-                 f"({pct(top['share_in_cluster'])} of the cluster vs "
-                 f"{pct(top['share_overall'])} of all samples, corrected {fmt_p(top['p_adj'])}).")
-        out.append(Finding("misclassification_cluster", "high" if strong else "medium", title,
-                           {"cluster": c.id, "size": c.size, "confusion": c.confusion,
-                            "share_of_errors": json_float(c.share_of_errors),
-                            "error_rate": json_float(c.error_rate),
-                            "enriched": dict(c.enriched), "top_enrichment": top,
-                            "mean_mass": {k: json_float(v) for k, v in c.mean_mass.items()},
-                            "members": list(c.members)}))
+    for (diff, sentence, ev), p_adj in zip(cands, adj, strict=True):
+        min_diff = gap_threshold if ev["metric"] == "accuracy" else MIN_MASS_DIFFERENCE
+        severity = disparity_severity(diff, float(p_adj), min_diff)
+        small = "" if abs(diff) >= min_diff else (
+            f"; the difference is under the {100 * min_diff:.0f}-point minimum effect")
+        out.append(Finding("disparity", severity,
+                           f"{sentence}, corrected {fmt_p(float(p_adj))}{small}).",
+                           {**ev, "p": json_float(ev["p"]), "p_adj": json_float(float(p_adj)),
+                            "difference": json_float(diff), "min_difference": min_diff}))
     return out
+
+
+def _slice_sentence(sl: ConfusionSlice | None, level: float) -> str:
+    if sl is None:
+        return ""
+    t, p = sl.confusion.split("->")
+    if sl.n_rest == 0:
+        return (f"every class-{t} sample has {sl.attribute}={sl.value}, so its own error rate "
+                "cannot be compared with the rest of the class")
+    lo, hi = wilson_ci(sl.confused, sl.n, level)
+    return (f"class-{t} samples with {sl.attribute}={sl.value} are predicted {p} "
+            f"{pct(sl.rate)} of the time ({level:.0%} CI {pct(lo)}–{pct(hi)}, n={sl.n}) "
+            f"against {pct(sl.rate_rest)} for the rest of class {t} (n={sl.n_rest}, "
+            f"corrected {fmt_p(sl.p_adj)})")
+
+
+def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
+    chosen = None  # (sort key, severity, enrichment entry, slice): highest severity first
+    for e in c.enrichment:
+        if c.enriched.get(e["attribute"]) != e["value"]:
+            continue
+        sl = c.confusion_slice(e["attribute"], e["value"])
+        severity = cluster_severity(
+            share_of_errors=c.share_of_errors, ratio=e["ratio"],
+            slice_p_adj=None if sl is None else sl.p_adj,
+            slice_effect=None if sl is None else sl.effect, gap_threshold=gap_threshold)
+        key = (SEVERITIES.index(severity), e["p_adj"], e["attribute"])
+        if chosen is None or key < chosen[0]:
+            chosen = (key, severity, e, sl)
+    assert chosen is not None  # c.enriched names values of c.enrichment
+    _, severity, top, sl = chosen
+    values = ", ".join(f"{a}={v}" for a, v in c.enriched.items())
+    title = (f"{c.size} misclassifications ({pct(c.share_of_errors)} of all errors, "
+             f"mostly {c.confusion}) form a cluster enriched for {values} "
+             f"({pct(top['share_in_cluster'])} of the cluster vs "
+             f"{pct(top['share_overall'])} of all samples and "
+             f"{pct(top['share_in_confusion_errors'])} of all {c.confusion} errors, "
+             f"corrected {fmt_p(top['p_adj'])})")
+    if severity == "low":
+        title += (f", but {_slice_sentence(sl, level)}: the cluster groups errors that look "
+                  f"alike, not a group the model fails more often." if sl is not None else
+                  ": the cluster groups errors that look alike, not a group the model fails "
+                  "more often.")
+    else:
+        title += f"; {_slice_sentence(sl, level)}."
+    return Finding("misclassification_cluster", severity, title,
+                   {"cluster": c.id, "size": c.size, "confusion": c.confusion,
+                    "share_of_errors": json_float(c.share_of_errors),
+                    "error_rate": json_float(c.error_rate),
+                    "enriched": dict(c.enriched), "top_enrichment": top,
+                    "slice": None if sl is None else sl.to_dict(),
+                    "appearance_only": severity == "low",
+                    "mean_mass": {k: json_float(v) for k, v in c.mean_mass.items()},
+                    "members": list(c.members)})
+
+
+def cluster_findings(clusters: Sequence[Cluster], *, gap_threshold: float = 0.10,
+                     level: float = 0.95) -> list[Finding]:
+    """One ``misclassification_cluster`` finding per cluster with an enriched value.
+
+    When several values are enriched, the one giving the highest severity (then the smallest
+    corrected p) is the finding's ``top_enrichment`` and ``slice``.
+
+    Args:
+        clusters: ``ClusterResult.clusters``.
+        gap_threshold: minimum effect size of the slice behind a high cluster.
+        level: confidence level of the slice's Wilson interval in the title.
+    """
+    return [_cluster_finding(c, gap_threshold, level) for c in clusters if c.enriched]
 
 
 def sanity_findings(sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
@@ -229,13 +301,17 @@ def slice_findings(slices: Sequence[Slice], *, gap_threshold: float, max_finding
         if any(items <= r or r <= items for r in reported):
             continue
         excess = s.error_rate - s.overall_error_rate
-        severity = ("high" if excess >= 2 * gap_threshold
-                    else "medium" if excess >= gap_threshold else "low")
+        severity = slice_severity(excess, s.ci[0] - s.overall_error_rate, s.p_adj,
+                                  gap_threshold)
+        if severity is None:
+            continue
         out.append(Finding(
             "slice", severity,
             f"Samples with {describe_group(s.features)} are misclassified {pct(s.error_rate)} "
             f"of the time ({level:.0%} CI {pct(s.ci[0])}–{pct(s.ci[1])}, n={s.n}) against "
-            f"{pct(s.overall_error_rate)} overall (corrected {fmt_p(s.p_adj)}).",
+            f"{pct(s.overall_error_rate)} overall (corrected {fmt_p(s.p_adj)}"
+            + (f"; {100 * excess:.0f} points, under the {100 * gap_threshold:.0f}-point "
+               "minimum effect" if severity == "low" else "") + ").",
             s.to_dict()))
         reported.append(items)
         if len(out) >= max_findings:
@@ -244,7 +320,7 @@ def slice_findings(slices: Sequence[Slice], *, gap_threshold: float, max_finding
 
 
 def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Sequence[str],
-                     attributes: Sequence[str], config: AnalysisConfig,
+                     attributes: Sequence[str], config: AnalysisSettings,
                      performance: GroupPerformance | None = None,
                      clusters: Sequence[Cluster] = (), slices: Sequence[Slice] = (),
                      sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
@@ -257,7 +333,8 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
         methods: saliency methods in the engine's order; the first is the primary one.
         regions: region names (``background`` included).
         attributes: attribute columns.
-        config: the ``analysis`` section (thresholds, regions, bootstrap settings).
+        config: thresholds, regions and bootstrap settings (built from the config's
+            ``analysis`` section by the pipeline).
         performance: :func:`group_performance` result (computed here when None).
         clusters: ``ClusterResult.clusters`` of this model.
         slices: :func:`~auditor.metrics.slices.find_slices` result of this model.
@@ -283,12 +360,13 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
     gaps = group_gap_findings(performance, gap_threshold=config.gap_threshold,
                               min_group_size=config.min_group_size, level=config.ci_level)
     out += gaps
-    out += cluster_findings(clusters)
+    out += cluster_findings(clusters, gap_threshold=config.gap_threshold, level=config.ci_level)
     known = [{(str(k), str(v)) for k, v in g.evidence["worst_group"]["features"].items()}
              for g in gaps]
     out += slice_findings(slices, gap_threshold=config.gap_threshold, level=config.ci_level,
                           skip=known)
     out += disparity_findings(df, attributes, tau=config.disparity_tau,
                               min_group_size=config.min_group_size,
-                              method=methods[0] if methods else None, spurious_regions=spurious)
+                              method=methods[0] if methods else None, spurious_regions=spurious,
+                              gap_threshold=config.gap_threshold)
     return sorted(out, key=Finding.sort_key)

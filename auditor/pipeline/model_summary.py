@@ -10,17 +10,29 @@ import pandas as pd
 from auditor.config import AnalysisConfig, SaliencyConfig
 from auditor.data.dataset import DataBundle
 from auditor.data.describe import describe
-from auditor.metrics.analysis import analyze_model
+from auditor.metrics.analysis import measure_model
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.headline import headline_intervals
+from auditor.metrics.settings import AnalysisSettings
 from auditor.pipeline.audit_pass import AuditTables
 from auditor.pipeline.progress import ProgressSink
 
 log = logging.getLogger(__name__)
 
-__all__ = ["analyse_model", "compare_all", "dataset_block"]
+__all__ = ["analysis_settings", "compare_all", "dataset_block", "summarise_model"]
 
-def analyse_model(
+
+def analysis_settings(acfg: AnalysisConfig) -> AnalysisSettings:
+    """The plain values the metrics need from the config's ``analysis`` section."""
+    return AnalysisSettings(
+        expected_regions=tuple(acfg.expected_regions),
+        spurious_regions=None if acfg.spurious_regions is None else tuple(acfg.spurious_regions),
+        lift_threshold=acfg.lift_threshold, gap_threshold=acfg.gap_threshold,
+        disparity_tau=acfg.disparity_tau, min_group_size=acfg.min_group_size,
+        n_bootstrap=acfg.n_bootstrap, ci_level=acfg.ci_level)
+
+
+def summarise_model(
     name: str,
     df: pd.DataFrame,
     tables: AuditTables,
@@ -49,8 +61,9 @@ def analyse_model(
     methods = list(scfg.methods)
     if progress:
         progress(f"analyse {name}", 0, 1)
-    result = analyze_model(df, tables.embeddings, methods=methods, regions=regions,
-                           attributes=attributes, config=acfg, sanity=sanity, seed=seed)
+    result = measure_model(df, tables.embeddings, methods=methods, regions=regions,
+                           attributes=attributes, config=analysis_settings(acfg),
+                           sanity=sanity, seed=seed)
     df = df.assign(cluster=result.cluster_labels)
     block = result.summary_block()
     block["n"] = int(len(df))

@@ -29,7 +29,7 @@ from auditor.errors import ConfigError, DataError
 from auditor.models.prepare import prepare_model
 from auditor.pipeline.audit_pass import audit_model, collate_samples, merge_shards, sample_frame
 from auditor.pipeline.distributed import Dist, distributed_context
-from auditor.pipeline.model_summary import analyse_model, compare_all, dataset_block
+from auditor.pipeline.model_summary import compare_all, dataset_block, summarise_model
 from auditor.pipeline.preflight import check_against_data, check_registries
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.rundir import RunDir
@@ -176,7 +176,7 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
                 sanity = sanity_block(model, first_batch, method=cfg.saliency.methods[0],
                                       target_layer=target_layer, seed=cfg.seed, device=device,
                                       layers=cfg.analysis.sanity_layers)
-            block, df = analyse_model(
+            block, df = summarise_model(
                 mcfg.name, df, tables, sanity, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes, seed=cfg.seed,
                 progress=progress)

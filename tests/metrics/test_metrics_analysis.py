@@ -1,26 +1,26 @@
-"""analyze_model end to end on the planted cue table: one JSON-ready summary block."""
+"""measure_model end to end on the planted cue table: one JSON-ready summary block."""
 
 import json
 
 import numpy as np
 import pytest
 
-from auditor.config import AnalysisConfig
-from auditor.metrics.analysis import analyze_model
+from auditor.metrics.settings import AnalysisSettings
+from auditor.metrics.analysis import measure_model
 
 REGIONS = ["face", "object", "background"]
 DESIGN_KEYS = ["metrics", "by_group", "attention", "attention_by_class", "findings", "clusters"]
 
 
-def test_analyze_model_block(cue_table):
+def test_measure_model_block(cue_table):
     df = cue_table.copy()
     df["flip_face"] = (df["hair"] == "blond") & (df["label"] == "nurse")
     df["conf_drop_face"] = df["flip_face"].astype(float) * 0.5
     emb = np.random.default_rng(0).normal(size=(len(df), 6)).astype(np.float32)
-    cfg = AnalysisConfig(n_bootstrap=100, min_group_size=10)
+    cfg = AnalysisSettings(n_bootstrap=100, min_group_size=10)
     sanity = {"method": "gradcam", "test": "model_parameter_randomization", "spearman": 0.1,
               "passed": True}
-    res = analyze_model(df, emb, methods=["gradcam"], regions=REGIONS, attributes=["hair"],
+    res = measure_model(df, emb, methods=["gradcam"], regions=REGIONS, attributes=["hair"],
                         config=cfg, sanity=sanity, seed=0)
     block = res.summary_block()
     assert list(block)[:6] == DESIGN_KEYS and block["sanity"] == sanity
@@ -35,9 +35,9 @@ def test_analyze_model_block(cue_table):
     assert block["attention"]["gradcam"]["face"]["n"] == len(df)
 
 
-def test_analyze_model_without_embeddings(clean_table):
-    cfg = AnalysisConfig(n_bootstrap=100)
-    res = analyze_model(clean_table, None, methods=["gradcam"], regions=REGIONS,
+def test_measure_model_without_embeddings(clean_table):
+    cfg = AnalysisSettings(n_bootstrap=100)
+    res = measure_model(clean_table, None, methods=["gradcam"], regions=REGIONS,
                         attributes=["hair"], config=cfg)
     assert res.clusters.clusters == [] and (res.cluster_labels == -1).all()
     assert res.findings == [] and res.reliance is None

@@ -13,15 +13,23 @@ from auditor.metrics.stats import wilson_ci
 REGIONS = ["face", "object", "background"]
 
 
-def _planted(n_correct=120, n_blob=20, seed=0):
+def _planted(n_correct=120, n_blob=20, seed=0, blob_b_hair=None, blob_b_label="nurse"):
+    """``n_correct`` right answers (both classes, both hair values) and two blobs of errors.
+
+    Blob A: ``n_blob`` blond doctors predicted nurse (a real slice: dark doctors are always
+    right). Blob B: ``n_blob`` errors of class ``blob_b_label``, hair alternating unless
+    ``blob_b_hair`` names one value.
+    """
     rng = np.random.default_rng(seed)
     n = n_correct + 2 * n_blob
     emb = rng.normal(0, 1, (n, 8)).astype(np.float32)
     emb[n_correct:n_correct + n_blob, 0] += 8.0   # blob A
     emb[n_correct + n_blob:, 0] -= 8.0            # blob B
-    hair = np.array(["blond", "dark"] * (n_correct // 2) + ["blond"] * n_blob
-                    + (["blond", "dark"] * n_blob)[:n_blob])
-    label = np.array(["nurse"] * n_correct + ["doctor"] * n_blob + ["nurse"] * n_blob)
+    b_hair = ([blob_b_hair] * n_blob if blob_b_hair else (["blond", "dark"] * n_blob)[:n_blob])
+    hair = np.array(["blond", "blond", "dark", "dark"] * (n_correct // 4) + ["blond"] * n_blob
+                    + b_hair)
+    label = np.array(["nurse", "doctor"] * (n_correct // 2) + ["doctor"] * n_blob
+                     + [blob_b_label] * n_blob)
     correct = np.arange(n) < n_correct
     pred = np.where(correct, label, np.where(label == "doctor", "nurse", "doctor"))
     face = np.where(np.arange(n) >= n_correct, 0.6, 0.1) + rng.normal(0, 0.02, n)
@@ -78,3 +86,38 @@ def test_few_errors_form_one_cluster_and_none_without_errors():
     ok = df.assign(correct=True, pred=df["label"])
     res = cluster_misclassified(ok, emb, REGIONS, "gradcam", ["hair"], seed=0)
     assert res.clusters == [] and (res.labels == -1).all()
+
+
+def test_planted_slice_makes_the_cluster_high_and_names_its_rates():
+    df, emb = _planted()
+    res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
+    (found,) = cluster_findings(res.clusters)
+    sl = found.evidence["slice"]
+    # blond doctors: 30 right + 20 wrong; dark doctors: 30 right
+    assert (sl["n"], sl["confused"], sl["n_rest"], sl["confused_rest"]) == (50, 20, 30, 0)
+    assert sl["effect"] == pytest.approx(0.4)
+    assert found.severity == "high" and not found.evidence["appearance_only"]
+    assert "predicted nurse 40% of the time" in found.title and "n=50" in found.title
+
+
+def test_cluster_enriched_only_by_appearance_is_low():
+    """Doctor->nurse errors split evenly between hair values, clustered by hair.
+
+    Each cluster is 100% one hair value against 50% of all samples (very significant), but
+    blond and dark doctors are misclassified equally often: no slice, so at most low.
+    """
+    n_correct, n_blob = 160, 20
+    df, emb = _planted(n_correct=n_correct, n_blob=n_blob, blob_b_hair="dark",
+                       blob_b_label="doctor")
+    res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
+    assert sorted(c.enriched["hair"] for c in res.clusters) == ["blond", "dark"]
+    found = cluster_findings(res.clusters)
+    assert [f.severity for f in found] == ["low", "low"]
+    for f in found:
+        assert f.evidence["appearance_only"]
+        assert f.evidence["top_enrichment"]["share_in_cluster"] == 1.0
+        assert f.evidence["top_enrichment"]["share_in_confusion_errors"] == 0.5
+        assert f.evidence["slice"]["effect"] == pytest.approx(0.0)
+        assert f.evidence["slice"]["p_adj"] >= 0.05
+        assert "look alike, not a group the model fails more often" in f.title
+        assert "50% of all doctor->nurse errors" in f.title

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from auditor.config import AnalysisConfig
+from auditor.metrics.settings import AnalysisSettings
 from auditor.errors import ConfigError
 from auditor.metrics.findings import (
     Finding,
@@ -18,7 +18,7 @@ from auditor.metrics.groups import group_performance
 from auditor.metrics.spurious import spurious_cue_findings
 
 REGIONS = ["face", "object", "background"]
-CFG = AnalysisConfig(n_bootstrap=200)
+CFG = AnalysisSettings(n_bootstrap=200)
 
 
 def _cue(df, **kw):

@@ -1,0 +1,95 @@
+"""The severity rules of docs/findings.md, pinned on hand-made numbers and tables."""
+
+import pytest
+
+from auditor.metrics.findings import disparity_findings, group_gap_findings, slice_findings
+from auditor.metrics.groups import group_performance
+from auditor.metrics.severity import (
+    cluster_severity,
+    disparity_severity,
+    group_gap_severity,
+    slice_severity,
+)
+from auditor.metrics.slices import find_slices
+
+MASS = {"face": 0.1, "object": 0.6, "background": 0.3}
+
+
+@pytest.mark.parametrize(("gap", "p_adj", "expected"), [
+    (0.25, 1e-6, "high"), (0.20, 1e-6, "high"), (0.15, 1e-6, "medium"),
+    (0.10, 1e-9, None),   # at the threshold: not more than the minimum effect
+    (0.02, 1e-9, None),   # a significant 2-point gap is no finding
+    (0.40, 0.06, None),   # a large gap on too few samples
+])
+def test_group_gap_rule(gap, p_adj, expected):
+    assert group_gap_severity(gap, p_adj, 0.10) == expected
+
+
+@pytest.mark.parametrize(("excess", "lower", "p_adj", "expected"), [
+    (0.30, 0.15, 1e-6, "high"), (0.30, 0.05, 1e-6, "medium"),  # wide interval: not high
+    (0.12, 0.05, 1e-4, "medium"), (0.02, 0.01, 1e-9, "low"), (0.30, 0.15, 0.2, None),
+])
+def test_slice_rule(excess, lower, p_adj, expected):
+    assert slice_severity(excess, lower, p_adj, 0.10) == expected
+
+
+@pytest.mark.parametrize(("share", "ratio", "p", "effect", "expected"), [
+    (0.5, 2.0, 1e-5, 0.4, "high"),
+    (0.5, 2.0, 0.5, 0.0, "low"),      # appearance only: no slice behind the cluster
+    (0.5, 2.0, None, None, "low"),    # slice untestable
+    (0.5, 2.0, 1e-5, 0.05, "medium"),  # a slice under the minimum effect
+    (0.1, 2.0, 1e-5, 0.4, "medium"),   # a small cluster
+    (0.5, 1.2, 1e-5, 0.4, "medium"),   # weak enrichment
+])
+def test_cluster_rule(share, ratio, p, effect, expected):
+    assert cluster_severity(share_of_errors=share, ratio=ratio, slice_p_adj=p,
+                            slice_effect=effect, gap_threshold=0.10) == expected
+
+
+def test_disparity_rule_is_never_high():
+    assert disparity_severity(0.3, 1e-9, 0.10) == "medium"
+    assert disparity_severity(-0.3, 1e-9, 0.10) == "medium"
+    assert disparity_severity(0.03, 1e-9, 0.05) == "low"
+    assert disparity_severity(0.3, 0.2, 0.10) == "low"
+
+
+def _cells(wrong, n=400):
+    return {(lab, hair): {"n": n, "wrong": wrong[(lab, hair)], "mass": MASS}
+            for lab in ("doctor", "nurse") for hair in ("dark", "blond")}
+
+
+def test_large_table_small_gap_is_no_group_gap_and_a_low_slice(make_table):
+    # 400 per cell: blond doctors err 16% vs 10% elsewhere (significant, 6 points)
+    wrong = {("doctor", "blond"): 64, ("doctor", "dark"): 40, ("nurse", "blond"): 40,
+             ("nurse", "dark"): 40}
+    df = make_table(_cells(wrong))
+    perf = group_performance(df, ["hair"], min_group_size=10)
+    assert group_gap_findings(perf, gap_threshold=0.1, min_group_size=10) == []
+    found = slice_findings(find_slices(df, ["hair"]), gap_threshold=0.1)
+    assert found and all(f.severity == "low" for f in found)
+    assert "under the 10-point minimum effect" in found[0].title
+
+
+def test_planted_gap_is_high_with_corrected_p(make_table):
+    wrong = {("doctor", "blond"): 240, ("doctor", "dark"): 20, ("nurse", "blond"): 20,
+             ("nurse", "dark"): 20}
+    perf = group_performance(make_table(_cells(wrong)), ["hair"], min_group_size=10)
+    found = group_gap_findings(perf, gap_threshold=0.1, min_group_size=10)
+    cell = next(f for f in found if f.evidence["scope"] == "cells")
+    assert cell.severity == "high" and cell.evidence["n_pairs"] == 6
+    assert cell.evidence["p_adj"] == pytest.approx(min(1.0, 6 * cell.evidence["p"]))
+    assert "corrected p" in cell.title
+
+
+def test_disparities_are_holm_corrected_and_need_a_minimum_effect(make_table):
+    cells = {("doctor", "dark"): {"n": 300, "mass": {"face": 0.10, "object": 0.6,
+                                                     "background": 0.3}},
+             ("doctor", "blond"): {"n": 200, "mass": {"face": 0.135, "object": 0.6,
+                                                      "background": 0.265}}}
+    found = disparity_findings(make_table(cells), ["hair"], tau=0.8, min_group_size=10,
+                               method="gradcam", spurious_regions=["face"])
+    (f,) = found
+    # about 1.3x the attention on face, very significant, but ~3 points of the map
+    assert f.evidence["metric"] == "mass" and f.evidence["ratio"] > 1.25
+    assert f.evidence["p_adj"] < 0.05 and f.severity == "low"
+    assert "minimum effect" in f.title
