@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.analysis import measure_model
+from auditor.metrics.settings import AnalysisSettings
 
 REGIONS = ["face", "object", "background"]
 DESIGN_KEYS = ["metrics", "by_group", "attention", "attention_by_class", "findings", "clusters"]

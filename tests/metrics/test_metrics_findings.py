@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from auditor.metrics.settings import AnalysisSettings
 from auditor.errors import ConfigError
 from auditor.metrics.findings import (
     Finding,
@@ -15,6 +14,7 @@ from auditor.metrics.findings import (
     sanity_findings,
 )
 from auditor.metrics.groups import group_performance
+from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.spurious import spurious_cue_findings
 
 REGIONS = ["face", "object", "background"]
