@@ -34,7 +34,13 @@ from scipy import stats as sps
 from auditor.metrics.attention import mass_column
 from auditor.metrics.base import SEVERITIES, Finding, describe_group, fmt_p, method_label, pct
 from auditor.metrics.clusters import Cluster, ConfusionSlice
-from auditor.metrics.groups import GroupPerformance, GroupStat, attribute_values, group_performance
+from auditor.metrics.groups import (
+    GroupPerformance,
+    GroupStat,
+    attribute_values,
+    group_performance,
+    worst_and_best,
+)
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.severity import (
     MIN_MASS_DIFFERENCE,
@@ -65,8 +71,7 @@ def _gap_finding(stats: list[GroupStat], scope: str, gap_threshold: float, level
                  ) -> Finding | None:
     if len(stats) < 2:
         return None
-    worst = min(stats, key=lambda s: (s.accuracy, -s.n, s.name))
-    best = max(stats, key=lambda s: (s.accuracy, s.n, s.name))
+    worst, best, _ = worst_and_best(stats, min_group_size=0)  # stats are the eligible ones
     gap = best.accuracy - worst.accuracy
     if gap <= gap_threshold:
         return None

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import equalized_odds_difference
 
-from auditor.metrics.groups import group_performance
+from auditor.metrics.groups import group_cells, group_performance, worst_and_best
 from auditor.metrics.stats import wilson_ci
 
 RIGHT = {("doctor", "dark"): 9, ("doctor", "blond"): 4, ("nurse", "dark"): 6,
@@ -88,3 +88,20 @@ def test_missing_attribute_values_are_a_group(table):
     table.loc[:4, "hair"] = np.nan
     perf = group_performance(table, ["hair"], min_group_size=5)
     assert perf.by_group["hair"]["missing"].n == 5
+
+
+def test_group_cells_and_worst_and_best_are_the_one_rule():
+    df = pd.DataFrame({"label": ["a"] * 6 + ["b"] * 6,
+                       "hair": ["x", "x", "x", "y", "y", None] * 2})
+    correct = np.array([1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0], dtype=bool)
+    df["pred"] = np.where(correct, df["label"], np.where(df["label"] == "a", "b", "a"))
+    cells = group_cells(df, ["hair"])
+    assert [c.name for c in cells] == [
+        "hair=missing & label=a", "hair=x & label=a", "hair=y & label=a",
+        "hair=missing & label=b", "hair=x & label=b", "hair=y & label=b"]
+    assert [(c.n, c.correct) for c in cells] == [(1, 0), (3, 2), (2, 1), (1, 0), (3, 3), (2, 2)]
+    worst, best, met = worst_and_best(cells, 2)
+    assert (worst.name, best.name, met) == ("hair=y & label=a", "hair=x & label=b", True)
+    worst, _, met = worst_and_best(cells, 5)  # nobody is that large: everyone competes
+    assert (worst.name, met) == ("hair=missing & label=a", False)
+    assert [c.name for c in group_cells(df, [])] == ["label=a", "label=b"]
