@@ -42,3 +42,17 @@ def test_measure_model_without_embeddings(clean_table):
     assert res.clusters.clusters == [] and (res.cluster_labels == -1).all()
     assert res.findings == [] and res.reliance is None
     assert "sanity" not in res.summary_block()
+
+
+def test_settings_mirror_the_config_and_metrics_never_import_it():
+    from pathlib import Path
+
+    from auditor.config import AnalysisConfig
+    from auditor.pipeline.model_summary import analysis_settings
+
+    assert analysis_settings(AnalysisConfig()) == AnalysisSettings()
+    custom = analysis_settings(AnalysisConfig(gap_threshold=0.2, spurious_regions=["face"]))
+    assert custom.gap_threshold == 0.2 and custom.spurious_regions == ("face",)
+    metrics = Path(__file__).resolve().parents[2] / "auditor" / "metrics"
+    offenders = [p.name for p in metrics.glob("*.py") if "auditor.config" in p.read_text()]
+    assert offenders == []
