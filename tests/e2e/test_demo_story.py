@@ -33,6 +33,14 @@ def story_numbers(summary: dict) -> dict:
         "baseline_face_high": face_cue(b, "high"),
         "rebalanced_face_high": face_cue(r, "high"),
         "baseline_gap_finding": any(f["kind"] == "group_gap" for f in b["findings"]),
+        "baseline_gap_high": any(f["kind"] == "group_gap" and f["severity"] == "high"
+                                 for f in b["findings"]),
+        "baseline_hair_cluster_high": any(
+            f["kind"] == "misclassification_cluster" and f["severity"] == "high"
+            and "hair" in f["evidence"]["enriched"] for f in b["findings"]),
+        "rebalanced_high_clusters": sum(
+            f["kind"] == "misclassification_cluster" and f["severity"] == "high"
+            for f in r["findings"]),
         "baseline_object_lift": b["attention"][method]["object"]["lift"],
         "rebalanced_object_lift": r["attention"][method]["object"]["lift"],
         "baseline_face_flip": (b.get("reliance") or {}).get("face", {}).get("flip_rate"),
@@ -42,7 +50,8 @@ def story_numbers(summary: dict) -> dict:
 
 def check_story(n: dict) -> None:
     assert n["baseline_face_high"], n
-    assert n["baseline_gap_finding"], n
+    assert n["baseline_gap_finding"] and n["baseline_gap_high"], n
+    assert n["baseline_hair_cluster_high"], n
     assert not n["rebalanced_face_high"], n
     assert n["rebalanced_worst"] - n["baseline_worst"] >= 0.20, n
     assert n["rebalanced_object_lift"] > n["baseline_object_lift"], n
