@@ -5,9 +5,9 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
 
 * ``spurious_cue`` — see :mod:`auditor.metrics.spurious`.
 * ``group_gap`` — among the (class x attribute value) cells with at least ``min_group_size``
-  samples (the worst-group rule of :mod:`auditor.metrics.groups`), and separately among the
-  values of each attribute: worst vs best group, Fisher exact test Bonferroni-corrected over
-  every pair of groups in the scope.
+  samples, compared within their class, and separately among the values of each attribute:
+  worst vs best group (:func:`auditor.metrics.groups.worst_and_best`), Fisher exact test
+  Bonferroni-corrected over every pair the two were picked from.
 * ``misclassification_cluster`` — a cluster (:mod:`auditor.metrics.clusters`) with an enriched
   attribute value; its severity depends on the slice behind it (does that value's own error
   rate for the cluster's confusion differ?).
@@ -67,17 +67,21 @@ __all__ = [
 _MIN_MASS = 0.01
 
 
-def _gap_finding(stats: list[GroupStat], scope: str, gap_threshold: float, level: float
-                 ) -> Finding | None:
-    if len(stats) < 2:
+def _gap_finding(families: list[list[GroupStat]], scope: str, gap_threshold: float,
+                 level: float) -> Finding | None:
+    """The largest worst-vs-best gap within one of ``families`` (groups compared together)."""
+    families = [f for f in families if len(f) >= 2]
+    if not families:
         return None
-    worst, best, _ = worst_and_best(stats, min_group_size=0)  # stats are the eligible ones
+    n_pairs = sum(len(f) * (len(f) - 1) // 2 for f in families)  # the pairs we picked from
+    pairs = [worst_and_best(f, min_group_size=0)[:2] for f in families]
+    worst, best = max(pairs, key=lambda wb: (wb[1].accuracy - wb[0].accuracy, -wb[0].accuracy,
+                                             wb[0].name))
     gap = best.accuracy - worst.accuracy
     if gap <= gap_threshold:
         return None
     table = [[worst.correct, worst.n - worst.correct], [best.correct, best.n - best.correct]]
     p = float(sps.fisher_exact(table).pvalue)
-    n_pairs = len(stats) * (len(stats) - 1) // 2  # the worst and best of them were picked
     p_adj = min(1.0, p * n_pairs)
     severity = group_gap_severity(gap, p_adj, gap_threshold)
     if severity is None:
@@ -96,19 +100,29 @@ def group_gap_findings(perf: GroupPerformance, *, gap_threshold: float, min_grou
                        level: float = 0.95) -> list[Finding]:
     """Group-gap findings from :func:`~auditor.metrics.groups.group_performance` results.
 
+    Scope ``cells``: the (class x attribute value) cells are compared within their class (and
+    attribute), so a class that is simply harder than another is not a group gap (the
+    ``slice`` kind reports it); without attributes the classes are compared. Scope
+    ``attribute:<name>``: the values of one attribute over all classes.
+
     Args:
         perf: group performance of one model (computed at the same ``level``).
         gap_threshold: accuracy gap (0..1) that must be exceeded.
         min_group_size: smallest group compared.
         level: confidence level of the intervals (for the title).
     """
+    cells = [c for c in perf.cells if c.n >= min_group_size]
+    families: dict[tuple[str, ...], list[GroupStat]] = {}
+    for c in cells:
+        key = tuple(sorted(k for k in c.features if k != "label"))
+        key = (c.features["label"], *key) if key else ()
+        families.setdefault(key, []).append(c)
     out = []
-    f = _gap_finding([c for c in perf.cells if c.n >= min_group_size], "cells", gap_threshold,
-                     level)
+    f = _gap_finding(list(families.values()), "cells", gap_threshold, level)
     if f is not None:
         out.append(f)
     for attr, values in perf.by_group.items():
-        f = _gap_finding([s for s in values.values() if s.n >= min_group_size],
+        f = _gap_finding([[s for s in values.values() if s.n >= min_group_size]],
                          f"attribute:{attr}", gap_threshold, level)
         if f is not None:
             out.append(f)

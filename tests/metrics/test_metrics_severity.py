@@ -76,8 +76,10 @@ def test_planted_gap_is_high_with_corrected_p(make_table):
     perf = group_performance(make_table(_cells(wrong)), ["hair"], min_group_size=10)
     found = group_gap_findings(perf, gap_threshold=0.1, min_group_size=10)
     cell = next(f for f in found if f.evidence["scope"] == "cells")
-    assert cell.severity == "high" and cell.evidence["n_pairs"] == 6
-    assert cell.evidence["p_adj"] == pytest.approx(min(1.0, 6 * cell.evidence["p"]))
+    # cells compete within their class: one pair per class
+    assert cell.severity == "high" and cell.evidence["n_pairs"] == 2
+    assert cell.evidence["best_group"]["features"] == {"label": "doctor", "hair": "dark"}
+    assert cell.evidence["p_adj"] == pytest.approx(min(1.0, 2 * cell.evidence["p"]))
     assert "corrected p" in cell.title
 
 
@@ -93,3 +95,11 @@ def test_disparities_are_holm_corrected_and_need_a_minimum_effect(make_table):
     assert f.evidence["metric"] == "mass" and f.evidence["ratio"] > 1.25
     assert f.evidence["p_adj"] < 0.05 and f.severity == "low"
     assert "minimum effect" in f.title
+
+
+def test_a_harder_class_is_no_group_gap(make_table):
+    """Seed 4 of the null clinic: nurses 78% right for both hair values, doctors 89%."""
+    wrong = {("doctor", "blond"): 28, ("doctor", "dark"): 28, ("nurse", "blond"): 55,
+             ("nurse", "dark"): 55}
+    perf = group_performance(make_table(_cells(wrong, n=250)), ["hair"], min_group_size=10)
+    assert group_gap_findings(perf, gap_threshold=0.1, min_group_size=10) == []
