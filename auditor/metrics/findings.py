@@ -43,6 +43,7 @@ from auditor.metrics.groups import (
 )
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.severity import (
+    ALPHA,
     MIN_MASS_DIFFERENCE,
     cluster_severity,
     disparity_severity,
@@ -251,10 +252,13 @@ def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
              f"{pct(top['share_in_confusion_errors'])} of all {c.confusion} errors, "
              f"corrected {fmt_p(top['p_adj'])})")
     if severity == "low":
-        title += (f", but {_slice_sentence(sl, level)}: the cluster groups errors that look "
-                  f"alike, not a group the model fails more often." if sl is not None else
-                  ": the cluster groups errors that look alike, not a group the model fails "
-                  "more often.")
+        if sl is not None:
+            title += f", but {_slice_sentence(sl, level)}"
+            if sl.p_adj < ALPHA:
+                title += (f"; {100 * sl.effect:.0f} points, under the "
+                          f"{100 * gap_threshold:.0f}-point minimum effect")
+        title += (": the cluster groups errors that look alike, not a group the model fails "
+                  "much more often.")
     else:
         title += f"; {_slice_sentence(sl, level)}."
     return Finding("misclassification_cluster", severity, title,

@@ -98,16 +98,15 @@ def cluster_severity(*, share_of_errors: float, ratio: float | None,
         gap_threshold: minimum effect size.
 
     Returns:
-        ``low`` when the slice is not significant (the cluster reflects what its errors look
-        like, not a group the model fails more often); ``high`` when the slice is significant,
-        its effect is at least ``gap_threshold``, the cluster holds at least
+        ``low`` when the slice is not significant or its effect is under ``gap_threshold``
+        (the cluster reflects what its errors look like, not a group the model fails much
+        more often); ``high`` when, beyond that, the cluster holds at least
         ``CLUSTER_MIN_SHARE`` of the errors and ``ratio >= CLUSTER_MIN_RATIO``; else
         ``medium``.
     """
-    if not significant(slice_p_adj):
+    if not significant(slice_p_adj) or (slice_effect or 0.0) < gap_threshold:
         return "low"
-    strong = (share_of_errors >= CLUSTER_MIN_SHARE and (ratio or 0.0) >= CLUSTER_MIN_RATIO
-              and (slice_effect or 0.0) >= gap_threshold)
+    strong = share_of_errors >= CLUSTER_MIN_SHARE and (ratio or 0.0) >= CLUSTER_MIN_RATIO
     return "high" if strong else "medium"
 
 

@@ -119,5 +119,5 @@ def test_cluster_enriched_only_by_appearance_is_low():
         assert f.evidence["top_enrichment"]["share_in_confusion_errors"] == 0.5
         assert f.evidence["slice"]["effect"] == pytest.approx(0.0)
         assert f.evidence["slice"]["p_adj"] >= 0.05
-        assert "look alike, not a group the model fails more often" in f.title
+        assert "look alike, not a group the model fails much more often" in f.title
         assert "50% of all doctor->nurse errors" in f.title

@@ -37,7 +37,7 @@ def test_slice_rule(excess, lower, p_adj, expected):
     (0.5, 2.0, 1e-5, 0.4, "high"),
     (0.5, 2.0, 0.5, 0.0, "low"),      # appearance only: no slice behind the cluster
     (0.5, 2.0, None, None, "low"),    # slice untestable
-    (0.5, 2.0, 1e-5, 0.05, "medium"),  # a slice under the minimum effect
+    (0.5, 2.0, 1e-5, 0.05, "low"),     # a significant slice under the minimum effect
     (0.1, 2.0, 1e-5, 0.4, "medium"),   # a small cluster
     (0.5, 1.2, 1e-5, 0.4, "medium"),   # weak enrichment
 ])
