@@ -43,11 +43,11 @@ from auditor.metrics.groups import (
 )
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.severity import (
-    ALPHA,
     MIN_MASS_DIFFERENCE,
     cluster_severity,
     disparity_severity,
     group_gap_severity,
+    significant,
     slice_severity,
 )
 from auditor.metrics.slices import Slice
@@ -254,7 +254,7 @@ def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
     if severity == "low":
         if sl is not None:
             title += f", but {_slice_sentence(sl, level)}"
-            if sl.p_adj < ALPHA:
+            if significant(sl.p_adj):
                 title += (f"; {100 * sl.effect:.0f} points, under the "
                           f"{100 * gap_threshold:.0f}-point minimum effect")
         title += (": the cluster groups errors that look alike, not a group the model fails "
