@@ -1,10 +1,14 @@
 """The ``audit`` command line. The only module that prints or exits.
 
-User mistakes (``AuditorError``) print one red line and exit 1; no traceback.
+User mistakes (``AuditorError``) print one red line and exit 1; no traceback. Faults of the
+machine (a full disk, a file system error, no memory) end the same way. Ctrl-C prints how to
+resume and exits 130. Text that comes from data (labels, file names, finding titles) is printed
+with rich markup escaped and terminal control codes removed.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -13,10 +17,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, strip_controls
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Audit where an image classifier looks, per region, class and subgroup.")
@@ -29,8 +34,17 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _fail(err: AuditorError) -> None:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+INTERRUPTED = "interrupted; run the same command again to resume"
+
+
+def _safe(text: object) -> str:
+    """``text`` from data, safe to print: no rich markup, no terminal control codes."""
+    return escape(strip_controls(str(text)))
+
+
+def _fail(err: AuditorError | str) -> None:
+    line = " ".join(strip_controls(str(err)).split())
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -73,13 +87,15 @@ def run(
     if not result.summary:  # a worker rank under torchrun: rank 0 reports
         return
     _print_run_summary(result.summary)
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {_safe(note)}", highlight=False, soft_wrap=True)
     seconds = time.perf_counter() - t0
     console.print(f"\nfinished in {seconds:.0f} s{' (resumed)' if result.resumed else ''}")
     for key in ("html", "pdf", "summary", "samples"):
         if key in result.files:
-            console.print(f"  {key:<8} {result.files[key]}", soft_wrap=True)
+            console.print(f"  {key:<8} {_safe(result.files[key])}", soft_wrap=True)
     if "html" in result.files:
-        console.print(f"\nReport: [bold]{result.files['html']}[/]", soft_wrap=True)
+        console.print(f"\nReport: [bold]{_safe(result.files['html'])}[/]", soft_wrap=True)
 
 
 def _print_run_summary(summary: dict) -> None:
@@ -90,16 +106,16 @@ def _print_run_summary(summary: dict) -> None:
         met = m.get("metrics", {})
         highs = sum(1 for f in m.get("findings", []) if f.get("severity") == "high")
         wg = met.get("worst_group_accuracy")
-        table.add_row(name, f"{met.get('accuracy', float('nan')):.3f}",
-                      f"{wg:.3f} ({met.get('worst_group')})" if wg is not None else "n/a",
+        table.add_row(_safe(name), f"{met.get('accuracy', float('nan')):.3f}",
+                      f"{wg:.3f} ({_safe(met.get('worst_group'))})" if wg is not None else "n/a",
                       f"{met.get('accuracy_gap', float('nan')):.3f}",
                       f"{len(m.get('findings', []))} ({highs})")
     console.print(table)
     for name, m in summary.get("models", {}).items():
         for f in m.get("findings", []):
             colour = {"high": "red", "medium": "yellow"}.get(f.get("severity"), "cyan")
-            console.print(f"  [{colour}]{f.get('severity', ''):<6}[/] {name}: {f.get('title')}",
-                          highlight=False)
+            console.print(f"  [{colour}]{_safe(f.get('severity', '')):<6}[/] {_safe(name)}: "
+                          f"{_safe(f.get('title'))}", highlight=False)
 
 
 @app.command()
@@ -118,7 +134,7 @@ def report(
         _fail(err)
         return
     for key, path in files.items():
-        console.print(f"  {key:<5} {path}", soft_wrap=True)
+        console.print(f"  {key:<5} {_safe(path)}", soft_wrap=True)
 
 
 @app.command()
@@ -131,11 +147,11 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config file")]) -
     except AuditorError as err:
         _fail(err)
         return
-    console.print(f"[green]config OK[/]: {config}")
+    console.print(f"[green]config OK[/]: {_safe(config)}")
     for line in report.lines:
-        console.print(line, highlight=False)
+        console.print(_safe(line), highlight=False)
     for warn in report.warnings:
-        console.print(f"[yellow]warning:[/] {warn}", highlight=False)
+        console.print(f"[yellow]warning:[/] {_safe(warn)}", highlight=False)
 
 
 @app.command()
@@ -186,7 +202,7 @@ def synth_clinic(
     except AuditorError as err:
         _fail(err)
         return
-    console.print(f"manifest: {manifest}")
+    console.print(f"manifest: {_safe(manifest)}")
 
 
 def _signed(value: float | None, spec: str = "+.3f") -> str:
@@ -225,10 +241,10 @@ def compare(
                   f"McNemar p = {_signed(comp.get('mcnemar_p'), '.3g')}",
                   highlight=False, soft_wrap=True)
     if result.not_comparable:
-        console.print(f"[yellow]attention not compared:[/] {result.comparison.notes[0]}",
+        console.print(f"[yellow]attention not compared:[/] {_safe(result.comparison.notes[0])}",
                       highlight=False, soft_wrap=True)
     for key, path in paths.items():
-        console.print(f"  {key:<5} {path}", soft_wrap=True)
+        console.print(f"  {key:<5} {_safe(path)}", soft_wrap=True)
 
 
 @app.command()
@@ -259,16 +275,16 @@ def rebalance(
     for title, frame in (("before", result.before), ("after", result.after)):
         table = Table(title=f"train groups {title}")
         for col in frame.columns:
-            table.add_column(str(col))
+            table.add_column(_safe(col))
         for row in frame.itertuples(index=False):
-            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else _safe(v) for v in row])
         console.print(table)
     if result.missing:
         console.print(f"[yellow]warning:[/] {len(result.missing)} group(s) have no train sample "
-                      f"and cannot be rebalanced, e.g. {result.missing[0]}", highlight=False)
-    console.print(f"wrote {out}", soft_wrap=True)
+                      f"and cannot be rebalanced, e.g. {_safe(result.missing[0])}", highlight=False)
+    console.print(f"wrote {_safe(out)}", soft_wrap=True)
     console.print(f"to train on it, add under data: in {config}:\n  train_manifest: "
-                  f"{_relative_to(out, config.resolve().parent)}\n(and give the run another "
+                  f"{_safe(_relative_to(out, config.resolve().parent))}\n(and give the run another "
                   "output_dir)", highlight=False, soft_wrap=True)
 
 
@@ -296,10 +312,29 @@ def main() -> None:
     for handler in logging.getLogger().handlers:  # run.log gets INFO; the terminal warnings
         handler.setLevel(logging.WARNING)
     try:
-        app()
+        app()  # typer turns Ctrl-C into exit code 130 without a word
+    except SystemExit as done:
+        if done.code == 130:
+            err_console.print(INTERRUPTED, highlight=False)
+        raise
     except KeyboardInterrupt:
-        err_console.print("interrupted; run the same command again to resume")
+        err_console.print(INTERRUPTED, highlight=False)
         sys.exit(130)
+    except OSError as err:  # the machine, not auditor: full disk, I/O error, file name limits
+        where = f"{err.filename}: " if err.filename else ""
+        _exit_with(f"{where}{err.strerror or err}" + (
+            " (no space left; free some and run the same command again to resume)"
+            if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""))
+    except MemoryError:
+        _exit_with("out of memory; lower saliency.batch_size or data.image_size, or use a "
+                   "machine with more memory")
+
+
+def _exit_with(message: str) -> None:
+    try:
+        _fail(message)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,20 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from auditor.config_reader import read_yaml
 from auditor.errors import ConfigError
 
 __all__ = [
@@ -36,16 +45,17 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and infinity are refused for every float: a bound like ``gt=0`` lets ``.inf`` through
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SyntheticConfig(_Strict):
     """The embedded generator (``auditor.data.synthetic``)."""
 
     kind: Literal["clinic"] = "clinic"
-    n_train: int = Field(3000, ge=8)
-    n_val: int = Field(200, ge=0)
-    n_test: int = Field(1000, ge=4)
+    n_train: int = Field(3000, ge=8, le=1_000_000)
+    n_val: int = Field(200, ge=0, le=1_000_000)
+    n_test: int = Field(1000, ge=4, le=1_000_000)
     bias: float = Field(0.95, ge=0.0, le=1.0)
     image_size: int = Field(64, ge=32, le=512)
 
@@ -60,8 +70,9 @@ class RegionsConfig(_Strict):
 
 
 class NormalizeStats(_Strict):
-    mean: list[float]
-    std: list[float]
+    # pixels are in [0, 1]: a std below 1e-4 or a mean beyond +-1e4 only manufactures inf/NaN
+    mean: list[Annotated[float, Field(ge=-1e4, le=1e4)]]
+    std: list[Annotated[float, Field(ge=1e-4, le=1e4)]]
 
     @model_validator(mode="after")
     def _three_channels(self) -> NormalizeStats:
@@ -88,8 +99,9 @@ class DataConfig(_Strict):
     normalize: Literal["imagenet", "none"] | NormalizeStats = "imagenet"
     audit_split: Literal["train", "val", "test"] = "test"
     split_ratios: list[float] | None = None
-    num_workers: int = Field(0, ge=0)
+    num_workers: int = Field(0, ge=0, le=256)
     decode: Literal["auto", "workers", "device"] = "auto"
+    follow_symlinks: bool = False  # allow sample files that are symlinks leading outside root
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -108,10 +120,10 @@ class DataConfig(_Strict):
 class TrainConfig(_Strict):
     """Fine-tuning / training settings for one model."""
 
-    epochs: int = Field(4, ge=0)
-    lr: float = Field(0.001, gt=0)
-    batch_size: int = Field(64, ge=1)
-    weight_decay: float = Field(0.0, ge=0)
+    epochs: int = Field(4, ge=0, le=10_000)
+    lr: float = Field(0.001, gt=0, le=10)
+    batch_size: int = Field(64, ge=1, le=65_536)
+    weight_decay: float = Field(0.0, ge=0, le=10)
     balance: Literal["none", "class", "group"] = "none"
     balance_by: list[str] = Field(default_factory=list)
     loss: Literal["erm", "group_weighted"] = "erm"
@@ -146,7 +158,7 @@ class SaliencyConfig(_Strict):
     methods: list[str] = Field(default_factory=lambda: ["gradcam", "gradcam++"], min_length=1)
     target_layer: str = "auto"
     target: Literal["predicted", "true"] = "predicted"
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, le=65_536)
     map_size: int = Field(16, ge=4, le=256)  # side of the low-resolution maps kept in maps/
     options: dict[str, dict[str, float | int | str]] = Field(default_factory=dict)
     autocast: Literal["bf16", "fp16"] | None = None  # CUDA only; ignored on CPU
@@ -160,8 +172,8 @@ class AnalysisConfig(_Strict):
     lift_threshold: float = Field(1.5, gt=0)
     gap_threshold: float = Field(0.10, ge=0, le=1)
     disparity_tau: float = Field(0.8, gt=0, le=1)
-    min_group_size: int = Field(10, ge=1)
-    n_bootstrap: int = Field(1000, ge=50)
+    min_group_size: int = Field(10, ge=1, le=1_000_000)
+    n_bootstrap: int = Field(1000, ge=50, le=100_000)
     ci_level: float = Field(0.95, gt=0.5, lt=1)
     reliance: bool = True
     reliance_fill: Literal["blur", "mean"] = "blur"
@@ -185,6 +197,12 @@ class AuditConfig(_Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     baseline: str | None = None  # model the others are compared against (default: the first)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_path(self) -> Path | None:
+        """The config file this was read from (None when built in code)."""
+        return self._source
 
     @field_validator("device")
     @classmethod
@@ -319,21 +337,15 @@ def load_config(path: str | Path) -> AuditConfig:
         The validated :class:`AuditConfig` with absolute paths.
 
     Raises:
-        ConfigError: missing file, malformed YAML, unknown key or wrong type (one line).
+        ConfigError: missing file, malformed YAML, a key given twice, nesting deeper than
+            :data:`~auditor.config_reader.MAX_YAML_DEPTH`, unknown key or wrong type (one
+            line).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or "malformed YAML"
-        raise ConfigError(f"{path}:{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    return parse_config(raw, base_dir=path.resolve().parent, source=str(path))
+    raw = read_yaml(path)
+    cfg = parse_config(raw, base_dir=path.resolve().parent, source=str(path))
+    cfg._source = path.resolve()
+    return cfg
 
 
 def config_to_yaml(cfg: AuditConfig) -> str:

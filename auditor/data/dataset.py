@@ -5,10 +5,13 @@ Sources: ``data.manifest`` (CSV ``path,label[,split]`` + attribute columns; path
 optional ``data.attributes_csv``). ``data.synthetic`` is turned into a manifest first by
 :func:`resolve_synthetic`, so all sources share one code path.
 
-Bad input never crashes the run and is never dropped silently. Each skipped sample is listed in
-``DataBundle.skipped`` as ``{"id", "reason"}``: missing files, unreadable or truncated images,
-decompression bombs, absolute paths and paths escaping the root with ``..``. Everything is
-checked at load time (existence + PIL header, see :mod:`auditor.data.images`), so the list is
+Bad input never crashes the run and is never dropped silently. Each skipped sample, of any
+split, is listed in ``DataBundle.skipped`` as ``{"id", "reason"}``: missing files, unreadable,
+corrupt or truncated images, decompression bombs, absolute paths, paths escaping the root with
+``..``, symlinks leading outside the root (unless ``data.follow_symlinks: true``), paths the
+file system refuses (too long) and samples whose region annotations are malformed (non-finite
+or out-of-bounds coordinates, impossible RLE sizes: see ``RegionSource.problems``). Everything is
+checked at load time (existence, header, full decode: :mod:`auditor.data.images`), so the list is
 complete before training. Notes that change no sample go to ``DataBundle.warnings``:
 annotations for images not in the dataset, samples without annotations (kept, all
 background), audit labels never seen in training, attributes missing from the attributes CSV.
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +72,7 @@ class DataBundle:
     image_size: int = 64
     resize: str = "stretch"
     image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    files_stamp: str = ""  # sizes + mtimes of the image and annotation files (resume key)
     _regions: ItemRegions = field(default_factory=lambda: ItemRegions([], None, False), repr=False)
 
     def dataset(self, split: str) -> AuditDataset:
@@ -130,6 +136,42 @@ def resolve_synthetic(cfg: DataConfig, out_dir: Path, seed: int,
     return DataConfig.model_validate(raw)
 
 
+def _real(path: Path) -> Path | None:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError, ValueError):  # symlink loop, name too long, NUL byte
+        return None
+
+
+def _outside(root: Path, norm: str, real_root: Path | None, sample_id: str) -> str | None:
+    """Why ``root / norm`` may not be used when it leads (through a symlink) outside the root.
+
+    Only the components below the root are inspected (one ``lstat`` each); the path is
+    resolved only when one of them is a symlink.
+    """
+    if real_root is None:
+        return f"cannot resolve the data root {root}"
+    here = real_root
+    try:
+        for part in norm.split("/"):
+            here = here / part
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                break
+        else:
+            return None
+    except FileNotFoundError:
+        return None  # a missing file is reported by the image check
+    except (OSError, ValueError):
+        return None  # name too long, NUL byte ...: reported by the image check
+    real = _real(root / norm)
+    if real is None:
+        return f"cannot resolve the path (symlink loop?): {sample_id}"
+    if real == real_root or real_root in real.parents:
+        return None
+    return (f"symlink leads outside the data root (to {real}); set data.follow_symlinks: true "
+            f"to allow it: {sample_id}")
+
+
 def _hash(table: pd.DataFrame, classes: list[str], skipped: list[dict],
           files: list[Path]) -> str:
     h = hashlib.sha256()
@@ -142,6 +184,19 @@ def _hash(table: pd.DataFrame, classes: list[str], skipped: list[dict],
         h.update(f"skipped:{s['id']}\n".encode())
     for f in sorted(set(files)):
         h.update(Path(f).read_bytes())
+    return h.hexdigest()
+
+
+def _files_stamp(table: pd.DataFrame, files: list[Path]) -> str:
+    """Hash of every image's and annotation file's size and modification time: a file edited
+    in place changes it (the resume key of a run directory; see ``DataBundle.files_stamp``)."""
+    h = hashlib.sha256()
+    for p in [*table["path"], *sorted(set(files))]:
+        try:
+            st = Path(p).stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{p}:gone\n".encode())
     return h.hexdigest()
 
 
@@ -164,9 +219,10 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
         raise ValueError("data.synthetic: call resolve_synthetic(cfg, out_dir, seed) first")
     raw, root, warnings = read_source(cfg, seed=seed)
     where = cfg.manifest or cfg.image_folder
-    skipped: list[dict] = []
-    keep, sizes = [], {}
+    reasons: dict[int, str] = {}
+    sizes: dict[str, tuple[int, int]] = {}
     seen: dict[str, str] = {}
+    real_root = _real(root)
     for row, (line, sample_id) in enumerate(zip(raw.index, raw["id"], strict=True)):
         reason = unsafe_path(sample_id) or (None if raw["label"].iloc[row] else "empty label")
         norm = normalise_name(sample_id) if sample_id else sample_id
@@ -176,16 +232,29 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
                             "(identical repeated rows are allowed in the train split, where "
                             "they count as sampling weight)")
         seen.setdefault(norm, sample_id)
+        if reason is None and not cfg.follow_symlinks:
+            reason = _outside(root, norm, real_root, sample_id)
         if reason is None:
             result = check_image(root / norm)
             reason = result if isinstance(result, str) else None
             if reason is None:
                 sizes[sample_id] = (result[1], result[0])
-        if reason is None:
-            keep.append(row)
-        else:
-            skipped.append({"id": sample_id, "reason": reason})
-    table = raw.iloc[keep].reset_index(drop=True)
+        if reason is not None:
+            reasons[row] = reason
+    regions_cfg = cfg.regions
+    source = None
+    if regions_cfg is not None and regions_cfg.format is not None and (
+            regions_cfg.path is not None or not regions_cfg.auto):  # {auto: [face]} alone: no file
+        ok_ids = [i for i in raw["id"] if not unsafe_path(i)]
+        source = load_regions(regions_cfg, ok_ids)
+        bad = source.problems(sizes)
+        for row, sample_id in enumerate(raw["id"]):
+            if row not in reasons and sample_id in bad:
+                reasons[row] = bad[sample_id]
+    skipped = [{"id": raw["id"].iloc[row], "reason": reasons[row]} for row in sorted(reasons)]
+    table = raw.iloc[[r for r in range(len(raw)) if r not in reasons]].reset_index(drop=True)
+    kept = set(table["id"])
+    sizes = {i: hw for i, hw in sizes.items() if i in kept}
     if table.empty:
         first = f" (first: {skipped[0]['reason']})" if skipped else ""
         raise DataError(f"no usable samples: all {len(skipped)} were skipped{first}")
@@ -196,12 +265,7 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
         raise DataError(f"data.audit_split: split {cfg.audit_split!r} has no usable samples "
                         f"(splits present: {', '.join(sorted(table['split'].unique()))})")
     warnings += _label_warnings(table, classes, cfg.audit_split)
-    regions_cfg = cfg.regions
-    source = None
-    if regions_cfg is not None and regions_cfg.format is not None and (
-            regions_cfg.path is not None or not regions_cfg.auto):  # {auto: [face]} alone: no file
-        ok_ids = [i for i in raw["id"] if not unsafe_path(i)]
-        source = load_regions(regions_cfg, ok_ids)
+    if source is not None:
         warnings += source.warnings
         missing = int((~table["id"].isin(source.annotated)).sum())
         if missing:
@@ -220,6 +284,7 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
         classes=classes, attributes=list(cfg.attributes), regions=names + [BACKGROUND],
         table=table, skipped=skipped, mean=mean, std=std,
         data_hash=_hash(table, classes, skipped, source.files if source else []),
+        files_stamp=_files_stamp(table, source.files if source else []),
         warnings=warnings, image_size=cfg.image_size, resize=cfg.resize, image_sizes=sizes,
         _regions=ItemRegions(names, source, "face" in auto))
 

@@ -6,22 +6,32 @@ annotators, CVAT, labelme) show and annotate the displayed image, so region mask
 be in the rotated frame. Grayscale, palette, CMYK, RGBA (alpha dropped after compositing on
 black) and 16-bit images are converted.
 
-:func:`check_image` runs for every sample before anything is trained, so the list of skipped
-samples is complete early: it tests existence, the PIL header (``Image.verify``, which for
-PNG also checks chunk CRCs and detects truncation), the decompression-bomb guard
-(``PIL.Image.MAX_IMAGE_PIXELS``: images above it are skipped, not decoded) and, for JPEG, that
-the end-of-image marker is present (a cheap truncation test).
+:func:`check_image` runs for every sample of every split before anything is trained, so the
+list of skipped samples is complete early: it tests existence (any ``OSError``, e.g. a file
+name too long, is a reason to skip), the PIL header (``Image.verify``, which for PNG also
+checks chunk CRCs), the decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``: images above
+it are skipped, not decoded), for JPEG that the end-of-image marker is present, and finally a
+full PIL decode: Pillow's decoders fail with an exception on corrupt data (random IDAT bytes,
+overwritten JPEG scans), so a file that passes is one :func:`load_image` can decode.
+
+PNG files are never handed to ``torchvision.io.decode_image``: its libpng binding ends the
+process (segmentation fault) on any libpng error, which no ``try`` can catch. Only JPEGs take
+torchvision's fast path (libjpeg errors there are clean ``RuntimeError`` exceptions, and PIL is the
+fallback).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from auditor.errors import DataError
 
@@ -46,27 +56,48 @@ def check_image(path: Path) -> tuple[int, int] | str:
         ``(width, height)`` of the displayed (EXIF-rotated) image, or a one-line reason why
         the file cannot be used.
     """
-    if not path.is_file():
-        return f"file not found: {path}"
     try:
-        with warnings.catch_warnings():
+        if not path.is_file():
+            return f"file not found: {path}"
+    except (OSError, ValueError) as err:  # name too long, NUL byte, permission ...
+        return f"cannot open ({type(err).__name__}: {_first_line(err)}): {path}"
+    try:
+        with warnings.catch_warnings(), _strict_decoding():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.verify()  # must come directly after open
             with Image.open(path) as img:
                 width, height = img.size
-                fmt = img.format
                 orientation = exif_orientation(img)
+                if img.format == "JPEG" and not _jpeg_complete(path):
+                    return f"truncated JPEG (no end-of-image marker): {path}"
+                img.load()  # full decode: corrupt pixel data raises here, cleanly
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
                 f"pixels; possible decompression bomb): {path}")
     except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
-        return f"unreadable image ({type(err).__name__}: {err}): {path}"
-    if fmt == "JPEG" and not _jpeg_complete(path):
-        return f"truncated JPEG (no end-of-image marker): {path}"
+        return f"unreadable image ({type(err).__name__}: {_first_line(err)}): {path}"
     if orientation in _ROTATED:
         width, height = height, width
     return width, height
+
+
+@contextlib.contextmanager
+def _strict_decoding() -> Iterator[None]:
+    """Broken or truncated pixel data raises, whatever a library set globally: weasyprint sets
+    ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True`` when imported (after the first PDF of a
+    process), which would let a corrupt file pass the check."""
+    old = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = old
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
 
 
 def exif_orientation(img: Image.Image) -> int:
@@ -121,7 +152,8 @@ def read_image_bytes(path: Path) -> torch.Tensor:
 
 
 def _decode_torchvision(path: Path) -> np.ndarray | None:
-    """Fast path for plain 8-bit JPEG/PNG; None when torchvision cannot decode the file."""
+    """Fast path for plain 8-bit JPEG (never PNG: see the module docstring); None when
+    torchvision cannot decode the file."""
     import torch
     from torchvision.io import ImageReadMode, decode_image
 
@@ -137,27 +169,31 @@ def _decode_torchvision(path: Path) -> np.ndarray | None:
     return out.permute(1, 2, 0).contiguous().numpy()
 
 
-def load_image(path: Path, *, sample_id: str = "", torch_decoder: bool = True) -> np.ndarray:
+def load_image(path: Path | bytes, *, sample_id: str = "", torch_decoder: bool = True
+               ) -> np.ndarray:
     """Decode an image to ``uint8 [H, W, 3]`` in its displayed orientation.
 
-    Plain 8-bit RGB/grayscale JPEG and PNG files go through ``torchvision.io.decode_image``
-    (with EXIF orientation); everything else (palette, alpha, CMYK, 16-bit, other formats)
-    through PIL and the conversions described in the module docstring. ``torch_decoder=False``
-    decodes everything with PIL (the report's thumbnails, without importing torch).
+    Plain 8-bit RGB/grayscale JPEG files go through ``torchvision.io.decode_image`` (with EXIF
+    orientation); everything else (PNG, palette, alpha, CMYK, 16-bit, other formats) and the
+    JPEGs torchvision refuses through PIL and the conversions described in the module
+    docstring. ``path`` may also be the file's bytes (then PIL decodes them).
+    ``torch_decoder=False`` decodes everything with PIL (the report's thumbnails, without
+    importing torch).
 
     Raises:
         DataError: the file cannot be decoded (names the sample); :func:`check_image` is meant
             to have filtered such files out already.
     """
+    where = "its bytes" if isinstance(path, bytes) else path
     try:
-        with Image.open(path) as img:
-            if torch_decoder and img.format in ("JPEG", "PNG") and img.mode in ("RGB", "L") and (
-                    "transparency" not in img.info):
+        with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as img:
+            if torch_decoder and img.format == "JPEG" and img.mode in ("RGB", "L") and (
+                    not isinstance(path, bytes)):
                 fast = _decode_torchvision(path)
                 if fast is not None:
                     return fast
             img = ImageOps.exif_transpose(img)
             return np.asarray(_to_rgb8(img), dtype=np.uint8).copy()
     except Exception as err:  # noqa: BLE001 - any decoder failure is a bad file
-        raise DataError(f"sample {sample_id or path}: cannot decode {path} "
-                        f"({type(err).__name__}: {err})") from None
+        raise DataError(f"sample {sample_id or where}: cannot decode {where} "
+                        f"({type(err).__name__}: {_first_line(err)})") from None

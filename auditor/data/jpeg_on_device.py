@@ -11,8 +11,9 @@ Only *plain* JPEGs take this path: PIL mode RGB or L and EXIF orientation 1 (tor
 decoder ignores the orientation tag, and the masks are in the displayed frame). Everything else
 (PNG, CMYK or rotated JPEG, ...) is decoded in the worker exactly as before and travels as
 ``uint8``. A batch that nvJPEG refuses is decoded image by image on the CPU (a warning is
-logged once); a file libjpeg cannot decode either is a :class:`~auditor.errors.DataError`
-naming the sample.
+logged once); a file libjpeg refuses too is decoded by PIL (which validated every file at load
+time); only a file PIL cannot decode either is a :class:`~auditor.errors.DataError` naming the
+sample.
 
 On a CPU run ``decode: device`` decodes in the main process through the same code; the images
 are bit-identical to worker decoding (``tests/data/test_jpeg_on_device.py`` checks it).
@@ -29,7 +30,7 @@ from PIL import Image
 
 from auditor.config import DataConfig
 from auditor.data.dataset import AuditDataset
-from auditor.data.images import exif_orientation, read_image_bytes
+from auditor.data.images import exif_orientation, load_image, read_image_bytes
 from auditor.data.transforms import apply_image, normalize_image, plan_geometry
 from auditor.errors import DataError
 
@@ -166,8 +167,8 @@ class EncodedJpegDataset(torch.utils.data.Dataset):
             for one, sample_id in zip(data, ids, strict=True):  # find the culprit, if any
                 try:
                     img = decode_jpeg(one, mode=ImageReadMode.RGB, device="cpu")
-                except RuntimeError as err:
-                    raise DataError(f"sample {sample_id}: cannot decode JPEG "
-                                    f"({str(err).splitlines()[0]})") from None
+                except RuntimeError:  # libjpeg refuses what PIL accepted at load time
+                    pixels = load_image(one.numpy().tobytes(), sample_id=sample_id)
+                    img = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
                 out.append(img.to(device, non_blocking=True))
             return out

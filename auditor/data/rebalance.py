@@ -32,7 +32,7 @@ from auditor.config import AuditConfig
 from auditor.data.synthetic import clinic_table
 from auditor.data.table import read_source
 from auditor.data.train_rows import apply_train_manifest
-from auditor.errors import ConfigError, DataError
+from auditor.errors import ConfigError, DataError, neutralise_bidi
 
 __all__ = ["RebalanceResult", "STRATEGIES", "load_manifest", "rebalance_manifest", "run_rebalance",
            "save_manifest", "source_manifest"]
@@ -83,8 +83,40 @@ def load_manifest(path: Path) -> pd.DataFrame:
     return table
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with text cells made inert for spreadsheet tools, for writing a CSV.
+
+    A cell starting with ``= + - @``, tab, CR or LF is a formula to Excel, LibreOffice and
+    Google Sheets (``=cmd|' /C calc'!A0`` runs a program); it gets a leading ``'``, the escape
+    those tools expect and hide (OWASP "CSV injection"). Plain numbers (``-1``, ``+0.5``) are
+    left alone. Bidirectional control characters are shown as ``‹U+202E›``. Column names get
+    the same treatment.
+    """
+    def cell(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = neutralise_bidi(value)
+        if value.startswith(_FORMULA_START):
+            try:
+                float(value)
+            except ValueError:
+                return "'" + value
+        return value
+
+    out = table.copy()
+    for col in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(cell)
+    out.columns = [cell(str(c)) for c in out.columns]
+    return out
+
+
 def save_manifest(manifest: pd.DataFrame, path: Path) -> Path:
-    """Write a manifest CSV atomically (:func:`auditor.common.files.atomic_write_text`).
+    """Write a manifest CSV atomically (:func:`auditor.common.files.atomic_write_text`), its
+    cells made inert for spreadsheet tools (:func:`spreadsheet_safe`).
 
     Args:
         manifest: the table to write.
@@ -97,7 +129,7 @@ def save_manifest(manifest: pd.DataFrame, path: Path) -> Path:
         DataError: the file cannot be written.
     """
     try:
-        return atomic_write_text(Path(path), manifest.to_csv(index=False))
+        return atomic_write_text(Path(path), spreadsheet_safe(manifest).to_csv(index=False))
     except OSError as err:
         raise DataError(f"cannot write manifest {path}: {err.strerror}") from err
 

@@ -34,8 +34,9 @@ from auditor.common.registry import Registry
 from auditor.config import RegionsConfig
 from auditor.errors import DataError
 
-__all__ = ["BACKGROUND", "ItemRegions", "RegionSource", "get_region_format", "list_region_formats",
-           "load_regions", "match_names", "register_region_format", "resize_mask"]
+__all__ = ["BACKGROUND", "ItemRegions", "RegionSource", "get_region_format",
+           "list_region_formats", "load_regions", "match_names", "max_mask_pixels",
+           "register_region_format", "resize_mask"]
 
 BACKGROUND = "background"
 _BUILTIN = ("coco", "masks", "boxes_csv")
@@ -66,6 +67,15 @@ class RegionSource:
         """Masks of one sample: ``{region: bool [height, width]}`` (regions it has)."""
         raise NotImplementedError
 
+    def problems(self, sizes: dict[str, tuple[int, int]]) -> dict[str, str]:
+        """Samples whose annotations cannot be rasterised safely: ``{id: one-line reason}``.
+
+        Called once at load time with the real image sizes (``{id: (h, w)}``) so that every
+        coordinate and size is checked (finite, bounded by the image) before a rasteriser sees
+        it; those samples are skipped with the reason instead of failing mid-audit.
+        """
+        return {}
+
     def size_mismatches(self, sizes: dict[str, tuple[int, int]]) -> int:
         """How many samples' annotations were made at another size than ``sizes[id]`` (h, w)."""
         return 0
@@ -78,6 +88,12 @@ class ItemRegions:
     names: list[str]  # annotated + auto names, sorted (background excluded)
     source: RegionSource | None
     auto_faces: bool
+
+
+def max_mask_pixels() -> int:
+    """The largest mask (``height * width``) rasterised: PIL's decompression-bomb limit, the
+    bound images are held to."""
+    return int(Image.MAX_IMAGE_PIXELS or 89_478_485)
 
 
 def normalise_name(name: str) -> str:

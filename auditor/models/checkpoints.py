@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,36 @@ from typing import Any
 import torch
 from torch import nn
 
-from auditor.errors import ModelError
+from auditor.errors import ModelError, strip_controls
 
 __all__ = ["load_checkpoint", "read_state_dict", "state_dict_bytes"]
+
+
+_UNPICKLER = re.compile(r"WeightsUnpickler error:\s*([^\n]*)")
+_ADVICE = re.compile(r"\s*Please use `torch\.serialization.*$|\s*Check the documentation.*$")
+
+
+def _refusal(err: BaseException) -> str:
+    """Why torch refused the file, in one line, without torch's advice to load it with
+    ``weights_only=False`` (which would run the file's code) and without terminal codes."""
+    text = strip_controls(str(err))
+    found = _UNPICKLER.search(text)
+    if found:
+        reason = "the file needs code to load: " + _ADVICE.sub("", found.group(1)).strip()
+    else:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        reason = lines[0] if lines else type(err).__name__
+        if "weights_only" in reason or "Weights only load failed" in reason:
+            reason = "the file is not a plain weights-only state_dict"
+    return reason[:200]
+
+
+def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    for key, value in state.items():
+        if value.is_floating_point() or value.is_complex():
+            if not bool(torch.isfinite(value).all()):
+                raise ModelError(f"{path}: tensor {key!r} holds NaN or infinite values; "
+                                 "a checkpoint must hold finite weights")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -22,7 +50,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     Accepts a bare state_dict or a dict holding one under ``state_dict`` or ``model``.
 
     Raises:
-        ModelError: missing file, not a checkpoint, or a pickle that needs code to load.
+        ModelError: missing file, not a checkpoint, a pickle that needs code to load, or a
+            tensor holding NaN or infinity.
     """
     path = Path(path)
     if not path.is_file():
@@ -33,10 +62,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
-            ValueError, TypeError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            ValueError, TypeError, AttributeError, MemoryError, RecursionError) as err:
         raise ModelError(
-            f"{path}: not a loadable weights-only checkpoint (refused: {first[:160]})"
+            f"{path}: not a loadable weights-only checkpoint (refused: {_refusal(err)})"
         ) from None
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
@@ -45,7 +73,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ModelError(f"{path}: expected a state_dict (a mapping of names to tensors)")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    state = {str(k).removeprefix("module."): v for k, v in obj.items()}
+    _check_finite(state, path)
+    return state
 
 
 def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, ...] = ()) -> None:

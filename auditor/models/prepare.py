@@ -114,7 +114,8 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
     ckpt_rel, meta_rel = f"models/{mcfg.name}.pt", f"models/{mcfg.name}.json"
     if rundir.exists(ckpt_rel) and rundir.exists(meta_rel):
         saved = json.loads(rundir.path(meta_rel).read_text(encoding="utf-8"))
-        if {k: saved.get(k) for k in meta} == meta:
+        stamp = saved.pop("files_stamp", None)  # image files edited in place: train again
+        if {k: saved.get(k) for k in meta} == meta and stamp == bundle.files_stamp:
             load_checkpoint(model, rundir.path(ckpt_rel))
             log.info("reusing trained checkpoint %s", ckpt_rel)
             return model.to(device).eval(), target_layer, saved
@@ -142,13 +143,14 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
                if "weight" in table.columns else None)
     hist = train_model(model, cached if cached is not None else train_ds, keys, mcfg.train,
                        seed=seed, device=device, num_workers=num_workers,
-                       progress=scoped(progress, f"train {mcfg.name}"), sample_weights=weights)
+                       progress=scoped(progress, f"train {mcfg.name}"), sample_weights=weights,
+                       name=mcfg.name)
     meta = {**meta, "source": "trained", "history": hist.to_dict()}
     if mcfg.train.dfr:
         meta.update(_dfr(model, bundle, mcfg.train.balance_by, seed=seed, device=device,
                          name=mcfg.name))
     rundir.write_bytes(ckpt_rel, state_dict_bytes(model))
-    rundir.write_json(meta_rel, meta)
+    rundir.write_json(meta_rel, {**meta, "files_stamp": bundle.files_stamp})
     log.info("trained %s: final train accuracy %.3f", mcfg.name,
              hist.accuracy[-1] if hist.accuracy else float("nan"))
     return model.to(device).eval(), target_layer, meta

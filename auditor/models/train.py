@@ -29,6 +29,8 @@ CACHE_BUDGET_BYTES = 1_500_000_000
 
 Progress = Callable[[int, int], None]
 
+MIN_ONE_CYCLE_STEPS = 10  # fewer optimiser steps train at a constant learning rate
+
 
 @dataclass
 class TrainHistory:
@@ -112,6 +114,7 @@ def train_model(
     num_workers: int = 0,
     progress: Progress | None = None,
     sample_weights: np.ndarray | None = None,
+    name: str = "model",
 ) -> TrainHistory:
     """Train ``model`` in place on ``dataset``.
 
@@ -131,9 +134,14 @@ def train_model(
         device: where to train.
         num_workers: DataLoader workers when streaming from disk.
         progress: called with (steps done, total steps).
+        name: the model's name, for error messages.
 
     Returns:
         The per-epoch history.
+
+    Raises:
+        ModelError: empty train split, or a loss that became NaN or infinite (names the
+            epoch); no diverged model is ever audited.
     """
     import time
 
@@ -166,13 +174,16 @@ def train_model(
     with model_state(model, training=True):
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_total = cfg.epochs * len(loader)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps_total,
-                                                    pct_start=0.2)
+        # one-cycle needs a warm-up of >= 2 steps (at 5 steps its warm-up is 1 step and it
+        # divides by zero); shorter runs keep the learning rate constant
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=steps_total, pct_start=0.2
+        ) if steps_total >= MIN_ONE_CYCLE_STEPS else None
         loss_fn = nn.CrossEntropyLoss()
         hist = TrainHistory()
         t0 = time.perf_counter()
         step = 0
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
             tot_loss, tot_correct, tot_n = 0.0, 0, 0
             for images, labels, idx in loader:
                 images = images.to(device, non_blocking=True)
@@ -183,11 +194,18 @@ def train_model(
                                                group_weights)
                 else:
                     loss = loss_fn(logits, labels)
+                value = float(loss.detach())
+                if not np.isfinite(value):
+                    raise ModelError(
+                        f"models[{name}]: training diverged: the loss became {value} in epoch "
+                        f"{epoch + 1} of {cfg.epochs}; lower train.lr (now {cfg.lr:g}) or check "
+                        "the data")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                sched.step()
-                tot_loss += float(loss.detach()) * len(labels)
+                if sched is not None:
+                    sched.step()
+                tot_loss += value * len(labels)
                 tot_correct += int((logits.detach().argmax(1) == labels).sum())
                 tot_n += len(labels)
                 step += 1

@@ -9,6 +9,7 @@ result shards) is kept in the run directory, so a killed run resumes where it st
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import platform
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class RunResult:
     summary: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
     resumed: bool = False
+    notes: list[str] = field(default_factory=list)  # what the user should know (restarts ...)
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -67,11 +69,50 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def run_key(cfg: AuditConfig) -> str:
-    """Hash of everything that changes results (the report section excluded)."""
+    """Hash of everything in the config that changes results (the report section excluded).
+
+    It decides whether a run directory belongs to this config at all; what the data and the
+    models are is checked per model before its audit shards are reused (:func:`shard_key`).
+    """
     data = cfg.model_dump(mode="json", exclude={"report": True, "output_dir": True,
                                                 "name": True})
     text = repr(sorted(data.items())) + __version__
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def model_hash(model: torch.nn.Module) -> str:
+    """sha256 of the model's state_dict (names and bytes of every tensor)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode("utf-8"))
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def shard_key(key: str, bundle: Any, model: torch.nn.Module) -> str:
+    """What a model's audit shards depend on: the config key, the data (table, annotation
+    bytes, image and annotation file sizes and mtimes) and the model's weights."""
+    text = "\n".join((key, bundle.data_hash, bundle.files_stamp, model_hash(model)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_shards(rundir: RunDir, name: str, key: str) -> str | None:
+    """Drop ``name``'s audit shards when they were made for other data or weights; write the
+    current key. Returns a note for the user when shards were dropped."""
+    rel = f"shards/{name}/key.json"
+    note = None
+    if rundir.exists(f"shards/{name}"):
+        try:
+            old = json.loads(rundir.path(rel).read_text(encoding="utf-8")).get("key")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            old = None
+        if old != key:
+            rundir.remove_tree(f"shards/{name}")
+            note = (f"model {name}: the data, annotations or weights changed since the "
+                    "interrupted run; its audit starts over")
+            log.warning(note)
+    rundir.write_json(rel, {"key": key})
+    return note
 
 
 def environment_block(cfg: AuditConfig, device: torch.device, data_hash: str) -> dict[str, Any]:
@@ -112,9 +153,25 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
     if not dist.is_main:
         progress = None
         dist.barrier()
-    rundir = RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite and dist.is_main,
-                    fresh=fresh and dist.is_main)
+    with RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite and dist.is_main,
+                fresh=fresh and dist.is_main, protect=input_paths(cfg),
+                lock=dist.is_main) as rundir:
+        return _stages(cfg, dist, device, rundir, progress=progress)
+
+
+def input_paths(cfg: AuditConfig) -> list[Path]:
+    """The files and folders a run reads (never to be deleted with its output_dir)."""
+    paths = [cfg.source_path, cfg.data.manifest, cfg.data.root, cfg.data.image_folder,
+             cfg.data.attributes_csv, cfg.data.regions.path if cfg.data.regions else None]
+    for m in cfg.models:
+        paths += [m.checkpoint, m.pretrained]
+    return [Path(p) for p in paths if p is not None]
+
+
+def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, *,
+            progress: ProgressSink | None) -> RunResult:
     files: dict[str, Path] = {}
+    notes = list(rundir.notes)
     with rundir.log_to_file(enabled=dist.is_main):
         log.info("run %s (%s) on %s, rank %d of %d, resumed=%s", cfg.name, rundir.key, device,
                  dist.rank, dist.world, rundir.resumed)
@@ -140,6 +197,9 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
             layer = default_layer if cfg.saliency.target_layer == "auto" \
                 else cfg.saliency.target_layer
             models.append((model, layer, meta))
+            if dist.is_main:
+                note = _check_shards(rundir, mcfg.name, shard_key(rundir.key, bundle, model))
+                notes += [note] if note else []
         if dist.is_main:
             dist.barrier()  # the others now find the data and checkpoints in the run dir
 
@@ -159,7 +219,7 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
                 progress=progress)
         dist.barrier()
         if not dist.is_main:
-            return RunResult(cfg.output_dir, {}, {}, rundir.resumed)
+            return RunResult(cfg.output_dir, {}, {}, rundir.resumed, notes)
 
         # -- metrics and findings per model ----------------------------------------------
         frames: list[pd.DataFrame] = []
@@ -222,4 +282,4 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
         rundir.remove_tree("shards")
         rundir.mark_complete()
         log.info("run complete: %s", ", ".join(str(p) for p in files.values()))
-    return RunResult(cfg.output_dir, summary, files, rundir.resumed)
+    return RunResult(cfg.output_dir, summary, files, rundir.resumed, notes)

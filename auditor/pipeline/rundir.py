@@ -2,8 +2,19 @@
 
 Every file lands atomically (written to a temporary file in the same folder, flushed, then
 ``os.replace``d), so a run killed at any moment leaves either the old file or the new one,
-never half of one. ``run.json`` records the config hash the directory belongs to; a second
-run of the same config resumes from the shards and checkpoints already there.
+never half of one; a full disk is a :class:`~auditor.errors.StorageError` naming the file
+and the bytes it needed. ``run.json`` records the config hash the directory belongs to (it is
+also the marker saying auditor wrote the folder); a second run of the same config resumes from
+the shards and checkpoints already there.
+
+Safety rules:
+
+- ``--overwrite``/``--fresh`` empty a folder only when it carries the marker, holds nothing but
+  what auditor writes (:data:`TOOL_ENTRIES`) and contains none of the run's inputs (config,
+  data, checkpoints); otherwise they refuse in one line saying why.
+- ``run.lock`` (PID, host, start time; held with ``flock`` while the run lives) refuses a second
+  concurrent run on the same folder. A lock left by a dead process on this host is taken over;
+  one from another host is refused with the command to remove it.
 """
 
 from __future__ import annotations
@@ -24,10 +35,40 @@ import pandas as pd
 from auditor.common.files import atomic_write_bytes, atomic_write_text
 from auditor.errors import RunDirError
 from auditor.metrics.stats import json_clean
+from auditor.pipeline.runlock import RunLock
 
-__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "to_json"]
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "read_json_object", "to_json"]
+
+log = logging.getLogger(__name__)
 
 RUN_MARKER = "run.json"
+LOCK_FILE = RunLock.NAME
+# everything auditor itself writes at the top of a run directory (``compare`` is the default
+# output of ``audit compare``); anything else there stops --overwrite from emptying the folder
+TOOL_ENTRIES = frozenset({
+    RUN_MARKER, LOCK_FILE, "run.log", "config.resolved.yaml", "summary.json",
+    "samples.parquet", "report.html", "report.pdf", "models", "maps", "shards", "data",
+    "compare",
+})
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object file of a run directory (``summary.json``, ``run.json`` ...).
+
+    Raises:
+        RunDirError: unreadable, not JSON, nested too deeply, or not an object (one line).
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except RecursionError:
+        raise RunDirError(f"{path}: damaged {what} file (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RunDirError(f"{path}: damaged {what} file ({type(err).__name__}: "
+                          f"{str(err)[:120]})") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: damaged {what} file (a JSON object was expected, not "
+                          f"{type(data).__name__})")
+    return data
 
 
 def _json_default(obj: Any) -> Any:
@@ -52,66 +93,142 @@ class RunDir:
 
     Args:
         root: the run's ``output_dir``.
-        key: hash of config + data + code version; a directory holding another key is
-            refused unless ``overwrite``.
-        overwrite: wipe an existing directory (of another run or not a run at all).
-        fresh: wipe an existing run of the same key instead of resuming it.
+        key: hash of config + code version; a directory holding another key is refused unless
+            ``overwrite``.
+        overwrite: empty an existing run directory of another config (see the module's rules).
+        fresh: empty an existing run of the same key instead of resuming it.
+        protect: the run's inputs (config file, data, checkpoints): a folder containing one of
+            them is never emptied.
+        lock: hold ``run.lock`` while the object lives (``close`` releases it); worker ranks
+            of a distributed run share rank 0's lock and pass False.
     """
 
     def __init__(self, root: Path, *, key: str, overwrite: bool = False,
-                 fresh: bool = False) -> None:
+                 fresh: bool = False, protect: list[Path] | tuple[Path, ...] = (),
+                 lock: bool = True) -> None:
         self.root = Path(root)
         self.key = key
         self.resumed = False
+        self.notes: list[str] = []
         marker = self.root / RUN_MARKER
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root}: output_dir exists and is not a directory")
-        if self.root.is_dir() and any(self.root.iterdir()):
-            old = self._read_marker(marker)
-            same = old is not None and old.get("key") == key
-            if same and not fresh:
-                self.resumed = True
-            elif overwrite or (same and fresh):
-                self._wipe()
-            elif old is None:
-                raise RunDirError(
-                    f"{self.root}: output_dir exists and is not an auditor run; "
-                    "choose another output_dir or pass --overwrite"
-                )
-            else:
-                raise RunDirError(
-                    f"{self.root}: output_dir holds a run of a different config or data; "
-                    "pass --overwrite to replace it (or change output_dir)"
-                )
+        if self._entries() and self._read_marker(marker) is None:
+            raise RunDirError(
+                f"{self.root}: output_dir is not empty and is not an auditor run (no {RUN_MARKER}"
+                f"); {'--overwrite only empties folders auditor wrote; ' if overwrite else ''}"
+                "choose another output_dir")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise RunDirError(f"{self.root}: cannot create output_dir ({err.strerror})") from None
         if not os.access(self.root, os.W_OK):
             raise RunDirError(f"{self.root}: output_dir is not writable")
+        self._lock = RunLock(self.root / LOCK_FILE) if lock else None
+        if self._lock is not None:
+            note = self._lock.acquire()
+            if note:
+                self.notes.append(note)
+        try:
+            self._open(marker, overwrite=overwrite, fresh=fresh, protect=protect)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, marker: Path, *, overwrite: bool, fresh: bool,
+              protect: list[Path] | tuple[Path, ...]) -> None:
+        self._written: set[str] = set()
+        if self._entries():
+            old = self._read_marker(marker)
+            same = old is not None and old.get("key") == self.key
+            if same and not fresh:
+                self.resumed = True
+                written = old.get("written") if old else None
+                self._written = {str(n) for n in written} if isinstance(written, list) else set()
+            elif overwrite or (same and fresh):
+                self._check_wipe(protect)
+                self._wipe()
+            else:
+                raise RunDirError(
+                    f"{self.root}: output_dir holds a run of a different config or data; "
+                    "pass --overwrite to replace it (or change output_dir)"
+                )
         if not self.resumed:
-            self.write_json(RUN_MARKER, {"key": key, "started": _now(), "complete": False})
+            self._write_marker(started=_now(), complete=False)
+
+    def _write_marker(self, **fields: Any) -> None:
+        self.write_json(RUN_MARKER, {"key": self.key, **fields,
+                                     "written": sorted(self._written)})
+
+    def _note_written(self, rel: str) -> None:
+        """Remember a top-level name this run wrote outside :data:`TOOL_ENTRIES` (in the
+        marker), so --overwrite knows it may delete it."""
+        top = Path(rel).parts[0] if Path(rel).parts else ""
+        if top and top not in TOOL_ENTRIES and top not in self._written:
+            self._written.add(top)
+            self._write_marker(updated=_now(), complete=False)
+
+    def _entries(self) -> list[str]:
+        """Names at the top of ``root`` (its lock file excluded)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.name != LOCK_FILE)
 
     @staticmethod
     def _read_marker(marker: Path) -> dict[str, Any] | None:
         try:
             data = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
-        return data if isinstance(data, dict) else None
+        return data if isinstance(data, dict) and isinstance(data.get("key"), str) else None
+
+    def _check_wipe(self, protect: list[Path] | tuple[Path, ...]) -> None:
+        """Refuse to empty ``root`` when it holds anything auditor did not write."""
+        old = self._read_marker(self.root / RUN_MARKER) or {}
+        written = old.get("written") if isinstance(old.get("written"), list) else []
+        foreign = [n for n in self._entries() if n not in TOOL_ENTRIES and n not in written
+                   and not (n.startswith(".") and n.endswith(".tmp"))]
+        if foreign:
+            raise RunDirError(
+                f"{self.root}: not emptied: it holds {foreign[0]!r}"
+                f"{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}, which auditor "
+                "did not write; move it away or choose another output_dir")
+        real_root = self.root.resolve()
+        for item in protect:
+            try:
+                real = Path(item).resolve()
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if real == real_root or real_root in real.parents:
+                raise RunDirError(f"{self.root}: not emptied: it contains {item}, an input of "
+                                  "this run; choose another output_dir")
 
     def _wipe(self) -> None:
         for child in self.root.iterdir():
+            if child.name == LOCK_FILE:
+                continue
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
             else:
                 child.unlink()
+
+    def close(self) -> None:
+        """Release ``run.lock`` (idempotent)."""
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- paths -----------------------------------------------------------------------------
     def path(self, *parts: str) -> Path:
         """``root / parts`` (folders created), for readers and for sub-writers handed a
         folder of their own (the synthetic data generator writes ``data/``)."""
         p = self.root.joinpath(*parts)
+        self._note_written(parts[0] if parts else "")
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
@@ -120,13 +237,14 @@ class RunDir:
 
     # -- writers ---------------------------------------------------------------------------
     def write_bytes(self, rel: str, data: bytes) -> Path:
+        self._note_written(rel)
         return atomic_write_bytes(self.root / rel, data)
 
     def write_text(self, rel: str, text: str) -> Path:
-        return atomic_write_text(self.root / rel, text)
+        return self.write_bytes(rel, text.encode("utf-8"))
 
     def write_json(self, rel: str, obj: Any) -> Path:
-        return atomic_write_text(self.root / rel, to_json(obj) + "\n")
+        return self.write_text(rel, to_json(obj) + "\n")
 
     def write_parquet(self, rel: str, df: pd.DataFrame) -> Path:
         import io
@@ -143,7 +261,7 @@ class RunDir:
         return self.write_bytes(rel, buf.getvalue())
 
     def mark_complete(self) -> None:
-        self.write_json(RUN_MARKER, {"key": self.key, "finished": _now(), "complete": True})
+        self._write_marker(finished=_now(), complete=True)
 
     def remove_tree(self, rel: str) -> None:
         """Delete a sub-folder (e.g. result shards once merged)."""
@@ -159,7 +277,7 @@ class RunDir:
         if not enabled:
             yield path
             return
-        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+        handler = _BestEffortFileHandler(path, mode="a", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger = logging.getLogger(logger_name)
         old_level = logger.level
@@ -171,6 +289,13 @@ class RunDir:
             logger.removeHandler(handler)
             logger.setLevel(old_level)
             handler.close()
+
+
+class _BestEffortFileHandler(logging.FileHandler):
+    """``run.log`` is best effort: a full disk must not print logging's traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        return
 
 
 def _now() -> str:

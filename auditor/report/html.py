@@ -6,8 +6,9 @@ import importlib.resources
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
-from auditor.errors import ReportError
+from auditor.errors import ReportError, neutralise_bidi
 from auditor.report.context import ReportContext
 
 TEMPLATE = "report.html.j2"
@@ -36,7 +37,15 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_neutral,  # labels come from data: no bidi control may reorder the page
     )
+
+
+def _neutral(value: object) -> object:
+    """Every ``{{ value }}`` with its bidirectional control characters made visible."""
+    if isinstance(value, markupsafe.Markup):
+        return markupsafe.Markup(neutralise_bidi(str(value)))
+    return neutralise_bidi(value) if isinstance(value, str) else value
 
 
 def render_html(ctx: ReportContext) -> str:

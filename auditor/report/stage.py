@@ -13,7 +13,7 @@ import pandas as pd
 from auditor.config import ReportConfig
 from auditor.data.dataset import DataBundle
 from auditor.pipeline.progress import ProgressSink
-from auditor.pipeline.rundir import RunDir
+from auditor.pipeline.rundir import RunDir, read_json_object
 from auditor.report.context import build_context
 from auditor.report.html import render_html
 from auditor.report.pdf import render_pdf
@@ -99,25 +99,28 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     Raises:
         RunDirError: the folder is not a finished run.
     """
-    import json
-
-    import yaml
-
-    from auditor.config import parse_config
+    from auditor.config import load_config
     from auditor.data.dataset import resolve_synthetic
     from auditor.data.plan import preview
-    from auditor.errors import RunDirError
+    from auditor.errors import ReportError, RunDirError
 
     run_dir = Path(run_dir)
     needed = ("summary.json", "samples.parquet", "config.resolved.yaml", "run.json")
     missing = [n for n in needed if not (run_dir / n).is_file()]
     if missing:
         raise RunDirError(f"{run_dir}: not a finished auditor run (no {missing[0]})")
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    samples = pd.read_parquet(run_dir / "samples.parquet")
+    summary = read_json_object(run_dir / "summary.json", "summary")
+    if summary.get("schema") != "auditor.summary/1" or not isinstance(
+            summary.get("models"), dict) or not isinstance(summary.get("dataset"), dict):
+        raise RunDirError(f"{run_dir / 'summary.json'}: damaged (no auditor.summary/1 schema "
+                          "with 'models' and 'dataset'); run the audit again")
+    try:
+        samples = pd.read_parquet(run_dir / "samples.parquet")
+    except Exception as err:  # noqa: BLE001 - pyarrow raises many unrelated types
+        raise RunDirError(f"{run_dir / 'samples.parquet'}: damaged ({type(err).__name__}); "
+                          "run the audit again") from None
     config_yaml = (run_dir / "config.resolved.yaml").read_text(encoding="utf-8")
-    cfg = parse_config(yaml.safe_load(config_yaml), base_dir=run_dir,
-                       source=str(run_dir / "config.resolved.yaml"))
+    cfg = load_config(run_dir / "config.resolved.yaml")  # paths relative to run_dir
     data_cfg = cfg.data
     if data_cfg.synthetic is not None:  # regenerated only if the run's data/ was removed
         data_cfg = resolve_synthetic(data_cfg, run_dir / "data", cfg.seed)
@@ -125,8 +128,14 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     gallery = RunGallery(lambda sample_id: preview(root / sample_id, data_cfg.image_size,
                                                    data_cfg.resize, sample_id=sample_id),
                          run_dir / "maps")
-    key = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("key", "")
-    rundir = RunDir(run_dir, key=key)
+    key = str(read_json_object(run_dir / "run.json", "run marker").get("key", ""))
     report_cfg = cfg.report.model_copy(update={"formats": list(formats)})
-    return write_report(summary, samples, gallery, rundir, report_cfg, config_yaml=config_yaml,
-                        progress=progress)
+    with RunDir(run_dir, key=key) as rundir:
+        try:
+            return write_report(summary, samples, gallery, rundir, report_cfg,
+                                config_yaml=config_yaml, progress=progress)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+                RecursionError) as err:
+            raise ReportError(f"{run_dir / 'summary.json'}: damaged or edited by hand, cannot "
+                              f"render it ({type(err).__name__}: {err}); run the audit "
+                              "again") from None

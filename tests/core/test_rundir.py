@@ -20,6 +20,7 @@ def test_new_run_writes_marker(tmp_path):
 def test_same_key_resumes_and_keeps_files(tmp_path):
     rd = RunDir(tmp_path / "r", key="k1")
     rd.write_text("shards/a.txt", "x")
+    rd.close()  # the first run ended (its lock released)
     rd2 = RunDir(tmp_path / "r", key="k1")
     assert rd2.resumed and (tmp_path / "r/shards/a.txt").read_text() == "x"
 

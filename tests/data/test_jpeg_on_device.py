@@ -90,7 +90,7 @@ def test_an_undecodable_jpeg_is_a_one_line_error_naming_the_sample(tmp_path):
     raw = batch["jpeg"][1].clone()
     raw[200:] = 0  # scan data zeroed, markers gone: libjpeg refuses it
     batch["jpeg"][1] = raw[:220]
-    with pytest.raises(DataError, match=r"^sample img/plain1\.jpg: cannot decode JPEG"):
+    with pytest.raises(DataError, match=r"^sample img/plain1\.jpg: cannot decode"):
         enc.images_on(batch, torch.device("cpu"))
 
 
@@ -142,3 +142,22 @@ def test_nvjpeg_matches_libjpeg_within_rounding(tmp_path):
         std = torch.tensor(bundle.std).view(3, 1, 1)
         diff = ((images - r["image"]) * std * 255).abs()  # back to 0..255 levels
         assert diff.mean() < 1.5 and diff.max() < 24, (diff.mean(), diff.max())
+
+
+def test_a_jpeg_libjpeg_refuses_but_pil_reads_is_decoded_by_pil(tmp_path, monkeypatch):
+    """What PIL validated at load time never aborts the device path: torchvision's refusal of
+    one file falls back to PIL for that file."""
+    import torchvision.io
+
+    bundle = _mixed_dataset(tmp_path, "stretch")
+    enc = EncodedJpegDataset(bundle.dataset("test"))
+    batch = enc.collate([enc[0], enc[1]])
+    expected = enc.images_on(batch, torch.device("cpu"))
+
+    def refuse(data, **kw):
+        raise RuntimeError("Unsupported marker type 0x40")
+
+    monkeypatch.setattr(torchvision.io, "decode_jpeg", refuse)
+    got = enc.images_on(batch, torch.device("cpu"))
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=0.05)  # PIL and libjpeg-turbo may differ by 1

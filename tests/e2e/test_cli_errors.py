@@ -57,7 +57,9 @@ def test_foreign_output_dir_refused(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
     path = write_config(tmp_path)
-    assert_one_line_error(invoke("run", str(path)), "not an auditor run", "--overwrite")
+    result = invoke("run", str(path))
+    assert_one_line_error(result, "not an auditor run", "choose another output_dir")
+    assert "--overwrite" not in result.output  # it would not empty this folder either
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
 
 

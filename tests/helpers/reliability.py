@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -18,6 +21,31 @@ from auditor.cli import app
 # the two classes of the tiny manifest dataset and its attribute values
 CLASSES = ("doctor", "nurse")
 ATTR_VALUES = ("dark", "blond")
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for ``python -m auditor`` in a subprocess: this checkout's package first
+    (whatever the working directory), one thread."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def cli_popen(*args, cwd: Path, **kw) -> subprocess.Popen:
+    """Start ``python -m auditor ARGS`` (stdout and stderr captured as text)."""
+    return subprocess.Popen([sys.executable, "-m", "auditor", *[str(a) for a in args]],
+                            cwd=cwd, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def cli_run(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m auditor ARGS`` to the end in a subprocess (a crash there, e.g. a
+    segmentation fault, shows as a negative return code instead of killing pytest)."""
+    return subprocess.run([sys.executable, "-m", "auditor", *[str(a) for a in args]],
+                          cwd=cwd, env=cli_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def invoke(*args: str):
@@ -51,19 +79,43 @@ def write_png(path: Path, seed: int, size: int = 32) -> Path:
     return path
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def random_idat_png(path: Path, seed: int, size: int = 32) -> Path:
+    """A PNG with a valid header and valid chunk CRCs whose IDAT bytes are random: PIL's
+    ``verify`` accepts it, torchvision's libpng binding dies on it (segmentation fault)."""
+    rng = np.random.default_rng(seed)
+    ihdr = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    idat = b"\x78\x9c" + rng.integers(0, 256, 600, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat)
+                     + _chunk(b"IEND", b""))
+    return path
+
+
 def forged_png_header(path: Path, width: int, height: int) -> Path:
     """A PNG whose IHDR claims ``width x height`` pixels (a decompression bomb's header);
     the single IDAT chunk holds one compressed row, so the file is tiny."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
+    chunk = _chunk
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * (1 + 3 * 64))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
                      + chunk(b"IEND", b""))
     return path
+
+
+def read_summary(run: Path) -> dict:
+    """``run/summary.json``."""
+    return json.loads((run / "summary.json").read_text(encoding="utf-8"))
+
+
+def skipped_reasons(run: Path) -> dict[str, str]:
+    """``{id: reason}`` of the samples the run in ``run`` skipped."""
+    return {s["id"]: s["reason"] for s in read_summary(run)["dataset"]["skipped"]}
 
 
 def make_manifest_dataset(folder: Path, *, classes=CLASSES, attr_values=ATTR_VALUES,

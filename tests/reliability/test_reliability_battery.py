@@ -251,14 +251,12 @@ def test_same_config_resumes(hostile_run):
     assert after["models"]["m"]["metrics"] == before["models"]["m"]["metrics"]
 
 
-def test_overwrite_replaces_a_foreign_directory(tmp_path):
+def test_overwrite_never_empties_a_foreign_directory(tmp_path):
     manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
     path = manifest_config(tmp_path, manifest, report={"formats": []})
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
-    assert_one_line_error(invoke("run", path), "not an auditor run", "--overwrite")
-    assert (tmp_path / "run" / "notes.txt").exists()
-    result = invoke("run", path, "--overwrite")
-    assert result.exit_code == 0, result.output
-    assert not (tmp_path / "run" / "notes.txt").exists()
-    assert (tmp_path / "run" / "summary.json").is_file()
+    assert_one_line_error(invoke("run", path), "not an auditor run")
+    assert_one_line_error(invoke("run", path, "--overwrite"), "not an auditor run",
+                          "only empties folders auditor wrote")
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"

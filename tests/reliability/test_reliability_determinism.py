@@ -4,7 +4,6 @@ numbers of an uninterrupted one. ``--fresh`` starts over."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from helpers.reliability import comparable, invoke
+from helpers.reliability import cli_env, comparable, invoke
 
 CONFIG = {
     "name": "determinism",
@@ -49,9 +48,8 @@ def _kill_mid_audit(config: Path, timeout: float = 150.0) -> list[Path]:
         The shard files present right after the kill.
     """
     shards = config.parent / "run" / "shards"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "auditor", "run", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(),
                             cwd=config.parent)
     deadline = time.monotonic() + timeout
     try:

@@ -36,11 +36,32 @@ class BoxRegions(RegionSource):
             m[y0:y1, x0:x1] = True
         return out
 
+    def problems(self, sizes: dict[str, tuple[int, int]]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for sample_id, boxes in self.boxes.items():
+            if sample_id not in sizes:
+                continue
+            h, w = sizes[sample_id]
+            for region, x, y, bw, bh in boxes:
+                if not all(math.isfinite(v) for v in (x, y, bw, bh)):
+                    problem = "a coordinate is not finite"
+                elif bw < 0 or bh < 0:
+                    problem = "width and height must not be negative"
+                elif not (-w <= x <= 2 * w and -h <= y <= 2 * h and bw <= 2 * w and bh <= 2 * h):
+                    problem = f"the box lies far outside the {w}x{h} image"
+                else:
+                    continue
+                out[sample_id] = f"{self.files[0]}: box of region {region!r}: {problem}"
+                break
+        return out
+
 
 @register_region_format("boxes_csv")
 def load_boxes(cfg: RegionsConfig, ids: list[str]) -> BoxRegions:
     """Read the box CSV and match its paths to the samples."""
     path = cfg.path
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file (a CSV of boxes is expected)")
     try:
         df = pd.read_csv(path, dtype={"path": str, "region": str})
     except (OSError, ValueError, pd.errors.ParserError) as err:

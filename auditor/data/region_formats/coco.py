@@ -6,6 +6,11 @@ annotation without segmentation uses its ``bbox``. ``iscrowd`` annotations count
 other (they are region pixels). Rasterisation uses ``pycocotools.mask`` directly (the
 ``COCO`` class prints to stdout). Masks are rasterised at the size the ``images`` entry
 records and rescaled to the real image size if that differs.
+
+The file's structure (lists, ids, categories) is checked when it is read (a
+:class:`~auditor.errors.DataError` naming the entry); every annotation's geometry is checked by
+:mod:`~auditor.data.region_formats.coco_checks` before pycocotools sees it, and a sample with an
+unusable annotation is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import json
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
 from auditor.config import RegionsConfig
+from auditor.data.region_formats.coco_checks import annotation_problem, recorded_size
 from auditor.data.regions import RegionSource, match_names, register_region_format, resize_mask
 from auditor.errors import DataError
 
@@ -70,6 +77,7 @@ class CocoRegions(RegionSource):
 
     by_id: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (h, w) recorded
+    bad_sizes: dict[str, str] = field(default_factory=dict)  # id -> why its size is unusable
 
     def masks(self, sample_id: str, height: int, width: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -85,50 +93,105 @@ class CocoRegions(RegionSource):
             out[name] = out[name] | m if name in out else m
         return out
 
+    def problems(self, sizes: dict[str, tuple[int, int]]) -> dict[str, str]:
+        out = dict(self.bad_sizes)
+        for sample_id, anns in self.by_id.items():
+            if sample_id in out or sample_id not in sizes:
+                continue
+            h0, w0 = self.sizes.get(sample_id, sizes[sample_id])
+            for _, ann in anns:
+                problem = annotation_problem(ann, h0, w0)
+                if problem:
+                    out[sample_id] = (f"{self.files[0]}: annotation {_ann_id(ann)}: "
+                                      f"{problem}")
+                    break
+        return out
+
     def size_mismatches(self, sizes: dict[str, tuple[int, int]]) -> int:
         return sum(1 for i, hw in self.sizes.items() if i in sizes and sizes[i] != hw)
 
 
+def _ann_id(ann: dict) -> str:
+    value = ann.get("id")
+    return repr(value)[:40] if not isinstance(value, (int, str)) else str(value)[:40]
+
+
+def _key(value: Any) -> bool:
+    """Whether ``value`` can be an image or category id (an int or a string)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 def _read_json(path) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file (a COCO JSON file is expected)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to be a COCO file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
         raise DataError(f"{path}: not a readable COCO JSON file ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DataError(f"{path}: not a COCO file (needs 'images', 'annotations' and "
                         "'categories' lists)")
+    for key in ("annotations", "categories"):
+        if not isinstance(data.get(key, []), list):
+            raise DataError(f"{path}: '{key}' must be a list, not "
+                            f"{type(data[key]).__name__}")
     return data
+
+
+def _index(path, data: dict) -> tuple[dict, dict]:
+    """``({category id: name}, {image id: image entry})``, every id checked."""
+    cats, images = {}, {}
+    for kind, items, out in (("categories", data.get("categories", []), cats),
+                             ("images", data["images"], images)):
+        for k, item in enumerate(items):
+            if not isinstance(item, dict) or "id" not in item or not _key(item["id"]):
+                raise DataError(f"{path}: {kind}[{k}] needs an integer or string 'id'")
+            if kind == "categories":
+                if "name" not in item or isinstance(item["name"], (dict, list)):
+                    raise DataError(f"{path}: categories[{k}] needs a 'name'")
+                out[item["id"]] = str(item["name"])
+            else:
+                out[item["id"]] = item
+    return cats, images
 
 
 @register_region_format("coco")
 def load_coco(cfg: RegionsConfig, ids: list[str]) -> CocoRegions:
-    """Read a COCO JSON file and match its images to the samples."""
+    """Read a COCO JSON file and match its images to the samples.
+
+    Raises:
+        DataError: the file's structure is not COCO (lists, ids, unknown category); the
+            geometry of each annotation is checked later, per sample (``problems``).
+    """
     path = cfg.path
     data = _read_json(path)
-    try:
-        cats = {c["id"]: str(c["name"]) for c in data.get("categories", [])}
-        images = {im["id"]: im for im in data["images"]}
-    except (KeyError, TypeError) as err:
-        raise DataError(f"{path}: malformed categories/images entry (missing {err})") from None
+    cats, images = _index(path, data)
     names = {img_id: str(im.get("file_name", "")) for img_id, im in images.items()}
     found, _ = match_names(names.values(), ids)
     src = CocoRegions(names=sorted(set(cats.values())), files=[path])
     unmatched_images: set = set()
-    for ann in data.get("annotations", []):
+    for k, ann in enumerate(data.get("annotations", [])):
         if not isinstance(ann, dict):
-            raise DataError(f"{path}: an annotation is not an object")
+            raise DataError(f"{path}: annotations[{k}] is not an object")
         img_id, cat_id = ann.get("image_id"), ann.get("category_id")
+        if not _key(img_id) or not _key(cat_id):
+            raise DataError(f"{path}: annotation {_ann_id(ann)}: image_id and category_id must "
+                            "be integers or strings")
         if cat_id not in cats:
-            raise DataError(f"{path}: annotation {ann.get('id')} has unknown category_id "
-                            f"{cat_id!r} (known: {', '.join(map(str, sorted(cats)))})")
+            raise DataError(f"{path}: annotation {_ann_id(ann)} has unknown category_id "
+                            f"{cat_id!r} (known: {', '.join(map(str, sorted(cats, key=str)))})")
         sample = found.get(names.get(img_id, ""))
         if sample is None:
             unmatched_images.add(img_id)
             continue
         src.by_id.setdefault(sample, []).append((cats[cat_id], ann))
-        im = images[img_id]
-        if im.get("height") and im.get("width"):
-            src.sizes[sample] = (int(im["height"]), int(im["width"]))
+        size = recorded_size(images[img_id])
+        if isinstance(size, str):
+            src.bad_sizes[sample] = f"{path}: image {img_id!r}: {size}"
+        elif size is not None:
+            src.sizes[sample] = size
     src.annotated = set(src.by_id)
     src.unmatched = len(unmatched_images)
     return src

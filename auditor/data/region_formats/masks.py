@@ -6,6 +6,9 @@
   ``FOLDER/<image>.png``; a pixel is in region ``names[v]`` when its value is ``v``; values
   not listed (0 usually) are no region.
 
+Every mask file is checked when the data is loaded (full decode, size limit): a sample whose
+mask is unreadable is skipped with the reason.
+
 ``<image>`` is the sample's relative path with its suffix replaced by ``.png``
 (``doctor/a.jpg`` -> ``doctor/a.png``), or just its stem (``a.png``) when that stem is unique.
 """
@@ -20,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from auditor.config import RegionsConfig
+from auditor.data.images import check_image
 from auditor.data.regions import RegionSource, normalise_name, register_region_format, resize_mask
 from auditor.errors import DataError
 
@@ -79,6 +83,19 @@ class MaskRegions(RegionSource):
             for index, region in self.index_names.items():
                 m = resize_mask(values == index, height, width)
                 out[region] = out[region] | m if region in out else m
+        return out
+
+    def problems(self, sizes: dict[str, tuple[int, int]]) -> dict[str, str]:
+        """Every mask file of a usable sample is fully decoded once here (the same checks as
+        images: size limit, corrupt data), so a bad one skips its sample instead of failing
+        mid-audit."""
+        out: dict[str, str] = {}
+        files = [(i, f) for region in self.per_region.values() for i, f in region.items()]
+        for sample_id, path in files + list(self.labels.items()):
+            if sample_id in sizes and sample_id not in out:
+                result = check_image(path)
+                if isinstance(result, str):
+                    out[sample_id] = f"mask {result}"
         return out
 
 

@@ -1,0 +1,316 @@
+"""Faults around the run directory (issue #16 rows 3, 4, 5, 12, 16): --overwrite never empties
+what auditor did not write, resume keys on data and weights, one run per folder, a full disk
+and a damaged summary.json are one line each."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from helpers.reliability import (
+    assert_one_line_error,
+    cli_popen,
+    invoke,
+    make_manifest_dataset,
+    manifest_config,
+    read_summary,
+)
+
+from auditor.common import files as files_module
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    return manifest, manifest_config(tmp_path, manifest, report={"formats": []})
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# -- row 3: --overwrite deletes only what auditor wrote ------------------------------------------
+
+def test_overwrite_refuses_the_data_folder(dataset, tmp_path):
+    _, path = dataset
+    (tmp_path / "data" / "notes.txt").write_text("my notes")
+    before = _files(tmp_path / "data")
+    raw = yaml.safe_load(path.read_text())
+    raw["output_dir"] = "data"
+    path.write_text(yaml.safe_dump(raw))
+    assert_one_line_error(invoke("run", path, "--overwrite"), "not an auditor run",
+                          "only empties folders auditor wrote")
+    assert _files(tmp_path / "data") == before
+
+
+def test_overwrite_refuses_a_run_folder_holding_foreign_files(dataset, tmp_path):
+    _, path = dataset
+    assert invoke("run", path).exit_code == 0
+    (tmp_path / "run" / "thesis.tex").write_text("years of work")
+    raw = yaml.safe_load(path.read_text())
+    raw["seed"] = 1  # another config: only --overwrite would replace the folder
+    path.write_text(yaml.safe_dump(raw))
+    assert_one_line_error(invoke("run", path, "--overwrite"), "'thesis.tex'",
+                          "did not write")
+    assert (tmp_path / "run" / "thesis.tex").read_text() == "years of work"
+    assert assert_one_line_error(invoke("run", path, "--fresh"), "different config")
+
+
+def test_overwrite_refuses_a_folder_holding_this_runs_inputs(tmp_path):
+    """A run folder whose data/ a new config reads: emptying it would delete the inputs."""
+    manifest = make_manifest_dataset(tmp_path / "old" / "data", n_train=4, n_test=2)
+    (tmp_path / "old" / "run.json").write_text(json.dumps({"key": "x", "complete": True}))
+    path = manifest_config(tmp_path, manifest, output_dir="old", report={"formats": []})
+    assert_one_line_error(invoke("run", path, "--overwrite"), "an input of this run")
+    assert manifest.is_file()
+
+
+def test_overwrite_replaces_an_old_run_of_another_config(dataset, tmp_path):
+    _, path = dataset
+    assert invoke("run", path).exit_code == 0
+    raw = yaml.safe_load(path.read_text())
+    raw["seed"] = 1
+    path.write_text(yaml.safe_dump(raw))
+    result = invoke("run", path, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert read_summary(tmp_path / "run")["environment"]["seed"] == 1
+
+
+# -- row 4: resume keys on data, annotations and weights -----------------------------------------
+
+def _interrupted(path, monkeypatch) -> None:
+    """Run until every shard is written, then fail as a kill would (shards kept)."""
+    from auditor.pipeline import run as run_module
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(run_module, "merge_shards", killed)
+        invoke("run", path)
+
+
+@pytest.mark.parametrize("edit", ["regions", "image", "checkpoint"])
+def test_resume_after_a_data_or_weights_change_starts_the_audit_over(tmp_path, monkeypatch,
+                                                                     edit):
+    import torch
+    from PIL import Image
+
+    from auditor.models import build_model
+
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    torch.manual_seed(0)
+    torch.save(build_model("simple_cnn", 2).state_dict(), tmp_path / "w.pt")
+    models = [{"name": "m", "checkpoint": str(tmp_path / "w.pt")}] if edit == "checkpoint" \
+        else [{"name": "m", "train": {"epochs": 1, "batch_size": 16}}]
+    path = manifest_config(tmp_path, manifest, report={"formats": []}, models=models)
+    _interrupted(path, monkeypatch)
+    assert any((tmp_path / "run" / "shards" / "m").glob("batch_*.npz"))
+    if edit == "regions":
+        coco = json.loads((tmp_path / "data" / "regions.json").read_text())
+        for ann in coco["annotations"]:
+            ann["bbox"] = [0, 0, 12, 30]
+        (tmp_path / "data" / "regions.json").write_text(json.dumps(coco))
+    elif edit == "image":
+        Image.new("RGB", (32, 32), (250, 0, 0)).save(tmp_path / "data" / "img_009.png")
+    else:
+        torch.manual_seed(1)
+        torch.save(build_model("simple_cnn", 2).state_dict(), tmp_path / "w.pt")
+    resumed = invoke("run", path)
+    assert resumed.exit_code == 0, resumed.output
+    assert "its audit starts over" in resumed.output
+    fresh_cfg = manifest_config(tmp_path / "fresh", manifest, report={"formats": []},
+                                models=models)
+    assert invoke("run", fresh_cfg).exit_code == 0
+    a = read_summary(tmp_path / "run")["models"]["m"]
+    b = read_summary(tmp_path / "fresh" / "run")["models"]["m"]
+    assert a["attention"] == b["attention"] and a["metrics"] == b["metrics"]
+
+
+def test_resume_with_unchanged_data_keeps_the_shards(dataset, tmp_path, monkeypatch):
+    _, path = dataset
+    _interrupted(path, monkeypatch)
+    resumed = invoke("run", path)
+    assert resumed.exit_code == 0 and "(resumed)" in resumed.output
+    assert "starts over" not in resumed.output
+
+
+# -- row 5: one run per output folder ---------------------------------------------------------
+
+def _hold_lock(folder) -> subprocess.Popen:
+    """Another process holding ``folder/run.lock`` until its stdin closes."""
+    code = ("import sys; from pathlib import Path; from auditor.pipeline.runlock import RunLock;"
+            f"lock = RunLock(Path({str(folder / 'run.lock')!r})); lock.acquire();"
+            "print('held', flush=True); sys.stdin.read()")
+    from helpers.reliability import cli_env
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=cli_env())
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_concurrent_run_is_refused(dataset, tmp_path):
+    _, path = dataset
+    (tmp_path / "run").mkdir()
+    holder = _hold_lock(tmp_path / "run")
+    try:
+        assert_one_line_error(invoke("run", path), "another audit is running",
+                              f"pid {holder.pid}", socket.gethostname())
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert invoke("run", path).exit_code == 0  # free again once the holder ended
+
+
+def test_a_second_cli_run_is_refused_while_the_first_runs(tmp_path):
+    """Two real processes on one folder: the second is refused in one line naming the first;
+    the first, interrupted, releases its lock."""
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    path = manifest_config(tmp_path, manifest, report={"formats": []},
+                           models=[{"name": "m", "train": {"epochs": 10_000, "batch_size": 16}}])
+    first = cli_popen("run", path, cwd=tmp_path)
+    lock = tmp_path / "run" / "run.lock"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None and not (
+            lock.exists() and f'"pid": {first.pid}' in lock.read_text()):
+        time.sleep(0.05)
+    try:
+        second = cli_popen("run", path, cwd=tmp_path)
+        _, err = second.communicate(timeout=300)
+        assert first.poll() is None, "the first run ended before the second started"
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert second.returncode == 1 and "Traceback" not in err, err[-2000:]
+    assert "another audit is running" in err and f"pid {first.pid}" in err
+    assert first.returncode == 130 and not lock.exists()
+    assert not (tmp_path / "run" / "shards").exists()  # the second one audited nothing
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(dataset, tmp_path):
+    _, path = dataset
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.lock").write_text(json.dumps(
+        {"pid": dead.pid, "host": socket.gethostname(), "started": "yesterday"}))
+    result = invoke("run", path)
+    assert result.exit_code == 0, result.output
+    assert f"took over the lock left by a process that no longer runs (pid {dead.pid})" in \
+        result.output
+
+
+def test_a_lock_from_another_host_is_refused_with_the_way_out(dataset, tmp_path):
+    _, path = dataset
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.lock").write_text(json.dumps(
+        {"pid": 4242, "host": "elsewhere.example", "started": "now"}))
+    assert_one_line_error(invoke("run", path), "host elsewhere.example", "delete")
+
+
+def test_a_planted_lock_symlink_is_not_followed(dataset, tmp_path):
+    _, path = dataset
+    (tmp_path / "run").mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.symlink(victim, tmp_path / "run" / "run.lock")
+    assert_one_line_error(invoke("run", path), "run.lock")
+    assert victim.read_text() == "precious"
+
+
+# -- row 12: a full disk -------------------------------------------------------------------
+
+@pytest.mark.parametrize("victim", ["summary.json", "m.npz", "m.pt"])
+def test_disk_full_names_the_file_and_the_bytes(dataset, tmp_path, monkeypatch, victim):
+    _, path = dataset
+    real = files_module._write_all
+
+    def full(fh, data):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fh.fileno()}")).startswith(
+                f".{victim}."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fh, data)
+
+    monkeypatch.setattr(files_module, "_write_all", full)
+    line = assert_one_line_error(invoke("run", path), victim, "no space left",
+                                 "bytes needed")
+    assert "run the same command again" in line
+    assert not [p for p in (tmp_path / "run").rglob("*.tmp")]
+
+
+def test_machine_faults_escaping_a_command_are_one_line(monkeypatch, capsys):
+    from auditor import cli
+
+    def boom():
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/run/data/img_1.png")
+
+    monkeypatch.setattr(cli, "app", boom)
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and "Traceback" not in err
+    assert err.count("error:") == 1 and "img_1.png" in err and "no space left" in err
+
+
+# -- row 16: a damaged summary.json ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finished")
+    manifest = make_manifest_dataset(tmp / "data", n_train=4, n_test=2)
+    path = manifest_config(tmp, manifest)
+    result = invoke("run", path)
+    assert result.exit_code == 0, result.output
+    return tmp / "run"
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("[]", "not list"),
+    ("{", "damaged summary file"),
+    ('{"a": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested too deeply"),
+    ('{"schema": "auditor.summary/1", "models": 5, "dataset": {}}', "damaged"),
+    ("\xff\xfe", "damaged summary file"),
+])
+def test_report_on_a_damaged_summary_is_one_line(finished_run, content, needle):
+    summary = finished_run / "summary.json"
+    good = summary.read_bytes()
+    try:
+        summary.write_bytes(content.encode("latin-1") if content.startswith("\xff")
+                            else content.encode())
+        assert_one_line_error(invoke("report", finished_run, "--no-pdf"), "summary.json",
+                              needle)
+    finally:
+        summary.write_bytes(good)
+    assert invoke("report", finished_run, "--no-pdf").exit_code == 0
+
+
+@pytest.mark.parametrize("path, value", [
+    (("models", "m"), 5), (("models", "m", "metrics"), []), (("models", "m", "findings"), 7),
+    (("models", "m", "attention"), "x"), (("dataset", "skipped"), {"a": 1}),
+    (("dataset", "classes"), None), (("models", "m", "by_group"), [1, 2]),
+])
+def test_report_on_an_edited_summary_never_shows_a_traceback(finished_run, path, value):
+    summary = finished_run / "summary.json"
+    good = summary.read_bytes()
+    data = json.loads(good)
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    try:
+        summary.write_text(json.dumps(data))
+        result = invoke("report", finished_run, "--no-pdf")
+        if result.exit_code != 0:
+            assert_one_line_error(result, "summary.json")
+    finally:
+        summary.write_bytes(good)

@@ -1,0 +1,122 @@
+"""Hostile text and Ctrl-C (issue #16 rows 15, 17, 19): bidi controls cannot reorder the
+report or the CSV, spreadsheet formulas in written CSVs are inert, Ctrl-C says how to resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import time
+
+import pytest
+from helpers.reliability import (
+    cli_popen,
+    invoke,
+    make_manifest_dataset,
+    manifest_config,
+)
+
+from auditor.data.rebalance import spreadsheet_safe
+from auditor.errors import BIDI_CONTROLS
+
+RLO_CLASS = "doc\u202etor"  # shows as "docrot" reversed after it
+ISOLATE_ATTR = "dark\u2067x\u2069"
+
+# -- row 17: bidirectional controls ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bidi_run(tmp_path_factory):
+    """A run whose class and attribute values carry bidi controls; the HTML handed to the PDF
+    printer is captured."""
+    from auditor.report import stage
+
+    tmp = tmp_path_factory.mktemp("bidi")
+    manifest = make_manifest_dataset(tmp / "data", classes=(RLO_CLASS, "nurse"),
+                                     attr_values=(ISOLATE_ATTR, "blond"), n_train=4, n_test=3)
+    path = manifest_config(tmp, manifest, report={"formats": ["html", "pdf"],
+                                                  "examples_per_group": 1})
+    printed: list[str] = []
+    real = stage.render_pdf
+    stage.render_pdf = lambda html, **kw: printed.append(html) or b"%PDF-1.7\n"
+    try:
+        result = invoke("run", path)
+    finally:
+        stage.render_pdf = real
+    assert result.exit_code == 0, result.output
+    return tmp / "run", printed
+
+
+def test_bidi_controls_are_neutralised_in_html(bidi_run):
+    run, _ = bidi_run
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert not any(c in html for c in BIDI_CONTROLS)
+    assert "doc\u2039U+202E\u203ator" in html  # shown, not obeyed
+
+
+def test_bidi_controls_are_neutralised_in_the_pdf_input(bidi_run):
+    _, printed = bidi_run
+    assert len(printed) == 1
+    assert not any(c in printed[0] for c in BIDI_CONTROLS)
+    assert "\u2039U+2067\u203a" in printed[0]
+
+
+def test_summary_keeps_the_labels_as_they_are(bidi_run):
+    """Data stays data: only what is shown is neutralised."""
+    run, _ = bidi_run
+    assert RLO_CLASS in json.loads((run / "summary.json").read_text())["dataset"]["classes"]
+
+
+# -- row 19 (+ bidi in CSV): formula-like cells in written CSVs -------------------------------
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+HYPERLINK(\"http://x\")", "@SUM(A1:A9)", "-2+3",
+            "\tTAB", "\r=1"]
+
+
+def test_spreadsheet_safe_escapes_formulas_and_keeps_numbers():
+    import pandas as pd
+
+    table = pd.DataFrame({"label": FORMULAS + ["plain", "-1", "+0.5", "2e3"],
+                          "n": list(range(10))})
+    out = spreadsheet_safe(table)
+    assert out["label"].tolist()[:6] == ["'" + f for f in FORMULAS]
+    assert out["label"].tolist()[6:] == ["plain", "-1", "+0.5", "2e3"]
+    assert out["n"].tolist() == list(range(10))
+
+
+def test_rebalance_csv_is_inert_in_a_spreadsheet(tmp_path):
+    manifest = make_manifest_dataset(tmp_path / "data", classes=(FORMULAS[0], RLO_CLASS),
+                                     attr_values=("@evil", "-1"), n_train=4, n_test=2)
+    path = manifest_config(tmp_path, manifest)
+    out = tmp_path / "balanced.csv"
+    result = invoke("rebalance", path, "--by", "hair", "--out", out)
+    assert result.exit_code == 0, result.output
+    with open(out, newline="", encoding="utf-8") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert not any(c.startswith(("=", "+", "@", "\t", "\r")) for c in cells)
+    assert not any(ch in c for c in cells for ch in BIDI_CONTROLS)
+    assert "'" + FORMULAS[0] in cells and "'@evil" in cells and "-1" in cells
+    assert "doc\u2039U+202E\u203ator" in cells
+
+
+# -- row 15: Ctrl-C -----------------------------------------------------------------------------
+
+def test_ctrl_c_prints_the_resume_line_and_releases_the_lock(tmp_path):
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=16, n_test=8)
+    path = manifest_config(tmp_path, manifest, report={"formats": []},
+                           models=[{"name": "m", "train": {"epochs": 400, "batch_size": 4}}])
+    proc = cli_popen("run", path, cwd=tmp_path)
+    lock = tmp_path / "run" / "run.lock"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not (
+            (tmp_path / "run" / "run.log").exists() and lock.exists()):
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted; run the same command again to resume" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert not lock.exists()  # the lock was released on the way out
+    marker = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert marker["complete"] is False  # what "run the same command again" resumes
