@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from auditor.config_reader import read_yaml
+from auditor.common.yaml_reader import read_yaml
 from auditor.errors import ConfigError
 
 __all__ = [
@@ -338,7 +338,7 @@ def load_config(path: str | Path) -> AuditConfig:
 
     Raises:
         ConfigError: missing file, malformed YAML, a key given twice, nesting deeper than
-            :data:`~auditor.config_reader.MAX_YAML_DEPTH`, unknown key or wrong type (one
+            :data:`~auditor.common.yaml_reader.MAX_YAML_DEPTH`, unknown key or wrong type (one
             line).
     """
     path = Path(path)
