@@ -102,7 +102,7 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     from auditor.config import load_config
     from auditor.data.dataset import resolve_synthetic
     from auditor.data.plan import preview
-    from auditor.errors import ReportError, RunDirError
+    from auditor.errors import DataError, ReportError, RunDirError
 
     run_dir = Path(run_dir)
     needed = ("summary.json", "samples.parquet", "config.resolved.yaml", "run.json")
@@ -124,10 +124,16 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     data_cfg = cfg.data
     if data_cfg.synthetic is not None:  # regenerated only if the run's data/ was removed
         data_cfg = resolve_synthetic(data_cfg, run_dir / "data", cfg.seed)
-    root = Path(data_cfg.root or data_cfg.image_folder or ".")  # type: ignore[arg-type]
-    gallery = RunGallery(lambda sample_id: preview(root / sample_id, data_cfg.image_size,
-                                                   data_cfg.resize, sample_id=sample_id),
-                         run_dir / "maps")
+    root = Path(data_cfg.root or data_cfg.image_folder or ".").resolve()  # type: ignore[arg-type]
+
+    def image(sample_id: str) -> np.ndarray:
+        # ids come from samples.parquet, which may have been edited: stay inside the data root
+        path = root / sample_id
+        if not data_cfg.follow_symlinks and not path.resolve().is_relative_to(root):
+            raise DataError(f"sample {sample_id}: outside the data root {root}; not shown")
+        return preview(path, data_cfg.image_size, data_cfg.resize, sample_id=sample_id)
+
+    gallery = RunGallery(image, run_dir / "maps")
     key = str(read_json_object(run_dir / "run.json", "run marker").get("key", ""))
     report_cfg = cfg.report.model_copy(update={"formats": list(formats)})
     with RunDir(run_dir, key=key) as rundir:

@@ -314,3 +314,28 @@ def test_report_on_an_edited_summary_never_shows_a_traceback(finished_run, path,
             assert_one_line_error(result, "summary.json")
     finally:
         summary.write_bytes(good)
+
+
+def test_report_never_reads_images_outside_the_data_root(finished_run, monkeypatch):
+    """Ids in samples.parquet name the thumbnails' files; an edited id cannot leave the root."""
+    import pandas as pd
+
+    from auditor.data import plan
+    from auditor.report.stage import rerender_report
+
+    samples_path = finished_run / "samples.parquet"
+    good = samples_path.read_bytes()
+    secret = finished_run.parent / "secret.png"
+    secret.write_bytes(b"not read")
+    opened = []
+    real_preview = plan.preview
+    monkeypatch.setattr(plan, "preview", lambda path, *a, **k: (opened.append(path),
+                                                                 real_preview(path, *a, **k))[1])
+    try:
+        df = pd.read_parquet(samples_path)
+        df["id"] = ["../../secret.png"] * len(df)
+        df.to_parquet(samples_path)
+        rerender_report(finished_run, formats=("html",))
+    finally:
+        samples_path.write_bytes(good)
+    assert all(secret.name not in str(p) for p in opened), opened
