@@ -116,6 +116,14 @@ def _print_run_summary(summary: dict) -> None:
             colour = {"high": "red", "medium": "yellow"}.get(f.get("severity"), "cyan")
             console.print(f"  [{colour}]{_safe(f.get('severity', '')):<6}[/] {_safe(name)}: "
                           f"{_safe(f.get('title'))}", highlight=False)
+    console.print("\nverdict:")
+    for name, m in summary.get("models", {}).items():
+        v = m.get("verdict") or {}
+        colour = {"not_ready": "red", "review": "yellow"}.get(v.get("status"), "green")
+        console.print(f"  [{colour}]{_safe(name)}[/]: {_safe(v.get('text', 'no verdict'))}",
+                      highlight=False)
+    if summary.get("headline"):
+        console.print(f"  [bold]{_safe(summary['headline'])}[/]", highlight=False)
 
 
 @app.command()
@@ -198,6 +206,34 @@ def synth_clinic(
         with _progress() as bars:
             sink = _Bars(bars)
             manifest = generate_clinic(out, cfg, seed=seed,
+                                       progress=lambda d, t: sink("generate", d, t))
+    except AuditorError as err:
+        _fail(err)
+        return
+    console.print(f"manifest: {_safe(manifest)}")
+
+
+@synth_app.command("scenes")
+def synth_scenes(
+    out: Annotated[Path, typer.Option(help="output folder")],
+    n_train: int = 3000, n_val: int = 200, n_test: int = 1000,
+    bias: float = 0.95, image_size: int = 64, seed: int = 0,
+) -> None:
+    """Write the Waterbirds-style cat/cup-on-nature/urban dataset from real photos (needs
+    scikit-image: pip install 'auditor[scenes]')."""
+    from auditor.config import SyntheticConfig
+    from auditor.data.scenes import generate_scenes
+
+    try:
+        cfg = SyntheticConfig(kind="scenes", n_train=n_train, n_val=n_val, n_test=n_test,
+                              bias=bias, image_size=image_size)
+    except ValueError as err:
+        _fail(AuditorError(str(err).splitlines()[-1] if str(err) else "invalid option"))
+        return
+    try:
+        with _progress() as bars:
+            sink = _Bars(bars)
+            manifest = generate_scenes(out, cfg, seed=seed,
                                        progress=lambda d, t: sink("generate", d, t))
     except AuditorError as err:
         _fail(err)

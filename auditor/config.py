@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from auditor.common.thresholds import LIFT_THRESHOLD, RELIANCE_THRESHOLD
 from auditor.common.yaml_reader import read_yaml
 from auditor.errors import ConfigError
 
@@ -34,6 +35,7 @@ __all__ = [
     "ModelConfig",
     "NormalizeStats",
     "RegionsConfig",
+    "RelianceConfig",
     "ReportConfig",
     "SaliencyConfig",
     "SyntheticConfig",
@@ -52,7 +54,7 @@ class _Strict(BaseModel):
 class SyntheticConfig(_Strict):
     """The embedded generator (``auditor.data.synthetic``)."""
 
-    kind: Literal["clinic"] = "clinic"
+    kind: Literal["clinic", "scenes"] = "clinic"
     n_train: int = Field(3000, ge=8, le=1_000_000)
     n_val: int = Field(200, ge=0, le=1_000_000)
     n_test: int = Field(1000, ge=4, le=1_000_000)
@@ -164,19 +166,49 @@ class SaliencyConfig(_Strict):
     autocast: Literal["bf16", "fp16"] | None = None  # CUDA only; ignored on CPU
 
 
+class RelianceConfig(_Strict):
+    """The causal tests of the audit pass (``analysis.reliance``).
+
+    ``fill``: what a masked region is replaced with; ``swap``: also run the counterfactual
+    swaps (a spurious region pasted in from a sample of another attribute value; the expected
+    regions pasted in from a sample of another class); ``regions``: ``all`` (background
+    included) or a list of region names to mask.
+    """
+
+    fill: Literal["blur", "mean"] = "blur"
+    swap: bool = True
+    regions: Literal["all"] | list[str] = "all"
+
+
 class AnalysisConfig(_Strict):
     expected_regions: list[str] = Field(default_factory=lambda: ["object"])
     spurious_regions: list[str] | None = None  # default: every other region
     sanity_check: bool = True
     sanity_layers: Literal["auto", "cascade", "blocks", "full"] = "auto"
-    lift_threshold: float = Field(1.5, gt=0)
+    lift_threshold: float = Field(LIFT_THRESHOLD, gt=0)
     gap_threshold: float = Field(0.10, ge=0, le=1)
     disparity_tau: float = Field(0.8, gt=0, le=1)
     min_group_size: int = Field(10, ge=1, le=1_000_000)
     n_bootstrap: int = Field(1000, ge=50, le=100_000)
     ci_level: float = Field(0.95, gt=0.5, lt=1)
-    reliance: bool = True
-    reliance_fill: Literal["blur", "mean"] = "blur"
+    reliance: RelianceConfig | None = Field(default_factory=RelianceConfig)
+    reliance_threshold: float = Field(RELIANCE_THRESHOLD, gt=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_reliance_keys(cls, raw: Any) -> Any:
+        """``reliance: true|false`` and ``reliance_fill`` (before 0.x) keep working."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        rel = raw.get("reliance", True)
+        fill = raw.pop("reliance_fill", None)
+        if rel is True:
+            rel = {}
+        if isinstance(rel, dict) and fill is not None:
+            rel = {"fill": fill, **rel}
+        raw["reliance"] = None if rel is False else rel
+        return raw
 
 
 class ReportConfig(_Strict):

@@ -119,17 +119,22 @@ def resolve_synthetic(cfg: DataConfig, out_dir: Path, seed: int,
 
     Returns:
         A copy with ``synthetic=None``, ``manifest``/``root`` set, ``attributes`` defaulting to
-        ``[hair]`` and COCO ``regions`` pointing at the generated ``regions.json`` (``auto``
-        kept).
+        ``[hair]`` (clinic) or ``[scene]`` (scenes) and COCO ``regions`` pointing at the
+        generated ``regions.json`` (``auto`` kept).
     """
     if cfg.synthetic is None:
         return cfg
-    from auditor.data.synthetic import generate_clinic
+    if cfg.synthetic.kind == "scenes":
+        from auditor.data.scenes import generate_scenes as generate
+        attribute = "scene"
+    else:
+        from auditor.data.synthetic import generate_clinic as generate
+        attribute = "hair"
 
-    manifest = generate_clinic(Path(out_dir), cfg.synthetic, seed=seed, progress=progress)
+    manifest = generate(Path(out_dir), cfg.synthetic, seed=seed, progress=progress)
     raw = cfg.model_dump()
     raw.update(synthetic=None, manifest=manifest, root=manifest.parent,
-               attributes=list(cfg.attributes) or ["hair"],
+               attributes=list(cfg.attributes) or [attribute],
                regions=RegionsConfig(format="coco", path=manifest.parent / "regions.json",
                                      auto=list(cfg.regions.auto) if cfg.regions else []
                                      ).model_dump())

@@ -22,9 +22,6 @@ gives the same bytes.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -32,8 +29,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from pycocotools import mask as mask_utils
 
 from auditor.common.files import atomic_write_bytes
 from auditor.config import SyntheticConfig
@@ -44,6 +39,7 @@ from auditor.data.clinic_draw import (
     sample_scene,
     scene_polygons,
 )
+from auditor.data.synth_io import is_cached, png_bytes, write_dataset
 
 __all__ = ["ANNOTATION_PAD_PX", "CLASSES", "DEFAULT_STYLE", "GENERATOR_VERSION", "HAIR",
            "clinic_table", "generate_clinic", "scene_for", "split_plan"]
@@ -58,26 +54,30 @@ ANNOTATION_PAD_PX = 0.8  # polygons are grown by this much so anti-aliased edges
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
-def split_plan(split: str, n: int, bias: float, rng: np.random.Generator) -> list[tuple[str, str]]:
-    """The (label, hair) of every image of a split, shuffled.
+def split_plan(split: str, n: int, bias: float, rng: np.random.Generator,
+               classes: tuple[str, str] = CLASSES, values: tuple[str, str] = HAIR
+               ) -> list[tuple[str, str]]:
+    """The (label, attribute value) of every image of a split, shuffled.
 
     Args:
-        split: ``train`` (biased) or ``val`` / ``test`` (balanced over class x hair).
+        split: ``train`` (biased) or ``val`` / ``test`` (balanced over class x value).
         n: number of images.
-        bias: share of train images per class whose hair agrees with the class.
+        bias: share of train images per class whose value agrees with the class
+            (``values[i]`` agrees with ``classes[i]``).
         rng: shuffling source.
+        classes, values: the two classes and the two attribute values (default: clinic).
 
     Returns:
         ``n`` pairs ``(label, hair)``.
     """
     cells: list[tuple[str, str]] = []
     if split == "train":
-        for c, cls in enumerate(CLASSES):
+        for c, cls in enumerate(classes):
             n_cls = n // 2 + (1 if c < n % 2 else 0)
             n_agree = int(round(bias * n_cls))
-            cells += [(cls, HAIR[c])] * n_agree + [(cls, HAIR[1 - c])] * (n_cls - n_agree)
+            cells += [(cls, values[c])] * n_agree + [(cls, values[1 - c])] * (n_cls - n_agree)
     else:
-        grid = [(cls, h) for cls in CLASSES for h in HAIR]
+        grid = [(cls, h) for cls in classes for h in values]
         for i, cell in enumerate(grid):
             cells += [cell] * (n // 4 + (1 if i < n % 4 else 0))
     order = rng.permutation(len(cells))
@@ -89,20 +89,6 @@ def scene_for(seed: int, split: str, index: int, label: str, hair: str,
     """The scene of image ``index`` of ``split`` and the generator that draws its noise."""
     rng = np.random.default_rng([seed, SPLIT_SEEDS[split], index, 7])
     return sample_scene(rng, label, hair, style), rng
-
-
-def _png_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
-
-
-def _coco_annotation(polys: list, ann_id: int, image_id: int, cat_id: int, size: int) -> dict:
-    seg = [[round(v, 2) for xy in poly for v in xy] for poly in polys]
-    rle = mask_utils.merge(mask_utils.frPyObjects(seg, size, size))
-    x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
-    return {"id": ann_id, "image_id": image_id, "category_id": cat_id, "segmentation": seg,
-            "area": float(mask_utils.area(rle)), "bbox": [x, y, w, h], "iscrowd": 0}
 
 
 def _stamp(cfg: SyntheticConfig, seed: int, style: ClinicStyle) -> dict:
@@ -123,7 +109,7 @@ def _render_chunk(args: tuple) -> list[tuple[str, str, str, str, dict]]:
         scene, rng = scene_for(seed, split, i, label, hair, style)
         pixels = render_scene(scene, size, style, noise_rng=rng)
         rel = _rel_path(split, i)
-        atomic_write_bytes(out_dir / rel, _png_bytes(pixels), fsync=False)  # params.json seals
+        atomic_write_bytes(out_dir / rel, png_bytes(pixels), fsync=False)  # params.json seals
         out.append((rel, label, split, hair, scene_polygons(scene, size,
                                                             pad_px=ANNOTATION_PAD_PX)))
     return out
@@ -202,41 +188,24 @@ def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
     style = style or DEFAULT_STYLE
     out_dir = Path(out_dir)
     manifest = out_dir / "manifest.csv"
-    stamp_path = out_dir / "params.json"
     stamp = _stamp(cfg, seed, style)
-    if stamp_path.is_file() and manifest.is_file() and (out_dir / "regions.json").is_file():
-        try:
-            if json.loads(stamp_path.read_text(encoding="utf-8")) == stamp:
-                log.info("clinic dataset already in %s (same parameters)", out_dir)
-                return manifest
-        except (OSError, json.JSONDecodeError):
-            pass
-    stamp_path.unlink(missing_ok=True)
+    if is_cached(out_dir, stamp):
+        log.info("clinic dataset already in %s (same parameters)", out_dir)
+        return manifest
+    (out_dir / "params.json").unlink(missing_ok=True)
     size = cfg.image_size
     jobs = _jobs(cfg, seed)
     total = len(jobs)
     for split in SPLIT_SEEDS:
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str, str]] = []
-    images, annotations = [], []
+    polygons: list[dict] = []
     for rel, label, split, hair, polys in _render_all(out_dir, jobs, seed, size, style,
                                                       progress):
         rows.append((rel, label, split, hair))
-        image_id = len(images) + 1
-        images.append({"id": image_id, "file_name": rel, "width": size, "height": size})
-        for cat_id, name in ((1, "face"), (2, "object")):
-            annotations.append(_coco_annotation(polys[name], len(annotations) + 1,
-                                                image_id, cat_id, size))
-    coco = {"info": {"description": "auditor clinic synthetic dataset", "seed": seed},
-            "images": images, "annotations": annotations,
-            "categories": [{"id": 1, "name": "face", "supercategory": "person"},
-                           {"id": 2, "name": "object", "supercategory": "object"}]}
-    atomic_write_bytes(out_dir / "regions.json", json.dumps(coco).encode("utf-8"))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "label", "split", "hair"])
-    writer.writerows(rows)
-    atomic_write_bytes(manifest, buf.getvalue().encode("utf-8"))
-    atomic_write_bytes(stamp_path, json.dumps(stamp, indent=2).encode("utf-8"))
+        polygons.append(polys)
+    write_dataset(out_dir, rows, polygons, columns=["path", "label", "split", "hair"],
+                  categories=[("face", "person"), ("object", "object")], size=size,
+                  stamp=stamp, description="auditor clinic synthetic dataset")
     log.info("wrote %d clinic images to %s", total, out_dir)
     return manifest

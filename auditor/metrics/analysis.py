@@ -23,7 +23,7 @@ from auditor.metrics.clusters import ClusterResult, cluster_misclassified
 from auditor.metrics.columns import flip_column
 from auditor.metrics.findings import compute_findings
 from auditor.metrics.groups import GroupPerformance, group_performance
-from auditor.metrics.reliance import reliance_summary
+from auditor.metrics.reliance import reliance_summary, swap_summary
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.slices import Slice, find_slices
 
@@ -38,6 +38,7 @@ class ModelAnalysis:
         performance: disaggregated accuracy.
         attention: the attention blocks (see :func:`attention_summary`).
         reliance: :func:`reliance_summary` result, or None without reliance columns.
+        swaps: :func:`swap_summary` result, or None without swap columns.
         clusters: misclassification clusters; ``clusters.labels`` is the ``cluster`` column.
         slices: tested slices.
         findings: sorted findings.
@@ -51,6 +52,7 @@ class ModelAnalysis:
     slices: list[Slice]
     findings: list[Finding]
     sanity: Mapping[str, Any] | None = None
+    swaps: dict[str, Any] | None = None
 
     @property
     def cluster_labels(self) -> np.ndarray:
@@ -63,7 +65,8 @@ class ModelAnalysis:
         DESIGN keys: ``metrics``, ``by_group``, ``attention``, ``attention_by_class``,
         ``findings``, ``clusters`` (and ``sanity`` when given). Extras: ``groups`` (cells,
         intersections, TPR/FPR), ``attention_by_group``, ``attention_by_class_group``,
-        ``attention_by_correctness``, ``reliance``, ``slices``, ``cluster_projection``.
+        ``attention_by_correctness``, ``reliance``, ``swaps``, ``slices``,
+        ``cluster_projection``.
         """
         block: dict[str, Any] = {
             "metrics": self.performance.metrics_dict(),
@@ -82,6 +85,8 @@ class ModelAnalysis:
                 block[key] = self.attention[key]
         if self.reliance is not None:
             block["reliance"] = self.reliance
+        if self.swaps:
+            block["swaps"] = self.swaps
         block["slices"] = [s.to_dict() for s in self.slices]
         block["cluster_projection"] = self.clusters.projection
         return block
@@ -114,6 +119,8 @@ def measure_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
     has_reliance = any(flip_column(r) in df.columns for r in regions)
     reliance = (reliance_summary(df, regions, attributes, level=level, n_boot=n_boot, seed=seed)
                 if has_reliance else None)
+    swap_cols = [c.removeprefix("swap_pred_") for c in df.columns if c.startswith("swap_pred_")]
+    swaps = swap_summary(df, swap_cols, attributes, level=level) if swap_cols else None
     if embeddings is not None and methods:
         clusters = cluster_misclassified(df, embeddings, regions, methods[0], attributes,
                                          seed=seed, level=level)
@@ -124,4 +131,5 @@ def measure_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
                                 config=config, performance=perf, clusters=clusters.clusters,
                                 slices=slices, sanity=sanity, seed=seed)
     return ModelAnalysis(performance=perf, attention=attention, reliance=reliance,
-                         clusters=clusters, slices=slices, findings=findings, sanity=sanity)
+                         clusters=clusters, slices=slices, findings=findings, sanity=sanity,
+                         swaps=swaps)

@@ -10,8 +10,8 @@ __all__ = ["KINDS", "SEVERITIES", "Finding", "describe_group", "fmt_p", "method_
 
 Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
-#: DESIGN kinds first; ``disparity`` and ``slice`` are extra kinds.
-KINDS: tuple[str, ...] = ("unreliable_saliency", "spurious_cue", "group_gap",
+#: Most telling first; ``ignored_region``, ``disparity`` and ``slice`` are extra kinds.
+KINDS: tuple[str, ...] = ("unreliable_saliency", "spurious_cue", "ignored_region", "group_gap",
                           "misclassification_cluster", "slice", "disparity")
 
 _METHOD_LABELS = {
@@ -29,7 +29,8 @@ class Finding:
 
     Attributes:
         kind: ``spurious_cue``, ``group_gap``, ``misclassification_cluster``,
-            ``unreliable_saliency`` (DESIGN kinds) or the extra kinds ``disparity``, ``slice``.
+            ``unreliable_saliency`` (DESIGN kinds) or the extra kinds ``ignored_region``,
+            ``disparity``, ``slice`` (docs/findings.md).
         severity: ``high``, ``medium`` or ``low``.
         title: one plain sentence carrying its numbers.
         evidence: the numbers behind the title (JSON-ready: no NaN, no numpy types).

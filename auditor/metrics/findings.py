@@ -4,6 +4,7 @@ Kinds (DESIGN meaning kept); their severity rules live in :mod:`auditor.metrics.
 are documented, with their tests, corrections and minimum effect sizes, in docs/findings.md.
 
 * ``spurious_cue`` — see :mod:`auditor.metrics.spurious`.
+* ``ignored_region`` — see :mod:`auditor.metrics.shortcuts`.
 * ``group_gap`` — among the (class x attribute value) cells with at least ``min_group_size``
   samples, compared within their class, and separately among the values of each attribute:
   worst vs best group (:func:`auditor.metrics.groups.worst_and_best`), Fisher exact test
@@ -15,7 +16,9 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
 * ``disparity`` (extra, Aequitas-style) — per attribute, the ratio of a value's accuracy, or of
   its mean mass on a spurious region, to the reference value (the largest group) lies outside
   ``[tau, 1/tau]``; Fisher exact (accuracy) or Mann-Whitney (mass) tests, Holm-corrected over
-  every disparity tested. Masses below 1% on both sides are not compared.
+  every disparity tested. Masses below 1% on both sides are not compared. A mass difference is
+  phrased from the group with more mass ("group X's predictions rest more on <region>"): on a
+  spurious region less attention is the better side.
 * ``slice`` (extra) — a significant slice (:mod:`auditor.metrics.slices`). At most three,
   skipping slices nested in one already reported.
 
@@ -50,6 +53,7 @@ from auditor.metrics.severity import (
     significant,
     slice_severity,
 )
+from auditor.metrics.shortcuts import ignored_region_findings
 from auditor.metrics.slices import Slice
 from auditor.metrics.spurious import resolve_regions, spurious_cue_findings
 from auditor.metrics.stats import holm_bonferroni, json_float, wilson_ci
@@ -191,11 +195,14 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                     continue
                 a, b = mass[in_v][np.isfinite(mass[in_v])], mass[in_ref][np.isfinite(mass[in_ref])]
                 p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
+                (hi, m_hi, n_hi), (lo, m_lo, n_lo) = sorted(
+                    [(value, m_v, int(in_v.sum())), (ref, m_r, int(in_ref.sum()))],
+                    key=lambda x: -x[1])
                 cands.append((m_v - m_r,
-                              f"Samples with {attr}={value} get {ratio:.2f} times the "
-                              f"{method_label(method)} attention on {region} of the reference "
-                              f"group {attr}={ref} ({pct(m_v)} vs {pct(m_r)} of the map, "
-                              f"n={int(in_v.sum())} and {int(in_ref.sum())}",
+                              f"Predictions for {attr}={hi} rest more on the {region} than "
+                              f"those for {attr}={lo}: {pct(m_hi)} vs {pct(m_lo)} of the "
+                              f"{method_label(method)} attention ({max(ratio, 1 / ratio):.2f} "
+                              f"times, n={n_hi} and {n_lo}",
                               {"metric": "mass", "method": method, "region": region,
                                "attribute": attr, "value": value, "reference": ref,
                                "ratio": json_float(ratio), "tau": tau,
@@ -371,7 +378,8 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
     if performance is None:
         performance = group_performance(df, attributes, level=config.ci_level,
                                         min_group_size=config.min_group_size)
-    _, spurious = resolve_regions(regions, config.expected_regions, config.spurious_regions)
+    expected, spurious = resolve_regions(regions, config.expected_regions,
+                                         config.spurious_regions)
     out: list[Finding] = []
     out += sanity_findings(sanity)
     if methods:
@@ -379,7 +387,12 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
             df, methods[0], regions, attributes, expected_regions=config.expected_regions,
             spurious_regions=config.spurious_regions, lift_threshold=config.lift_threshold,
             min_group_size=config.min_group_size, other_methods=methods[1:],
+            reliance_threshold=config.reliance_threshold,
             n_boot=config.n_bootstrap, level=config.ci_level, seed=seed)
+    out += ignored_region_findings(df, expected, attributes,
+                                   method=methods[0] if methods else None,
+                                   min_group_size=config.min_group_size,
+                                   level=config.ci_level, n_boot=config.n_bootstrap, seed=seed)
     gaps = group_gap_findings(performance, gap_threshold=config.gap_threshold,
                               min_group_size=config.min_group_size, level=config.ci_level)
     out += gaps

@@ -4,7 +4,15 @@ The audit pass (:mod:`auditor.pipeline.reliance_pass`) occludes each region and 
 sample ``flip_<region>`` (the predicted class changed) and ``conf_drop_<region>`` (softmax
 probability of the original prediction before minus after). :func:`reliance_summary`
 aggregates those columns with Wilson intervals (flip rates) and bootstrap intervals (drops).
-Pure pandas: no model is run here.
+
+The counterfactual swaps add, per swap ``s`` (``object`` or ``<attribute>:<region>``), the
+columns ``swap_pred_<s>`` (the class predicted after the swap; missing when the sample got no
+donor) and ``swap_to_<s>`` (the class the swapped-in content points to: for ``object`` the
+donor's class, for a context swap the class the donor's attribute value goes with in training,
+see :func:`context_classes`). :func:`swap_summary` gives, per class x attribute value, the flip
+rate (prediction changed) and the follow rate: among samples whose class and prediction
+differ from ``swap_to``, the share now predicted as ``swap_to`` — predictions that follow the
+swapped-in content. Pure pandas: no model is run here.
 """
 
 from __future__ import annotations
@@ -12,13 +20,114 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from auditor.metrics.columns import area_column, conf_drop_column, flip_column
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import bootstrap_mean_ci, json_float, wilson_ci
 
-__all__ = ["reliance_summary"]
+__all__ = ["context_classes", "reliance_summary", "swap_pred_column", "swap_rates",
+           "swap_summary", "swap_to_column"]
+
+
+def swap_pred_column(swap: str) -> str:
+    """Column of the class predicted after swap ``swap``."""
+    return f"swap_pred_{swap}"
+
+
+def swap_to_column(swap: str) -> str:
+    """Column of the class the swapped-in content of ``swap`` points to."""
+    return f"swap_to_{swap}"
+
+
+def context_classes(table: pd.DataFrame, attribute: str, classes: Sequence[str]
+                    ) -> dict[str, dict[str, Any]]:
+    """The class each value of ``attribute`` goes with: its most common class.
+
+    Args:
+        table: rows to count (the training split), with ``label`` (class index) and the
+            attribute column.
+        attribute: attribute column.
+        classes: class names by index.
+
+    Returns:
+        ``{VALUE: {"class": NAME, "share": float, "n": int}}``: ``share`` of the value's
+        ``n`` rows carry that class (ties go to the lower class index).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    values = attribute_values(table, attribute)
+    labels = table["label"].to_numpy()
+    for v in sorted(values.unique()):
+        counts = np.bincount(labels[(values == v).to_numpy()].astype(int),
+                             minlength=len(classes))
+        n = int(counts.sum())
+        if n:
+            out[v] = {"class": str(classes[int(counts.argmax())]),
+                      "share": json_float(counts.max() / n), "n": n}
+    return out
+
+
+def swap_rates(df: pd.DataFrame, swap: str, level: float = 0.95) -> dict[str, Any]:
+    """Flip and follow rates of one swap over the rows of ``df``.
+
+    Args:
+        df: per-sample rows with ``pred``, ``label``, ``swap_pred_<swap>`` and
+            ``swap_to_<swap>`` (rows without a swap are skipped).
+        swap: swap name.
+        level: Wilson interval level.
+
+    Returns:
+        ``{"n", "flip_rate", "ci", "n_follow", "follow_rate", "follow_ci"}``: flips over the
+        ``n`` swapped rows; follows over the ``n_follow`` swapped rows whose class and
+        prediction both differ from the class the swapped-in content points to (a move to
+        that class is then caused by the swap).
+    """
+    after, to = df[swap_pred_column(swap)], df[swap_to_column(swap)]
+    done = after.notna().to_numpy() & to.notna().to_numpy()
+    after, to = after.astype(str).to_numpy()[done], to.astype(str).to_numpy()[done]
+    pred, label = df["pred"].astype(str).to_numpy()[done], df["label"].astype(str).to_numpy()[done]
+    flips = int((after != pred).sum())
+    eligible = (label != to) & (pred != to)
+    follows = int((after[eligible] == to[eligible]).sum())
+    n, n_f = int(done.sum()), int(eligible.sum())
+    return {"n": n, "flip_rate": json_float(flips / n) if n else None,
+            "ci": [json_float(v) for v in wilson_ci(flips, n, level)],
+            "n_follow": n_f, "follow_rate": json_float(follows / n_f) if n_f else None,
+            "follow_ci": [json_float(v) for v in wilson_ci(follows, n_f, level)]}
+
+
+def swap_summary(df: pd.DataFrame, swaps: Sequence[str], attributes: Sequence[str] = (), *,
+                 level: float = 0.95) -> dict[str, dict[str, Any]]:
+    """Flip and follow rates per swap: overall, per class and per class x attribute value.
+
+    Args:
+        df: per-sample table of ONE model with the swap columns (see the module docstring).
+        swaps: swap names; those without columns are skipped.
+        attributes: attribute columns of the class x value cells.
+        level: Wilson interval level.
+
+    Returns:
+        ``{SWAP: {**swap_rates, "by_class": {CLASS: {...}},
+        "by_cell": {ATTR: {CLASS: {VALUE: {...}}}}}}``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for swap in swaps:
+        if swap_pred_column(swap) not in df.columns:
+            continue
+        entry = swap_rates(df, swap, level)
+        labels = df["label"].astype(str)
+        entry["by_class"] = {c: swap_rates(df[labels == c], swap, level)
+                             for c in sorted(labels.unique())}
+        entry["by_cell"] = {}
+        for attr in attributes:
+            values = attribute_values(df, attr)
+            entry["by_cell"][attr] = {
+                c: {v: swap_rates(df[(labels == c) & (values == v)], swap, level)
+                    for v in sorted(values[labels == c].unique())}
+                for c in sorted(labels.unique())}
+        out[swap] = entry
+    return out
 
 
 def _stats(sub: pd.DataFrame, region: str, level: float, n_boot: int, seed: int

@@ -1,17 +1,26 @@
-"""Spurious-cue findings: the model attends to a region that should not decide the class.
+"""Spurious-cue findings: the model relies on, or attends to, a region that should not decide
+the class.
 
-For one saliency method (the primary one) and every spurious region (config
-``analysis.spurious_regions``; default every region not in ``expected_regions``, background
-included — it is usually large with lift < 1, so it rarely fires), the lift of the region
-is measured in every *cell* with at least ``min_group_size`` samples: all samples, each class,
-each (class, attribute value). A cell clears the bar when the lower end of the bootstrap
-interval of its lift exceeds ``lift_threshold``. One finding per region names the cell with
-the highest lower bound. Its severity combines the evidence:
+For every spurious region (config ``analysis.spurious_regions``; default every region not in
+``expected_regions``, background included) two kinds of evidence are read, each in every
+*cell* with at least ``min_group_size`` samples (all samples, each class, each (class,
+attribute value)):
 
-* ``high``   — the lift clears the bar AND (the mass on the region exceeds the mass on the
-  expected regions in that cell, OR occluding the region flips at least
-  ``reliance_threshold`` of the cell's predictions — columns ``flip_<region>``);
-* ``medium`` — the lift clears the bar.
+* causal (:func:`auditor.metrics.shortcuts.causal_evidence`): masking the region
+  (``flip_<region>``) or swapping it for one from a sample with another attribute value
+  (``swap_pred_<attr>:<region>``) changes more than ``reliance_threshold`` of a cell's
+  predictions (lower Wilson bound) — whatever the region's size or lift, so a background
+  covering 90% of the image is caught;
+* attention: the lower end of the bootstrap interval of the region's lift (primary method)
+  exceeds ``lift_threshold``.
+
+One finding per region; its title puts the causal evidence first. Severity:
+
+* ``high``   — swapping the region sends more than ``reliance_threshold`` of a cell's
+  predictions to the class the swapped-in content goes with in training, OR the lift clears
+  the bar AND (the mass on the region exceeds the mass on the expected regions in that cell,
+  OR masking the region flips more than ``reliance_threshold`` of a cell's predictions);
+* ``medium`` — any one kind of evidence alone.
 
 The evidence also reports whether wrong answers put more mass on the region than right ones
 (one-sided Mann-Whitney U over the whole table), the flip rate for the expected region, and
@@ -26,17 +35,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditor.common.thresholds import LIFT_THRESHOLD, RELIANCE_THRESHOLD
 from auditor.errors import ConfigError
 from auditor.metrics.attention import area_column, mass_column
 from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
-from auditor.metrics.columns import flip_column
-from auditor.metrics.groups import attribute_values, group_name
+from auditor.metrics.groups import group_name
+from auditor.metrics.shortcuts import (
+    CausalEvidence,
+    causal_evidence,
+    causal_sentence,
+    cells,
+    flip_stats,
+)
 from auditor.metrics.stats import (
     bootstrap_mean_ci,
     bootstrap_ratio_ci,
     json_float,
     mannwhitney_greater,
-    wilson_ci,
 )
 
 __all__ = ["resolve_regions", "spurious_cue_findings"]
@@ -67,50 +82,35 @@ def resolve_regions(regions: Sequence[str], expected_regions: Sequence[str],
     return expected, spurious
 
 
-def _cells(df: pd.DataFrame, attributes: Sequence[str], min_size: int
-           ) -> list[tuple[dict[str, str], np.ndarray]]:
-    labels = df["label"].astype(str).to_numpy()
-    cells: list[tuple[dict[str, str], np.ndarray]] = [({}, np.ones(len(df), dtype=bool))]
-    for cls in sorted(set(labels.tolist())):
-        in_cls = labels == cls
-        cells.append(({"label": cls}, in_cls))
-        for attr in attributes:
-            values = attribute_values(df, attr).to_numpy()
-            for v in sorted(set(values[in_cls].tolist())):
-                cells.append(({"label": cls, attr: v}, in_cls & (values == v)))
-    return [(f, m) for f, m in cells if m.sum() >= min_size]
-
-
 def _flip_rate(df: pd.DataFrame, rows: np.ndarray, region: str, level: float
                ) -> tuple[float | None, list[float | None], int]:
-    col = flip_column(region)
-    if col not in df.columns:
-        return None, [None, None], 0
-    keep = rows.copy()
-    if area_column(region) in df.columns:
-        keep &= df[area_column(region)].to_numpy(dtype=float) > 0
-    flips = df.loc[keep, col].dropna().astype(bool)
-    k, n = int(flips.sum()), int(len(flips))
-    lo, hi = wilson_ci(k, n, level)
-    return (k / n if n else None), [json_float(lo), json_float(hi)], n
+    k, n, ci = flip_stats(df, rows, region, level)
+    return (k / n if n else None), ci, n
 
 
 def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[str],
-                    cells, *, lift_threshold: float, reliance_threshold: float,
-                    other_methods: Sequence[str], n_boot: int, level: float, seed: int
-                    ) -> Finding | None:
+                    cell_list, attributes: Sequence[str], *, lift_threshold: float,
+                    reliance_threshold: float, other_methods: Sequence[str], n_boot: int,
+                    level: float, seed: int) -> Finding | None:
     mass = df[mass_column(method, region)].to_numpy(dtype=float)
     area = df[area_column(region)].to_numpy(dtype=float)
     scored = []
-    for feats, rows in cells:
+    for feats, rows in cell_list:
         lift, lo, hi = bootstrap_ratio_ci(mass[rows], area[rows], n_boot=n_boot, level=level,
                                           seed=seed)
         if np.isfinite(lo) and lo > lift_threshold:
             scored.append((lo, lift, hi, feats, rows))
-    if not scored:
+    causal = causal_evidence(df, region, cell_list, attributes, threshold=reliance_threshold,
+                             level=level)
+    if not scored and not causal.causal:
         return None
     scored.sort(key=lambda s: (-s[0], group_name(s[3])))
-    lo, lift, hi, feats, rows = scored[0]
+    if scored:
+        lo, lift, hi, feats, rows = scored[0]
+    else:
+        feats, rows = _causal_cell(causal, cell_list)
+        lift, lo, hi = bootstrap_ratio_ci(mass[rows], area[rows], n_boot=n_boot, level=level,
+                                          seed=seed)
     n = int(rows.sum())
     m_mean, m_lo, m_hi = bootstrap_mean_ci(mass[rows], n_boot=n_boot, level=level, seed=seed)
     a_mean = float(np.nanmean(area[rows]))
@@ -118,12 +118,17 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
                             for r in expected)) if expected else None)
     flip, flip_ci, flip_n = _flip_rate(df, rows, region, level)
     flips_expected = {r: _flip_rate(df, rows, r, level)[0] for r in expected}
-    reasons = ["lift"]
-    if m_expected is not None and m_mean > m_expected:
+    reasons = ["lift"] if scored else []
+    if scored and m_expected is not None and m_mean > m_expected:
         reasons.append("mass_exceeds_expected")
-    if flip is not None and flip >= reliance_threshold:
+    if causal.masking_flips:
         reasons.append("reliance")
-    severity = "high" if len(reasons) > 1 else "medium"
+    if causal.swap_follows:
+        reasons.append("swap_follows")
+    elif causal.swap_flips:
+        reasons.append("swap_flips")
+    severity = "high" if ("swap_follows" in reasons
+                          or ("lift" in reasons and len(reasons) > 1)) else "medium"
 
     wrong = ~df["correct"].astype(bool).to_numpy() if "correct" in df.columns else None
     err: dict[str, Any] = {}
@@ -135,12 +140,11 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
                "n_incorrect": int(wrong.sum())}
 
     where = "across all samples" if not feats else f"for {describe_group(feats)}"
-    title = (f"The model puts {pct(m_mean)} of its {method_label(method)} attention on {region} "
+    looks = (f"puts {pct(m_mean)} of its {method_label(method)} attention on {region} "
              f"({pct(a_mean)} of the image, lift {lift:.1f}, {level:.0%} CI {lo:.1f}–{hi:.1f}) "
              f"{where} (n={n})")
-    if flip is not None and "reliance" in reasons:
-        title += f"; hiding the {region} changes {pct(flip)} of these predictions"
-    title += "."
+    first = causal_sentence(region, causal, level)
+    title = f"{first}; the model {looks}." if first else f"The model {looks}."
     evidence: dict[str, Any] = {
         "region": region, "method": method, "group": group_name(feats) if feats else "all",
         "features": dict(feats), "class": feats.get("label"), "n": n,
@@ -151,7 +155,7 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         "reliance_flip_rate": json_float(flip), "reliance_flip_ci": flip_ci,
         "reliance_n": flip_n,
         "reliance_flip_rate_expected": {r: json_float(v) for r, v in flips_expected.items()},
-        "severity_reasons": reasons,
+        "severity_reasons": reasons, "causal": causal.to_dict(),
         "cells": [{"group": group_name(f) if f else "all", "n": int(r.sum()),
                    "lift": json_float(li), "ci": [json_float(lo_), json_float(hi_)]}
                   for lo_, li, hi_, f, r in scored[:5]],
@@ -172,11 +176,21 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
     return Finding("spurious_cue", severity, title, evidence)
 
 
+def _causal_cell(ev: CausalEvidence, cell_list) -> tuple[dict[str, str], np.ndarray]:
+    """The cell the strongest causal evidence was found in."""
+    best = ev.swap if (ev.swap_follows or ev.swap_flips) else ev.mask
+    for feats, rows in cell_list:
+        if best is not None and dict(feats) == best["features"]:
+            return feats, rows
+    return cell_list[0]
+
+
 def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
                           attributes: Sequence[str], *, expected_regions: Sequence[str],
                           spurious_regions: Sequence[str] | None = None,
-                          lift_threshold: float = 1.5, min_group_size: int = 10,
-                          reliance_threshold: float = 0.2, other_methods: Sequence[str] = (),
+                          lift_threshold: float = LIFT_THRESHOLD, min_group_size: int = 10,
+                          reliance_threshold: float = RELIANCE_THRESHOLD,
+                          other_methods: Sequence[str] = (),
                           n_boot: int = 1000, level: float = 0.95, seed: int = 0
                           ) -> list[Finding]:
     """Spurious-cue findings of one model (see the module docstring).
@@ -190,7 +204,8 @@ def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
         expected_regions / spurious_regions: from ``AnalysisConfig``.
         lift_threshold: the lift's lower confidence bound must exceed it.
         min_group_size: smallest cell tested.
-        reliance_threshold: flip rate that makes a cue ``high``.
+        reliance_threshold: share of a cell's predictions that masking or swapping must
+            change (lower Wilson bound) to count as causal evidence.
         other_methods: methods whose lift for the same cell goes into the evidence.
         n_boot, level, seed: bootstrap settings.
 
@@ -201,10 +216,11 @@ def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
         ConfigError: a configured region name is not a region of the data.
     """
     expected, spurious = resolve_regions(regions, expected_regions, spurious_regions)
-    cells = _cells(df, attributes, min_group_size)
+    cell_list = cells(df, attributes, min_group_size)
     out = []
     for region in spurious:
-        f = _region_finding(df, method, region, expected, cells, lift_threshold=lift_threshold,
+        f = _region_finding(df, method, region, expected, cell_list, attributes,
+                            lift_threshold=lift_threshold,
                             reliance_threshold=reliance_threshold, other_methods=other_methods,
                             n_boot=n_boot, level=level, seed=seed)
         if f is not None:

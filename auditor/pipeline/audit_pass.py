@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from auditor.config import AnalysisConfig, SaliencyConfig
+from auditor.config import AnalysisConfig, RelianceConfig, SaliencyConfig
 from auditor.metrics.columns import (
     area_column,
     conf_drop_column,
@@ -32,14 +32,25 @@ from auditor.metrics.regions import (
     region_area,
     relevance_rank_accuracy,
 )
+from auditor.metrics.reliance import swap_pred_column, swap_to_column
 from auditor.pipeline.progress import ProgressSink
-from auditor.pipeline.reliance_pass import reliance_test
+from auditor.pipeline.reliance_pass import OBJECT_SWAP, SwapPlan, reliance_test, swap_test
 from auditor.pipeline.rundir import RunDir
 from auditor.saliency import CamEngine
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditTables", "audit_model", "collate_samples", "merge_shards"]
+__all__ = ["AuditTables", "audit_model", "collate_samples", "merge_shards", "reliance_regions"]
+
+
+def reliance_regions(regions: list[str], rcfg: RelianceConfig | None) -> list[str]:
+    """The regions the reliance test masks: all of them (background included) or the listed
+    ones, in the data's order; none when the test is off."""
+    if rcfg is None:
+        return []
+    if rcfg.regions == "all":
+        return list(regions)
+    return [r for r in regions if r in rcfg.regions]
 
 
 def collate_samples(batch: list[dict]) -> dict[str, torch.Tensor]:
@@ -68,6 +79,9 @@ class AuditTables:
         flip: [N, R'] prediction flipped when region r' is occluded (reliance regions).
         conf_drop: [N, R'] confidence drop of the original prediction.
         reliance_regions: names of the R' occluded regions.
+        swap_pred: [N, S] class index predicted after swap s (-1: not swapped).
+        swap_donor: [N, S] table row of the donor of swap s (-1: none).
+        swap_names: the S swap names (``object`` or ``<attribute>:<region>``).
     """
 
     index: np.ndarray
@@ -81,6 +95,9 @@ class AuditTables:
     flip: np.ndarray
     conf_drop: np.ndarray
     reliance_regions: list[str]
+    swap_pred: np.ndarray
+    swap_donor: np.ndarray
+    swap_names: list[str]
 
 
 def _images_on(dataset: Dataset, batch: dict, device: torch.device) -> torch.Tensor:
@@ -111,11 +128,13 @@ def audit_model(
     rank: int = 0,
     world: int = 1,
     progress: ProgressSink | None = None,
+    swap_plan: SwapPlan | None = None,
 ) -> int:
     """Run saliency + region metrics + reliance over ``dataset``, one shard per batch.
 
     Batches whose shard already exists are neither loaded nor recomputed (resume). Under
-    ``torchrun`` this rank takes the batches ``b`` with ``b % world == rank``.
+    ``torchrun`` this rank takes the batches ``b`` with ``b % world == rank``. With a
+    ``swap_plan`` the counterfactual swaps run too (:func:`swap_test`).
 
     Returns:
         The number of batches (shards) for this model, over all ranks.
@@ -123,7 +142,10 @@ def audit_model(
     engine = CamEngine(model, target_layer=target_layer, methods=list(scfg.methods),
                        options=scfg.options,
                        autocast=scfg.autocast if device.type == "cuda" else None)
-    reliance_idx = [i for i, r in enumerate(regions) if r != "background"] if acfg.reliance else []
+    masked = reliance_regions(regions, acfg.reliance)
+    reliance_idx = [regions.index(r) for r in masked]
+    fill = acfg.reliance.fill if acfg.reliance is not None else "blur"
+    n_swaps = len(swap_plan.swaps) if swap_plan is not None else 0
     n, bs = len(dataset), scfg.batch_size  # type: ignore[arg-type]
     n_batches = (n + bs - 1) // bs
     mine = [b for b in range(n_batches) if b % world == rank]
@@ -151,13 +173,18 @@ def audit_model(
         if reliance_idx:
             names = [regions[i] for i in reliance_idx]
             rel_out = reliance_test(model, images, masks[:, reliance_idx], names,
-                                    fill=acfg.reliance_fill, batch_size=len(images),
+                                    fill=fill, batch_size=len(images),
                                     logits=out.logits.detach())
             flip = np.stack([rel_out[regions[i]]["flip"] for i in reliance_idx], axis=1)
             drop = np.stack([rel_out[regions[i]]["conf_drop"] for i in reliance_idx], axis=1)
         else:
             flip = np.zeros((len(images), 0), dtype=bool)
             drop = np.zeros((len(images), 0), dtype=np.float32)
+        if n_swaps:
+            swap_pred, swap_donor = swap_test(model, images, masks, batch["index"].numpy(),
+                                              swap_plan, batch_number=b, fill=fill)
+        else:
+            swap_pred = swap_donor = np.zeros((len(images), 0), dtype=np.int64)
         rundir.write_npz(
             rel,
             index=batch["index"].numpy(),
@@ -170,6 +197,7 @@ def audit_model(
             maps=lowres.cpu().numpy(),
             flip=np.asarray(flip, dtype=bool),
             conf_drop=np.asarray(drop, dtype=np.float32),
+            swap_pred=swap_pred, swap_donor=swap_donor,
         )
         done += 1
         if progress:
@@ -179,7 +207,8 @@ def audit_model(
 
 
 def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
-                 regions: list[str], reliance: bool) -> AuditTables:
+                 regions: list[str], rcfg: RelianceConfig | None,
+                 swap_names: list[str] | None = None) -> AuditTables:
     """Concatenate a model's shards in batch order."""
     parts: dict[str, list[np.ndarray]] = {}
     for b in range(n_batches):
@@ -187,12 +216,16 @@ def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
             for k in z.files:
                 parts.setdefault(k, []).append(z[k])
     cat = {k: np.concatenate(v) for k, v in parts.items()}
-    rel_regions = [r for r in regions if r != "background"] if reliance else []
+    n = len(cat["index"])
     return AuditTables(
         index=cat["index"], logits=cat["logits"], embeddings=cat["embeddings"],
         mass=cat["mass"], area=cat["area"], point=cat["point"], rank=cat["rank"],
         maps=cat["maps"],
-        flip=cat["flip"], conf_drop=cat["conf_drop"], reliance_regions=rel_regions,
+        flip=cat["flip"], conf_drop=cat["conf_drop"],
+        reliance_regions=reliance_regions(regions, rcfg),
+        swap_pred=cat.get("swap_pred", np.zeros((n, 0), dtype=np.int64)),
+        swap_donor=cat.get("swap_donor", np.zeros((n, 0), dtype=np.int64)),
+        swap_names=list(swap_names or []),
     )
 
 
@@ -204,8 +237,12 @@ def sample_frame(
     attributes: list[str],
     methods: list[str],
     regions: list[str],
+    context: dict[str, dict[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """The per-sample rows of ``samples.parquet`` for one model (column contract in DESIGN)."""
+    """The per-sample rows of ``samples.parquet`` for one model (column contract in DESIGN).
+
+    ``context``: see :func:`swap_columns`.
+    """
     rows = bundle_table.iloc[tables.index]
     probs = torch.softmax(torch.from_numpy(tables.logits), dim=1).numpy()
     pred_idx = probs.argmax(1)
@@ -234,6 +271,33 @@ def sample_frame(
     for j, region in enumerate(tables.reliance_regions):
         cols[flip_column(region)] = tables.flip[:, j].astype(bool)
         cols[conf_drop_column(region)] = tables.conf_drop[:, j].astype(np.float64)
+    cols.update(swap_columns(tables, bundle_table, classes, context or {}))
     df = pd.concat([df, pd.DataFrame(cols)], axis=1)
     df["cluster"] = -1
     return df
+
+
+def swap_columns(tables: AuditTables, bundle_table: pd.DataFrame, classes: list[str],
+                 context: dict[str, dict[str, str]]) -> dict[str, np.ndarray]:
+    """The swap columns of the per-sample table (names in :mod:`auditor.metrics.reliance`).
+
+    ``context`` maps ``{ATTR: {VALUE: CLASS}}``: the class each attribute value goes with in
+    training (:func:`~auditor.metrics.reliance.context_classes`).
+    """
+    cols: dict[str, np.ndarray] = {}
+    names = np.asarray(classes, dtype=object)
+    for k, name in enumerate(tables.swap_names):
+        pred, donor = tables.swap_pred[:, k], tables.swap_donor[:, k]
+        ok = donor >= 0
+        after = np.full(len(pred), None, dtype=object)
+        after[ok] = names[pred[ok]]
+        source = np.full(len(pred), None, dtype=object)
+        if name == OBJECT_SWAP:
+            source[ok] = names[bundle_table["label"].to_numpy()[donor[ok]]]
+        else:
+            attr = name.split(":", 1)[0]
+            values = bundle_table[attr].astype(str).to_numpy()[donor[ok]]
+            source[ok] = [context.get(attr, {}).get(v) for v in values]
+        cols[swap_pred_column(name)] = after
+        cols[swap_to_column(name)] = source
+    return cols

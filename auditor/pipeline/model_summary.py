@@ -14,6 +14,7 @@ from auditor.metrics.analysis import measure_model
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.headline import headline_intervals
 from auditor.metrics.settings import AnalysisSettings
+from auditor.metrics.verdict import model_verdict
 from auditor.pipeline.audit_pass import AuditTables
 from auditor.pipeline.progress import ProgressSink
 
@@ -27,7 +28,8 @@ def analysis_settings(acfg: AnalysisConfig) -> AnalysisSettings:
     return AnalysisSettings(
         expected_regions=tuple(acfg.expected_regions),
         spurious_regions=None if acfg.spurious_regions is None else tuple(acfg.spurious_regions),
-        lift_threshold=acfg.lift_threshold, gap_threshold=acfg.gap_threshold,
+        lift_threshold=acfg.lift_threshold, reliance_threshold=acfg.reliance_threshold,
+        gap_threshold=acfg.gap_threshold,
         disparity_tau=acfg.disparity_tau, min_group_size=acfg.min_group_size,
         n_bootstrap=acfg.n_bootstrap, ci_level=acfg.ci_level)
 
@@ -70,6 +72,7 @@ def summarise_model(
     block["metrics_ci"] = headline_intervals(df, attributes, n_boot=acfg.n_bootstrap,
                                              level=acfg.ci_level, seed=seed,
                                              min_group_size=acfg.min_group_size)
+    block["verdict"] = model_verdict(block)
     if progress:
         progress(f"analyse {name}", 1, 1)
     log.info("%s: accuracy %.3f, %d findings", name, block["metrics"]["accuracy"],

@@ -8,7 +8,12 @@ original prediction dropped. The audit pass stores them as the columns ``flip_<r
 ``conf_drop_<region>`` of the per-sample table, and
 :func:`auditor.metrics.reliance.reliance_summary` aggregates them with intervals and counts.
 
-The test runs under ``torch.no_grad()`` with the model in eval mode
+:func:`swap_test` runs the counterfactual swaps of a :class:`SwapPlan`: each spurious region
+pasted in from a sample with another value of an attribute (the expected regions kept), and
+the expected regions pasted in from a sample of another class. Donors are drawn inside the
+batch, seeded by the batch number, so a resumed run draws the same ones.
+
+The tests run under ``torch.no_grad()`` with the model in eval mode
 (:func:`auditor.models.state.eval_mode` restores every module's training flag afterwards, even
 on error). Images and masks may be passed in pieces (per batch) and the per-sample results
 concatenated: every number is per sample.
@@ -17,15 +22,88 @@ concatenated: every number is per sample.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from auditor.models.state import eval_mode
-from auditor.saliency.perturb import Fill, fill_image, occlude_regions
+from auditor.saliency.perturb import Fill, fill_image, occlude_regions, swap_region
 
-__all__ = ["reliance_test"]
+__all__ = ["OBJECT_SWAP", "Swap", "SwapPlan", "build_swap_plan", "pick_donors", "reliance_test",
+           "swap_test"]
+
+#: Name of the swap that pastes the expected regions of a sample of another class.
+OBJECT_SWAP = "object"
+
+
+@dataclass(frozen=True)
+class Swap:
+    """One counterfactual swap: ``name`` is ``OBJECT_SWAP`` or ``<attribute>:<region>``."""
+
+    name: str
+    region: int | None  # index of the swapped spurious region (None: the expected regions)
+    attribute: str | None  # donors differ in this attribute (None: donors differ in class)
+
+
+@dataclass
+class SwapPlan:
+    """Which swaps to run and what donors are chosen by.
+
+    Attributes:
+        swaps: the swaps, in column order.
+        expected: indices of the expected regions in the mask stack.
+        codes: ``{ATTR: int [len(table)]}`` attribute value codes by table row.
+        labels: ``int [len(table)]`` class index by table row.
+        seed: donor draws are seeded by ``(seed, batch number)``.
+    """
+
+    swaps: list[Swap]
+    expected: list[int]
+    codes: dict[str, np.ndarray]
+    labels: np.ndarray
+    seed: int = 0
+
+
+def build_swap_plan(table: pd.DataFrame, regions: Sequence[str], attributes: Sequence[str], *,
+                    expected: Sequence[str], swapped: Sequence[str], seed: int
+                    ) -> SwapPlan | None:
+    """The swaps of a run: the expected regions from another class, and each region of
+    ``swapped`` (the spurious ones) from another value of each attribute.
+
+    Returns:
+        None when no expected region is configured (nothing to keep or paste).
+    """
+    regions = list(regions)
+    exp = [regions.index(r) for r in expected if r in regions]
+    if not exp:
+        return None
+    swaps = [Swap(OBJECT_SWAP, None, None)]
+    swaps += [Swap(f"{a}:{r}", regions.index(r), a) for a in attributes for r in swapped
+              if r in regions and r not in expected]
+    codes = {a: pd.factorize(table[a].astype(str))[0] for a in attributes}
+    return SwapPlan(swaps, exp, codes, table["label"].to_numpy().astype(np.int64), seed)
+
+
+def pick_donors(keys: np.ndarray, usable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each item, a random other item with a different key (``-1`` when there is none).
+
+    Args:
+        keys: ``[N]`` attribute codes or class indices.
+        usable: ``[N]`` bool: items that may serve as donors and get one.
+        rng: the draw.
+
+    Returns:
+        ``int [N]`` donor positions.
+    """
+    out = np.full(len(keys), -1, dtype=np.int64)
+    for i in np.flatnonzero(usable):
+        cand = np.flatnonzero(usable & (keys != keys[i]))
+        if len(cand):
+            out[i] = int(rng.choice(cand))
+    return out
 
 
 def reliance_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
@@ -72,3 +150,54 @@ def reliance_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
                 after = prob_o.gather(1, pred.unsqueeze(1)).squeeze(1)
                 drops[region][sl] = (conf - after).cpu().numpy()
     return {r: {"flip": flips[r], "conf_drop": drops[r]} for r in regions}
+
+
+def swap_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, rows: np.ndarray,
+              plan: SwapPlan, *, batch_number: int, fill: Fill = "blur",
+              filler: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run every swap of ``plan`` on one batch and record the new predictions.
+
+    Args:
+        model: classifier returning logits ``[B, K]``.
+        images: ``[N, C, H, W]`` model-ready images (one batch).
+        masks: ``[N, R, H, W]`` bool region masks.
+        rows: ``[N]`` table rows of the images (to look up attribute values and classes).
+        plan: the swaps.
+        batch_number: seeds the donor draw.
+        fill, filler: what an image's own copy of a swapped region is replaced with.
+
+    Returns:
+        ``(pred, donor)``, both ``int [N, S]``: the predicted class after swap ``s`` and the
+        table row of the donor (``-1`` and ``-1`` when the image got no donor: no sample in
+        the batch differs in the attribute / class, or the image or donor lacks the
+        expected region).
+    """
+    n, s = images.shape[0], len(plan.swaps)
+    pred = np.full((n, s), -1, dtype=np.int64)
+    donor_rows = np.full((n, s), -1, dtype=np.int64)
+    if not s or not plan.expected:
+        return pred, donor_rows
+    param = next(iter(model.parameters()), None)
+    device = param.device if param is not None else images.device
+    x, m = images.to(device), masks.to(device)
+    expected = m[:, plan.expected].any(dim=1)  # [N, H, W]
+    has_expected = expected.flatten(1).any(dim=1).cpu().numpy()
+    if filler is None:
+        filler = fill_image(x, fill)
+    rng = np.random.default_rng([plan.seed, batch_number])
+    with eval_mode(model), torch.no_grad():
+        for k, swap in enumerate(plan.swaps):
+            if swap.attribute is None:
+                keys, region, keep = plan.labels[rows], expected, None
+            else:
+                keys, region, keep = plan.codes[swap.attribute][rows], m[:, swap.region], expected
+            donors = pick_donors(keys, has_expected, rng)
+            ok = donors >= 0
+            if not ok.any():
+                continue
+            idx = torch.as_tensor(np.where(ok, donors, np.arange(n)), device=device)
+            swapped = swap_region(x, region, idx, keep=keep, filler=filler)
+            out = model(swapped[torch.as_tensor(ok, device=device)]).argmax(dim=1)
+            pred[ok, k] = out.cpu().numpy()
+            donor_rows[ok, k] = rows[donors[ok]]
+    return pred, donor_rows

@@ -27,12 +27,22 @@ from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.errors import ConfigError, DataError
+from auditor.metrics.reliance import context_classes
+from auditor.metrics.spurious import resolve_regions
+from auditor.metrics.verdict import comparison_headline
 from auditor.models.prepare import prepare_model
-from auditor.pipeline.audit_pass import audit_model, collate_samples, merge_shards, sample_frame
+from auditor.pipeline.audit_pass import (
+    audit_model,
+    collate_samples,
+    merge_shards,
+    reliance_regions,
+    sample_frame,
+)
 from auditor.pipeline.distributed import Dist, distributed_context
 from auditor.pipeline.model_summary import compare_all, dataset_block, summarise_model
 from auditor.pipeline.preflight import check_against_data, check_registries
 from auditor.pipeline.progress import ProgressSink, scoped
+from auditor.pipeline.reliance_pass import SwapPlan, build_swap_plan
 from auditor.pipeline.rundir import RunDir
 from auditor.pipeline.sanity_pass import sanity_block
 
@@ -125,6 +135,19 @@ def environment_block(cfg: AuditConfig, device: torch.device, data_hash: str) ->
             "seed": cfg.seed, "data_hash": data_hash}
 
 
+def _swap_plan(cfg: AuditConfig, bundle) -> SwapPlan | None:
+    """The counterfactual swaps of ``analysis.reliance`` (None when off)."""
+    rcfg = cfg.analysis.reliance
+    if rcfg is None or not rcfg.swap:
+        return None
+    _, spurious = resolve_regions(bundle.regions, cfg.analysis.expected_regions,
+                                  cfg.analysis.spurious_regions)
+    masked = reliance_regions(bundle.regions, rcfg)
+    return build_swap_plan(bundle.table, bundle.regions, bundle.attributes,
+                           expected=cfg.analysis.expected_regions,
+                           swapped=[r for r in spurious if r in masked], seed=cfg.seed)
+
+
 def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
               overwrite: bool = False, fresh: bool = False) -> RunResult:
     """Run the whole audit described by ``cfg`` and write its run directory.
@@ -210,27 +233,34 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             feed = EncodedJpegDataset(audit_ds)
             log.info("audit: plain JPEGs are decoded on %s (data.decode: %s)", device,
                      cfg.data.decode)
+        plan = _swap_plan(cfg, bundle)
         n_batches: dict[str, int] = {}
         for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):
             n_batches[mcfg.name] = audit_model(
                 model, mcfg.name, feed, bundle.regions, cfg.saliency, cfg.analysis, rundir,
                 target_layer=target_layer, device=device,
                 num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
-                progress=progress)
+                progress=progress, swap_plan=plan)
         dist.barrier()
         if not dist.is_main:
             return RunResult(cfg.output_dir, {}, {}, rundir.resumed, notes)
 
         # -- metrics and findings per model ----------------------------------------------
+        train = bundle.table[bundle.table["split"] == "train"]
+        context = {a: context_classes(train if len(train) else bundle.table, a, bundle.classes)
+                   for a in bundle.attributes}
         frames: list[pd.DataFrame] = []
         per_model: dict[str, dict[str, Any]] = {}
         first_batch = DataLoader(audit_ds, batch_size=cfg.saliency.batch_size,
                                  collate_fn=collate_samples)
         for mcfg, (model, target_layer, meta) in zip(cfg.models, models, strict=True):
             tables = merge_shards(rundir, mcfg.name, n_batches[mcfg.name], bundle.regions,
-                                  cfg.analysis.reliance)
+                                  cfg.analysis.reliance,
+                                  [s.name for s in plan.swaps] if plan else [])
             df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
-                              bundle.attributes, list(cfg.saliency.methods), bundle.regions)
+                              bundle.attributes, list(cfg.saliency.methods), bundle.regions,
+                              context={a: {v: c["class"] for v, c in ctx.items()}
+                                       for a, ctx in context.items()})
             sanity = None
             if cfg.analysis.sanity_check:
                 sanity = sanity_block(model, first_batch, method=cfg.saliency.methods[0],
@@ -259,11 +289,13 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             "name": cfg.name,
             "auditor_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "dataset": dataset_block(bundle, cfg.data.audit_split),
+            "dataset": {**dataset_block(bundle, cfg.data.audit_split),
+                        "context_classes": context},
             "models": {k: {kk: vv for kk, vv in v.items() if kk != "meta"}
                        for k, v in per_model.items()},
             "comparisons": comparisons,
             "baseline": baseline,
+            "headline": comparison_headline(per_model, baseline),
             "methods": list(cfg.saliency.methods),
             "expected_regions": list(cfg.analysis.expected_regions),
             "environment": environment_block(cfg, device, bundle.data_hash),

@@ -16,7 +16,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from auditor.common.thresholds import LIFT_THRESHOLD
 from auditor.metrics.columns import mass_methods
+from auditor.metrics.verdict import model_verdict
 from auditor.report import evidence, figures, sections
 from auditor.report import fmt as f
 from auditor.report.comparison import pair_view
@@ -54,6 +56,9 @@ MEANING = {
     "misclassification_cluster": "Errors pile up in one coherent kind of image.",
     "unreliable_saliency": "The heatmaps may not show the model's reasoning; read them with care.",
     "slice": "One slice of the data is misclassified far more often than the rest.",
+    "ignored_region": "The model does not read the region that should decide the class.",
+    "disparity": "One group's numbers differ from the reference group's by more than the "
+                 "configured ratio.",
 }
 
 DEFINITIONS = (
@@ -103,8 +108,10 @@ def _slug(text: str, i: int) -> str:
     return f"m{i}-" + (re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "model")
 
 
-def _analysis(config_yaml: str, regions: Sequence[str]) -> tuple[list[str], list[str], float]:
-    """Expected regions, spurious regions and CI level from the resolved config's analysis."""
+def _analysis(config_yaml: str, regions: Sequence[str]
+              ) -> tuple[list[str], list[str], float, float]:
+    """Expected regions, spurious regions, CI level and lift threshold from the resolved
+    config's analysis section."""
     try:
         cfg = yaml.safe_load(config_yaml) or {}
     except yaml.YAMLError:
@@ -117,7 +124,9 @@ def _analysis(config_yaml: str, regions: Sequence[str]) -> tuple[list[str], list
                                                             if r not in expected]
     level = analysis.get("ci_level", 0.95)
     level = float(level) if f.is_num(level) and 0.5 < float(level) < 1 else 0.95
-    return expected, spurious, level
+    lift = analysis.get("lift_threshold", LIFT_THRESHOLD)
+    lift = float(lift) if f.is_num(lift) and float(lift) > 0 else LIFT_THRESHOLD
+    return expected, spurious, level, lift
 
 
 def _flag(model: str, finding: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,7 +140,12 @@ def _flag(model: str, finding: Mapping[str, Any]) -> dict[str, Any]:
             "evidence": f.items(ev)}
 
 
-def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict]) -> dict[str, Any]:
+_STATUS = {"not_ready": ("high", "NOT READY"), "review": ("medium", "REVIEW"),
+           "ok": ("low", "NO SERIOUS FLAGS")}
+
+
+def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict],
+             headline_text: str | None = None) -> dict[str, Any]:
     flags = [_flag(name, x) for name, m in models.items() for x in (m.get("findings") or [])]
     flags.sort(key=lambda x: (SEVERITY_ORDER.get(x["severity"], 3), x["model"]))
     counts = {s: sum(1 for x in flags if x["severity"] == s) for s in SEVERITY}
@@ -146,11 +160,20 @@ def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict]) -> dict[str, A
     else:
         headline, tone = ("No serious flags: no high- or medium-severity evidence cleared its "
                           "threshold."), "low"
+    verdicts = {name: (m.get("verdict") if isinstance(m.get("verdict"), Mapping)
+                       else model_verdict(m)) for name, m in models.items()}
+    if len(models) == 1:
+        headline = str(next(iter(verdicts.values())).get("text") or headline)
+    elif headline_text:
+        headline = str(headline_text)
     cards = []
     for name, m in models.items():
         metrics = m.get("metrics") or {}
         s = m.get("sanity") if isinstance(m.get("sanity"), Mapping) else None
+        sev, label = _STATUS.get(str(verdicts[name].get("status")), _STATUS["review"])
         cards.append({
+            "verdict": str(verdicts[name].get("text", "")), "status": label,
+            "status_fill": SEVERITY[sev][0], "status_text": SEVERITY[sev][1],
             "name": name, "accuracy": perf[name]["headline"][0]["value"],
             "accuracy_ci": perf[name]["headline"][0]["ci"], "n": perf[name]["headline"][0]["n"],
             "worst": f.pct(metrics.get("worst_group_accuracy")),
@@ -306,7 +329,7 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
     attributes = [str(a) for a in d.get("attributes") or []]
     regions = [str(r) for r in d.get("regions") or []]
     rcolors, mcolors = region_colors(regions), model_colors(list(models))
-    expected, spurious, level = _analysis(config_yaml, regions)
+    expected, spurious, level, lift_threshold = _analysis(config_yaml, regions)
     ci_label = f"{100 * level:g}%"
     samples = samples if samples is not None else pd.DataFrame()
     missing = sorted(SAMPLE_COLUMNS - set(samples.columns))
@@ -340,7 +363,8 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
             "name": name, "slug": _slug(name, i), "color": mcolors[name],
             "n": f.count(len(rows)), "performance": perf[name], "looks": looks,
             "spurious": evidence.spurious_cues(m, n=len(rows), regions=regions,
-                                               expected=expected, spurious=spurious),
+                                               expected=expected, spurious=spurious,
+                                               lift_threshold=lift_threshold),
             "clusters": evidence.clusters(
                 name, m, rows, regions=regions, method=methods[0] if methods else None,
                 provider=gallery, examples_per_group=examples_per_group,
@@ -360,7 +384,7 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         toc=toc,
         legend=[{"region": r, "color": rcolors[r],
                  "role": evidence.region_role(r, expected, spurious)} for r in regions],
-        verdict=_verdict(models, perf),
+        verdict=_verdict(models, perf, summary.get("headline")),
         dataset=_dataset(summary, samples, regions, rcolors),
         models=per_model,
         comparison=_comparison(summary, models, regions, first_method, mcolors),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from auditor.common.thresholds import LIFT_THRESHOLD
 from auditor.report import figures
 from auditor.report import fmt as f
 from auditor.report.gallery import GalleryProvider, ThumbnailBudget, pick_typical, thumbnails
@@ -14,8 +15,6 @@ from auditor.report.palette import cluster_color
 
 #: Clusters that get a gallery of typical members.
 MAX_CLUSTER_GALLERIES = 6
-#: A spurious region is marked over-attended when its lift CI lies above 1 and lift >= this.
-MARK_LIFT = 1.25
 
 
 def region_role(region: str, expected: Sequence[str], spurious: Sequence[str]) -> str:
@@ -55,7 +54,8 @@ def _lift_cell(block: Mapping[str, Any]) -> str:
 
 
 def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Sequence[str],
-                  spurious: Sequence[str], n: int | None) -> list[dict[str, str]]:
+                  spurious: Sequence[str], n: int | None, lift_threshold: float
+                  ) -> list[dict[str, str]]:
     out = []
     for region in regions:
         b = block.get(region)
@@ -64,8 +64,7 @@ def _region_table(block: Mapping[str, Any], regions: Sequence[str], expected: Se
         lift, mass = b.get("lift"), b.get("mass")
         mpair, lpair = _cis(b)
         mass_ci, lift_ci = f.pct_ci(mpair), f.num_ci(lpair)
-        hot = (bool(lpair) and region in spurious and lpair[0] > 1.0
-               and f.is_num(lift) and lift >= MARK_LIFT)
+        hot = bool(lpair) and region in spurious and lpair[0] > lift_threshold
         out.append({"region": region, "role": region_role(region, expected, spurious),
                     "mass": f.pct(mass), "mass_ci": mass_ci, "area": f.pct(b.get("area")),
                     "lift": f.num(lift), "lift_ci": lift_ci,
@@ -83,9 +82,33 @@ def _with_ci(value: Any, ci: Any) -> str:
     return f"{f.pct(value)} ({interval})" if interval != f.DASH else f.pct(value)
 
 
+def _swap_rows(model: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per swap x class x attribute value (and per swap overall)."""
+    rows = []
+    for name, entry in (model.get("swaps") or {}).items():
+        if not isinstance(entry, Mapping):
+            continue
+        what = ("another class's expected region pasted in" if name == "object" else
+                "{1} from another {0}".format(*name.split(":", 1)))
+        cells = [("all", entry)]
+        for attr, by_cls in (entry.get("by_cell") or {}).items():
+            for cls, by_val in (by_cls or {}).items():
+                cells += [(f"class {cls}, {attr}={v}", r) for v, r in (by_val or {}).items()]
+        for group, r in cells:
+            r = r or {}
+            rows.append({"swap": what, "group": group, "flip_rate": f.pct(r.get("flip_rate")),
+                         "ci": f.pct_ci(r.get("ci")), "n": f.count(r.get("n")),
+                         "follow_rate": f.pct(r.get("follow_rate")),
+                         "follow_ci": f.pct_ci(r.get("follow_ci")),
+                         "n_follow": f.count(r.get("n_follow"))})
+    return rows
+
+
 def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],
-                  expected: Sequence[str], spurious: Sequence[str]) -> dict[str, Any]:
-    """Section 5 for one model: lift tables with CIs, by group and correctness, reliance test.
+                  expected: Sequence[str], spurious: Sequence[str],
+                  lift_threshold: float = LIFT_THRESHOLD) -> dict[str, Any]:
+    """Section 5 for one model: lift tables with CIs, by group and correctness, reliance test
+    (masking and counterfactual swaps).
 
     Args:
         model: The model's block of ``summary.json``.
@@ -93,10 +116,12 @@ def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],
         regions: Region names.
         expected: Regions the decision should come from (from the config).
         spurious: Regions that should not decide the class.
+        lift_threshold: ``analysis.lift_threshold``: a spurious row whose lift interval lies
+            above it is marked, as the spurious-cue finding reads it.
     """
     lifts = []
     for method, block in (model.get("attention") or {}).items():
-        rows = _region_table(block or {}, regions, expected, spurious, n)
+        rows = _region_table(block or {}, regions, expected, spurious, n, lift_threshold)
         lifts.append({"method": method, "rows": rows,
                       "mass_ci": any(r["mass_ci"] != f.DASH for r in rows),
                       "lift_ci": any(r["lift_ci"] != f.DASH for r in rows),
@@ -140,10 +165,12 @@ def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],
     return {
         "lifts": lifts, "by_group": by_group, "by_correct": by_correct,
         "lift_message": None if lifts else "No attention results for this model.",
-        "reliance": rel_rows, "reliance_groups": rel_groups,
+        "reliance": rel_rows, "reliance_groups": rel_groups, "swaps": _swap_rows(model),
+        "lift_threshold": f.num(lift_threshold),
         "reliance_message": None if rel_rows else (
             "Reliance test not run: no region-masking results for this model."),
-        "findings": [x for x in (model.get("findings") or []) if x.get("kind") == "spurious_cue"],
+        "findings": [x for x in (model.get("findings") or [])
+                     if x.get("kind") in ("spurious_cue", "ignored_region")],
     }
 
 

@@ -1,8 +1,11 @@
 """Perturbations of images inside region masks (used by the audit pass's reliance test).
 
 ``occlude_regions`` replaces one region of every image with a fill: ``blur`` (a heavy Gaussian
-blur of the image pasted inside the mask) or ``mean`` (the image's mean colour). Pure tensor
-functions: no model is run here.
+blur of the image pasted inside the mask) or ``mean`` (the image's mean colour).
+``swap_region`` builds counterfactuals: a region of another image (the donor) pasted into this
+one, with this image's own copy of the region filled and, optionally, some pixels kept as they
+are (the expected regions, when a spurious region is swapped). Pure tensor functions: no model
+is run here.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Fill", "fill_image", "occlude_regions"]
+__all__ = ["Fill", "fill_image", "occlude_regions", "swap_region"]
 
 Fill = Literal["blur", "mean"]
 
@@ -72,3 +75,35 @@ def fill_image(images: torch.Tensor, fill: Fill) -> torch.Tensor:
     if fill == "mean":
         return images.mean(dim=(-2, -1), keepdim=True).expand_as(images)
     raise ValueError(f"fill must be 'blur' or 'mean', not {fill!r}")
+
+
+def swap_region(images: torch.Tensor, region: torch.Tensor, donor: torch.Tensor, *,
+                keep: torch.Tensor | None = None, filler: torch.Tensor) -> torch.Tensor:
+    """Paste each donor's copy of a region into an image (a counterfactual swap).
+
+    Pixel ``p`` of image ``i`` (donor ``d = donor[i]``) becomes: the image's own pixel where
+    ``keep[i]`` holds; else the donor's pixel where the donor's region ``region[d]`` holds;
+    else the fill where the image's own region ``region[i]`` holds (its copy is removed);
+    else the image's own pixel.
+
+    Args:
+        images: ``[N, C, H, W]``.
+        region: ``[N, H, W]`` bool, the swapped region of every image.
+        donor: ``[N]`` long, the image each one takes the region from.
+        keep: ``[N, H, W]`` bool pixels never replaced (e.g. the expected regions), or None.
+        filler: ``[N, C, H, W]`` what the image's own region is replaced with
+            (see :func:`fill_image`).
+
+    Returns:
+        ``[N, C, H, W]`` new tensor.
+    """
+    if images.dim() != 4 or region.dim() != 3 or donor.shape != (images.shape[0],):
+        raise ValueError("images must be [N, C, H, W], region [N, H, W] and donor [N]")
+    region = region.to(images.device).bool()
+    donor = donor.to(images.device)
+    own = region.unsqueeze(1)
+    theirs = region[donor].unsqueeze(1)
+    out = torch.where(theirs, images[donor], torch.where(own, filler, images))
+    if keep is not None:
+        out = torch.where(keep.to(images.device).bool().unsqueeze(1), images, out)
+    return out

@@ -1,0 +1,144 @@
+"""Shortcut findings on hand-made per-sample tables: a background covering 90% of the image,
+causal evidence from masking and swaps, the ignored expected region, the wording."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.metrics.findings import disparity_findings
+from auditor.metrics.reliance import swap_summary
+from auditor.metrics.shortcuts import ignored_region_findings
+from auditor.metrics.spurious import spurious_cue_findings
+
+REGIONS = ["object", "background"]
+CLASS_OF = {"nature": "cat", "urban": "cup"}  # the class each scene goes with in training
+
+
+def _scenes_table(n_cell: int = 40, *, follows: bool, object_read: bool,
+                  bg_mass: float = 0.7) -> pd.DataFrame:
+    """Cat/cup x nature/urban, object 10% / background 90% of the image.
+
+    ``follows``: a swapped-in background decides the prediction (a background shortcut);
+    ``object_read``: masking the object or pasting another class's object changes it.
+    Background lift = bg_mass / 0.9 < 1 however much the model relies on it.
+    """
+    rows = []
+    rng = np.random.default_rng(0)
+    for label in ("cat", "cup"):
+        for scene in ("nature", "urban"):
+            other_scene = "urban" if scene == "nature" else "nature"
+            other_class = "cup" if label == "cat" else "cat"
+            for i in range(n_cell):
+                pred = CLASS_OF[scene] if follows else label
+                after_bg = CLASS_OF[other_scene] if follows else pred
+                after_obj = other_class if object_read else pred
+                mass_bg = float(np.clip(bg_mass + rng.normal(0, 0.02), 0, 1))
+                rows.append({
+                    "id": f"{label}{scene}{i}", "label": label, "pred": pred,
+                    "correct": pred == label, "scene": scene,
+                    "area_object": 0.1, "area_background": 0.9,
+                    "mass_gradcam_object": 1 - mass_bg, "mass_gradcam_background": mass_bg,
+                    "flip_object": object_read and i % 2 == 0,
+                    "flip_background": False,  # a blurred background keeps its colours
+                    "swap_pred_scene:background": after_bg,
+                    "swap_to_scene:background": CLASS_OF[other_scene],
+                    "swap_pred_object": after_obj, "swap_to_object": other_class,
+                })
+    return pd.DataFrame(rows)
+
+
+def _spurious(df):
+    return spurious_cue_findings(df, "gradcam", REGIONS, ["scene"], expected_regions=["object"],
+                                 n_boot=200)
+
+
+def test_background_shortcut_over_90_percent_of_the_image_is_high():
+    df = _scenes_table(follows=True, object_read=False)
+    assert df["mass_gradcam_background"].mean() / 0.9 < 1.0  # lift alone could never fire
+    found = _spurious(df)
+    assert [(f.kind, f.severity) for f in found] == [("spurious_cue", "high")]
+    f = found[0]
+    assert f.evidence["region"] == "background"
+    assert "swap_follows" in f.evidence["severity_reasons"]
+    assert "lift" not in f.evidence["severity_reasons"]
+    assert f.title.startswith("Swapping in the background")
+    assert "sends 100% of predictions to the class the swapped-in scene goes with" in f.title
+    swap = f.evidence["causal"]["swap"]
+    assert swap["follow_rate"] == 1.0 and swap["n_follow"] == 80  # the agreeing half
+    json.dumps(f.to_dict(), allow_nan=False)
+
+
+def test_object_reading_model_gets_no_background_finding():
+    df = _scenes_table(follows=False, object_read=True)
+    assert _spurious(df) == []
+
+
+def test_masking_alone_is_medium_and_names_the_cell():
+    df = _scenes_table(follows=False, object_read=True)
+    df = df.drop(columns=["swap_pred_scene:background", "swap_to_scene:background"])
+    cup_urban = (df["label"] == "cup") & (df["scene"] == "urban")
+    df["flip_background"] = cup_urban.to_numpy()  # only there masking matters
+    found = _spurious(df)
+    assert [(f.kind, f.severity) for f in found] == [("spurious_cue", "medium")]
+    ev = found[0].evidence["causal"]["masking"]
+    assert ev["features"] == {"label": "cup", "scene": "urban"} and ev["rate"] == 1.0
+    assert found[0].title.startswith("Hiding the background changes 100%")
+
+
+def test_ignored_object_is_high_and_read_object_is_not():
+    shortcut = _scenes_table(follows=True, object_read=False)
+    found = ignored_region_findings(shortcut, ["object"], ["scene"], method="gradcam",
+                                    n_boot=200)
+    assert [(f.kind, f.severity) for f in found] == [("ignored_region", "high")]
+    ev = found[0].evidence
+    assert ev["region"] == "object" and set(ev["signals"]) >= {"masking", "swap"}
+    assert ev["swap"]["follow_rate"] == 0.0 and ev["masking"]["rate"] == 0.0
+    assert found[0].title.startswith("The model ignores the object for")
+    reader = _scenes_table(follows=False, object_read=True, bg_mass=0.3)
+    assert ignored_region_findings(reader, ["object"], ["scene"], method="gradcam",
+                                   n_boot=200) == []
+
+
+def test_ignored_needs_a_model_above_chance():
+    df = _scenes_table(follows=False, object_read=False)
+    df["pred"] = np.where(np.arange(len(df)) % 2 == 0, "cat", "cup")  # chance everywhere
+    df["correct"] = df["pred"] == df["label"]
+    df["swap_pred_object"] = df["pred"]
+    assert ignored_region_findings(df, ["object"], ["scene"], method=None) == []
+
+
+def test_swap_summary_counts_follows_only_where_the_class_differs():
+    df = _scenes_table(n_cell=10, follows=True, object_read=False)
+    s = swap_summary(df, ["scene:background", "object"], ["scene"])
+    bg = s["scene:background"]
+    assert bg["n"] == 40 and bg["flip_rate"] == 1.0
+    assert bg["n_follow"] == 20 and bg["follow_rate"] == 1.0  # class differs from scene's
+    cell = bg["by_cell"]["scene"]["cat"]["nature"]
+    assert cell["n"] == 10 and cell["follow_ci"][0] > 0.6
+    assert s["object"]["follow_rate"] == 0.0
+
+
+def test_attention_disparity_is_phrased_from_the_group_that_rests_more():
+    rows = []
+    for hair, mass in (("dark", 0.1), ("blond", 0.3)):
+        for i in range(30):
+            rows.append({"label": "a", "pred": "a", "correct": True, "hair": hair,
+                         "mass_gradcam_face": mass + 0.01 * (i % 3)})
+    df = pd.DataFrame(rows)
+    df.loc[:4, "hair"] = "dark"  # dark is the larger, reference group either way
+    found = [f for f in disparity_findings(df, ["hair"], tau=0.8, min_group_size=10,
+                                           method="gradcam", spurious_regions=["face"])
+             if f.evidence["metric"] == "mass"]
+    assert len(found) == 1
+    assert found[0].title.startswith("Predictions for hair=blond rest more on the face than "
+                                     "those for hair=dark")
+    assert "times the" not in found[0].title
+
+
+@pytest.mark.parametrize("kind", ["swap", "mask"])
+def test_no_causal_columns_means_the_old_lift_rule(kind):
+    df = _scenes_table(follows=False, object_read=True, bg_mass=0.3)
+    df = df.drop(columns=[c for c in df.columns if c.startswith(("swap_", "flip_"))])
+    assert _spurious(df) == []
