@@ -217,15 +217,16 @@ def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
                 parts.setdefault(k, []).append(z[k])
     cat = {k: np.concatenate(v) for k, v in parts.items()}
     n = len(cat["index"])
+    swap_pred = cat.get("swap_pred", np.zeros((n, 0), dtype=np.int64))
+    swap_donor = cat.get("swap_donor", np.zeros((n, 0), dtype=np.int64))
     return AuditTables(
         index=cat["index"], logits=cat["logits"], embeddings=cat["embeddings"],
         mass=cat["mass"], area=cat["area"], point=cat["point"], rank=cat["rank"],
         maps=cat["maps"],
         flip=cat["flip"], conf_drop=cat["conf_drop"],
         reliance_regions=reliance_regions(regions, rcfg),
-        swap_pred=cat.get("swap_pred", np.zeros((n, 0), dtype=np.int64)),
-        swap_donor=cat.get("swap_donor", np.zeros((n, 0), dtype=np.int64)),
-        swap_names=list(swap_names or []),
+        swap_pred=swap_pred, swap_donor=swap_donor,
+        swap_names=list(swap_names or [])[:swap_pred.shape[1]],
     )
 
 

@@ -122,3 +122,16 @@ def test_demo_config_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[2] / "sample_configs/clinic_demo.yaml")
     assert [m.name for m in cfg.models] == ["baseline", "rebalanced"]
     assert cfg.models[1].train.balance == "group" and cfg.models[1].train.balance_by == ["hair"]
+
+
+def test_old_reliance_keys_still_load():
+    from auditor.config import AnalysisConfig
+
+    assert AnalysisConfig(reliance=False).reliance is None
+    old = AnalysisConfig.model_validate({"reliance": True, "reliance_fill": "mean"})
+    assert old.reliance.fill == "mean" and old.reliance.swap and old.reliance.regions == "all"
+    new = AnalysisConfig.model_validate({"reliance": {"swap": False, "regions": ["face"]}})
+    assert new.reliance.swap is False and new.reliance.regions == ["face"]
+    again = AnalysisConfig.model_validate(new.model_dump(mode="json"))  # resolved yaml reloads
+    assert again == new
+    assert AnalysisConfig().lift_threshold == 1.5

@@ -54,9 +54,14 @@ def test_summary_schema(tiny_run):
             for cls in ("doctor", "nurse"):
                 assert set(m["attention_by_class"][method][cls]) == {"face", "object",
                                                                      "background"}
+        assert m["verdict"]["status"] in {"not_ready", "review", "ok"} and m["verdict"]["text"]
+        assert set(m["reliance"]) == {"face", "object", "background"}
+        assert set(m["swaps"]) == {"object", "hair:face", "hair:background"}
+        assert {"flip_rate", "ci", "n", "follow_rate", "follow_ci", "n_follow"} <= set(
+            m["swaps"]["hair:background"])
         for f in m["findings"]:
             assert f["kind"] in {"spurious_cue", "group_gap", "misclassification_cluster",
-                                 "unreliable_saliency", "disparity", "slice"}
+                                 "unreliable_saliency", "disparity", "slice", "ignored_region"}
             assert f["severity"] in {"high", "medium", "low"} and f["title"]
         assert m["sanity"]["test"] == "model_parameter_randomization"
         assert m["sanity"]["layers"] == "auto" and len(m["sanity"]["per_layer"]) == 9  # cascade

@@ -104,3 +104,50 @@ def test_separable_blur_equals_torchvision_gaussian_blur():
     k = min(2 * math.ceil(3 * sigma) + 1, 2 * 40 - 1)
     expected = TF.gaussian_blur(images, kernel_size=[k, k], sigma=[sigma, sigma])
     assert torch.allclose(_blur(images), expected, atol=1e-5)
+
+
+def test_swap_region_pastes_the_donor_region_and_keeps_the_kept_pixels():
+    from auditor.saliency.perturb import swap_region
+
+    images = torch.arange(3, dtype=torch.float32).view(3, 1, 1, 1).expand(3, 1, 4, 4).clone()
+    region = torch.zeros(3, 4, 4, dtype=torch.bool)
+    region[0, 0, :] = True   # image 0's region: top row
+    region[1, 3, :] = True   # image 1's region: bottom row
+    keep = torch.zeros(3, 4, 4, dtype=torch.bool)
+    keep[0, 3, 0] = True     # a kept pixel inside the donor's region
+    filler = torch.full_like(images, -1.0)
+    out = swap_region(images, region, torch.tensor([1, 0, 2]), keep=keep, filler=filler)
+    assert out[0, 0, 0].tolist() == [-1.0] * 4          # own region filled
+    assert out[0, 0, 3].tolist() == [0.0, 1.0, 1.0, 1.0]  # donor's region pasted, keep kept
+    assert out[0, 0, 1].tolist() == [0.0] * 4            # elsewhere untouched
+    assert out[1, 0, 0].tolist() == [0.0] * 4 and out[1, 0, 3].tolist() == [-1.0] * 4
+    assert torch.equal(out[2], images[2])                 # its own donor: region empty
+
+
+def test_swap_test_follows_a_model_that_reads_only_the_corner():
+    from auditor.pipeline.reliance_pass import OBJECT_SWAP, Swap, SwapPlan, swap_test
+
+    images, masks = _data()                         # corner decides the class
+    labels = np.array([0] * 6 + [1] * 4)
+    plan = SwapPlan([Swap(OBJECT_SWAP, None, None), Swap("hair:far", 1, "hair")],
+                    expected=[0], codes={"hair": np.arange(10) % 2}, labels=labels, seed=0)
+    model = TopLeftTexture()
+    pred, donor = swap_test(model, images, masks, np.arange(10), plan, batch_number=0)
+    assert (donor[:, 0] >= 0).all()
+    assert (labels[donor[:, 0]] != labels).all()    # object donors are of another class
+    assert (pred[:, 0] == labels[donor[:, 0]]).all()  # the pasted corner decides
+    assert ((np.arange(10) % 2)[donor[:, 1]] != np.arange(10) % 2).all()
+    assert (pred[:, 1] == labels).all()              # the far region never matters
+    again, _ = swap_test(model, images, masks, np.arange(10), plan, batch_number=0)
+    assert np.array_equal(pred, again)              # donors drawn from a seeded generator
+
+
+def test_context_classes_take_each_values_majority_class():
+    from auditor.metrics.reliance import context_classes
+
+    table = pd.DataFrame({"label": [0, 0, 1, 1, 1, 0], "hair": list("ddbbbb")})
+    ctx = context_classes(table, "hair", ["doctor", "nurse"])
+    assert ctx["d"] == {"class": "doctor", "share": 1.0, "n": 2}
+    assert ctx["b"]["class"] == "nurse" and ctx["b"]["share"] == pytest.approx(0.75)
+    tie = context_classes(table.assign(label=[0, 0, 0, 1, 1, 0]), "hair", ["doctor", "nurse"])
+    assert tie["b"] == {"class": "doctor", "share": 0.5, "n": 4}  # ties: the lower index

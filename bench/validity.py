@@ -1,0 +1,232 @@
+"""How often the shortcut findings are right: hits and false alarms on planted-bias data.
+
+    python bench/validity.py                       # every case, seeds 0 1 2
+    python bench/validity.py --cases clinic-null,scenes-null --seeds 0,1,2,3,4
+    python bench/validity.py --list                # the cases
+    python bench/validity.py --table a.json b.json # one table from earlier --out files
+
+Each case builds its dataset on the fly (a synthetic generator at a given bias) and audits two
+models trained on it: ``baseline`` (plain training, which learns a planted shortcut) and
+``rebalanced`` (every class x attribute cell sampled equally, which should not). Per case,
+model and seed the shortcut-kind findings (``spurious_cue``, ``ignored_region``) are scored:
+
+* hit: in a case with a planted shortcut, ``baseline`` gets a HIGH ``spurious_cue`` naming the
+  planted region with causal evidence (masking or swapping it changes the predictions);
+* false alarm: any HIGH finding of those kinds for a model that should have none —
+  ``rebalanced`` in every case, ``baseline`` in the null cases (no planted shortcut);
+* listed: every MEDIUM finding of those kinds for those models, and whatever else
+  ``baseline`` gets in the planted cases (not scored: that model is biased).
+
+The table goes to stdout (and ``--out`` as JSON); docs/validity.md holds the last one.
+Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (small images, one
+saliency method, no sanity check, no report).
+
+Add a case by adding a :class:`Case` to :data:`CASES` (``data`` returns the config's ``data``
+section for a seed and a work folder, so a case may write its own files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from auditor.config import parse_config  # noqa: E402
+from auditor.pipeline.run import run_audit  # noqa: E402
+
+SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
+CAUSAL = {"swap_follows", "swap_flips", "reliance"}
+
+
+def _synthetic(kind: str, bias: float, *, n_train: int, n_test: int, size: int
+               ) -> Callable[[int, Path], dict]:
+    def data(seed: int, work: Path) -> dict:
+        return {"synthetic": {"kind": kind, "n_train": n_train, "n_val": 0, "n_test": n_test,
+                              "bias": bias, "image_size": size},
+                "image_size": size, "normalize": "none"}
+    return data
+
+
+@dataclass
+class Case:
+    """One dataset recipe.
+
+    Attributes:
+        name: case id (``--cases``).
+        data: ``(seed, work folder) -> data section`` of the config.
+        attribute: the attribute the rebalanced model balances.
+        planted: the region carrying the planted shortcut (None: a null case).
+        expected: the expected regions.
+        epochs: training epochs of both models.
+        note: one line for ``--list`` and the table.
+    """
+
+    name: str
+    data: Callable[[int, Path], dict]
+    attribute: str
+    planted: str | None
+    expected: list[str] = field(default_factory=lambda: ["object"])
+    epochs: int = 5
+    note: str = ""
+
+
+CLINIC = {"n_train": 2000, "n_test": 400, "size": 64}
+SCENES = {"n_train": 1200, "n_test": 400, "size": 48}
+CASES: dict[str, Case] = {c.name: c for c in [
+    Case("clinic-null", _synthetic("clinic", 0.5, **CLINIC), "hair", None,
+         note="clinic, hair independent of the class (bias 0.5)"),
+    Case("clinic-0.8", _synthetic("clinic", 0.8, **CLINIC), "hair", "face",
+         note="clinic, hair agrees with the class in 80% of train"),
+    Case("clinic-0.95", _synthetic("clinic", 0.95, **CLINIC), "hair", "face",
+         note="clinic, hair agrees with the class in 95% of train"),
+    Case("scenes-0.95", _synthetic("scenes", 0.95, **SCENES), "scene", "background",
+         note="scenes, background agrees with the class in 95% of train"),
+    Case("scenes-null", _synthetic("scenes", 0.5, **SCENES), "scene", None,
+         note="scenes, background independent of the class (bias 0.5)"),
+]}
+
+
+def config_for(case: Case, seed: int, work: Path) -> dict:
+    """The audit config of one case and seed."""
+    train = {"epochs": case.epochs, "lr": 0.003, "batch_size": 64}
+    return {
+        "name": f"{case.name}-s{seed}", "output_dir": str(work / "run"), "seed": seed,
+        "device": "cpu", "data": case.data(seed, work),
+        "models": [{"name": "baseline", "train": {**train, "balance": "none"}},
+                   {"name": "rebalanced", "train": {**train, "balance": "group",
+                                                    "balance_by": [case.attribute]}}],
+        "saliency": {"methods": ["gradcam"]},
+        "analysis": {"expected_regions": case.expected, "sanity_check": False,
+                     "n_bootstrap": 200},
+        "report": {"formats": []},
+    }
+
+
+def _brief(f: dict) -> dict:
+    ev = f.get("evidence") or {}
+    return {"kind": f["kind"], "severity": f["severity"], "region": ev.get("region"),
+            "reasons": ev.get("severity_reasons") or ev.get("signals") or [],
+            "title": f["title"]}
+
+
+def score(case: Case, summary: dict) -> dict[str, Any]:
+    """Hits, false alarms and listed findings of one audited case and seed."""
+    out: dict[str, Any] = {"hit": None, "false_alarms": [], "listed": [], "metrics": {}}
+    for model, block in summary["models"].items():
+        m = block.get("metrics") or {}
+        out["metrics"][model] = {"accuracy": m.get("accuracy"),
+                                 "worst_group_accuracy": m.get("worst_group_accuracy")}
+        found = [_brief(f) for f in block.get("findings") or [] if f["kind"] in SHORTCUT_KINDS]
+        biased = case.planted is not None and model == "baseline"
+        if biased:
+            out["hit"] = any(f["kind"] == "spurious_cue" and f["severity"] == "high"
+                             and f["region"] == case.planted and CAUSAL & set(f["reasons"])
+                             for f in found)
+        for f in found:
+            entry = {"model": model, **f}
+            if not biased and f["severity"] == "high":
+                out["false_alarms"].append(entry)
+            elif f["severity"] in ("high", "medium"):
+                out["listed"].append(entry)
+    return out
+
+
+def run_case(case: Case, seed: int, work: Path) -> dict[str, Any]:
+    """Build, train, audit and score one case at one seed."""
+    folder = work / f"{case.name}-s{seed}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    cfg = parse_config(config_for(case, seed, folder), base_dir=folder)
+    t0 = time.perf_counter()
+    result = run_audit(cfg, overwrite=True, fresh=True)
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"case": case.name, "seed": seed, "seconds": round(seconds, 1),
+            **score(case, result.summary)}
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """The markdown table: per case and finding kind, hits and false alarms."""
+    lines = ["| case | seeds | hits (baseline: high, planted region, causal) | false alarms "
+             "(high, by kind) | medium findings listed | worst group baseline → rebalanced |",
+             "|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["case"] for r in results):
+        rows = [r for r in results if r["case"] == name]
+        case = CASES[name]
+        seeds = ",".join(str(r["seed"]) for r in rows)
+        hits = (f"{sum(bool(r['hit']) for r in rows)}/{len(rows)} ({case.planted})"
+                if case.planted else "– (null)")
+        fa: dict[str, int] = {}
+        med: dict[str, int] = {}
+        for r in rows:
+            for f in r["false_alarms"]:
+                key = f"{f['model']} {f['kind']}({f['region']})"
+                fa[key] = fa.get(key, 0) + 1
+            for f in r["listed"]:
+                if f["severity"] == "medium":
+                    key = f"{f['model']} {f['kind']}({f['region']})"
+                    med[key] = med.get(key, 0) + 1
+        worst = "; ".join(
+            f"{100 * (r['metrics']['baseline']['worst_group_accuracy'] or 0):.0f}% → "
+            f"{100 * (r['metrics']['rebalanced']['worst_group_accuracy'] or 0):.0f}%"
+            for r in rows)
+        lines.append(f"| {name} | {seeds} | {hits} | "
+                     f"{', '.join(f'{k} ×{v}' for k, v in fa.items()) or '0'} | "
+                     f"{', '.join(f'{k} ×{v}' for k, v in med.items()) or 'none'} | {worst} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", default=",".join(CASES),
+                   help=f"comma-separated, from: {', '.join(CASES)}")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--work", type=Path, default=Path("runs/validity"), help="scratch folder")
+    p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--table", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="print the table of earlier --out files (e.g. cases run in parallel)")
+    args = p.parse_args(argv)
+    if args.list:
+        for c in CASES.values():
+            print(f"{c.name:<14} planted={c.planted or '-':<11} {c.note}")
+        return 0
+    if args.table:
+        print(table([r for f in args.table for r in json.loads(f.read_text())]))
+        return 0
+    names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        print(f"unknown case(s): {', '.join(unknown)} (known: {', '.join(CASES)})",
+              file=sys.stderr)
+        return 2
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    logging.basicConfig(level=logging.WARNING)
+    results, t0 = [], time.perf_counter()
+    for name in names:
+        for seed in seeds:
+            r = run_case(CASES[name], seed, args.work)
+            results.append(r)
+            print(f"{name} seed {seed}: {r['seconds']:.0f} s, hit={r['hit']}, "
+                  f"false alarms={len(r['false_alarms'])}, listed={len(r['listed'])}",
+                  flush=True)
+            for f in r["false_alarms"] + r["listed"]:
+                print(f"    {f['severity']:<6} {f['model']}: {f['title']}", flush=True)
+            if args.out:  # after every run, so a long sweep leaves what it finished
+                args.out.write_text(json.dumps(results, indent=2))
+    print(f"\n{table(results)}\n\ntotal {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

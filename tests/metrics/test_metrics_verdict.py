@@ -1,0 +1,43 @@
+"""Verdicts per model and the headline of what changed, on hand-made summary blocks."""
+
+from auditor.metrics.verdict import comparison_headline, model_verdict
+
+
+def _cue(region, follow, severity="high"):
+    return {"kind": "spurious_cue", "severity": severity, "title": "t", "evidence": {
+        "region": region, "severity_reasons": ["swap_follows"],
+        "causal": {"swap": {"swap": f"hair:{region}", "features": {"label": "doctor"},
+                            "follow_rate": follow, "follow_ci": [follow - 0.1, follow + 0.05]},
+                   "masking": None}}}
+
+
+def _block(findings, worst, follow_after=None):
+    swaps = {} if follow_after is None else {"hair:face": {
+        "follow_rate": 0.5, "by_class": {"doctor": {"follow_rate": follow_after}}}}
+    return {"findings": findings, "swaps": swaps,
+            "metrics": {"worst_group_accuracy": worst, "worst_group": "label=doctor & hair=blond"}}
+
+
+def test_verdict_names_the_shortcut_and_the_ignored_region():
+    ignored = {"kind": "ignored_region", "severity": "high", "title": "t",
+               "evidence": {"region": "object"}}
+    gap = {"kind": "group_gap", "severity": "high", "title": "t", "evidence": {}}
+    v = model_verdict(_block([_cue("face", 0.9), ignored, gap], 0.06))
+    assert v["status"] == "not_ready" and v["shortcuts"] == ["face"] and v["ignored"] == ["object"]
+    assert v["text"] == ("Not ready to ship: it takes a shortcut through the face, ignores the "
+                         "object and has 1 other high-severity flag; worst-group accuracy 6% "
+                         "(label=doctor & hair=blond).")
+    assert model_verdict(_block([], 0.8))["status"] == "ok"
+    medium = model_verdict(_block([_cue("face", 0.9, "medium")], 0.8))
+    assert medium["status"] == "review" and "1 medium-severity flag" in medium["text"]
+
+
+def test_headline_says_what_rebalancing_removed():
+    models = {"baseline": _block([_cue("face", 0.92)], 0.06),
+              "rebalanced": _block([], 0.81, follow_after=0.08)}
+    text = comparison_headline(models, "baseline")
+    assert text == ("rebalanced removes the face shortcut (swapping in the face sends 92% → 8% "
+                    "of predictions to the class it goes with); worst group 6% → 81%.")
+    kept = {"baseline": models["baseline"], "other": _block([_cue("face", 0.9)], 0.1, 0.85)}
+    assert comparison_headline(kept, "baseline").startswith("other keeps the face shortcut")
+    assert comparison_headline({"baseline": models["baseline"]}, "baseline") is None
