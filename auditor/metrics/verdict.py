@@ -54,12 +54,15 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
         parts.append(f"takes a shortcut through the {' and the '.join(shortcuts)}")
     if ignored:
         parts.append(f"ignores the {' and the '.join(ignored)}")
-    others = counts["high"] - sum(1 for f in findings if f.get("severity") == "high" and (
-        f.get("kind") == "ignored_region"
-        or (f.get("kind") == "spurious_cue"
-            and str((f.get("evidence") or {}).get("region")) in shortcuts)))
-    if others > 0:
-        parts.append(f"has {others} other high-severity flag{'s' if others > 1 else ''}")
+    rest = [str(f.get("kind")) for f in findings if f.get("severity") == "high"
+            and f.get("kind") != "ignored_region"
+            and not (f.get("kind") == "spurious_cue"
+                     and str((f.get("evidence") or {}).get("region")) in shortcuts)]
+    if rest:
+        kinds = ", ".join(k.replace("_", " ") + (f" ×{rest.count(k)}" if rest.count(k) > 1 else "")
+                          for k in dict.fromkeys(rest))
+        parts.append(f"has {len(rest)} {'other ' if parts else ''}high-severity "
+                     f"flag{'s' if len(rest) > 1 else ''} ({kinds})")
     if counts["high"]:
         status, lead = "not_ready", "Not ready to ship"
     elif counts["medium"]:

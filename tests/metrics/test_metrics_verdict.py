@@ -25,8 +25,10 @@ def test_verdict_names_the_shortcut_and_the_ignored_region():
     v = model_verdict(_block([_cue("face", 0.9), ignored, gap], 0.06))
     assert v["status"] == "not_ready" and v["shortcuts"] == ["face"] and v["ignored"] == ["object"]
     assert v["text"] == ("Not ready to ship: it takes a shortcut through the face, ignores the "
-                         "object and has 1 other high-severity flag; worst-group accuracy 6% "
-                         "(label=doctor & hair=blond).")
+                         "object and has 1 other high-severity flag (group gap); worst-group "
+                         "accuracy 6% (label=doctor & hair=blond).")
+    alone = model_verdict(_block([gap, gap], 0.5))["text"]
+    assert alone.startswith("Not ready to ship: it has 2 high-severity flags (group gap ×2);")
     assert model_verdict(_block([], 0.8))["status"] == "ok"
     medium = model_verdict(_block([_cue("face", 0.9, "medium")], 0.8))
     assert medium["status"] == "review" and "1 medium-severity flag" in medium["text"]
