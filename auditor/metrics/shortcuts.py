@@ -155,6 +155,7 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
             if swap is None or (r["follow_ci"][0] or 0.0) > (swap["follow_ci"][0] or 0.0):
                 sub = df[rows]
                 to = sub[swap_to_column(name)].dropna().astype(str)
+                to = to[to != sub.loc[to.index, "label"].astype(str)]  # where it could pull
                 swap = {"swap": name, "attribute": name.split(":", 1)[0],
                         "group": group_name(feats) if feats else "all",
                         "features": dict(feats), "n": r["n"],

@@ -142,3 +142,12 @@ def test_no_causal_columns_means_the_old_lift_rule(kind):
     df = _scenes_table(follows=False, object_read=True, bg_mass=0.3)
     df = df.drop(columns=[c for c in df.columns if c.startswith(("swap_", "flip_"))])
     assert _spurious(df) == []
+
+
+def test_swap_evidence_of_one_class_names_the_class_predictions_go_to():
+    from auditor.metrics.shortcuts import causal_evidence, cells
+
+    df = _scenes_table(follows=True, object_read=False)
+    cat = [c for c in cells(df, ["scene"], 10) if c[0] == {"label": "cat"}]
+    swap = causal_evidence(df, "background", cat, ["scene"]).swap
+    assert swap["to_classes"] == ["cup"] and swap["follow_rate"] == 1.0
