@@ -10,7 +10,8 @@ swaps), so the report and the CLI read the same sentences from summary.json:
 * :func:`comparison_headline` — one sentence per candidate model against the baseline: which
   shortcut it removes, keeps or introduces, with the causal number and the worst-group
   accuracy before and after ("rebalanced removes the face shortcut: swapping in the face
-  sends 88% → 4% of predictions to the class it goes with; worst group 6% → 81%").
+  sends 88% (…) → 4% (…) of predictions to the class it goes with; worst-group accuracy 6% (…)
+  → 81% (…)"), every rate with its Wilson interval and count.
 """
 
 from __future__ import annotations
@@ -23,6 +24,24 @@ from auditor.metrics.base import pct
 __all__ = ["comparison_headline", "model_verdict"]
 
 _CAUSAL = ("swap_follows", "swap_flips", "reliance")
+
+
+def _rate(value: Any, ci: Any, n: Any) -> str:
+    """``'38% (29–48%, n=100)'``; the bare percentage when the interval is missing."""
+    if value is None:
+        return "n/a"
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
+        return f"{pct(value)} ({pct(ci[0])}–{pct(ci[1])}, n={n})"
+    return f"{pct(value)} (n={n})" if n is not None else pct(value)
+
+
+def _worst(block: Mapping[str, Any]) -> str:
+    """Worst-group accuracy with its cell's Wilson interval and count."""
+    metrics = block.get("metrics") or {}
+    name = metrics.get("worst_group")
+    cell = next((c for c in ((block.get("groups") or {}).get("cells") or [])
+                 if c.get("group") == name), {})
+    return _rate(metrics.get("worst_group_accuracy"), cell.get("ci"), cell.get("n"))
 
 
 def _shortcuts(block: Mapping[str, Any], severities=("high",)) -> dict[str, Mapping[str, Any]]:
@@ -49,7 +68,7 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     shortcuts, ignored = sorted(_shortcuts(block)), _ignored(block)
     metrics = block.get("metrics") or {}
     worst = metrics.get("worst_group_accuracy")
-    parts = []
+    parts: list[str] = []
     if shortcuts:
         parts.append(f"takes a shortcut through the {' and the '.join(shortcuts)}")
     if ignored:
@@ -77,7 +96,7 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     else:
         text = f"{lead}: no high- or medium-severity evidence cleared its threshold"
     if worst is not None:
-        text += f"; worst-group accuracy {pct(worst)} ({metrics.get('worst_group')})"
+        text += f"; worst-group accuracy {_worst(block)} ({metrics.get('worst_group')})"
     return {"status": status, "text": text + ".", "counts": counts, "shortcuts": shortcuts,
             "ignored": ignored}
 
@@ -110,15 +129,16 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
     causal = (finding.get("evidence") or {}).get("causal") or {}
     swap, mask = causal.get("swap"), causal.get("masking")
     if swap and (swap.get("follow_ci") or [0])[0] is not None:
-        a = _cell_rates(after, {**swap, "region": region})
-        b = swap.get("follow_rate")
-        a_rate = a.get("follow_rate") if a else None
-        return (f"swapping in the {region} sends {pct(b)} → {pct(a_rate)} of predictions to "
-                f"the class it goes with")
+        a = _cell_rates(after, {**swap, "region": region}) or {}
+        b = _rate(swap.get("follow_rate"), swap.get("follow_ci"), swap.get("n_follow"))
+        return (f"swapping in the {region} sends {b} → "
+                f"{_rate(a.get('follow_rate'), a.get('follow_ci'), a.get('n_follow'))} of "
+                f"predictions to the class it goes with")
     if mask:
-        a = _cell_rates(after, {**mask, "region": region})
-        return f"hiding the {region} flips {pct(mask.get('rate'))} → " \
-               f"{pct(a.get('flip_rate') if a else None)} of predictions"
+        a = _cell_rates(after, {**mask, "region": region}) or {}
+        before = _rate(mask.get("rate"), mask.get("ci"), mask.get("n"))
+        return (f"hiding the {region} flips {before} → "
+                f"{_rate(a.get('flip_rate'), a.get('ci'), a.get('n'))} of predictions")
     return f"the {region} finding goes"
 
 
@@ -128,14 +148,12 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) 
         return None
     base = models[baseline]
     base_cuts = _shortcuts(base)
-    w0 = (base.get("metrics") or {}).get("worst_group_accuracy")
     sentences = []
     for name, block in models.items():
         if name == baseline:
             continue
         cuts = _shortcuts(block)
-        w1 = (block.get("metrics") or {}).get("worst_group_accuracy")
-        worst = f"worst group {pct(w0)} → {pct(w1)}"
+        worst = f"worst-group accuracy {_worst(base)} → {_worst(block)}"
         parts = []
         for region, f in base_cuts.items():
             change = _causal_change(region, f, base, block)

@@ -7,15 +7,19 @@ def _cue(region, follow, severity="high"):
     return {"kind": "spurious_cue", "severity": severity, "title": "t", "evidence": {
         "region": region, "severity_reasons": ["swap_follows"],
         "causal": {"swap": {"swap": f"hair:{region}", "features": {"label": "doctor"},
-                            "follow_rate": follow, "follow_ci": [follow - 0.1, follow + 0.05]},
+                            "follow_rate": follow, "follow_ci": [follow - 0.1, follow + 0.05],
+                            "n_follow": 250},
                    "masking": None}}}
 
 
 def _block(findings, worst, follow_after=None):
     swaps = {} if follow_after is None else {"hair:face": {
-        "follow_rate": 0.5, "by_class": {"doctor": {"follow_rate": follow_after}}}}
+        "follow_rate": 0.5, "by_class": {"doctor": {
+            "follow_rate": follow_after, "follow_ci": [0.05, 0.12], "n_follow": 240}}}}
+    group = "label=doctor & hair=blond"
     return {"findings": findings, "swaps": swaps,
-            "metrics": {"worst_group_accuracy": worst, "worst_group": "label=doctor & hair=blond"}}
+            "metrics": {"worst_group_accuracy": worst, "worst_group": group},
+            "groups": {"cells": [{"group": group, "n": 250, "ci": [worst - 0.03, worst + 0.04]}]}}
 
 
 def test_verdict_names_the_shortcut_and_the_ignored_region():
@@ -26,7 +30,7 @@ def test_verdict_names_the_shortcut_and_the_ignored_region():
     assert v["status"] == "not_ready" and v["shortcuts"] == ["face"] and v["ignored"] == ["object"]
     assert v["text"] == ("Not ready to ship: it takes a shortcut through the face, ignores the "
                          "object and has 1 other high-severity flag (group gap); worst-group "
-                         "accuracy 6% (label=doctor & hair=blond).")
+                         "accuracy 6% (3%–10%, n=250) (label=doctor & hair=blond).")
     alone = model_verdict(_block([gap, gap], 0.5))["text"]
     assert alone.startswith("Not ready to ship: it has 2 high-severity flags (group gap ×2);")
     assert model_verdict(_block([], 0.8))["status"] == "ok"
@@ -38,8 +42,9 @@ def test_headline_says_what_rebalancing_removed():
     models = {"baseline": _block([_cue("face", 0.92)], 0.06),
               "rebalanced": _block([], 0.81, follow_after=0.08)}
     text = comparison_headline(models, "baseline")
-    assert text == ("rebalanced removes the face shortcut (swapping in the face sends 92% → 8% "
-                    "of predictions to the class it goes with); worst group 6% → 81%.")
+    assert text == ("rebalanced removes the face shortcut (swapping in the face sends 92% "
+                    "(82%–97%, n=250) → 8% (5%–12%, n=240) of predictions to the class it goes "
+                    "with); worst-group accuracy 6% (3%–10%, n=250) → 81% (78%–85%, n=250).")
     kept = {"baseline": models["baseline"], "other": _block([_cue("face", 0.9)], 0.1, 0.85)}
     assert comparison_headline(kept, "baseline").startswith("other keeps the face shortcut")
     assert comparison_headline({"baseline": models["baseline"]}, "baseline") is None
