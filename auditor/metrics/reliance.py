@@ -78,10 +78,12 @@ def swap_rates(df: pd.DataFrame, swap: str, level: float = 0.95) -> dict[str, An
         level: Wilson interval level.
 
     Returns:
-        ``{"n", "flip_rate", "ci", "n_follow", "follow_rate", "follow_ci"}``: flips over the
-        ``n`` swapped rows; follows over the ``n_follow`` swapped rows whose class and
-        prediction both differ from the class the swapped-in content points to (a move to
-        that class is then caused by the swap).
+        ``{"n", "flip_rate", "ci", "n_follow", "follow_rate", "follow_ci", "n_placebo",
+        "placebo_flip_rate", "placebo_ci"}``: flips over the ``n`` swapped rows; follows over
+        the ``n_follow`` swapped rows whose class and prediction both differ from the class the
+        swapped-in content points to (a move to that class is then caused by the swap); the
+        placebo flip rate over the ``n_placebo`` rows whose prediction already is that class
+        (a change there is disruption by the paste, not following).
     """
     after, to = df[swap_pred_column(swap)], df[swap_to_column(swap)]
     done = after.notna().to_numpy() & to.notna().to_numpy()
@@ -90,11 +92,15 @@ def swap_rates(df: pd.DataFrame, swap: str, level: float = 0.95) -> dict[str, An
     flips = int((after != pred).sum())
     eligible = (label != to) & (pred != to)
     follows = int((after[eligible] == to[eligible]).sum())
-    n, n_f = int(done.sum()), int(eligible.sum())
+    agree = pred == to  # the swapped-in value already points to the prediction: a placebo
+    placebo = int((after[agree] != pred[agree]).sum())
+    n, n_f, n_p = int(done.sum()), int(eligible.sum()), int(agree.sum())
     return {"n": n, "flip_rate": json_float(flips / n) if n else None,
             "ci": [json_float(v) for v in wilson_ci(flips, n, level)],
             "n_follow": n_f, "follow_rate": json_float(follows / n_f) if n_f else None,
-            "follow_ci": [json_float(v) for v in wilson_ci(follows, n_f, level)]}
+            "follow_ci": [json_float(v) for v in wilson_ci(follows, n_f, level)],
+            "n_placebo": n_p, "placebo_flip_rate": json_float(placebo / n_p) if n_p else None,
+            "placebo_ci": [json_float(v) for v in wilson_ci(placebo, n_p, level)]}
 
 
 def swap_summary(df: pd.DataFrame, swaps: Sequence[str], attributes: Sequence[str] = (), *,

@@ -117,8 +117,14 @@ class CausalEvidence:
     @property
     def swap_follows(self) -> bool:
         """Swapping sends more than ``threshold`` of a cell's predictions to the class the
-        swapped-in content goes with (lower bound)."""
-        return self.swap is not None and (self.swap["follow_ci"][0] or 0.0) > self.threshold
+        swapped-in content goes with (lower bound), and more than the placebo: the swap's
+        flip rate where the swapped-in content already points to the prediction (upper
+        bound; in a two-class task every disrupted prediction lands on that class)."""
+        if self.swap is None:
+            return False
+        lo = self.swap["follow_ci"][0] or 0.0
+        placebo = self.swap.get("placebo_ci", [None, None])[1]
+        return lo > self.threshold and (placebo is None or lo > placebo)
 
     @property
     def swap_flips(self) -> bool:
@@ -161,7 +167,8 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                         "features": dict(feats), "n": r["n"],
                         "flip_rate": r["flip_rate"], "flip_ci": r["ci"],
                         "follow_rate": r["follow_rate"], "follow_ci": r["follow_ci"],
-                        "n_follow": r["n_follow"],
+                        "n_follow": r["n_follow"], "placebo_flip_rate": r["placebo_flip_rate"],
+                        "placebo_ci": r["placebo_ci"], "n_placebo": r["n_placebo"],
                         "to_classes": sorted(set(to.tolist()))}
     return CausalEvidence(mask, swap, threshold)
 

@@ -151,3 +151,18 @@ def test_swap_evidence_of_one_class_names_the_class_predictions_go_to():
     cat = [c for c in cells(df, ["scene"], 10) if c[0] == {"label": "cat"}]
     swap = causal_evidence(df, "background", cat, ["scene"]).swap
     assert swap["to_classes"] == ["cup"] and swap["follow_rate"] == 1.0
+
+
+def test_disruption_in_a_two_class_task_is_not_following():
+    """A paste that changes 40% of predictions whichever way the scene points (a confused
+    model, not a shortcut) is no more than medium: the placebo flips as often."""
+    df = _scenes_table(follows=False, object_read=True)
+    flip = np.arange(len(df)) % 5 < 2
+    other = df["pred"].map({"cat": "cup", "cup": "cat"})
+    df["swap_pred_scene:background"] = np.where(flip, other, df["pred"])
+    found = _spurious(df)
+    assert [(f.kind, f.severity) for f in found] == [("spurious_cue", "medium")]
+    swap = found[0].evidence["causal"]["swap"]
+    assert swap["follow_rate"] == pytest.approx(0.4, abs=0.05)
+    assert swap["placebo_flip_rate"] == pytest.approx(0.4, abs=0.05)
+    assert "swap_follows" not in found[0].evidence["severity_reasons"]
