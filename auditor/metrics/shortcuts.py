@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 
 from auditor.common.thresholds import IGNORED_FLIP, RELIANCE_THRESHOLD
-from auditor.metrics.attention import area_column, mass_column
 from auditor.metrics.base import Finding, describe_group, method_label, pct
+from auditor.metrics.columns import area_column, flip_column, mass_column
 from auditor.metrics.groups import attribute_values, group_name
 from auditor.metrics.reliance import swap_pred_column, swap_rates, swap_to_column
 from auditor.metrics.stats import bootstrap_ratio_ci, json_float, wilson_ci
@@ -82,12 +82,12 @@ def flip_stats(df: pd.DataFrame, rows: np.ndarray, region: str, level: float
                ) -> tuple[int, int, list[float | None]]:
     """``(k, n, ci)`` of ``flip_<region>`` over ``rows`` where the region is not empty
     (``(0, 0, [None, None])`` without the column)."""
-    if f"flip_{region}" not in df.columns:
+    if flip_column(region) not in df.columns:
         return 0, 0, [None, None]
     keep = rows.copy()
     if area_column(region) in df.columns:
         keep &= df[area_column(region)].to_numpy(dtype=float) > 0
-    flips = df.loc[keep, f"flip_{region}"].dropna().astype(bool)
+    flips = df.loc[keep, flip_column(region)].dropna().astype(bool)
     k, n = int(flips.sum()), int(len(flips))
     return k, n, [json_float(v) for v in wilson_ci(k, n, level)]
 
@@ -144,7 +144,7 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                     level: float = 0.95) -> CausalEvidence:
     """The cells with the strongest masking and swap evidence for ``region``."""
     mask = None
-    if f"flip_{region}" in df.columns:
+    if flip_column(region) in df.columns:
         best = None
         for feats, rows in cell_list:
             k, n, ci = flip_stats(df, rows, region, level)
@@ -211,7 +211,7 @@ def _ignored_cell(df: pd.DataFrame, region: str, feats: dict[str, str], rows: np
                   ) -> dict[str, Any]:
     out: dict[str, Any] = {"group": group_name(feats) if feats else "all",
                            "features": dict(feats), "n": int(rows.sum())}
-    if f"flip_{region}" in df.columns:
+    if flip_column(region) in df.columns:
         k, n, ci = flip_stats(df, rows, region, level)
         out["masking"] = {"rate": json_float(k / n) if n else None, "ci": ci, "n": n}
     if swap:
