@@ -155,18 +155,19 @@ def validate(config: Annotated[Path, typer.Argument(help="YAML config file")]) -
     except AuditorError as err:
         _fail(err)
         return
-    console.print(f"[green]config OK[/]: {_safe(config)}")
+    console.print(f"[green]config OK[/]: {_safe(config)}", soft_wrap=True)
     for line in report.lines:
-        console.print(_safe(line), highlight=False)
+        console.print(_safe(line), highlight=False, soft_wrap=True)
     for warn in report.warnings:
-        console.print(f"[yellow]warning:[/] {_safe(warn)}", highlight=False)
+        console.print(f"[yellow]warning:[/] {_safe(warn)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def methods() -> None:
     """List saliency methods, architectures and region formats."""
-    from auditor.data.regions import list_region_formats
+    from auditor.data.regions import list_region_formats, region_format_layout
     from auditor.models import list_archs
+    from auditor.models.torchvision_zoo import torchvision_names
     from auditor.saliency import list_methods
 
     table = Table(title="saliency methods")
@@ -183,7 +184,14 @@ def methods() -> None:
     for a in list_archs():
         arch.add_row(a.name, a.target_layer, a.description)
     console.print(arch)
-    console.print("region formats: " + ", ".join(list_region_formats()))
+    console.print("architectures beyond the table: any torchvision classification model by "
+                  f"name ({len(torchvision_names())}: {', '.join(torchvision_names())}); "
+                  "timm:<name>; hf:<folder>; torchscript (checkpoint: model.pt); "
+                  "\"path/to/file.py:Class\" or \"package.module:factory\" with arch_kwargs",
+                  highlight=False, soft_wrap=True)
+    console.print("\nregion formats (data.regions):")
+    for name in list_region_formats():
+        console.print(f"  {escape(region_format_layout(name))}", highlight=False, soft_wrap=True)
 
 
 @synth_app.command("clinic")

@@ -130,6 +130,9 @@ class TrainConfig(_Strict):
     balance_by: list[str] = Field(default_factory=list)
     loss: Literal["erm", "group_weighted"] = "erm"
     dfr: bool = False  # last-layer retraining on a group-balanced held-out subset
+    freeze: Literal["none", "backbone"] = "none"  # backbone: train the head only ...
+    unfreeze_after: int | None = Field(None, ge=0, le=10_000)  # ... this many epochs, then all
+    head_lr: float | None = Field(None, gt=0, le=10)  # the head's learning rate (default: lr)
 
     @model_validator(mode="after")
     def _group_needs_attrs(self) -> TrainConfig:
@@ -138,14 +141,21 @@ class TrainConfig(_Strict):
                          ("dfr: true", self.dfr)):
             if on and not self.balance_by:
                 raise ValueError(f"{flag} needs balance_by (a list of attribute columns)")
+        if self.unfreeze_after is not None and self.freeze != "backbone":
+            raise ValueError("unfreeze_after needs freeze: backbone")
         return self
 
 
 class ModelConfig(_Strict):
     name: str = Field(min_length=1)
-    arch: str = "simple_cnn"
+    # a registered name, any torchvision classification model, timm:<name>, hf:<local dir>,
+    # torchscript (with checkpoint), or a user's class/factory "file.py:Name" / "pkg.mod:name"
+    arch: str = Field("simple_cnn", min_length=1)
+    arch_kwargs: dict[str, Any] = Field(default_factory=dict)  # passed to the constructor
     checkpoint: Path | None = None  # a trained state_dict to audit as is (no training)
     pretrained: Path | None = None  # backbone weights to fine-tune from (head re-sized)
+    weights: str | None = None  # torchvision weights name (DEFAULT, IMAGENET1K_V1), local cache
+    trust_pickle: bool = False  # allow a checkpoint holding a fully pickled nn.Module
     train: TrainConfig | None = Field(default_factory=TrainConfig)
 
     @field_validator("name")
@@ -340,7 +350,18 @@ def _resolve_paths(cfg: AuditConfig, base: Path, source: str) -> AuditConfig:
     for i, m in enumerate(cfg.models):
         m.checkpoint = fix(m.checkpoint, f"models[{i}].checkpoint")
         m.pretrained = fix(m.pretrained, f"models[{i}].pretrained")
+        m.arch = _resolve_arch_path(m.arch, lambda p, k=f"models[{i}].arch": fix(p, k))
     return cfg
+
+
+def _resolve_arch_path(arch: str, fix: Any) -> str:
+    """``hf:<dir>`` and ``<file>.py:<Name>`` with their paths made absolute (config-relative)."""
+    if arch.startswith("hf:") and len(arch) > 3:
+        return "hf:" + str(fix(Path(arch[3:])))
+    file, sep, name = arch.rpartition(":")
+    if sep and file.endswith(".py"):
+        return f"{fix(Path(file))}:{name}"
+    return arch
 
 
 def parse_config(raw: Any, *, base_dir: Path, source: str = "config") -> AuditConfig:

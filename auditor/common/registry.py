@@ -3,6 +3,11 @@
 Like timm's ``_registry.py``: entries are added by a decorator, names can be listed, a
 duplicate name is a programming error, and an unknown name raises the kind's
 :class:`~auditor.errors.AuditorError` subclass with the closest valid name and the full list.
+
+Families of names too large or too open to register one by one (every torchvision model,
+``timm:<name>``, ``"file.py:Class"``) are *resolvers*: functions tried in order on a name the
+registry does not hold, each returning an entry or None. Their candidate names take part in the
+did-you-mean suggestion and their one-line descriptions in the list of valid names.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class Registry(Generic[T]):
         self._sort = sort
         self._loader = loader
         self._entries: dict[str, T] = {}
+        self._resolvers: list[tuple[Callable[[str], T | None], str,
+                                    Callable[[], list[str]] | None]] = []
 
     def add(self, name: str, entry: T) -> T:
         """Register ``entry`` under ``name``.
@@ -48,6 +55,18 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} registered twice")
         self._entries[name] = entry
         return entry
+
+    def add_resolver(self, resolve: Callable[[str], T | None], *, describe: str,
+                     candidates: Callable[[], list[str]] | None = None) -> None:
+        """Resolve names not registered: ``resolve(name)`` returns an entry or None.
+
+        Args:
+            resolve: may raise the registry's error itself for a name it recognises but cannot
+                serve (an optional package missing, a file not found).
+            describe: the family in the list of valid names (``"timm:<name>"``).
+            candidates: names of the family, for the did-you-mean suggestion.
+        """
+        self._resolvers.append((resolve, describe, candidates))
 
     def decorator(self, name: str, make: Callable[[Callable], T]) -> Callable[[Callable], Callable]:
         """A decorator that registers ``make(fn)`` under ``name`` and returns ``fn`` unchanged."""
@@ -89,8 +108,16 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except (KeyError, TypeError):
-            names = self.names()
-            close = difflib.get_close_matches(str(name), names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise self._error(f"{self._where}unknown {self.kind} {name!r}{hint}; "
-                              f"valid: {', '.join(names)}") from None
+            pass
+        if isinstance(name, str):
+            for resolve, _, _ in self._resolvers:
+                entry = resolve(name)
+                if entry is not None:
+                    return entry
+        names = self.names()
+        pool = names + [c for _, _, cands in self._resolvers if cands for c in cands()]
+        close = difflib.get_close_matches(str(name), pool, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        families = "".join(f"; or {d}" for _, d, _ in self._resolvers)
+        raise self._error(f"{self._where}unknown {self.kind} {name!r}{hint}; "
+                          f"valid: {', '.join(names)}{families}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import posixpath
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from auditor.errors import DataError
 
 __all__ = ["BACKGROUND", "ItemRegions", "RegionSource", "get_region_format",
            "list_region_formats", "load_regions", "match_names", "max_mask_pixels",
+           "region_format_layout",
            "register_region_format", "resize_mask"]
 
 BACKGROUND = "background"
@@ -79,6 +81,13 @@ class RegionSource:
     def size_mismatches(self, sizes: dict[str, tuple[int, int]]) -> int:
         """How many samples' annotations were made at another size than ``sizes[id]`` (h, w)."""
         return 0
+
+
+def region_format_layout(name: str) -> str:
+    """The user-facing description of format ``name``'s files (its module's ``LAYOUT``)."""
+    factory = get_region_format(name)
+    module = sys.modules.get(getattr(factory, "__module__", ""), None)
+    return str(getattr(module, "LAYOUT", name))
 
 
 @dataclass

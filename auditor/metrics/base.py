@@ -10,9 +10,10 @@ __all__ = ["KINDS", "SEVERITIES", "Finding", "describe_group", "fmt_p", "method_
 
 Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
-#: Most telling first; ``ignored_region``, ``disparity`` and ``slice`` are extra kinds.
-KINDS: tuple[str, ...] = ("unreliable_saliency", "spurious_cue", "ignored_region", "group_gap",
-                          "misclassification_cluster", "slice", "disparity")
+#: Most telling first; ``coarse_map``, ``ignored_region``, ``disparity`` and ``slice`` are
+#: extra kinds.
+KINDS: tuple[str, ...] = ("unreliable_saliency", "coarse_map", "spurious_cue", "ignored_region",
+                          "group_gap", "misclassification_cluster", "slice", "disparity")
 
 _METHOD_LABELS = {
     "cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",
@@ -30,7 +31,7 @@ class Finding:
     Attributes:
         kind: ``spurious_cue``, ``group_gap``, ``misclassification_cluster``,
             ``unreliable_saliency`` (DESIGN kinds) or the extra kinds ``ignored_region``,
-            ``disparity``, ``slice`` (docs/findings.md).
+            ``disparity``, ``slice``, ``coarse_map`` (docs/findings.md).
         severity: ``high``, ``medium`` or ``low``.
         title: one plain sentence carrying its numbers.
         evidence: the numbers behind the title (JSON-ready: no NaN, no numpy types).

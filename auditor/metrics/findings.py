@@ -13,6 +13,9 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
   attribute value; its severity depends on the slice behind it (does that value's own error
   rate for the cluster's confusion differ?).
 * ``unreliable_saliency`` — the saliency sanity check failed (``passed`` is False); ``high``.
+* ``coarse_map`` (extra) — the target layer's maps are coarser than 4x4 at the audit's input
+  size, so region masses and the sanity check say little; ``medium``. The evidence names a finer
+  layer when the model has one.
 * ``disparity`` (extra, Aequitas-style) — per attribute, the ratio of a value's accuracy, or of
   its mean mass on a spurious region, to the reference value (the largest group) lies outside
   ``[tau, 1/tau]``; Fisher exact (accuracy) or Mann-Whitney (mass) tests, Holm-corrected over
@@ -61,6 +64,7 @@ from auditor.metrics.stats import holm_bonferroni, json_float, wilson_ci
 __all__ = [
     "Finding",
     "cluster_findings",
+    "coarse_map_finding",
     "compute_findings",
     "disparity_findings",
     "group_gap_findings",
@@ -312,6 +316,18 @@ def sanity_findings(sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | No
             f"are randomised ({rho_txt}), so they may not show what the model learned.",
             {k: (json_float(v) if isinstance(v, float) else v) for k, v in s.items()}))
     return out
+
+
+def coarse_map_finding(target_layer: str, map_size: Sequence[int], image_size: int,
+                       note: str, finer: str | None = None,
+                       finer_size: Sequence[int] | None = None) -> Finding:
+    """``coarse_map`` for a target layer whose ``map_size`` ``(h, w)`` is below 4x4; ``note``
+    is the sentence the run shows (it names ``finer`` when there is one)."""
+    evidence: dict[str, Any] = {"target_layer": target_layer, "map_size": list(map_size),
+                                "image_size": int(image_size)}
+    if finer:
+        evidence.update({"finer_layer": finer, "finer_map_size": list(finer_size or [])})
+    return Finding("coarse_map", "medium", note[0].upper() + note[1:] + ".", evidence)
 
 
 def slice_findings(slices: Sequence[Slice], *, gap_threshold: float, max_findings: int = 3,

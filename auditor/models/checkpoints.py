@@ -6,6 +6,8 @@ import io
 import pickle
 import re
 import zipfile
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from torch import nn
 
 from auditor.errors import ModelError, strip_controls
 
-__all__ = ["load_checkpoint", "read_state_dict", "state_dict_bytes"]
+__all__ = ["load_checkpoint", "load_state_checked", "read_state_dict", "state_dict_bytes"]
 
 
 _UNPICKLER = re.compile(r"WeightsUnpickler error:\s*([^\n]*)")
@@ -78,7 +80,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, ...] = ()) -> None:
+def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, ...] = (),
+                    adapt: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+                    | None = None) -> None:
     """Load ``path`` into ``model`` in place, checking every name and shape first.
 
     Args:
@@ -86,20 +90,31 @@ def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, .
         path: a state_dict file.
         skip_prefixes: parameter-name prefixes to leave as they are (e.g. the head when
             loading a pretrained backbone for a different number of classes).
+        adapt: applied to the file's state_dict before checking (drop or resize entries).
 
     Raises:
         ModelError: naming the file and the first missing, unexpected or mis-shaped key.
     """
     state = read_state_dict(path)
+    load_state_checked(model, adapt(state) if adapt else state, path,
+                       skip_prefixes=skip_prefixes)
+
+
+def load_state_checked(model: nn.Module, state: dict[str, Any], path: Path | str, *,
+                       skip_prefixes: tuple[str, ...] = ()) -> None:
+    """Load a state_dict already in memory; errors as :func:`load_checkpoint` (naming ``path``)."""
     own = model.state_dict()
-    if skip_prefixes:
-        state = {k: v for k, v in state.items() if not k.startswith(skip_prefixes)}
-        own_needed = {k for k in own if not k.startswith(skip_prefixes)}
-    else:
-        own_needed = set(own)
+    meta = getattr(state, "_metadata", None) or getattr(own, "_metadata", None)
+    state = OrderedDict((k.removeprefix("module."), v) for k, v in state.items()
+                        if not k.removeprefix("module.").startswith(skip_prefixes or ("\0",)))
+    if meta is not None:  # module versions (MNASNet's loader needs them)
+        state._metadata = meta  # type: ignore[attr-defined]
+    own_needed = {k for k in own if not (skip_prefixes and k.startswith(skip_prefixes))}
     for key, value in state.items():
         if key not in own:
             raise ModelError(f"{path}: unexpected key {key!r} for this architecture")
+        if not isinstance(value, torch.Tensor):
+            raise ModelError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
         if tuple(own[key].shape) != tuple(value.shape):
             raise ModelError(
                 f"{path}: shape mismatch at {key!r}: checkpoint {tuple(value.shape)}, "
@@ -114,5 +129,8 @@ def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, .
 def state_dict_bytes(model: nn.Module) -> bytes:
     """Serialise ``model``'s state_dict (CPU tensors) for an atomic write."""
     buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    state = model.state_dict()
+    out = OrderedDict((k, v.detach().cpu()) for k, v in state.items())
+    out._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+    torch.save(out, buf)
     return buf.getvalue()

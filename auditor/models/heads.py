@@ -6,7 +6,7 @@ from torch import nn
 
 from auditor.errors import ModelError
 
-__all__ = ["classifier_head"]
+__all__ = ["classifier_head", "find_head"]
 
 
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
@@ -26,3 +26,12 @@ def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:
     if not found:
         raise ModelError(f"{type(model).__name__} has no nn.Linear classification head")
     return found[-1]
+
+
+def find_head(model: nn.Module, num_classes: int) -> str:
+    """Dotted name of the layer producing the ``num_classes`` scores: the last ``nn.Linear``
+    (or 1x1 ``nn.Conv2d``, SqueezeNet) with that many outputs; ``""`` when there is none."""
+    heads = [n for n, m in model.named_modules()
+             if (isinstance(m, nn.Linear) and m.out_features == num_classes)
+             or (isinstance(m, nn.Conv2d) and m.out_channels == num_classes)]
+    return heads[-1] if heads else ""

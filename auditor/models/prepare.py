@@ -15,7 +15,8 @@ from auditor.config import ModelConfig
 from auditor.data.dataset import AuditDataset, DataBundle
 from auditor.data.transforms import normalize_image
 from auditor.errors import ModelError
-from auditor.models import build_model, default_target_layer, get_arch, load_checkpoint
+from auditor.models import load_checkpoint
+from auditor.models.build import build_configured, load_pretrained
 from auditor.models.checkpoints import state_dict_bytes
 from auditor.models.dfr import dfr_retrain_last_layer
 from auditor.models.heads import classifier_head
@@ -86,28 +87,31 @@ class _ImagesOnly(Dataset):
 
 
 def _meta(mcfg: ModelConfig, bundle: DataBundle, seed: int) -> dict[str, Any]:
-    return {
+    meta = {
         "name": mcfg.name, "arch": mcfg.arch, "classes": bundle.classes, "seed": seed,
         "data_hash": bundle.data_hash,
         "train": mcfg.train.model_dump(mode="json") if mcfg.train else None,
         "checkpoint": str(mcfg.checkpoint) if mcfg.checkpoint else None,
         "pretrained": str(mcfg.pretrained) if mcfg.pretrained else None,
     }
+    for key, value in (("arch_kwargs", mcfg.arch_kwargs), ("weights", mcfg.weights)):
+        if value:
+            meta[key] = value
+    return meta
 
 
 def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed: int,
                   device: torch.device, progress: ProgressSink | None = None,
                   num_workers: int = 0) -> tuple[nn.Module, str, dict[str, Any]]:
-    """Return the model ready to audit (eval mode, on ``device``), its default target layer
-    and its metadata. A checkpoint this run already trained with the same settings is reused.
+    """Return the model ready to audit (eval mode, on ``device``), its registry target layer
+    (``"auto"`` for most) and its metadata. A checkpoint this run already trained with the same
+    settings is reused.
     """
-    get_arch(mcfg.arch)  # unknown arch -> ModelError listing the valid ones
     torch.manual_seed(seed)
-    model = build_model(mcfg.arch, len(bundle.classes))
-    target_layer = default_target_layer(mcfg.arch)
-    meta = _meta(mcfg, bundle, seed)
-    if mcfg.checkpoint is not None:
-        load_checkpoint(model, mcfg.checkpoint)
+    built = build_configured(mcfg, len(bundle.classes), image_size=bundle.image_size)
+    model, target_layer = built.model, built.info.target_layer
+    meta = {**_meta(mcfg, bundle, seed), **built.notes}
+    if built.complete:
         meta["source"] = "checkpoint"
         return model.to(device).eval(), target_layer, meta
 
@@ -120,11 +124,9 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
             log.info("reusing trained checkpoint %s", ckpt_rel)
             return model.to(device).eval(), target_layer, saved
 
-    if mcfg.pretrained is not None:
-        head = get_arch(mcfg.arch).head
-        load_checkpoint(model, mcfg.pretrained, skip_prefixes=(head + ".",))
+    loaded = load_pretrained(built, mcfg)
     if mcfg.train is None or mcfg.train.epochs == 0:
-        if mcfg.pretrained is None:
+        if loaded is None:
             raise ModelError(f"models[{mcfg.name}]: give a checkpoint or train settings "
                              "(an untrained random network cannot be audited)")
         meta["source"] = "pretrained, not fine-tuned"
@@ -142,7 +144,7 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
     weights = (table.loc[table["split"] == "train", "weight"].to_numpy(float)
                if "weight" in table.columns else None)
     hist = train_model(model, cached if cached is not None else train_ds, keys, mcfg.train,
-                       seed=seed, device=device, num_workers=num_workers,
+                       seed=seed, device=device, num_workers=num_workers, head=built.head,
                        progress=scoped(progress, f"train {mcfg.name}"), sample_weights=weights,
                        name=mcfg.name)
     meta = {**meta, "source": "trained", "history": hist.to_dict()}

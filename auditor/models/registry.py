@@ -1,14 +1,21 @@
 """Architecture registry: ``@register_arch`` adds a constructor, ``build_model`` builds one.
 
+Besides the registered names, ``models[i].arch`` resolves (registry resolvers, tried in order):
+any torchvision classification model, ``timm:<name>``, ``hf:<local dir>``, ``torchscript`` (the
+checkpoint file is the model) and a user's class or factory, ``"file.py:Name"`` or
+``"package.module:name"`` (see :mod:`auditor.models.external`).
+
 Every architecture is built without downloading anything: torchvision models start from random
 weights (``weights=None``); pretrained backbones come from a local file given in the config
-(``models[i].pretrained``), loaded with ``torch.load(weights_only=True)``.
+(``models[i].pretrained`` or ``models[i].weights``), loaded with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -20,22 +27,40 @@ __all__ = ["ArchInfo", "build_model", "default_target_layer", "list_archs", "reg
 
 @dataclass(frozen=True)
 class ArchInfo:
-    """One registered architecture."""
+    """One architecture.
+
+    ``builder(num_classes, image_size=None, **arch_kwargs)`` returns the model; ``head`` is the
+    dotted name of its classification layer (``""``: found after building); ``family`` says
+    which route built it (registered, torchvision, timm, hf, user, torchscript).
+    """
 
     name: str
-    builder: Callable[[int], nn.Module]
+    builder: Callable[..., nn.Module]
     target_layer: str
     description: str
     head: str  # dotted name of the final classification layer
+    family: str = "registered"
 
 
-_ARCHS: Registry[ArchInfo] = Registry("architecture", error=ModelError)
+def _load_resolvers() -> None:
+    import auditor.models.external  # noqa: F401  (adds the resolvers on first use)
+
+
+_ARCHS: Registry[ArchInfo] = Registry("architecture", error=ModelError, loader=_load_resolvers)
+
+
+def arch_registry() -> Registry[ArchInfo]:
+    """The architecture registry (for modules that add resolvers)."""
+    return _ARCHS
 
 
 def register_arch(
     name: str, *, target_layer: str, head: str, description: str
-) -> Callable[[Callable[[int], nn.Module]], Callable[[int], nn.Module]]:
-    """Register ``builder(num_classes) -> nn.Module`` under ``name``."""
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register ``builder(num_classes, image_size=None, **arch_kwargs) -> nn.Module``.
+
+    A builder that takes only ``num_classes`` is accepted too (it gets no arch_kwargs).
+    """
     return _ARCHS.decorator(
         name, lambda builder: ArchInfo(name, builder, target_layer, description, head))
 
@@ -54,11 +79,24 @@ def get_arch(name: str) -> ArchInfo:
     return _ARCHS.get(name)
 
 
-def build_model(arch: str, num_classes: int) -> nn.Module:
-    """Build ``arch`` with a head of ``num_classes`` outputs (random weights)."""
+def build_model(arch: str, num_classes: int, *, image_size: int | None = None,
+                **arch_kwargs: Any) -> nn.Module:
+    """Build ``arch`` with a head of ``num_classes`` outputs (random weights).
+
+    Args:
+        arch: any name :func:`get_arch` resolves.
+        num_classes: outputs of the head.
+        image_size: the input side, for models whose constructor needs it (ViT).
+        **arch_kwargs: passed to the constructor.
+    """
     if num_classes < 2:
         raise ModelError(f"{arch}: a classifier needs at least 2 classes, got {num_classes}")
-    return get_arch(arch).builder(num_classes)
+    info = get_arch(arch)
+    if len(inspect.signature(info.builder).parameters) == 1:  # builder(num_classes) only
+        if arch_kwargs:
+            raise ModelError(f"{arch} takes no arch_kwargs (got {', '.join(arch_kwargs)})")
+        return info.builder(num_classes)
+    return info.builder(num_classes, image_size=image_size, **arch_kwargs)
 
 
 def default_target_layer(arch: str) -> str:
@@ -100,35 +138,21 @@ class SimpleCNN(nn.Module):
 
 @register_arch("simple_cnn", target_layer="features", head="fc",
                description="small 4-block conv net + GAP + linear (the demo's model, CPU-friendly)")
-def _simple_cnn(num_classes: int) -> nn.Module:
-    return SimpleCNN(num_classes)
+def _simple_cnn(num_classes: int, image_size: int | None = None, width: int = 16) -> nn.Module:
+    return SimpleCNN(num_classes, width=width)
 
 
-def _torchvision_resnet(name: str, num_classes: int) -> nn.Module:
-    from torchvision import models
+def _torchvision(name: str) -> Callable[..., nn.Module]:
+    def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
+        from auditor.models.torchvision_zoo import build_torchvision
 
-    model = getattr(models, name)(weights=None)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
+        return build_torchvision(name, num_classes, image_size=image_size, **kwargs)
 
-
-@register_arch("resnet18", target_layer="layer4", head="fc",
-               description="torchvision ResNet-18, head sized from the data")
-def _resnet18(num_classes: int) -> nn.Module:
-    return _torchvision_resnet("resnet18", num_classes)
+    return build
 
 
-@register_arch("resnet50", target_layer="layer4", head="fc",
-               description="torchvision ResNet-50, head sized from the data")
-def _resnet50(num_classes: int) -> nn.Module:
-    return _torchvision_resnet("resnet50", num_classes)
-
-
-@register_arch("vgg11_bn", target_layer="features", head="classifier.6",
-               description="torchvision VGG-11 with batch norm, head sized from the data")
-def _vgg11(num_classes: int) -> nn.Module:
-    from torchvision import models
-
-    model = models.vgg11_bn(weights=None)
-    model.classifier[6] = nn.Linear(model.classifier[6].in_features, num_classes)
-    return model
+for _name, _layer, _head, _what in (
+        ("resnet18", "layer4", "fc", "ResNet-18"), ("resnet50", "layer4", "fc", "ResNet-50"),
+        ("vgg11_bn", "features", "classifier.6", "VGG-11 with batch norm")):
+    register_arch(_name, target_layer=_layer, head=_head,
+                  description=f"torchvision {_what}, head sized from the data")(_torchvision(_name))

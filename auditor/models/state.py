@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from torch import nn
 
-__all__ = ["eval_mode", "frozen", "model_state"]
+__all__ = ["backbone_frozen", "eval_mode", "frozen", "model_state"]
 
 
 @contextlib.contextmanager
@@ -53,3 +53,31 @@ def frozen(model: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
     so no parameter gradient is ever computed or stored.
     """
     return model_state(model, training=False, requires_grad=False)
+
+
+@contextlib.contextmanager
+def backbone_frozen(model: nn.Module, head: str) -> Iterator[nn.Module]:
+    """Train only the head ``head`` (a dotted module name) for the block.
+
+    Every parameter outside the head stops requiring grad and every module outside it goes to
+    eval mode (batch-norm statistics of the backbone stay as they are); the head's modules keep
+    their mode. Every flag is restored on exit.
+    """
+    head_module = model.get_submodule(head)
+    head_ids = {id(m) for m in head_module.modules()}
+    head_params = {id(p) for p in head_module.parameters()}
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for m in model.modules():
+            if id(m) not in head_ids:
+                m.training = False
+        for p, _ in flags:
+            if id(p) not in head_params:
+                p.requires_grad_(False)
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for m, flag in modes:
+            m.training = flag

@@ -8,6 +8,8 @@ more male nurses and female doctors.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ from auditor.config import TrainConfig
 from auditor.errors import ModelError
 from auditor.models.losses import group_weighted_loss
 from auditor.models.losses import inverse_frequency_weights as inverse_group_weights
-from auditor.models.state import model_state
+from auditor.models.state import backbone_frozen, model_state
 
 __all__ = ["TrainHistory", "inverse_frequency_weights", "materialize", "train_model"]
 
@@ -112,6 +114,7 @@ def train_model(
     seed: int,
     device: torch.device,
     num_workers: int = 0,
+    head: str = "",
     progress: Progress | None = None,
     sample_weights: np.ndarray | None = None,
     name: str = "model",
@@ -133,6 +136,8 @@ def train_model(
         seed: seeds initial shuffling and sampling.
         device: where to train.
         num_workers: DataLoader workers when streaming from disk.
+        head: dotted name of the classification layer, for ``freeze: backbone`` (trained alone
+            for ``unfreeze_after`` epochs, or throughout) and ``head_lr``.
         progress: called with (steps done, total steps).
         name: the model's name, for error messages.
 
@@ -171,48 +176,85 @@ def train_model(
         group_ids = torch.as_tensor(inverse, dtype=torch.long)
         group_weights = inverse_group_weights(group_ids).to(device)
     model.to(device)
+    groups = _param_groups(model, head, cfg)
     with model_state(model, training=True):
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_total = cfg.epochs * len(loader)
         # one-cycle needs a warm-up of >= 2 steps (at 5 steps its warm-up is 1 step and it
-        # divides by zero); shorter runs keep the learning rate constant
+        # divides by zero); shorter runs keep the learning rate constant (per group)
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=steps_total, pct_start=0.2
+            opt, max_lr=[g["lr"] for g in groups], total_steps=steps_total, pct_start=0.2
         ) if steps_total >= MIN_ONE_CYCLE_STEPS else None
         loss_fn = nn.CrossEntropyLoss()
         hist = TrainHistory()
         t0 = time.perf_counter()
         step = 0
         for epoch in range(cfg.epochs):
-            tot_loss, tot_correct, tot_n = 0.0, 0, 0
-            for images, labels, idx in loader:
-                images = images.to(device, non_blocking=True)
-                labels = labels.to(device, non_blocking=True)
-                logits = model(images)
-                if group_ids is not None and group_weights is not None:
-                    loss = group_weighted_loss(logits, labels, group_ids[idx].to(device),
-                                               group_weights)
-                else:
-                    loss = loss_fn(logits, labels)
-                value = float(loss.detach())
-                if not np.isfinite(value):
-                    raise ModelError(
-                        f"models[{name}]: training diverged: the loss became {value} in epoch "
-                        f"{epoch + 1} of {cfg.epochs}; lower train.lr (now {cfg.lr:g}) or check "
-                        "the data")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                tot_loss += value * len(labels)
-                tot_correct += int((logits.detach().argmax(1) == labels).sum())
-                tot_n += len(labels)
-                step += 1
-                if progress:
-                    progress(step, steps_total)
+            stack = contextlib.ExitStack()
+            if cfg.freeze == "backbone" and (cfg.unfreeze_after is None
+                                             or epoch < cfg.unfreeze_after):
+                stack.enter_context(backbone_frozen(model, head))
+            with stack:
+                step, tot_loss, tot_correct, tot_n = _epoch(
+                    model, loader, opt, sched, loss_fn, group_ids, group_weights, device,
+                    step, steps_total, progress,
+                    diverged=functools.partial(_diverged, name, epoch + 1, cfg))
             hist.loss.append(tot_loss / max(tot_n, 1))
             hist.accuracy.append(tot_correct / max(tot_n, 1))
     model.eval()
     hist.seconds = time.perf_counter() - t0
     return hist
+
+
+def _param_groups(model: nn.Module, head: str, cfg: TrainConfig) -> list[dict]:
+    """Optimizer groups: the backbone at ``lr``, the head at ``head_lr`` (default ``lr``)."""
+    if (cfg.freeze == "backbone" or cfg.head_lr is not None) and not head:
+        raise ModelError("train.freeze / train.head_lr: cannot tell this model's "
+                         "classification layer (no final nn.Linear with one output per class)")
+    if not head:
+        return [{"params": list(model.parameters()), "lr": cfg.lr}]
+    head_ids = {id(p) for p in model.get_submodule(head).parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": cfg.lr},
+            {"params": [p for p in model.parameters() if id(p) in head_ids],
+             "lr": cfg.head_lr or cfg.lr}]
+
+
+def _diverged(name: str, epoch: int, cfg: TrainConfig, value: float) -> ModelError:
+    return ModelError(
+        f"models[{name}]: training diverged: the loss became {value} in epoch {epoch} of "
+        f"{cfg.epochs}; lower train.lr (now {cfg.lr:g}) or check the data")
+
+
+def _epoch(model, loader, opt, sched, loss_fn, group_ids, group_weights, device, step,
+           steps_total, progress, *,
+           diverged: Callable[[float], ModelError]) -> tuple[int, float, int, int]:
+    """One pass over ``loader``: (steps so far, summed loss, correct, seen).
+
+    Raises:
+        ModelError: ``diverged(loss)``, when a batch's loss is NaN or infinite.
+    """
+    tot_loss, tot_correct, tot_n = 0.0, 0, 0
+    for images, labels, idx in loader:
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        logits = model(images)
+        if group_ids is not None and group_weights is not None:
+            loss = group_weighted_loss(logits, labels, group_ids[idx].to(device),
+                                       group_weights)
+        else:
+            loss = loss_fn(logits, labels)
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise diverged(value)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        tot_loss += value * len(labels)
+        tot_correct += int((logits.detach().argmax(1) == labels).sum())
+        tot_n += len(labels)
+        step += 1
+        if progress:
+            progress(step, steps_total)
+    return step, tot_loss, tot_correct, tot_n

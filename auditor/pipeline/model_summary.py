@@ -12,15 +12,18 @@ from auditor.data.dataset import DataBundle
 from auditor.data.describe import describe
 from auditor.metrics.analysis import measure_model
 from auditor.metrics.comparison import compare_models
+from auditor.metrics.findings import Finding, coarse_map_finding
 from auditor.metrics.headline import headline_intervals
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.verdict import model_verdict
 from auditor.pipeline.audit_pass import AuditTables
 from auditor.pipeline.progress import ProgressSink
+from auditor.saliency.target_choice import TargetChoice
 
 log = logging.getLogger(__name__)
 
-__all__ = ["analysis_settings", "compare_all", "dataset_block", "summarise_model"]
+__all__ = ["analysis_settings", "compare_all", "dataset_block", "layer_fields",
+           "summarise_model"]
 
 
 def analysis_settings(acfg: AnalysisConfig) -> AnalysisSettings:
@@ -78,6 +81,24 @@ def summarise_model(
     log.info("%s: accuracy %.3f, %d findings", name, block["metrics"]["accuracy"],
              len(block["findings"]))
     return block, df
+
+
+def layer_fields(block: dict[str, Any], choice: TargetChoice) -> dict[str, Any]:
+    """Add ``target_layer`` and ``map_size`` to a model block, and a ``coarse_map`` finding
+    (kept in severity order) when the maps are coarser than 4x4."""
+    block["target_layer"] = choice.name
+    block["map_size"] = list(choice.map_size)
+    if choice.note:
+        finding = coarse_map_finding(choice.name, choice.map_size, choice.image_size,
+                                     choice.note, choice.finer, choice.finer_size)
+        order = Finding.sort_key(finding)
+        findings = list(block.get("findings") or [])
+        at = next((i for i, f in enumerate(findings)
+                   if Finding(f["kind"], f["severity"], f["title"]).sort_key() > order),
+                  len(findings))
+        findings.insert(at, finding.to_dict())
+        block["findings"] = findings
+    return block
 
 
 def compare_all(samples: pd.DataFrame, names: list[str], baseline: str, *, methods: list[str],

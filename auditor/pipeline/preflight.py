@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.config import AuditConfig
+from auditor.config import AuditConfig, NormalizeStats
 from auditor.errors import ConfigError, ModelError, SaliencyError
 from auditor.models import get_arch
+from auditor.models.torchvision_zoo import weights_info
 from auditor.saliency import get_method
 from auditor.saliency.methods import resolve_options
 
-__all__ = ["check_against_data", "check_registries"]
+__all__ = ["apply_weights_preprocessing", "check_against_data", "check_registries"]
 
 
 def check_registries(cfg: AuditConfig) -> None:
@@ -23,13 +24,26 @@ def check_registries(cfg: AuditConfig) -> None:
         ModelError, SaliencyError: one line naming the model or method.
     """
     for m in cfg.models:
-        get_arch(m.arch)
+        try:
+            info = get_arch(m.arch)
+        except ModelError as err:
+            raise ModelError(f"models[{m.name}].arch: {err}") from None
+        if info.family == "torchscript" and m.checkpoint is None:
+            raise ModelError(f"models[{m.name}]: arch: torchscript needs checkpoint: "
+                             "path/to/model.pt (the TorchScript file is the model)")
         for key in ("checkpoint", "pretrained"):
             path = getattr(m, key)
             if path is not None and not Path(path).is_file():
-                raise ModelError(
-                    f"models[{m.name}].{key}: {path} not found (give a state_dict saved with "
-                    "torch.save(model.state_dict(), path); nothing is downloaded)")
+                what = ("a TorchScript file saved with torch.jit.save" if
+                        info.family == "torchscript" else "a state_dict saved with "
+                        "torch.save(model.state_dict(), path)")
+                raise ModelError(f"models[{m.name}].{key}: {path} not found (give {what}; "
+                                 "nothing is downloaded)")
+        if m.weights is not None:
+            if m.pretrained is not None:
+                raise ConfigError(f"models[{m.name}]: give weights or pretrained, not both")
+            weights_info(m.arch, m.weights, f"models[{m.name}].weights").local_file(
+                f"models[{m.name}].weights")
     for method in cfg.saliency.methods:
         get_method(method)
     stray = sorted(set(cfg.saliency.options) - set(cfg.saliency.methods))
@@ -61,3 +75,28 @@ def check_against_data(cfg: AuditConfig, regions: list[str], attributes: list[st
             if bad:
                 raise ConfigError(f"models[{m.name}].train.balance_by: {bad[0]!r} is not one "
                                   f"of data.attributes ({', '.join(attributes) or 'none'})")
+
+
+def apply_weights_preprocessing(cfg: AuditConfig) -> list[str]:
+    """Input size and normalisation from torchvision weights metadata, where the config
+    leaves ``data.image_size`` / ``data.normalize`` unset and a model names ``weights``.
+
+    The first such model decides (every model sees the same images). Set in place, so
+    ``config.resolved.yaml`` records them; returns one line per value set.
+
+    Raises:
+        ModelError: unknown weights name.
+    """
+    lines: list[str] = []
+    for m in cfg.models:
+        if m.weights is None:
+            continue
+        info = weights_info(m.arch, m.weights, f"models[{m.name}].weights")
+        if "image_size" not in cfg.data.model_fields_set:
+            cfg.data.image_size = info.crop_size
+            lines.append(f"data.image_size: {info.crop_size} (from {info.name})")
+        if "normalize" not in cfg.data.model_fields_set:
+            cfg.data.normalize = NormalizeStats(mean=info.mean, std=info.std)
+            lines.append(f"data.normalize: mean {info.mean}, std {info.std} (from {info.name})")
+        break
+    return lines

@@ -39,12 +39,22 @@ from auditor.pipeline.audit_pass import (
     sample_frame,
 )
 from auditor.pipeline.distributed import Dist, distributed_context
-from auditor.pipeline.model_summary import compare_all, dataset_block, summarise_model
-from auditor.pipeline.preflight import check_against_data, check_registries
+from auditor.pipeline.model_summary import (
+    compare_all,
+    dataset_block,
+    layer_fields,
+    summarise_model,
+)
+from auditor.pipeline.preflight import (
+    apply_weights_preprocessing,
+    check_against_data,
+    check_registries,
+)
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.reliance_pass import SwapPlan, build_swap_plan
 from auditor.pipeline.rundir import RunDir
 from auditor.pipeline.sanity_pass import sanity_block
+from auditor.saliency.target_choice import choose_target_layer
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +174,7 @@ def run_audit(cfg: AuditConfig, *, progress: ProgressSink | None = None,
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     check_registries(cfg)
+    apply_weights_preprocessing(cfg)
     device = resolve_device(cfg.device)
     with distributed_context(device) as dist:
         return _run(cfg, dist, dist.device(device), progress=progress,
@@ -212,14 +223,16 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         if len(audit_rows) == 0:
             raise DataError(f"data.audit_split: the {cfg.data.audit_split!r} split has no "
                             "usable samples")
-        models = []
+        models, choices = [], {}
+        example = bundle.dataset(cfg.data.audit_split)[0]["image"][None].to(device)
         for mcfg in cfg.models:
-            model, default_layer, meta = prepare_model(
+            model, _, meta = prepare_model(
                 mcfg, bundle, rundir, seed=cfg.seed, device=device, progress=progress,
                 num_workers=cfg.data.num_workers)
-            layer = default_layer if cfg.saliency.target_layer == "auto" \
-                else cfg.saliency.target_layer
-            models.append((model, layer, meta))
+            choices[mcfg.name] = choose_target_layer(model, cfg.saliency.target_layer, example)
+            if choices[mcfg.name].note:
+                log.warning("%s: %s", mcfg.name, choices[mcfg.name].note)
+            models.append((model, choices[mcfg.name].name, meta))
             if dist.is_main:
                 note = _check_shards(rundir, mcfg.name, shard_key(rundir.key, bundle, model))
                 notes += [note] if note else []
@@ -270,7 +283,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                 mcfg.name, df, tables, sanity, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes, seed=cfg.seed,
                 progress=progress)
-            per_model[mcfg.name] = {"meta": meta, **block, "target_layer": target_layer}
+            per_model[mcfg.name] = {"meta": meta, **layer_fields(block, choices[mcfg.name])}
             frames.append(df)
             rundir.write_npz(f"maps/{mcfg.name}.npz", ids=df["id"].to_numpy().astype(str),
                              maps=tables.maps,

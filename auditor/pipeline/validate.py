@@ -1,16 +1,25 @@
-"""``audit validate``: check a config and its data without running a model."""
+"""``audit validate``: check a config and its data, build every model and run it once (CPU)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from auditor.config import AuditConfig, load_config
 from auditor.data.dataset import load_data
 from auditor.data.describe import describe
 from auditor.data.rebalance import source_manifest
+from auditor.data.regions import region_format_layout
 from auditor.data.train_rows import describe_weights
-from auditor.pipeline.preflight import check_against_data, check_registries
+from auditor.errors import DataError
+from auditor.pipeline.model_check import check_models
+from auditor.pipeline.preflight import (
+    apply_weights_preprocessing,
+    check_against_data,
+    check_registries,
+)
 
 __all__ = ["ValidateReport", "validate_config"]
 
@@ -25,7 +34,8 @@ class ValidateReport:
 
 
 def validate_config(path: str | Path, *, min_group_size: int | None = None) -> ValidateReport:
-    """Load ``path``, check names and files, describe the data.
+    """Load ``path``, check names and files, describe the data, build every model, load its
+    files and run it once on one batch (CPU).
 
     Raises:
         AuditorError: the first problem, as one line.
@@ -33,6 +43,7 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
     cfg = load_config(path)
     check_registries(cfg)
     report = ValidateReport(cfg)
+    report.lines.extend(apply_weights_preprocessing(cfg))
     if cfg.data.synthetic is not None:
         s = cfg.data.synthetic
         report.lines.append(
@@ -45,12 +56,16 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
                                     str(cfg.data.train_manifest))
             report.lines.append(line or f"train split from {cfg.data.train_manifest}: "
                                         f"{int((table['split'] == 'train').sum())} images")
+        size = cfg.data.image_size
+        images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+        _add_models(report, check_models(cfg, ["doctor", "nurse"], images))
         return report
     bundle = load_data(cfg.data, seed=cfg.seed)
     check_against_data(cfg, bundle.regions, bundle.attributes)
     desc = describe(bundle, min_group_size=min_group_size or cfg.analysis.min_group_size)
     splits = ", ".join(f"{k} {v}" for k, v in desc["splits"].items())
     report.lines.append(f"{desc['n_samples']} samples ({splits}), {desc['n_skipped']} skipped")
+    _check_expected_annotated(cfg, desc["coverage"], bundle.table["split"].size)
     weights = describe_weights(bundle.table, str(cfg.data.train_manifest or cfg.data.manifest))
     if weights:
         report.lines.append(weights)
@@ -68,4 +83,26 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
     for reason, n in desc["skipped_by_reason"].items():
         report.warnings.append(f"{n} sample(s) skipped: {reason}")
     report.warnings.extend(desc["warnings"])
+    split = next((sp for sp in (cfg.data.audit_split, "test", "val", "train")
+                  if (bundle.table["split"] == sp).any()), None)
+    if split is not None:
+        ds = bundle.dataset(split)
+        images = torch.stack([ds[k]["image"] for k in range(min(2, len(ds)))])
+        _add_models(report, check_models(cfg, list(bundle.classes), images))
     return report
+
+
+def _check_expected_annotated(cfg: AuditConfig, coverage: dict, n: int) -> None:
+    """An expected region that no sample has is a layout mistake, not data (one line)."""
+    for region in cfg.analysis.expected_regions:
+        if coverage.get(region) == 0 and cfg.data.regions is not None:
+            fmt = cfg.data.regions.format or "coco"
+            raise DataError(
+                f"data.regions: expected region {region!r} is annotated on 0% of the {n} "
+                f"samples: the annotation files do not match the images. Expected layout: "
+                f"{region_format_layout(fmt)} (audit methods lists every format)")
+
+
+def _add_models(report: ValidateReport, found) -> None:
+    report.lines.extend(found.lines)
+    report.warnings.extend(found.warnings)

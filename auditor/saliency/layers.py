@@ -20,7 +20,11 @@ from auditor.errors import SaliencyError
 from auditor.models.state import frozen
 
 __all__ = [
+    "MIN_MAP_SIDE",
     "ActivationCapture",
+    "LayerProbe",
+    "grid_shape",
+    "probe_layers",
     "capture_activation",
     "frozen",
     "module_name",
@@ -45,30 +49,67 @@ def registered_hooks() -> Iterator[list[torch.utils.hooks.RemovableHandle]]:
             h.remove()
 
 
+def _token_prefix(tokens: int) -> int | None:
+    """How many leading non-grid tokens (class, distillation, register tokens) to drop so that
+    the rest is a square grid: the fewest from 0 to 8, None when there is no such count."""
+    for extra in range(0, min(8, tokens - 1) + 1):
+        side = math.isqrt(tokens - extra)
+        if side * side == tokens - extra:
+            return extra
+    return None
+
+
+def grid_shape(shape: tuple[int, ...] | torch.Size) -> tuple[int, int] | None:
+    """``(h, w)`` of the grid :func:`tokens_to_grid` makes of an output of ``shape``, or None.
+
+    Inputs are square, so a 4-D output is a map only when two neighbouring dimensions are equal
+    (``[N, C, h, h]`` or ``[N, h, h, C]``); ``[N, heads, T, d]`` attention internals are not.
+    """
+    if len(shape) == 4:
+        if shape[2] == shape[3]:
+            return shape[2], shape[3]
+        return (shape[1], shape[2]) if shape[1] == shape[2] else None
+    if len(shape) == 3:
+        extra = _token_prefix(shape[1])
+        if extra is None:
+            return None
+        side = math.isqrt(shape[1] - extra)
+        return side, side
+    return None
+
+
+def _channels_last(shape: tuple[int, ...] | torch.Size) -> bool:
+    """``[N, h, w, C]`` (Swin stages, ConvNeXt's inner linears) rather than ``[N, C, h, w]``.
+
+    Inputs are square here, so a grid is square: the two equal dimensions are the spatial ones.
+    """
+    return shape[2] != shape[3] and shape[1] == shape[2]
+
+
 def tokens_to_grid(t: Tensor) -> Tensor:
     """Turn a layer output into a spatial grid ``[N, K, h, w]``.
 
     Args:
-        t: ``[N, K, h, w]`` (returned as is) or transformer tokens ``[N, T, D]``; the class token
-            is dropped when ``T - 1`` is a perfect square, the grid is ``sqrt(T)`` square.
+        t: ``[N, K, h, w]`` (returned as is), channels-last ``[N, h, w, K]`` (permuted; told
+            apart by which two dimensions are equal, the grid of a square input being square)
+            or transformer tokens ``[N, T, D]``; leading class / distillation / register tokens
+            are dropped (the fewest, up to 8, that leave a square number of grid tokens).
 
     Raises:
-        SaliencyError: a token count that is not a square grid (with or without one class token).
+        SaliencyError: a token count that is not a square grid after dropping up to 8 tokens.
     """
     if t.dim() == 4:
-        return t
+        return t.permute(0, 3, 1, 2) if _channels_last(t.shape) else t
     if t.dim() != 3:
         raise SaliencyError(f"target layer output has shape {tuple(t.shape)}; need [N,C,H,W] "
                             "or transformer tokens [N,T,D]")
     n, tokens, d = t.shape
-    side = math.isqrt(tokens)
-    if side * side != tokens:
-        side = math.isqrt(tokens - 1)
-        if side * side != tokens - 1:
-            raise SaliencyError(f"cannot arrange {tokens} tokens as a square grid (with or without "
-                                "one class token)")
-        t = t[:, 1:]
-    return t.reshape(n, side, side, d).permute(0, 3, 1, 2)
+    extra = _token_prefix(tokens)
+    if extra is None:
+        raise SaliencyError(f"cannot arrange {tokens} tokens as a square grid (after dropping "
+                            "up to 8 class or register tokens)")
+    side = math.isqrt(tokens - extra)
+    return t[:, extra:].reshape(n, side, side, d).permute(0, 3, 1, 2)
 
 
 def module_name(model: nn.Module, module: nn.Module) -> str:
@@ -111,29 +152,72 @@ def resolve_target_layer(
                                 f"{', '.join(close)}") from None
     if example is None:
         raise SaliencyError("target_layer='auto' needs an example batch to find the layer")
-    name = _auto_layer(model, example)
+    name = probe_layers(model, example).auto
     logger.info("target layer (auto): %s (%s)", name, type(model.get_submodule(name)).__name__)
     return name, model.get_submodule(name)
 
 
-def _auto_layer(model: nn.Module, example: Tensor) -> str:
-    """The last module with a spatial 4-D output before global pooling (dry forward, 1 image).
+@dataclass
+class LayerProbe:
+    """What one dry forward found: usable layers in the order they finish, their grids.
+
+    Attributes:
+        layers: ``(dotted name, (h, w))`` of every module called once whose output is a grid
+            (``[N,C,h,w]``, channels-last, or square token sequences) and reaches the logits.
+        auto: the layer ``"auto"`` takes: the last one whose grid is at least
+            ``MIN_MAP_SIDE`` on each side (token models: the last one whose grid tokens
+            get a gradient, typically the first norm of the last block), else the last one.
+    """
+
+    layers: list[tuple[str, tuple[int, int]]]
+    auto: str
+
+    def size(self, name: str) -> tuple[int, int] | None:
+        """The grid of layer ``name`` (None when it is not a probed layer)."""
+        return dict(self.layers).get(name)
+
+    def finest_fine_enough(self) -> str | None:
+        """The last layer with a grid of at least ``MIN_MAP_SIDE`` a side (None if none)."""
+        fine = [n for n, hw in self.layers if min(hw) >= MIN_MAP_SIDE]
+        return fine[-1] if fine else None
+
+
+MIN_MAP_SIDE = 4  # a map coarser than 4x4 cannot separate regions of a typical image
+
+
+def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
+    """One dry forward and backward on one image: the candidate target layers and ``auto``.
 
     Modules finish in post-order, so a block container (``layer4``) comes after its last child
-    and wins. When token outputs ``[N, T, D]`` follow the last 4-D output (a vision transformer
-    after its patch embedding), the last one whose grid tokens get a non-zero gradient is taken
-    instead (typically the first norm of the last transformer block); with an untrained head
+    and wins over it. Global pooling and anything after it (1x1 grids) never qualifies; modules
+    called more than once per forward (a shared ReLU) are skipped, as a hook would see only
+    their last call. Token layers whose grid tokens get no gradient (everything after the
+    last attention, when the head reads the class token) are skipped; with an untrained head
     (all gradients zero) the last token output feeding a ``MultiheadAttention`` is taken.
+
+    Raises:
+        SaliencyError: no module with a spatial or token-grid output reaches the logits.
     """
     seen: list[tuple[str, Tensor]] = []
+    calls: dict[str, int] = {}
     before_attention: list[str] = []  # token outputs that feed a MultiheadAttention call
     modules = {id(m): n for n, m in model.named_modules() if n}
+    # inside an attention block, 4-D and token outputs are heads, windows or attention
+    # matrices, not the image grid
+    inner = tuple(f"{n}." for n, m in model.named_modules()
+                  if n and "attention" in type(m).__name__.lower())
 
     def hook(module: nn.Module, _inp: object, out: object) -> None:
         if isinstance(module, nn.MultiheadAttention) and seen and seen[-1][1].dim() == 3:
             before_attention.append(seen[-1][0])
-        if isinstance(out, Tensor) and not isinstance(module, _GLOBAL_POOLS):
-            seen.append((modules[id(module)], out))
+        name = modules[id(module)]
+        calls[name] = calls.get(name, 0) + 1
+        if isinstance(out, Tensor) and out.is_floating_point() and out.dim() >= 3 \
+                and out.shape[0] == 1 and not isinstance(module, _GLOBAL_POOLS) \
+                and not name.startswith(inner or ("\0",)):
+            hw = grid_shape(out.shape)
+            if hw is not None and hw[0] * hw[1] > 1:
+                seen.append((name, out))
 
     with frozen(model), registered_hooks() as handles:
         for m in model.modules():
@@ -142,22 +226,26 @@ def _auto_layer(model: nn.Module, example: Tensor) -> str:
         x = example[:1].detach().requires_grad_(True)
         with torch.enable_grad():
             logits = model(x)
-    spatial = [i for i, (_, t) in enumerate(seen) if t.dim() == 4 and t.shape[-1] * t.shape[-2] > 1]
-    start = spatial[-1] + 1 if spatial else 0
-    tokens = [(n, t) for n, t in seen[start:] if t.dim() == 3 and t.shape[1] > 1]
-    if tokens and logits.requires_grad:
-        grads = torch.autograd.grad(logits.sum(), [t for _, t in tokens], allow_unused=True)
-        for (n, t), g in zip(reversed(tokens), reversed(grads), strict=True):
-            with contextlib.suppress(SaliencyError):
-                if g is not None and tokens_to_grid(g).abs().sum() > 0:
-                    tokens_to_grid(t)
-                    return n
-    if tokens and before_attention:  # untrained head (zero gradients): structural fallback
-        return before_attention[-1]
-    if spatial:
-        return seen[spatial[-1]][0]
-    raise SaliencyError("target_layer='auto' found no layer with a spatial output "
-                        "[N,C,H,W] or token grid [N,T,D]; name one explicitly")
+            if isinstance(logits, (tuple, list)):
+                logits = logits[0]
+    seen = [(n, t) for n, t in seen if calls[n] == 1 and t.requires_grad]
+    if not seen or not isinstance(logits, Tensor) or not logits.requires_grad:
+        raise SaliencyError("target_layer='auto' found no layer with a spatial output "
+                            "[N,C,H,W] or token grid [N,T,D] that reaches the logits; "
+                            "name one explicitly")
+    grads = torch.autograd.grad(logits.float().sum(), [t for _, t in seen], allow_unused=True)
+    reach = [(n, t, g) for (n, t), g in zip(seen, grads, strict=True) if g is not None]
+    layers = [(n, grid_shape(t.shape)) for n, t, _ in reach]
+    live = [(n, hw) for (n, t, g), (_, hw) in zip(reach, layers, strict=True)
+            if tokens_to_grid(g).abs().sum() > 0]
+    if not live and before_attention:  # untrained head (zero gradients): structural fallback
+        live = [(n, hw) for n, hw in layers if n == before_attention[-1]]
+    if not any(t.dim() == 3 for _, t, _ in reach):
+        live = live or layers  # conv nets: zero gradients do not disqualify a layer
+    if not live:
+        live = layers
+    fine = [n for n, hw in live if min(hw) >= MIN_MAP_SIDE]
+    return LayerProbe(layers=layers, auto=fine[-1] if fine else live[-1][0])  # type: ignore[misc]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from auditor.models.checkpoints import state_dict_bytes
 from auditor.models.train import inverse_frequency_weights, train_model
 
 
-@pytest.mark.parametrize("arch", [a.name for a in list_archs()])
+@pytest.mark.parametrize("arch", [a.name for a in list_archs() if a.target_layer != "auto"])
 def test_every_arch_builds_with_data_sized_head(arch):
     model = build_model(arch, 3).eval()
     size = 64 if arch == "simple_cnn" else 32

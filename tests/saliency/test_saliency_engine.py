@@ -95,11 +95,12 @@ def test_activation_before_an_inplace_relu_is_the_layer_output(small_vgg):
     torch.testing.assert_close(out.logits, small_vgg(x))
 
 
-@pytest.mark.parametrize(("fixture", "expected"), [
-    ("resnet18", "layer4"), ("small_vgg", "features"), ("tiny_gap", "features")])
-def test_auto_target_layer(fixture, expected, request, caplog):
+@pytest.mark.parametrize(("fixture", "size", "expected"), [
+    ("resnet18", 128, "layer4"), ("resnet18", 64, "layer3"),  # layer4 is 2x2 at 64 px
+    ("small_vgg", 32, "features"), ("tiny_gap", 32, "features")])
+def test_auto_target_layer(fixture, size, expected, request, caplog):
+    """auto takes the last layer whose map is at least 4x4 at the input size."""
     model = request.getfixturevalue(fixture)
-    size = 64 if fixture == "resnet18" else 32
     engine = CamEngine(model, "auto", ["gradcam"])
     assert engine.target_layer is None
     with caplog.at_level(logging.INFO, logger="auditor.saliency.layers"):

@@ -16,6 +16,11 @@ from auditor.config import RegionsConfig
 from auditor.data.regions import RegionSource, match_names, register_region_format
 from auditor.errors import DataError
 
+LAYOUT = ("boxes_csv, path FILE.csv with columns path,region,x,y,w,h: one row per box in "
+          "pixels of the original image, (x, y) its top-left corner, path as in the manifest "
+          "(relative to data.root, or a unique base name); rows sharing path and region are "
+          "united")
+
 __all__ = ["BoxRegions"]
 
 COLUMNS = ("path", "region", "x", "y", "w", "h")

@@ -29,6 +29,10 @@ from auditor.data.region_formats.coco_checks import annotation_problem, recorded
 from auditor.data.regions import RegionSource, match_names, register_region_format, resize_mask
 from auditor.errors import DataError
 
+LAYOUT = ("coco, path FILE.json: COCO instance annotations; category names are region "
+          "names, images[].file_name matches the manifest path (or a unique base name); "
+          "polygons, RLE or bbox")
+
 __all__ = ["CocoRegions", "rasterise_annotation"]
 
 

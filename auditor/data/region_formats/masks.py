@@ -27,6 +27,13 @@ from auditor.data.images import check_image
 from auditor.data.regions import RegionSource, normalise_name, register_region_format, resize_mask
 from auditor.errors import DataError
 
+LAYOUT = ("masks, path FOLDER: either one folder per region, FOLDER/<region>/<image>.png "
+          "(non-zero pixels are the region; folder names are the region names), or, with "
+          "regions.names: {1: face, 2: object}, one label PNG per image, FOLDER/<image>.png, "
+          "pixel value v belonging to region names[v]. <image> is the sample's path relative "
+          "to data.root with .png as suffix (doctor/a.jpg -> doctor/a.png), or its bare stem "
+          "when unique; masks are resized like their images")
+
 __all__ = ["MaskRegions"]
 
 

@@ -1,0 +1,153 @@
+"""One configured model, built by whichever route its ``arch`` names, weights loaded.
+
+Used by the models stage (:mod:`auditor.models.prepare`) and by ``audit validate``, so a wrong
+file fails the same way, in one line, in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from auditor.config import ModelConfig
+from auditor.errors import ModelError
+from auditor.models.checkpoints import load_checkpoint, load_state_checked
+from auditor.models.heads import find_head
+from auditor.models.pickled import load_pickled_module, pickled_classes
+from auditor.models.registry import ArchInfo, build_model, get_arch
+from auditor.models.torchvision_zoo import adapt_pretrained_state, weights_info
+
+__all__ = ["BuiltModel", "build_configured", "load_pretrained"]
+
+
+@dataclass
+class BuiltModel:
+    """A model as built for one ``models[i]`` entry.
+
+    Attributes:
+        model: the network (CPU).
+        head: dotted name of its classification layer (``""`` when unknown).
+        info: the resolved architecture.
+        complete: True when the checkpoint made it ready to audit (no training).
+        notes: facts the run records (``trust_pickle``, ``weights``).
+    """
+
+    model: nn.Module
+    head: str
+    info: ArchInfo
+    complete: bool = False
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _arch(mcfg: ModelConfig) -> ArchInfo:
+    try:
+        return get_arch(mcfg.arch)
+    except ModelError as err:
+        raise ModelError(f"models[{mcfg.name}].arch: {err}") from None
+
+
+def _head_of(model: nn.Module, info: ArchInfo, num_classes: int) -> str:
+    if info.head:
+        return info.head
+    timm_head = getattr(model, "default_cfg", None) or getattr(model, "pretrained_cfg", None)
+    if isinstance(timm_head, dict) and isinstance(timm_head.get("classifier"), str):
+        name = timm_head["classifier"]
+        try:
+            model.get_submodule(name)
+            return name
+        except AttributeError:
+            pass
+    return find_head(model, num_classes)
+
+
+def _user_classes(info: ArchInfo) -> dict[str, Any]:
+    """The user's class by bare name, for unpickling a model saved from another script."""
+    if info.family != "user":
+        return {}
+    from auditor.models.external import import_user_object
+
+    obj = import_user_object(info.name)
+    return {getattr(obj, "__name__", ""): obj}
+
+
+def build_configured(mcfg: ModelConfig, num_classes: int, *, image_size: int) -> BuiltModel:
+    """Build ``models[i]`` and load its ``checkpoint`` when it has one.
+
+    Args:
+        mcfg: the model's config entry.
+        num_classes: classes of the data.
+        image_size: the input side (ViT input sizes; TorchScript conversion example).
+
+    Raises:
+        ModelError: one line naming the model, key or file.
+    """
+    info = _arch(mcfg)
+    where = f"models[{mcfg.name}]"
+    if info.family == "torchscript" or mcfg.arch == "torchscript":
+        if mcfg.checkpoint is None:
+            raise ModelError(f"{where}: arch: torchscript needs checkpoint: path/to/model.pt "
+                             "(the TorchScript file is the model)")
+        from auditor.models.torchscript import load_torchscript
+
+        model = load_torchscript(mcfg.checkpoint, torch.zeros(1, 3, image_size, image_size))
+        return BuiltModel(model, find_head(model, num_classes), info, complete=True,
+                          notes={"format": "torchscript"})
+    held = pickled_classes(mcfg.checkpoint) if mcfg.checkpoint is not None else []
+    if held and not mcfg.trust_pickle:
+        raise ModelError(
+            f"{mcfg.checkpoint}: holds a fully pickled {held[0]} object, not a state_dict; "
+            "loading it would run code from the file, so it is refused: save "
+            "model.state_dict() instead, or set "
+            f"{where}.trust_pickle: true if you trust the file")
+    if held:
+        obj = load_pickled_module(mcfg.checkpoint, extra=_user_classes(info),
+                                  where=f"{where}.checkpoint")
+        if isinstance(obj, nn.Module):
+            model = obj.cpu().eval()
+            return BuiltModel(model, find_head(model, num_classes), info, complete=True,
+                              notes={"trust_pickle": True, "format": "pickled module"})
+    model = build_model(mcfg.arch, num_classes, image_size=image_size, **mcfg.arch_kwargs)
+    built = BuiltModel(model, _head_of(model, info, num_classes), info)
+    if mcfg.checkpoint is not None:
+        if held:  # a trusted pickle holding a state_dict among other objects
+            state = obj.get("state_dict", obj.get("model", obj))  # type: ignore[union-attr]
+            load_state_checked(model, state, mcfg.checkpoint)
+            built.notes["trust_pickle"] = True
+        else:
+            load_checkpoint(model, mcfg.checkpoint)
+        built.complete = True
+    return built
+
+
+def load_pretrained(built: BuiltModel, mcfg: ModelConfig) -> str | None:
+    """Load ``weights`` (torchvision's local cache) or ``pretrained`` (a file) into the backbone.
+
+    Returns:
+        What was loaded (recorded in the run's metadata), or None.
+
+    Raises:
+        ModelError: file missing (naming where to put it), or keys that do not fit.
+    """
+    where = f"models[{mcfg.name}]"
+    if mcfg.weights is not None:
+        info = weights_info(mcfg.arch, mcfg.weights, f"{where}.weights")
+        path = info.local_file(f"{where}.weights")
+        label = info.name
+    elif mcfg.pretrained is not None:
+        path, label = mcfg.pretrained, str(mcfg.pretrained)
+    else:
+        return None
+    head = built.head
+    if built.info.family in ("torchvision", "registered") and built.info.name != "simple_cnn":
+        def adapt(state: dict) -> dict:
+            return adapt_pretrained_state(mcfg.arch, state, built.model, head)
+    else:
+        def adapt(state: dict) -> dict:
+            return {k: v for k, v in state.items() if not (head and k.startswith(head + "."))}
+    load_checkpoint(built.model, path, adapt=adapt,
+                    skip_prefixes=(head + ".",) if head else ())
+    built.notes["weights"] = label
+    return label

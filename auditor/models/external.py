@@ -1,0 +1,227 @@
+"""Architectures resolved by name on top of the registry (see :mod:`auditor.models.registry`).
+
+In the order they are tried on a name the registry does not hold:
+
+- any torchvision classification model (``convnext_tiny``, ``vit_b_16`` ...);
+- ``timm:<name>`` when the optional ``timm`` package is installed (``auditor[timm]``);
+- ``hf:<local dir>``: a ``transformers`` image classifier saved with ``save_pretrained``
+  (optional ``auditor[hf]``), read with ``local_files_only``;
+- ``"path/to/file.py:Name"`` or ``"package.module:name"``: the user's ``nn.Module`` class or a
+  factory returning one, called with ``models[i].arch_kwargs`` (and ``num_classes`` when its
+  signature takes it);
+- ``torchscript`` is registered: the checkpoint file is the model
+  (:mod:`auditor.models.torchscript`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from auditor.errors import ModelError
+from auditor.models.registry import ArchInfo, arch_registry, register_arch
+from auditor.models.torchvision_zoo import build_torchvision, torchvision_names
+
+__all__ = ["HfClassifier", "import_user_object"]
+
+_USER_FILE = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
+_USER_MODULE = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_]\w*)$")
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+# -- torchvision ---------------------------------------------------------------------------
+
+def _torchvision(name: str) -> ArchInfo | None:
+    if name not in torchvision_names():
+        return None
+
+    def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
+        return build_torchvision(name, num_classes, image_size=image_size, **kwargs)
+
+    return ArchInfo(name, build, "auto", f"torchvision {name}", "", family="torchvision")
+
+
+# -- timm ----------------------------------------------------------------------------------
+
+def _timm(name: str) -> ArchInfo | None:
+    if not name.startswith("timm:"):
+        return None
+    model_name = name[5:]
+    try:
+        import timm
+    except ImportError:
+        raise ModelError(f"{name} needs the optional timm package: pip install "
+                         "'auditor[timm]'") from None
+    if model_name not in timm.list_models():
+        import difflib
+
+        close = difflib.get_close_matches(model_name, timm.list_models(), n=3)
+        hint = f" (close: {', '.join('timm:' + c for c in close)})" if close else ""
+        raise ModelError(f"unknown timm model {model_name!r}{hint}")
+
+    def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
+        base = {"pretrained": False, "num_classes": num_classes}
+        try:
+            if image_size is not None and "img_size" not in kwargs:
+                try:
+                    return timm.create_model(model_name, **base, img_size=image_size, **kwargs)
+                except TypeError:
+                    pass  # a model without an input-size argument (CNNs)
+            return timm.create_model(model_name, **base, **kwargs)
+        except (TypeError, ValueError, AssertionError, RuntimeError) as err:
+            raise ModelError(f"{name}: cannot build: {_one_line(err)}") from None
+
+    return ArchInfo(name, build, "auto", f"timm {model_name}", "", family="timm")
+
+
+# -- Hugging Face --------------------------------------------------------------------------
+
+class HfClassifier(nn.Module):
+    """A ``transformers`` image classifier returning plain logits ``[N, C]``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        params = inspect.signature(model.forward).parameters
+        self._interpolate = "interpolate_pos_encoding" in params
+
+    def forward(self, x):  # noqa: D102
+        if self._interpolate:
+            return self.model(pixel_values=x, interpolate_pos_encoding=True).logits
+        return self.model(pixel_values=x).logits
+
+
+def _hf(name: str) -> ArchInfo | None:
+    if not name.startswith("hf:"):
+        return None
+    folder = Path(name[3:])
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{name}: no config.json in {folder} (give a folder written by "
+                         "save_pretrained; nothing is downloaded)")
+    try:
+        import transformers
+    except ImportError:
+        raise ModelError(f"{name} needs the optional transformers package: pip install "
+                         "'auditor[hf]'") from None
+
+    def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
+        try:
+            model = transformers.AutoModelForImageClassification.from_pretrained(
+                folder, local_files_only=True, num_labels=num_classes,
+                ignore_mismatched_sizes=True, **kwargs)
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise ModelError(f"{name}: cannot load: {_one_line(err)}") from None
+        return HfClassifier(model)
+
+    return ArchInfo(name, build, "auto", f"Hugging Face classifier in {folder}", "",
+                    family="hf")
+
+
+# -- the user's own class or factory -------------------------------------------------------
+
+def _import_file(path: Path) -> Any:
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    stem = re.sub(r"\W", "_", path.stem)
+    module_name = f"auditor_user_{stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"{path}: not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # so its classes pickle and deep-copy by reference
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # noqa: BLE001  (the user's code: any error becomes one line)
+        del sys.modules[module_name]
+        raise ModelError(f"{path}: importing it failed: {_one_line(err)}") from None
+    return module
+
+
+def import_user_object(spec: str) -> Any:
+    """The object ``"file.py:Name"`` or ``"package.module:name"`` names.
+
+    Raises:
+        ModelError: file or module missing, its import failing, or no such name in it (with the
+            classes and functions it has).
+    """
+    m = _USER_FILE.match(spec)
+    if m:
+        path = Path(m["file"])
+        if not path.is_file():
+            raise ModelError(f"{path}: model file not found (arch: \"path/to/file.py:Name\", "
+                             "relative to the config file)")
+        module, where = _import_file(path), str(path)
+    else:
+        m = _USER_MODULE.match(spec)
+        if m is None:
+            raise ModelError(f"{spec!r} is not \"file.py:Name\" or \"package.module:name\"")
+        try:
+            module = importlib.import_module(m["module"])
+        except Exception as err:  # noqa: BLE001
+            raise ModelError(f"cannot import {m['module']!r}: {_one_line(err)}") from None
+        where = m["module"]
+    obj = getattr(module, m["name"], None)
+    if obj is None or not callable(obj):
+        names = sorted(k for k, v in vars(module).items()
+                       if not k.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
+                       and getattr(v, "__module__", None) == module.__name__)
+        raise ModelError(f"{where}: no class or function {m['name']!r}; it defines: "
+                         f"{', '.join(names) or 'nothing callable'}")
+    return obj
+
+
+def _takes(fn: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _user(name: str) -> ArchInfo | None:
+    if not (_USER_FILE.match(name) or _USER_MODULE.match(name)):
+        return None
+    obj = import_user_object(name)
+
+    def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
+        if "num_classes" not in kwargs and _takes(obj, "num_classes"):
+            kwargs["num_classes"] = num_classes
+        try:
+            model = obj(**kwargs)
+        except Exception as err:  # noqa: BLE001  (the user's constructor)
+            raise ModelError(f"{name}: building it with arch_kwargs {kwargs} failed: "
+                             f"{_one_line(err)}") from None
+        if not isinstance(model, nn.Module):
+            raise ModelError(f"{name} returned {type(model).__name__}, not a torch nn.Module")
+        return model
+
+    return ArchInfo(name, build, "auto", f"user code {name}", "", family="user")
+
+
+@register_arch("torchscript", target_layer="auto", head="",
+               description="a TorchScript file (scripted or traced) given as checkpoint: "
+                           "audited as is")
+def _torchscript(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
+    raise ModelError("arch: torchscript needs checkpoint: path/to/model.pt (the file is the "
+                     "model)")
+
+
+_REG = arch_registry()
+_REG.add_resolver(_torchvision, describe="any torchvision classification model "
+                  "(audit methods lists them)", candidates=lambda: list(torchvision_names()))
+_REG.add_resolver(_timm, describe="timm:<name> (pip install 'auditor[timm]')")
+_REG.add_resolver(_hf, describe="hf:<folder saved with save_pretrained>")
+_REG.add_resolver(_user, describe="\"path/to/file.py:Class\" or \"package.module:factory\"")

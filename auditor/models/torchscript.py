@@ -1,0 +1,101 @@
+"""TorchScript files (``arch: torchscript``, ``checkpoint: model.pt``), audited as they are.
+
+A ScriptModule runs its submodules inside TorchScript, so Python hooks (which every CAM method
+needs) cannot reach them. The file is therefore converted once to an ``torch.export`` graph
+(``TS2EPConverter``, no Python code from the file is run), and an identity module is placed after
+every operation that yields a feature map or token sequence: ``taps.<op name>`` (``taps.relu_12``,
+``taps.layer_norm_24``). Those are the target layers; ``auto`` picks one like for any model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from auditor.errors import ModelError
+
+__all__ = ["load_torchscript"]
+
+
+def _first_line(err: BaseException) -> str:
+    for line in str(err).splitlines():
+        if line.strip():
+            return " ".join(line.split())
+    return type(err).__name__
+
+
+def _add_taps(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """An identity module after every float 3-D/4-D result, named after the operation."""
+    taps = nn.Module()
+    gm.add_module("taps", taps)
+    for node in list(gm.graph.nodes):
+        val = node.meta.get("val")
+        if node.op != "call_function" or not isinstance(val, Tensor) \
+                or val.dim() not in (3, 4) or not val.is_floating_point():
+            continue
+        taps.add_module(node.name, nn.Identity())
+        with gm.graph.inserting_after(node):
+            tap = gm.graph.call_module(f"taps.{node.name}", (node,))
+        node.replace_all_uses_with(tap, delete_user_cb=lambda user, tap=tap: user is not tap)
+    gm.recompile()
+    return gm
+
+
+def load_torchscript(path: Path, example: Tensor) -> nn.Module:
+    """Load a TorchScript file as a hookable module.
+
+    Args:
+        path: a file written by ``torch.jit.save`` (scripted or traced).
+        example: a ``[N, 3, H, W]`` batch of the audit's input size (the conversion's example).
+
+    Returns:
+        An ``nn.Module`` computing the same logits, with target layers ``taps.<op>``.
+
+    Raises:
+        ModelError: one line naming the file: missing, not TorchScript, or not convertible.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: TorchScript file not found (save one with "
+                         "torch.jit.save(torch.jit.trace(model, example), path))")
+    try:
+        scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception as err:  # noqa: BLE001  (torch raises RuntimeError, ValueError, ...)
+        raise ModelError(f"{path}: not a TorchScript file (torch.jit.load: "
+                         f"{_first_line(err)}); a state_dict needs the arch it belongs to, "
+                         "a TorchScript file arch: torchscript") from None
+    sample = example[:1].detach().float().cpu().expand(2, *example.shape[1:]).contiguous()
+    try:
+        from torch._export.converter import TS2EPConverter
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = TS2EPConverter(scripted, (sample,)).convert()
+        exported = program.module()
+        # a plain GraphModule: the exported one refuses eval()/train() and checks input shapes
+        gm = torch.fx.GraphModule(exported, exported.graph)
+    except Exception as err:  # noqa: BLE001  (the converter raises many kinds)
+        raise ModelError(
+            f"{path}: this TorchScript graph cannot be opened for saliency maps "
+            f"({_first_line(err)}); save the model with torch.jit.trace(model, example) "
+            "instead of torch.jit.script, or give its state_dict with arch: "
+            "\"file.py:Class\"") from None
+    _restore_parameters(gm, {n for n, _ in scripted.named_parameters()})
+    return _add_taps(gm)
+
+
+def _restore_parameters(gm: nn.Module, names: set[str]) -> None:
+    """The converter lifts weights as buffers; make the file's parameters parameters again
+    (the sanity check randomises parameters, training would need them)."""
+    for name in names:
+        owner_path, _, attr = name.rpartition(".")
+        try:
+            owner = gm.get_submodule(owner_path) if owner_path else gm
+        except AttributeError:
+            continue
+        tensor = owner._buffers.pop(attr, None)
+        if tensor is not None:
+            owner.register_parameter(attr, nn.Parameter(tensor, requires_grad=True))

@@ -1,0 +1,87 @@
+"""``audit validate``'s model check: build every model, load every file, one forward on CPU.
+
+A wrong checkpoint, a class that does not build, a model that cannot take the input size or
+returns the wrong number of scores fails here in one line, not minutes into ``audit run``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from auditor.config import AuditConfig, ModelConfig
+from auditor.errors import AuditorError, ModelError
+from auditor.models.build import build_configured, load_pretrained
+from auditor.models.state import eval_mode
+from auditor.saliency.target_choice import choose_target_layer
+
+__all__ = ["ModelCheck", "check_models"]
+
+
+@dataclass
+class ModelCheck:
+    """What the model check found: one line per model and the warnings."""
+
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _first_line(err: BaseException) -> str:
+    for line in str(err).splitlines():
+        if line.strip():
+            return " ".join(line.split())
+    return type(err).__name__
+
+
+def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_layer: str,
+               out: ModelCheck) -> None:
+    where = f"models[{mcfg.name}]"
+    built = build_configured(mcfg, len(classes), image_size=int(images.shape[-1]))
+    if not built.complete:
+        load_pretrained(built, mcfg)
+    model = built.model.cpu()
+    try:
+        with eval_mode(model), torch.no_grad():
+            logits = model(images)
+    except AuditorError:
+        raise
+    except Exception as err:  # noqa: BLE001  (any model code: one line, never a traceback)
+        raise ModelError(f"{where}: a forward pass on a batch of {len(images)} "
+                         f"{images.shape[-1]} px images failed: {_first_line(err)}") from None
+    if not isinstance(logits, Tensor) or tuple(logits.shape) != (len(images), len(classes)):
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ModelError(f"{where}: the model returns {shape} for {len(images)} images; the "
+                         f"data needs [N, {len(classes)}] (one score per class: "
+                         f"{', '.join(classes)})")
+    choice = choose_target_layer(model, target_layer, images[:1])
+    n_params = sum(p.numel() for p in model.parameters())
+    source = ("checkpoint loaded" if built.complete else
+              f"weights {built.notes['weights']} loaded" if "weights" in built.notes else
+              "to be trained")
+    extra = ", trust_pickle: the file was fully unpickled" if built.notes.get("trust_pickle") \
+        else ""
+    h, w = choice.map_size
+    out.lines.append(f"model {mcfg.name}: {mcfg.arch} ({n_params / 1e6:.2f} M parameters, "
+                     f"{source}{extra}); target layer {choice.name} ({h}x{w} maps)")
+    if choice.note:
+        out.warnings.append(f"{mcfg.name}: {choice.note}")
+
+
+def check_models(cfg: AuditConfig, classes: list[str], images: Tensor) -> ModelCheck:
+    """Build and load every model of ``cfg`` and run it once on ``images`` (CPU).
+
+    Args:
+        cfg: the validated config.
+        classes: class names of the data.
+        images: ``[N, 3, S, S]`` normalised images (one small batch).
+
+    Raises:
+        AuditorError: the first model that fails, in one line.
+    """
+    out = ModelCheck()
+    torch.manual_seed(cfg.seed)
+    for mcfg in cfg.models:
+        _check_one(mcfg, classes, images.cpu(), cfg.saliency.target_layer, out)
+    return out
