@@ -6,9 +6,11 @@ For each name in ``torchvision.models.list_models(module=torchvision.models)`` i
 random-init checkpoint (the head sized for two classes) and a config auditing ONE test image of
 the synthetic clinic data (Grad-CAM, reliance test, one-step sanity check; ``--report`` adds the
 HTML report, which does not depend on the architecture), then runs ``audit run`` in a
-fresh subprocess. The input is 64 px, or the smallest size the model accepts when 64 is too
-small (inception_v3 96, maxvit_t 224). One line per model: ok / FAIL, the resolved target layer
-and map size, seconds; a JSON table with ``--out``; the count at the end.
+fresh subprocess (``--in-process``: one process for all, which saves the start-up per model;
+``--resume`` skips models already in ``--out``). The input is 64 px, or the smallest size the
+model accepts when 64 is too small (inception_v3 96, maxvit_t 224). One line per model: ok /
+FAIL, the resolved target layer and map size, seconds; a JSON table with ``--out``; the count
+at the end.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"inception_v3": 96, "maxvit_t": 224}  # smallest input each accepts (64 otherwise)
 
 _CHILD = r"""
-import json, sys, torch
+import json, torch
 from pathlib import Path
 from auditor.config import load_config
 from auditor.models import build_model, state_dict_bytes
 from auditor.pipeline.run import run_audit
-folder, arch, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+folder, arch, size = Path(ARGS[0]), ARGS[1], int(ARGS[2])
 torch.manual_seed(0)
 (folder / "w.pt").write_bytes(state_dict_bytes(build_model(arch, 2, image_size=size)))
 result = run_audit(load_config(folder / "config.yaml"), overwrite=True, fresh=True)
@@ -80,6 +82,25 @@ def _config(folder: Path, arch: str, size: int, manifest: Path, report: bool) ->
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
+def _in_process(folder: Path, arch: str, size: int) -> tuple[str, int]:
+    """The child's work in this process: (output, return code)."""
+    import contextlib
+    import gc
+    import io
+
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            exec(compile(_CHILD, "<zoo child>", "exec"),  # noqa: S102  (our own snippet)
+                 {"__name__": "zoo_child", "ARGS": [str(folder), arch, str(size)]})
+        rc = 0
+    except Exception as err:  # noqa: BLE001  (a model that fails is a result, not a crash)
+        buf.write(f"\n{type(err).__name__}: {' '.join(str(err).split())}")
+        rc = 1
+    gc.collect()
+    return buf.getvalue(), rc
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", default="", help="comma-separated model names")
@@ -87,6 +108,8 @@ def main() -> int:
     ap.add_argument("--out", default="")
     ap.add_argument("--timeout", type=int, default=900)
     ap.add_argument("--report", action="store_true", help="also write the HTML report")
+    ap.add_argument("--in-process", action="store_true", help="no subprocess per model")
+    ap.add_argument("--resume", action="store_true", help="skip models already in --out")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from auditor.models.torchvision_zoo import torchvision_names
@@ -97,6 +120,9 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     manifest = _data(work)
     rows = []
+    if args.resume and args.out and Path(args.out).exists():
+        rows = json.loads(Path(args.out).read_text())
+        names = [n for n in names if n not in {r["arch"] for r in rows}]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for arch in names:
         size = SIZES.get(arch, 64)
@@ -104,13 +130,17 @@ def main() -> int:
         folder.mkdir(exist_ok=True)
         _config(folder, arch, size, manifest, args.report)
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-c", _CHILD, str(folder), arch, str(size)],
-                                  capture_output=True, text=True, timeout=args.timeout, env=env,
-                                  cwd=ROOT)
-            out, rc = proc.stdout + proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired:
-            out, rc = f"timed out after {args.timeout} s", -1
+        if args.in_process:
+            out, rc = _in_process(folder, arch, size)
+        else:
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-c", "import sys\nARGS = sys.argv[1:]\n" + _CHILD,
+                     str(folder), arch, str(size)],
+                    capture_output=True, text=True, timeout=args.timeout, env=env, cwd=ROOT)
+                out, rc = proc.stdout + proc.stderr, proc.returncode
+            except subprocess.TimeoutExpired:
+                out, rc = f"timed out after {args.timeout} s", -1
         seconds = round(time.perf_counter() - t0, 1)
         line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
         row = {"arch": arch, "size": size, "seconds": seconds, "ok": rc == 0 and bool(line)}

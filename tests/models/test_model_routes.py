@@ -162,3 +162,9 @@ def test_hf_image_classifier_from_a_local_folder(tmp_path):
     transformers.ViTForImageClassification(config).save_pretrained(tmp_path)
     model = build_model(f"hf:{tmp_path}", 2, image_size=32).eval()
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
+    from auditor.saliency.target_choice import choose_target_layer
+
+    torch.nn.init.normal_(model.model.classifier.weight)
+    choice = choose_target_layer(model, "auto", torch.randn(1, 3, 32, 32))
+    assert choice.name == "model.vit.encoder.layer.1.layernorm_before"
+    assert choice.map_size == (4, 4)
