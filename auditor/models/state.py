@@ -17,6 +17,21 @@ __all__ = ["backbone_frozen", "eval_mode", "frozen", "model_state"]
 
 
 @contextlib.contextmanager
+def _restored(model: nn.Module, *, params: bool) -> Iterator[None]:
+    """Record every module's ``training`` flag (and every parameter's ``requires_grad`` when
+    ``params``); put them all back on exit, also when the body raises."""
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()] if params else []
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for m, flag in modes:
+            m.training = flag
+
+
+@contextlib.contextmanager
 def model_state(model: nn.Module, *, training: bool,
                 requires_grad: bool | None = None) -> Iterator[nn.Module]:
     """Set ``model.train(training)`` (and every parameter's ``requires_grad``); restore on exit.
@@ -26,19 +41,12 @@ def model_state(model: nn.Module, *, training: bool,
         training: the mode inside the block.
         requires_grad: if not None, every parameter's flag inside the block (restored after).
     """
-    modes = [(m, m.training) for m in model.modules()]
-    flags = ([(p, p.requires_grad) for p in model.parameters()]
-             if requires_grad is not None else [])
-    try:
+    with _restored(model, params=requires_grad is not None):
         model.train(training)
-        for p, _ in flags:
-            p.requires_grad_(bool(requires_grad))
+        if requires_grad is not None:
+            for p in model.parameters():
+                p.requires_grad_(bool(requires_grad))
         yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for m, flag in modes:
-            m.training = flag
 
 
 def eval_mode(model: nn.Module) -> contextlib.AbstractContextManager[nn.Module]:
@@ -66,18 +74,11 @@ def backbone_frozen(model: nn.Module, head: str) -> Iterator[nn.Module]:
     head_module = model.get_submodule(head)
     head_ids = {id(m) for m in head_module.modules()}
     head_params = {id(p) for p in head_module.parameters()}
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
+    with _restored(model, params=True):
         for m in model.modules():
             if id(m) not in head_ids:
                 m.training = False
-        for p, _ in flags:
+        for p in model.parameters():
             if id(p) not in head_params:
                 p.requires_grad_(False)
         yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for m, flag in modes:
-            m.training = flag
