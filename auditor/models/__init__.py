@@ -1,5 +1,6 @@
 """Models: architecture registry, checkpoints and the training loop."""
 
+from auditor.models import external  # noqa: F401  (registers the arch resolvers)
 from auditor.models.checkpoints import load_checkpoint, read_state_dict, state_dict_bytes
 from auditor.models.registry import (
     ArchInfo,

@@ -42,11 +42,9 @@ class ArchInfo:
     family: str = "registered"
 
 
-def _load_resolvers() -> None:
-    import auditor.models.external  # noqa: F401  (adds the resolvers on first use)
-
-
-_ARCHS: Registry[ArchInfo] = Registry("architecture", error=ModelError, loader=_load_resolvers)
+# The resolvers (torchvision names, timm:, hf:, user code) are added by auditor.models.external,
+# which the package imports right after this module.
+_ARCHS: Registry[ArchInfo] = Registry("architecture", error=ModelError)
 
 
 def arch_registry() -> Registry[ArchInfo]:
