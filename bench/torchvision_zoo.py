@@ -8,9 +8,9 @@ the synthetic clinic data (Grad-CAM, reliance test, one-step sanity check; ``--r
 HTML report, which does not depend on the architecture), then runs ``audit run`` in a
 fresh subprocess (``--in-process``: one process for all, which saves the start-up per model;
 ``--resume`` skips models already in ``--out``). The input is 64 px, or the smallest size the
-model accepts when 64 is too small (inception_v3 96, maxvit_t 224). One line per model: ok /
-FAIL, the resolved target layer and map size, seconds; a JSON table with ``--out``; the count
-at the end.
+model accepts when 64 is too small or not a multiple of its patches (inception_v3 96,
+maxvit_t 224, vit_h_14 56). One line per model: ok / FAIL, the resolved target layer and map
+size, seconds; a JSON table with ``--out``; the count at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"inception_v3": 96, "maxvit_t": 224}  # smallest input each accepts (64 otherwise)
+SIZES = {"inception_v3": 96, "maxvit_t": 224, "vit_h_14": 56}  # (64 otherwise)
 
 _CHILD = r"""
 import json, torch
