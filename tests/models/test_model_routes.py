@@ -3,6 +3,7 @@ Hugging Face, the user's code, pickled modules, freezing the backbone."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from auditor.models.build import build_configured, load_pretrained
 from auditor.models.pickled import pickled_classes
 from auditor.models.state import backbone_frozen
 from auditor.models.torchvision_zoo import torchvision_names, weights_info
-from auditor.models.train import train_model
+from auditor.models.train import MIN_ONE_CYCLE_STEPS, train_model
 
 
 def test_every_torchvision_classifier_name_resolves():
@@ -135,6 +136,24 @@ def test_unfreeze_after_trains_the_backbone_later():
     train_model(model, data, torch.zeros(8).numpy(), cfg, seed=0, device=torch.device("cpu"),
                 head="fc")
     assert not torch.equal(model.stem[0].weight, before)
+
+
+def test_freeze_with_one_cycle_and_a_diverging_loss_restores_the_flags():
+    torch.manual_seed(0)
+    model = build_model("simple_cnn", 2)
+    before = model.stem[0].weight.clone()
+    images = torch.randn(48, 3, 16, 16)
+    ds = torch.utils.data.TensorDataset(images, torch.tensor([0, 1] * 24))
+    cfg = TrainConfig(epochs=3, batch_size=4, freeze="backbone", head_lr=0.01)
+    assert cfg.epochs * 12 >= MIN_ONE_CYCLE_STEPS  # the one-cycle schedule, one max_lr a group
+    train_model(model, ds, np.zeros(48), cfg, seed=0, device=torch.device("cpu"), head="fc")
+    assert torch.equal(model.stem[0].weight, before)
+    images[5] = float("nan")  # every sample is drawn once an epoch: epoch 1 diverges
+    cfg = TrainConfig(epochs=2, batch_size=4, freeze="backbone", unfreeze_after=1)
+    with pytest.raises(ModelError, match=r"models\[m\]: training diverged: .* in epoch 1 of 2"):
+        train_model(model, ds, np.zeros(48), cfg, seed=0, device=torch.device("cpu"),
+                    head="fc", name="m")
+    assert all(p.requires_grad for p in model.parameters())  # backbone_frozen undone
 
 
 def test_timm_models_build_and_get_a_token_grid_layer():
