@@ -28,6 +28,7 @@ from auditor.report.gallery import (
     GalleryProvider,
     ThumbnailBudget,
 )
+from auditor.report.model_rows import model_rows
 from auditor.report.palette import SEVERITY, SEVERITY_ORDER, model_colors, region_colors
 
 log = logging.getLogger(__name__)
@@ -293,23 +294,6 @@ def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: 
                                                  "the summary."}
 
 
-def _model_rows(summary: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    """Per model: architecture, where its weights came from, target layer and map size."""
-    training = summary.get("training") if isinstance(summary.get("training"), Mapping) else {}
-    rows = []
-    for name, m in (summary.get("models") or {}).items():
-        meta = training.get(name) if isinstance(training.get(name), Mapping) else {}
-        size = m.get("map_size") if isinstance(m, Mapping) else None
-        source = str(meta.get("source", f.DASH))
-        if meta.get("trust_pickle"):
-            source += " (trust_pickle: the file was fully unpickled, running code it names)"
-        rows.append((str(name), str(meta.get("arch", f.DASH)), source,
-                     str(m.get("target_layer", f.DASH)) if isinstance(m, Mapping) else f.DASH,
-                     f"{size[0]}x{size[1]}" if isinstance(size, list) and len(size) == 2
-                     else f.DASH))
-    return rows
-
-
 def _methods(summary: Mapping[str, Any], config_yaml: str, ci_label: str) -> dict[str, Any]:
     env = summary.get("environment") if isinstance(summary.get("environment"), Mapping) else {}
     rows = [("auditor version", str(summary.get("auditor_version", f.DASH))),
@@ -318,7 +302,7 @@ def _methods(summary: Mapping[str, Any], config_yaml: str, ci_label: str) -> dic
     rows += [(f.humanize(k), f.auto(v)) for k, v in env.items()
              if not (k == "auditor_version" and v == summary.get("auditor_version"))]
     return {"config_yaml": config_yaml or "(no resolved config was provided)",
-            "environment": rows, "models": _model_rows(summary),
+            "environment": rows, "models": model_rows(summary),
             "definitions": [(term, text.format(level=ci_label)) for term, text in DEFINITIONS],
             "env_message": None if env else "No environment block in the summary."}
 
