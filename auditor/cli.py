@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -201,24 +201,10 @@ def synth_clinic(
     bias: float = 0.95, image_size: int = 64, seed: int = 0,
 ) -> None:
     """Write the synthetic doctor/nurse dataset (PNGs, manifest.csv, COCO regions.json)."""
-    from auditor.config import SyntheticConfig
     from auditor.data.synthetic import generate_clinic
 
-    try:
-        cfg = SyntheticConfig(n_train=n_train, n_val=n_val, n_test=n_test, bias=bias,
-                              image_size=image_size)
-    except ValueError as err:
-        _fail(AuditorError(str(err).splitlines()[-1] if str(err) else "invalid option"))
-        return
-    try:
-        with _progress() as bars:
-            sink = _Bars(bars)
-            manifest = generate_clinic(out, cfg, seed=seed,
-                                       progress=lambda d, t: sink("generate", d, t))
-    except AuditorError as err:
-        _fail(err)
-        return
-    console.print(f"manifest: {_safe(manifest)}")
+    _synth(generate_clinic, out, seed, kind="clinic", n_train=n_train, n_val=n_val,
+           n_test=n_test, bias=bias, image_size=image_size)
 
 
 @synth_app.command("scenes")
@@ -229,20 +215,26 @@ def synth_scenes(
 ) -> None:
     """Write the Waterbirds-style cat/cup-on-nature/urban dataset from real photos (needs
     scikit-image: pip install 'auditor[scenes]')."""
-    from auditor.config import SyntheticConfig
     from auditor.data.scenes import generate_scenes
 
+    _synth(generate_scenes, out, seed, kind="scenes", n_train=n_train, n_val=n_val,
+           n_test=n_test, bias=bias, image_size=image_size)
+
+
+def _synth(generate: Any, out: Path, seed: int, **options: Any) -> None:
+    """Run a synthetic generator with progress bars; print the manifest path or one error."""
+    from auditor.config import SyntheticConfig
+
     try:
-        cfg = SyntheticConfig(kind="scenes", n_train=n_train, n_val=n_val, n_test=n_test,
-                              bias=bias, image_size=image_size)
+        cfg = SyntheticConfig(**options)
     except ValueError as err:
         _fail(AuditorError(str(err).splitlines()[-1] if str(err) else "invalid option"))
         return
     try:
         with _progress() as bars:
             sink = _Bars(bars)
-            manifest = generate_scenes(out, cfg, seed=seed,
-                                       progress=lambda d, t: sink("generate", d, t))
+            manifest = generate(out, cfg, seed=seed,
+                                progress=lambda d, t: sink("generate", d, t))
     except AuditorError as err:
         _fail(err)
         return

@@ -8,7 +8,6 @@ Each pipeline stage receives only its own section (``cfg.data``, ``cfg.saliency`
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from auditor.common.config_errors import validation_error_line
 from auditor.common.thresholds import LIFT_THRESHOLD, RELIANCE_THRESHOLD
 from auditor.common.yaml_reader import read_yaml
 from auditor.errors import ConfigError
@@ -271,62 +271,6 @@ _PATH_FIELDS = {
 }
 
 
-def _closest(name: str, choices: list[str]) -> str:
-    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else f" (valid keys: {', '.join(choices)})"
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class holding the field at ``loc`` (for key suggestions)."""
-    model: Any = AuditConfig
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
-        if field is None:
-            return None
-        ann = field.annotation
-        nxt = None
-        for cand in getattr(ann, "__args__", ()) + (ann,):
-            for c in getattr(cand, "__args__", ()) + (cand,):
-                if isinstance(c, type) and issubclass(c, BaseModel):
-                    nxt = c
-        if nxt is None:
-            return None
-        model = nxt
-    return model
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(
-            ("literal[", "union[")
-        ):
-            continue
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "<top level>"
-
-
-def _error_line(source: str, err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p and p[0].islower()
-                                                 and p.split("[")[0] in ("literal", "union")))
-    key = _format_loc(loc)
-    if first["type"] == "extra_forbidden":
-        model = _model_at(loc)
-        hint = _closest(str(loc[-1]), list(model.model_fields)) if model else ""
-        return f"{source}: unknown key {key!r}{hint}"
-    if first["type"] == "missing":
-        return f"{source}: missing required key {key!r}"
-    msg = first["msg"].removeprefix("Value error, ")
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {key}: {msg}{more}"
-
-
 def _resolve_paths(cfg: AuditConfig, base: Path, source: str) -> AuditConfig:
     def fix(p: Path | None, key: str) -> Path | None:
         if p is None:
@@ -376,7 +320,7 @@ def parse_config(raw: Any, *, base_dir: Path, source: str = "config") -> AuditCo
     try:
         cfg = AuditConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_error_line(source, err)) from None
+        raise ConfigError(validation_error_line(AuditConfig, source, err)) from None
     return _resolve_paths(cfg, base_dir, source)
 
 

@@ -38,8 +38,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from auditor.metrics.attention import mass_column
-from auditor.metrics.base import SEVERITIES, Finding, describe_group, fmt_p, method_label, pct
-from auditor.metrics.clusters import Cluster, ConfusionSlice
+from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
+from auditor.metrics.cluster_findings import cluster_findings
+from auditor.metrics.clusters import Cluster
 from auditor.metrics.groups import (
     GroupPerformance,
     GroupStat,
@@ -50,16 +51,14 @@ from auditor.metrics.groups import (
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.severity import (
     MIN_MASS_DIFFERENCE,
-    cluster_severity,
     disparity_severity,
     group_gap_severity,
-    significant,
     slice_severity,
 )
 from auditor.metrics.shortcuts import ignored_region_findings
 from auditor.metrics.slices import Slice
 from auditor.metrics.spurious import resolve_regions, spurious_cue_findings
-from auditor.metrics.stats import holm_bonferroni, json_float, wilson_ci
+from auditor.metrics.stats import holm_bonferroni, json_float
 
 __all__ = [
     "Finding",
@@ -224,78 +223,6 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                            {**ev, "p": json_float(ev["p"]), "p_adj": json_float(float(p_adj)),
                             "difference": json_float(diff), "min_difference": min_diff}))
     return out
-
-
-def _slice_sentence(sl: ConfusionSlice | None, level: float) -> str:
-    if sl is None:
-        return ""
-    t, p = sl.confusion.split("->")
-    if sl.n_rest == 0:
-        return (f"every class-{t} sample has {sl.attribute}={sl.value}, so its own error rate "
-                "cannot be compared with the rest of the class")
-    lo, hi = wilson_ci(sl.confused, sl.n, level)
-    return (f"class-{t} samples with {sl.attribute}={sl.value} are predicted {p} "
-            f"{pct(sl.rate)} of the time ({level:.0%} CI {pct(lo)}–{pct(hi)}, n={sl.n}) "
-            f"against {pct(sl.rate_rest)} for the rest of class {t} (n={sl.n_rest}, "
-            f"corrected {fmt_p(sl.p_adj)})")
-
-
-def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
-    chosen = None  # (sort key, severity, enrichment entry, slice): highest severity first
-    for e in c.enrichment:
-        if c.enriched.get(e["attribute"]) != e["value"]:
-            continue
-        sl = c.confusion_slice(e["attribute"], e["value"])
-        severity = cluster_severity(
-            share_of_errors=c.share_of_errors, ratio=e["ratio"],
-            slice_p_adj=None if sl is None else sl.p_adj,
-            slice_effect=None if sl is None else sl.effect, gap_threshold=gap_threshold)
-        key = (SEVERITIES.index(severity), e["p_adj"], e["attribute"])
-        if chosen is None or key < chosen[0]:
-            chosen = (key, severity, e, sl)
-    assert chosen is not None  # c.enriched names values of c.enrichment
-    _, severity, top, sl = chosen
-    values = ", ".join(f"{a}={v}" for a, v in c.enriched.items())
-    title = (f"{c.size} misclassifications ({pct(c.share_of_errors)} of all errors, "
-             f"mostly {c.confusion}) form a cluster enriched for {values} "
-             f"({pct(top['share_in_cluster'])} of the cluster vs "
-             f"{pct(top['share_overall'])} of all samples and "
-             f"{pct(top['share_in_confusion_errors'])} of all {c.confusion} errors, "
-             f"corrected {fmt_p(top['p_adj'])})")
-    if severity == "low":
-        if sl is not None:
-            title += f", but {_slice_sentence(sl, level)}"
-            if significant(sl.p_adj):
-                title += (f"; {100 * sl.effect:.0f} points, under the "
-                          f"{100 * gap_threshold:.0f}-point minimum effect")
-        title += (": the cluster groups errors that look alike, not a group the model fails "
-                  "much more often.")
-    else:
-        title += f"; {_slice_sentence(sl, level)}."
-    return Finding("misclassification_cluster", severity, title,
-                   {"cluster": c.id, "size": c.size, "confusion": c.confusion,
-                    "share_of_errors": json_float(c.share_of_errors),
-                    "error_rate": json_float(c.error_rate),
-                    "enriched": dict(c.enriched), "top_enrichment": top,
-                    "slice": None if sl is None else sl.to_dict(),
-                    "appearance_only": severity == "low",
-                    "mean_mass": {k: json_float(v) for k, v in c.mean_mass.items()},
-                    "members": list(c.members)})
-
-
-def cluster_findings(clusters: Sequence[Cluster], *, gap_threshold: float = 0.10,
-                     level: float = 0.95) -> list[Finding]:
-    """One ``misclassification_cluster`` finding per cluster with an enriched value.
-
-    When several values are enriched, the one giving the highest severity (then the smallest
-    corrected p) is the finding's ``top_enrichment`` and ``slice``.
-
-    Args:
-        clusters: ``ClusterResult.clusters``.
-        gap_threshold: minimum effect size of the slice behind a high cluster.
-        level: confidence level of the slice's Wilson interval in the title.
-    """
-    return [_cluster_finding(c, gap_threshold, level) for c in clusters if c.enriched]
 
 
 def sanity_findings(sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None

@@ -1,0 +1,68 @@
+"""One-line messages for config validation errors (the file, the dotted key, the closest key)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["validation_error_line"]
+
+
+def _closest(name: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else f" (valid keys: {', '.join(choices)})"
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class holding the field at ``loc`` (for key suggestions)."""
+    model: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        nxt = None
+        for cand in getattr(ann, "__args__", ()) + (ann,):
+            for c in getattr(cand, "__args__", ()) + (cand,):
+                if isinstance(c, type) and issubclass(c, BaseModel):
+                    nxt = c
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(
+            ("literal[", "union[")
+        ):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<top level>"
+
+
+def validation_error_line(root: type[BaseModel], source: str, err: ValidationError) -> str:
+    """One line for a pydantic error: the file, the dotted key and what is wrong with it;
+    an unknown key gets the closest valid one (or the list of valid keys)."""
+    first = err.errors()[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p and p[0].islower()
+                                                 and p.split("[")[0] in ("literal", "union")))
+    key = _format_loc(loc)
+    if first["type"] == "extra_forbidden":
+        model = _model_at(root, loc)
+        hint = _closest(str(loc[-1]), list(model.model_fields)) if model else ""
+        return f"{source}: unknown key {key!r}{hint}"
+    if first["type"] == "missing":
+        return f"{source}: missing required key {key!r}"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {key}: {msg}{more}"
