@@ -112,8 +112,7 @@ def _slug(text: str, i: int) -> str:
 
 def _analysis(config_yaml: str, regions: Sequence[str]
               ) -> tuple[list[str], list[str], float, float]:
-    """Expected regions, spurious regions, CI level and lift threshold from the resolved
-    config's analysis section."""
+    """Expected and spurious regions, CI level, lift threshold of the config's analysis."""
     try:
         cfg = yaml.safe_load(config_yaml) or {}
     except yaml.YAMLError:
@@ -184,9 +183,11 @@ def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict],
             "flags": {s_: sum(1 for x in flags if x["model"] == name and x["severity"] == s_)
                       for s_ in SEVERITY},
             "sanity": "not run" if s is None else ("passed" if s.get("passed") else "FAILED")})
-    fill, text, _ = SEVERITY[tone]
-    return {"headline": headline, "tone": tone, "fill": fill, "text": text, "flags": flags,
-            "counts": counts, "cards": cards}
+    fill, text, badge = SEVERITY[tone]
+    if len(models) > 1 and headline_text:  # what changed between models: no alarm colour
+        fill, text, badge = *SEVERITY["low"][:2], "WHAT CHANGED"
+    return {"headline": headline, "tone": tone, "fill": fill, "text": text, "badge": badge,
+            "flags": flags, "counts": counts, "cards": cards}
 
 
 def _counts_table(dataset: Mapping[str, Any], samples: pd.DataFrame,

@@ -182,3 +182,14 @@ def test_empty_maps_are_called_out_under_the_attention_chart(fake_run):
     ctx = build_context(one, rows, None, config_yaml=cfg, examples_per_group=0)
     charts = ctx.models[0]["looks"]["charts"]
     assert charts[0]["empty"].startswith("5 of 120 gradcam maps were empty")
+
+
+def test_what_changed_headline_is_not_dressed_as_an_alarm(fake_run):
+    summary, samples, gallery, cfg = fake_run
+    changed = {**summary, "headline": "rebalanced removes the face shortcut"}
+    ctx = build_context(changed, samples, gallery, config_yaml=cfg, examples_per_group=1)
+    assert ctx.verdict["headline"] == "rebalanced removes the face shortcut"
+    assert ctx.verdict["badge"] == "WHAT CHANGED" and ctx.verdict["fill"] != "#A50F15"
+    plain = build_context(summary, samples, gallery, config_yaml=cfg, examples_per_group=1)
+    assert plain.verdict["badge"] == plain.verdict["tone"].upper()
+
