@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -33,11 +34,17 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def _default_sigint() -> None:
+    # A test run started in the background of a non-interactive shell (CI wrappers, `make &`)
+    # inherits SIGINT as ignored, and so would the child: Ctrl-C tests need the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_popen(*args, cwd: Path, **kw) -> subprocess.Popen:
-    """Start ``python -m auditor ARGS`` (stdout and stderr captured as text)."""
+    """Start ``python -m auditor ARGS`` (stdout and stderr captured as text, Ctrl-C live)."""
     return subprocess.Popen([sys.executable, "-m", "auditor", *[str(a) for a in args]],
                             cwd=cwd, env=cli_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint, **kw)
 
 
 def cli_run(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
