@@ -9,6 +9,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def _default_sigint() -> None:
     # A test run started in the background of a non-interactive shell (CI wrappers, `make &`)
     # inherits SIGINT as ignored, and so would the child: Ctrl-C tests need the default.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_until(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
+    """Poll ``ready()`` every 50 ms until it holds, ``proc`` ends or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.05)
 
 
 def cli_popen(*args, cwd: Path, **kw) -> subprocess.Popen:

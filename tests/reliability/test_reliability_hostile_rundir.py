@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -22,6 +21,7 @@ from helpers.reliability import (
     make_manifest_dataset,
     manifest_config,
     read_summary,
+    wait_until,
 )
 
 from auditor.common import files as files_module
@@ -180,10 +180,7 @@ def test_a_second_cli_run_is_refused_while_the_first_runs(tmp_path):
                            models=[{"name": "m", "train": {"epochs": 10_000, "batch_size": 16}}])
     first = cli_popen("run", path, cwd=tmp_path)
     lock = tmp_path / "run" / "run.lock"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and first.poll() is None and not (
-            lock.exists() and f'"pid": {first.pid}' in lock.read_text()):
-        time.sleep(0.05)
+    wait_until(first, lambda: lock.exists() and f'"pid": {first.pid}' in lock.read_text())
     try:
         second = cli_popen("run", path, cwd=tmp_path)
         _, err = second.communicate(timeout=300)

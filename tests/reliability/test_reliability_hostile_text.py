@@ -14,6 +14,7 @@ from helpers.reliability import (
     invoke,
     make_manifest_dataset,
     manifest_config,
+    wait_until,
 )
 
 from auditor.data.rebalance import spreadsheet_safe
@@ -107,10 +108,7 @@ def test_ctrl_c_prints_the_resume_line_and_releases_the_lock(tmp_path):
                            models=[{"name": "m", "train": {"epochs": 400, "batch_size": 4}}])
     proc = cli_popen("run", path, cwd=tmp_path)
     lock = tmp_path / "run" / "run.lock"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and not (
-            (tmp_path / "run" / "run.log").exists() and lock.exists()):
-        time.sleep(0.05)
+    wait_until(proc, lambda: (tmp_path / "run" / "run.log").exists() and lock.exists())
     time.sleep(1.0)  # well inside training
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
