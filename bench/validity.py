@@ -8,17 +8,21 @@
 Each case builds its dataset on the fly (a synthetic generator at a given bias) and audits two
 models trained on it: ``baseline`` (plain training, which learns a planted shortcut) and
 ``rebalanced`` (every class x attribute cell sampled equally, which should not). Per case,
-model and seed the shortcut-kind findings (``spurious_cue``, ``ignored_region``) are scored:
+model and seed the findings are scored:
 
 * hit: in a case with a planted shortcut, ``baseline`` gets a HIGH ``spurious_cue`` naming the
   planted region with causal evidence (masking or swapping it changes the predictions);
-* false alarm: any HIGH finding of those kinds for a model that should have none —
-  ``rebalanced`` in every case, ``baseline`` in the null cases (no planted shortcut);
-* listed: every MEDIUM finding of those kinds for those models, and whatever else
-  ``baseline`` gets in the planted cases (not scored: that model is biased).
+* false alarm: in a null case (no planted shortcut), any HIGH finding of any kind for either
+  model; in a planted case, a HIGH shortcut-kind finding (``spurious_cue``,
+  ``ignored_region``) for ``rebalanced`` (its group gaps and clusters may be real: it is
+  trained on biased data too);
+* listed: every MEDIUM finding of the scored kinds for those models, with its text, and
+  whatever shortcut findings ``baseline`` gets in the planted cases (not scored: that model is
+  biased).
 
 The table goes to stdout (and ``--out`` as JSON); docs/validity.md holds the last one.
-Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (small images, one
+The clinic cases use the demo's sizes (3000 train / 600 test images, 64 px); the scenes cases
+1200 / 400 at 48 px. Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (one
 saliency method, no sanity check, no report).
 
 Add a case by adding a :class:`Case` to :data:`CASES` (``data`` returns the config's ``data``
@@ -79,7 +83,7 @@ class Case:
     note: str = ""
 
 
-CLINIC = {"n_train": 2000, "n_test": 400, "size": 64}
+CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
 SCENES = {"n_train": 1200, "n_test": 400, "size": 48}
 CASES: dict[str, Case] = {c.name: c for c in [
     Case("clinic-null", _synthetic("clinic", 0.5, **CLINIC), "hair", None,
@@ -121,12 +125,14 @@ def _brief(f: dict) -> dict:
 def score(case: Case, summary: dict) -> dict[str, Any]:
     """Hits, false alarms and listed findings of one audited case and seed."""
     out: dict[str, Any] = {"hit": None, "false_alarms": [], "listed": [], "metrics": {}}
+    null = case.planted is None
     for model, block in summary["models"].items():
         m = block.get("metrics") or {}
         out["metrics"][model] = {"accuracy": m.get("accuracy"),
                                  "worst_group_accuracy": m.get("worst_group_accuracy")}
-        found = [_brief(f) for f in block.get("findings") or [] if f["kind"] in SHORTCUT_KINDS]
-        biased = case.planted is not None and model == "baseline"
+        found = [_brief(f) for f in block.get("findings") or []
+                 if null or f["kind"] in SHORTCUT_KINDS]
+        biased = not null and model == "baseline"
         if biased:
             out["hit"] = any(f["kind"] == "spurious_cue" and f["severity"] == "high"
                              and f["region"] == case.planted and CAUSAL & set(f["reasons"])
@@ -186,6 +192,15 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def medium_texts(results: list[dict[str, Any]]) -> str:
+    """Every MEDIUM finding scored above (null cases: all kinds), with its text."""
+    lines = [f"- `{r['case']}` seed {r['seed']}, {f['model']}, {f['kind']}: {f['title']}"
+             for r in results for f in r["listed"]
+             if f["severity"] == "medium" and (CASES[r["case"]].planted is None
+                                               or f["model"] != "baseline")]
+    return "\n".join(lines) or "(no medium findings)"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default=",".join(CASES),
@@ -202,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{c.name:<14} planted={c.planted or '-':<11} {c.note}")
         return 0
     if args.table:
-        print(table([r for f in args.table for r in json.loads(f.read_text())]))
+        loaded = [r for f in args.table for r in json.loads(f.read_text())]
+        print(f"{table(loaded)}\n\nMedium findings:\n{medium_texts(loaded)}")
         return 0
     names = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in names if c not in CASES]
@@ -224,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {f['severity']:<6} {f['model']}: {f['title']}", flush=True)
             if args.out:  # after every run, so a long sweep leaves what it finished
                 args.out.write_text(json.dumps(results, indent=2))
-    print(f"\n{table(results)}\n\ntotal {time.perf_counter() - t0:.0f} s")
+    print(f"\n{table(results)}\n\nMedium findings:\n{medium_texts(results)}\n\n"
+          f"total {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -26,7 +26,7 @@ __all__ = ["coco_annotation", "is_cached", "png_bytes", "write_dataset"]
 def png_bytes(arr: np.ndarray) -> bytes:
     """``uint8 [H, W, 3]`` -> PNG bytes."""
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", optimize=False)
+    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

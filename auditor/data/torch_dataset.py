@@ -19,7 +19,11 @@ from auditor.data.images import load_image
 from auditor.data.regions import ItemRegions
 from auditor.data.transforms import apply_image, apply_masks, normalize_image, plan_geometry
 
-__all__ = ["AuditDataset", "SampleRow"]
+__all__ = ["MEMORY_BUDGET_BYTES", "AuditDataset", "RememberedItems", "SampleRow"]
+
+#: A split whose decoded items take less than this many bytes may be kept in memory (the
+#: train split while its models train; the audit split while several models are audited).
+MEMORY_BUDGET_BYTES = 1_500_000_000
 
 
 def _item_masks(regions: ItemRegions, sample_id: str, h: int, w: int,
@@ -95,3 +99,32 @@ class AuditDataset(Dataset):
         row = self.rows[k]
         return {"image": normalize_image(img, self.mean, self.std), "label": row.label,
                 "masks": masks, "index": row.index}
+
+
+class RememberedItems(Dataset):
+    """``dataset``'s items kept in memory after their first load, for a split that several
+    models read in turn (decoded and rasterised once). Load in the main process
+    (``num_workers=0``): items loaded by worker processes are not kept."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.items: dict[int, dict] = {}
+
+    @staticmethod
+    def fits(dataset: Dataset, budget: int = MEMORY_BUDGET_BYTES) -> bool:
+        """Whether every item of ``dataset`` (sized like its first) fits in ``budget`` bytes."""
+        n = len(dataset)  # type: ignore[arg-type]
+        if n == 0:
+            return False
+        first = dataset[0]
+        size = sum(v.element_size() * v.numel() for v in first.values()
+                   if isinstance(v, torch.Tensor))
+        return n * size <= budget
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, k: int) -> dict:
+        if k not in self.items:
+            self.items[k] = self.dataset[k]
+        return self.items[k]

@@ -26,7 +26,7 @@ from auditor.pipeline.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["cell_keys", "prepare_model"]
+__all__ = ["TrainSplit", "cell_keys", "prepare_model"]
 
 
 def cell_keys(bundle: DataBundle, split: str, by: list[str]) -> np.ndarray:
@@ -86,6 +86,27 @@ class _ImagesOnly(Dataset):
                 "label": self.ds.rows[k][3]}
 
 
+class TrainSplit:
+    """The train split as every model of a run trains on it: decoded into memory once (when
+    it fits :data:`auditor.data.torch_dataset.MEMORY_BUDGET_BYTES`) and shared by the models."""
+
+    def __init__(self, bundle: DataBundle, *, num_workers: int = 0) -> None:
+        self.images = _ImagesOnly(bundle.dataset("train"))
+        self.num_workers = num_workers
+        self._decoded: Dataset | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def data(self, progress: ProgressSink | None, name: str) -> Dataset:
+        """The split to train on: decoded in memory, or streamed from disk when too large."""
+        if self._decoded is None:
+            cached = materialize(self.images, num_workers=self.num_workers,
+                                 progress=scoped(progress, f"load train ({name})"))
+            self._decoded = cached if cached is not None else self.images
+        return self._decoded
+
+
 def _meta(mcfg: ModelConfig, bundle: DataBundle, seed: int) -> dict[str, Any]:
     meta = {
         "name": mcfg.name, "arch": mcfg.arch, "classes": bundle.classes, "seed": seed,
@@ -102,10 +123,12 @@ def _meta(mcfg: ModelConfig, bundle: DataBundle, seed: int) -> dict[str, Any]:
 
 def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed: int,
                   device: torch.device, progress: ProgressSink | None = None,
-                  num_workers: int = 0) -> tuple[nn.Module, str, dict[str, Any]]:
+                  num_workers: int = 0, train_split: TrainSplit | None = None
+                  ) -> tuple[nn.Module, str, dict[str, Any]]:
     """Return the model ready to audit (eval mode, on ``device``), its registry target layer
     (``"auto"`` for most) and its metadata. A checkpoint this run already trained with the same
-    settings is reused.
+    settings is reused. ``train_split``: the run's shared :class:`TrainSplit` (else one is
+    made for this model).
     """
     torch.manual_seed(seed)
     built = build_configured(mcfg, len(bundle.classes), image_size=bundle.image_size)
@@ -132,18 +155,17 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
         meta["source"] = "pretrained, not fine-tuned"
         return model.to(device).eval(), target_layer, meta
 
-    train_ds = _ImagesOnly(bundle.dataset("train"))
-    if len(train_ds) == 0:
+    split = train_split if train_split is not None else TrainSplit(bundle,
+                                                                   num_workers=num_workers)
+    if len(split) == 0:
         raise ModelError(f"models[{mcfg.name}]: the train split is empty; give a checkpoint "
                          "or add rows with split=train")
-    cached = materialize(train_ds, num_workers=num_workers,
-                         progress=scoped(progress, f"load train ({mcfg.name})"))
     keys = cell_keys(bundle, "train", mcfg.train.balance_by if mcfg.train.balance != "class"
                      else [])
     table = bundle.table
     weights = (table.loc[table["split"] == "train", "weight"].to_numpy(float)
                if "weight" in table.columns else None)
-    hist = train_model(model, cached if cached is not None else train_ds, keys, mcfg.train,
+    hist = train_model(model, split.data(progress, mcfg.name), keys, mcfg.train,
                        seed=seed, device=device, num_workers=num_workers, head=built.head,
                        progress=scoped(progress, f"train {mcfg.name}"), sample_weights=weights,
                        name=mcfg.name)

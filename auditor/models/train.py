@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
 from auditor.config import TrainConfig
+from auditor.data.torch_dataset import MEMORY_BUDGET_BYTES
 from auditor.errors import ModelError
 from auditor.models.losses import group_weighted_loss
 from auditor.models.losses import inverse_frequency_weights as inverse_group_weights
@@ -26,8 +27,6 @@ from auditor.models.state import backbone_frozen, model_state
 
 __all__ = ["TrainHistory", "inverse_frequency_weights", "materialize", "train_model"]
 
-# Datasets smaller than this (bytes of float32 pixels) are decoded once and kept in memory.
-CACHE_BUDGET_BYTES = 1_500_000_000
 
 Progress = Callable[[int, int], None]
 
@@ -86,13 +85,13 @@ def materialize(dataset: Dataset, *, batch_size: int = 256, num_workers: int = 0
                 progress: Progress | None = None) -> TensorDataset | None:
     """Decode a small dataset once into memory (images [N,3,H,W], labels [N]).
 
-    Returns None when the dataset is larger than ``CACHE_BUDGET_BYTES``.
+    Returns None when the dataset is larger than ``MEMORY_BUDGET_BYTES``.
     """
     n = len(dataset)  # type: ignore[arg-type]
     if n == 0:
         return None
     first = dataset[0]["image"]
-    if n * first.numel() * 4 > CACHE_BUDGET_BYTES:
+    if n * first.numel() * 4 > MEMORY_BUDGET_BYTES:
         return None
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
                         num_workers=num_workers, collate_fn=_collate_images)

@@ -26,11 +26,12 @@ from auditor import __version__
 from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
+from auditor.data.torch_dataset import RememberedItems
 from auditor.errors import ConfigError, DataError
 from auditor.metrics.reliance import context_classes
 from auditor.metrics.spurious import resolve_regions
 from auditor.metrics.verdict import comparison_headline
-from auditor.models.prepare import prepare_model
+from auditor.models.prepare import TrainSplit, prepare_model
 from auditor.pipeline.audit_pass import (
     audit_model,
     collate_samples,
@@ -225,10 +226,11 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                             "usable samples")
         models, choices = [], {}
         example = bundle.dataset(cfg.data.audit_split)[0]["image"][None].to(device)
+        train_split = TrainSplit(bundle, num_workers=cfg.data.num_workers)
         for mcfg in cfg.models:
             model, _, meta = prepare_model(
                 mcfg, bundle, rundir, seed=cfg.seed, device=device, progress=progress,
-                num_workers=cfg.data.num_workers)
+                num_workers=cfg.data.num_workers, train_split=train_split)
             choices[mcfg.name] = choose_target_layer(model, cfg.saliency.target_layer, example)
             if choices[mcfg.name].note:
                 log.warning("%s: %s", mcfg.name, choices[mcfg.name].note)
@@ -236,6 +238,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             if dist.is_main:
                 note = _check_shards(rundir, mcfg.name, shard_key(rundir.key, bundle, model))
                 notes += [note] if note else []
+        del train_split  # the decoded train images
         if dist.is_main:
             dist.barrier()  # the others now find the data and checkpoints in the run dir
 
@@ -246,6 +249,9 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             feed = EncodedJpegDataset(audit_ds)
             log.info("audit: plain JPEGs are decoded on %s (data.decode: %s)", device,
                      cfg.data.decode)
+        elif (len(cfg.models) > 1 and cfg.data.num_workers == 0
+              and RememberedItems.fits(audit_ds)):
+            feed = RememberedItems(audit_ds)  # decoded once for all the models
         plan = _swap_plan(cfg, bundle)
         n_batches: dict[str, int] = {}
         for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):

@@ -1,7 +1,7 @@
 """View-model and rendering of a run comparison (``templates/compare.html.j2``).
 
 The comparison page is part of the report layer: the same number formatters
-(:mod:`auditor.report.fmt`), the same charts (:func:`auditor.report.figures.grouped_bars`),
+(:mod:`auditor.report.fmt`), the same charts (:func:`auditor.report.bars.grouped_chart`),
 the same jinja environment (:func:`auditor.report.html.environment`) and the same PDF path
 (:func:`auditor.report.pdf.render_pdf`) as ``report.html``.
 :func:`build_compare_context` turns a :class:`~auditor.metrics.compare_result.CompareResult`
@@ -15,8 +15,8 @@ import jinja2
 from auditor.errors import ReportError
 from auditor.metrics.compare_result import CompareResult
 from auditor.metrics.stats import MCNEMAR_EXACT_BELOW
-from auditor.report import figures
 from auditor.report import fmt as f
+from auditor.report.bars import grouped_chart
 from auditor.report.html import environment
 from auditor.report.palette import model_colors
 
@@ -33,7 +33,7 @@ def mass_charts(attention: dict, labels: tuple[str, str]) -> list[dict]:
         labels: legend names of the baseline and the candidate.
 
     Returns:
-        ``[{"method", "uri", "alt"}]``.
+        ``[{"method", "chart"}]``, ``chart`` as :func:`auditor.report.bars.grouped_chart`.
     """
     colors = model_colors(list(labels))
     charts = []
@@ -41,12 +41,12 @@ def mass_charts(attention: dict, labels: tuple[str, str]) -> list[dict]:
         regions = list(per_region)
         base = [per_region[r]["baseline"] for r in regions]
         cand = [per_region[r]["candidate"] for r in regions]
-        uri = figures.grouped_bars(regions, {labels[0]: base, labels[1]: cand}, colors,
-                                   ylabel=f"mean attention mass ({method})")
         alt = (f"Mean attention mass per region with {method}, {labels[0]} then {labels[1]}: "
                + ", ".join(f"{r} {f.num(b)} to {f.num(c)}"
                            for r, b, c in zip(regions, base, cand, strict=True)) + ".")
-        charts.append({"method": method, "uri": uri, "alt": alt})
+        charts.append({"method": method, "chart": grouped_chart(
+            regions, {labels[0]: base, labels[1]: cand}, colors,
+            title=f"{method}: mean attention mass per region", alt=alt)})
     return charts
 
 
@@ -122,7 +122,7 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
                     "attributes": ", ".join(result.attributes) or "(none)"},
         "headline": headline,
         "mcnemar": {"b": f.count(mc.b), "c": f.count(mc.c), "method": mc.method,
-                    "p": _p_clause(mc.p), "statistic": f.num(mc.statistic),
+                    "p": f.p_clause(mc.p), "statistic": f.num(mc.statistic),
                     "exact_below": str(MCNEMAR_EXACT_BELOW)},
         "groups": groups,
         "comparable": result.attention_comparable,
@@ -134,12 +134,6 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
         "seed": str(c.seed),
         "n_boot": f.count(c.n_boot),
     }
-
-
-def _p_clause(p: float) -> str:
-    """``'p = 0.012'`` or ``'p <0.001'`` as :func:`auditor.report.fmt.pvalue` writes it."""
-    text = f.pvalue(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def _cell(cell: dict | None) -> str:

@@ -37,9 +37,10 @@ def pair_view(c: Mapping[str, Any]) -> dict[str, Any]:
     if mc:
         mcnemar = (f"McNemar test on per-sample correctness: {f.count(mc.get('c'))} samples "
                    f"fixed by {cand}, {f.count(mc.get('b'))} broken, "
-                   f"p = {f.pvalue(c.get('mcnemar_p'))} ({mc.get('method', 'exact')}).")
+                   f"{f.p_clause(c.get('mcnemar_p'))} ({mc.get('method', 'exact')}).")
     elif c.get("mcnemar_p") is not None:
-        mcnemar = f"McNemar test on per-sample correctness: p = {f.pvalue(c.get('mcnemar_p'))}."
+        mcnemar = ("McNemar test on per-sample correctness: "
+                   f"{f.p_clause(c.get('mcnemar_p'))}.")
     groups = []
     for attr, values in (c.get("by_group") or {}).items():
         for value, g in (values or {}).items():

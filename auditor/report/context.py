@@ -21,6 +21,7 @@ from auditor.metrics.columns import mass_methods
 from auditor.metrics.verdict import model_verdict
 from auditor.report import evidence, figures, sections
 from auditor.report import fmt as f
+from auditor.report.bars import grouped_chart
 from auditor.report.comparison import pair_view
 from auditor.report.gallery import (
     HTML_BUDGET_BYTES,
@@ -281,12 +282,10 @@ def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: 
         + [f.DASH])
     chart = None
     if method and any(f.is_num(v) for vals in series.values() for v in vals):
-        chart = {"src": figures.grouped_bars(regions, series, colors,
-                                             ylabel=f"{method} attention mass"),
-                 "alt": f"Grouped bars of {method} attention mass per region for each model: "
-                        + "; ".join(f"{n}: " + ", ".join(f"{r} {f.pct(v, 0)}" for r, v in
-                                                         zip(regions, series[n], strict=True))
-                                    for n in names)}
+        alt = "; ".join(f"{n}: " + ", ".join(f"{r} {f.pct(v, 0)}" for r, v in
+                                             zip(regions, series[n], strict=True)) for n in names)
+        chart = grouped_chart(regions, series, colors, title=f"{method} attention mass per region",
+                              alt=f"{method} attention mass per region for each model: {alt}")
     pairs = [pair_view(c) for c in summary.get("comparisons") or []
              if isinstance(c, Mapping)]
     return {"message": None, "models": names, "rows": rows, "chart": chart, "pairs": pairs,

@@ -19,9 +19,10 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image
 
-from auditor.report.palette import BACKGROUND, text_on
+from auditor.report.palette import BACKGROUND
 
 DPI = 90
+TIGHT_PAD_INCHES = 0.1  # white margin around a figure's tight box (matplotlib's default)
 THUMB_PX = 96
 CMAP = "inferno"
 OVERLAY_ALPHA = 0.55
@@ -37,7 +38,9 @@ def _new_figure(width: float, height: float) -> Figure:
 def figure_to_uri(fig: Figure) -> str:
     """Encode a matplotlib figure as a PNG data URI (tight bounding box, white background)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white",
+    # the tight box computed once; bbox_inches="tight" would draw the figure twice
+    box = fig.get_tightbbox().padded(TIGHT_PAD_INCHES)
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches=box, facecolor="white",
                 metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -143,43 +146,6 @@ def bar_ci(labels: Sequence[str], values: Sequence[float], lo: Sequence[float],
     return figure_to_uri(fig)
 
 
-def stacked_mass(rows: Sequence[str], masses: Sequence[Mapping[str, float]],
-                 regions: Sequence[str], colors: Mapping[str, str], *, title: str) -> str:
-    """Horizontal 100%-stacked bars: share of attention per region for each row.
-
-    Args:
-        rows: Row labels (a class, or ``attribute=value``).
-        masses: Per row, region -> mean mass (sums to ~1 over regions).
-        regions: Region order of the stack.
-        colors: Region -> colour (from :func:`~auditor.report.palette.region_colors`).
-        title: Axes title.
-    """
-    n = len(rows)
-    fig = _new_figure(6.0, 0.42 * n + 1.3)
-    ax = fig.add_subplot(1, 1, 1)
-    y = np.arange(n)[::-1]
-    left = np.zeros(n)
-    for region in regions:
-        vals = np.nan_to_num(np.array([float(m.get(region, 0.0) or 0.0) for m in masses]))
-        fill = colors.get(region, BACKGROUND)
-        ax.barh(y, vals, left=left, color=fill, edgecolor="white", linewidth=0.8, label=region,
-                height=0.7)
-        for yi, (l0, w) in enumerate(zip(left, vals, strict=True)):
-            if w >= 0.08:
-                ax.text(l0 + w / 2, y[yi], f"{w:.0%}", ha="center", va="center", fontsize=7.5,
-                        color=text_on(fill))
-        left = left + vals
-    ax.set_yticks(y, [_short(r, 34) for r in rows], fontsize=8)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("share of attention mass", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.set_title(title, fontsize=9, loc="left")
-    ax.legend(fontsize=7.5, ncol=min(len(regions), 5), loc="upper center",
-              bbox_to_anchor=(0.5, -0.32 if n < 4 else -0.15), frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    return figure_to_uri(fig)
-
-
 def confusion_grid(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> str:
     """One row-normalised confusion matrix per group, side by side, with raw counts.
 
@@ -237,34 +203,6 @@ def tsne_scatter(x: Sequence[float], y: Sequence[float], labels: Sequence[str],
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
               markerscale=1.6)
     ax.set_title("t-SNE of embeddings, coloured by cluster", fontsize=9, loc="left")
-    return figure_to_uri(fig)
-
-
-def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]],
-                 colors: Mapping[str, str], *, ylabel: str) -> str:
-    """Bars grouped by category, one bar per series (e.g. per model).
-
-    Args:
-        categories: Category labels on the x axis (e.g. regions).
-        series: Series name -> one value per category.
-        colors: Series name -> colour.
-        ylabel: Axis label.
-    """
-    n, m = len(categories), max(len(series), 1)
-    fig = _new_figure(max(3.6, 0.9 * n * m / 2 + 1.8), 2.7)
-    ax = fig.add_subplot(1, 1, 1)
-    width = 0.8 / m
-    x = np.arange(n)
-    for i, (name, vals) in enumerate(series.items()):
-        v = np.nan_to_num(np.asarray(vals, dtype=float), nan=0.0)
-        ax.bar(x - 0.4 + width * (i + 0.5), v, width=width, color=colors.get(name, BACKGROUND),
-               edgecolor="#333333", linewidth=0.5, label=_short(name, 20))
-    ax.set_xticks(x, [_short(c, 14) for c in categories], fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel(ylabel, fontsize=9)
-    ax.tick_params(labelsize=8)
-    ax.legend(fontsize=8, frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
     return figure_to_uri(fig)
 
 

@@ -35,6 +35,12 @@ def pvalue(value: Any) -> str:
     return "<0.001" if float(value) < 0.001 else f"{float(value):.3f}"
 
 
+def p_clause(value: Any) -> str:
+    """``'p = 0.012'`` or ``'p < 0.001'`` (a p-value inside a sentence)."""
+    text = pvalue(value)
+    return f"p < {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
 def ci_pair(ci: Any) -> tuple[float, float] | None:
     """A ``[lo, hi]`` pair of finite numbers, or None."""
     if isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2 \

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 import markupsafe
 
 from auditor.errors import ReportError, neutralise_bidi
-from auditor.report.context import ReportContext
+
+if TYPE_CHECKING:  # the compare page renders through here without the report's context
+    from auditor.report.context import ReportContext
 
 TEMPLATE = "report.html.j2"
 

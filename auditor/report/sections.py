@@ -16,6 +16,7 @@ from auditor.metrics import columns
 from auditor.metrics.stats import wilson_ci
 from auditor.report import figures
 from auditor.report import fmt as f
+from auditor.report.bars import stacked_segments
 from auditor.report.gallery import GalleryProvider, ThumbnailBudget, pick_examples, thumbnails
 
 #: At most this many values of one attribute get their own confusion matrix / gallery row.
@@ -162,7 +163,8 @@ def where_it_looks(model_name: str, rows: pd.DataFrame, *, methods: Sequence[str
                    regions: Sequence[str], classes: Sequence[str], attributes: Sequence[str],
                    region_colors: Mapping[str, str], provider: GalleryProvider | None,
                    examples_per_group: int, budget: ThumbnailBudget) -> dict[str, Any]:
-    """Section 4 for one model: stacked region-mass bars and right/wrong overlay galleries.
+    """Section 4 for one model: stacked region-mass bars (HTML) and right/wrong overlay
+    galleries.
 
     Args:
         model_name: The model's name (key of its saliency maps).
@@ -202,8 +204,9 @@ def where_it_looks(model_name: str, rows: pd.DataFrame, *, methods: Sequence[str
             "method": method,
             "empty": (f"{empty} of {len(rows)} {method} maps were empty (zero everywhere), so "
                       "their rows of bars add up to less than 100%.") if empty else None,
-            "src": figures.stacked_mass(labels, masses, regions, region_colors,
-                                        title=f"{model_name} · {method}: mean attention share"),
+            "title": f"{model_name} · {method}: mean attention share",
+            "rows": [{"label": lab, "segments": stacked_segments(m, regions, region_colors)}
+                     for lab, m in zip(labels, masses, strict=True)],
             "alt": f"Stacked bars of the mean share of {method} attention per region for each "
                    "class, subgroup and for right and wrong answers: "
                    + "; ".join(f"{lab}: " + ", ".join(f"{r} {f.pct(v, 0)}" for r, v in m.items())

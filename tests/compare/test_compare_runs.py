@@ -114,8 +114,10 @@ def test_outputs_html_json_pdf(tmp_path, runs):
     html = render_compare_html(res)
     assert "<script>alert" not in html and "&lt;script&gt;" in html  # autoescaped
     assert not re.search(r"(src|href)=\"(https?:)?//", html)  # no external resources
-    assert 'src="data:image/png;base64,' in html
-    assert re.search(r'alt="Mean attention mass per region[^"]*face 0\.6\d to 0\.2', html)
+    # the attention chart is HTML bars: its one-sentence summary and one bar per model
+    assert re.search(r'aria-label="Mean attention mass per region[^"]*face 0\.6\d to 0\.2',
+                     html)
+    assert html.count('class="grouped-bar"') == 2 * 2 * 3  # 2 methods x 2 models x 3 regions
     assert "face \u2192 object" in html and "img_0000" in html
     out = write_compare_outputs(res, tmp_path / "out")
     assert set(out) == {"html", "pdf", "json"}

@@ -146,9 +146,11 @@ def test_rebalance_an_image_folder(tmp_path):
 
 
 def _light(args: list[str]) -> subprocess.CompletedProcess:
-    """Run the CLI in a fresh interpreter and report whether torch got imported."""
+    """Run the CLI in a fresh interpreter and report whether torch (and matplotlib) got
+    imported."""
     code = ("import sys\nfrom auditor.cli import app\n"
             "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+            "print('MATPLOTLIB' if 'matplotlib' in sys.modules else 'NO-MATPLOTLIB')\n"
             "print('TORCH' if {'torch', 'torchvision'} & set(sys.modules) else 'NO-TORCH')\n")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env,
@@ -158,8 +160,9 @@ def _light(args: list[str]) -> subprocess.CompletedProcess:
 def test_compare_and_report_import_no_torch(before, tmp_path):
     _, run = before
     done = _light(["compare", str(run), str(run), "--out", str(tmp_path / "c")])
-    # one model per side, the same on both sides: it still compares (delta 0), without torch
-    assert done.stdout.strip().endswith("NO-TORCH"), done.stdout + done.stderr
+    # one model per side, the same on both sides: it still compares (delta 0), without torch;
+    # its bars are HTML, so it needs no matplotlib either
+    assert done.stdout.strip().endswith("NO-MATPLOTLIB\nNO-TORCH"), done.stdout + done.stderr
     assert (tmp_path / "c/compare.json").is_file()
     done = _light(["report", str(run), "--no-pdf"])
     assert done.stdout.strip().endswith("NO-TORCH"), done.stdout + done.stderr
