@@ -11,13 +11,15 @@ $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# PYTHONWARNINGS: setuptools warns at length that the sample data folders shipped as package
+# data (sample_configs/fixtures/...) look like packages; they are data, on purpose.
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e .
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install -q $(TORCH_PINS) -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q $(TORCH_PINS) -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed

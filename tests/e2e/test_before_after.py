@@ -184,3 +184,17 @@ def test_run_and_compare_use_one_mcnemar_rule(tiny_run):
     n = in_run["n_discordant"]
     assert in_run["method"] == ("none" if n == 0 else "exact" if n < MCNEMAR_EXACT_BELOW
                                 else "chi2")
+
+
+def test_walkthrough_after_config_is_the_demo_plus_one_line():
+    """README's walkthrough: clinic_after.yaml audits the demo's own test images (same data
+    section but for train_manifest), so `audit compare` matches every id."""
+    import yaml
+
+    demo = yaml.safe_load((REPO / "sample_configs/clinic_demo.yaml").read_text())
+    after = yaml.safe_load((REPO / "sample_configs/clinic_after.yaml").read_text())
+    extra = after["data"].pop("train_manifest")
+    assert extra.endswith("clinic-train-balanced.csv")
+    assert after["data"] == demo["data"]
+    for key in ("seed", "saliency", "analysis"):
+        assert after[key] == demo[key], key
