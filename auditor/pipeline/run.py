@@ -260,6 +260,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                 target_layer=target_layer, device=device,
                 num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
                 progress=progress, swap_plan=plan)
+        del feed  # the audit split's decoded items, when kept for several models
         dist.barrier()
         if not dist.is_main:
             return RunResult(cfg.output_dir, {}, {}, rundir.resumed, notes)
