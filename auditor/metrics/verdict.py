@@ -8,7 +8,7 @@ swaps), so the report and the CLI read the same sentences from summary.json:
   ``shortcuts`` lists the spurious regions with causal evidence, ``ignored`` the expected
   regions the model does not read.
 * :func:`comparison_headline` — one sentence per candidate model against the baseline: which
-  shortcut it removes, keeps or introduces, with the causal number and the worst-group
+  shortcut it removes, weakens (a medium finding on the region remains), keeps or introduces, with the causal number and the worst-group
   accuracy before and after ("rebalanced removes the face shortcut: swapping in the face
   sends 88% (…) → 4% (…) of predictions to the class it goes with; worst-group accuracy 6% (…)
   → 81% (…)"), every rate with its Wilson interval and count.
@@ -142,6 +142,12 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
     return f"the {region} finding goes"
 
 
+def _residual(block: Mapping[str, Any]) -> set[str]:
+    """Regions of the model's medium ``spurious_cue`` findings (some reliance remains)."""
+    return {str((f.get("evidence") or {}).get("region")) for f in block.get("findings") or []
+            if f.get("kind") == "spurious_cue" and f.get("severity") == "medium"}
+
+
 def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) -> str | None:
     """What changed between ``baseline`` and every other model (None with one model)."""
     if len(models) < 2 or baseline not in models:
@@ -157,7 +163,12 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) 
         parts = []
         for region, f in base_cuts.items():
             change = _causal_change(region, f, base, block)
-            verb = "keeps" if region in cuts else "removes"
+            if region in cuts:
+                verb = "keeps"
+            elif region in _residual(block):  # no longer high, but a medium finding remains
+                verb, change = "weakens", f"{change}; a medium finding on it remains"
+            else:
+                verb = "removes"
             parts.append(f"{verb} the {region} shortcut ({change})")
         parts += [f"introduces a {region} shortcut" for region in cuts if region not in base_cuts]
         gone = [r for r in _ignored(base) if r not in _ignored(block)]

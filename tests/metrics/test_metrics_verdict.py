@@ -45,6 +45,12 @@ def test_headline_says_what_rebalancing_removed():
     assert text == ("rebalanced removes the face shortcut (swapping in the face sends 92% "
                     "(82%–97%, n=250) → 8% (5%–12%, n=240) of predictions to the class it goes "
                     "with); worst-group accuracy 6% (3%–10%, n=250) → 81% (78%–85%, n=250).")
+    weaker = {"baseline": models["baseline"],
+              "rebalanced": _block([_cue("face", 0.3, "medium")], 0.72, follow_after=0.15)}
+    assert comparison_headline(weaker, "baseline").startswith(
+        "rebalanced weakens the face shortcut (swapping in the face sends 92% (82%–97%, n=250) → "
+        "15% (5%–12%, n=240) of predictions to the class it goes with; a medium finding on it "
+        "remains); worst-group accuracy 6%")
     kept = {"baseline": models["baseline"], "other": _block([_cue("face", 0.9)], 0.1, 0.85)}
     assert comparison_headline(kept, "baseline").startswith("other keeps the face shortcut")
     assert comparison_headline({"baseline": models["baseline"]}, "baseline") is None
