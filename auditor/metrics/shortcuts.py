@@ -116,15 +116,19 @@ class CausalEvidence:
 
     @property
     def swap_follows(self) -> bool:
-        """Swapping sends more than ``threshold`` of a cell's predictions to the class the
-        swapped-in content goes with (lower bound), and more than the placebo: the swap's
-        flip rate where the swapped-in content already points to the prediction (upper
-        bound; in a two-class task every disrupted prediction lands on that class)."""
-        if self.swap is None:
+        """Swapping sends at least ``threshold`` of a cell's predictions to the class the
+        swapped-in content goes with (the effect size, on the rate itself), significantly
+        more than the placebo: the follow rate's lower bound lies above the upper bound of
+        the swap's flip rate where the swapped-in content already points to the prediction
+        (in a two-class task every disrupted prediction lands on "the other class"). Without
+        placebo cells the lower bound itself must clear ``threshold``."""
+        if self.swap is None or self.swap.get("follow_rate") is None:
             return False
-        lo = self.swap["follow_ci"][0] or 0.0
+        rate, lo = self.swap["follow_rate"], self.swap["follow_ci"][0] or 0.0
         placebo = self.swap.get("placebo_ci", [None, None])[1]
-        return lo > self.threshold and (placebo is None or lo > placebo)
+        if placebo is None:
+            return lo > self.threshold
+        return rate >= self.threshold and lo > placebo
 
     @property
     def swap_flips(self) -> bool:

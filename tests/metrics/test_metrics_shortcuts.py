@@ -166,3 +166,24 @@ def test_disruption_in_a_two_class_task_is_not_following():
     assert swap["follow_rate"] == pytest.approx(0.4, abs=0.05)
     assert swap["placebo_flip_rate"] == pytest.approx(0.4, abs=0.05)
     assert "swap_follows" not in found[0].evidence["severity_reasons"]
+
+
+def _evidence(follow, ci, placebo_ci):
+    from auditor.metrics.shortcuts import CausalEvidence
+
+    swap = {"follow_rate": follow, "follow_ci": ci, "flip_rate": follow, "flip_ci": ci,
+            "placebo_ci": placebo_ci}
+    return CausalEvidence(None, swap, 0.2)
+
+
+@pytest.mark.parametrize(("follow", "ci", "placebo_ci", "follows"), [
+    # scenes 0.95, seed 1: 27 of 100 cats on an urban scene called cup, placebo 0 of 59
+    (0.27, [0.193, 0.364], [0.0, 0.061], True),
+    (0.27, [0.193, 0.364], [0.10, 0.30], False),  # the placebo flips as often: disruption
+    (0.15, [0.10, 0.21], [0.0, 0.03], False),  # significant but under the 20% effect
+    (0.27, [0.193, 0.364], [None, None], False),  # no placebo cells: lower bound must clear
+    (0.35, [0.26, 0.45], [None, None], True),
+    (None, [None, None], [0.0, 0.05], False),  # no cell could follow
+])
+def test_following_needs_the_effect_and_to_beat_the_placebo(follow, ci, placebo_ci, follows):
+    assert _evidence(follow, ci, placebo_ci).swap_follows is follows
