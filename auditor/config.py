@@ -31,7 +31,9 @@ from auditor.errors import ConfigError
 __all__ = [
     "AnalysisConfig",
     "AuditConfig",
+    "ConceptsConfig",
     "DataConfig",
+    "HotspotsConfig",
     "ModelConfig",
     "NormalizeStats",
     "RegionsConfig",
@@ -60,6 +62,11 @@ class SyntheticConfig(_Strict):
     n_test: int = Field(1000, ge=4, le=1_000_000)
     bias: float = Field(0.95, ge=0.0, le=1.0)
     image_size: int = Field(64, ge=32, le=512)
+    # A small unannotated mark in the top-left corner (a planted cue nobody annotated): in the
+    # train split it agrees with the class (present on doctors, absent on nurses) in this share
+    # of the images; 0.5 makes it independent of the class; val/test are balanced over
+    # class x mark. None: no mark (the default).
+    corner_mark: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class RegionsConfig(_Strict):
@@ -190,6 +197,22 @@ class RelianceConfig(_Strict):
     regions: Literal["all"] | list[str] = "all"
 
 
+class HotspotsConfig(_Strict):
+    """Off-region hotspots: consistent attention outside every annotated region."""
+
+    n: int = Field(3, ge=0, le=10)  # most hotspots kept per model (0 = off)
+    min_lift: float = Field(2.0, gt=1.0)  # mean attention per pixel vs a uniform map
+    max_area: float = Field(0.25, gt=0, le=1)  # largest hotspot, as a share of the image
+
+
+class ConceptsConfig(_Strict):
+    """Concept discovery: NMF of the target-layer activations (CRAFT / ACE style)."""
+
+    n: int = Field(8, ge=0, le=32)  # concepts (0 = off)
+    fit_images: int = Field(512, ge=8)  # images whose activations the factorisation is fit on
+    importance_images: int = Field(128, ge=8)  # images the concept-removal test runs on
+
+
 class AnalysisConfig(_Strict):
     expected_regions: list[str] = Field(default_factory=lambda: ["object"])
     spurious_regions: list[str] | None = None  # default: every other region
@@ -203,6 +226,9 @@ class AnalysisConfig(_Strict):
     ci_level: float = Field(0.95, gt=0.5, lt=1)
     reliance: RelianceConfig | None = Field(default_factory=RelianceConfig)
     reliance_threshold: float = Field(RELIANCE_THRESHOLD, gt=0, lt=1)
+    hotspots: HotspotsConfig = Field(default_factory=HotspotsConfig)
+    concepts: ConceptsConfig = Field(default_factory=ConceptsConfig)
+    cue_images: int = Field(512, ge=8)  # audited images hotspot masking / concepts run on
 
     @model_validator(mode="before")
     @classmethod

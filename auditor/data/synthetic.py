@@ -11,9 +11,18 @@ remainder spread one by one), so the shortcut shows up as a gap between cells.
 Output, under ``out_dir``::
 
     images/<split>/<id>.png   RGB, cfg.image_size square
-    manifest.csv              path,label,split,hair   (paths relative to out_dir)
+    manifest.csv              path,label,split,hair   (paths relative to out_dir; with
+                              ``corner_mark`` set, one more column ``corner_mark`` 0/1 that is
+                              NOT an attribute of the audit: the ground truth of a planted,
+                              unannotated cue)
     regions.json              COCO: categories face (head + hair) and object, polygons
     params.json               stamp: a second call with the same parameters returns at once
+
+With ``cfg.corner_mark`` set, a small red square (:data:`MARK_BOX`, about 6% of the side) is
+painted in the top-left corner of some images and is in no region annotation: in ``train`` it
+agrees with the class (present on doctors, absent on nurses) in a share ``corner_mark`` of the
+images of each class; ``val`` / ``test`` carry it on half of each class. It is the planted cue
+of ``bench/cues.py`` (0.95: a shortcut; 0.5: independent of the class).
 
 Every file is written atomically (temp file + ``os.replace``); ``params.json`` is written last,
 so an interrupted run is redone. Images depend only on (seed, split, index): the same seed
@@ -42,7 +51,8 @@ from auditor.data.clinic_draw import (
 from auditor.data.synth_io import is_cached, png_bytes, write_dataset
 
 __all__ = ["ANNOTATION_PAD_PX", "CLASSES", "DEFAULT_STYLE", "GENERATOR_VERSION", "HAIR",
-           "clinic_table", "generate_clinic", "scene_for", "split_plan"]
+           "MARK_BOX", "clinic_table", "generate_clinic", "mark_plan", "paint_mark", "scene_for",
+           "split_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,9 @@ HAIR = ("dark", "blond")  # HAIR[i] agrees with CLASSES[i]
 DEFAULT_STYLE = ClinicStyle()
 ANNOTATION_PAD_PX = 0.8  # polygons are grown by this much so anti-aliased edges are covered
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
+#: The corner mark: (x0, y0, x1, y1) as shares of the image side, and its colour.
+MARK_BOX = (0.05, 0.05, 0.11, 0.11)
+MARK_COLOUR = (220, 30, 40)
 
 
 def split_plan(split: str, n: int, bias: float, rng: np.random.Generator,
@@ -84,6 +97,43 @@ def split_plan(split: str, n: int, bias: float, rng: np.random.Generator,
     return [cells[i] for i in order]
 
 
+def mark_plan(split: str, labels: list[str], agree: float | None,
+              rng: np.random.Generator) -> list[bool]:
+    """Whether each image of a split carries the corner mark.
+
+    Args:
+        split: ``train`` (the mark agrees with the class in a share ``agree`` of each class:
+            present on doctors, absent on nurses) or ``val`` / ``test`` (half of each class,
+            the remainder rounded down).
+        labels: the class of every image, in order.
+        agree: ``SyntheticConfig.corner_mark``; None = no image gets the mark.
+        rng: the choice of images.
+    """
+    marks = [False] * len(labels)
+    if agree is None:
+        return marks
+    for cls in CLASSES:
+        idx = [i for i, lab in enumerate(labels) if lab == cls]
+        order = rng.permutation(len(idx))
+        if split == "train":
+            n_agree = int(round(agree * len(idx)))
+            for rank, j in enumerate(order):
+                agrees = rank < n_agree
+                marks[idx[j]] = agrees == (cls == CLASSES[0])
+        else:
+            for rank, j in enumerate(order):
+                marks[idx[j]] = rank < len(idx) // 2
+    return marks
+
+
+def paint_mark(pixels: np.ndarray) -> np.ndarray:
+    """Paint the corner mark (:data:`MARK_BOX`) on a uint8 ``[S, S, 3]`` image, in place."""
+    side = pixels.shape[0]
+    x0, y0, x1, y1 = (int(round(v * side)) for v in MARK_BOX)
+    pixels[y0:y1, x0:x1] = MARK_COLOUR
+    return pixels
+
+
 def scene_for(seed: int, split: str, index: int, label: str, hair: str,
               style: ClinicStyle) -> tuple[Scene, np.random.Generator]:
     """The scene of image ``index`` of ``split`` and the generator that draws its noise."""
@@ -93,7 +143,9 @@ def scene_for(seed: int, split: str, index: int, label: str, hair: str,
 
 def _stamp(cfg: SyntheticConfig, seed: int, style: ClinicStyle) -> dict:
     return {"generator": "clinic", "version": GENERATOR_VERSION, "seed": seed,
-            "config": cfg.model_dump(mode="json"), "style": asdict(style),
+            "config": cfg.model_dump(mode="json", exclude={"corner_mark"}
+                                     if cfg.corner_mark is None else None),
+            "style": asdict(style),
             "annotation_pad_px": ANNOTATION_PAD_PX}
 
 
@@ -101,21 +153,24 @@ def _stamp(cfg: SyntheticConfig, seed: int, style: ClinicStyle) -> dict:
 PARALLEL_MIN_IMAGES = 400
 
 
-def _render_chunk(args: tuple) -> list[tuple[str, str, str, str, dict]]:
+def _render_chunk(args: tuple) -> list[tuple[str, str, str, str, bool, dict]]:
     """Render and write a chunk of images (runs in a worker process)."""
     out_dir, jobs, seed, size, style = args
     out = []
-    for split, i, label, hair in jobs:
+    for split, i, label, hair, mark in jobs:
         scene, rng = scene_for(seed, split, i, label, hair, style)
         pixels = render_scene(scene, size, style, noise_rng=rng)
+        if mark:
+            paint_mark(pixels)
         rel = _rel_path(split, i)
         atomic_write_bytes(out_dir / rel, png_bytes(pixels), fsync=False)  # params.json seals
-        out.append((rel, label, split, hair, scene_polygons(scene, size,
-                                                            pad_px=ANNOTATION_PAD_PX)))
+        out.append((rel, label, split, hair, mark,
+                    scene_polygons(scene, size, pad_px=ANNOTATION_PAD_PX)))
     return out
 
 
-def _render_all(out_dir: Path, jobs: list[tuple[str, int, str, str]], seed: int, size: int,
+def _render_all(out_dir: Path, jobs: list[tuple[str, int, str, str, bool]], seed: int,
+                size: int,
                 style: ClinicStyle, progress: Callable[[int, int], None] | None):
     """Yield rendered images in job order; a process pool for large datasets.
 
@@ -153,20 +208,23 @@ def _rel_path(split: str, i: int) -> str:
     return f"images/{split}/{split}_{i:05d}.png"
 
 
-def _jobs(cfg: SyntheticConfig, seed: int) -> list[tuple[str, int, str, str]]:
-    """``(split, index, label, hair)`` of every image, in writing order."""
+def _jobs(cfg: SyntheticConfig, seed: int) -> list[tuple[str, int, str, str, bool]]:
+    """``(split, index, label, hair, corner_mark)`` of every image, in writing order."""
     sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
-    jobs: list[tuple[str, int, str, str]] = []
+    jobs: list[tuple[str, int, str, str, bool]] = []
     for split, n in sizes.items():
         plan = split_plan(split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]))
-        jobs += [(split, i, label, hair) for i, (label, hair) in enumerate(plan)]
+        marks = mark_plan(split, [label for label, _ in plan], cfg.corner_mark,
+                          np.random.default_rng([seed, SPLIT_SEEDS[split], 11]))
+        jobs += [(split, i, label, hair, mark)
+                 for i, ((label, hair), mark) in enumerate(zip(plan, marks, strict=True))]
     return jobs
 
 
 def clinic_table(cfg: SyntheticConfig, *, seed: int) -> list[tuple[str, str, str, str]]:
     """The rows ``(path, label, split, hair)`` of the manifest :func:`generate_clinic` writes,
     without drawing an image (for ``audit rebalance`` and ``audit validate``)."""
-    return [(_rel_path(split, i), label, split, hair) for split, i, label, hair in
+    return [(_rel_path(split, i), label, split, hair) for split, i, label, hair, _ in
             _jobs(cfg, seed)]
 
 
@@ -198,13 +256,17 @@ def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
     total = len(jobs)
     for split in SPLIT_SEEDS:
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-    rows: list[tuple[str, str, str, str]] = []
+    with_mark = cfg.corner_mark is not None
+    rows: list[tuple] = []
     polygons: list[dict] = []
-    for rel, label, split, hair, polys in _render_all(out_dir, jobs, seed, size, style,
-                                                      progress):
-        rows.append((rel, label, split, hair))
+    for rel, label, split, hair, mark, polys in _render_all(out_dir, jobs, seed, size, style,
+                                                            progress):
+        rows.append((rel, label, split, hair, int(mark)) if with_mark
+                    else (rel, label, split, hair))
         polygons.append(polys)
-    write_dataset(out_dir, rows, polygons, columns=["path", "label", "split", "hair"],
+    write_dataset(out_dir, rows, polygons,
+                  columns=["path", "label", "split", "hair"]
+                  + (["corner_mark"] if with_mark else []),
                   categories=[("face", "person"), ("object", "object")], size=size,
                   stamp=stamp, description="auditor clinic synthetic dataset")
     log.info("wrote %d clinic images to %s", total, out_dir)

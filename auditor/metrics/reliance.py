@@ -141,6 +141,7 @@ def _stats(sub: pd.DataFrame, region: str, level: float, n_boot: int, seed: int
     fcol, dcol, acol = flip_column(region), conf_drop_column(region), area_column(region)
     if acol in sub.columns:  # occluding an empty region is no test
         sub = sub[sub[acol].to_numpy(dtype=float) > 0]
+    sub = sub[sub[fcol].notna()]  # samples the test did not run on (NaN) are left out
     flips = sub[fcol].dropna().astype(bool)
     k, n = int(flips.sum()), int(len(flips))
     out: dict[str, Any] = {"flip_rate": json_float(k / n) if n else None,

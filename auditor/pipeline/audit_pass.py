@@ -26,6 +26,7 @@ from auditor.metrics.columns import (
     point_column,
     rank_column,
 )
+from auditor.metrics.concepts import choose_rows, fit_vectors
 from auditor.metrics.regions import (
     attention_mass,
     pointing_game,
@@ -40,7 +41,8 @@ from auditor.saliency import CamEngine
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditTables", "audit_model", "collate_samples", "merge_shards", "reliance_regions"]
+__all__ = ["AuditTables", "audit_model", "collate_samples", "images_on", "merge_shards",
+           "reliance_regions"]
 
 
 def reliance_regions(regions: list[str], rcfg: RelianceConfig | None) -> list[str]:
@@ -76,12 +78,17 @@ class AuditTables:
         point: [N, M, R] pointing-game hits.
         rank: [N, M, R] relevance rank accuracy (NaN for empty regions / zero maps).
         maps: [N, M, h, w] float16 low-resolution maps.
+        cover: [N, h, w] float16 share of each low-resolution cell inside an annotated region
+            (the complement of ``background``); zeros when nothing is annotated.
         flip: [N, R'] prediction flipped when region r' is occluded (reliance regions).
         conf_drop: [N, R'] confidence drop of the original prediction.
         reliance_regions: names of the R' occluded regions.
         swap_pred: [N, S] class index predicted after swap s (-1: not swapped).
         swap_donor: [N, S] table row of the donor of swap s (-1: none).
         swap_names: the S swap names (``object`` or ``<attribute>:<region>``).
+        concept_vectors: [P, K] float16 target-layer activation vectors of the images concept
+            discovery is fit on (``analysis.concepts.fit_images``, see
+            :func:`auditor.metrics.concepts.fit_vectors`).
     """
 
     index: np.ndarray
@@ -98,9 +105,11 @@ class AuditTables:
     swap_pred: np.ndarray
     swap_donor: np.ndarray
     swap_names: list[str]
+    cover: np.ndarray | None = None
+    concept_vectors: np.ndarray | None = None
 
 
-def _images_on(dataset: Dataset, batch: dict, device: torch.device) -> torch.Tensor:
+def images_on(dataset: Dataset, batch: dict, device: torch.device) -> torch.Tensor:
     """The batch's normalised images on ``device``: the dataset decodes them there when it
     can (``EncodedJpegDataset.images_on``), else the collated float tensor is moved."""
     on_device = getattr(dataset, "images_on", None)
@@ -129,12 +138,15 @@ def audit_model(
     world: int = 1,
     progress: ProgressSink | None = None,
     swap_plan: SwapPlan | None = None,
+    seed: int = 0,
 ) -> int:
     """Run saliency + region metrics + reliance over ``dataset``, one shard per batch.
 
     Batches whose shard already exists are neither loaded nor recomputed (resume). Under
     ``torchrun`` this rank takes the batches ``b`` with ``b % world == rank``. With a
     ``swap_plan`` the counterfactual swaps run too (:func:`swap_test`).
+    The activation vectors of the concept-discovery images (``seed``-chosen) are kept in
+    the shards too.
 
     Returns:
         The number of batches (shards) for this model, over all ranks.
@@ -155,11 +167,13 @@ def audit_model(
                         collate_fn=getattr(dataset, "collate", collate_samples),
                         pin_memory=device.type == "cuda")
     done = len(mine) - len(todo)
+    fit = set(choose_rows(n, acfg.concepts.fit_images, seed, 1).tolist()) \
+        if acfg.concepts.n > 0 else set()
     if progress:
         progress(f"audit {model_name}", done, len(mine))
     for b, batch in zip(todo, loader, strict=True):
         rel = _shard_name(model_name, b)
-        images = _images_on(dataset, batch, device)
+        images = images_on(dataset, batch, device)
         masks = batch["masks"].to(device, non_blocking=True)
         labels = batch["label"].to(device)
         targets = labels if scfg.target == "true" else None
@@ -170,6 +184,14 @@ def audit_model(
         rank_acc = relevance_rank_accuracy(maps, masks)
         area = region_area(masks)
         lowres = F.adaptive_avg_pool2d(maps, scfg.map_size).to(torch.float16)
+        annotated = ~masks[:, regions.index("background")] if "background" in regions \
+            else torch.zeros_like(masks[:, 0])
+        cover = F.adaptive_avg_pool2d(annotated[:, None].float(), scfg.map_size)[:, 0]
+        vectors = np.zeros((0, 0), np.float16)
+        if out.activations is not None:
+            local = [i for i in range(len(images)) if b * bs + i in fit]
+            vectors = fit_vectors(out.activations[local], [b * bs + i for i in local]
+                                  ).to(torch.float16).cpu().numpy()
         if reliance_idx:
             names = [regions[i] for i in reliance_idx]
             rel_out = reliance_test(model, images, masks[:, reliance_idx], names,
@@ -195,6 +217,8 @@ def audit_model(
             point=point.detach().cpu().numpy(),
             rank=rank_acc.detach().float().cpu().numpy(),
             maps=lowres.cpu().numpy(),
+            cover=cover.to(torch.float16).cpu().numpy(),
+            concept_vectors=vectors,
             flip=np.asarray(flip, dtype=bool),
             conf_drop=np.asarray(drop, dtype=np.float32),
             swap_pred=swap_pred, swap_donor=swap_donor,
@@ -227,6 +251,7 @@ def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
         reliance_regions=reliance_regions(regions, rcfg),
         swap_pred=swap_pred, swap_donor=swap_donor,
         swap_names=list(swap_names or [])[:swap_pred.shape[1]],
+        cover=cat.get("cover"), concept_vectors=cat.get("concept_vectors"),
     )
 
 

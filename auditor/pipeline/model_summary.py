@@ -12,11 +12,14 @@ from auditor.data.dataset import DataBundle
 from auditor.data.describe import describe
 from auditor.metrics.analysis import measure_model
 from auditor.metrics.comparison import compare_models
+from auditor.metrics.cue_findings import concept_findings, hotspot_findings
+from auditor.metrics.cues import average_maps_block, concepts_block, hotspots_block
 from auditor.metrics.findings import Finding, coarse_map_finding
 from auditor.metrics.headline import headline_intervals
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.verdict import model_verdict
 from auditor.pipeline.audit_pass import AuditTables
+from auditor.pipeline.cues_pass import CueTables
 from auditor.pipeline.progress import ProgressSink
 from auditor.saliency.target_choice import TargetChoice
 
@@ -49,6 +52,7 @@ def summarise_model(
     attributes: list[str],
     seed: int,
     progress: ProgressSink | None = None,
+    cues: CueTables | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The ``models[name]`` block of summary.json and the table with its cluster ids.
 
@@ -62,6 +66,8 @@ def summarise_model(
         regions, attributes: names from the data stage.
         seed: seeds bootstraps, clustering and t-SNE.
         progress: optional progress sink.
+        cues: the cues pass's results (average maps, hotspots, concepts; the table already
+            has the hotspot columns), or None.
     """
     methods = list(scfg.methods)
     if progress:
@@ -75,6 +81,8 @@ def summarise_model(
     block["metrics_ci"] = headline_intervals(df, attributes, n_boot=acfg.n_bootstrap,
                                              level=acfg.ci_level, seed=seed,
                                              min_group_size=acfg.min_group_size)
+    if cues is not None:
+        _add_cues(block, df, cues, acfg, methods, attributes, seed)
     block["verdict"] = model_verdict(block)
     if progress:
         progress(f"analyse {name}", 1, 1)
@@ -99,6 +107,25 @@ def layer_fields(block: dict[str, Any], choice: TargetChoice) -> dict[str, Any]:
         findings.insert(at, finding.to_dict())
         block["findings"] = findings
     return block
+
+
+def _add_cues(block: dict[str, Any], df: pd.DataFrame, cues: CueTables, acfg: AnalysisConfig,
+              methods: list[str], attributes: list[str], seed: int) -> None:
+    """Add ``average_maps``, ``hotspots``, ``concepts`` and their findings to ``block``."""
+    kw = {"level": acfg.ci_level, "n_boot": acfg.n_bootstrap, "seed": seed}
+    block["average_maps"] = average_maps_block(cues.average, methods[0])
+    block["hotspots"] = hotspots_block(df, cues.hotspots, methods, attributes, **kw)
+    block["concepts"] = concepts_block(
+        df, presence=cues.presence, where=cues.where, grid=cues.grid, imp_rows=cues.imp_rows,
+        prob_drop=cues.prob_drop, logit_drop=cues.logit_drop, imp_flip=cues.imp_flip,
+        attributes=attributes, n_fit=len(cues.fit_rows), min_group_size=acfg.min_group_size,
+        **kw)
+    found = [Finding(**f) for f in block["findings"]]
+    found += hotspot_findings(df, block["hotspots"], methods[0], attributes,
+                              tau=acfg.disparity_tau, min_group_size=acfg.min_group_size,
+                              level=acfg.ci_level)
+    found += concept_findings(block["concepts"]["items"])
+    block["findings"] = [f.to_dict() for f in sorted(found, key=Finding.sort_key)]
 
 
 def compare_all(samples: pd.DataFrame, names: list[str], baseline: str, *, methods: list[str],

@@ -28,6 +28,7 @@ from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
 from auditor.errors import ConfigError, DataError
+from auditor.metrics.cues import hotspot_columns
 from auditor.metrics.reliance import context_classes
 from auditor.metrics.spurious import resolve_regions
 from auditor.metrics.verdict import comparison_headline
@@ -39,6 +40,7 @@ from auditor.pipeline.audit_pass import (
     reliance_regions,
     sample_frame,
 )
+from auditor.pipeline.cues_pass import discover_cues
 from auditor.pipeline.distributed import Dist, distributed_context
 from auditor.pipeline.model_summary import (
     compare_all,
@@ -219,6 +221,13 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             data_cfg = resolve_synthetic(data_cfg, rundir.path("data"), cfg.seed,
                                          progress=scoped(progress, "generate data"))
         bundle = load_data(data_cfg, seed=cfg.seed)
+        if (not any(r != "background" for r in bundle.regions)
+                and "expected_regions" not in cfg.analysis.model_fields_set):
+            log.info("the data has no annotated regions: analysis.expected_regions is []")
+            cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(
+                update={"expected_regions": []})})
+            if dist.is_main:
+                files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
         check_against_data(cfg, bundle.regions, bundle.attributes)
         audit_rows = bundle.table.index[bundle.table["split"] == cfg.data.audit_split]
         if len(audit_rows) == 0:
@@ -259,7 +268,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                 model, mcfg.name, feed, bundle.regions, cfg.saliency, cfg.analysis, rundir,
                 target_layer=target_layer, device=device,
                 num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
-                progress=progress, swap_plan=plan)
+                progress=progress, swap_plan=plan, seed=cfg.seed)
         del feed  # the audit split's decoded items, when kept for several models
         dist.barrier()
         if not dist.is_main:
@@ -286,10 +295,19 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                 sanity = sanity_block(model, first_batch, method=cfg.saliency.methods[0],
                                       target_layer=target_layer, seed=cfg.seed, device=device,
                                       layers=cfg.analysis.sanity_layers)
+            cues = discover_cues(
+                model, df, tables.maps[:, 0], tables.cover, tables.concept_vectors, audit_ds,
+                cfg.analysis, attributes=bundle.attributes, target_layer=target_layer,
+                device=device, batch_size=cfg.saliency.batch_size, seed=cfg.seed,
+                num_workers=cfg.data.num_workers)
+            df = pd.concat([df, hotspot_columns(tables.maps, tables.cover, cues.hotspots,
+                                                list(cfg.saliency.methods), cues.flip,
+                                                cues.conf_drop)], axis=1)
             block, df = summarise_model(
                 mcfg.name, df, tables, sanity, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes, seed=cfg.seed,
-                progress=progress)
+                progress=progress, cues=cues)
+            rundir.write_npz(f"cues/{mcfg.name}.npz", **cues.arrays())
             per_model[mcfg.name] = {"meta": meta, **layer_fields(block, choices[mcfg.name])}
             frames.append(df)
             rundir.write_npz(f"maps/{mcfg.name}.npz", ids=df["id"].to_numpy().astype(str),

@@ -48,7 +48,7 @@ LOCK_FILE = RunLock.NAME
 TOOL_ENTRIES = frozenset({
     RUN_MARKER, LOCK_FILE, "run.log", "config.resolved.yaml", "summary.json",
     "samples.parquet", "report.html", "report.pdf", "models", "maps", "shards", "data",
-    "compare",
+    "compare", "cues",
 })
 
 

@@ -23,6 +23,7 @@ from auditor.report import evidence, figures, sections
 from auditor.report import fmt as f
 from auditor.report.bars import grouped_chart
 from auditor.report.comparison import pair_view
+from auditor.report.cues import unannotated_cues
 from auditor.report.gallery import (
     HTML_BUDGET_BYTES,
     MAX_THUMBNAILS,
@@ -46,10 +47,11 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("performance", "3. Performance by group"),
     ("attention", "4. Where the model looks"),
     ("spurious", "5. Spurious-cue evidence"),
-    ("clusters", "6. Misclassification clusters"),
-    ("sanity", "7. Saliency sanity check"),
-    ("comparison", "8. Model comparison"),
-    ("methods", "9. Methods appendix"),
+    ("cues", "6. Cues nobody annotated"),
+    ("clusters", "7. Misclassification clusters"),
+    ("sanity", "8. Saliency sanity check"),
+    ("comparison", "9. Model comparison"),
+    ("methods", "10. Methods appendix"),
 )
 
 MEANING = {
@@ -62,6 +64,10 @@ MEANING = {
     "ignored_region": "The model does not read the region that should decide the class.",
     "disparity": "One group's numbers differ from the reference group's by more than the "
                  "configured ratio.",
+    "hotspot": "The model looks at an area nobody annotated; masking it tests whether the "
+               "decision depends on it.",
+    "concept": "A feature the model found by itself drives a class and goes with a subgroup "
+               "or with errors.",
 }
 
 DEFINITIONS = (
@@ -82,6 +88,11 @@ DEFINITIONS = (
     ("Sanity check", "Model-parameter randomisation test: if heatmaps of a randomised model "
      "correlate strongly (Spearman) with the trained model's, they do not reflect training."),
 )
+
+
+NO_REGIONS = ("The data has no annotated regions, so attention cannot be split by region and no "
+              "region can be masked: every pixel counts as background. Section 6 (cues nobody "
+              "annotated) shows where the model looks without annotations.")
 
 
 @dataclasses.dataclass
@@ -332,6 +343,7 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
     regions = [str(r) for r in d.get("regions") or []]
     rcolors, mcolors = region_colors(regions), model_colors(list(models))
     expected, spurious, level, lift_threshold = _analysis(config_yaml, regions)
+    annotated = any(r != "background" for r in regions)
     ci_label = f"{100 * level:g}%"
     samples = samples if samples is not None else pd.DataFrame()
     missing = sorted(SAMPLE_COLUMNS - set(samples.columns))
@@ -356,11 +368,15 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         first_method = first_method or (methods[0] if methods else None)
         perf[name] = sections.performance(m, rows, classes=classes, attributes=attributes,
                                           color=mcolors[name], level=level)
+        cue_budget = ThumbnailBudget(share // 6)  # hotspot examples; the rest goes to section 4
+        cues = unannotated_cues(name, m, rows, attributes=attributes, annotated=annotated,
+                                provider=gallery, budget=cue_budget,
+                                examples=min(examples_per_group, 4))
         looks = sections.where_it_looks(
             name, rows, methods=[x for x in methods if x in have],
             regions=regions, classes=classes, attributes=attributes, region_colors=rcolors,
             provider=gallery, examples_per_group=examples_per_group,
-            budget=ThumbnailBudget(share * 2 // 3))
+            budget=ThumbnailBudget(share * 2 // 3 - cue_budget.used))
         per_model.append({
             "name": name, "slug": _slug(name, i), "color": mcolors[name],
             "n": f.count(len(rows)), "performance": perf[name], "looks": looks,
@@ -371,11 +387,16 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
                 name, m, rows, regions=regions, method=methods[0] if methods else None,
                 provider=gallery, examples_per_group=examples_per_group,
                 budget=ThumbnailBudget(share - share * 2 // 3)),
+            "cues": cues,
             "sanity": evidence.sanity(m)})
+        looks["regions_note"] = None
+        if not annotated:
+            looks.update(regions_note=NO_REGIONS, charts=[])
+            per_model[-1]["spurious"]["lift_message"] = NO_REGIONS
     toc = []
     for anchor, title in SECTIONS:
         children = []
-        if anchor in ("performance", "attention", "spurious", "clusters", "sanity"):
+        if anchor in ("performance", "attention", "spurious", "cues", "clusters", "sanity"):
             children = [{"anchor": f"{anchor}-{pm['slug']}", "title": pm["name"]}
                         for pm in per_model]
         toc.append({"anchor": anchor, "title": title, "children": children})

@@ -51,6 +51,8 @@ class CamOutput:
         methods: the ``M`` method names, in the order of ``maps``' second axis.
         targets: ``[N]`` the class each map explains.
         target_layer: dotted name of the target layer.
+        activations: ``[N, K, h, w]`` the target activation, on the model's device (for
+            concept discovery; not moved to the input's device).
     """
 
     maps: Tensor
@@ -59,6 +61,7 @@ class CamOutput:
     methods: list[str]
     targets: Tensor
     target_layer: str
+    activations: Tensor | None = None
 
 
 def normalize(maps: Tensor, eps: float = 1e-12) -> Tensor:
@@ -255,6 +258,7 @@ class CamEngine:
             methods=list(self.methods),
             targets=t.to(out_dev),
             target_layer=self._layer[0],
+            activations=acts,
         )
 
     @staticmethod

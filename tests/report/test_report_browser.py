@@ -50,7 +50,7 @@ def test_html_renders_in_headless_chromium(rendered, tmp_path, width):
 def test_chromium_parses_the_full_dom(rendered, tmp_path):
     proc = _chromium(["--dump-dom", rendered["html_path"].as_uri()], tmp_path / "profile")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert 'id="methods"' in proc.stdout and "9. Methods appendix" in proc.stdout
+    assert 'id="methods"' in proc.stdout and "10. Methods appendix" in proc.stdout
     assert "Uncaught" not in proc.stderr
 
 
@@ -69,4 +69,4 @@ def test_pdf_pages_have_content_header_and_page_numbers(rendered, tmp_path):
     n = len(pages)
     assert f"Page 1 of {n}" in text and f"Page {n} of {n}" in text
     assert text.count("clinic-demo") >= n  # run name in every page header
-    assert re.search(r"1\. Verdict", text) and "9. Methods appendix" in text
+    assert re.search(r"1\. Verdict", text) and "10. Methods appendix" in text

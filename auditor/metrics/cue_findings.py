@@ -1,0 +1,199 @@
+"""Findings about cues nobody annotated: off-region hotspots and discovered concepts.
+
+* ``hotspot`` — an area of consistent attention outside every annotated region
+  (:mod:`auditor.metrics.hotspots`). ``high`` when masking it changes at least
+  ``reliance_threshold`` of the predictions of all samples or of one class (at least 10
+  samples) and the lower end of that flip rate's Wilson interval is at least half the
+  threshold; ``medium`` when that lower end is at least 5%, or when its attention mass differs
+  by attribute value (ratio to the largest group outside ``[tau, 1/tau]``, two-sided
+  Mann-Whitney, Bonferroni over the values compared, p < 0.05); else ``low`` (the model looks
+  there, but masking it changes few predictions).
+* ``concept`` — a discovered concept (:mod:`auditor.metrics.concepts`) that is *important*
+  for a predicted class (removing it changes at least 5% of that class's predictions by the
+  lower end of the Wilson interval, or lowers the class's probability by 0.1 on average) and
+  *associated* with an attribute value or with the errors of a class (one-sided Fisher,
+  Holm-corrected over all concepts' tests, p < 0.05, odds ratio >= 2). ``high`` when the flip
+  rate also reaches ``reliance_threshold`` (lower bound at least half of it), the class's
+  probability drops by at least 0.1 on average (flips of borderline answers alone are weak
+  evidence) and the association has corrected p < 0.001 and odds ratio >= 3; else ``medium``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from auditor.metrics.base import Finding, fmt_p, method_label, pct
+from auditor.metrics.groups import attribute_values
+from auditor.metrics.stats import json_float, wilson_ci
+
+__all__ = ["concept_findings", "hotspot_findings", "place"]
+
+_MIN_FLIP_LO = 0.05
+_MIN_PROB_DROP = 0.1
+_MIN_MASS = 0.01
+
+
+def place(box: Sequence[float]) -> str:
+    """Where a box ``[x0, y0, x1, y1]`` (shares of the side) lies, in words."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    row = "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else "middle"
+    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
+    where = "centre" if (row, col) == ("middle", "centre") else f"{row} {col}".replace(
+        "middle ", "").replace(" centre", "")
+    corner = " corner" if row != "middle" and col != "centre" else ""
+    return (f"{where}{corner} (x {pct(box[0])}–{pct(box[2])}, "
+            f"y {pct(box[1])}–{pct(box[3])} of the image)")
+
+
+def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float
+               ) -> dict[str, Any] | None:
+    col, acol = f"flip_{name}", f"area_{name}"
+    if col not in df.columns:
+        return None
+    keep = df[acol].to_numpy(float) > 0 if acol in df.columns else np.ones(len(df), bool)
+    keep &= df[col].notna().to_numpy()  # images the masking test ran on
+    labels = df["label"].astype(str).to_numpy()
+    cells = {"all samples": keep}
+    cells.update({f"class {c}": keep & (labels == c) for c in sorted(set(labels))})
+    best = None
+    for cell, rows in cells.items():
+        n = int(rows.sum())
+        if n < min_group_size:
+            continue
+        k = int(df.loc[rows, col].astype(bool).sum())
+        lo, hi = wilson_ci(k, n, level)
+        cand = {"cell": cell, "flip_rate": k / n, "ci": [lo, hi], "n": n, "k": k}
+        if best is None or lo > best["ci"][0]:
+            best = cand
+    return best
+
+
+def _group_difference(df: pd.DataFrame, name: str, method: str, attributes: Sequence[str],
+                      tau: float, min_group_size: int) -> list[dict[str, Any]]:
+    col = f"mass_{method}_{name}"
+    if col not in df.columns:
+        return []
+    mass = df[col].to_numpy(float)
+    tests = []
+    for attr in attributes:
+        values = attribute_values(df, attr).to_numpy()
+        sizes = pd.Series(values).value_counts()
+        sizes = sizes[sizes >= min_group_size]
+        if len(sizes) < 2:
+            continue
+        ref = sorted(sizes.index, key=lambda v: (-sizes[v], v))[0]
+        b = mass[(values == ref) & np.isfinite(mass)]
+        for v in sorted(x for x in sizes.index if x != ref):
+            a = mass[(values == v) & np.isfinite(mass)]
+            m_a, m_b = float(a.mean()), float(b.mean())
+            if max(m_a, m_b) < _MIN_MASS or m_b <= 0:
+                continue
+            p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
+            tests.append({"attribute": attr, "value": v, "reference": ref, "mass": m_a,
+                          "reference_mass": m_b, "ratio": m_a / m_b, "p": p,
+                          "n": int(len(a)), "n_reference": int(len(b))})
+    for t in tests:
+        t["p_adj"] = min(1.0, t["p"] * len(tests))
+    return [t for t in tests if (t["ratio"] < tau or t["ratio"] > 1 / tau)]
+
+
+def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], method: str,
+                     attributes: Sequence[str], *, reliance_threshold: float = 0.2,
+                     tau: float = 0.8, min_group_size: int = 10, level: float = 0.95
+                     ) -> list[Finding]:
+    """One ``hotspot`` finding per hotspot (see the module docstring).
+
+    Args:
+        df: per-sample table of ONE model with ``mass_<method>_hotspot_<k>``,
+            ``area_hotspot_<k>`` and (when tested) ``flip_hotspot_<k>`` columns.
+        hotspots: the ``hotspots`` entries of the summary (``name``, ``box``, ``cell``,
+            ``peak_lift``, ``cell_mass``).
+        method: the saliency method the hotspots were found with.
+        attributes: attribute columns.
+        reliance_threshold, tau, min_group_size, level: thresholds (see the module docs).
+    """
+    out = []
+    for h in hotspots:
+        name = h["name"]
+        flip = _best_flip(df, name, min_group_size, level)
+        groups = [t for t in _group_difference(df, name, method, attributes, tau,
+                                               min_group_size) if t["p_adj"] < 0.05]
+        lo = flip["ci"][0] if flip else 0.0
+        if flip and flip["flip_rate"] >= reliance_threshold and lo >= reliance_threshold / 2:
+            severity = "high"
+        elif lo >= _MIN_FLIP_LO or groups:
+            severity = "medium"
+        else:
+            severity = "low"
+        where = place(h["box"])
+        title = (f"The model looks at an unannotated area, {name} at the {where}: "
+                 f"{method_label(method)} lift {h['peak_lift']:.1f} in {h['cell']}")
+        if flip:
+            title += (f"; masking it changes {pct(flip['flip_rate'])} of the predictions of "
+                      f"{flip['cell']} ({level:.0%} CI {pct(flip['ci'][0])}–"
+                      f"{pct(flip['ci'][1])}, n={flip['n']})")
+        if groups:
+            g = min(groups, key=lambda t: t["p_adj"])
+            title += (f"; samples with {g['attribute']}={g['value']} put {g['ratio']:.2f} times "
+                      f"the attention of {g['attribute']}={g['reference']} on it "
+                      f"(corrected {fmt_p(g['p_adj'])})")
+        out.append(Finding("hotspot", severity, title + ".", {
+            "hotspot": name, "box": h["box"], "where": where, "method": method,
+            "cell": h["cell"], "peak_lift": json_float(h["peak_lift"]),
+            "cell_mass": json_float(h["cell_mass"]),
+            "reliance": None if flip is None else {
+                "cell": flip["cell"], "flip_rate": json_float(flip["flip_rate"]),
+                "ci": [json_float(v) for v in flip["ci"]], "n": flip["n"]},
+            "reliance_threshold": reliance_threshold,
+            "group_differences": [{k: (json_float(v) if isinstance(v, float) else v)
+                                   for k, v in t.items()} for t in groups]}))
+    return out
+
+
+def concept_findings(concepts: Sequence[Mapping[str, Any]], *, reliance_threshold: float = 0.2
+                     ) -> list[Finding]:
+    """One ``concept`` finding per important and associated concept (see the module docs).
+
+    Args:
+        concepts: the ``concepts.items`` entries of the summary: ``concept``, ``importance``
+            ``{CLASS: {flip_rate, ci, n, prob_drop}}``, ``tests`` (from
+            :func:`~auditor.metrics.concepts.concept_stats`), ``top`` (patch examples).
+        reliance_threshold: flip rate that makes a finding ``high``.
+    """
+    out = []
+    for c in concepts:
+        imp = [(cls, v) for cls, v in (c.get("importance") or {}).items() if v.get("n")]
+        important = [(cls, v) for cls, v in imp
+                     if (v["ci"][0] or 0) >= _MIN_FLIP_LO or (v["prob_drop"] or 0)
+                     >= _MIN_PROB_DROP]
+        assoc = [t for t in c.get("tests") or [] if t["p_adj"] is not None
+                 and t["p_adj"] < 0.05 and (t["odds_ratio"] or 0) >= 2]
+        if not important or not assoc:
+            continue
+        cls, v = max(important, key=lambda x: ((x[1]["ci"][0] or 0), x[0]))
+        t = assoc[0]
+        strong = (v["flip_rate"] >= reliance_threshold and v["ci"][0] >= reliance_threshold / 2
+                  and (v["prob_drop"] or 0) >= _MIN_PROB_DROP
+                  and t["p_adj"] < 0.001 and t["odds_ratio"] >= 3)
+        if t["what"] == "errors":
+            why = (f"it is present in {pct(t['rate_in'])} of the errors on class {t['class']} "
+                   f"(n={t['n_in']}) against {pct(t['rate_out'])} of its right answers "
+                   f"(n={t['n_out']})")
+        else:
+            why = (f"it is present in {pct(t['rate_in'])} of the samples with "
+                   f"{t['attribute']}={t['value']} (n={t['n_in']}) against "
+                   f"{pct(t['rate_out'])} of the others (n={t['n_out']})")
+        title = (f"Discovered concept {c['concept']} (found without annotations) drives "
+                 f"class {cls}: removing it changes {pct(v['flip_rate'])} of those predictions "
+                 f"(CI {pct(v['ci'][0])}–{pct(v['ci'][1])}, n={v['n']}), and {why}, "
+                 f"corrected {fmt_p(t['p_adj'])}.")
+        out.append(Finding("concept", "high" if strong else "medium", title, {
+            "concept": c["concept"], "class": cls, "importance": dict(v),
+            "association": dict(t), "reliance_threshold": reliance_threshold,
+            "top": list(c.get("top") or [])}))
+    return out

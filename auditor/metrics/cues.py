@@ -1,0 +1,176 @@
+"""Summary blocks of the cues nobody annotated: average maps, hotspots and concepts.
+
+Pure functions over the audit arrays and the cues pass's measurements
+(:mod:`auditor.pipeline.cues_pass`); the per-sample table gains the hotspot columns
+(``mass_<method>_hotspot_<k>``, ``area_hotspot_<k>``, ``flip_hotspot_<k>``,
+``conf_drop_hotspot_<k>``) so hotspots are summarised like annotated regions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from auditor.metrics.attention import cell_attention
+from auditor.metrics.concepts import concept_stats
+from auditor.metrics.hotspots import Hotspot, downsample, hotspot_mass
+from auditor.metrics.reliance import reliance_summary
+from auditor.metrics.stats import bootstrap_mean_ci, json_float, wilson_ci
+
+__all__ = ["average_maps_block", "concepts_block", "hotspot_columns", "hotspots_block"]
+
+#: Patch examples kept per concept.
+TOP_PATCHES = 6
+
+
+def average_maps_block(means: dict[str, tuple[np.ndarray, int]], method: str, *,
+                       side: int = 16) -> dict[str, Any]:
+    """The ``average_maps`` block: each cell's mean map, block-averaged to <= ``side`` square.
+
+    Args:
+        means: :func:`~auditor.metrics.hotspots.mean_maps` result.
+        method: the saliency method of the maps.
+    """
+    shape = next(iter(means.values()))[0].shape if means else (0, 0)
+    return {"method": method, "map_size": list(shape),
+            "cells": [{"cell": name, "n": n, "map": downsample(m, side)}
+                      for name, (m, n) in means.items()]}
+
+
+def hotspot_columns(maps: np.ndarray, cover: np.ndarray | None, hotspots: Sequence[Hotspot],
+                    methods: Sequence[str], flip: np.ndarray, conf_drop: np.ndarray
+                    ) -> pd.DataFrame:
+    """Per-sample hotspot columns, row-aligned with ``maps``.
+
+    Args:
+        maps: ``[N, M, h, w]`` low-resolution maps of the M ``methods``.
+        cover: ``[N, h, w]`` annotated share per low-resolution cell, or None.
+        hotspots: the hotspots.
+        flip, conf_drop: ``[N, K]`` the reliance test per hotspot (K = 0: not tested; NaN:
+            that image was not tested).
+    """
+    cols: dict[str, np.ndarray] = {}
+    for k, h in enumerate(hotspots):
+        for m, method in enumerate(methods):
+            mass, area = hotspot_mass(maps[:, m], cover, h.mask)
+            cols[f"mass_{method}_{h.name}"] = mass
+        cols[f"area_{h.name}"] = area
+        if flip.shape[1] > k:  # float: 1.0 flipped, 0.0 not, NaN not tested
+            cols[f"flip_{h.name}"] = flip[:, k].astype(np.float64)
+            cols[f"conf_drop_{h.name}"] = conf_drop[:, k].astype(np.float64)
+    return pd.DataFrame(cols, index=range(len(maps)))
+
+
+def hotspots_block(df: pd.DataFrame, hotspots: Sequence[Hotspot], methods: Sequence[str],
+                   attributes: Sequence[str], *, n_boot: int = 1000, level: float = 0.95,
+                   seed: int = 0) -> list[dict[str, Any]]:
+    """The ``hotspots`` block: location, attention (overall, per class, per group) and reliance.
+
+    Args:
+        df: per-sample table of ONE model with the :func:`hotspot_columns`.
+        hotspots: the hotspots.
+        methods: saliency methods (all get mass / lift).
+        attributes: attribute columns.
+    """
+    if not hotspots:
+        return []
+    names = [h.name for h in hotspots]
+    kw = {"n_boot": n_boot, "level": level, "seed": seed}
+    overall = cell_attention(df, methods, names, **kw)
+    labels = df["label"].astype(str)
+    by_class = {c: cell_attention(df[labels == c], methods, names, **kw)
+                for c in sorted(labels.unique())}
+    by_group: dict[str, dict[str, Any]] = {}
+    for attr in attributes:
+        values = df[attr].astype(str)
+        by_group[attr] = {v: cell_attention(df[values == v], methods, names, **kw)
+                          for v in sorted(values.unique())}
+    correct = df["correct"].astype(bool)
+    by_correct = {w: cell_attention(df[correct == flag], methods, names, **kw)
+                  for w, flag in (("right", True), ("wrong", False)) if (correct == flag).any()}
+    reliance = reliance_summary(df, names, attributes, **kw)
+    out = []
+    for h in hotspots:
+        entry = h.to_dict()
+        entry["attention"] = {m: overall[m][h.name] for m in methods}
+        entry["attention_by_class"] = {c: {m: v[m][h.name] for m in methods}
+                                       for c, v in by_class.items()}
+        entry["attention_by_group"] = {a: {v: {m: cell[m][h.name] for m in methods}
+                                           for v, cell in vals.items()}
+                                       for a, vals in by_group.items()}
+        entry["attention_by_correctness"] = {w: {m: v[m][h.name] for m in methods}
+                                             for w, v in by_correct.items()}
+        entry["reliance"] = reliance.get(h.name)
+        entry["examples"] = _top_ids(df, f"mass_{methods[0]}_{h.name}")
+        out.append(entry)
+    return out
+
+
+def _top_ids(df: pd.DataFrame, col: str, k: int = TOP_PATCHES) -> list[str]:
+    values = df[col].to_numpy(float)
+    order = np.lexsort((df["id"].astype(str).to_numpy(), -np.nan_to_num(values, nan=-1)))
+    return [str(df["id"].iloc[i]) for i in order[:k]]
+
+
+def _importance(pred: np.ndarray, prob_drop: np.ndarray, logit_drop: np.ndarray,
+                flips: np.ndarray, level: float, n_boot: int, seed: int
+                ) -> dict[str, dict[str, Any]]:
+    out = {}
+    for cls in sorted(set(pred)):
+        rows = pred == cls
+        n, k = int(rows.sum()), int(flips[rows].sum())
+        mean, lo, hi = bootstrap_mean_ci(prob_drop[rows], n_boot=n_boot, level=level,
+                                         seed=seed)
+        out[str(cls)] = {"flip_rate": json_float(k / n) if n else None,
+                         "ci": [json_float(v) for v in wilson_ci(k, n, level)], "n": n,
+                         "prob_drop": json_float(mean),
+                         "prob_drop_ci": [json_float(lo), json_float(hi)],
+                         "logit_drop": json_float(float(logit_drop[rows].mean()))
+                         if n else None}
+    return out
+
+
+def concepts_block(df: pd.DataFrame, *, presence: np.ndarray, where: np.ndarray,
+                   grid: Sequence[int], imp_rows: np.ndarray, prob_drop: np.ndarray,
+                   logit_drop: np.ndarray, imp_flip: np.ndarray, attributes: Sequence[str],
+                   n_fit: int, min_group_size: int = 10, level: float = 0.95,
+                   n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The ``concepts`` block.
+
+    Args:
+        df: per-sample table of ONE model, row-aligned with ``presence``.
+        presence: ``[N, n]`` (NaN: image not in the cues pass); where: ``[N, n, 2]``
+            strongest position on ``grid``.
+        imp_rows: ``[S]`` rows of the importance images; prob_drop, logit_drop, imp_flip:
+            ``[S, n]`` (see :class:`~auditor.pipeline.cues_pass.CueTables`).
+        attributes: attribute columns.
+        n_fit: images the concepts were fit on.
+
+    Returns:
+        ``{n, grid, fit_images, importance_images, items: [{concept, rate, ci, n, by_class,
+        by_group, tests, importance {CLASS: {flip_rate, ci, n, prob_drop, prob_drop_ci,
+        logit_drop}}, top [{id, presence, row, col}]}]}``.
+    """
+    n_con = presence.shape[1] if presence.ndim == 2 else 0
+    block: dict[str, Any] = {"n": n_con, "grid": [int(g) for g in grid],
+                             "fit_images": int(n_fit), "importance_images": int(len(imp_rows)),
+                             "items": []}
+    if n_con == 0 or len(df) == 0:
+        return block
+    pred = df["pred"].astype(str).to_numpy()[imp_rows]
+    tested = np.isfinite(presence).all(axis=1)  # the images the cues pass ran on
+    df, presence, where = df[tested], presence[tested], where[tested]
+    block["n_images"] = int(tested.sum())
+    items = concept_stats(presence, df, attributes, min_group_size=min_group_size, level=level)
+    ids = df["id"].astype(str).to_numpy()
+    for k, item in enumerate(items):
+        item["importance"] = _importance(pred, prob_drop[:, k], logit_drop[:, k],
+                                         imp_flip[:, k], level, n_boot, seed)
+        order = np.lexsort((ids, -presence[:, k]))[:TOP_PATCHES]
+        item["top"] = [{"id": ids[i], "presence": json_float(float(presence[i, k])),
+                        "row": int(where[i, k, 0]), "col": int(where[i, k, 1])} for i in order]
+    block["items"] = items
+    return block

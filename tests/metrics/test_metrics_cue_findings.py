@@ -1,0 +1,61 @@
+"""Hotspot and concept findings: severities from hand-made evidence."""
+
+import numpy as np
+import pandas as pd
+
+from auditor.metrics.cue_findings import concept_findings, hotspot_findings, place
+
+SPOT = {"name": "hotspot_1", "box": [0.0, 0.0, 0.125, 0.125], "cell": "class doctor",
+        "peak_lift": 6.0, "cell_mass": 0.3}
+
+
+def _df(flips, n=200, group_mass=False, seed=0):
+    rng = np.random.default_rng(seed)
+    hair = np.where(np.arange(n) % 2 == 0, "dark", "blond")
+    mass = 0.02 + 0.01 * rng.random(n)
+    if group_mass:
+        mass = np.where(hair == "blond", mass * 3, mass)
+    return pd.DataFrame({"label": np.where(np.arange(n) < n // 2, "doctor", "nurse"),
+                         "hair": hair, "mass_gradcam_hotspot_1": mass,
+                         "area_hotspot_1": np.full(n, 0.015),
+                         "flip_hotspot_1": np.arange(n) < flips})
+
+
+def test_place_names_the_corner():
+    assert place([0.0, 0.0, 0.125, 0.125]).startswith("top left corner (x 0%–12%")
+    assert place([0.4, 0.4, 0.6, 0.6]).startswith("centre")
+    assert place([0.4, 0.0, 0.6, 0.2]).startswith("top (")
+
+
+def test_hotspot_reliance_makes_it_high():
+    (f,) = hotspot_findings(_df(flips=80), [SPOT], "gradcam", ["hair"])
+    assert f.kind == "hotspot" and f.severity == "high"
+    assert f.evidence["reliance"]["cell"] == "class doctor"  # 80 of its 100 flip
+    assert "top left corner" in f.title and "80%" in f.title
+
+
+def test_hotspot_group_difference_is_medium_and_nothing_is_low():
+    (f,) = hotspot_findings(_df(flips=0, group_mass=True), [SPOT], "gradcam", ["hair"])
+    assert f.severity == "medium" and f.evidence["group_differences"][0]["value"] == "dark"
+    (f,) = hotspot_findings(_df(flips=1), [SPOT], "gradcam", ["hair"])
+    assert f.severity == "low"
+
+
+def _concept(flip_rate, lo, p_adj, odds):
+    return {"concept": 3, "top": [{"id": "a", "row": 0, "col": 0}],
+            "importance": {"doctor": {"flip_rate": flip_rate, "ci": [lo, flip_rate + 0.05],
+                                      "n": 120, "prob_drop": flip_rate}},
+            "tests": [{"what": "errors", "class": "nurse", "p_adj": p_adj, "odds_ratio": odds,
+                       "rate_in": 0.9, "n_in": 50, "rate_out": 0.1, "n_out": 70}]}
+
+
+def test_concept_findings_need_importance_and_association():
+    (f,) = concept_findings([_concept(0.5, 0.4, 1e-9, 50.0)])
+    assert f.kind == "concept" and f.severity == "high" and f.evidence["class"] == "doctor"
+    (f,) = concept_findings([_concept(0.08, 0.06, 1e-9, 50.0)])
+    assert f.severity == "medium"
+    weak = _concept(0.5, 0.4, 1e-9, 50.0)
+    weak["importance"]["doctor"]["prob_drop"] = 0.03  # borderline answers flip: not high
+    assert concept_findings([weak])[0].severity == "medium"
+    assert concept_findings([_concept(0.01, 0.0, 1e-9, 50.0)]) == []  # not important
+    assert concept_findings([_concept(0.5, 0.4, 0.2, 50.0)]) == []  # not associated
