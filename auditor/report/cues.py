@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditor.errors import DataError
 from auditor.metrics.cue_findings import place
 from auditor.metrics.hotspots import analysis_cells
 from auditor.report import cue_figures
@@ -35,7 +36,7 @@ def _mean_image(provider: GalleryProvider, ids: Sequence[str]) -> np.ndarray | N
     for sid in pick:
         try:
             img = np.asarray(provider.image(sid), dtype=np.float64)
-        except (KeyError, OSError, ValueError):
+        except (KeyError, OSError, ValueError, DataError):  # moved, broken, outside
             continue
         if acc is not None and img.shape != acc.shape:
             continue
@@ -125,7 +126,7 @@ def _concept_rows(block: Mapping[str, Any], provider: GalleryProvider | None
             for t in (item.get("top") or [])[:PATCHES]:
                 try:
                     img = provider.image(str(t["id"]))
-                except (KeyError, OSError, ValueError):
+                except (KeyError, OSError, ValueError, DataError):  # moved, broken, outside
                     continue
                 patches.append({"src": array_to_uri(cue_figures.patch(img, t["row"], t["col"],
                                                                       grid)),
