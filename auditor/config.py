@@ -229,6 +229,10 @@ class AnalysisConfig(_Strict):
     hotspots: HotspotsConfig = Field(default_factory=HotspotsConfig)
     concepts: ConceptsConfig = Field(default_factory=ConceptsConfig)
     cue_images: int = Field(512, ge=8)  # audited images hotspot masking / concepts run on
+    # Hotspots and concepts (cues nobody annotated): ``auto`` runs them when the data has no
+    # annotated regions (their only attention evidence) and keeps only the average maps when
+    # it has some; ``on`` / ``off`` force them (the average maps are always computed).
+    cues: Literal["auto", "on", "off"] = "auto"
 
     @model_validator(mode="before")
     @classmethod

@@ -11,18 +11,24 @@ models trained on it: ``baseline`` (plain training, which learns a planted short
 model and seed the findings are scored:
 
 * hit: in a case with a planted shortcut, ``baseline`` gets a HIGH ``spurious_cue`` naming the
-  planted region with causal evidence (masking or swapping it changes the predictions);
+  planted region with causal evidence (masking or swapping it changes the predictions); in
+  the corner-mark case (a small mark nobody annotated, ``mark-0.95``) a HIGH ``hotspot`` or
+  ``concept`` finding that locates the mark (a hotspot box overlapping it, or a concept whose
+  strongest positions lie on it in most of its top images);
 * false alarm: in a null case (no planted shortcut), any HIGH finding of any kind for either
   model; in a planted case, a HIGH shortcut-kind finding (``spurious_cue``,
   ``ignored_region``) for ``rebalanced`` (its group gaps and clusters may be real: it is
-  trained on biased data too);
+  trained on biased data too); in the corner-mark case, a HIGH ``hotspot`` / ``concept`` that
+  is not on the mark (``rebalanced`` balances hair, not the mark, so it learns the mark too);
 * listed: every MEDIUM finding of the scored kinds for those models, with its text, and
   whatever shortcut findings ``baseline`` gets in the planted cases (not scored: that model is
   biased).
 
 The table goes to stdout (and ``--out`` as JSON); docs/validity.md holds the last one.
 The clinic cases use the demo's sizes (3000 train / 600 test images, 64 px); the scenes cases
-1200 / 400 at 48 px. Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (one
+1200 / 400 at 48 px. The corner-mark cases are clinic data with hair independent of the class
+and ``analysis.cues: on`` (the data has annotated regions, which would leave hotspots and
+concepts off). Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (one
 saliency method, no sanity check, no report).
 
 Add a case by adding a :class:`Case` to :data:`CASES` (``data`` returns the config's ``data``
@@ -45,18 +51,23 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auditor.config import parse_config  # noqa: E402
+from auditor.data.synthetic import MARK_BOX  # noqa: E402
 from auditor.pipeline.run import run_audit  # noqa: E402
 
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
+CUE_KINDS = ("hotspot", "concept")
 CAUSAL = {"swap_follows", "swap_flips", "reliance"}
+MARK = "corner mark"  # Case.planted of the corner-mark case (no region: nobody annotated it)
 
 
-def _synthetic(kind: str, bias: float, *, n_train: int, n_test: int, size: int
-               ) -> Callable[[int, Path], dict]:
+def _synthetic(kind: str, bias: float, *, n_train: int, n_test: int, size: int,
+               corner_mark: float | None = None) -> Callable[[int, Path], dict]:
     def data(seed: int, work: Path) -> dict:
-        return {"synthetic": {"kind": kind, "n_train": n_train, "n_val": 0, "n_test": n_test,
-                              "bias": bias, "image_size": size},
-                "image_size": size, "normalize": "none"}
+        synth = {"kind": kind, "n_train": n_train, "n_val": 0, "n_test": n_test,
+                 "bias": bias, "image_size": size}
+        if corner_mark is not None:
+            synth["corner_mark"] = corner_mark
+        return {"synthetic": synth, "image_size": size, "normalize": "none"}
     return data
 
 
@@ -68,10 +79,12 @@ class Case:
         name: case id (``--cases``).
         data: ``(seed, work folder) -> data section`` of the config.
         attribute: the attribute the rebalanced model balances.
-        planted: the region carrying the planted shortcut (None: a null case).
+        planted: the region carrying the planted shortcut (None: a null case; ``MARK``: the
+            unannotated corner mark).
         expected: the expected regions.
         epochs: training epochs of both models.
         note: one line for ``--list`` and the table.
+        analysis: extra keys of the config's ``analysis`` section.
     """
 
     name: str
@@ -81,6 +94,7 @@ class Case:
     expected: list[str] = field(default_factory=lambda: ["object"])
     epochs: int = 5
     note: str = ""
+    analysis: dict = field(default_factory=dict)
 
 
 CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
@@ -96,6 +110,12 @@ CASES: dict[str, Case] = {c.name: c for c in [
          note="scenes, background agrees with the class in 95% of train"),
     Case("scenes-null", _synthetic("scenes", 0.5, **SCENES), "scene", None,
          note="scenes, background independent of the class (bias 0.5)"),
+    Case("mark-0.95", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.95), "hair", MARK,
+         analysis={"cues": "on"},
+         note="clinic, an unannotated corner mark agrees with the class in 95% of train"),
+    Case("mark-null", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.5), "hair", None,
+         analysis={"cues": "on"},
+         note="clinic, an unannotated corner mark independent of the class"),
 ]}
 
 
@@ -110,36 +130,72 @@ def config_for(case: Case, seed: int, work: Path) -> dict:
                                                     "balance_by": [case.attribute]}}],
         "saliency": {"methods": ["gradcam"]},
         "analysis": {"expected_regions": case.expected, "sanity_check": False,
-                     "n_bootstrap": 200},
+                     "n_bootstrap": 200, **case.analysis},
         "report": {"formats": []},
     }
 
 
-def _brief(f: dict) -> dict:
+def _overlaps(box: list[float], mark: tuple[float, ...]) -> bool:
+    return box[0] < mark[2] and mark[0] < box[2] and box[1] < mark[3] and mark[1] < box[3]
+
+
+def _concept_on_mark(item: dict[str, Any], grid: list[int]) -> bool:
+    """Most of the concept's strongest positions lie within 2.5 grid cells of the mark's
+    centre (a target-layer position sees well beyond its own cell)."""
+    top = item.get("top") or []
+    if not top or not grid or not grid[0]:
+        return False
+    h, w = grid
+    my, mx = (MARK_BOX[1] + MARK_BOX[3]) / 2 * h, (MARK_BOX[0] + MARK_BOX[2]) / 2 * w
+    hits = sum(max(abs(t["row"] + 0.5 - my), abs(t["col"] + 0.5 - mx)) <= 2.5 for t in top)
+    return hits * 2 > len(top)
+
+
+def on_mark(f: dict, block: dict) -> bool:
+    """A ``hotspot`` / ``concept`` finding that locates the corner mark."""
     ev = f.get("evidence") or {}
-    return {"kind": f["kind"], "severity": f["severity"], "region": ev.get("region"),
+    if f["kind"] == "hotspot":
+        return _overlaps(ev.get("box") or [0, 0, 0, 0], MARK_BOX)
+    if f["kind"] == "concept":
+        concepts = block.get("concepts") or {}
+        items = {c["concept"]: c for c in concepts.get("items") or []}
+        return _concept_on_mark(items.get(ev.get("concept"), {}), concepts.get("grid") or [])
+    return False
+
+
+def _brief(f: dict, block: dict) -> dict:
+    ev = f.get("evidence") or {}
+    region = ev.get("region") or ev.get("hotspot") or (
+        f"concept {ev['concept']}" if "concept" in ev else None)
+    if f["kind"] in CUE_KINDS and on_mark(f, block):
+        region = f"{region}, on the mark"
+    return {"kind": f["kind"], "severity": f["severity"], "region": region,
             "reasons": ev.get("severity_reasons") or ev.get("signals") or [],
-            "title": f["title"]}
+            "on_mark": on_mark(f, block), "title": f["title"]}
 
 
 def score(case: Case, summary: dict) -> dict[str, Any]:
     """Hits, false alarms and listed findings of one audited case and seed."""
     out: dict[str, Any] = {"hit": None, "false_alarms": [], "listed": [], "metrics": {}}
     null = case.planted is None
+    mark = case.planted == MARK
     for model, block in summary["models"].items():
         m = block.get("metrics") or {}
         out["metrics"][model] = {"accuracy": m.get("accuracy"),
                                  "worst_group_accuracy": m.get("worst_group_accuracy")}
-        found = [_brief(f) for f in block.get("findings") or []
-                 if null or f["kind"] in SHORTCUT_KINDS]
-        biased = not null and model == "baseline"
-        if biased:
-            out["hit"] = any(f["kind"] == "spurious_cue" and f["severity"] == "high"
-                             and f["region"] == case.planted and CAUSAL & set(f["reasons"])
-                             for f in found)
+        kinds = CUE_KINDS if mark else SHORTCUT_KINDS
+        found = [_brief(f, block) for f in block.get("findings") or []
+                 if null or f["kind"] in kinds]
+        biased = not null and (model == "baseline" or mark)
+        if not null and model == "baseline":
+            out["hit"] = any(
+                f["severity"] == "high" and (f["on_mark"] if mark else (
+                    f["kind"] == "spurious_cue" and f["region"] == case.planted
+                    and CAUSAL & set(f["reasons"])))
+                for f in found)
         for f in found:
             entry = {"model": model, **f}
-            if not biased and f["severity"] == "high":
+            if f["severity"] == "high" and (not biased or (mark and not f["on_mark"])):
                 out["false_alarms"].append(entry)
             elif f["severity"] in ("high", "medium"):
                 out["listed"].append(entry)

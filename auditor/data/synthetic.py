@@ -22,7 +22,8 @@ With ``cfg.corner_mark`` set, a small red square (:data:`MARK_BOX`, about 6% of 
 painted in the top-left corner of some images and is in no region annotation: in ``train`` it
 agrees with the class (present on doctors, absent on nurses) in a share ``corner_mark`` of the
 images of each class; ``val`` / ``test`` carry it on half of each class. It is the planted cue
-of ``bench/cues.py`` (0.95: a shortcut; 0.5: independent of the class).
+of the ``mark-0.95`` / ``mark-null`` cases of ``bench/validity.py`` (0.95: a shortcut; 0.5:
+independent of the class).
 
 Every file is written atomically (temp file + ``os.replace``); ``params.json`` is written last,
 so an interrupted run is redone. Images depend only on (seed, split, index): the same seed

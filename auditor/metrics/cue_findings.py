@@ -1,21 +1,16 @@
 """Findings about cues nobody annotated: off-region hotspots and discovered concepts.
 
 * ``hotspot`` — an area of consistent attention outside every annotated region
-  (:mod:`auditor.metrics.hotspots`). ``high`` when masking it changes at least
-  ``reliance_threshold`` of the predictions of all samples or of one class (at least 10
-  samples) and the lower end of that flip rate's Wilson interval is at least half the
-  threshold; ``medium`` when that lower end is at least 5%, or when its attention mass differs
-  by attribute value (ratio to the largest group outside ``[tau, 1/tau]``, two-sided
-  Mann-Whitney, Bonferroni over the values compared, p < 0.05); else ``low`` (the model looks
-  there, but masking it changes few predictions).
+  (:mod:`auditor.metrics.hotspots`): masking it (flip rate per cell, Wilson interval) and its
+  attention mass by attribute value (Mann-Whitney, Bonferroni over the values compared);
 * ``concept`` — a discovered concept (:mod:`auditor.metrics.concepts`) that is *important*
-  for a predicted class (removing it changes at least 5% of that class's predictions by the
-  lower end of the Wilson interval, or lowers the class's probability by 0.1 on average) and
-  *associated* with an attribute value or with the errors of a class (one-sided Fisher,
-  Holm-corrected over all concepts' tests, p < 0.05, odds ratio >= 2). ``high`` when the flip
-  rate also reaches ``reliance_threshold`` (lower bound at least half of it), the class's
-  probability drops by at least 0.1 on average (flips of borderline answers alone are weak
-  evidence) and the association has corrected p < 0.001 and odds ratio >= 3; else ``medium``.
+  for a predicted class (removing it from the activations) and *associated* with an attribute
+  value or with the errors of a class (one-sided Fisher, Holm-corrected over all concepts'
+  tests).
+
+Severities: :func:`auditor.metrics.severity.hotspot_severity` and
+:func:`~auditor.metrics.severity.concept_severity`. A medium finding's title ends by saying
+which bar of ``high`` it misses.
 """
 
 from __future__ import annotations
@@ -29,12 +24,20 @@ from scipy import stats as sps
 
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.groups import attribute_values
+from auditor.metrics.severity import (
+    ALPHA,
+    CONCEPT_HIGH_ODDS,
+    CONCEPT_HIGH_P,
+    CONCEPT_MIN_ODDS,
+    CUE_MIN_PROB_DROP,
+    concept_severity,
+    hotspot_severity,
+    significant,
+)
 from auditor.metrics.stats import json_float, wilson_ci
 
 __all__ = ["concept_findings", "hotspot_findings", "place"]
 
-_MIN_FLIP_LO = 0.05
-_MIN_PROB_DROP = 0.1
 _MIN_MASS = 0.01
 
 
@@ -122,14 +125,11 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
         name = h["name"]
         flip = _best_flip(df, name, min_group_size, level)
         groups = [t for t in _group_difference(df, name, method, attributes, tau,
-                                               min_group_size) if t["p_adj"] < 0.05]
-        lo = flip["ci"][0] if flip else 0.0
-        if flip and flip["flip_rate"] >= reliance_threshold and lo >= reliance_threshold / 2:
-            severity = "high"
-        elif lo >= _MIN_FLIP_LO or groups:
-            severity = "medium"
-        else:
-            severity = "low"
+                                               min_group_size) if significant(t["p_adj"])]
+        severity = hotspot_severity(
+            flip_rate=flip["flip_rate"] if flip else None,
+            flip_lower=flip["ci"][0] if flip else None, mass_differs=bool(groups),
+            reliance_threshold=reliance_threshold)
         where = place(h["box"])
         title = (f"The model looks at an unannotated area, {name} at the {where}: "
                  f"{method_label(method)} lift {h['peak_lift']:.1f} in {h['cell']}")
@@ -142,6 +142,10 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
             title += (f"; samples with {g['attribute']}={g['value']} put {g['ratio']:.2f} times "
                       f"the attention of {g['attribute']}={g['reference']} on it "
                       f"(corrected {fmt_p(g['p_adj'])})")
+        if severity == "medium":
+            title += (f"; only medium: high needs masking to change at least "
+                      f"{pct(reliance_threshold)} of a cell's predictions (lower bound "
+                      f"{pct(reliance_threshold / 2)})")
         out.append(Finding("hotspot", severity, title + ".", {
             "hotspot": name, "box": h["box"], "where": where, "method": method,
             "cell": h["cell"], "peak_lift": json_float(h["peak_lift"]),
@@ -167,19 +171,19 @@ def concept_findings(concepts: Sequence[Mapping[str, Any]], *, reliance_threshol
     """
     out = []
     for c in concepts:
-        imp = [(cls, v) for cls, v in (c.get("importance") or {}).items() if v.get("n")]
-        important = [(cls, v) for cls, v in imp
-                     if (v["ci"][0] or 0) >= _MIN_FLIP_LO or (v["prob_drop"] or 0)
-                     >= _MIN_PROB_DROP]
-        assoc = [t for t in c.get("tests") or [] if t["p_adj"] is not None
-                 and t["p_adj"] < 0.05 and (t["odds_ratio"] or 0) >= 2]
-        if not important or not assoc:
+        assoc = [t for t in c.get("tests") or [] if significant(t["p_adj"])
+                 and (t["odds_ratio"] or 0) >= CONCEPT_MIN_ODDS]
+        if not assoc:
             continue
-        cls, v = max(important, key=lambda x: ((x[1]["ci"][0] or 0), x[0]))
         t = assoc[0]
-        strong = (v["flip_rate"] >= reliance_threshold and v["ci"][0] >= reliance_threshold / 2
-                  and (v["prob_drop"] or 0) >= _MIN_PROB_DROP
-                  and t["p_adj"] < 0.001 and t["odds_ratio"] >= 3)
+        rated = [(cls, v, concept_severity(
+            flip_rate=v["flip_rate"], flip_lower=v["ci"][0] or 0.0, prob_drop=v["prob_drop"],
+            p_adj=t["p_adj"], odds_ratio=t["odds_ratio"], reliance_threshold=reliance_threshold))
+            for cls, v in (c.get("importance") or {}).items() if v.get("n")]
+        rated = [r for r in rated if r[2] is not None]
+        if not rated:
+            continue
+        cls, v, severity = max(rated, key=lambda r: ((r[1]["ci"][0] or 0), r[0]))
         if t["what"] == "errors":
             why = (f"it is present in {pct(t['rate_in'])} of the errors on class {t['class']} "
                    f"(n={t['n_in']}) against {pct(t['rate_out'])} of its right answers "
@@ -191,9 +195,29 @@ def concept_findings(concepts: Sequence[Mapping[str, Any]], *, reliance_threshol
         title = (f"Discovered concept {c['concept']} (found without annotations) drives "
                  f"class {cls}: removing it changes {pct(v['flip_rate'])} of those predictions "
                  f"(CI {pct(v['ci'][0])}–{pct(v['ci'][1])}, n={v['n']}), and {why}, "
-                 f"corrected {fmt_p(t['p_adj'])}.")
-        out.append(Finding("concept", "high" if strong else "medium", title, {
+                 f"corrected {fmt_p(t['p_adj'])}")
+        if severity == "medium":
+            title += "; only medium: " + _concept_misses(v, t, reliance_threshold)
+        out.append(Finding("concept", severity, title + ".", {
             "concept": c["concept"], "class": cls, "importance": dict(v),
             "association": dict(t), "reliance_threshold": reliance_threshold,
             "top": list(c.get("top") or [])}))
     return out
+
+
+def _concept_misses(importance: Mapping[str, Any], test: Mapping[str, Any],
+                    reliance_threshold: float) -> str:
+    """Which bars of a high ``concept`` finding a medium one misses, in words."""
+    misses = []
+    if importance["flip_rate"] < reliance_threshold or \
+            (importance["ci"][0] or 0) < reliance_threshold / 2:
+        misses.append(f"removing it changes fewer than {pct(reliance_threshold)} of the "
+                      f"predictions (lower bound {pct(reliance_threshold / 2)})")
+    if (importance["prob_drop"] or 0) < CUE_MIN_PROB_DROP:
+        misses.append(f"the class's probability drops by less than {CUE_MIN_PROB_DROP:g} "
+                      "on average")
+    if test["p_adj"] >= CONCEPT_HIGH_P or (test["odds_ratio"] or 0) < CONCEPT_HIGH_ODDS:
+        misses.append(f"the association is weaker than corrected p < {CONCEPT_HIGH_P:g} with "
+                      f"odds ratio {CONCEPT_HIGH_ODDS:g} (odds ratio "
+                      f"{test['odds_ratio']:.1f}; the level is {ALPHA:g})")
+    return "; ".join(misses)

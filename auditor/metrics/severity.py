@@ -15,16 +15,19 @@ or None when it is no finding at all. Three principles hold for every kind:
   rate for that confusion is higher (the slice behind the cluster).
 
 ``unreliable_saliency`` (a failed randomisation check) is always high; ``spurious_cue`` keeps
-its rule in :mod:`auditor.metrics.spurious`.
+its rule in :mod:`auditor.metrics.spurious`. The cues nobody annotated (``hotspot``,
+``concept``) need causal evidence (masking the area, removing the concept) for ``high``:
+attention alone, or an association alone, is at most ``medium``.
 """
 
 from __future__ import annotations
 
 from auditor.metrics.base import Severity
 
-__all__ = ["ALPHA", "CLUSTER_MIN_RATIO", "CLUSTER_MIN_SHARE", "MIN_MASS_DIFFERENCE",
-           "cluster_severity", "disparity_severity", "group_gap_severity", "significant",
-           "slice_severity"]
+__all__ = ["ALPHA", "CLUSTER_MIN_RATIO", "CLUSTER_MIN_SHARE", "CONCEPT_HIGH_ODDS",
+           "CONCEPT_HIGH_P", "CONCEPT_MIN_ODDS", "CUE_MIN_FLIP_LOWER", "CUE_MIN_PROB_DROP",
+           "MIN_MASS_DIFFERENCE", "cluster_severity", "concept_severity", "disparity_severity",
+           "group_gap_severity", "hotspot_severity", "significant", "slice_severity"]
 
 #: Family-wise significance level after correction, for every kind.
 ALPHA = 0.05
@@ -35,6 +38,16 @@ MIN_MASS_DIFFERENCE = 0.05
 CLUSTER_MIN_SHARE = 0.25
 #: ... and its enriched value is at least this many times as common as in the whole set.
 CLUSTER_MIN_RATIO = 1.5
+#: A hotspot or concept counts as relied on (medium) when masking / removing it changes at
+#: least this share of predictions (lower Wilson bound) ...
+CUE_MIN_FLIP_LOWER = 0.05
+#: ... or (concepts) lowers the predicted class's probability by this much on average.
+CUE_MIN_PROB_DROP = 0.1
+#: A concept's association (attribute value or errors) needs this odds ratio for medium ...
+CONCEPT_MIN_ODDS = 2.0
+#: ... and this odds ratio and corrected p for high.
+CONCEPT_HIGH_ODDS = 3.0
+CONCEPT_HIGH_P = 0.001
 
 
 def significant(p_adj: float | None) -> bool:
@@ -125,3 +138,59 @@ def disparity_severity(difference: float, p_adj: float | None, min_difference: f
         (never high: a ratio to one reference group is a screening statistic).
     """
     return "medium" if significant(p_adj) and abs(difference) >= min_difference else "low"
+
+
+def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,
+                     mass_differs: bool, reliance_threshold: float) -> Severity:
+    """An area of consistent attention outside every annotated region (``hotspot``).
+
+    Args:
+        flip_rate: share of predictions that change when the hotspot is masked, in the cell
+            (all samples or one class with at least ``min_group_size`` samples) whose lower
+            Wilson bound is highest; None when the masking test did not run.
+        flip_lower: that lower Wilson bound.
+        mass_differs: its attention mass differs by attribute value (ratio to the largest
+            group outside ``[tau, 1/tau]``, Mann-Whitney, Bonferroni-corrected p < ``ALPHA``).
+        reliance_threshold: ``analysis.reliance_threshold``.
+
+    Returns:
+        ``high`` when ``flip_rate >= reliance_threshold`` and ``flip_lower >=
+        reliance_threshold / 2``; ``medium`` when ``flip_lower >= CUE_MIN_FLIP_LOWER`` or
+        ``mass_differs``; else ``low`` (the model looks there but does not depend on it).
+    """
+    rate, lower = flip_rate or 0.0, flip_lower or 0.0
+    if rate >= reliance_threshold and lower >= reliance_threshold / 2:
+        return "high"
+    return "medium" if lower >= CUE_MIN_FLIP_LOWER or mass_differs else "low"
+
+
+def concept_severity(*, flip_rate: float, flip_lower: float, prob_drop: float | None,
+                     p_adj: float | None, odds_ratio: float | None,
+                     reliance_threshold: float) -> Severity | None:
+    """A discovered concept's importance for a class and its strongest association.
+
+    Args:
+        flip_rate, flip_lower: share of the class's predictions that change when the concept
+            is removed from the activations, and its lower Wilson bound.
+        prob_drop: mean drop of the predicted class's probability when it is removed.
+        p_adj: one-sided Fisher p of the association (presence vs an attribute value or a
+            class's errors), Holm-corrected over every test of every concept.
+        odds_ratio: that association's odds ratio.
+        reliance_threshold: ``analysis.reliance_threshold``.
+
+    Returns:
+        None unless *important* (``flip_lower >= CUE_MIN_FLIP_LOWER`` or ``prob_drop >=
+        CUE_MIN_PROB_DROP``) and *associated* (significant, ``odds_ratio >=
+        CONCEPT_MIN_ODDS``); ``high`` when also ``flip_rate >= reliance_threshold``,
+        ``flip_lower >= reliance_threshold / 2``, ``prob_drop >= CUE_MIN_PROB_DROP`` (flips of
+        borderline answers alone are weak evidence), ``p_adj < CONCEPT_HIGH_P`` and
+        ``odds_ratio >= CONCEPT_HIGH_ODDS``; else ``medium``.
+    """
+    drop, odds = prob_drop or 0.0, odds_ratio or 0.0
+    important = flip_lower >= CUE_MIN_FLIP_LOWER or drop >= CUE_MIN_PROB_DROP
+    if not important or not significant(p_adj) or odds < CONCEPT_MIN_ODDS:
+        return None
+    strong = (flip_rate >= reliance_threshold and flip_lower >= reliance_threshold / 2
+              and drop >= CUE_MIN_PROB_DROP and p_adj is not None and p_adj < CONCEPT_HIGH_P
+              and odds >= CONCEPT_HIGH_ODDS)
+    return "high" if strong else "medium"

@@ -130,7 +130,7 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
             ``masks`` (background last) and ``index``).
         hotspots: from :func:`~auditor.metrics.hotspots.find_hotspots`.
         vectors: ``[P, C]`` activation vectors of the fit images (kept by the audit pass).
-        acfg: the ``analysis`` section (``concepts``, ``reliance_fill``).
+        acfg: the ``analysis`` section (``concepts``, ``cue_images``, ``reliance.fill``).
         target_layer: the layer the maps were computed at.
         device: where the model runs.
         batch_size: images per forward pass.
@@ -141,6 +141,7 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
     out = CueTables(hotspots=list(hotspots))
     out.test_rows = choose_rows(n_images, acfg.cue_images, seed, 4)
     n_concepts = acfg.concepts.n
+    fill = acfg.reliance.fill if acfg.reliance is not None else "blur"
     with eval_mode(model), torch.no_grad():
         _, layer = resolve_target_layer(model, target_layer)
         basis_t = None
@@ -169,7 +170,7 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
                 up = F.interpolate(fixed[None].to(device), size=bg.shape[-2:],
                                    mode="nearest")[0].bool()
                 rel = reliance_test(model, images, up[None] & bg[:, None], names,
-                                    fill=acfg.reliance_fill, batch_size=len(images),
+                                    fill=fill, batch_size=len(images),
                                     logits=logits)
                 flips.append(np.stack([rel[n]["flip"] for n in names], axis=1))
                 drops.append(np.stack([rel[n]["conf_drop"] for n in names], axis=1))

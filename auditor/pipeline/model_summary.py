@@ -122,9 +122,11 @@ def _add_cues(block: dict[str, Any], df: pd.DataFrame, cues: CueTables, acfg: An
         **kw)
     found = [Finding(**f) for f in block["findings"]]
     found += hotspot_findings(df, block["hotspots"], methods[0], attributes,
+                              reliance_threshold=acfg.reliance_threshold,
                               tau=acfg.disparity_tau, min_group_size=acfg.min_group_size,
                               level=acfg.ci_level)
-    found += concept_findings(block["concepts"]["items"])
+    found += concept_findings(block["concepts"]["items"],
+                              reliance_threshold=acfg.reliance_threshold)
     block["findings"] = [f.to_dict() for f in sorted(found, key=Finding.sort_key)]
 
 

@@ -148,6 +148,20 @@ def environment_block(cfg: AuditConfig, device: torch.device, data_hash: str) ->
             "seed": cfg.seed, "data_hash": data_hash}
 
 
+def _resolve_cues(cfg: AuditConfig, regions: list[str]) -> AuditConfig:
+    """``analysis.cues``: hotspots and concepts off (``hotspots.n = concepts.n = 0``) when
+    ``off``, or ``auto`` on data with annotated regions."""
+    acfg = cfg.analysis
+    annotated = any(r != "background" for r in regions)
+    if acfg.cues == "on" or (acfg.cues == "auto" and not annotated):
+        return cfg
+    log.info("analysis.cues is %s: hotspots and concepts are off (average maps only)",
+             acfg.cues)
+    return cfg.model_copy(update={"analysis": acfg.model_copy(update={
+        "hotspots": acfg.hotspots.model_copy(update={"n": 0}),
+        "concepts": acfg.concepts.model_copy(update={"n": 0})})})
+
+
 def _swap_plan(cfg: AuditConfig, bundle) -> SwapPlan | None:
     """The counterfactual swaps of ``analysis.reliance`` (None when off)."""
     rcfg = cfg.analysis.reliance
@@ -228,6 +242,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                 update={"expected_regions": []})})
             if dist.is_main:
                 files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
+        cfg = _resolve_cues(cfg, bundle.regions)
         check_against_data(cfg, bundle.regions, bundle.attributes)
         audit_rows = bundle.table.index[bundle.table["split"] == cfg.data.audit_split]
         if len(audit_rows) == 0:

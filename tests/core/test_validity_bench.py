@@ -55,3 +55,43 @@ def test_null_case_counts_every_high_finding_of_any_kind_and_lists_mediums():
         ("baseline", "misclassification_cluster")]
     text = validity.medium_texts([{"case": "clinic-null", "seed": 3, **out}])
     assert text == "- `clinic-null` seed 3, rebalanced, spurious_cue: Swapping the face ..."
+
+
+def _cue(kind, severity, box=None, concept=None):
+    ev = {"box": box} if kind == "hotspot" else {"concept": concept}
+    return {"kind": kind, "severity": severity, "title": "t", "evidence": ev}
+
+
+def test_mark_case_hit_is_a_high_hotspot_or_concept_on_the_mark():
+    case = validity.CASES["mark-0.95"]
+    mark_box, far_box = [0.0, 0.0, 0.15, 0.15], [0.7, 0.7, 0.9, 0.9]
+    out = validity.score(case, _summary([_cue("hotspot", "high", mark_box)], []))
+    assert out["hit"] is True and out["false_alarms"] == []
+    out = validity.score(case, _summary([_cue("hotspot", "medium", mark_box)], []))
+    assert out["hit"] is False and [f["severity"] for f in out["listed"]] == ["medium"]
+    # a high hotspot elsewhere is a false alarm, for either model; on the mark it is not one
+    # for rebalanced (it balances hair, not the mark)
+    out = validity.score(case, _summary([_cue("hotspot", "high", far_box)],
+                                        [_cue("hotspot", "high", mark_box)]))
+    assert out["hit"] is False
+    assert [(f["model"], f["on_mark"]) for f in out["false_alarms"]] == [("baseline", False)]
+    # a concept whose strongest positions lie on the mark (grid 8x8: the mark is near (0, 0))
+    summary = _summary([_cue("concept", "high", concept=2)], [])
+    summary["models"]["baseline"]["concepts"] = {"grid": [8, 8], "items": [
+        {"concept": 2, "top": [{"row": 0, "col": 1}, {"row": 1, "col": 0},
+                               {"row": 6, "col": 6}]}]}
+    assert validity.score(case, summary)["hit"] is True
+    summary["models"]["baseline"]["concepts"]["items"][0]["top"] = [{"row": 6, "col": 6}]
+    assert validity.score(case, summary)["hit"] is False
+
+
+def test_mark_null_case_counts_any_high_cue_finding():
+    case = validity.CASES["mark-null"]
+    out = validity.score(case, _summary([_cue("hotspot", "high", [0.0, 0.0, 0.1, 0.1])],
+                                        [_cue("concept", "medium", concept=1)]))
+    assert out["hit"] is None
+    assert [(f["model"], f["kind"]) for f in out["false_alarms"]] == [("baseline", "hotspot")]
+    assert [(f["model"], f["kind"]) for f in out["listed"]] == [("rebalanced", "concept")]
+    cfg = validity.config_for(case, 0, validity.Path("/tmp/x"))
+    assert cfg["analysis"]["cues"] == "on"
+    assert cfg["data"]["synthetic"]["corner_mark"] == 0.5

@@ -37,6 +37,7 @@ def test_hotspot_reliance_makes_it_high():
 def test_hotspot_group_difference_is_medium_and_nothing_is_low():
     (f,) = hotspot_findings(_df(flips=0, group_mass=True), [SPOT], "gradcam", ["hair"])
     assert f.severity == "medium" and f.evidence["group_differences"][0]["value"] == "dark"
+    assert "only medium: high needs masking to change at least 20%" in f.title
     (f,) = hotspot_findings(_df(flips=1), [SPOT], "gradcam", ["hair"])
     assert f.severity == "low"
 
@@ -52,8 +53,15 @@ def _concept(flip_rate, lo, p_adj, odds):
 def test_concept_findings_need_importance_and_association():
     (f,) = concept_findings([_concept(0.5, 0.4, 1e-9, 50.0)])
     assert f.kind == "concept" and f.severity == "high" and f.evidence["class"] == "doctor"
+    assert "only medium" not in f.title
     (f,) = concept_findings([_concept(0.08, 0.06, 1e-9, 50.0)])
     assert f.severity == "medium"
+    assert f.title.endswith("only medium: removing it changes fewer than 20% of the predictions "
+                            "(lower bound 10%); the class's probability drops by less than "
+                            "0.1 on average.")
+    (f,) = concept_findings([_concept(0.5, 0.4, 0.01, 2.5)])
+    assert f.severity == "medium" and "association is weaker" in f.title
+    assert "removing it changes fewer" not in f.title
     weak = _concept(0.5, 0.4, 1e-9, 50.0)
     weak["importance"]["doctor"]["prob_drop"] = 0.03  # borderline answers flip: not high
     assert concept_findings([weak])[0].severity == "medium"

@@ -6,8 +6,10 @@ from auditor.metrics.findings import disparity_findings, group_gap_findings, sli
 from auditor.metrics.groups import group_performance
 from auditor.metrics.severity import (
     cluster_severity,
+    concept_severity,
     disparity_severity,
     group_gap_severity,
+    hotspot_severity,
     slice_severity,
 )
 from auditor.metrics.slices import find_slices
@@ -103,3 +105,30 @@ def test_a_harder_class_is_no_group_gap(make_table):
              ("nurse", "dark"): 55}
     perf = group_performance(make_table(_cells(wrong, n=250)), ["hair"], min_group_size=10)
     assert group_gap_findings(perf, gap_threshold=0.1, min_group_size=10) == []
+
+
+def test_hotspot_severity_needs_masking_for_high():
+    kw = {"reliance_threshold": 0.2}
+    assert hotspot_severity(flip_rate=0.3, flip_lower=0.12, mass_differs=False, **kw) == "high"
+    # the rate clears the bar but its lower bound does not reach half of it
+    assert hotspot_severity(flip_rate=0.3, flip_lower=0.08, mass_differs=False, **kw) == "medium"
+    # attention differing by group alone: medium, never high
+    assert hotspot_severity(flip_rate=0.0, flip_lower=0.0, mass_differs=True, **kw) == "medium"
+    assert hotspot_severity(flip_rate=0.04, flip_lower=0.01, mass_differs=False, **kw) == "low"
+    assert hotspot_severity(flip_rate=None, flip_lower=None, mass_differs=False, **kw) == "low"
+
+
+def test_concept_severity_needs_importance_and_association():
+    def sev(flip_rate=0.5, flip_lower=0.4, prob_drop=0.3, p_adj=1e-6, odds_ratio=10.0):
+        return concept_severity(flip_rate=flip_rate, flip_lower=flip_lower,
+                                prob_drop=prob_drop, p_adj=p_adj, odds_ratio=odds_ratio,
+                                reliance_threshold=0.2)
+
+    assert sev() == "high"
+    assert sev(prob_drop=0.05) == "medium"  # flips of borderline answers
+    assert sev(p_adj=0.01) == "medium"  # significant but not below 0.001
+    assert sev(odds_ratio=2.5) == "medium"
+    assert sev(flip_rate=0.1, flip_lower=0.06, prob_drop=0.02) == "medium"
+    assert sev(flip_rate=0.02, flip_lower=0.0, prob_drop=0.02) is None  # not important
+    assert sev(flip_lower=0.0, prob_drop=0.12) == "medium"  # important by probability drop
+    assert sev(p_adj=0.06) is None and sev(odds_ratio=1.5) is None  # not associated
