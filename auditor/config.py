@@ -210,7 +210,7 @@ class ConceptsConfig(_Strict):
 
     n: int = Field(8, ge=0, le=32)  # concepts (0 = off)
     fit_images: int = Field(512, ge=8)  # images whose activations the factorisation is fit on
-    importance_images: int = Field(128, ge=8)  # images the concept-removal test runs on
+    importance_images: int = Field(64, ge=8)  # images the concept-removal test runs on
 
 
 class AnalysisConfig(_Strict):
@@ -228,7 +228,7 @@ class AnalysisConfig(_Strict):
     reliance_threshold: float = Field(RELIANCE_THRESHOLD, gt=0, lt=1)
     hotspots: HotspotsConfig = Field(default_factory=HotspotsConfig)
     concepts: ConceptsConfig = Field(default_factory=ConceptsConfig)
-    cue_images: int = Field(512, ge=8)  # audited images hotspot masking / concepts run on
+    cue_images: int = Field(256, ge=8)  # audited images hotspot masking / concepts run on
     # Hotspots and concepts (cues nobody annotated): ``auto`` runs them when the data has no
     # annotated regions (their only attention evidence) and keeps only the average maps when
     # it has some; ``on`` / ``off`` force them (the average maps are always computed).

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
-from auditor.metrics.groups import attribute_values
+from auditor.metrics.groups import reference_group
 from auditor.metrics.severity import (
     ALPHA,
     CONCEPT_HIGH_ODDS,
@@ -84,14 +84,12 @@ def _group_difference(df: pd.DataFrame, name: str, method: str, attributes: Sequ
     mass = df[col].to_numpy(float)
     tests = []
     for attr in attributes:
-        values = attribute_values(df, attr).to_numpy()
-        sizes = pd.Series(values).value_counts()
-        sizes = sizes[sizes >= min_group_size]
-        if len(sizes) < 2:
+        groups = reference_group(df, attr, min_group_size)
+        if groups is None:
             continue
-        ref = sorted(sizes.index, key=lambda v: (-sizes[v], v))[0]
+        values, ref, others = groups
         b = mass[(values == ref) & np.isfinite(mass)]
-        for v in sorted(x for x in sizes.index if x != ref):
+        for v in others:
             a = mass[(values == v) & np.isfinite(mass)]
             m_a, m_b = float(a.mean()), float(b.mean())
             if max(m_a, m_b) < _MIN_MASS or m_b <= 0:
@@ -194,7 +192,8 @@ def concept_findings(concepts: Sequence[Mapping[str, Any]], *, reliance_threshol
                    f"{pct(t['rate_out'])} of the others (n={t['n_out']})")
         title = (f"Discovered concept {c['concept']} (found without annotations) drives "
                  f"class {cls}: removing it changes {pct(v['flip_rate'])} of those predictions "
-                 f"(CI {pct(v['ci'][0])}–{pct(v['ci'][1])}, n={v['n']}), and {why}, "
+                 f"(CI {pct(v['ci'][0])}–{pct(v['ci'][1])}, n={v['n']}) and lowers their "
+                 f"probability by {v['prob_drop'] or 0:.2f} on average; {why}, "
                  f"corrected {fmt_p(t['p_adj'])}")
         if severity == "medium":
             title += "; only medium: " + _concept_misses(v, t, reliance_threshold)

@@ -44,8 +44,8 @@ from auditor.metrics.clusters import Cluster
 from auditor.metrics.groups import (
     GroupPerformance,
     GroupStat,
-    attribute_values,
     group_performance,
+    reference_group,
     worst_and_best,
 )
 from auditor.metrics.settings import AnalysisSettings
@@ -162,14 +162,12 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
     cands: list[tuple[float, str, dict[str, Any]]] = []  # (difference, sentence, evidence)
     correct = df["correct"].astype(bool).to_numpy()
     for attr in attributes:
-        values = attribute_values(df, attr).to_numpy()
-        sizes = pd.Series(values).value_counts()
-        sizes = sizes[sizes >= min_group_size]
-        if len(sizes) < 2:
+        groups = reference_group(df, attr, min_group_size)
+        if groups is None:
             continue
-        ref = sorted(sizes.index, key=lambda v: (-sizes[v], v))[0]
+        values, ref, others = groups
         in_ref = values == ref
-        for value in sorted(v for v in sizes.index if v != ref):
+        for value in others:
             in_v = values == value
             acc_v, acc_r = correct[in_v].mean(), correct[in_ref].mean()
             ratio = acc_v / acc_r if acc_r > 0 else np.nan

@@ -33,12 +33,13 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from auditor.metrics.stats import json_float, wilson_ci
 
 __all__ = ["GroupPerformance", "GroupStat", "attribute_values", "group_cells",
-           "group_performance", "odds_groups", "worst_and_best"]
+           "group_performance", "odds_groups", "reference_group", "worst_and_best"]
 
 MISSING = "missing"
 
@@ -132,6 +133,20 @@ def attribute_values(df: pd.DataFrame, attr: str) -> pd.Series:
     """The attribute column as strings, missing values as ``"missing"``."""
     col = df[attr]
     return col.where(col.notna(), MISSING).astype(str)
+
+
+def reference_group(df: pd.DataFrame, attr: str, min_group_size: int
+                    ) -> tuple[np.ndarray, str, list[str]] | None:
+    """An attribute's values per row ``[N]``, its largest value (the reference of disparity
+    comparisons; ties broken by name) and its other values with at least ``min_group_size``
+    samples, sorted; None when fewer than two values are that large."""
+    values = attribute_values(df, attr).to_numpy()
+    sizes = pd.Series(values).value_counts()
+    sizes = sizes[sizes >= min_group_size]
+    if len(sizes) < 2:
+        return None
+    ref = sorted(sizes.index, key=lambda v: (-sizes[v], v))[0]
+    return values, ref, sorted(v for v in sizes.index if v != ref)
 
 
 def group_name(features: dict[str, str]) -> str:

@@ -30,6 +30,7 @@ from auditor.report.gallery import (
     GalleryProvider,
     ThumbnailBudget,
 )
+from auditor.report.glossary import DEFINITIONS, MEANING, NO_REGIONS
 from auditor.report.model_rows import model_rows
 from auditor.report.palette import SEVERITY, SEVERITY_ORDER, model_colors, region_colors
 
@@ -53,47 +54,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("comparison", "9. Model comparison"),
     ("methods", "10. Methods appendix"),
 )
-
-MEANING = {
-    "spurious_cue": "The model leans on a region that should not decide the class.",
-    "group_gap": "Some subgroup gets clearly worse accuracy than the rest.",
-    "misclassification_cluster": "Errors pile up in one coherent kind of image.",
-    "unreliable_saliency": "The heatmaps may not show the model's reasoning; read them with care.",
-    "coarse_map": "The heatmaps are too coarse to tell regions apart; use the finer layer named.",
-    "slice": "One slice of the data is misclassified far more often than the rest.",
-    "ignored_region": "The model does not read the region that should decide the class.",
-    "disparity": "One group's numbers differ from the reference group's by more than the "
-                 "configured ratio.",
-    "hotspot": "The model looks at an area nobody annotated; masking it tests whether the "
-               "decision depends on it.",
-    "concept": "A feature the model found by itself drives a class and goes with a subgroup "
-               "or with errors.",
-}
-
-DEFINITIONS = (
-    ("Attention mass", "The share of a heatmap's total (non-negative) value that falls inside a "
-     "region. Over all regions of an image, including background, masses add up to 100%."),
-    ("Area", "The share of the image's pixels the region covers."),
-    ("Lift", "Mass divided by area. 1.0 means the model looks at the region exactly as much as "
-     "its size would suggest; 2.0 means twice as much."),
-    ("Background", "All pixels that no annotated region covers."),
-    ("Confidence interval (CI)", "{level} intervals. Accuracy and other rates use the Wilson score "
-     "interval for a binomial proportion; masses and lifts use a percentile bootstrap over "
-     "samples. n is the number of samples behind each number."),
-    ("Worst-group accuracy", "The lowest accuracy among the subgroups (attribute values)."),
-    ("Equalized-odds difference", "The largest gap between subgroups in true-positive or "
-     "false-positive rate (0 = equal)."),
-    ("McNemar p", "Exact McNemar test on the samples that exactly one of two models gets right; "
-     "a small p means the accuracy change is unlikely to be chance."),
-    ("Sanity check", "Model-parameter randomisation test: if heatmaps of a randomised model "
-     "correlate strongly (Spearman) with the trained model's, they do not reflect training."),
-)
-
-
-NO_REGIONS = ("The data has no annotated regions, so attention cannot be split by region and no "
-              "region can be masked: every pixel counts as background. Section 6 (cues nobody "
-              "annotated) shows where the model looks without annotations.")
-
 
 @dataclasses.dataclass
 class ReportContext:
