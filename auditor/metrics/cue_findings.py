@@ -173,10 +173,11 @@ def concept_findings(concepts: Sequence[Mapping[str, Any]], *, reliance_threshol
                  and (t["odds_ratio"] or 0) >= CONCEPT_MIN_ODDS]
         if not assoc:
             continue
-        t = assoc[0]
+        t = next((x for x in assoc if x["what"] == "attribute"), assoc[0])
         rated = [(cls, v, concept_severity(
             flip_rate=v["flip_rate"], flip_lower=v["ci"][0] or 0.0, prob_drop=v["prob_drop"],
-            p_adj=t["p_adj"], odds_ratio=t["odds_ratio"], reliance_threshold=reliance_threshold))
+            p_adj=t["p_adj"], odds_ratio=t["odds_ratio"], reliance_threshold=reliance_threshold,
+            with_attribute=t["what"] == "attribute"))
             for cls, v in (c.get("importance") or {}).items() if v.get("n")]
         rated = [r for r in rated if r[2] is not None]
         if not rated:
@@ -208,6 +209,9 @@ def _concept_misses(importance: Mapping[str, Any], test: Mapping[str, Any],
                     reliance_threshold: float) -> str:
     """Which bars of a high ``concept`` finding a medium one misses, in words."""
     misses = []
+    if test["what"] == "errors":
+        misses.append("its association is with a class's errors, which any concept driving "
+                      "the class they are mistaken for shows, not with a subgroup")
     if importance["flip_rate"] < reliance_threshold or \
             (importance["ci"][0] or 0) < reliance_threshold / 2:
         misses.append(f"removing it changes fewer than {pct(reliance_threshold)} of the "

@@ -166,7 +166,8 @@ def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,
 
 def concept_severity(*, flip_rate: float, flip_lower: float, prob_drop: float | None,
                      p_adj: float | None, odds_ratio: float | None,
-                     reliance_threshold: float) -> Severity | None:
+                     reliance_threshold: float, with_attribute: bool = True
+                     ) -> Severity | None:
     """A discovered concept's importance for a class and its strongest association.
 
     Args:
@@ -177,6 +178,9 @@ def concept_severity(*, flip_rate: float, flip_lower: float, prob_drop: float | 
             class's errors), Holm-corrected over every test of every concept.
         odds_ratio: that association's odds ratio.
         reliance_threshold: ``analysis.reliance_threshold``.
+        with_attribute: the association is with an attribute value (a subgroup); False when
+            it is with the errors of a class, which any concept driving the class those errors
+            are mistaken for shows by construction: at most medium.
 
     Returns:
         None unless *important* (``flip_lower >= CUE_MIN_FLIP_LOWER`` or ``prob_drop >=
@@ -184,13 +188,14 @@ def concept_severity(*, flip_rate: float, flip_lower: float, prob_drop: float | 
         CONCEPT_MIN_ODDS``); ``high`` when also ``flip_rate >= reliance_threshold``,
         ``flip_lower >= reliance_threshold / 2``, ``prob_drop >= CUE_MIN_PROB_DROP`` (flips of
         borderline answers alone are weak evidence), ``p_adj < CONCEPT_HIGH_P`` and
-        ``odds_ratio >= CONCEPT_HIGH_ODDS``; else ``medium``.
+        ``odds_ratio >= CONCEPT_HIGH_ODDS`` and ``with_attribute``; else ``medium``.
     """
     drop, odds = prob_drop or 0.0, odds_ratio or 0.0
     important = flip_lower >= CUE_MIN_FLIP_LOWER or drop >= CUE_MIN_PROB_DROP
     if not important or not significant(p_adj) or odds < CONCEPT_MIN_ODDS:
         return None
-    strong = (flip_rate >= reliance_threshold and flip_lower >= reliance_threshold / 2
+    strong = (with_attribute and flip_rate >= reliance_threshold
+              and flip_lower >= reliance_threshold / 2
               and drop >= CUE_MIN_PROB_DROP and p_adj is not None and p_adj < CONCEPT_HIGH_P
               and odds >= CONCEPT_HIGH_ODDS)
     return "high" if strong else "medium"

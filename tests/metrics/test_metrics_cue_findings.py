@@ -42,12 +42,15 @@ def test_hotspot_group_difference_is_medium_and_nothing_is_low():
     assert f.severity == "low"
 
 
-def _concept(flip_rate, lo, p_adj, odds):
+def _concept(flip_rate, lo, p_adj, odds, what="attribute"):
+    test = {"what": what, "p_adj": p_adj, "odds_ratio": odds, "rate_in": 0.9, "n_in": 50,
+            "rate_out": 0.1, "n_out": 70}
+    test.update({"class": "nurse"} if what == "errors" else {"attribute": "hair",
+                                                               "value": "dark"})
     return {"concept": 3, "top": [{"id": "a", "row": 0, "col": 0}],
             "importance": {"doctor": {"flip_rate": flip_rate, "ci": [lo, flip_rate + 0.05],
                                       "n": 120, "prob_drop": flip_rate}},
-            "tests": [{"what": "errors", "class": "nurse", "p_adj": p_adj, "odds_ratio": odds,
-                       "rate_in": 0.9, "n_in": 50, "rate_out": 0.1, "n_out": 70}]}
+            "tests": [test]}
 
 
 def test_concept_findings_need_importance_and_association():
@@ -67,3 +70,16 @@ def test_concept_findings_need_importance_and_association():
     assert concept_findings([weak])[0].severity == "medium"
     assert concept_findings([_concept(0.01, 0.0, 1e-9, 50.0)]) == []  # not important
     assert concept_findings([_concept(0.5, 0.4, 0.2, 50.0)]) == []  # not associated
+
+
+def test_concept_associated_with_errors_only_is_at_most_medium():
+    # a concept that drives "doctor" is present in nurses mistaken for doctors by construction
+    (f,) = concept_findings([_concept(0.5, 0.4, 1e-9, 50.0, what="errors")])
+    assert f.severity == "medium"
+    assert "only medium: its association is with a class's errors" in f.title
+    assert "present in 90% of the errors on class nurse" in f.title
+    # an attribute association, when there is one, is the one reported
+    both = _concept(0.5, 0.4, 1e-9, 50.0, what="errors")
+    both["tests"].append(_concept(0.5, 0.4, 1e-6, 40.0)["tests"][0])
+    (f,) = concept_findings([both])
+    assert f.severity == "high" and f.evidence["association"]["what"] == "attribute"

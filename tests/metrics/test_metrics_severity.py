@@ -132,3 +132,7 @@ def test_concept_severity_needs_importance_and_association():
     assert sev(flip_rate=0.02, flip_lower=0.0, prob_drop=0.02) is None  # not important
     assert sev(flip_lower=0.0, prob_drop=0.12) == "medium"  # important by probability drop
     assert sev(p_adj=0.06) is None and sev(odds_ratio=1.5) is None  # not associated
+    # associated with a class's errors only (no subgroup): at most medium
+    assert concept_severity(flip_rate=0.5, flip_lower=0.4, prob_drop=0.3, p_adj=1e-9,
+                            odds_ratio=50.0, reliance_threshold=0.2,
+                            with_attribute=False) == "medium"
