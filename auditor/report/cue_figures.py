@@ -24,8 +24,8 @@ def _outline(ax, masks: Sequence[np.ndarray], labels: Sequence[str], size: int) 
         ax.contour(up.astype(float), levels=[0.5], colors=_OUTLINE, linewidths=1.4)
         ys, xs = np.nonzero(up)
         if len(xs):
-            ax.text(xs.min(), ys.min() - 1, label, color=_OUTLINE, fontsize=6.5,
-                    va="bottom", ha="left", fontweight="bold")
+            ax.text(xs.min(), ys.min() - 1, label.rsplit("_", 1)[-1], color=_OUTLINE,
+                    fontsize=6.5, va="bottom", ha="left", fontweight="bold")
 
 
 def average_maps_grid(panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
@@ -34,7 +34,8 @@ def average_maps_grid(panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
 
     Args:
         panels: ``(title, mean image uint8 [S, S, 3], mean map [h, w] summing to 1)``.
-        hotspots: ``(name, bool [h, w])`` outlined on every map.
+        hotspots: ``(name, bool [h, w])`` outlined on every map, labelled with the number of
+            ``hotspot_<k>``.
     """
     n = len(panels)
     rows = max(1, -(-n // PANELS_PER_ROW))
