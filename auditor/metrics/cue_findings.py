@@ -25,7 +25,6 @@ from scipy import stats as sps
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.groups import reference_group
 from auditor.metrics.severity import (
-    ALPHA,
     CONCEPT_HIGH_ODDS,
     CONCEPT_HIGH_P,
     CONCEPT_MIN_ODDS,
@@ -220,7 +219,7 @@ def _concept_misses(importance: Mapping[str, Any], test: Mapping[str, Any],
         misses.append(f"the class's probability drops by less than {CUE_MIN_PROB_DROP:g} "
                       "on average")
     if test["p_adj"] >= CONCEPT_HIGH_P or (test["odds_ratio"] or 0) < CONCEPT_HIGH_ODDS:
-        misses.append(f"the association is weaker than corrected p < {CONCEPT_HIGH_P:g} with "
-                      f"odds ratio {CONCEPT_HIGH_ODDS:g} (odds ratio "
-                      f"{test['odds_ratio']:.1f}; the level is {ALPHA:g})")
+        misses.append(f"high needs corrected p < {CONCEPT_HIGH_P:g} and odds ratio "
+                      f"{CONCEPT_HIGH_ODDS:g} (here {fmt_p(test['p_adj'])}, odds ratio "
+                      f"{test['odds_ratio']:.1f})")
     return "; ".join(misses)

@@ -63,7 +63,9 @@ def test_concept_findings_need_importance_and_association():
                             "(lower bound 10%); the class's probability drops by less than "
                             "0.1 on average.")
     (f,) = concept_findings([_concept(0.5, 0.4, 0.01, 2.5)])
-    assert f.severity == "medium" and "association is weaker" in f.title
+    assert f.severity == "medium"
+    assert ("high needs corrected p < 0.001 and odds ratio 3 (here p=0.010, odds ratio 2.5)"
+            in f.title)
     assert "removing it changes fewer" not in f.title
     weak = _concept(0.5, 0.4, 1e-9, 50.0)
     weak["importance"]["doctor"]["prob_drop"] = 0.03  # borderline answers flip: not high
