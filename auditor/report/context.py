@@ -352,7 +352,7 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         looks["regions_note"] = None
         if not annotated:
             looks.update(regions_note=NO_REGIONS, charts=[])
-            per_model[-1]["spurious"]["lift_message"] = NO_REGIONS
+            per_model[-1]["spurious"].update(lift_message=NO_REGIONS, no_regions=True)
     toc = []
     for anchor, title in SECTIONS:
         children = []

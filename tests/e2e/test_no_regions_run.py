@@ -51,4 +51,5 @@ def test_run_without_regions(tmp_path):
     assert resolved["analysis"]["expected_regions"] == []
     html = (run / "report.html").read_text()
     assert "The data has no annotated regions" in html
+    assert "Reliance test (region masking)" not in html  # no tables of the background alone
     assert "6. Cues nobody annotated" in html and "Discovered concepts" in html
