@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
+from auditor.metrics.columns import area_column, flip_column, mass_column
 from auditor.metrics.groups import reference_group
 from auditor.metrics.severity import (
     CONCEPT_HIGH_ODDS,
@@ -54,7 +55,7 @@ def place(box: Sequence[float]) -> str:
 
 def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float
                ) -> dict[str, Any] | None:
-    col, acol = f"flip_{name}", f"area_{name}"
+    col, acol = flip_column(name), area_column(name)
     if col not in df.columns:
         return None
     keep = df[acol].to_numpy(float) > 0 if acol in df.columns else np.ones(len(df), bool)
@@ -77,7 +78,7 @@ def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float
 
 def _group_difference(df: pd.DataFrame, name: str, method: str, attributes: Sequence[str],
                       tau: float, min_group_size: int) -> list[dict[str, Any]]:
-    col = f"mass_{method}_{name}"
+    col = mass_column(method, name)
     if col not in df.columns:
         return []
     mass = df[col].to_numpy(float)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.metrics.attention import cell_attention
+from auditor.metrics.columns import area_column, conf_drop_column, flip_column, mass_column
 from auditor.metrics.concepts import concept_stats
 from auditor.metrics.hotspots import Hotspot, downsample, hotspot_mass
 from auditor.metrics.reliance import reliance_summary
@@ -56,11 +57,11 @@ def hotspot_columns(maps: np.ndarray, cover: np.ndarray | None, hotspots: Sequen
     for k, h in enumerate(hotspots):
         for m, method in enumerate(methods):
             mass, area = hotspot_mass(maps[:, m], cover, h.mask)
-            cols[f"mass_{method}_{h.name}"] = mass
-        cols[f"area_{h.name}"] = area
+            cols[mass_column(method, h.name)] = mass
+        cols[area_column(h.name)] = area
         if flip.shape[1] > k:  # float: 1.0 flipped, 0.0 not, NaN not tested
-            cols[f"flip_{h.name}"] = flip[:, k].astype(np.float64)
-            cols[f"conf_drop_{h.name}"] = conf_drop[:, k].astype(np.float64)
+            cols[flip_column(h.name)] = flip[:, k].astype(np.float64)
+            cols[conf_drop_column(h.name)] = conf_drop[:, k].astype(np.float64)
     return pd.DataFrame(cols, index=range(len(maps)))
 
 
@@ -104,7 +105,7 @@ def hotspots_block(df: pd.DataFrame, hotspots: Sequence[Hotspot], methods: Seque
         entry["attention_by_correctness"] = {w: {m: v[m][h.name] for m in methods}
                                              for w, v in by_correct.items()}
         entry["reliance"] = reliance.get(h.name)
-        entry["examples"] = _top_ids(df, f"mass_{methods[0]}_{h.name}")
+        entry["examples"] = _top_ids(df, mass_column(methods[0], h.name))
         out.append(entry)
     return out
 
