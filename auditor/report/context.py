@@ -352,7 +352,8 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         looks["regions_note"] = None
         if not annotated:
             looks.update(regions_note=NO_REGIONS, charts=[])
-            per_model[-1]["spurious"].update(lift_message=NO_REGIONS, no_regions=True)
+            # the data was loaded without annotations (not a summary lacking the block)
+            per_model[-1]["spurious"].update(lift_message=NO_REGIONS, no_regions=bool(regions))
     toc = []
     for anchor, title in SECTIONS:
         children = []
