@@ -8,10 +8,11 @@ swaps), so the report and the CLI read the same sentences from summary.json:
   ``shortcuts`` lists the spurious regions with causal evidence, ``ignored`` the expected
   regions the model does not read.
 * :func:`comparison_headline` — one sentence per candidate model against the baseline: which
-  shortcut it removes, weakens (a medium finding on the region remains), keeps or introduces, with the causal number and the worst-group
-  accuracy before and after ("rebalanced removes the face shortcut: swapping in the face
-  sends 88% (…) → 4% (…) of predictions to the class it goes with; worst-group accuracy 6% (…)
-  → 81% (…)"), every rate with its Wilson interval and count.
+  shortcut it removes, weakens (a medium finding on the region remains), keeps or
+  introduces, with the causal number and the worst-group accuracy before and after
+  ("rebalanced removes the face shortcut: swapping in the face sends 88% (…) → 4% (…) of
+  predictions to the class it goes with; worst-group accuracy 6% (…) → 81% (…)"), every rate
+  with its Wilson interval and count.
 """
 
 from __future__ import annotations
