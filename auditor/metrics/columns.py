@@ -22,6 +22,8 @@ __all__ = [
     "mass_column",
     "mass_methods",
     "parse_mass_column",
+    "paste_follow_column",
+    "paste_placebo_column",
     "point_column",
     "rank_column",
 ]
@@ -57,6 +59,18 @@ def flip_column(region: str) -> str:
 def conf_drop_column(region: str) -> str:
     """``conf_drop_<region>``: confidence lost when the region was blurred out."""
     return f"conf_drop_{region}"
+
+
+def paste_follow_column(region: str) -> str:
+    """``paste_follow_<region>``: pasting the region's area from an image of another class
+    moved the answer to that class (1.0 / 0.0; NaN untested or already that class)."""
+    return f"paste_follow_{region}"
+
+
+def paste_placebo_column(region: str) -> str:
+    """``paste_placebo_<region>``: pasting it from another image of the same class changed
+    the answer (the placebo of the paste; 1.0 / 0.0, NaN untested)."""
+    return f"paste_placebo_{region}"
 
 
 def parse_mass_column(column: str, regions: Sequence[str],

@@ -24,6 +24,7 @@ from scipy import stats as sps
 
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.columns import area_column, flip_column, mass_column
+from auditor.metrics.cues import paste_summary
 from auditor.metrics.groups import reference_group
 from auditor.metrics.severity import (
     CONCEPT_HIGH_ODDS,
@@ -34,6 +35,7 @@ from auditor.metrics.severity import (
     hotspot_severity,
     significant,
 )
+from auditor.metrics.shortcuts import CausalEvidence
 from auditor.metrics.stats import json_float, wilson_ci
 
 __all__ = ["concept_findings", "hotspot_findings", "place"]
@@ -122,12 +124,15 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
     for h in hotspots:
         name = h["name"]
         flip = _best_flip(df, name, min_group_size, level)
+        paste = paste_summary(df, name, min_group_size, level)
+        follows = paste is not None and CausalEvidence(
+            None, {**paste, "flip_ci": paste["follow_ci"]}, reliance_threshold).swap_follows
         groups = [t for t in _group_difference(df, name, method, attributes, tau,
                                                min_group_size) if significant(t["p_adj"])]
         severity = hotspot_severity(
             flip_rate=flip["flip_rate"] if flip else None,
             flip_lower=flip["ci"][0] if flip else None, mass_differs=bool(groups),
-            reliance_threshold=reliance_threshold)
+            reliance_threshold=reliance_threshold, paste_follows=follows)
         where = place(h["box"])
         title = (f"The model looks at an unannotated area, {name} at the {where}: "
                  f"{method_label(method)} lift {h['peak_lift']:.1f} in {h['cell']}")
@@ -135,6 +140,13 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
             title += (f"; masking it changes {pct(flip['flip_rate'])} of the predictions of "
                       f"{flip['cell']} ({level:.0%} CI {pct(flip['ci'][0])}–"
                       f"{pct(flip['ci'][1])}, n={flip['n']})")
+        if paste:
+            title += (f"; pasting it from an image of another class sends "
+                      f"{pct(paste['follow_rate'])} of the predictions of {paste['cell']} to "
+                      f"that class ({level:.0%} CI {pct(paste['follow_ci'][0])}–"
+                      f"{pct(paste['follow_ci'][1])}, n={paste['n_follow']}; from the same "
+                      f"class it changes {pct(paste['placebo_flip_rate'])}, "
+                      f"n={paste['n_placebo']})")
         if groups:
             g = min(groups, key=lambda t: t["p_adj"])
             title += (f"; samples with {g['attribute']}={g['value']} put {g['ratio']:.2f} times "
@@ -143,7 +155,8 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
         if severity == "medium":
             title += (f"; only medium: high needs masking to change at least "
                       f"{pct(reliance_threshold)} of a cell's predictions (lower bound "
-                      f"{pct(reliance_threshold / 2)})")
+                      f"{pct(reliance_threshold / 2)}), or pasting to send that many to the "
+                      f"donor's class, beyond the same-class paste")
         out.append(Finding("hotspot", severity, title + ".", {
             "hotspot": name, "box": h["box"], "where": where, "method": method,
             "cell": h["cell"], "peak_lift": json_float(h["peak_lift"]),
@@ -151,6 +164,10 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
             "reliance": None if flip is None else {
                 "cell": flip["cell"], "flip_rate": json_float(flip["flip_rate"]),
                 "ci": [json_float(v) for v in flip["ci"]], "n": flip["n"]},
+            "paste": None if paste is None else {
+                k: ([json_float(x) for x in v] if isinstance(v, list)
+                    else json_float(v) if isinstance(v, float) else v)
+                for k, v in {**paste, "follows": follows}.items()},
             "reliance_threshold": reliance_threshold,
             "group_differences": [{k: (json_float(v) if isinstance(v, float) else v)
                                    for k, v in t.items()} for t in groups]}))

@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from auditor.metrics.attention import cell_attention
-from auditor.metrics.columns import area_column, conf_drop_column, flip_column, mass_column
+from auditor.metrics.columns import (
+    area_column,
+    conf_drop_column,
+    flip_column,
+    mass_column,
+    paste_follow_column,
+    paste_placebo_column,
+)
 from auditor.metrics.concepts import concept_stats
 from auditor.metrics.hotspots import Hotspot, downsample, hotspot_mass
 from auditor.metrics.reliance import reliance_summary
@@ -42,7 +49,8 @@ def average_maps_block(means: dict[str, tuple[np.ndarray, int]], method: str, *,
 
 
 def hotspot_columns(maps: np.ndarray, cover: np.ndarray | None, hotspots: Sequence[Hotspot],
-                    methods: Sequence[str], flip: np.ndarray, conf_drop: np.ndarray
+                    methods: Sequence[str], flip: np.ndarray, conf_drop: np.ndarray,
+                    follow: np.ndarray | None = None, placebo: np.ndarray | None = None
                     ) -> pd.DataFrame:
     """Per-sample hotspot columns, row-aligned with ``maps``.
 
@@ -52,6 +60,8 @@ def hotspot_columns(maps: np.ndarray, cover: np.ndarray | None, hotspots: Sequen
         hotspots: the hotspots.
         flip, conf_drop: ``[N, K]`` the reliance test per hotspot (K = 0: not tested; NaN:
             that image was not tested).
+        follow, placebo: ``[N, K]`` the paste test per hotspot (see
+            :func:`auditor.metrics.columns.paste_follow_column`), or None.
     """
     cols: dict[str, np.ndarray] = {}
     for k, h in enumerate(hotspots):
@@ -62,12 +72,15 @@ def hotspot_columns(maps: np.ndarray, cover: np.ndarray | None, hotspots: Sequen
         if flip.shape[1] > k:  # float: 1.0 flipped, 0.0 not, NaN not tested
             cols[flip_column(h.name)] = flip[:, k].astype(np.float64)
             cols[conf_drop_column(h.name)] = conf_drop[:, k].astype(np.float64)
+        if follow is not None and placebo is not None and follow.shape[1] > k:
+            cols[paste_follow_column(h.name)] = follow[:, k].astype(np.float64)
+            cols[paste_placebo_column(h.name)] = placebo[:, k].astype(np.float64)
     return pd.DataFrame(cols, index=range(len(maps)))
 
 
 def hotspots_block(df: pd.DataFrame, hotspots: Sequence[Hotspot], methods: Sequence[str],
                    attributes: Sequence[str], *, n_boot: int = 1000, level: float = 0.95,
-                   seed: int = 0) -> list[dict[str, Any]]:
+                   seed: int = 0, min_group_size: int = 10) -> list[dict[str, Any]]:
     """The ``hotspots`` block: location, attention (overall, per class, per group) and reliance.
 
     Args:
@@ -105,9 +118,45 @@ def hotspots_block(df: pd.DataFrame, hotspots: Sequence[Hotspot], methods: Seque
         entry["attention_by_correctness"] = {w: {m: v[m][h.name] for m in methods}
                                              for w, v in by_correct.items()}
         entry["reliance"] = reliance.get(h.name)
+        paste = paste_summary(df, h.name, min_group_size, level)
+        entry["paste"] = None if paste is None else {
+            k: [json_float(x) for x in v] if isinstance(v, list) else
+            json_float(v) if isinstance(v, float) else v for k, v in paste.items()}
         entry["examples"] = _top_ids(df, mass_column(methods[0], h.name))
         out.append(entry)
     return out
+
+
+def paste_summary(df: pd.DataFrame, name: str, min_group_size: int, level: float
+                ) -> dict[str, Any] | None:
+    """The paste test of hotspot ``name`` in the cell (all samples, each class with at least
+    ``min_group_size`` tested images) whose follow rate has the highest lower bound, with
+    that cell's placebo rate (see :func:`auditor.metrics.columns.paste_follow_column`).
+
+    Returns:
+        ``{cell, follow_rate, follow_ci, n_follow, placebo_flip_rate, placebo_ci, n_placebo}``
+        or None (no paste columns, or no cell large enough).
+    """
+    fcol, pcol = paste_follow_column(name), paste_placebo_column(name)
+    if fcol not in df.columns or pcol not in df.columns:
+        return None
+    follow, placebo = df[fcol].to_numpy(float), df[pcol].to_numpy(float)
+    labels = df["label"].astype(str).to_numpy()
+    cells = {"all samples": np.ones(len(df), bool)}
+    cells.update({f"class {c}": labels == c for c in sorted(set(labels))})
+    best = None
+    for cell, rows in cells.items():
+        f, p = follow[rows & np.isfinite(follow)], placebo[rows & np.isfinite(placebo)]
+        if len(f) < min_group_size:
+            continue
+        lo, hi = wilson_ci(int(f.sum()), len(f), level)
+        plo, phi = wilson_ci(int(p.sum()), len(p), level) if len(p) else (None, None)
+        cand = {"cell": cell, "follow_rate": float(f.mean()), "follow_ci": [lo, hi],
+                "n_follow": len(f), "placebo_flip_rate": float(p.mean()) if len(p) else None,
+                "placebo_ci": [plo, phi], "n_placebo": len(p)}
+        if best is None or lo > best["follow_ci"][0]:
+            best = cand
+    return best
 
 
 def _top_ids(df: pd.DataFrame, col: str, k: int = TOP_PATCHES) -> list[str]:

@@ -141,7 +141,8 @@ def disparity_severity(difference: float, p_adj: float | None, min_difference: f
 
 
 def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,
-                     mass_differs: bool, reliance_threshold: float) -> Severity:
+                     mass_differs: bool, reliance_threshold: float,
+                     paste_follows: bool = False) -> Severity:
     """An area of consistent attention outside every annotated region (``hotspot``).
 
     Args:
@@ -152,14 +153,19 @@ def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,
         mass_differs: its attention mass differs by attribute value (ratio to the largest
             group outside ``[tau, 1/tau]``, Mann-Whitney, Bonferroni-corrected p < ``ALPHA``).
         reliance_threshold: ``analysis.reliance_threshold``.
+        paste_follows: pasting the hotspot's area from an image of another class sends at
+            least ``reliance_threshold`` of a cell's predictions to that class, its lower bound
+            above the same-class paste's upper bound (the rule of
+            :attr:`auditor.metrics.shortcuts.CausalEvidence.swap_follows`).
 
     Returns:
-        ``high`` when ``flip_rate >= reliance_threshold`` and ``flip_lower >=
-        reliance_threshold / 2``; ``medium`` when ``flip_lower >= CUE_MIN_FLIP_LOWER`` or
-        ``mass_differs``; else ``low`` (the model looks there but does not depend on it).
+        ``high`` when ``paste_follows``, or ``flip_rate >= reliance_threshold`` and
+        ``flip_lower >= reliance_threshold / 2``; ``medium`` when ``flip_lower >=
+        CUE_MIN_FLIP_LOWER`` or ``mass_differs``; else ``low`` (the model looks there but does
+        not depend on it).
     """
     rate, lower = flip_rate or 0.0, flip_lower or 0.0
-    if rate >= reliance_threshold and lower >= reliance_threshold / 2:
+    if paste_follows or (rate >= reliance_threshold and lower >= reliance_threshold / 2):
         return "high"
     return "medium" if lower >= CUE_MIN_FLIP_LOWER or mass_differs else "low"
 

@@ -38,8 +38,9 @@ from auditor.metrics.concepts import choose_rows, fit_concepts, project, remove_
 from auditor.metrics.hotspots import Hotspot, analysis_cells, find_hotspots, mean_maps
 from auditor.models.state import eval_mode
 from auditor.pipeline.audit_pass import collate_samples, images_on
-from auditor.pipeline.reliance_pass import reliance_test
+from auditor.pipeline.reliance_pass import pick_donors, reliance_test
 from auditor.saliency.layers import capture_activation, registered_hooks, resolve_target_layer
+from auditor.saliency.perturb import Fill, fill_image, swap_region
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,11 @@ class CueTables:
         hotspots: the hotspots tested (names ``hotspot_<k>``).
         flip, conf_drop: ``[N, K]`` reliance test per hotspot (as for annotated regions; NaN
             for images outside ``test_rows``).
+        swap_follow: ``[N, K]`` 1.0 when pasting the hotspot's area from an image of another
+            class moved the prediction to that class, 0.0 when not; NaN when not tested or
+            when the image was already predicted as the donor's class.
+        swap_placebo: ``[N, K]`` 1.0 when pasting it from another image of the same class
+            changed the prediction (the placebo of the swap), 0.0 when not, NaN untested.
         basis: ``[n, C]`` concept directions (empty when concepts are off).
         presence: ``[N, n]`` largest coefficient of each concept over an image's positions
             (NaN outside ``test_rows``).
@@ -70,6 +76,8 @@ class CueTables:
     hotspots: list[Hotspot] = field(default_factory=list)
     flip: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
     conf_drop: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    swap_follow: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    swap_placebo: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     basis: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     presence: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     where: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int32))
@@ -92,7 +100,8 @@ class CueTables:
         return {"average_cells": np.asarray(cells, dtype=str), "average_maps": maps,
                 "average_n": np.asarray([self.average[c][1] for c in cells], dtype=np.int64),
                 "hotspot_masks": masks, "hotspot_flip": self.flip,
-                "hotspot_conf_drop": self.conf_drop, "concept_basis": self.basis,
+                "hotspot_conf_drop": self.conf_drop, "hotspot_swap_follow": self.swap_follow,
+                "hotspot_swap_placebo": self.swap_placebo, "concept_basis": self.basis,
                 "concept_presence": self.presence, "concept_where": self.where,
                 "concept_grid": np.asarray(self.grid), "importance_rows": self.imp_rows,
                 "importance_prob_drop": self.prob_drop,
@@ -116,6 +125,47 @@ def _without(model: nn.Module, layer: nn.Module, images: torch.Tensor, coeffs: t
     with registered_hooks() as handles:
         handles.append(layer.register_forward_hook(hook))
         return model(images).float()
+
+
+def _hotspot_swaps(model: nn.Module, images: torch.Tensor, regions: torch.Tensor,
+                   labels: np.ndarray, logits: torch.Tensor, fill: Fill,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Paste each hotspot's area from another image of the batch: of another class (does the
+    prediction follow the donor's class?) and of the same class (the placebo: does any paste
+    there change it?).
+
+    Args:
+        images: ``[B, C, H, W]``; regions: ``[B, K, H, W]`` bool hotspot areas (annotated
+            pixels excluded); labels: ``[B]`` class indices; logits: ``[B, classes]``.
+
+    Returns:
+        ``(follow, placebo)``, ``[B, K]`` float: 1.0 / 0.0, NaN where there was no donor or
+        (follow) the image was already predicted as the donor's class.
+    """
+    pred = logits.argmax(dim=1).cpu().numpy()
+    usable = np.ones(len(labels), bool)
+    other = pick_donors(labels, usable, rng)
+    same = pick_donors(labels, usable, rng, same=True)
+    filler = fill_image(images, fill)
+    k_n = regions.shape[1]
+    follow = np.full((len(labels), k_n), np.nan)
+    placebo = np.full((len(labels), k_n), np.nan)
+    for k in range(k_n):
+        for donors, out in ((other, follow), (same, placebo)):
+            ok = donors >= 0
+            if not ok.any():
+                continue
+            idx = torch.as_tensor(np.where(ok, donors, np.arange(len(labels))),
+                                  device=images.device)
+            after = model(swap_region(images, regions[:, k], idx, filler=filler)
+                          ).argmax(dim=1).cpu().numpy()
+            if out is follow:
+                to = labels[np.where(ok, donors, 0)]
+                out[ok, k] = (after == to)[ok]
+                out[ok & (pred == to), k] = np.nan  # already there: cannot follow
+            else:
+                out[ok, k] = (after != pred)[ok]
+    return follow, placebo
 
 
 def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
@@ -155,7 +205,7 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
         imp_pos = {int(r): i for i, r in enumerate(out.imp_rows)}
         k_con = len(out.basis)
         names = [h.name for h in hotspots]
-        flips, drops, pres, where = [], [], [], []
+        flips, drops, pres, where, follows, placebos = [], [], [], [], [], []
         prob_drop = np.zeros((len(out.imp_rows), k_con), np.float32)
         logit_drop = np.zeros_like(prob_drop)
         imp_flip = np.zeros(prob_drop.shape, bool)
@@ -174,6 +224,11 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
                                     logits=logits)
                 flips.append(np.stack([rel[n]["flip"] for n in names], axis=1))
                 drops.append(np.stack([rel[n]["conf_drop"] for n in names], axis=1))
+                follow, placebo = _hotspot_swaps(model, images, up[None] & bg[:, None],
+                                                 batch["label"].numpy(), logits, fill,
+                                                 np.random.default_rng([seed, 7, start]))
+                follows.append(follow)
+                placebos.append(placebo)
             if basis_t is not None and k_con:
                 acts = cap.grid.float()
                 out.grid = (int(acts.shape[2]), int(acts.shape[3]))
@@ -205,8 +260,12 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
     rows = out.test_rows
     out.flip = np.full((n_images, len(names)), np.nan)
     out.conf_drop = np.full((n_images, len(names)), np.nan)
+    out.swap_follow = np.full((n_images, len(names)), np.nan)
+    out.swap_placebo = np.full((n_images, len(names)), np.nan)
     if names:
         out.flip[rows], out.conf_drop[rows] = np.concatenate(flips), np.concatenate(drops)
+        out.swap_follow[rows] = np.concatenate(follows)
+        out.swap_placebo[rows] = np.concatenate(placebos)
     if pres:
         out.presence = np.full((n_images, k_con), np.nan, np.float32)
         out.where = np.full((n_images, k_con, 2), -1, np.int32)

@@ -114,7 +114,8 @@ def _add_cues(block: dict[str, Any], df: pd.DataFrame, cues: CueTables, acfg: An
     """Add ``average_maps``, ``hotspots``, ``concepts`` and their findings to ``block``."""
     kw = {"level": acfg.ci_level, "n_boot": acfg.n_bootstrap, "seed": seed}
     block["average_maps"] = average_maps_block(cues.average, methods[0])
-    block["hotspots"] = hotspots_block(df, cues.hotspots, methods, attributes, **kw)
+    block["hotspots"] = hotspots_block(df, cues.hotspots, methods, attributes,
+                                       min_group_size=acfg.min_group_size, **kw)
     block["concepts"] = concepts_block(
         df, presence=cues.presence, where=cues.where, grid=cues.grid, imp_rows=cues.imp_rows,
         prob_drop=cues.prob_drop, logit_drop=cues.logit_drop, imp_flip=cues.imp_flip,

@@ -87,20 +87,25 @@ def build_swap_plan(table: pd.DataFrame, regions: Sequence[str], attributes: Seq
     return SwapPlan(swaps, exp, codes, table["label"].to_numpy().astype(np.int64), seed)
 
 
-def pick_donors(keys: np.ndarray, usable: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """For each item, a random other item with a different key (``-1`` when there is none).
+def pick_donors(keys: np.ndarray, usable: np.ndarray, rng: np.random.Generator, *,
+                same: bool = False) -> np.ndarray:
+    """For each item, a random other item with a different key (``same``: with the same key;
+    a placebo donor), ``-1`` when there is none.
 
     Args:
         keys: ``[N]`` attribute codes or class indices.
         usable: ``[N]`` bool: items that may serve as donors and get one.
         rng: the draw.
+        same: draw donors with the item's own key (never the item itself).
 
     Returns:
         ``int [N]`` donor positions.
     """
     out = np.full(len(keys), -1, dtype=np.int64)
+    index = np.arange(len(keys))
     for i in np.flatnonzero(usable):
-        cand = np.flatnonzero(usable & (keys != keys[i]))
+        match = (keys == keys[i]) & (index != i) if same else keys != keys[i]
+        cand = np.flatnonzero(usable & match)
         if len(cand):
             out[i] = int(rng.choice(cand))
     return out

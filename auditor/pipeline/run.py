@@ -317,7 +317,8 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                 num_workers=cfg.data.num_workers)
             df = pd.concat([df, hotspot_columns(tables.maps, tables.cover, cues.hotspots,
                                                 list(cfg.saliency.methods), cues.flip,
-                                                cues.conf_drop)], axis=1)
+                                                cues.conf_drop, cues.swap_follow,
+                                                cues.swap_placebo)], axis=1)
             block, df = summarise_model(
                 mcfg.name, df, tables, sanity, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes, seed=cfg.seed,

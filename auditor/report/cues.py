@@ -80,6 +80,7 @@ def _hotspot_rows(model_name: str, hotspots: Sequence[Mapping[str, Any]], method
     for h in hotspots:
         att = (h.get("attention") or {}).get(method) or {}
         rel = h.get("reliance") or {}
+        paste = h.get("paste") or {}
         examples = []
         if provider is not None and k > 0 and not rows.empty:
             by_id = rows.set_index(rows["id"].astype(str), drop=False)
@@ -98,6 +99,10 @@ def _hotspot_rows(model_name: str, hotspots: Sequence[Mapping[str, Any]], method
             "lift_ci": f.num_ci(att.get("lift_ci")), "n": f.count(att.get("n")),
             "flip": f.pct(rel.get("flip_rate")), "flip_ci": f.pct_ci(rel.get("ci")),
             "flip_n": f.count(rel.get("n")), "conf_drop": f.num(rel.get("conf_drop")),
+            "paste": (f"{f.pct(paste.get('follow_rate'))} ({f.pct_ci(paste.get('follow_ci'))}, "
+                      f"n={f.count(paste.get('n_follow'))}) in {paste.get('cell')}; same class "
+                      f"{f.pct(paste.get('placebo_flip_rate'))} (n="
+                      f"{f.count(paste.get('n_placebo'))})") if paste else f.DASH,
             "groups": "; ".join(groups) or f.DASH, "examples": examples})
     return out
 

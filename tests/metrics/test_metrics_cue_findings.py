@@ -42,6 +42,36 @@ def test_hotspot_group_difference_is_medium_and_nothing_is_low():
     assert f.severity == "low"
 
 
+def _pasted(follow_every, placebo_every, n=200):
+    """No masking flips; of class doctor, one image in ``follow_every`` follows a pasted
+    corner from class nurse and one in ``placebo_every`` changes with a doctor's corner."""
+    df = _df(flips=0, n=n)
+    i = np.arange(n)
+    doctor = df["label"] == "doctor"
+    df["paste_follow_hotspot_1"] = np.where(doctor, (i % follow_every == 0).astype(float), 0.0)
+    df["paste_placebo_hotspot_1"] = np.where(doctor, (i % placebo_every == 0).astype(float),
+                                             0.0)
+    return df
+
+
+def test_hotspot_paste_that_predictions_follow_makes_it_high():
+    (f,) = hotspot_findings(_pasted(follow_every=2, placebo_every=100), [SPOT], "gradcam",
+                            ["hair"])
+    paste = f.evidence["paste"]
+    assert f.severity == "high" and paste["follows"] is True
+    assert paste["cell"] == "class doctor" and paste["follow_rate"] == 0.5
+    assert paste["n_follow"] == 100 and paste["placebo_flip_rate"] == 0.01
+    assert "pasting it from an image of another class sends 50% of the predictions of " \
+           "class doctor to that class" in f.title
+
+
+def test_hotspot_paste_that_disrupts_as_much_as_the_placebo_is_not_high():
+    # half the doctors change whichever corner is pasted: disruption, not a cue
+    (f,) = hotspot_findings(_pasted(follow_every=2, placebo_every=2), [SPOT], "gradcam",
+                            ["hair"])
+    assert f.severity != "high" and f.evidence["paste"]["follows"] is False
+
+
 def _concept(flip_rate, lo, p_adj, odds, what="attribute"):
     test = {"what": what, "p_adj": p_adj, "odds_ratio": odds, "rate_in": 0.9, "n_in": 50,
             "rate_out": 0.1, "n_out": 70}

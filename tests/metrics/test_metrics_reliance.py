@@ -151,3 +151,19 @@ def test_context_classes_take_each_values_majority_class():
     assert ctx["b"]["class"] == "nurse" and ctx["b"]["share"] == pytest.approx(0.75)
     tie = context_classes(table.assign(label=[0, 0, 0, 1, 1, 0]), "hair", ["doctor", "nurse"])
     assert tie["b"] == {"class": "doctor", "share": 0.5, "n": 4}  # ties: the lower index
+
+
+def test_pick_donors_other_key_or_same_key_never_itself():
+    from auditor.pipeline.reliance_pass import pick_donors
+
+    keys = np.array([0, 0, 1, 1, 1, 2])
+    usable = np.array([True, True, True, True, True, False])
+    rng = np.random.default_rng(0)
+    other = pick_donors(keys, usable, rng)
+    same = pick_donors(keys, usable, rng, same=True)
+    for i in range(5):
+        assert usable[other[i]] and keys[other[i]] != keys[i]
+        assert usable[same[i]] and keys[same[i]] == keys[i] and same[i] != i
+    assert other[5] == same[5] == -1  # not usable: gets no donor
+    lone = pick_donors(np.array([0, 1]), np.array([True, True]), rng, same=True)
+    assert lone.tolist() == [-1, -1]  # nobody else with the same key
