@@ -56,7 +56,7 @@ from auditor.pipeline.run import run_audit  # noqa: E402
 
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
 CUE_KINDS = ("hotspot", "concept")
-CAUSAL = {"swap_follows", "swap_flips", "reliance"}
+CAUSAL = {"swap_follows", "swap_leans", "swap_flips", "reliance"}
 MARK = "corner mark"  # Case.planted of the corner-mark case (no region: nobody annotated it)
 
 

@@ -116,19 +116,28 @@ class CausalEvidence:
 
     @property
     def swap_follows(self) -> bool:
-        """Swapping sends at least ``threshold`` of a cell's predictions to the class the
-        swapped-in content goes with (the effect size, on the rate itself), significantly
-        more than the placebo: the follow rate's lower bound lies above the upper bound of
-        the swap's flip rate where the swapped-in content already points to the prediction
-        (in a two-class task every disrupted prediction lands on "the other class"). Without
-        placebo cells the lower bound itself must clear ``threshold``."""
+        """Swapping sends more than ``threshold`` of a cell's predictions to the class the
+        swapped-in content goes with (lower bound), and more than the placebo: the swap's
+        flip rate where the swapped-in content already points to the prediction (upper
+        bound; in a two-class task every disrupted prediction lands on that class)."""
+        if self.swap is None:
+            return False
+        lo = self.swap["follow_ci"][0] or 0.0
+        placebo = self.swap.get("placebo_ci", [None, None])[1]
+        return lo > self.threshold and (placebo is None or lo > placebo)
+
+    @property
+    def swap_leans(self) -> bool:
+        """Weaker following: the follow rate itself reaches ``threshold`` and its lower bound
+        lies above the placebo's upper bound (significantly more than disruption), but the
+        lower bound does not clear ``threshold``. High only when masking agrees."""
         if self.swap is None or self.swap.get("follow_rate") is None:
             return False
-        rate, lo = self.swap["follow_rate"], self.swap["follow_ci"][0] or 0.0
         placebo = self.swap.get("placebo_ci", [None, None])[1]
         if placebo is None:
-            return lo > self.threshold
-        return rate >= self.threshold and lo > placebo
+            return self.swap_follows
+        lo = self.swap["follow_ci"][0] or 0.0
+        return self.swap["follow_rate"] >= self.threshold and lo > placebo
 
     @property
     def swap_flips(self) -> bool:
@@ -137,7 +146,7 @@ class CausalEvidence:
 
     @property
     def causal(self) -> bool:
-        return self.masking_flips or self.swap_follows or self.swap_flips
+        return self.masking_flips or self.swap_follows or self.swap_leans or self.swap_flips
 
     def to_dict(self) -> dict[str, Any]:
         return {"masking": self.mask, "swap": self.swap, "reliance_threshold": self.threshold}
@@ -180,12 +189,12 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
 def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
     """The causal part of a title, strongest evidence first ('' when there is none)."""
     parts = []
-    if ev.swap is not None and (ev.swap_follows or ev.swap_flips):
+    if ev.swap is not None and (ev.swap_follows or ev.swap_leans or ev.swap_flips):
         s = ev.swap
         goes = f"the class the swapped-in {s['attribute']} goes with in training"
         to = f"{s['to_classes'][0]}, {goes}" if len(s["to_classes"]) == 1 else goes
         where = f" for {describe_group(s['features'])}" if s["features"] else ""
-        if ev.swap_follows:
+        if ev.swap_follows or ev.swap_leans:
             parts.append(
                 f"Swapping in the {region} of a sample with another {s['attribute']} sends "
                 f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "

@@ -17,7 +17,10 @@ attribute value)):
 One finding per region; its title puts the causal evidence first. Severity:
 
 * ``high``   — swapping the region sends more than ``reliance_threshold`` of a cell's
-  predictions to the class the swapped-in content goes with in training, OR the lift clears
+  predictions to the class the swapped-in content goes with in training (lower bound, and
+  above the placebo), OR the swap *leans* that way (the rate itself reaches the threshold,
+  its lower bound above the placebo's upper bound) AND masking the region flips more than
+  ``reliance_threshold`` of a cell's predictions, OR the lift clears
   the bar AND (the mass on the region exceeds the mass on the expected regions in that cell,
   OR masking the region flips more than ``reliance_threshold`` of a cell's predictions);
 * ``medium`` — any one kind of evidence alone.
@@ -125,9 +128,12 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         reasons.append("reliance")
     if causal.swap_follows:
         reasons.append("swap_follows")
+    elif causal.swap_leans:
+        reasons.append("swap_leans")
     elif causal.swap_flips:
         reasons.append("swap_flips")
     severity = "high" if ("swap_follows" in reasons
+                          or {"swap_leans", "reliance"} <= set(reasons)
                           or ("lift" in reasons and len(reasons) > 1)) else "medium"
 
     wrong = ~df["correct"].astype(bool).to_numpy() if "correct" in df.columns else None

@@ -176,14 +176,39 @@ def _evidence(follow, ci, placebo_ci):
     return CausalEvidence(None, swap, 0.2)
 
 
-@pytest.mark.parametrize(("follow", "ci", "placebo_ci", "follows"), [
+@pytest.mark.parametrize(("follow", "ci", "placebo_ci", "follows", "leans"), [
     # scenes 0.95, seed 1: 27 of 100 cats on an urban scene called cup, placebo 0 of 59
-    (0.27, [0.193, 0.364], [0.0, 0.061], True),
-    (0.27, [0.193, 0.364], [0.10, 0.30], False),  # the placebo flips as often: disruption
-    (0.15, [0.10, 0.21], [0.0, 0.03], False),  # significant but under the 20% effect
-    (0.27, [0.193, 0.364], [None, None], False),  # no placebo cells: lower bound must clear
-    (0.35, [0.26, 0.45], [None, None], True),
-    (None, [None, None], [0.0, 0.05], False),  # no cell could follow
+    (0.27, [0.193, 0.364], [0.0, 0.061], False, True),
+    (0.27, [0.193, 0.364], [0.10, 0.30], False, False),  # the placebo flips as often
+    (0.15, [0.10, 0.21], [0.0, 0.03], False, False),  # significant but under the 20% effect
+    (0.40, [0.30, 0.50], [0.0, 0.05], True, True),
+    (0.40, [0.30, 0.50], [0.0, 0.35], False, False),  # not beyond disruption
+    (0.27, [0.193, 0.364], [None, None], False, False),  # no placebo: lower bound must clear
+    (0.35, [0.26, 0.45], [None, None], True, True),
+    (None, [None, None], [0.0, 0.05], False, False),  # no cell could follow
 ])
-def test_following_needs_the_effect_and_to_beat_the_placebo(follow, ci, placebo_ci, follows):
-    assert _evidence(follow, ci, placebo_ci).swap_follows is follows
+def test_following_and_leaning(follow, ci, placebo_ci, follows, leans):
+    ev = _evidence(follow, ci, placebo_ci)
+    assert ev.swap_follows is follows and ev.swap_leans is leans
+
+
+@pytest.mark.parametrize(("mask_lower", "severity"), [(0.33, "high"), (0.05, "medium")])
+def test_leaning_swap_is_high_only_when_masking_agrees(monkeypatch, mask_lower, severity):
+    """The scenes baseline at seed 1 leans (27%, placebo 0-6%) and masking the background
+    flips 42% (33-52%) of a cell: high. A model whose swap leans the same way but whose
+    masking flips nothing (a rebalanced clinic model at seed 2: 25%, 19-33%) stays medium."""
+    import auditor.metrics.spurious as spurious
+
+    ev = _evidence(0.27, [0.193, 0.364], [0.0, 0.061])
+    ev.swap.update({"swap": "scene:background", "attribute": "scene", "group": "label=cat",
+                    "features": {"label": "cat"}, "n": 100, "n_follow": 100,
+                    "placebo_flip_rate": 0.0, "n_placebo": 59, "to_classes": ["cup"]})
+    ev.mask = {"group": "all", "features": {}, "n": 100, "rate": mask_lower + 0.09,
+               "ci": [mask_lower, mask_lower + 0.19]}
+    monkeypatch.setattr(spurious, "causal_evidence", lambda *a, **k: ev)
+    df = _scenes_table(follows=False, object_read=True)
+    (f,) = _spurious(df)
+    assert f.evidence["region"] == "background" and f.severity == severity
+    assert "swap_leans" in f.evidence["severity_reasons"]
+    assert f.title.startswith("Swapping in the background of a sample with another scene sends "
+                              "27% of predictions for class cat to cup")
