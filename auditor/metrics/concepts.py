@@ -3,12 +3,12 @@
 The activations ``A`` of the target layer (``[N, C, h, w]``, clipped at 0) are seen as one
 ``C``-vector per spatial position. :func:`fit_concepts` factorises a bounded, seeded sample of
 those vectors with scikit-learn's NMF, ``A ~ U H`` (``H``: ``[n, C]`` concept directions, each
-scaled to unit norm); :func:`project` finds the non-negative coefficients ``U`` of any
-activation for a fixed ``H`` (multiplicative updates, in torch, on the model's device). A
+scaled to unit norm); :func:`auditor.saliency.concepts.project` finds the non-negative
+coefficients ``U`` of any activation for a fixed ``H`` (in torch, on the model's device). A
 concept's *presence* in an image is the largest coefficient over its positions (where it is
-strongest is the patch shown in the report); :func:`remove_concept` subtracts one concept from
-an activation, and the audit pass measures how the prediction changes (importance, CRAFT's
-"what happens without it").
+strongest is the patch shown in the report); :func:`auditor.saliency.concepts.remove_concept`
+subtracts one concept from an activation, and the audit pass measures how the prediction
+changes (importance, CRAFT's "what happens without it").
 
 :func:`concept_stats` then tests, per concept, whether it is present more often with an
 attribute value, or among the errors of a class (one-sided Fisher exact tests, Holm-corrected
@@ -23,14 +23,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats as sps
 
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import holm_bonferroni, json_float, wilson_ci
 
-__all__ = ["choose_rows", "concept_stats", "fit_concepts", "fit_vectors", "present", "project",
-           "remove_concept"]
+__all__ = ["choose_rows", "concept_stats", "fit_concepts", "present"]
 
 #: A concept is present in an image when its presence reaches this share of its 95th percentile.
 PRESENT_SHARE = 0.5
@@ -41,36 +39,6 @@ def choose_rows(n: int, k: int, seed: int, salt: int) -> np.ndarray:
     if k >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng([seed, salt]).choice(n, size=k, replace=False))
-
-
-def fit_vectors(acts: torch.Tensor, seeds: Sequence[int], *, top: int = 4, rand: int = 4
-                ) -> torch.Tensor:
-    """The activation vectors of a few images that the factorisation is fit on.
-
-    Per image its ``top`` strongest positions (largest norm: where something is seen, however
-    small) and ``rand`` other positions drawn with the image's own seed (the rest of the scene),
-    so a cue that covers a few positions of an image is not drowned by the background.
-
-    Args:
-        acts: ``[B, C, h, w]`` activations (clipped at 0).
-        seeds: one int per image (e.g. its row), for the random positions.
-
-    Returns:
-        ``[B * (top + rand), C]`` (fewer when the grid has fewer positions).
-    """
-    a = acts.detach().float().clamp(min=0).flatten(2)  # [B, C, P]
-    p = a.shape[2]
-    out = []
-    for i, seed in enumerate(seeds):
-        order = torch.argsort(a[i].norm(dim=0), descending=True, stable=True)
-        strong = order[:min(top, p)]
-        rest = order[min(top, p):]
-        if len(rest) and rand:
-            g = torch.Generator().manual_seed(int(seed))
-            pick = torch.randperm(len(rest), generator=g)[:rand].to(rest.device)
-            strong = torch.cat([strong, rest[pick]])
-        out.append(a[i][:, strong].T)
-    return torch.cat(out) if out else a.new_zeros((0, a.shape[1]))
 
 
 def fit_concepts(vectors: np.ndarray, n: int, *, seed: int = 0, max_iter: int = 200
@@ -107,40 +75,6 @@ def fit_concepts(vectors: np.ndarray, n: int, *, seed: int = 0, max_iter: int = 
     h = h[keep] / norms[keep, None]
     order = np.argsort(-weight, kind="stable")
     return h[order].astype(np.float32)
-
-
-def project(acts: torch.Tensor, basis: torch.Tensor, *, iters: int = 60) -> torch.Tensor:
-    """Non-negative coefficients of activations on fixed concept directions.
-
-    Args:
-        acts: ``[B, C, h, w]`` activations (negative values are clipped to 0).
-        basis: ``[n, C]`` concept directions (:func:`fit_concepts`).
-        iters: multiplicative-update iterations (Lee & Seung, ``H`` fixed).
-
-    Returns:
-        ``U`` ``[B, n, h, w]`` >= 0 such that ``A ~ sum_k U_k H_k`` at every position.
-    """
-    b, c, h, w = acts.shape
-    a = acts.detach().float().clamp(min=0).permute(0, 2, 3, 1).reshape(-1, c)  # [P, C]
-    hb = basis.to(a.device, torch.float32)
-    gram = hb @ hb.T  # [n, n]
-    num = a @ hb.T  # [P, n]
-    u = num.clamp(min=0) / gram.diagonal().clamp(min=1e-12)
-    for _ in range(iters):
-        u = u * num / (u @ gram).clamp(min=1e-12)
-    return u.reshape(b, h, w, -1).permute(0, 3, 1, 2)
-
-
-def remove_concept(acts: torch.Tensor, coeffs: torch.Tensor, basis: torch.Tensor, k: int
-                   ) -> torch.Tensor:
-    """``acts`` without concept ``k``: ``A - U_k H_k``, floored at 0 where ``A`` was >= 0.
-
-    Args:
-        acts: ``[B, C, h, w]``; coeffs: ``[B, n, h, w]`` (:func:`project`); basis: ``[n, C]``.
-    """
-    part = coeffs[:, k:k + 1].to(acts.dtype) * basis[k].to(acts)[None, :, None, None]
-    out = acts - part
-    return torch.where(acts >= 0, out.clamp(min=0), out)
 
 
 def present(presence: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from auditor.metrics.columns import (
     point_column,
     rank_column,
 )
-from auditor.metrics.concepts import choose_rows, fit_vectors
+from auditor.metrics.concepts import choose_rows
 from auditor.metrics.regions import (
     attention_mass,
     pointing_game,
@@ -38,6 +38,7 @@ from auditor.pipeline.progress import ProgressSink
 from auditor.pipeline.reliance_pass import OBJECT_SWAP, SwapPlan, reliance_test, swap_test
 from auditor.pipeline.rundir import RunDir
 from auditor.saliency import CamEngine
+from auditor.saliency.concepts import fit_vectors
 
 log = logging.getLogger(__name__)
 

@@ -34,11 +34,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from auditor.config import AnalysisConfig
-from auditor.metrics.concepts import choose_rows, fit_concepts, project, remove_concept
+from auditor.metrics.concepts import choose_rows, fit_concepts
 from auditor.metrics.hotspots import Hotspot, analysis_cells, find_hotspots, mean_maps
 from auditor.models.state import eval_mode
 from auditor.pipeline.audit_pass import collate_samples, images_on
 from auditor.pipeline.reliance_pass import pick_donors, reliance_test
+from auditor.saliency.concepts import project, remove_concept
 from auditor.saliency.layers import capture_activation, registered_hooks, resolve_target_layer
 from auditor.saliency.perturb import Fill, fill_image, swap_region
 

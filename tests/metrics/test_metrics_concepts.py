@@ -5,13 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from auditor.metrics.concepts import (
-    concept_stats,
-    fit_concepts,
-    present,
-    project,
-    remove_concept,
-)
+from auditor.metrics.concepts import concept_stats, fit_concepts, present
+from auditor.saliency.concepts import project, remove_concept
 
 
 def _two_directions(n=400, seed=0):
