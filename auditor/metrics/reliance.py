@@ -41,9 +41,21 @@ def swap_to_column(swap: str) -> str:
     return f"swap_to_{swap}"
 
 
+#: A value goes with a class only when that class's share among the value's training rows
+#: exceeds the class's share among all rows by this much ...
+CONTEXT_MIN_EXCESS = 0.10
+#: ... and a one-sided binomial test of that excess gives p below this.
+CONTEXT_MAX_P = 0.01
+
+
 def context_classes(table: pd.DataFrame, attribute: str, classes: Sequence[str]
                     ) -> dict[str, dict[str, Any]]:
-    """The class each value of ``attribute`` goes with: its most common class.
+    """The class each value of ``attribute`` goes with in training: its most common class,
+    when the association is real.
+
+    A value whose rows carry every class about as often as the whole table does (an attribute
+    independent of the class) goes with no class: a swap of its region can then disrupt a
+    model but not lead it, so no prediction is counted as *following* it.
 
     Args:
         table: rows to count (the training split), with ``label`` (class index) and the
@@ -52,19 +64,29 @@ def context_classes(table: pd.DataFrame, attribute: str, classes: Sequence[str]
         classes: class names by index.
 
     Returns:
-        ``{VALUE: {"class": NAME, "share": float, "n": int}}``: ``share`` of the value's
-        ``n`` rows carry that class (ties go to the lower class index).
+        ``{VALUE: {"class": NAME | None, "share": float, "base": float, "n": int}}``: ``share``
+        of the value's ``n`` rows carry its most common class (ties go to the lower class
+        index), ``base`` of all rows do; ``class`` is None unless ``share - base >=
+        CONTEXT_MIN_EXCESS`` with one-sided binomial p < ``CONTEXT_MAX_P``.
     """
+    from scipy.stats import binomtest
+
     out: dict[str, dict[str, Any]] = {}
     values = attribute_values(table, attribute)
-    labels = table["label"].to_numpy()
+    labels = table["label"].to_numpy().astype(int)
+    overall = np.bincount(labels, minlength=len(classes)) / max(len(labels), 1)
     for v in sorted(values.unique()):
-        counts = np.bincount(labels[(values == v).to_numpy()].astype(int),
-                             minlength=len(classes))
+        counts = np.bincount(labels[(values == v).to_numpy()], minlength=len(classes))
         n = int(counts.sum())
-        if n:
-            out[v] = {"class": str(classes[int(counts.argmax())]),
-                      "share": json_float(counts.max() / n), "n": n}
+        if not n:
+            continue
+        top = int(counts.argmax())
+        share, base = counts[top] / n, float(overall[top])
+        p = binomtest(int(counts[top]), n, min(max(base, 1e-9), 1.0),
+                      alternative="greater").pvalue
+        real = share - base >= CONTEXT_MIN_EXCESS and p < CONTEXT_MAX_P
+        out[v] = {"class": str(classes[top]) if real else None, "share": json_float(share),
+                  "base": json_float(base), "n": n}
     return out
 
 
@@ -80,19 +102,20 @@ def swap_rates(df: pd.DataFrame, swap: str, level: float = 0.95) -> dict[str, An
     Returns:
         ``{"n", "flip_rate", "ci", "n_follow", "follow_rate", "follow_ci", "n_placebo",
         "placebo_flip_rate", "placebo_ci"}``: flips over the ``n`` swapped rows; follows over
-        the ``n_follow`` swapped rows whose class and prediction both differ from the class the
-        swapped-in content points to (a move to that class is then caused by the swap); the
-        placebo flip rate over the ``n_placebo`` rows whose prediction already is that class
-        (a change there is disruption by the paste, not following).
+        the ``n_follow`` swapped rows whose swapped-in content points to a class (``swap_to``
+        set) and whose class and prediction both differ from it (a move to that class is then
+        caused by the swap); the placebo flip rate over the ``n_placebo`` rows whose prediction
+        already is that class (a change there is disruption by the paste, not following).
     """
     after, to = df[swap_pred_column(swap)], df[swap_to_column(swap)]
-    done = after.notna().to_numpy() & to.notna().to_numpy()
+    done = after.notna().to_numpy()
+    has_to = to.notna().to_numpy()[done]  # the swapped-in value goes with a class
     after, to = after.astype(str).to_numpy()[done], to.astype(str).to_numpy()[done]
     pred, label = df["pred"].astype(str).to_numpy()[done], df["label"].astype(str).to_numpy()[done]
     flips = int((after != pred).sum())
-    eligible = (label != to) & (pred != to)
+    eligible = has_to & (label != to) & (pred != to)
     follows = int((after[eligible] == to[eligible]).sum())
-    agree = pred == to  # the swapped-in value already points to the prediction: a placebo
+    agree = has_to & (pred == to)  # the swapped-in value already points to the prediction
     placebo = int((after[agree] != pred[agree]).sum())
     n, n_f, n_p = int(done.sum()), int(eligible.sum()), int(agree.sum())
     return {"n": n, "flip_rate": json_float(flips / n) if n else None,

@@ -303,7 +303,8 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                                   [s.name for s in plan.swaps] if plan else [])
             df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
                               bundle.attributes, list(cfg.saliency.methods), bundle.regions,
-                              context={a: {v: c["class"] for v, c in ctx.items()}
+                              context={a: {v: c["class"] for v, c in ctx.items()
+                                           if c["class"] is not None}
                                        for a, ctx in context.items()})
             sanity = None
             if cfg.analysis.sanity_check:

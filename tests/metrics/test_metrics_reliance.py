@@ -142,15 +142,36 @@ def test_swap_test_follows_a_model_that_reads_only_the_corner():
     assert np.array_equal(pred, again)              # donors drawn from a seeded generator
 
 
-def test_context_classes_take_each_values_majority_class():
+def test_context_classes_only_for_a_real_association():
     from auditor.metrics.reliance import context_classes
 
-    table = pd.DataFrame({"label": [0, 0, 1, 1, 1, 0], "hair": list("ddbbbb")})
-    ctx = context_classes(table, "hair", ["doctor", "nurse"])
-    assert ctx["d"] == {"class": "doctor", "share": 1.0, "n": 2}
-    assert ctx["b"]["class"] == "nurse" and ctx["b"]["share"] == pytest.approx(0.75)
-    tie = context_classes(table.assign(label=[0, 0, 0, 1, 1, 0]), "hair", ["doctor", "nurse"])
-    assert tie["b"] == {"class": "doctor", "share": 0.5, "n": 4}  # ties: the lower index
+    # hair agrees with the class in 95% of 400 rows: each value goes with its class
+    biased = pd.DataFrame({"label": [0] * 190 + [1] * 10 + [1] * 190 + [0] * 10,
+                           "hair": ["d"] * 200 + ["b"] * 200})
+    ctx = context_classes(biased, "hair", ["doctor", "nurse"])
+    assert ctx["d"] == {"class": "doctor", "share": 0.95, "base": 0.5, "n": 200}
+    assert ctx["b"]["class"] == "nurse"
+    # independent of the class (52% vs 50%): no class, a swap can disrupt but not lead
+    null = pd.DataFrame({"label": [0] * 104 + [1] * 96 + [1] * 104 + [0] * 96,
+                         "hair": ["d"] * 200 + ["b"] * 200})
+    ctx = context_classes(null, "hair", ["doctor", "nurse"])
+    assert ctx["d"]["class"] is None and ctx["d"]["share"] == 0.52
+    # a large excess on few rows is not significant (3 of 4 vs a base of 50%)
+    few = pd.DataFrame({"label": [0, 0, 0, 1] + [1] * 50 + [0] * 46, "hair": list("dddd") +
+                        ["b"] * 96})
+    assert context_classes(few, "hair", ["doctor", "nurse"])["d"]["class"] is None
+
+
+def test_swap_without_a_context_class_counts_flips_but_no_following():
+    from auditor.metrics.reliance import swap_rates
+
+    df = pd.DataFrame({"pred": ["a", "a", "b", "b"], "label": ["a", "a", "b", "b"],
+                       "swap_pred_hair:face": ["b", "a", "a", "b"],
+                       "swap_to_hair:face": [None, None, "a", None]})
+    r = swap_rates(df, "hair:face")
+    assert r["n"] == 4 and r["flip_rate"] == 0.5  # every swapped row counts for flips
+    assert r["n_follow"] == 1 and r["follow_rate"] == 1.0  # only the row whose value leads
+    assert r["n_placebo"] == 0
 
 
 def test_pick_donors_other_key_or_same_key_never_itself():
