@@ -26,6 +26,7 @@ from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.columns import area_column, flip_column, mass_column
 from auditor.metrics.cues import paste_summary
 from auditor.metrics.groups import reference_group
+from auditor.metrics.hotspots import place
 from auditor.metrics.severity import (
     CONCEPT_HIGH_ODDS,
     CONCEPT_HIGH_P,
@@ -38,21 +39,9 @@ from auditor.metrics.severity import (
 from auditor.metrics.shortcuts import CausalEvidence
 from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["concept_findings", "hotspot_findings", "place"]
+__all__ = ["concept_findings", "hotspot_findings"]
 
 _MIN_MASS = 0.01
-
-
-def place(box: Sequence[float]) -> str:
-    """Where a box ``[x0, y0, x1, y1]`` (shares of the side) lies, in words."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    row = "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else "middle"
-    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
-    where = "centre" if (row, col) == ("middle", "centre") else f"{row} {col}".replace(
-        "middle ", "").replace(" centre", "")
-    corner = " corner" if row != "middle" and col != "centre" else ""
-    return (f"{where}{corner} (x {pct(box[0])}–{pct(box[2])}, "
-            f"y {pct(box[1])}–{pct(box[3])} of the image)")
 
 
 def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float

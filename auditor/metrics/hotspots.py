@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from auditor.metrics.base import pct
 from auditor.metrics.groups import attribute_values
 
 __all__ = ["Hotspot", "analysis_cells", "downsample", "find_hotspots", "hotspot_mass",
-           "mean_maps", "normalised_maps"]
+           "mean_maps", "normalised_maps", "place"]
 
 
 @dataclass
@@ -197,6 +198,19 @@ def hotspot_mass(maps: np.ndarray, cover: np.ndarray | None, mask: np.ndarray
     mass = (norm * inside).sum(axis=(1, 2))
     mass[~valid] = np.nan
     return mass, inside.mean(axis=(1, 2))
+
+
+def place(box: Sequence[float]) -> str:
+    """Where a box ``[x0, y0, x1, y1]`` (shares of the side) lies, in words."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    row = "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else "middle"
+    col = "left" if cx < 1 / 3 else "right" if cx > 2 / 3 else "centre"
+    where = "centre" if (row, col) == ("middle", "centre") else f"{row} {col}".replace(
+        "middle ", "").replace(" centre", "")
+    corner = " corner" if row != "middle" and col != "centre" else ""
+    return (f"{where}{corner} (x {pct(box[0])}–{pct(box[2])}, "
+            f"y {pct(box[1])}–{pct(box[3])} of the image)")
+
 
 
 def downsample(mean: np.ndarray, side: int = 16) -> list[list[float]]:

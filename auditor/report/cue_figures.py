@@ -1,6 +1,6 @@
 """Figures of the "cues nobody annotated" section: average maps and concept patches.
 
-Plain arrays in, PNG data URIs out (:func:`auditor.report.figures.figure_to_uri`).
+Plain arrays in, PNG data URIs out (drawn with PIL; the report lays the panels out in HTML).
 """
 
 from __future__ import annotations
@@ -8,58 +8,66 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib import colormaps
 from PIL import Image
 
-from auditor.report.figures import CMAP, _new_figure, figure_to_uri, upsample
+from auditor.report.figures import CMAP, array_to_uri, upsample
 
-#: Cells (panels) per row of the average-map grid; each panel is an image and its map.
-PANELS_PER_ROW = 3
-_OUTLINE = "#00E5FF"
-
-
-def _outline(ax, masks: Sequence[np.ndarray], labels: Sequence[str], size: int) -> None:
-    for mask, label in zip(masks, labels, strict=True):
-        up = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(
-            (size, size), Image.NEAREST)) > 127
-        ax.contour(up.astype(float), levels=[0.5], colors=_OUTLINE, linewidths=1.4)
-        ys, xs = np.nonzero(up)
-        if len(xs):
-            ax.text(xs.min(), ys.min() - 1, label.rsplit("_", 1)[-1], color=_OUTLINE,
-                    fontsize=6.5, va="bottom", ha="left", fontweight="bold")
+#: Side in pixels of each average-map panel (mean image, mean map).
+PANEL_PX = 128
+_OUTLINE = (0, 229, 255)
 
 
-def average_maps_grid(panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
-                      hotspots: Sequence[tuple[str, np.ndarray]] = ()) -> str:
-    """Small multiples: per cell its mean image and its mean map (shared colour scale).
+def _edges(mask: np.ndarray, size: int) -> np.ndarray:
+    """The outline pixels of a low-resolution bool mask upsampled to ``size``."""
+    up = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(
+        (size, size), Image.NEAREST)) > 127
+    inner = up.copy()
+    inner[1:-1, 1:-1] = (up[1:-1, 1:-1] & up[:-2, 1:-1] & up[2:, 1:-1] & up[1:-1, :-2]
+                         & up[1:-1, 2:])
+    inner[[0, -1], :] = False
+    inner[:, [0, -1]] = False
+    return up & ~inner
+
+
+def average_map_panels(panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
+                       hotspots: Sequence[tuple[str, np.ndarray]] = (),
+                       size: int = PANEL_PX) -> tuple[list[dict[str, str]], float]:
+    """Per cell its mean image and its mean map as lift over the (faded) mean image, one
+    colour scale for every cell, hotspots outlined and numbered (drawn with PIL; the report
+    lays the panels out in HTML).
 
     Args:
         panels: ``(title, mean image uint8 [S, S, 3], mean map [h, w] summing to 1)``.
-        hotspots: ``(name, bool [h, w])`` outlined on every map, labelled with the number of
-            ``hotspot_<k>``.
+        hotspots: ``(name, bool [h, w])`` outlined on every map, numbered as ``hotspot_<k>``.
+
+    Returns:
+        ``([{"title", "image", "map"} (PNG data URIs)], vmax)``: the lift at the top of the
+        shared colour scale.
     """
-    n = len(panels)
-    rows = max(1, -(-n // PANELS_PER_ROW))
-    cols = 2 * min(n, PANELS_PER_ROW)
-    fig = _new_figure(1.45 * cols, 1.75 * rows)
+    from PIL import ImageDraw
+
     vmax = max((float(m.max() * m.size) for _, _, m in panels), default=1.0) or 1.0
-    for i, (title, image, mean) in enumerate(panels):
-        r, c = divmod(i, PANELS_PER_ROW)
-        size = image.shape[0]
-        ax_img = fig.add_subplot(rows, cols, r * cols + 2 * c + 1)
-        ax_img.imshow(image)
-        ax_img.set_title(_wrap(title), fontsize=6.5, loc="left")
-        ax_map = fig.add_subplot(rows, cols, r * cols + 2 * c + 2)
-        ax_map.imshow(image, alpha=0.45)
-        lift = upsample(mean * mean.size, size)
-        ax_map.imshow(lift, cmap=CMAP, alpha=0.65, vmin=0, vmax=vmax)
-        _outline(ax_map, [m for _, m in hotspots], [nm for nm, _ in hotspots], size)
-        for ax in (ax_img, ax_map):
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.suptitle(f"mean image | mean attention (lift; colour scale 0 to {vmax:.1f})",
-                 fontsize=7.5, x=0.01, ha="left")
-    fig.tight_layout()
-    return figure_to_uri(fig)
+    edges = [(name.rsplit("_", 1)[-1], _edges(mask, size)) for name, mask in hotspots]
+    out = []
+    for title, image, mean in panels:
+        img = np.asarray(Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+                         .resize((size, size), Image.BILINEAR), dtype=np.float32)
+        lift = np.clip(upsample(mean * mean.size, size) / vmax, 0, 1)
+        heat = colormaps[CMAP](lift)[..., :3] * 255.0
+        faded = 0.45 * img + 0.55 * 255.0
+        blend = np.clip(0.35 * faded + 0.65 * heat, 0, 255).astype(np.uint8)
+        for _, edge in edges:
+            blend[edge] = _OUTLINE
+        canvas = Image.fromarray(blend)
+        draw = ImageDraw.Draw(canvas)
+        for number, edge in edges:
+            ys, xs = np.nonzero(edge)
+            if len(xs):
+                draw.text((int(xs.min()) + 2, int(ys.min()) + 1), number, fill=_OUTLINE)
+        out.append({"title": title, "image": array_to_uri(img.astype(np.uint8)),
+                    "map": array_to_uri(np.asarray(canvas))})
+    return out, vmax
 
 
 def patch(image: np.ndarray, row: int, col: int, grid: Sequence[int], *, span: int = 3,
@@ -80,15 +88,3 @@ def patch(image: np.ndarray, row: int, col: int, grid: Sequence[int], *, span: i
     crop = image[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
     return np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size),
                                                                          Image.NEAREST))
-
-
-def _wrap(text: str, width: int = 26) -> str:
-    words, lines, line = text.split(" "), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    lines.append(line)
-    return "\n".join(lines[:2])

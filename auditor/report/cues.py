@@ -15,15 +15,15 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import DataError
-from auditor.metrics.cue_findings import place
-from auditor.metrics.hotspots import analysis_cells
+from auditor.metrics.hotspots import analysis_cells, place
 from auditor.report import cue_figures
 from auditor.report import fmt as f
 from auditor.report.figures import array_to_uri
 from auditor.report.gallery import GalleryProvider, ThumbnailBudget, thumbnails
 
-#: Images averaged into one cell's mean image (evenly spaced over the cell).
-MEAN_IMAGES = 48
+#: Images averaged into one cell's mean image (evenly spaced over the cell; 24 aligned images
+#: show a fixed token as clearly as 48, at half the reads).
+MEAN_IMAGES = 24
 #: Concept patches shown per concept.
 PATCHES = 6
 
@@ -66,11 +66,9 @@ def _maps_figure(block: Mapping[str, Any], rows: pd.DataFrame, attributes: Seque
         return None
     outlines = [(h["name"], np.asarray(h["mask"], dtype=bool)) for h in hotspots
                 if np.asarray(h.get("mask") or []).ndim == 2]
-    return {"src": cue_figures.average_maps_grid(panels, outlines),
-            "alt": f"Mean image and mean {block.get('method')} attention map for "
-                   + "; ".join(p[0] for p in panels)
-                   + (f"; hotspots outlined: {', '.join(n for n, _ in outlines)}"
-                      if outlines else "")}
+    drawn, vmax = cue_figures.average_map_panels(panels, outlines)
+    return {"panels": drawn, "vmax": f.num(vmax, 1),
+            "outlined": ", ".join(n for n, _ in outlines)}
 
 
 def _hotspot_rows(model_name: str, hotspots: Sequence[Mapping[str, Any]], method: str,
@@ -170,6 +168,7 @@ def unannotated_cues(model_name: str, model: Mapping[str, Any], rows: pd.DataFra
     where = "outside every annotated region" if annotated else \
         "anywhere (the data has no annotated regions)"
     n_con = (concepts or {}).get("n", 0)
+    off = annotated and not hotspots and not n_con  # analysis.cues auto (or off) on this data
     return {
         "message": None, "method": method,
         "maps": _maps_figure(maps or {}, rows, attributes, hotspots, provider),
@@ -179,12 +178,16 @@ def unannotated_cues(model_name: str, model: Mapping[str, Any], rows: pd.DataFra
         "hotspots": _hotspot_rows(model_name, hotspots, method, rows, provider, budget,
                                   examples),
         "hotspot_message": None if hotspots else
-        f"No hotspot: no area {where} drew consistent attention (lift at least the threshold "
-        "in any class, subgroup or right/wrong cell).",
+        ("Hotspots and concepts were not searched for: on data with annotated regions "
+         "analysis.cues: auto computes the average maps only (set analysis.cues: on to search "
+         "them; see the README, 'Cues nobody annotated')." if off else
+         f"No hotspot: no area {where} drew consistent attention (lift at least the threshold "
+         "in any class, subgroup or right/wrong cell)."),
         "hotspot_where": where,
         "concepts": _concept_rows(concepts or {}, provider),
-        "concept_message": None if n_con else "Concept discovery is off (analysis.concepts.n "
-                                              "is 0) or found no concept.",
+        "concept_message": None if n_con else
+        ("Not searched (see above)." if off else
+         "Concept discovery is off (analysis.concepts.n is 0) or found no concept."),
         "concept_note": _concept_note(concepts or {}),
     }
 

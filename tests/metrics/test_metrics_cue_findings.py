@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from auditor.metrics.cue_findings import concept_findings, hotspot_findings, place
+from auditor.metrics.cue_findings import concept_findings, hotspot_findings
+from auditor.metrics.hotspots import place
 
 SPOT = {"name": "hotspot_1", "box": [0.0, 0.0, 0.125, 0.125], "cell": "class doctor",
         "peak_lift": 6.0, "cell_mass": 0.3}
