@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from auditor.metrics.base import pct
 from auditor.metrics.groups import attribute_values
@@ -160,6 +159,8 @@ def find_hotspots(maps: np.ndarray, cover: np.ndarray | None, cells: Mapping[str
     if not means:
         return []
     lifts = np.stack(list(means.values())) * (h * w)  # [cells, h, w]
+    from scipy import ndimage  # here: the report reads hotspots without labelling any
+
     labelled, count = ndimage.label(lifts.max(axis=0) >= min_lift)
     found = []
     for k in range(1, count + 1):

@@ -31,10 +31,15 @@ class RunGallery:
     (low-resolution, float16), loaded lazily once per model.
     """
 
+    #: Decoded images kept for the report's build (every model's galleries and mean images
+    #: read the same samples): at most this many.
+    KEEP_IMAGES = 4096
+
     def __init__(self, image: Callable[[str], np.ndarray], maps_dir: Path) -> None:
         self._image = image
         self._maps_dir = maps_dir
         self._cache: dict[str, tuple[dict[str, int], np.ndarray, list[str]]] = {}
+        self._images: dict[str, np.ndarray] = {}
 
     @classmethod
     def of_bundle(cls, bundle: DataBundle, maps_dir: Path) -> RunGallery:
@@ -43,7 +48,12 @@ class RunGallery:
         return cls(lambda sample_id: bundle.raw_image(row[sample_id]), maps_dir)
 
     def image(self, sample_id: str) -> np.ndarray:
-        return self._image(sample_id)
+        if sample_id in self._images:
+            return self._images[sample_id]
+        img = self._image(sample_id)
+        if len(self._images) < self.KEEP_IMAGES:
+            self._images[sample_id] = img
+        return img
 
     def _model(self, model: str) -> tuple[dict[str, int], np.ndarray, list[str]]:
         if model not in self._cache:
