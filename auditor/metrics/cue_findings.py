@@ -153,10 +153,7 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
             "reliance": None if flip is None else {
                 "cell": flip["cell"], "flip_rate": json_float(flip["flip_rate"]),
                 "ci": [json_float(v) for v in flip["ci"]], "n": flip["n"]},
-            "paste": None if paste is None else {
-                k: ([json_float(x) for x in v] if isinstance(v, list)
-                    else json_float(v) if isinstance(v, float) else v)
-                for k, v in {**paste, "follows": follows}.items()},
+            "paste": None if paste is None else {**paste, "follows": follows},
             "reliance_threshold": reliance_threshold,
             "group_differences": [{k: (json_float(v) if isinstance(v, float) else v)
                                    for k, v in t.items()} for t in groups]}))

@@ -118,10 +118,7 @@ def hotspots_block(df: pd.DataFrame, hotspots: Sequence[Hotspot], methods: Seque
         entry["attention_by_correctness"] = {w: {m: v[m][h.name] for m in methods}
                                              for w, v in by_correct.items()}
         entry["reliance"] = reliance.get(h.name)
-        paste = paste_summary(df, h.name, min_group_size, level)
-        entry["paste"] = None if paste is None else {
-            k: [json_float(x) for x in v] if isinstance(v, list) else
-            json_float(v) if isinstance(v, float) else v for k, v in paste.items()}
+        entry["paste"] = paste_summary(df, h.name, min_group_size, level)
         entry["examples"] = _top_ids(df, mass_column(methods[0], h.name))
         out.append(entry)
     return out
@@ -135,7 +132,7 @@ def paste_summary(df: pd.DataFrame, name: str, min_group_size: int, level: float
 
     Returns:
         ``{cell, follow_rate, follow_ci, n_follow, placebo_flip_rate, placebo_ci, n_placebo}``
-        or None (no paste columns, or no cell large enough).
+        (JSON-ready) or None (no paste columns, or no cell large enough).
     """
     fcol, pcol = paste_follow_column(name), paste_placebo_column(name)
     if fcol not in df.columns or pcol not in df.columns:
@@ -149,11 +146,13 @@ def paste_summary(df: pd.DataFrame, name: str, min_group_size: int, level: float
         f, p = follow[rows & np.isfinite(follow)], placebo[rows & np.isfinite(placebo)]
         if len(f) < min_group_size:
             continue
-        lo, hi = wilson_ci(int(f.sum()), len(f), level)
-        plo, phi = wilson_ci(int(p.sum()), len(p), level) if len(p) else (None, None)
-        cand = {"cell": cell, "follow_rate": float(f.mean()), "follow_ci": [lo, hi],
-                "n_follow": len(f), "placebo_flip_rate": float(p.mean()) if len(p) else None,
-                "placebo_ci": [plo, phi], "n_placebo": len(p)}
+        lo, hi = (json_float(v) for v in wilson_ci(int(f.sum()), len(f), level))
+        placebo_ci = ([json_float(v) for v in wilson_ci(int(p.sum()), len(p), level)]
+                      if len(p) else [None, None])
+        cand = {"cell": cell, "follow_rate": json_float(f.mean()), "follow_ci": [lo, hi],
+                "n_follow": len(f),
+                "placebo_flip_rate": json_float(p.mean()) if len(p) else None,
+                "placebo_ci": placebo_ci, "n_placebo": len(p)}
         if best is None or lo > best["follow_ci"][0]:
             best = cand
     return best
