@@ -23,12 +23,6 @@ from auditor.models import build_model
 from auditor.models.train import train_model
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
-    return manifest, manifest_config(tmp_path, manifest, report={"formats": []})
-
-
 def _edit(path, change) -> None:
     raw = yaml.safe_load(path.read_text())
     change(raw)

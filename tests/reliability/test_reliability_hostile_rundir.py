@@ -27,12 +27,6 @@ from helpers.reliability import (
 from auditor.common import files as files_module
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
-    return manifest, manifest_config(tmp_path, manifest, report={"formats": []})
-
-
 def _files(folder) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*")) if p.is_file()}
