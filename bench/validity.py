@@ -4,6 +4,8 @@
     python bench/validity.py --cases clinic-null,scenes-null --seeds 0,1,2,3,4
     python bench/validity.py --list                # the cases
     python bench/validity.py --table a.json b.json # one table from earlier --out files
+    python bench/validity.py --keep --out a.json   # keep the run directories, then after a
+    python bench/validity.py --rescore --out b.json  # rule change, re-score them in minutes
 
 Each case builds its dataset on the fly (a synthetic generator at a given bias) and audits two
 models trained on it: ``baseline`` (plain training, which learns a planted shortcut) and
@@ -108,6 +110,8 @@ CASES: dict[str, Case] = {c.name: c for c in [
          note="clinic, hair agrees with the class in 95% of train"),
     Case("scenes-0.95", _synthetic("scenes", 0.95, **SCENES), "scene", "background",
          note="scenes, background agrees with the class in 95% of train"),
+    Case("scenes-0.98", _synthetic("scenes", 0.98, **SCENES), "scene", "background",
+         note="scenes, background agrees with the class in 98% of train"),
     Case("scenes-null", _synthetic("scenes", 0.5, **SCENES), "scene", None,
          note="scenes, background independent of the class (bias 0.5)"),
     Case("mark-0.95", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.95), "hair", MARK,
@@ -202,17 +206,24 @@ def score(case: Case, summary: dict) -> dict[str, Any]:
     return out
 
 
-def run_case(case: Case, seed: int, work: Path) -> dict[str, Any]:
-    """Build, train, audit and score one case at one seed."""
+def run_case(case: Case, seed: int, work: Path, *, keep: bool = False,
+             rescore: bool = False) -> dict[str, Any]:
+    """Build, train, audit and score one case at one seed.
+
+    ``keep`` leaves the run directory under ``work``; ``rescore`` resumes a kept one (the
+    trained models and the audit pass are reused, the findings recomputed with the current
+    rules: seconds instead of a retrain)."""
     folder = work / f"{case.name}-s{seed}"
-    if folder.exists():
+    reuse = rescore and (folder / "run").is_dir()
+    if folder.exists() and not reuse:
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     cfg = parse_config(config_for(case, seed, folder), base_dir=folder)
     t0 = time.perf_counter()
-    result = run_audit(cfg, overwrite=True, fresh=True)
+    result = run_audit(cfg, overwrite=True, fresh=not reuse)
     seconds = time.perf_counter() - t0
-    shutil.rmtree(folder, ignore_errors=True)
+    if not (keep or rescore):
+        shutil.rmtree(folder, ignore_errors=True)
     return {"case": case.name, "seed": seed, "seconds": round(seconds, 1),
             **score(case, result.summary)}
 
@@ -222,7 +233,8 @@ def table(results: list[dict[str, Any]]) -> str:
     lines = ["| case | seeds | hits (baseline: high, planted region, causal) | false alarms "
              "(high, by kind) | medium findings listed | worst group baseline → rebalanced |",
              "|---|---|---|---|---|---|"]
-    for name in dict.fromkeys(r["case"] for r in results):
+    order = list(CASES)
+    for name in sorted(dict.fromkeys(r["case"] for r in results), key=order.index):
         rows = [r for r in results if r["case"] == name]
         case = CASES[name]
         seeds = ",".join(str(r["seed"]) for r in rows)
@@ -264,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--work", type=Path, default=Path("runs/validity"), help="scratch folder")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument("--keep", action="store_true",
+                   help="keep each run directory under --work (for --rescore)")
+    p.add_argument("--rescore", action="store_true",
+                   help="resume the kept runs: same models and audit pass, findings "
+                        "recomputed with the current rules (runs not kept are made)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--table", type=Path, nargs="+", default=None, metavar="JSON",
                    help="print the table of earlier --out files (e.g. cases run in parallel)")
@@ -287,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     results, t0 = [], time.perf_counter()
     for name in names:
         for seed in seeds:
-            r = run_case(CASES[name], seed, args.work)
+            r = run_case(CASES[name], seed, args.work, keep=args.keep, rescore=args.rescore)
             results.append(r)
             print(f"{name} seed {seed}: {r['seconds']:.0f} s, hit={r['hit']}, "
                   f"false alarms={len(r['false_alarms'])}, listed={len(r['listed'])}",

@@ -4,7 +4,7 @@ Kinds (DESIGN meaning kept); their severity rules live in :mod:`auditor.metrics.
 are documented, with their tests, corrections and minimum effect sizes, in docs/findings.md.
 
 * ``spurious_cue`` — see :mod:`auditor.metrics.spurious`.
-* ``ignored_region`` — see :mod:`auditor.metrics.shortcuts`.
+* ``ignored_region`` — see :mod:`auditor.metrics.ignored`.
 * ``group_gap`` — among the (class x attribute value) cells with at least ``min_group_size``
   samples, compared within their class, and separately among the values of each attribute:
   worst vs best group (:func:`auditor.metrics.groups.worst_and_best`), Fisher exact test
@@ -48,6 +48,7 @@ from auditor.metrics.groups import (
     reference_group,
     worst_and_best,
 )
+from auditor.metrics.ignored import ignored_region_findings
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.severity import (
     MIN_MASS_DIFFERENCE,
@@ -55,7 +56,6 @@ from auditor.metrics.severity import (
     group_gap_severity,
     slice_severity,
 )
-from auditor.metrics.shortcuts import ignored_region_findings
 from auditor.metrics.slices import Slice
 from auditor.metrics.spurious import resolve_regions, spurious_cue_findings
 from auditor.metrics.stats import holm_bonferroni, json_float

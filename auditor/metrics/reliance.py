@@ -9,10 +9,12 @@ The counterfactual swaps add, per swap ``s`` (``object`` or ``<attribute>:<regio
 columns ``swap_pred_<s>`` (the class predicted after the swap; missing when the sample got no
 donor) and ``swap_to_<s>`` (the class the swapped-in content points to: for ``object`` the
 donor's class, for a context swap the class the donor's attribute value goes with in training,
-see :func:`context_classes`). :func:`swap_summary` gives, per class x attribute value, the flip
-rate (prediction changed) and the follow rate: among samples whose class and prediction
-differ from ``swap_to``, the share now predicted as ``swap_to`` — predictions that follow the
-swapped-in content. Pure pandas: no model is run here.
+see :func:`context_classes`). A context swap also has ``swap_placebo_<s>``: the class predicted
+after the same region is pasted in from a sample with the image's *own* attribute value (as
+disruptive a paste, without the other context). :func:`swap_summary` gives, per class x
+attribute value, the flip rate (prediction changed) and the follow rate — predictions that
+follow the swapped-in content — against the placebo (see :func:`swap_rates`). Pure pandas: no
+model is run here.
 """
 
 from __future__ import annotations
@@ -27,13 +29,19 @@ from auditor.metrics.columns import area_column, conf_drop_column, flip_column
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import bootstrap_mean_ci, json_float, wilson_ci
 
-__all__ = ["context_classes", "reliance_summary", "swap_pred_column", "swap_rates",
-           "swap_summary", "swap_to_column"]
+__all__ = ["context_classes", "reliance_summary", "swap_placebo_column", "swap_pred_column",
+           "swap_rates", "swap_summary", "swap_to_column"]
 
 
 def swap_pred_column(swap: str) -> str:
     """Column of the class predicted after swap ``swap``."""
     return f"swap_pred_{swap}"
+
+
+def swap_placebo_column(swap: str) -> str:
+    """Column of the class predicted after swap ``swap``'s placebo (the region pasted in from
+    a sample with the same attribute value)."""
+    return f"swap_placebo_{swap}"
 
 
 def swap_to_column(swap: str) -> str:
@@ -91,39 +99,72 @@ def context_classes(table: pd.DataFrame, attribute: str, classes: Sequence[str]
 
 
 def swap_rates(df: pd.DataFrame, swap: str, level: float = 0.95) -> dict[str, Any]:
-    """Flip and follow rates of one swap over the rows of ``df``.
+    """Flip and follow rates of one swap over the rows of ``df``, against a placebo.
 
     Args:
-        df: per-sample rows with ``pred``, ``label``, ``swap_pred_<swap>`` and
-            ``swap_to_<swap>`` (rows without a swap are skipped).
+        df: per-sample rows with ``pred``, ``label``, ``swap_pred_<swap>``, ``swap_to_<swap>``
+            and, for a context swap, ``swap_placebo_<swap>`` (rows without a swap are skipped).
         swap: swap name.
         level: Wilson interval level.
 
     Returns:
-        ``{"n", "flip_rate", "ci", "n_follow", "follow_rate", "follow_ci", "n_placebo",
-        "placebo_flip_rate", "placebo_ci"}``: flips over the ``n`` swapped rows; follows over
-        the ``n_follow`` swapped rows whose swapped-in content points to a class (``swap_to``
-        set) and whose class and prediction both differ from it (a move to that class is then
-        caused by the swap); the placebo flip rate over the ``n_placebo`` rows whose prediction
-        already is that class (a change there is disruption by the paste, not following).
+        ``{"n", "flip_rate", "ci", "n_follow", "follow_rate", "follow_ci", "n_movable",
+        "n_corrections", "to_classes", "placebo", "n_placebo", "placebo_rate", "placebo_ci"}``;
+        ``flip_rate`` over the ``n`` swapped rows; ``to_classes``: the classes follows were
+        counted toward.
+
+        With the placebo column (``placebo`` = ``"same_value"``) the follow rate is the share
+        of the ``n_follow`` rows whose swapped-in content points to a class (``swap_to`` set)
+        that are predicted as that class after the swap but were not before: what the swap
+        decides in the cell, whichever way it points. ``n_movable`` of those rows were not
+        predicted as that class; ``n_corrections`` of those are errors it would correct (a
+        cat on an urban background called a cup, given a nature background). The placebo
+        rate is the same share after the placebo paste (same rows, same denominator): how
+        often a paste alone moves them there; ``placebo_flip_rate`` / ``placebo_flip_ci``: how
+        many of the ``n`` predictions it changes at all.
+
+        Without it (tables written before the placebo swap existed, or the ``object`` swap;
+        ``placebo`` = ``"agreeing_rows"``), follows are counted over the ``n_follow`` rows
+        whose class and prediction both differ from ``swap_to`` (a move there cannot be an
+        error undone by mere disruption), and the placebo rate is the flip rate of the
+        ``n_placebo`` rows whose prediction already is that class.
     """
     after, to = df[swap_pred_column(swap)], df[swap_to_column(swap)]
-    done = after.notna().to_numpy()
+    pcol = swap_placebo_column(swap)
+    done = after.notna().to_numpy().copy()
+    paired = pcol in df.columns
+    if paired:
+        done &= df[pcol].notna().to_numpy()
     has_to = to.notna().to_numpy()[done]  # the swapped-in value goes with a class
     after, to = after.astype(str).to_numpy()[done], to.astype(str).to_numpy()[done]
     pred, label = df["pred"].astype(str).to_numpy()[done], df["label"].astype(str).to_numpy()[done]
     flips = int((after != pred).sum())
-    eligible = has_to & (label != to) & (pred != to)
-    follows = int((after[eligible] == to[eligible]).sum())
-    agree = has_to & (pred == to)  # the swapped-in value already points to the prediction
-    placebo = int((after[agree] != pred[agree]).sum())
-    n, n_f, n_p = int(done.sum()), int(eligible.sum()), int(agree.sum())
-    return {"n": n, "flip_rate": json_float(flips / n) if n else None,
-            "ci": [json_float(v) for v in wilson_ci(flips, n, level)],
-            "n_follow": n_f, "follow_rate": json_float(follows / n_f) if n_f else None,
-            "follow_ci": [json_float(v) for v in wilson_ci(follows, n_f, level)],
-            "n_placebo": n_p, "placebo_flip_rate": json_float(placebo / n_p) if n_p else None,
-            "placebo_ci": [json_float(v) for v in wilson_ci(placebo, n_p, level)]}
+    n = int(done.sum())
+    out: dict[str, Any] = {"n": n, "flip_rate": json_float(flips / n) if n else None,
+                           "ci": [json_float(v) for v in wilson_ci(flips, n, level)]}
+    if paired:
+        placebo_after = df[pcol].astype(str).to_numpy()[done]
+        p_flips = int((placebo_after != pred).sum())
+        out["placebo_flip_rate"] = json_float(p_flips / n) if n else None
+        out["placebo_flip_ci"] = [json_float(v) for v in wilson_ci(p_flips, n, level)]
+        movable = has_to & (pred != to)
+        follows = int((after[movable] == to[movable]).sum())
+        moved = int((placebo_after[movable] == to[movable]).sum())
+        n_f = n_p = int(has_to.sum())
+        n_corr = int((movable & (label == to)).sum())
+    else:
+        movable = has_to & (label != to) & (pred != to)
+        agree = has_to & (pred == to)  # the swapped-in value already points to the prediction
+        follows, n_f = int((after[movable] == to[movable]).sum()), int(movable.sum())
+        moved, n_p, n_corr = int((after[agree] != pred[agree]).sum()), int(agree.sum()), 0
+    out.update({"n_follow": n_f, "follow_rate": json_float(follows / n_f) if n_f else None,
+                "follow_ci": [json_float(v) for v in wilson_ci(follows, n_f, level)],
+                "n_movable": int(movable.sum()), "n_corrections": n_corr,
+                "to_classes": sorted(set(to[movable].tolist())),
+                "placebo": "same_value" if paired else "agreeing_rows", "n_placebo": n_p,
+                "placebo_rate": json_float(moved / n_p) if n_p else None,
+                "placebo_ci": [json_float(v) for v in wilson_ci(moved, n_p, level)]})
+    return out
 
 
 def swap_summary(df: pd.DataFrame, swaps: Sequence[str], attributes: Sequence[str] = (), *,

@@ -15,18 +15,8 @@ class x attribute value with at least ``min_group_size`` samples) where masking 
 most predictions and the cell where swapping sends the most predictions to the class the
 swapped-in content goes with (largest lower Wilson bound). The spurious-cue finding
 (:mod:`auditor.metrics.spurious`) reads it whatever the region's lift, so a background that
-covers 90% of the image is caught as well as a small patch.
-
-:func:`ignored_region_findings` raises ``ignored_region`` for an expected region the model
-does not use, in a cell where it is above chance:
-
-* ``high`` — pasting in another class's expected region sends fewer than
-  :data:`IGNORED_FLIP` of the predictions to that class (upper Wilson bound); without the
-  swap, masking the region changes fewer than :data:`IGNORED_FLIP` of them;
-* ``medium`` — only the attention says so: the lift's whole interval lies at or below 1.
-
-A cell where that causal test moves more than the reliance threshold of the predictions
-(lower bound) reads the region and is never flagged.
+covers 90% of the image is caught as well as a small patch; the ``ignored_region`` finding
+(:mod:`auditor.metrics.ignored`) reads the same cells for the expected regions.
 """
 
 from __future__ import annotations
@@ -38,15 +28,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auditor.common.thresholds import IGNORED_FLIP, RELIANCE_THRESHOLD
-from auditor.metrics.base import Finding, describe_group, method_label, pct
-from auditor.metrics.columns import area_column, flip_column, mass_column
+from auditor.common.thresholds import RELIANCE_THRESHOLD
+from auditor.metrics.base import describe_group, pct
+from auditor.metrics.columns import area_column, flip_column
 from auditor.metrics.groups import attribute_values, group_name
-from auditor.metrics.reliance import swap_pred_column, swap_rates, swap_to_column
-from auditor.metrics.stats import bootstrap_ratio_ci, json_float, wilson_ci
+from auditor.metrics.reliance import swap_pred_column, swap_rates
+from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["Cell", "CausalEvidence", "causal_evidence", "causal_sentence", "cells", "flip_stats",
-           "ignored_region_findings", "swap_names"]
+__all__ = ["OBJECT", "Cell", "CausalEvidence", "causal_evidence", "causal_sentence", "cells",
+           "flip_stats", "swap_names"]
 
 OBJECT = "object"
 
@@ -130,7 +120,8 @@ class CausalEvidence:
     def swap_leans(self) -> bool:
         """Weaker following: the follow rate itself reaches ``threshold`` and its lower bound
         lies above the placebo's upper bound (significantly more than disruption), but the
-        lower bound does not clear ``threshold``. High only when masking agrees."""
+        lower bound does not clear ``threshold``. High only when masking agrees in the same
+        cell (:attr:`masking_agrees`)."""
         if self.swap is None or self.swap.get("follow_rate") is None:
             return False
         placebo = self.swap.get("placebo_ci", [None, None])[1]
@@ -140,9 +131,31 @@ class CausalEvidence:
         return self.swap["follow_rate"] >= self.threshold and lo > placebo
 
     @property
+    def swap_beyond_placebo(self) -> bool:
+        """The follow rate's lower bound lies above the same-value placebo's upper bound
+        (whatever its size; reported, not a severity on its own)."""
+        s = self.swap
+        if s is None or s.get("placebo") != "same_value" or s.get("follow_rate") is None:
+            return False
+        hi = (s.get("placebo_ci") or [None, None])[1]
+        return hi is not None and (s["follow_ci"][0] or 0.0) > hi
+
+    @property
+    def masking_agrees(self) -> bool:
+        """Masking the region changes more than ``threshold`` of the predictions of the very
+        cell the swap was measured in (lower bound): two interventions on the same samples."""
+        m = (self.swap or {}).get("masking")
+        return m is not None and (m["ci"][0] or 0.0) > self.threshold
+
+    @property
     def swap_flips(self) -> bool:
-        """Swapping changes more than ``threshold`` of a cell's predictions (lower bound)."""
-        return self.swap is not None and (self.swap["flip_ci"][0] or 0.0) > self.threshold
+        """Swapping changes more than ``threshold`` of a cell's predictions (lower bound), and
+        more than the same-value placebo changes (its upper bound), when it ran."""
+        if self.swap is None:
+            return False
+        lo = self.swap["flip_ci"][0] or 0.0
+        placebo = (self.swap.get("placebo_flip_ci") or [None, None])[1]
+        return lo > self.threshold and (placebo is None or lo > placebo)
 
     @property
     def causal(self) -> bool:
@@ -154,8 +167,15 @@ class CausalEvidence:
 
 def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                     attributes: Sequence[str], *, threshold: float = RELIANCE_THRESHOLD,
-                    level: float = 0.95) -> CausalEvidence:
-    """The cells with the strongest masking and swap evidence for ``region``."""
+                    level: float = 0.95, min_follow: int = 10) -> CausalEvidence:
+    """The cells with the strongest masking and swap evidence for ``region``.
+
+    The swap's cell is the one whose follow rate has the largest lower bound among those
+    where that bound beats the upper bound of the same-value placebo on the same rows (else
+    among all), counting only cells with at least ``min_follow`` rows the swap could move
+    (:func:`~auditor.metrics.reliance.swap_rates`). Where no cell has that many (the value
+    goes with no class), the cell whose flip rate has the largest lower bound, preferring
+    those where it beats the placebo's flip rate."""
     mask = None
     if flip_column(region) in df.columns:
         best = None
@@ -166,23 +186,41 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                         "n": n, "rate": json_float(k / n), "ci": ci}
         mask = best
     swap = None
+    best_key: tuple[bool, bool, float] | None = None
     for name in swap_names(df, attributes, region):
         for feats, rows in cell_list:
             r = swap_rates(df[rows], name, level)
-            if not r["n_follow"]:
+            if not r["n"]:
                 continue
-            if swap is None or (r["follow_ci"][0] or 0.0) > (swap["follow_ci"][0] or 0.0):
-                sub = df[rows]
-                to = sub[swap_to_column(name)].dropna().astype(str)
-                to = to[to != sub.loc[to.index, "label"].astype(str)]  # where it could pull
+            followable = r["n_follow"] >= max(min_follow, 1)
+            if followable:
+                lo, placebo_hi = r["follow_ci"][0] or 0.0, r["placebo_ci"][1]
+                beats = r["placebo"] == "same_value" and placebo_hi is not None \
+                    and lo > placebo_hi
+            else:  # nothing to follow (the value goes with no class): judge the changes
+                lo, placebo_hi = r["ci"][0] or 0.0, (r.get("placebo_flip_ci") or [None])[-1]
+                beats = placebo_hi is not None and lo > placebo_hi
+            key = (followable, beats, lo)
+            if best_key is None or key > best_key:
+                best_key = key
                 swap = {"swap": name, "attribute": name.split(":", 1)[0],
                         "group": group_name(feats) if feats else "all",
                         "features": dict(feats), "n": r["n"],
                         "flip_rate": r["flip_rate"], "flip_ci": r["ci"],
-                        "follow_rate": r["follow_rate"], "follow_ci": r["follow_ci"],
-                        "n_follow": r["n_follow"], "placebo_flip_rate": r["placebo_flip_rate"],
+                        "placebo_flip_rate": r.get("placebo_flip_rate"),
+                        "placebo_flip_ci": r.get("placebo_flip_ci"),
+                        # too few rows to judge following: only the changes count
+                        "follow_rate": r["follow_rate"] if followable else None,
+                        "follow_ci": r["follow_ci"] if followable else [None, None],
+                        "n_follow": r["n_follow"] if followable else 0,
+                        "n_movable": r["n_movable"], "n_corrections": r["n_corrections"],
+                        "placebo": r["placebo"], "placebo_rate": r["placebo_rate"],
                         "placebo_ci": r["placebo_ci"], "n_placebo": r["n_placebo"],
-                        "to_classes": sorted(set(to.tolist()))}
+                        "to_classes": r["to_classes"]}
+    if swap is not None and flip_column(region) in df.columns:
+        rows = next(r for f, r in cell_list if dict(f) == swap["features"])
+        k, n, ci = flip_stats(df, rows, region, level)
+        swap["masking"] = {"rate": json_float(k / n), "ci": ci, "n": n} if n else None
     return CausalEvidence(mask, swap, threshold)
 
 
@@ -195,133 +233,47 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
         to = f"{s['to_classes'][0]}, {goes}" if len(s["to_classes"]) == 1 else goes
         where = f" for {describe_group(s['features'])}" if s["features"] else ""
         if ev.swap_follows or ev.swap_leans:
-            parts.append(
-                f"Swapping in the {region} of a sample with another {s['attribute']} sends "
-                f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "
-                f"{pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}, n={s['n_follow']})")
+            ci = f"{level:.0%} CI {pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}"
+            if s.get("n_corrections") and s["n_corrections"] == s.get("n_movable"):
+                parts.append(
+                    f"Swapping in the {region} of a sample with another {s['attribute']} "
+                    f"corrects {pct(s['follow_rate'])} of predictions{where} ({ci}, "
+                    f"n={s['n_follow']}): errors that move to {to}")
+            else:
+                parts.append(
+                    f"Swapping in the {region} of a sample with another {s['attribute']} sends "
+                    f"{pct(s['follow_rate'])} of predictions{where} to {to} ({ci}, "
+                    f"n={s['n_follow']})")
+            if s.get("placebo") == "same_value" and s.get("placebo_rate") is not None:
+                parts[-1] += (f", against {pct(s['placebo_rate'])} when the {region} comes "
+                              f"from a sample with the same {s['attribute']} "
+                              f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])})")
         else:
             parts.append(
                 f"Swapping in the {region} of a sample with another {s['attribute']} changes "
                 f"{pct(s['flip_rate'])} of predictions{where} ({level:.0%} CI "
                 f"{pct(s['flip_ci'][0])}–{pct(s['flip_ci'][1])}, n={s['n']})")
+            if s.get("placebo_flip_rate") is not None and s.get("placebo_flip_ci"):
+                parts[-1] += (f", against {pct(s['placebo_flip_rate'])} when the {region} "
+                              f"comes from a sample with the same {s['attribute']} "
+                              f"({pct(s['placebo_flip_ci'][0])}–"
+                              f"{pct(s['placebo_flip_ci'][1])})")
     if ev.mask is not None and ev.masking_flips:
         m = ev.mask
         where = f" for {describe_group(m['features'])}" if m["features"] else ""
         parts.append(f"{'hiding' if parts else 'Hiding'} the {region} changes "
                      f"{pct(m['rate'])} of predictions{where} ({level:.0%} CI "
                      f"{pct(m['ci'][0])}–{pct(m['ci'][1])}, n={m['n']})")
+    if parts and ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
+        s = ev.swap
+        where = f" for {describe_group(s['features'])}" if s["features"] else ""
+        to = (s["to_classes"][0] if len(s["to_classes"]) == 1
+              else f"the class the swapped-in {s['attribute']} goes with")
+        parts.append(
+            f"a {region} from a sample with another {s['attribute']} sends "
+            f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "
+            f"{pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}, n={s['n_follow']}) against "
+            f"{pct(s['placebo_rate'])} with the same {s['attribute']} "
+            f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])}): real, but under the "
+            f"{pct(ev.threshold)} a high finding needs")
     return "; ".join(parts)
-
-
-def _above_chance(df: pd.DataFrame, rows: np.ndarray, n_classes: int, level: float) -> bool:
-    correct = df.loc[rows, "correct"].astype(bool)
-    lo, _ = wilson_ci(int(correct.sum()), int(len(correct)), level)
-    return bool(np.isfinite(lo) and lo > 1.0 / max(n_classes, 2))
-
-
-def _ignored_cell(df: pd.DataFrame, region: str, feats: dict[str, str], rows: np.ndarray,
-                  method: str | None, *, swap: bool, level: float, n_boot: int, seed: int
-                  ) -> dict[str, Any]:
-    out: dict[str, Any] = {"group": group_name(feats) if feats else "all",
-                           "features": dict(feats), "n": int(rows.sum())}
-    if flip_column(region) in df.columns:
-        k, n, ci = flip_stats(df, rows, region, level)
-        out["masking"] = {"rate": json_float(k / n) if n else None, "ci": ci, "n": n}
-    if swap:
-        r = swap_rates(df[rows], OBJECT, level)
-        out["swap"] = {"follow_rate": r["follow_rate"], "follow_ci": r["follow_ci"],
-                       "n": r["n_follow"]}
-    if method is not None and mass_column(method, region) in df.columns:
-        lift, lo, hi = bootstrap_ratio_ci(df.loc[rows, mass_column(method, region)].to_numpy(float),
-                                          df.loc[rows, area_column(region)].to_numpy(float),
-                                          n_boot=n_boot, level=level, seed=seed)
-        out["lift"] = {"lift": json_float(lift), "ci": [json_float(lo), json_float(hi)]}
-    return out
-
-
-def _ignored_signals(cell: dict[str, Any]) -> tuple[list[str], bool]:
-    """``(signals, read)``: which tests say the region is ignored, and whether a causal test
-    shows it is read (then nothing is flagged). The swap, when it ran, outranks masking: a
-    blurred object can keep the colours a model reads it by."""
-    sig = []
-    m, s, li = cell.get("masking"), cell.get("swap"), cell.get("lift")
-    causal = s if s and s["n"] else None
-    if causal is not None:
-        lo, hi = causal["follow_ci"]
-    elif m and m["n"]:
-        lo, hi = m["ci"]
-    else:
-        lo = hi = None
-    if lo is not None and lo > RELIANCE_THRESHOLD:
-        return [], True
-    if hi is not None and hi < IGNORED_FLIP:
-        sig.append("swap" if causal is not None else "masking")
-        if causal is not None and m and m["n"] and m["ci"][1] is not None \
-                and m["ci"][1] < IGNORED_FLIP:
-            sig.append("masking")
-    if li and li["ci"][1] is not None and li["ci"][1] <= 1.0:
-        sig.append("lift")
-    return sig, False
-
-
-def _ignored_title(region: str, cell: dict[str, Any], method: str | None, level: float) -> str:
-    where = describe_group(cell["features"]) if cell["features"] else "all samples"
-    parts = []
-    s, m, li = cell.get("swap"), cell.get("masking"), cell.get("lift")
-    if s and s["n"]:
-        parts.append(f"pasting in another class's {region} moves only {pct(s['follow_rate'])} "
-                     f"of predictions to that class ({level:.0%} CI {pct(s['follow_ci'][0])}–"
-                     f"{pct(s['follow_ci'][1])}, n={s['n']})")
-    if m and m["n"]:
-        parts.append(f"hiding it changes {pct(m['rate'])} ({level:.0%} CI {pct(m['ci'][0])}–"
-                     f"{pct(m['ci'][1])}, n={m['n']})")
-    if li and li["lift"] is not None and method is not None:
-        parts.append(f"its {method_label(method)} lift is {li['lift']:.2f} ({level:.0%} CI "
-                     f"{li['ci'][0]:.2f}–{li['ci'][1]:.2f})")
-    return (f"The model ignores the {region} for {where}: " + "; ".join(parts) + ".")
-
-
-def ignored_region_findings(df: pd.DataFrame, expected: Sequence[str], attributes: Sequence[str],
-                            *, method: str | None, min_group_size: int = 10,
-                            n_classes: int | None = None, level: float = 0.95,
-                            n_boot: int = 1000, seed: int = 0) -> list[Finding]:
-    """``ignored_region`` findings: at most one per expected region (module docstring).
-
-    Args:
-        df: per-sample table of ONE model (``label``, ``correct``, attribute columns, and
-            any of ``flip_<region>``, ``swap_pred_object``/``swap_to_object``,
-            ``mass_<method>_<region>``/``area_<region>``).
-        expected: the expected regions.
-        attributes: attribute columns of the class x value cells.
-        method: the primary saliency method (None: attention is not used).
-        min_group_size: smallest cell tested.
-        n_classes: number of classes (chance = 1 / n_classes); default: classes in ``df``.
-        level, n_boot, seed: interval settings.
-    """
-    k = n_classes or int(df["label"].astype(str).nunique())
-    swap = swap_pred_column(OBJECT) in df.columns and len(expected) == 1
-    out = []
-    for region in expected:
-        if area_column(region) not in df.columns:
-            continue
-        best = None
-        for feats, rows in cells(df, attributes, min_group_size):
-            if not _above_chance(df, rows, k, level):
-                continue
-            cell = _ignored_cell(df, region, feats, rows, method, swap=swap, level=level,
-                                 n_boot=n_boot, seed=seed)
-            sig, _ = _ignored_signals(cell)
-            if not sig:
-                continue
-            high = any(x != "lift" for x in sig)
-            key = (high, len(sig), cell["n"])
-            if best is None or key > best[0]:
-                best = (key, cell, sig, high)
-        if best is None:
-            continue
-        _, cell, sig, high = best
-        out.append(Finding("ignored_region", "high" if high else "medium",
-                           _ignored_title(region, cell, method, level),
-                           {"region": region, "method": method, **cell, "signals": sig,
-                            "ignored_flip": IGNORED_FLIP}))
-    return out

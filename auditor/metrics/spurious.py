@@ -18,9 +18,9 @@ One finding per region; its title puts the causal evidence first. Severity:
 
 * ``high``   — swapping the region sends more than ``reliance_threshold`` of a cell's
   predictions to the class the swapped-in content goes with in training (lower bound, and
-  above the placebo), OR the swap *leans* that way (the rate itself reaches the threshold,
-  its lower bound above the placebo's upper bound) AND masking the region flips more than
-  ``reliance_threshold`` of a cell's predictions, OR the lift clears
+  above the same-value placebo), OR the swap *leans* that way (the rate itself reaches the
+  threshold, its lower bound above the placebo's upper bound) AND masking the region flips
+  more than ``reliance_threshold`` of the same cell's predictions, OR the lift clears
   the bar AND (the mass on the region exceeds the mass on the expected regions in that cell,
   OR masking the region flips more than ``reliance_threshold`` of a cell's predictions);
 * ``medium`` — any one kind of evidence alone.
@@ -92,7 +92,8 @@ def _flip_rate(df: pd.DataFrame, rows: np.ndarray, region: str, level: float
 
 
 def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[str],
-                    cell_list, attributes: Sequence[str], *, lift_threshold: float,
+                    cell_list, attributes: Sequence[str], *, min_group_size: int,
+                    lift_threshold: float,
                     reliance_threshold: float, other_methods: Sequence[str], n_boot: int,
                     level: float, seed: int) -> Finding | None:
     mass = df[mass_column(method, region)].to_numpy(dtype=float)
@@ -104,7 +105,7 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         if np.isfinite(lo) and lo > lift_threshold:
             scored.append((lo, lift, hi, feats, rows))
     causal = causal_evidence(df, region, cell_list, attributes, threshold=reliance_threshold,
-                             level=level)
+                             level=level, min_follow=min_group_size)
     if not scored and not causal.causal:
         return None
     scored.sort(key=lambda s: (-s[0], group_name(s[3])))
@@ -133,7 +134,7 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
     elif causal.swap_flips:
         reasons.append("swap_flips")
     severity = "high" if ("swap_follows" in reasons
-                          or {"swap_leans", "reliance"} <= set(reasons)
+                          or ("swap_leans" in reasons and causal.masking_agrees)
                           or ("lift" in reasons and len(reasons) > 1)) else "medium"
 
     wrong = ~df["correct"].astype(bool).to_numpy() if "correct" in df.columns else None
@@ -226,7 +227,7 @@ def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
     out = []
     for region in spurious:
         f = _region_finding(df, method, region, expected, cell_list, attributes,
-                            lift_threshold=lift_threshold,
+                            min_group_size=min_group_size, lift_threshold=lift_threshold,
                             reliance_threshold=reliance_threshold, other_methods=other_methods,
                             n_boot=n_boot, level=level, seed=seed)
         if f is not None:

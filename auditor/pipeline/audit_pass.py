@@ -33,12 +33,13 @@ from auditor.metrics.regions import (
     region_area,
     relevance_rank_accuracy,
 )
-from auditor.metrics.reliance import swap_pred_column, swap_to_column
+from auditor.metrics.reliance import swap_placebo_column, swap_pred_column, swap_to_column
 from auditor.pipeline.progress import ProgressSink
-from auditor.pipeline.reliance_pass import OBJECT_SWAP, SwapPlan, reliance_test, swap_test
+from auditor.pipeline.reliance_pass import OBJECT_SWAP, Swap, SwapPlan, reliance_test, swap_test
 from auditor.pipeline.rundir import RunDir
 from auditor.saliency import CamEngine
 from auditor.saliency.concepts import fit_vectors
+from auditor.saliency.perturb import fill_image
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ class AuditTables:
         reliance_regions: names of the R' occluded regions.
         swap_pred: [N, S] class index predicted after swap s (-1: not swapped).
         swap_donor: [N, S] table row of the donor of swap s (-1: none).
-        swap_names: the S swap names (``object`` or ``<attribute>:<region>``).
+        swaps: the S swaps (:class:`~auditor.pipeline.reliance_pass.Swap`: a name, ``object``
+            or ``<attribute>:<region>``, and whether it is a context swap's placebo).
         concept_vectors: [P, K] float16 target-layer activation vectors of the images concept
             discovery is fit on (``analysis.concepts.fit_images``, see
             :func:`auditor.metrics.concepts.fit_vectors`).
@@ -105,7 +107,7 @@ class AuditTables:
     reliance_regions: list[str]
     swap_pred: np.ndarray
     swap_donor: np.ndarray
-    swap_names: list[str]
+    swaps: list[Swap]
     cover: np.ndarray | None = None
     concept_vectors: np.ndarray | None = None
 
@@ -193,11 +195,13 @@ def audit_model(
             local = [i for i in range(len(images)) if b * bs + i in fit]
             vectors = fit_vectors(out.activations[local], [b * bs + i for i in local]
                                   ).to(torch.float16).cpu().numpy()
+        # one filled copy of the batch for the masking test and the swaps
+        filler = fill_image(images, fill) if (reliance_idx or n_swaps) else None
         if reliance_idx:
             names = [regions[i] for i in reliance_idx]
             rel_out = reliance_test(model, images, masks[:, reliance_idx], names,
                                     fill=fill, batch_size=len(images),
-                                    logits=out.logits.detach())
+                                    logits=out.logits.detach(), filler=filler)
             flip = np.stack([rel_out[regions[i]]["flip"] for i in reliance_idx], axis=1)
             drop = np.stack([rel_out[regions[i]]["conf_drop"] for i in reliance_idx], axis=1)
         else:
@@ -205,7 +209,8 @@ def audit_model(
             drop = np.zeros((len(images), 0), dtype=np.float32)
         if n_swaps:
             swap_pred, swap_donor = swap_test(model, images, masks, batch["index"].numpy(),
-                                              swap_plan, batch_number=b, fill=fill)
+                                              swap_plan, batch_number=b, fill=fill,
+                                              filler=filler)
         else:
             swap_pred = swap_donor = np.zeros((len(images), 0), dtype=np.int64)
         rundir.write_npz(
@@ -233,7 +238,7 @@ def audit_model(
 
 def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
                  regions: list[str], rcfg: RelianceConfig | None,
-                 swap_names: list[str] | None = None) -> AuditTables:
+                 swaps: list[Swap] | None = None) -> AuditTables:
     """Concatenate a model's shards in batch order."""
     parts: dict[str, list[np.ndarray]] = {}
     for b in range(n_batches):
@@ -251,7 +256,7 @@ def merge_shards(rundir: RunDir, model_name: str, n_batches: int,
         flip=cat["flip"], conf_drop=cat["conf_drop"],
         reliance_regions=reliance_regions(regions, rcfg),
         swap_pred=swap_pred, swap_donor=swap_donor,
-        swap_names=list(swap_names or [])[:swap_pred.shape[1]],
+        swaps=list(swaps or [])[:swap_pred.shape[1]],
         cover=cat.get("cover"), concept_vectors=cat.get("concept_vectors"),
     )
 
@@ -309,15 +314,20 @@ def swap_columns(tables: AuditTables, bundle_table: pd.DataFrame, classes: list[
     """The swap columns of the per-sample table (names in :mod:`auditor.metrics.reliance`).
 
     ``context`` maps ``{ATTR: {VALUE: CLASS}}``: the class each attribute value goes with in
-    training (:func:`~auditor.metrics.reliance.context_classes`).
+    training (:func:`~auditor.metrics.reliance.context_classes`). A placebo swap gives only
+    the prediction (``swap_placebo_<name>``): its donor's value is the image's own.
     """
     cols: dict[str, np.ndarray] = {}
     names = np.asarray(classes, dtype=object)
-    for k, name in enumerate(tables.swap_names):
+    for k, swap in enumerate(tables.swaps):
+        name = swap.name
         pred, donor = tables.swap_pred[:, k], tables.swap_donor[:, k]
         ok = donor >= 0
         after = np.full(len(pred), None, dtype=object)
         after[ok] = names[pred[ok]]
+        if swap.placebo:
+            cols[swap_placebo_column(name)] = after
+            continue
         source = np.full(len(pred), None, dtype=object)
         if name == OBJECT_SWAP:
             source[ok] = names[bundle_table["label"].to_numpy()[donor[ok]]]

@@ -10,8 +10,11 @@ original prediction dropped. The audit pass stores them as the columns ``flip_<r
 
 :func:`swap_test` runs the counterfactual swaps of a :class:`SwapPlan`: each spurious region
 pasted in from a sample with another value of an attribute (the expected regions kept), and
-the expected regions pasted in from a sample of another class. Donors are drawn inside the
-batch, seeded by the batch number, so a resumed run draws the same ones.
+the expected regions pasted in from a sample of another class. Each context swap has a
+*placebo*: the same region pasted in from a sample with the **same** attribute value, which
+disrupts the image as much but carries no other context, so the two predictions of one image
+can be compared. Donors are drawn inside the batch, seeded by the batch number, so a resumed
+run draws the same ones.
 
 The tests run under ``torch.no_grad()`` with the model in eval mode
 (:func:`auditor.models.state.eval_mode` restores every module's training flag afterwards, even
@@ -41,11 +44,13 @@ OBJECT_SWAP = "object"
 
 @dataclass(frozen=True)
 class Swap:
-    """One counterfactual swap: ``name`` is ``OBJECT_SWAP`` or ``<attribute>:<region>``."""
+    """One counterfactual swap: ``name`` is ``OBJECT_SWAP`` or ``<attribute>:<region>``;
+    ``placebo``: the donors share the image's attribute value instead of differing in it."""
 
     name: str
     region: int | None  # index of the swapped spurious region (None: the expected regions)
     attribute: str | None  # donors differ in this attribute (None: donors differ in class)
+    placebo: bool = False
 
 
 @dataclass
@@ -71,7 +76,8 @@ def build_swap_plan(table: pd.DataFrame, regions: Sequence[str], attributes: Seq
                     expected: Sequence[str], swapped: Sequence[str], seed: int
                     ) -> SwapPlan | None:
     """The swaps of a run: the expected regions from another class, and each region of
-    ``swapped`` (the spurious ones) from another value of each attribute.
+    ``swapped`` (the spurious ones) from another value of each attribute, each followed by
+    its placebo (the region from a sample with the same value).
 
     Returns:
         None when no expected region is configured (nothing to keep or paste).
@@ -81,8 +87,9 @@ def build_swap_plan(table: pd.DataFrame, regions: Sequence[str], attributes: Seq
     if not exp:
         return None
     swaps = [Swap(OBJECT_SWAP, None, None)]
-    swaps += [Swap(f"{a}:{r}", regions.index(r), a) for a in attributes for r in swapped
-              if r in regions and r not in expected]
+    swaps += [Swap(f"{a}:{r}", regions.index(r), a, placebo) for a in attributes
+              for r in swapped if r in regions and r not in expected
+              for placebo in (False, True)]
     codes = {a: pd.factorize(table[a].astype(str))[0] for a in attributes}
     return SwapPlan(swaps, exp, codes, table["label"].to_numpy().astype(np.int64), seed)
 
@@ -113,7 +120,8 @@ def pick_donors(keys: np.ndarray, usable: np.ndarray, rng: np.random.Generator, 
 
 def reliance_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
                   regions: Sequence[str], *, fill: Fill = "blur", batch_size: int = 64,
-                  logits: torch.Tensor | None = None) -> dict[str, dict[str, np.ndarray]]:
+                  logits: torch.Tensor | None = None, filler: torch.Tensor | None = None
+                  ) -> dict[str, dict[str, np.ndarray]]:
     """Occlude each region in turn and measure how the prediction changes.
 
     Args:
@@ -126,6 +134,8 @@ def reliance_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
         batch_size: samples per forward pass.
         logits: ``[N, K]`` the model's logits on ``images`` when already computed (saves
             one forward pass per batch).
+        filler: ``[N, C, H, W]`` :func:`fill_image` of ``images`` when already computed (the
+            swaps use the same one).
 
     Returns:
         ``{REGION: {"flip": bool [N], "conf_drop": float [N]}}``: ``flip`` = the predicted
@@ -147,9 +157,9 @@ def reliance_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor,
             base = logits[sl].to(device) if logits is not None else model(x)
             prob = torch.softmax(base.float(), dim=1)
             conf, pred = prob.max(dim=1)
-            filler = fill_image(x, fill)
+            filled = (filler[sl].to(device) if filler is not None else fill_image(x, fill))
             for j, region in enumerate(regions):
-                occluded = occlude_regions(x, m, j, fill, filler=filler)
+                occluded = occlude_regions(x, m, j, fill, filler=filled)
                 prob_o = torch.softmax(model(occluded).float(), dim=1)
                 flips[region][sl] = (prob_o.argmax(dim=1) != pred).cpu().numpy()
                 after = prob_o.gather(1, pred.unsqueeze(1)).squeeze(1)
@@ -196,7 +206,7 @@ def swap_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, rows:
                 keys, region, keep = plan.labels[rows], expected, None
             else:
                 keys, region, keep = plan.codes[swap.attribute][rows], m[:, swap.region], expected
-            donors = pick_donors(keys, has_expected, rng)
+            donors = pick_donors(keys, has_expected, rng, same=swap.placebo)
             ok = donors >= 0
             if not ok.any():
                 continue

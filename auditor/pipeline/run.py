@@ -300,7 +300,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         for mcfg, (model, target_layer, meta) in zip(cfg.models, models, strict=True):
             tables = merge_shards(rundir, mcfg.name, n_batches[mcfg.name], bundle.regions,
                                   cfg.analysis.reliance,
-                                  [s.name for s in plan.swaps] if plan else [])
+                                  plan.swaps if plan else [])
             df = sample_frame(mcfg.name, tables, bundle.table, bundle.classes,
                               bundle.attributes, list(cfg.saliency.methods), bundle.regions,
                               context={a: {v: c["class"] for v, c in ctx.items()

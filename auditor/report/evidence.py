@@ -88,7 +88,7 @@ def _swap_rows(model: Mapping[str, Any]) -> list[dict[str, str]]:
     for name, entry in (model.get("swaps") or {}).items():
         if not isinstance(entry, Mapping):
             continue
-        what = ("another class's expected region pasted in" if name == "object" else
+        what = ("expected region from another class" if name == "object" else
                 "{1} from another {0}".format(*name.split(":", 1)))
         cells = [("all", entry)]
         for attr, by_cls in (entry.get("by_cell") or {}).items():
@@ -96,11 +96,13 @@ def _swap_rows(model: Mapping[str, Any]) -> list[dict[str, str]]:
                 cells += [(f"class {cls}, {attr}={v}", r) for v, r in (by_val or {}).items()]
         for group, r in cells:
             r = r or {}
-            rows.append({"swap": what, "group": group, "flip_rate": f.pct(r.get("flip_rate")),
-                         "ci": f.pct_ci(r.get("ci")), "n": f.count(r.get("n")),
-                         "follow_rate": f.pct(r.get("follow_rate")),
-                         "follow_ci": f.pct_ci(r.get("follow_ci")),
-                         "n_follow": f.count(r.get("n_follow"))})
+            rows.append({"swap": what, "group": group,
+                         "flip": _with_ci(r.get("flip_rate"), r.get("ci")),
+                         "n": f.count(r.get("n")),
+                         "follow": _with_ci(r.get("follow_rate"), r.get("follow_ci")),
+                         "n_follow": f.count(r.get("n_follow")),
+                         "placebo": (_with_ci(r.get("placebo_rate"), r.get("placebo_ci"))
+                                     if r.get("placebo") == "same_value" else f.DASH)})
     return rows
 
 

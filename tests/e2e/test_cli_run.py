@@ -57,8 +57,10 @@ def test_summary_schema(tiny_run):
         assert m["verdict"]["status"] in {"not_ready", "review", "ok"} and m["verdict"]["text"]
         assert set(m["reliance"]) == {"face", "object", "background"}
         assert set(m["swaps"]) == {"object", "hair:face", "hair:background"}
-        assert {"flip_rate", "ci", "n", "follow_rate", "follow_ci", "n_follow"} <= set(
-            m["swaps"]["hair:background"])
+        assert {"flip_rate", "ci", "n", "follow_rate", "follow_ci", "n_follow", "placebo_rate",
+                "placebo_ci", "placebo_flip_rate"} <= set(m["swaps"]["hair:background"])
+        assert m["swaps"]["hair:background"]["placebo"] == "same_value"  # same-value pastes ran
+        assert m["swaps"]["object"]["placebo"] == "agreeing_rows"
         for f in m["findings"]:
             assert f["kind"] in {"spurious_cue", "group_gap", "misclassification_cluster",
                                  "unreliable_saliency", "disparity", "slice", "ignored_region",

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from auditor.metrics.findings import disparity_findings
+from auditor.metrics.ignored import ignored_region_findings
 from auditor.metrics.reliance import swap_summary
-from auditor.metrics.shortcuts import ignored_region_findings
 from auditor.metrics.spurious import spurious_cue_findings
 
 REGIONS = ["object", "background"]
@@ -164,7 +164,8 @@ def test_disruption_in_a_two_class_task_is_not_following():
     assert [(f.kind, f.severity) for f in found] == [("spurious_cue", "medium")]
     swap = found[0].evidence["causal"]["swap"]
     assert swap["follow_rate"] == pytest.approx(0.4, abs=0.05)
-    assert swap["placebo_flip_rate"] == pytest.approx(0.4, abs=0.05)
+    assert swap["placebo"] == "agreeing_rows"
+    assert swap["placebo_rate"] == pytest.approx(0.4, abs=0.05)
     assert "swap_follows" not in found[0].evidence["severity_reasons"]
 
 
@@ -192,19 +193,25 @@ def test_following_and_leaning(follow, ci, placebo_ci, follows, leans):
     assert ev.swap_follows is follows and ev.swap_leans is leans
 
 
-@pytest.mark.parametrize(("mask_lower", "severity"), [(0.33, "high"), (0.05, "medium")])
-def test_leaning_swap_is_high_only_when_masking_agrees(monkeypatch, mask_lower, severity):
-    """The scenes baseline at seed 1 leans (27%, placebo 0-6%) and masking the background
-    flips 42% (33-52%) of a cell: high. A model whose swap leans the same way but whose
-    masking flips nothing (a rebalanced clinic model at seed 2: 25%, 19-33%) stays medium."""
+@pytest.mark.parametrize(("mask_lower", "same_cell", "severity"),
+                         [(0.33, True, "high"), (0.05, True, "medium"), (0.33, False, "medium")])
+def test_leaning_swap_is_high_only_when_masking_agrees(monkeypatch, mask_lower, same_cell,
+                                                      severity):
+    """A swap that leans (27%, placebo 0-6%) with masking the background flipping 42%
+    (33-52%) of the same cell: high. Masking that flips nothing there (a rebalanced clinic
+    model at seed 2: 25%, 19-33%), or flips another cell only (hiding a face changes a group
+    whose face the model reads for other reasons), leaves it medium."""
     import auditor.metrics.spurious as spurious
 
     ev = _evidence(0.27, [0.193, 0.364], [0.0, 0.061])
     ev.swap.update({"swap": "scene:background", "attribute": "scene", "group": "label=cat",
                     "features": {"label": "cat"}, "n": 100, "n_follow": 100,
-                    "placebo_flip_rate": 0.0, "n_placebo": 59, "to_classes": ["cup"]})
+                    "placebo": "agreeing_rows", "placebo_rate": 0.0, "n_placebo": 59,
+                    "to_classes": ["cup"]})
     ev.mask = {"group": "all", "features": {}, "n": 100, "rate": mask_lower + 0.09,
                "ci": [mask_lower, mask_lower + 0.19]}
+    in_cell = mask_lower if same_cell else 0.0
+    ev.swap["masking"] = {"rate": in_cell + 0.09, "ci": [in_cell, in_cell + 0.19], "n": 100}
     monkeypatch.setattr(spurious, "causal_evidence", lambda *a, **k: ev)
     df = _scenes_table(follows=False, object_read=True)
     (f,) = _spurious(df)
