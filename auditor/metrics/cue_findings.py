@@ -25,7 +25,7 @@ from scipy import stats as sps
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.columns import area_column, flip_column, mass_column
 from auditor.metrics.cues import paste_summary
-from auditor.metrics.groups import reference_group
+from auditor.metrics.groups import class_cells, reference_group
 from auditor.metrics.hotspots import place
 from auditor.metrics.severity import (
     CONCEPT_HIGH_ODDS,
@@ -51,11 +51,9 @@ def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float
         return None
     keep = df[acol].to_numpy(float) > 0 if acol in df.columns else np.ones(len(df), bool)
     keep &= df[col].notna().to_numpy()  # images the masking test ran on
-    labels = df["label"].astype(str).to_numpy()
-    cells = {"all samples": keep}
-    cells.update({f"class {c}": keep & (labels == c) for c in sorted(set(labels))})
     best = None
-    for cell, rows in cells.items():
+    for cell, rows in class_cells(df["label"].to_numpy()).items():
+        rows = rows & keep
         n = int(rows.sum())
         if n < min_group_size:
             continue

@@ -24,6 +24,7 @@ from auditor.metrics.columns import (
     paste_placebo_column,
 )
 from auditor.metrics.concepts import concept_stats
+from auditor.metrics.groups import class_cells
 from auditor.metrics.hotspots import Hotspot, downsample, hotspot_mass
 from auditor.metrics.reliance import reliance_summary
 from auditor.metrics.stats import bootstrap_mean_ci, json_float, wilson_ci
@@ -138,11 +139,8 @@ def paste_summary(df: pd.DataFrame, name: str, min_group_size: int, level: float
     if fcol not in df.columns or pcol not in df.columns:
         return None
     follow, placebo = df[fcol].to_numpy(float), df[pcol].to_numpy(float)
-    labels = df["label"].astype(str).to_numpy()
-    cells = {"all samples": np.ones(len(df), bool)}
-    cells.update({f"class {c}": labels == c for c in sorted(set(labels))})
     best = None
-    for cell, rows in cells.items():
+    for cell, rows in class_cells(df["label"].to_numpy()).items():
         f, p = follow[rows & np.isfinite(follow)], placebo[rows & np.isfinite(placebo)]
         if len(f) < min_group_size:
             continue

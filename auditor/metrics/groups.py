@@ -38,7 +38,7 @@ import pandas as pd
 
 from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["GroupPerformance", "GroupStat", "attribute_values", "group_cells",
+__all__ = ["GroupPerformance", "GroupStat", "attribute_values", "class_cells", "group_cells",
            "group_performance", "odds_groups", "reference_group", "worst_and_best"]
 
 MISSING = "missing"
@@ -147,6 +147,15 @@ def reference_group(df: pd.DataFrame, attr: str, min_group_size: int
         return None
     ref = sorted(sizes.index, key=lambda v: (-sizes[v], v))[0]
     return values, ref, sorted(v for v in sizes.index if v != ref)
+
+
+def class_cells(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """``{"all samples": every row, "class C": the rows of class C, ...}`` as bool ``[N]``
+    masks, classes sorted: the cells the unannotated-cue tests are read in."""
+    labels = np.asarray(labels).astype(str)
+    out = {"all samples": np.ones(len(labels), dtype=bool)}
+    out.update({f"class {c}": labels == c for c in sorted(set(labels.tolist()))})
+    return out
 
 
 def group_name(features: dict[str, str]) -> str:

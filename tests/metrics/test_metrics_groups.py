@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import equalized_odds_difference
 
-from auditor.metrics.groups import group_cells, group_performance, worst_and_best
+from auditor.metrics.groups import class_cells, group_cells, group_performance, worst_and_best
 from auditor.metrics.stats import wilson_ci
 
 RIGHT = {("doctor", "dark"): 9, ("doctor", "blond"): 4, ("nurse", "dark"): 6,
@@ -105,3 +105,13 @@ def test_group_cells_and_worst_and_best_are_the_one_rule():
     worst, _, met = worst_and_best(cells, 5)  # nobody is that large: everyone competes
     assert (worst.name, met) == ("hair=missing & label=a", False)
     assert [c.name for c in group_cells(df, [])] == ["label=a", "label=b"]
+
+
+
+def test_class_cells_are_all_samples_then_each_class_sorted():
+    cells = class_cells(np.array(["nurse", "doctor", "nurse", "doctor", "doctor"]))
+    assert list(cells) == ["all samples", "class doctor", "class nurse"]
+    assert cells["all samples"].tolist() == [True] * 5
+    assert cells["class doctor"].tolist() == [False, True, False, True, True]
+    assert cells["class nurse"].tolist() == [True, False, True, False, False]
+    assert list(class_cells(np.array([1, 0]))) == ["all samples", "class 0", "class 1"]
