@@ -41,7 +41,7 @@ from auditor.pipeline.audit_pass import collate_samples, images_on
 from auditor.pipeline.reliance_pass import pick_donors, reliance_test
 from auditor.saliency.concepts import project, remove_concept
 from auditor.saliency.layers import capture_activation, registered_hooks, resolve_target_layer
-from auditor.saliency.perturb import Fill, fill_image, swap_region
+from auditor.saliency.perturb import fill_image, swap_region
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def _without(model: nn.Module, layer: nn.Module, images: torch.Tensor, coeffs: t
 
 
 def _hotspot_swaps(model: nn.Module, images: torch.Tensor, regions: torch.Tensor,
-                   labels: np.ndarray, logits: torch.Tensor, fill: Fill,
+                   labels: np.ndarray, logits: torch.Tensor, filler: torch.Tensor,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Paste each hotspot's area from another image of the batch: of another class (does the
     prediction follow the donor's class?) and of the same class (the placebo: does any paste
@@ -137,7 +137,9 @@ def _hotspot_swaps(model: nn.Module, images: torch.Tensor, regions: torch.Tensor
 
     Args:
         images: ``[B, C, H, W]``; regions: ``[B, K, H, W]`` bool hotspot areas (annotated
-            pixels excluded); labels: ``[B]`` class indices; logits: ``[B, classes]``.
+            pixels excluded); labels: ``[B]`` class indices; logits: ``[B, classes]``;
+            filler: ``[B, C, H, W]`` what an image's own copy of the area is replaced with
+            (:func:`~auditor.saliency.perturb.fill_image`, shared with the masking test).
 
     Returns:
         ``(follow, placebo)``, ``[B, K]`` float: 1.0 / 0.0, NaN where there was no donor or
@@ -147,7 +149,6 @@ def _hotspot_swaps(model: nn.Module, images: torch.Tensor, regions: torch.Tensor
     usable = np.ones(len(labels), bool)
     other = pick_donors(labels, usable, rng)
     same = pick_donors(labels, usable, rng, same=True)
-    filler = fill_image(images, fill)
     k_n = regions.shape[1]
     follow = np.full((len(labels), k_n), np.nan)
     placebo = np.full((len(labels), k_n), np.nan)
@@ -220,13 +221,14 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
                 fixed = torch.stack([torch.from_numpy(h.mask) for h in hotspots]).float()
                 up = F.interpolate(fixed[None].to(device), size=bg.shape[-2:],
                                    mode="nearest")[0].bool()
+                filler = fill_image(images, fill)  # one filled copy: masking and pastes
                 rel = reliance_test(model, images, up[None] & bg[:, None], names,
                                     fill=fill, batch_size=len(images),
-                                    logits=logits)
+                                    logits=logits, filler=filler)
                 flips.append(np.stack([rel[n]["flip"] for n in names], axis=1))
                 drops.append(np.stack([rel[n]["conf_drop"] for n in names], axis=1))
                 follow, placebo = _hotspot_swaps(model, images, up[None] & bg[:, None],
-                                                 batch["label"].numpy(), logits, fill,
+                                                 batch["label"].numpy(), logits, filler,
                                                  np.random.default_rng([seed, 7, start]))
                 follows.append(follow)
                 placebos.append(placebo)

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from auditor.pipeline.cues_pass import _hotspot_swaps
+from auditor.saliency.perturb import fill_image
 
 
 class _Corner(nn.Module):
@@ -31,7 +32,8 @@ def test_pasting_the_corner_from_another_class_moves_the_prediction_there():
     other[10:, 10:] = True  # an area the model ignores
     regions = torch.stack([corner, other])[None].expand(len(labels), -1, -1, -1)
     logits = model(images)
-    follow, placebo = _hotspot_swaps(model, images, regions, labels, logits, "mean",
+    follow, placebo = _hotspot_swaps(model, images, regions, labels, logits,
+                                     fill_image(images, "mean"),
                                      np.random.default_rng(0))
     assert follow.shape == placebo.shape == (16, 2)
     assert np.nanmean(follow[:, 0]) == 1.0  # every paste of the corner is followed
@@ -46,7 +48,8 @@ def test_an_image_already_predicted_as_the_donor_class_cannot_follow():
     corner = torch.zeros(16, 16, dtype=torch.bool)
     corner[:4, :4] = True
     regions = corner[None, None].expand(4, 1, -1, -1)
-    follow, _ = _hotspot_swaps(model, images, regions, labels, model(images), "mean",
+    follow, _ = _hotspot_swaps(model, images, regions, labels, model(images),
+                               fill_image(images, "mean"),
                                np.random.default_rng(0))
     assert np.isnan(follow[0, 0])  # its donor is class 1, which it is already called
     assert follow[2, 0] == 1.0  # a marked doctor given a nurse's corner: called nurse
