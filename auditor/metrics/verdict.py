@@ -27,13 +27,14 @@ __all__ = ["comparison_headline", "model_verdict"]
 _CAUSAL = ("swap_follows", "swap_flips", "reliance")
 
 
-def _rate(value: Any, ci: Any, n: Any) -> str:
-    """``'38% (29–48%, n=100)'``; the bare percentage when the interval is missing."""
+def _rate(value: Any, ci: Any, n: Any, extra: str = "") -> str:
+    """``'38% (29–48%, n=100)'`` (``extra`` added inside the brackets); the bare percentage
+    when the interval is missing."""
     if value is None:
         return "n/a"
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
-        return f"{pct(value)} ({pct(ci[0])}–{pct(ci[1])}, n={n})"
-    return f"{pct(value)} (n={n})" if n is not None else pct(value)
+        return f"{pct(value)} ({pct(ci[0])}–{pct(ci[1])}, n={n}{extra})"
+    return f"{pct(value)} (n={n}{extra})" if n is not None else pct(value)
 
 
 def _worst(block: Mapping[str, Any]) -> str:
@@ -132,9 +133,14 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
     if swap and (swap.get("follow_ci") or [0])[0] is not None:
         a = _cell_rates(after, {**swap, "region": region}) or {}
         b = _rate(swap.get("follow_rate"), swap.get("follow_ci"), swap.get("n_follow"))
-        return (f"swapping in the {region} sends {b} → "
-                f"{_rate(a.get('follow_rate'), a.get('follow_ci'), a.get('n_follow'))} of "
-                f"predictions to the class it goes with")
+        extra = ""
+        if a.get("placebo") == "same_value" and a.get("placebo_rate") is not None:
+            # what a paste alone does, so the reader can judge what is left
+            attr = str(swap.get("swap", "")).split(":", 1)[0] or "value"
+            extra = f"; {pct(a['placebo_rate'])} for a {region} of the same {attr}"
+        now = _rate(a.get("follow_rate"), a.get("follow_ci"), a.get("n_follow"), extra)
+        return (f"swapping in the {region} sends {b} → {now} of predictions to the class it "
+                f"goes with")
     if mask:
         a = _cell_rates(after, {**mask, "region": region}) or {}
         before = _rate(mask.get("rate"), mask.get("ci"), mask.get("n"))

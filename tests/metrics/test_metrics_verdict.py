@@ -51,6 +51,12 @@ def test_headline_says_what_rebalancing_removed():
         "rebalanced weakens the face shortcut (swapping in the face sends 92% (82%–97%, n=250) → "
         "15% (5%–12%, n=240) of predictions to the class it goes with; a medium finding on it "
         "remains); worst-group accuracy 6%")
+    placebo = _block([_cue("face", 0.3, "medium")], 0.72, follow_after=0.23)
+    placebo["swaps"]["hair:face"]["by_class"]["doctor"].update(
+        {"placebo": "same_value", "placebo_rate": 0.1, "placebo_ci": [0.07, 0.14]})
+    assert ("sends 92% (82%–97%, n=250) → 23% (5%–12%, n=240; 10% for a face of the same "
+            "hair) of predictions to the class it goes with" in comparison_headline(
+                {"baseline": models["baseline"], "rebalanced": placebo}, "baseline"))
     kept = {"baseline": models["baseline"], "other": _block([_cue("face", 0.9)], 0.1, 0.85)}
     assert comparison_headline(kept, "baseline").startswith("other keeps the face shortcut")
     assert comparison_headline({"baseline": models["baseline"]}, "baseline") is None
