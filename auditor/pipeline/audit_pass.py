@@ -43,8 +43,8 @@ from auditor.saliency.perturb import fill_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuditTables", "audit_model", "collate_samples", "images_on", "merge_shards",
-           "reliance_regions"]
+__all__ = ["SHARD_LAYOUT", "AuditTables", "audit_model", "collate_samples", "images_on",
+           "merge_shards", "reliance_regions", "shard_layout"]
 
 
 def reliance_regions(regions: list[str], rcfg: RelianceConfig | None) -> list[str]:
@@ -234,6 +234,18 @@ def audit_model(
             progress(f"audit {model_name}", done, len(mine))
     log.info("audited %s: %d of %d batches on this rank", model_name, len(mine), n_batches)
     return n_batches
+
+
+#: What one shard holds (its arrays, their columns and meaning). Bump it whenever that changes,
+#: so a run interrupted under an older layout redoes its audit instead of mixing the two.
+SHARD_LAYOUT = 2  # 2: every context swap followed by its same-value placebo
+
+
+def shard_layout(plan: SwapPlan | None) -> str:
+    """The layout of a model's shards: :data:`SHARD_LAYOUT` and the swaps in column order
+    (part of the key the shards are reused under, see ``pipeline.run.shard_key``)."""
+    swaps = [(s.name, s.placebo) for s in plan.swaps] if plan is not None else []
+    return f"{SHARD_LAYOUT}:{swaps!r}"
 
 
 def merge_shards(rundir: RunDir, model_name: str, n_batches: int,

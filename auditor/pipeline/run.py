@@ -39,6 +39,7 @@ from auditor.pipeline.audit_pass import (
     merge_shards,
     reliance_regions,
     sample_frame,
+    shard_layout,
 )
 from auditor.pipeline.cues_pass import discover_cues
 from auditor.pipeline.distributed import Dist, distributed_context
@@ -112,10 +113,12 @@ def model_hash(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def shard_key(key: str, bundle: Any, model: torch.nn.Module) -> str:
+def shard_key(key: str, bundle: Any, model: torch.nn.Module, layout: str) -> str:
     """What a model's audit shards depend on: the config key, the data (table, annotation
-    bytes, image and annotation file sizes and mtimes) and the model's weights."""
-    text = "\n".join((key, bundle.data_hash, bundle.files_stamp, model_hash(model)))
+    bytes, image and annotation file sizes and mtimes), the model's weights and the shards'
+    layout (:func:`~auditor.pipeline.audit_pass.shard_layout`: a newer auditor may store other
+    columns under the same version number)."""
+    text = "\n".join((key, bundle.data_hash, bundle.files_stamp, model_hash(model), layout))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -131,8 +134,8 @@ def _check_shards(rundir: RunDir, name: str, key: str) -> str | None:
             old = None
         if old != key:
             rundir.remove_tree(f"shards/{name}")
-            note = (f"model {name}: the data, annotations or weights changed since the "
-                    "interrupted run; its audit starts over")
+            note = (f"model {name}: the data, annotations, weights or the auditor's audit "
+                    "layout changed since the interrupted run; its audit starts over")
             log.warning(note)
     rundir.write_json(rel, {"key": key})
     return note
@@ -248,6 +251,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         if len(audit_rows) == 0:
             raise DataError(f"data.audit_split: the {cfg.data.audit_split!r} split has no "
                             "usable samples")
+        plan = _swap_plan(cfg, bundle)
         models, choices = [], {}
         example = bundle.dataset(cfg.data.audit_split)[0]["image"][None].to(device)
         train_split = TrainSplit(bundle, num_workers=cfg.data.num_workers)
@@ -260,7 +264,8 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                 log.warning("%s: %s", mcfg.name, choices[mcfg.name].note)
             models.append((model, choices[mcfg.name].name, meta))
             if dist.is_main:
-                note = _check_shards(rundir, mcfg.name, shard_key(rundir.key, bundle, model))
+                note = _check_shards(rundir, mcfg.name,
+                                     shard_key(rundir.key, bundle, model, shard_layout(plan)))
                 notes += [note] if note else []
         del train_split  # the decoded train images
         if dist.is_main:
@@ -276,7 +281,6 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         elif (len(cfg.models) > 1 and cfg.data.num_workers == 0
               and RememberedItems.fits(audit_ds)):
             feed = RememberedItems(audit_ds)  # decoded once for all the models
-        plan = _swap_plan(cfg, bundle)
         n_batches: dict[str, int] = {}
         for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):
             n_batches[mcfg.name] = audit_model(

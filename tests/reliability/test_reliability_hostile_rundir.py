@@ -130,6 +130,21 @@ def test_resume_after_a_data_or_weights_change_starts_the_audit_over(tmp_path, m
     assert a["attention"] == b["attention"] and a["metrics"] == b["metrics"]
 
 
+def test_resume_by_an_auditor_with_another_shard_layout_starts_the_audit_over(
+        dataset, tmp_path, monkeypatch):
+    """Shards written by an auditor that stored other swap columns under the same version
+    (here: the layout before each context swap got its placebo) are not mixed in."""
+    from auditor.pipeline import audit_pass
+
+    _, path = dataset
+    with monkeypatch.context() as m:
+        m.setattr(audit_pass, "SHARD_LAYOUT", 1)
+        _interrupted(path, monkeypatch)
+    resumed = invoke("run", path)
+    assert resumed.exit_code == 0, resumed.output
+    assert "its audit starts over" in resumed.output
+
+
 def test_resume_with_unchanged_data_keeps_the_shards(dataset, tmp_path, monkeypatch):
     _, path = dataset
     _interrupted(path, monkeypatch)
