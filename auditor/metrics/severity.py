@@ -50,6 +50,16 @@ CONCEPT_HIGH_ODDS = 3.0
 CONCEPT_HIGH_P = 0.001
 
 
+#: Effect sizes are differences of proportions computed in floating point (1.0 - 0.8 is
+#: 0.19999999999999996); a difference within this of a bar counts as reaching it.
+EPS = 1e-9
+
+
+def _reaches(value: float, bar: float) -> bool:
+    """``value >= bar`` up to :data:`EPS` (a 20-point gap reaches a 20-point bar)."""
+    return value >= bar - EPS
+
+
 def significant(p_adj: float | None) -> bool:
     """A corrected p-value below ``ALPHA`` (None / NaN: not significant)."""
     return p_adj is not None and p_adj == p_adj and p_adj < ALPHA
@@ -69,9 +79,9 @@ def group_gap_severity(gap: float, p_adj: float | None, gap_threshold: float
         None unless significant and ``gap > gap_threshold``; ``high`` when
         ``gap >= 2 * gap_threshold``, else ``medium``.
     """
-    if not significant(p_adj) or gap <= gap_threshold:
+    if not significant(p_adj) or not gap > gap_threshold + EPS:
         return None
-    return "high" if gap >= 2 * gap_threshold else "medium"
+    return "high" if _reaches(gap, 2 * gap_threshold) else "medium"
 
 
 def slice_severity(excess: float, excess_lower: float, p_adj: float | None,
@@ -91,9 +101,9 @@ def slice_severity(excess: float, excess_lower: float, p_adj: float | None,
     """
     if not significant(p_adj):
         return None
-    if excess >= 2 * gap_threshold and excess_lower >= gap_threshold:
+    if _reaches(excess, 2 * gap_threshold) and _reaches(excess_lower, gap_threshold):
         return "high"
-    return "medium" if excess >= gap_threshold else "low"
+    return "medium" if _reaches(excess, gap_threshold) else "low"
 
 
 def cluster_severity(*, share_of_errors: float, ratio: float | None,
@@ -117,7 +127,7 @@ def cluster_severity(*, share_of_errors: float, ratio: float | None,
         ``CLUSTER_MIN_SHARE`` of the errors and ``ratio >= CLUSTER_MIN_RATIO``; else
         ``medium``.
     """
-    if not significant(slice_p_adj) or (slice_effect or 0.0) < gap_threshold:
+    if not significant(slice_p_adj) or not _reaches(slice_effect or 0.0, gap_threshold):
         return "low"
     strong = share_of_errors >= CLUSTER_MIN_SHARE and (ratio or 0.0) >= CLUSTER_MIN_RATIO
     return "high" if strong else "medium"
@@ -137,7 +147,8 @@ def disparity_severity(difference: float, p_adj: float | None, min_difference: f
         ``medium`` when significant and ``abs(difference) >= min_difference``, else ``low``
         (never high: a ratio to one reference group is a screening statistic).
     """
-    return "medium" if significant(p_adj) and abs(difference) >= min_difference else "low"
+    return ("medium" if significant(p_adj) and _reaches(abs(difference), min_difference)
+            else "low")
 
 
 def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,

@@ -22,6 +22,8 @@ MASS = {"face": 0.1, "object": 0.6, "background": 0.3}
     (0.10, 1e-9, None),   # at the threshold: not more than the minimum effect
     (0.02, 1e-9, None),   # a significant 2-point gap is no finding
     (0.40, 0.06, None),   # a large gap on too few samples
+    (1.0 - 0.8, 1e-6, "high"),  # 0.19999999999999996: 100% vs 80% is a 20-point gap
+    (0.9 - 0.8 + 1e-12, 1e-6, None),  # 10 points, whatever the rounding: not more than 10
 ])
 def test_group_gap_rule(gap, p_adj, expected):
     assert group_gap_severity(gap, p_adj, 0.10) == expected
@@ -30,6 +32,7 @@ def test_group_gap_rule(gap, p_adj, expected):
 @pytest.mark.parametrize(("excess", "lower", "p_adj", "expected"), [
     (0.30, 0.15, 1e-6, "high"), (0.30, 0.05, 1e-6, "medium"),  # wide interval: not high
     (0.12, 0.05, 1e-4, "medium"), (0.02, 0.01, 1e-9, "low"), (0.30, 0.15, 0.2, None),
+    (1.0 - 0.8, 0.3 - 0.2, 1e-6, "high"),  # 0.19999999999999996 and 0.09999999999999998
 ])
 def test_slice_rule(excess, lower, p_adj, expected):
     assert slice_severity(excess, lower, p_adj, 0.10) == expected
