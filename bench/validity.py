@@ -210,9 +210,9 @@ def run_case(case: Case, seed: int, work: Path, *, keep: bool = False,
              rescore: bool = False) -> dict[str, Any]:
     """Build, train, audit and score one case at one seed.
 
-    ``keep`` leaves the run directory under ``work``; ``rescore`` resumes a kept one (the
-    trained models and the audit pass are reused, the findings recomputed with the current
-    rules: seconds instead of a retrain)."""
+    ``keep`` leaves the run directory under ``work``; ``rescore`` resumes a kept one: the
+    generated data and the trained models are reused, the audit pass and the findings run
+    again with the current code (seconds instead of a retrain)."""
     folder = work / f"{case.name}-s{seed}"
     reuse = rescore and (folder / "run").is_dir()
     if folder.exists() and not reuse:
@@ -279,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true",
                    help="keep each run directory under --work (for --rescore)")
     p.add_argument("--rescore", action="store_true",
-                   help="resume the kept runs: same models and audit pass, findings "
-                        "recomputed with the current rules (runs not kept are made)")
+                   help="resume the kept runs: same data and trained models, the audit pass "
+                        "and findings rerun with the current code (runs not kept are made)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--table", type=Path, nargs="+", default=None, metavar="JSON",
                    help="print the table of earlier --out files (e.g. cases run in parallel)")
