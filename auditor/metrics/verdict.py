@@ -181,7 +181,14 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) 
         gone = [r for r in _ignored(base) if r not in _ignored(block)]
         parts += [f"now reads the {r}" for r in gone]
         parts += [f"ignores the {r}" for r in _ignored(block) if r not in _ignored(base)]
+        if not parts and not base_cuts:  # neither model has a high shortcut: the mediums
+            before, after = _residual(base), _residual(block)
+            parts = [f"clears the medium {r} finding" for r in sorted(before - after)]
+            parts += [f"keeps a medium {r} finding" for r in sorted(before & after)]
+            parts += [f"gets a medium {r} finding" for r in sorted(after - before)]
+            parts = ([", ".join(parts) + " (neither model takes a high-severity shortcut)"]
+                     if parts else ["shows no shortcut either"])
         if not parts:
-            parts = ["shows no shortcut either" if not base_cuts else "changes no shortcut"]
+            parts = ["changes no shortcut"]
         sentences.append(f"{name} " + ", ".join(parts) + f"; {worst}.")
     return " ".join(sentences)

@@ -60,3 +60,18 @@ def test_headline_says_what_rebalancing_removed():
     kept = {"baseline": models["baseline"], "other": _block([_cue("face", 0.9)], 0.1, 0.85)}
     assert comparison_headline(kept, "baseline").startswith("other keeps the face shortcut")
     assert comparison_headline({"baseline": models["baseline"]}, "baseline") is None
+
+
+def test_headline_without_high_shortcuts_says_what_became_of_the_medium_ones():
+    """A baseline whose background reliance is real but medium (scenes-0.95 at seed 2) must
+    not read as 'no shortcut either'."""
+    base = _block([_cue("background", 0.16, "medium")], 0.80)
+    text = comparison_headline({"baseline": base, "rebalanced": _block([], 0.96)}, "baseline")
+    assert text.startswith("rebalanced clears the medium background finding (neither model "
+                           "takes a high-severity shortcut); worst-group accuracy 80%")
+    both = {"baseline": base, "other": _block([_cue("background", 0.2, "medium")], 0.9)}
+    assert comparison_headline(both, "baseline").startswith(
+        "other keeps a medium background finding (neither")
+    none = {"baseline": _block([], 0.9), "other": _block([], 0.95)}
+    assert comparison_headline(none, "baseline").startswith("other shows no shortcut either;")
+
