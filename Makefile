@@ -11,15 +11,13 @@ $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# PYTHONWARNINGS: setuptools warns at length that the sample data folders shipped as package
-# data (sample_configs/fixtures/...) look like packages; they are data, on purpose.
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q $(TORCH_PINS)
-	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	PYTHONWARNINGS=ignore $(BIN)/pip install -q $(TORCH_PINS) -e '.[dev]'
+	$(BIN)/pip install -q $(TORCH_PINS) -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
