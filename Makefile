@@ -11,13 +11,15 @@ $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# PYTHONWARNINGS: setuptools' editable build warns that a folder named like the package in
+# the working directory may shadow it on import; here that folder is the package itself.
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e .
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install -q $(TORCH_PINS) -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q $(TORCH_PINS) -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
