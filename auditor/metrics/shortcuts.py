@@ -132,13 +132,14 @@ class CausalEvidence:
 
     @property
     def swap_beyond_placebo(self) -> bool:
-        """The follow rate's lower bound lies above the same-value placebo's upper bound
-        (whatever its size; reported, not a severity on its own)."""
+        """The follow rate's lower bound lies above the same-value placebo's upper bound and
+        the rate reaches half of ``threshold``: a real but small reliance (medium evidence)."""
         s = self.swap
         if s is None or s.get("placebo") != "same_value" or s.get("follow_rate") is None:
             return False
         hi = (s.get("placebo_ci") or [None, None])[1]
-        return hi is not None and (s["follow_ci"][0] or 0.0) > hi
+        return (hi is not None and (s["follow_ci"][0] or 0.0) > hi
+                and s["follow_rate"] >= self.threshold / 2)
 
     @property
     def masking_agrees(self) -> bool:
@@ -159,7 +160,8 @@ class CausalEvidence:
 
     @property
     def causal(self) -> bool:
-        return self.masking_flips or self.swap_follows or self.swap_leans or self.swap_flips
+        return (self.masking_flips or self.swap_follows or self.swap_leans or self.swap_flips
+                or self.swap_beyond_placebo)
 
     def to_dict(self) -> dict[str, Any]:
         return {"masking": self.mask, "swap": self.swap, "reliance_threshold": self.threshold}
@@ -264,13 +266,13 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
         parts.append(f"{'hiding' if parts else 'Hiding'} the {region} changes "
                      f"{pct(m['rate'])} of predictions{where} ({level:.0%} CI "
                      f"{pct(m['ci'][0])}–{pct(m['ci'][1])}, n={m['n']})")
-    if parts and ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
+    if ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
         s = ev.swap
         where = f" for {describe_group(s['features'])}" if s["features"] else ""
         to = (s["to_classes"][0] if len(s["to_classes"]) == 1
               else f"the class the swapped-in {s['attribute']} goes with")
         parts.append(
-            f"a {region} from a sample with another {s['attribute']} sends "
+            f"{'a' if parts else 'A'} {region} from a sample with another {s['attribute']} sends "
             f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "
             f"{pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}, n={s['n_follow']}) against "
             f"{pct(s['placebo_rate'])} with the same {s['attribute']} "

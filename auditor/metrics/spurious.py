@@ -23,7 +23,9 @@ One finding per region; its title puts the causal evidence first. Severity:
   more than ``reliance_threshold`` of the same cell's predictions, OR the lift clears
   the bar AND (the mass on the region exceeds the mass on the expected regions in that cell,
   OR masking the region flips more than ``reliance_threshold`` of a cell's predictions);
-* ``medium`` — any one kind of evidence alone.
+* ``medium`` — any one kind of evidence alone, including a swap whose follow rate beats the
+  placebo (lower bound above its upper bound) and reaches half of ``reliance_threshold``
+  without clearing it: a real but small reliance.
 
 The evidence also reports whether wrong answers put more mass on the region than right ones
 (one-sided Mann-Whitney U over the whole table), the flip rate for the expected region, and
@@ -133,6 +135,8 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         reasons.append("swap_leans")
     elif causal.swap_flips:
         reasons.append("swap_flips")
+    elif causal.swap_beyond_placebo:
+        reasons.append("swap_beyond_placebo")
     severity = "high" if ("swap_follows" in reasons
                           or ("swap_leans" in reasons and causal.masking_agrees)
                           or ("lift" in reasons and len(reasons) > 1)) else "medium"
@@ -184,8 +188,10 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
 
 
 def _causal_cell(ev: CausalEvidence, cell_list) -> tuple[dict[str, str], np.ndarray]:
-    """The cell the strongest causal evidence was found in."""
-    best = ev.swap if (ev.swap_follows or ev.swap_flips) else ev.mask
+    """The cell the strongest causal evidence was found in (the swap's, unless a weaker swap
+    sits beside masking evidence)."""
+    weaker = (ev.swap_leans or ev.swap_beyond_placebo) and not ev.masking_flips
+    best = ev.swap if (ev.swap_follows or ev.swap_flips or weaker) else ev.mask
     for feats, rows in cell_list:
         if best is not None and dict(feats) == best["features"]:
             return feats, rows

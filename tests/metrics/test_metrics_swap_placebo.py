@@ -90,11 +90,23 @@ def test_errors_any_paste_undoes_are_not_the_context():
     assert _findings(_worst_group(wrong=35, corrected=33, placebo_corrected=30)) == []
 
 
-@pytest.mark.parametrize("wrong", [4, 12])
-def test_a_few_corrected_errors_are_too_small_a_share_of_the_group(wrong):
-    """Every error corrected, none by the placebo, but 4 or 12 of 100 answers: under the 20%
-    a context must decide (lower bound) to count, however sure the correction is."""
-    assert _findings(_worst_group(wrong=wrong, corrected=wrong)) == []
+def test_a_few_corrected_errors_are_too_small_a_share_of_the_group():
+    """Every error corrected, none by the placebo, but 4 of 100 answers: under half the 20%
+    a context must decide to count at all, however sure the correction is."""
+    assert _findings(_worst_group(wrong=4, corrected=4)) == []
+
+
+def test_a_real_but_small_context_effect_is_medium():
+    """12 of 100 errors corrected by the other scene, none by the same scene: beyond the
+    placebo and at least half the threshold, but under it: medium, and the title says so."""
+    (f,) = _findings(_worst_group(wrong=12, corrected=12))
+    assert f.severity == "medium" and f.evidence["severity_reasons"] == ["swap_beyond_placebo"]
+    assert f.title == (
+        "A background from a sample with another scene sends 12% of predictions for class cat, "
+        "scene=urban to cat (95% CI 7%–20%, n=100) against 0% with the same scene (0%–4%): "
+        "real, but under the 20% a high finding needs; the model puts 50% of its Grad-CAM "
+        "attention on background (90% of the image, lift 0.6, 95% CI 0.6–0.6) for class cat, "
+        "scene=urban (n=100).")  # the attention of the swap's own cell
 
 
 def test_right_answers_that_follow_the_other_scene_beyond_the_placebo_are_high():
@@ -175,7 +187,8 @@ def test_a_small_but_real_swap_effect_is_said_beside_the_masking_evidence():
     df["flip_background"] = (df["label"] == "cup") & (df["scene"] == "nature") \
         & (np.arange(len(df)) % 5 < 2)
     (f,) = _findings(df)
-    assert f.severity == "medium" and f.evidence["severity_reasons"] == ["reliance"]
+    assert f.severity == "medium"
+    assert f.evidence["severity_reasons"] == ["reliance", "swap_beyond_placebo"]
     assert f.title.startswith("Hiding the background changes 40% of predictions for class "
                               "cup, scene=nature")
     assert ("a background from a sample with another scene sends 14% of predictions for class "
