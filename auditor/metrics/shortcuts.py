@@ -179,18 +179,21 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     goes with no class), the cell whose flip rate has the largest lower bound, preferring
     those where it beats the placebo's flip rate."""
     mask = None
+    masked: list[tuple[int, int, list[float | None]]] = []  # flip_stats per cell
     if flip_column(region) in df.columns:
         best = None
         for feats, rows in cell_list:
             k, n, ci = flip_stats(df, rows, region, level)
+            masked.append((k, n, ci))
             if n and (best is None or (ci[0] or 0.0) > (best["ci"][0] or 0.0)):
                 best = {"group": group_name(feats) if feats else "all", "features": dict(feats),
                         "n": n, "rate": json_float(k / n), "ci": ci}
         mask = best
     swap = None
     best_key: tuple[bool, bool, float] | None = None
+    swap_cell = 0
     for name in swap_names(df, attributes, region):
-        for feats, rows in cell_list:
+        for i, (feats, rows) in enumerate(cell_list):
             r = swap_rates(df[rows], name, level)
             if not r["n"]:
                 continue
@@ -204,7 +207,7 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                 beats = placebo_hi is not None and lo > placebo_hi
             key = (followable, beats, lo)
             if best_key is None or key > best_key:
-                best_key = key
+                best_key, swap_cell = key, i
                 swap = {"swap": name, "attribute": name.split(":", 1)[0],
                         "group": group_name(feats) if feats else "all",
                         "features": dict(feats), "n": r["n"],
@@ -219,11 +222,17 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                         "placebo": r["placebo"], "placebo_rate": r["placebo_rate"],
                         "placebo_ci": r["placebo_ci"], "n_placebo": r["n_placebo"],
                         "to_classes": r["to_classes"]}
-    if swap is not None and flip_column(region) in df.columns:
-        rows = next(r for f, r in cell_list if dict(f) == swap["features"])
-        k, n, ci = flip_stats(df, rows, region, level)
+    if swap is not None and masked:  # masking in the swap's own cell
+        k, n, ci = masked[swap_cell]
         swap["masking"] = {"rate": json_float(k / n), "ci": ci, "n": n} if n else None
     return CausalEvidence(mask, swap, threshold)
+
+
+def _against(rate: float, ci: Sequence[float | None], region: str, swap: dict[str, Any]
+             ) -> str:
+    """The placebo's clause of a swap sentence."""
+    return (f", against {pct(rate)} when the {region} comes from a sample with the same "
+            f"{swap['attribute']} ({pct(ci[0])}–{pct(ci[1])})")
 
 
 def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
@@ -247,19 +256,14 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
                     f"{pct(s['follow_rate'])} of predictions{where} to {to} ({ci}, "
                     f"n={s['n_follow']})")
             if s.get("placebo") == "same_value" and s.get("placebo_rate") is not None:
-                parts[-1] += (f", against {pct(s['placebo_rate'])} when the {region} comes "
-                              f"from a sample with the same {s['attribute']} "
-                              f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])})")
+                parts[-1] += _against(s["placebo_rate"], s["placebo_ci"], region, s)
         else:
             parts.append(
                 f"Swapping in the {region} of a sample with another {s['attribute']} changes "
                 f"{pct(s['flip_rate'])} of predictions{where} ({level:.0%} CI "
                 f"{pct(s['flip_ci'][0])}–{pct(s['flip_ci'][1])}, n={s['n']})")
             if s.get("placebo_flip_rate") is not None and s.get("placebo_flip_ci"):
-                parts[-1] += (f", against {pct(s['placebo_flip_rate'])} when the {region} "
-                              f"comes from a sample with the same {s['attribute']} "
-                              f"({pct(s['placebo_flip_ci'][0])}–"
-                              f"{pct(s['placebo_flip_ci'][1])})")
+                parts[-1] += _against(s["placebo_flip_rate"], s["placebo_flip_ci"], region, s)
     if ev.mask is not None and ev.masking_flips:
         m = ev.mask
         where = f" for {describe_group(m['features'])}" if m["features"] else ""
