@@ -62,14 +62,14 @@ def conf_drop_column(region: str) -> str:
 
 
 def paste_follow_column(region: str) -> str:
-    """``paste_follow_<region>``: pasting the region's area from an image of another class
-    moved the answer to that class (1.0 / 0.0; NaN untested or already that class)."""
+    """``paste_follow_<region>``: pasting the region's area from an image the model assigns to
+    another class moved the answer to that class (1.0 / 0.0; NaN untested)."""
     return f"paste_follow_{region}"
 
 
 def paste_placebo_column(region: str) -> str:
-    """``paste_placebo_<region>``: pasting it from another image of the same class changed
-    the answer (the placebo of the paste; 1.0 / 0.0, NaN untested)."""
+    """``paste_placebo_<region>``: pasting it from another image the model assigns to the
+    same class changed the answer (the placebo of the paste; 1.0 / 0.0, NaN untested)."""
     return f"paste_placebo_{region}"
 
 

@@ -128,12 +128,12 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
                       f"{flip['cell']} ({level:.0%} CI {pct(flip['ci'][0])}–"
                       f"{pct(flip['ci'][1])}, n={flip['n']})")
         if paste:
-            title += (f"; pasting it from an image of another class sends "
+            title += (f"; pasting it from an image the model assigns to another class sends "
                       f"{pct(paste['follow_rate'])} of the predictions of {paste['cell']} to "
                       f"that class ({level:.0%} CI {pct(paste['follow_ci'][0])}–"
-                      f"{pct(paste['follow_ci'][1])}, n={paste['n_follow']}; from the same "
-                      f"class it changes {pct(paste['placebo_flip_rate'])}, "
-                      f"n={paste['n_placebo']})")
+                      f"{pct(paste['follow_ci'][1])}, n={paste['n_follow']}; from one it "
+                      f"assigns to the same class it changes "
+                      f"{pct(paste['placebo_flip_rate'])}, n={paste['n_placebo']})")
         if groups:
             g = min(groups, key=lambda t: t["p_adj"])
             title += (f"; samples with {g['attribute']}={g['value']} put {g['ratio']:.2f} times "

@@ -164,9 +164,10 @@ def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,
         mass_differs: its attention mass differs by attribute value (ratio to the largest
             group outside ``[tau, 1/tau]``, Mann-Whitney, Bonferroni-corrected p < ``ALPHA``).
         reliance_threshold: ``analysis.reliance_threshold``.
-        paste_follows: pasting the hotspot's area from an image of another class sends at
-            least ``reliance_threshold`` of a cell's predictions to that class, its lower bound
-            above the same-class paste's upper bound (the rule of
+        paste_follows: pasting the hotspot's area from an image the model assigns to another
+            class sends at least ``reliance_threshold`` of a cell's predictions to that class,
+            its lower bound above the upper bound of a paste from one it assigns to the same
+            class (the rule of
             :attr:`auditor.metrics.shortcuts.CausalEvidence.swap_follows`).
 
     Returns:

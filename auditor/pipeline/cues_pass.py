@@ -56,11 +56,12 @@ class CueTables:
         hotspots: the hotspots tested (names ``hotspot_<k>``).
         flip, conf_drop: ``[N, K]`` reliance test per hotspot (as for annotated regions; NaN
             for images outside ``test_rows``).
-        swap_follow: ``[N, K]`` 1.0 when pasting the hotspot's area from an image of another
-            class moved the prediction to that class, 0.0 when not; NaN when not tested or
-            when the image was already predicted as the donor's class.
-        swap_placebo: ``[N, K]`` 1.0 when pasting it from another image of the same class
-            changed the prediction (the placebo of the swap), 0.0 when not, NaN untested.
+        swap_follow: ``[N, K]`` 1.0 when pasting the hotspot's area from an image the model
+            assigns to another class moved the prediction to that class, 0.0 when not; NaN
+            when not tested.
+        swap_placebo: ``[N, K]`` 1.0 when pasting it from another image the model assigns to
+            the same class changed the prediction (the placebo of the swap), 0.0 when not,
+            NaN untested.
         basis: ``[n, C]`` concept directions (empty when concepts are off).
         presence: ``[N, n]`` largest coefficient of each concept over an image's positions
             (NaN outside ``test_rows``).
@@ -129,44 +130,45 @@ def _without(model: nn.Module, layer: nn.Module, images: torch.Tensor, coeffs: t
 
 
 def _hotspot_swaps(model: nn.Module, images: torch.Tensor, regions: torch.Tensor,
-                   labels: np.ndarray, logits: torch.Tensor, filler: torch.Tensor,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Paste each hotspot's area from another image of the batch: of another class (does the
-    prediction follow the donor's class?) and of the same class (the placebo: does any paste
-    there change it?).
+                   logits: torch.Tensor, filler: torch.Tensor, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Paste each hotspot's area from another image of the batch: from one the model assigns
+    to another class (does the prediction follow it there?) and from one it assigns to the
+    same class (the placebo: does any paste there change it?).
+
+    Donors are chosen by the model's prediction, not by the label: the test asks whether the
+    area carries the model's decision, and a cue nobody annotated may be independent of the
+    class in the audited split (a balanced test set), where a donor of another *label* carries
+    that class's cue no more often than one of the same label and the two pastes would move
+    as many predictions.
 
     Args:
         images: ``[B, C, H, W]``; regions: ``[B, K, H, W]`` bool hotspot areas (annotated
-            pixels excluded); labels: ``[B]`` class indices; logits: ``[B, classes]``;
+            pixels excluded); logits: ``[B, classes]``;
             filler: ``[B, C, H, W]`` what an image's own copy of the area is replaced with
             (:func:`~auditor.saliency.perturb.fill_image`, shared with the masking test).
 
     Returns:
-        ``(follow, placebo)``, ``[B, K]`` float: 1.0 / 0.0, NaN where there was no donor or
-        (follow) the image was already predicted as the donor's class.
+        ``(follow, placebo)``, ``[B, K]`` float: 1.0 / 0.0, NaN where there was no donor.
     """
     pred = logits.argmax(dim=1).cpu().numpy()
-    usable = np.ones(len(labels), bool)
-    other = pick_donors(labels, usable, rng)
-    same = pick_donors(labels, usable, rng, same=True)
+    usable = np.ones(len(pred), bool)
+    other = pick_donors(pred, usable, rng)
+    same = pick_donors(pred, usable, rng, same=True)
     k_n = regions.shape[1]
-    follow = np.full((len(labels), k_n), np.nan)
-    placebo = np.full((len(labels), k_n), np.nan)
+    follow = np.full((len(pred), k_n), np.nan)
+    placebo = np.full((len(pred), k_n), np.nan)
     for k in range(k_n):
         for donors, out in ((other, follow), (same, placebo)):
             ok = donors >= 0
             if not ok.any():
                 continue
-            idx = torch.as_tensor(np.where(ok, donors, np.arange(len(labels))),
+            idx = torch.as_tensor(np.where(ok, donors, np.arange(len(pred))),
                                   device=images.device)
             after = model(swap_region(images, regions[:, k], idx, filler=filler)
                           ).argmax(dim=1).cpu().numpy()
-            if out is follow:
-                to = labels[np.where(ok, donors, 0)]
-                out[ok, k] = (after == to)[ok]
-                out[ok & (pred == to), k] = np.nan  # already there: cannot follow
-            else:
-                out[ok, k] = (after != pred)[ok]
+            moved = after == pred[np.where(ok, donors, 0)] if out is follow else after != pred
+            out[ok, k] = moved[ok]
     return follow, placebo
 
 
@@ -228,7 +230,7 @@ def cues_pass(model: nn.Module, dataset: Dataset, hotspots: list[Hotspot],
                 flips.append(np.stack([rel[n]["flip"] for n in names], axis=1))
                 drops.append(np.stack([rel[n]["conf_drop"] for n in names], axis=1))
                 follow, placebo = _hotspot_swaps(model, images, up[None] & bg[:, None],
-                                                 batch["label"].numpy(), logits, filler,
+                                                 logits, filler,
                                                  np.random.default_rng([seed, 7, start]))
                 follows.append(follow)
                 placebos.append(placebo)

@@ -62,8 +62,9 @@ def test_hotspot_paste_that_predictions_follow_makes_it_high():
     assert f.severity == "high" and paste["follows"] is True
     assert paste["cell"] == "class doctor" and paste["follow_rate"] == 0.5
     assert paste["n_follow"] == 100 and paste["placebo_flip_rate"] == 0.01
-    assert "pasting it from an image of another class sends 50% of the predictions of " \
-           "class doctor to that class" in f.title
+    assert "pasting it from an image the model assigns to another class sends 50% of the " \
+           "predictions of class doctor to that class" in f.title
+    assert "from one it assigns to the same class it changes 1%, n=100" in f.title
 
 
 def test_hotspot_paste_that_disrupts_as_much_as_the_placebo_is_not_high():
