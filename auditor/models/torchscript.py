@@ -62,7 +62,12 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
         raise ModelError(f"{path}: TorchScript file not found (save one with "
                          "torch.jit.save(torch.jit.trace(model, example), path))")
     try:
-        scripted = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            # torch >= 2.10 deprecates TorchScript in a FutureWarning on every load: it would
+            # reach the user's terminal and says nothing about their file
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*deprecated",
+                                    category=FutureWarning)
+            scripted = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # noqa: BLE001  (torch raises RuntimeError, ValueError, ...)
         raise ModelError(f"{path}: not a TorchScript file (torch.jit.load: "
                          f"{_first_line(err)}); a state_dict needs the arch it belongs to, "

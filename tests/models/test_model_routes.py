@@ -187,3 +187,26 @@ def test_hf_image_classifier_from_a_local_folder(tmp_path):
     choice = choose_target_layer(model, "auto", torch.randn(1, 3, 32, 32))
     assert choice.name == "model.vit.encoder.layer.1.layernorm_before"
     assert choice.map_size == (4, 4)
+
+
+def test_loading_torchscript_says_nothing_about_torchscript_being_deprecated(tmp_path):
+    """torch deprecates TorchScript with a FutureWarning on every ``torch.jit.load``; a user
+    auditing their file would see it on the terminal. The file still loads and computes the
+    same logits."""
+    import warnings
+
+    from auditor.models.torchscript import load_torchscript
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 2)).eval()
+    x = torch.rand(2, 3, 16, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # saving is the test's business, not the auditor's
+        torch.jit.save(torch.jit.trace(net, x), str(tmp_path / "net.pt"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        loaded = load_torchscript(tmp_path / "net.pt", x)
+    assert not [w for w in seen if "deprecated" in str(w.message)], \
+        [str(w.message) for w in seen]
+    torch.testing.assert_close(loaded(x), net(x))
