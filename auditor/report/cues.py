@@ -98,7 +98,7 @@ def _hotspot_rows(model_name: str, hotspots: Sequence[Mapping[str, Any]], method
             "flip": f.pct(rel.get("flip_rate")), "flip_ci": f.pct_ci(rel.get("ci")),
             "flip_n": f.count(rel.get("n")), "conf_drop": f.num(rel.get("conf_drop")),
             "paste": (f"{f.pct(paste.get('follow_rate'))} ({f.pct_ci(paste.get('follow_ci'))}, "
-                      f"n={f.count(paste.get('n_follow'))}) in {paste.get('cell')}; same class "
+                      f"n={f.count(paste.get('n_follow'))}) in {paste.get('cell')}; placebo "
                       f"{f.pct(paste.get('placebo_flip_rate'))} (n="
                       f"{f.count(paste.get('n_placebo'))})") if paste else f.DASH,
             "groups": "; ".join(groups) or f.DASH, "examples": examples})
