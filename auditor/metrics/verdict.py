@@ -6,13 +6,17 @@ swaps), so the report and the CLI read the same sentences from summary.json:
 * :func:`model_verdict` — ``{"status", "text", "counts", "shortcuts", "ignored"}``: ``status``
   is ``not_ready`` (a high-severity finding), ``review`` (a medium one) or ``ok``;
   ``shortcuts`` lists the spurious regions with causal evidence, ``ignored`` the expected
-  regions the model does not read.
+  regions the model does not read, ``unannotated`` where the areas nobody annotated that its
+  decisions depend on lie (its high ``hotspot`` findings: masking or pasting them moves its
+  predictions).
 * :func:`comparison_headline` — one sentence per candidate model against the baseline: which
   shortcut it removes, weakens (a medium finding on the region remains), keeps or
   introduces, with the causal number and the worst-group accuracy before and after
   ("rebalanced removes the face shortcut: swapping in the face sends 88% (…) → 4% (…) of
   predictions to the class it goes with; worst-group accuracy 6% (…) → 81% (…)"), every rate
-  with its Wilson interval and count.
+  with its Wilson interval and count. High hotspots are matched across models by where they
+  lie (boxes overlapping by at least half of the smaller one): a model keeps, weakens or drops
+  its dependence on such an area, or comes to depend on a new one.
 """
 
 from __future__ import annotations
@@ -62,6 +66,89 @@ def _ignored(block: Mapping[str, Any]) -> list[str]:
                    or [] if f.get("kind") == "ignored_region" and f.get("severity") == "high"})
 
 
+def _hotspots(block: Mapping[str, Any], severities=("high",)) -> list[Mapping[str, Any]]:
+    """The model's ``hotspot`` findings of these severities (a high one rests on causal
+    evidence: masking or pasting the area moves its predictions)."""
+    return [f for f in block.get("findings") or []
+            if f.get("kind") == "hotspot" and f.get("severity") in severities]
+
+
+def _place(f: Mapping[str, Any]) -> str:
+    """``'top left corner'``: where a hotspot lies, without its coordinates."""
+    return str((f.get("evidence") or {}).get("where") or "image").split(" (")[0]
+
+
+def _overlap(a: Any, b: Any) -> float:
+    """Intersection of two boxes ``[x0, y0, x1, y1]`` over the smaller one's area."""
+    if not (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+            and len(a) == len(b) == 4):
+        return 0.0
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return max(w, 0.0) * max(h, 0.0) / small if small > 0 else 0.0
+
+
+def _same_area(f: Mapping[str, Any], others: list[Mapping[str, Any]]
+               ) -> Mapping[str, Any] | None:
+    """The finding of ``others`` whose hotspot box overlaps ``f``'s most (at least half of
+    the smaller box), or None."""
+    box = (f.get("evidence") or {}).get("box")
+    scored = [(_overlap(box, (o.get("evidence") or {}).get("box")), i)
+              for i, o in enumerate(others)]
+    best = max(scored, default=(0.0, -1))
+    return others[best[1]] if best[0] >= 0.5 else None
+
+
+def _hot_rate(f: Mapping[str, Any], test: str) -> str:
+    """``'50% (44%–56%, n=256) of all samples'``: a hotspot's masking flips (``test`` =
+    ``reliance``) or paste follow rate (``paste``) in the cell its finding reports."""
+    ev = (f.get("evidence") or {}).get(test) or {}
+    rate, ci, n = ((ev.get("flip_rate"), ev.get("ci"), ev.get("n")) if test == "reliance" else
+                   (ev.get("follow_rate"), ev.get("follow_ci"), ev.get("n_follow")))
+    return "n/a" if rate is None else f"{_rate(rate, ci, n)} of {ev.get('cell')}"
+
+
+def _hot_test(f: Mapping[str, Any]) -> str:
+    """The test a high hotspot rests on: ``reliance`` (masking) when its flips reach the
+    threshold, else ``paste`` when the paste is followed."""
+    ev = f.get("evidence") or {}
+    rate = (ev.get("reliance") or {}).get("flip_rate")
+    paste = (ev.get("paste") or {}).get("follows")
+    return ("paste" if paste and (rate is None or rate < (ev.get("reliance_threshold") or 0.2))
+            else "reliance")
+
+
+_HOT_VERB = {"reliance": "masking it changes",
+             "paste": "pasting it from an image called another class sends there"}
+
+
+def _hotspot_changes(base: Mapping[str, Any], block: Mapping[str, Any]) -> list[str]:
+    """What became of ``base``'s high hotspots in ``block``, and ``block``'s new ones."""
+    every = _hotspots(block, ("high", "medium", "low"))
+    parts = []
+    for f in _hotspots(base):
+        area = f"the unannotated area at the {_place(f)}"
+        now = _same_area(f, every)
+        if now is None:
+            parts.append(f"no longer looks at {area} (not a hotspot of its attention)")
+            continue
+        test = _hot_test(f)
+        change = f"{_HOT_VERB[test]} {_hot_rate(f, test)} → {_hot_rate(now, test)}"
+        if now.get("severity") == "high":
+            parts.append(f"keeps its dependence on {area} ({change})")
+        elif now.get("severity") == "medium":
+            parts.append(f"weakens its dependence on {area} ({change}; a medium finding on it "
+                         f"remains)")
+        else:
+            parts.append(f"drops its dependence on {area} ({change})")
+    before = _hotspots(base)
+    parts += [f"comes to depend on an unannotated area at the {_place(f)} "
+              f"({_HOT_VERB[_hot_test(f)]} {_hot_rate(f, _hot_test(f))})"
+              for f in _hotspots(block) if _same_area(f, before) is None]
+    return parts
+
+
 def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     """The verdict of one model from its summary block (see the module docstring)."""
     findings = block.get("findings") or []
@@ -75,8 +162,12 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
         parts.append(f"takes a shortcut through the {' and the '.join(shortcuts)}")
     if ignored:
         parts.append(f"ignores the {' and the '.join(ignored)}")
+    areas = list(dict.fromkeys(_place(f) for f in _hotspots(block)))
+    if areas:
+        what = "an unannotated area" if len(areas) == 1 else "unannotated areas"
+        parts.append(f"depends on {what} at the {' and the '.join(areas)}")
     rest = [str(f.get("kind")) for f in findings if f.get("severity") == "high"
-            and f.get("kind") != "ignored_region"
+            and f.get("kind") not in ("ignored_region", "hotspot")
             and not (f.get("kind") == "spurious_cue"
                      and str((f.get("evidence") or {}).get("region")) in shortcuts)]
     if rest:
@@ -100,7 +191,7 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     if worst is not None:
         text += f"; worst-group accuracy {_worst(block)} ({metrics.get('worst_group')})"
     return {"status": status, "text": text + ".", "counts": counts, "shortcuts": shortcuts,
-            "ignored": ignored}
+            "ignored": ignored, "unannotated": areas}
 
 
 def _cell_rates(block: Mapping[str, Any], ev: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -181,13 +272,20 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) 
         gone = [r for r in _ignored(base) if r not in _ignored(block)]
         parts += [f"now reads the {r}" for r in gone]
         parts += [f"ignores the {r}" for r in _ignored(block) if r not in _ignored(base)]
+        parts += _hotspot_changes(base, block)
         if not parts and not base_cuts:  # neither model has a high shortcut: the mediums
             before, after = _residual(base), _residual(block)
             parts = [f"clears the medium {r} finding" for r in sorted(before - after)]
             parts += [f"keeps a medium {r} finding" for r in sorted(before & after)]
             parts += [f"gets a medium {r} finding" for r in sorted(after - before)]
-            parts = ([", ".join(parts) + " (neither model takes a high-severity shortcut)"]
-                     if parts else ["shows no shortcut either"])
+            concepts = any(f.get("kind") == "concept" and f.get("severity") == "high"
+                           for m in (base, block) for f in m.get("findings") or [])
+            clause = (" (neither model takes a high-severity shortcut through a region or a "
+                      "hotspot; a discovered concept is flagged high)" if concepts else
+                      " (neither model takes a high-severity shortcut)")
+            parts = ([", ".join(parts) + clause] if parts else
+                     ["shows no shortcut through a region or a hotspot (a discovered concept "
+                      "is flagged high)" if concepts else "shows no shortcut either"])
         if not parts:
             parts = ["changes no shortcut"]
         sentences.append(f"{name} " + ", ".join(parts) + f"; {worst}.")

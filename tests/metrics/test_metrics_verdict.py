@@ -75,3 +75,74 @@ def test_headline_without_high_shortcuts_says_what_became_of_the_medium_ones():
     none = {"baseline": _block([], 0.9), "other": _block([], 0.95)}
     assert comparison_headline(none, "baseline").startswith("other shows no shortcut either;")
 
+
+
+def _hotspot(box, flip, severity="high", name="hotspot_1"):
+    where = "top left corner" if box[0] < 0.3 else "right"
+    return {"kind": "hotspot", "severity": severity, "title": "t", "evidence": {
+        "hotspot": name, "box": box, "where": f"{where} (x 0%–38%, y 0%–44% of the image)",
+        "reliance": {"cell": "all samples", "flip_rate": flip, "ci": [flip - 0.06, flip + 0.06],
+                     "n": 256}}}
+
+
+def test_verdict_and_headline_name_an_unannotated_area_the_models_depend_on():
+    """The corner-mark case: both models depend on an unannotated corner (high hotspots, each
+    model's box a little different); the headline must not say that neither takes a
+    high-severity shortcut."""
+    base = _block([_hotspot([0, 0, 0.375, 0.438], 0.5), _cue("background", 0.2, "medium")],
+                  0.46)
+    after = _block([_hotspot([0, 0, 0.438, 0.438], 0.5), _cue("background", 0.2, "medium")],
+                   0.46)
+    v = model_verdict(base)
+    assert v["unannotated"] == ["top left corner"] and v["status"] == "not_ready"
+    assert v["text"].startswith("Not ready to ship: it depends on an unannotated area at the "
+                                "top left corner; worst")  # not "1 high-severity flag (hotspot)"
+    text = comparison_headline({"baseline": base, "rebalanced": after}, "baseline")
+    assert text == ("rebalanced keeps its dependence on the unannotated area at the top left "
+                    "corner (masking it changes 50% (44%–56%, n=256) of all samples → 50% "
+                    "(44%–56%, n=256) of all samples); worst-group accuracy 46% (43%–50%, "
+                    "n=250) → 46% (43%–50%, n=250).")
+    assert "neither model" not in text
+
+
+def test_headline_follows_an_unannotated_area_by_where_it_lies():
+    base = _block([_hotspot([0, 0, 0.4, 0.4], 0.5)], 0.4)
+    weaker = _block([_hotspot([0.05, 0, 0.4, 0.45], 0.08, "medium")], 0.8)
+    assert "weakens its dependence on the unannotated area at the top left corner (masking it " \
+           "changes 50% (44%–56%, n=256) of all samples → 8% (2%–14%, n=256) of all samples; a " \
+           "medium finding on it remains)" in comparison_headline(
+               {"baseline": base, "fixed": weaker}, "baseline")
+    gone = _block([_hotspot([0.6, 0.5, 1.0, 0.8], 0.02, "low")], 0.8)  # elsewhere: no match
+    text = comparison_headline({"baseline": base, "fixed": gone}, "baseline")
+    assert text.startswith("fixed no longer looks at the unannotated area at the top left corner "
+                           "(not a hotspot of its attention);")
+    new = _block([_hotspot([0, 0, 0.4, 0.4], 0.5), _hotspot([0.6, 0.5, 1.0, 0.8], 0.3)], 0.4)
+    assert comparison_headline({"baseline": base, "other": new}, "baseline").startswith(
+        "other keeps its dependence on the unannotated area at the top left corner (masking it "
+        "changes 50% (44%–56%, n=256) of all samples → 50% (44%–56%, n=256) of all samples), "
+        "comes to depend on an unannotated area at the right (masking it changes 30% (24%–36%, "
+        "n=256) of all samples);")
+
+
+def test_headline_does_not_say_no_shortcut_when_a_concept_is_flagged_high():
+    concept = {"kind": "concept", "severity": "high", "title": "t", "evidence": {"concept": 2}}
+    text = comparison_headline({"baseline": _block([concept], 0.9), "other": _block([], 0.9)},
+                               "baseline")
+    assert text.startswith("other shows no shortcut through a region or a hotspot (a discovered "
+                           "concept is flagged high);")
+
+
+def test_a_hotspot_high_from_its_paste_is_compared_by_the_paste():
+    def pasted(follow, severity):
+        f = _hotspot([0, 0, 0.4, 0.4], 0.02, severity)
+        f["evidence"]["reliance_threshold"] = 0.2
+        f["evidence"]["paste"] = {"cell": "class doctor", "follow_rate": follow,
+                                  "follow_ci": [follow - 0.05, follow + 0.05], "n_follow": 120,
+                                  "follows": severity == "high"}
+        return f
+    text = comparison_headline({"baseline": _block([pasted(0.6, "high")], 0.4),
+                                "other": _block([pasted(0.1, "low")], 0.8)}, "baseline")
+    assert text.startswith("other drops its dependence on the unannotated area at the top left "
+                           "corner (pasting it from an image called another class sends there "
+                           "60% (55%–65%, n=120) of class doctor → 10% (5%–15%, n=120) of class "
+                           "doctor);")
