@@ -276,6 +276,8 @@ def compare(
                   f"{_signed(delta.get('worst_group_accuracy'))}, "
                   f"McNemar p = {_signed(comp.get('mcnemar_p'), '.3g')}",
                   highlight=False, soft_wrap=True)
+    if result.headline:
+        console.print(f"  [bold]{_safe(result.headline)}[/]", highlight=False)
     if result.not_comparable:
         console.print(f"[yellow]attention not compared:[/] {_safe(result.comparison.notes[0])}",
                       highlight=False, soft_wrap=True)

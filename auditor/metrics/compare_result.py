@@ -60,6 +60,9 @@ class CompareResult:
         methods: saliency methods compared (empty when the maps are not comparable).
         not_comparable: why the attention numbers are not comparable (empty when they are);
             the comparison then holds only the accuracy metrics.
+        headline: what changed between the two models' findings, the sentence ``audit run``
+            writes for several models (:func:`auditor.metrics.verdict.comparison_headline`
+            on the two runs' model blocks; None when a run has no findings recorded).
     """
 
     run_a: RunInfo
@@ -71,6 +74,7 @@ class CompareResult:
     attributes: list[str]
     methods: list[str]
     not_comparable: list[str] = field(default_factory=list)
+    headline: str | None = None
 
     @property
     def attention_comparable(self) -> bool:
@@ -92,6 +96,7 @@ class CompareResult:
                 "attributes": self.attributes,
                 "methods": self.methods,
             },
+            "headline": self.headline,
             "attention_comparable": self.attention_comparable,
             "not_comparable": list(self.not_comparable),
             "comparisons": [self.comparison.to_dict()],

@@ -23,6 +23,7 @@ from auditor.errors import CompareError
 from auditor.metrics.columns import area_column, mass_column, mass_methods
 from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
+from auditor.metrics.verdict import comparison_headline
 from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
 from auditor.pipeline.rundir import to_json
 from auditor.report.compare_page import render_compare_html
@@ -129,7 +130,20 @@ def compare_runs(
         attributes=attributes,
         methods=methods,
         not_comparable=not_comparable,
+        headline=_headline(sum_a, name_a, label_a, sum_b, name_b, label_b),
     )
+
+
+def _headline(sum_a: dict, name_a: str, label_a: str, sum_b: dict, name_b: str, label_b: str
+              ) -> str | None:
+    """The sentence ``audit run`` writes for several models, on the two runs' model blocks
+    (None when either block has no findings recorded, as in runs without analysis)."""
+    blocks = {label_a: (sum_a.get("models") or {}).get(name_a),
+              label_b: (sum_b.get("models") or {}).get(name_b)}
+    if not all(isinstance(b, dict) and isinstance(b.get("findings"), list)
+               for b in blocks.values()):
+        return None
+    return comparison_headline(blocks, label_a)
 
 
 def setup_differences(a: dict, b: dict, methods: list[str]) -> list[str]:

@@ -58,7 +58,8 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
         title: page title (default: "<run A> vs <run B>").
 
     Returns:
-        A dict with ``title``, ``runs``, ``headline``, ``groups``, ``comparable``,
+        A dict with ``title``, ``runs``, ``headline``, ``changed`` (what changed between the
+        two models' findings, or None), ``groups``, ``comparable``,
         ``not_comparable``, ``attention``, ``top_region``, ``charts`` and ``notes``.
     """
     c = result.comparison
@@ -121,6 +122,7 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
                     "regions": ", ".join(result.regions),
                     "attributes": ", ".join(result.attributes) or "(none)"},
         "headline": headline,
+        "changed": result.headline,
         "mcnemar": {"b": f.count(mc.b), "c": f.count(mc.c), "method": mc.method,
                     "p": f.p_clause(mc.p), "statistic": f.num(mc.statistic),
                     "exact_below": str(MCNEMAR_EXACT_BELOW)},

@@ -181,3 +181,40 @@ def test_setup_differences_names_each_setting():
     assert setup_differences(a, b, ["occlusion"])[-1] == (
         "occlusion options: A {}, B {'window': 8}")
     assert setup_differences(a, dict(a), ["gradcam"]) == []
+
+
+def test_the_comparison_says_what_changed_between_the_two_models_findings(runs, tmp_path):
+    """The sentence `audit run` writes for two models, from the two runs' model blocks: in
+    compare.json and on the page; absent when a run recorded no findings."""
+    run_a, run_b, _, _ = runs
+    assert compare_runs(run_a, run_b, model_b="rebalanced", n_boot=50).headline is None
+
+    def block(follow, severity, worst):
+        finding = {"kind": "spurious_cue", "severity": severity, "title": "t", "evidence": {
+            "region": "face", "severity_reasons": ["swap_follows"],
+            "causal": {"swap": {"swap": "hair:face", "features": {"label": "nurse"},
+                                "follow_rate": follow, "follow_ci": [follow - 0.03,
+                                                                     follow + 0.02],
+                                "n_follow": 300}}}}
+        return {"findings": [finding],
+                "swaps": {"hair:face": {"by_class": {"nurse": {
+                    "follow_rate": follow, "follow_ci": [follow - 0.03, follow + 0.02],
+                    "n_follow": 300}}}},
+                "metrics": {"worst_group_accuracy": worst, "worst_group": "g"},
+                "groups": {"cells": [{"group": "g", "n": 150, "ci": [worst - 0.02,
+                                                                    worst + 0.05]}]}}
+
+    for run, model, b in ((run_a, "baseline", block(0.96, "high", 0.03)),
+                          (run_b, "rebalanced", block(0.1, "low", 0.72))):
+        summary = json.loads((run / "summary.json").read_text())
+        summary["models"][model].update(b)
+        (run / "summary.json").write_text(json.dumps(summary))
+    res = compare_runs(run_a, run_b, model_b="rebalanced", n_boot=50)
+    assert res.headline == (
+        "rebalanced removes the face shortcut (swapping in the face sends 96% (93%–98%, n=300) "
+        "→ 10% (7%–12%, n=300) of predictions to the class it goes with); worst-group accuracy "
+        "3% (1%–8%, n=150) → 72% (70%–77%, n=150).")
+    written = write_compare_outputs(res, tmp_path / "out", formats=("html", "json"))
+    assert json.loads(written["json"].read_text())["headline"] == res.headline
+    assert "<b>What changed:</b> rebalanced removes the face shortcut" in \
+        written["html"].read_text()

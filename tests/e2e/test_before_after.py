@@ -8,6 +8,7 @@ light commands (`audit compare`, `audit report`) run without importing torch.
 from __future__ import annotations
 
 import copy
+import html
 import json
 import os
 import subprocess
@@ -82,6 +83,11 @@ def test_the_whole_loop_on_synthetic_data(before):
     assert (comp["baseline"], comp["candidate"]) == ("baseline", "oversampled")
     assert comp["mcnemar"]["method"] in ("exact", "chi2", "none")
     assert set(comp["attention"]["gradcam"]) == {"face", "object", "background"}
+    # what changed between the two models' findings, as `audit run` says it for two models
+    assert doc["headline"].startswith("oversampled ") and "worst-group accuracy" in doc["headline"]
+    page = html.unescape(" ".join((folder / "cmp/compare.html").read_text().split()))
+    assert f"What changed: {doc['headline']}" in page.replace("<b>", "").replace("</b>", "")
+    assert doc["headline"][:40] in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("strategy", ["oversample", "undersample", "reweight"])
