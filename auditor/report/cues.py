@@ -16,6 +16,7 @@ import pandas as pd
 
 from auditor.errors import DataError
 from auditor.metrics.hotspots import analysis_cells, place
+from auditor.metrics.severity import significant
 from auditor.report import cue_figures
 from auditor.report import fmt as f
 from auditor.report.figures import array_to_uri
@@ -124,6 +125,8 @@ def _concept_rows(block: Mapping[str, Any], provider: GalleryProvider | None
                      f" vs {f.pct(t.get('rate_out'))} (n={f.count(t.get('n_out'))}), "
                      f"odds ratio {f.num(t.get('odds_ratio'))}, corrected p "
                      f"{f.pvalue(t.get('p_adj'))}")
+            if not significant(t.get("p_adj")):  # the strongest, but not evidence of anything
+                assoc = f"none significant (strongest: {assoc})"
         patches = []
         if provider is not None and grid[0]:
             for t in (item.get("top") or [])[:PATCHES]:
