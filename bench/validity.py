@@ -30,7 +30,9 @@ The table goes to stdout (and ``--out`` as JSON); docs/validity.md holds the las
 The clinic cases use the demo's sizes (3000 train / 600 test images, 64 px); the scenes cases
 1200 / 400 at 48 px. The corner-mark cases are clinic data with hair independent of the class
 and ``analysis.cues: on`` (the data has annotated regions, which would leave hotspots and
-concepts off). Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (one
+concepts off). The ``-unannotated`` cases read the same data from its manifest alone, no
+region and no expected region, as most users' data comes: a hotspot may then be the object
+itself. Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (one
 saliency method, no sanity check, no report).
 
 Add a case by adding a :class:`Case` to :data:`CASES` (``data`` returns the config's ``data``
@@ -52,8 +54,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor.config import parse_config  # noqa: E402
-from auditor.data.synthetic import MARK_BOX  # noqa: E402
+from auditor.config import SyntheticConfig, parse_config  # noqa: E402
+from auditor.data.synthetic import MARK_BOX, generate_clinic  # noqa: E402
 from auditor.pipeline.run import run_audit  # noqa: E402
 
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
@@ -70,6 +72,19 @@ def _synthetic(kind: str, bias: float, *, n_train: int, n_test: int, size: int,
         if corner_mark is not None:
             synth["corner_mark"] = corner_mark
         return {"synthetic": synth, "image_size": size, "normalize": "none"}
+    return data
+
+
+def _unannotated(bias: float, *, n_train: int, n_test: int, size: int,
+                 corner_mark: float | None = None) -> Callable[[int, Path], dict]:
+    """Clinic data read from its manifest alone: no region annotation (what most users have).
+    Nothing says where the object is, so hotspots and concepts are searched anywhere."""
+    def data(seed: int, work: Path) -> dict:
+        synth = SyntheticConfig(kind="clinic", n_train=n_train, n_val=0, n_test=n_test,
+                                bias=bias, image_size=size, corner_mark=corner_mark)
+        manifest = generate_clinic(work / "data", synth, seed=seed)
+        return {"manifest": str(manifest), "attributes": ["hair"], "image_size": size,
+                "normalize": "none"}
     return data
 
 
@@ -120,6 +135,10 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("mark-null", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.5), "hair", None,
          analysis={"cues": "on"},
          note="clinic, an unannotated corner mark independent of the class"),
+    Case("clinic-null-unannotated", _unannotated(0.5, **CLINIC), "hair", None, expected=[],
+         note="clinic-null read without its region annotations (manifest only)"),
+    Case("mark-0.95-unannotated", _unannotated(0.5, **CLINIC, corner_mark=0.95), "hair", MARK,
+         expected=[], note="mark-0.95 read without its region annotations (manifest only)"),
 ]}
 
 

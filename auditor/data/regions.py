@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from auditor.common.names import BACKGROUND
 from auditor.common.registry import Registry
 from auditor.config import RegionsConfig
 from auditor.errors import DataError
@@ -40,7 +41,6 @@ __all__ = ["BACKGROUND", "ItemRegions", "RegionSource", "get_region_format",
            "region_format_layout",
            "register_region_format", "resize_mask"]
 
-BACKGROUND = "background"
 _BUILTIN = ("coco", "masks", "boxes_csv")
 _FORMATS: Registry[Callable[[RegionsConfig, list[str]], RegionSource]] = Registry(
     "region format", error=DataError, where="data.regions.format: ",

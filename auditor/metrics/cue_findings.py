@@ -65,6 +65,42 @@ def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float
     return best
 
 
+def decided_by(df: pd.DataFrame, name: str, level: float) -> dict[str, Any] | None:
+    """How often the predictions that masking hotspot ``name`` changes were right, over every
+    tested sample, against chance.
+
+    A model that reads what the class looks like there (the object, when nothing is
+    annotated) is mostly right in the predictions the area decides; a shortcut whose link to
+    the class is broken in the audited split (a balanced test set) is right in them about as
+    often as a guess. Chance is the accuracy those predictions would have if each sample's
+    label were drawn from the tested samples' label distribution: ``sum_c share of the
+    changed predictions that are c x share of the tested samples labelled c``.
+
+    Args:
+        df: per-sample table of one model (``label``, ``pred``, ``correct``, ``flip_<name>``).
+
+    Returns:
+        ``{n, right, accuracy, ci, chance, p}`` (``p``: one-sided binomial test that the
+        accuracy exceeds chance), or None when masking changed no prediction.
+    """
+    col = flip_column(name)
+    if col not in df.columns or not {"label", "pred", "correct"} <= set(df.columns):
+        return None
+    tested = df[df[col].notna()]
+    changed = tested[tested[col].astype(bool)]
+    n = len(changed)
+    if not n:
+        return None
+    right = int(changed["correct"].astype(bool).sum())
+    labels = tested["label"].astype(str).value_counts(normalize=True)
+    preds = changed["pred"].astype(str).value_counts(normalize=True)
+    chance = float(sum(share * labels.get(c, 0.0) for c, share in preds.items()))
+    p = float(sps.binomtest(right, n, min(max(chance, 0.0), 1.0), alternative="greater").pvalue)
+    lo, hi = wilson_ci(right, n, level)
+    return {"n": n, "right": right, "accuracy": right / n, "ci": [json_float(lo),
+            json_float(hi)], "chance": json_float(chance), "p": json_float(p)}
+
+
 def _group_difference(df: pd.DataFrame, name: str, method: str, attributes: Sequence[str],
                       tau: float, min_group_size: int) -> list[dict[str, Any]]:
     col = mass_column(method, name)
@@ -94,8 +130,8 @@ def _group_difference(df: pd.DataFrame, name: str, method: str, attributes: Sequ
 
 def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], method: str,
                      attributes: Sequence[str], *, reliance_threshold: float = 0.2,
-                     tau: float = 0.8, min_group_size: int = 10, level: float = 0.95
-                     ) -> list[Finding]:
+                     tau: float = 0.8, min_group_size: int = 10, level: float = 0.95,
+                     expected_annotated: bool = True) -> list[Finding]:
     """One ``hotspot`` finding per hotspot (see the module docstring).
 
     Args:
@@ -106,6 +142,10 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
         method: the saliency method the hotspots were found with.
         attributes: attribute columns.
         reliance_threshold, tau, min_group_size, level: thresholds (see the module docs).
+        expected_annotated: an expected region is configured, so a hotspot (outside every
+            annotated region) is not the object; without one it may be, and a hotspot whose
+            decisions are right more often than chance (:func:`decided_by`) is at most
+            ``medium``.
     """
     out = []
     for h in hotspots:
@@ -116,10 +156,13 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
             None, {**paste, "flip_ci": paste["follow_ci"]}, reliance_threshold).swap_follows
         groups = [t for t in _group_difference(df, name, method, attributes, tau,
                                                min_group_size) if significant(t["p_adj"])]
+        decided = decided_by(df, name, level)
+        informative = decided is None or significant(decided["p"])
         severity = hotspot_severity(
             flip_rate=flip["flip_rate"] if flip else None,
             flip_lower=flip["ci"][0] if flip else None, mass_differs=bool(groups),
-            reliance_threshold=reliance_threshold, paste_follows=follows)
+            reliance_threshold=reliance_threshold, paste_follows=follows,
+            may_be_the_object=not expected_annotated and informative)
         where = place(h["box"])
         title = (f"The model looks at an unannotated area, {name} at the {where}: "
                  f"{method_label(method)} lift {h['peak_lift']:.1f} in {h['cell']}")
@@ -139,7 +182,23 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
             title += (f"; samples with {g['attribute']}={g['value']} put {g['ratio']:.2f} times "
                       f"the attention of {g['attribute']}={g['reference']} on it "
                       f"(corrected {fmt_p(g['p_adj'])})")
-        if severity == "medium":
+        capped = (not expected_annotated and informative
+                  and hotspot_severity(flip_rate=flip["flip_rate"] if flip else None,
+                                       flip_lower=flip["ci"][0] if flip else None,
+                                       mass_differs=False,
+                                       reliance_threshold=reliance_threshold,
+                                       paste_follows=follows) == "high")
+        if decided is not None and not expected_annotated:
+            title += (f"; the predictions masking it changes were right in "
+                      f"{pct(decided['accuracy'])} ({level:.0%} CI {pct(decided['ci'][0])}–"
+                      f"{pct(decided['ci'][1])}, n={decided['n']}) against "
+                      f"{pct(decided['chance'])} by chance")
+        if capped:
+            title += ("; only medium: no expected region is annotated, and the predictions it "
+                      "decides are right more often than chance, so it may be what the class "
+                      "looks like (look at its images, or annotate the expected region and set "
+                      "analysis.expected_regions)")
+        elif severity == "medium":
             title += (f"; only medium: high needs masking to change at least "
                       f"{pct(reliance_threshold)} of a cell's predictions (lower bound "
                       f"{pct(reliance_threshold / 2)}), or pasting to send that many to the "
@@ -153,6 +212,7 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
                 "ci": [json_float(v) for v in flip["ci"]], "n": flip["n"]},
             "paste": None if paste is None else {**paste, "follows": follows},
             "reliance_threshold": reliance_threshold,
+            "expected_annotated": expected_annotated, "decided": decided,
             "group_differences": [{k: (json_float(v) if isinstance(v, float) else v)
                                    for k, v in t.items()} for t in groups]}))
     return out

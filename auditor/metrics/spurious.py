@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditor.common.names import BACKGROUND
 from auditor.common.thresholds import LIFT_THRESHOLD, RELIANCE_THRESHOLD
 from auditor.errors import ConfigError
 from auditor.metrics.attention import area_column, mass_column
@@ -67,7 +68,10 @@ def resolve_regions(regions: Sequence[str], expected_regions: Sequence[str],
     """Check the configured region names and fill the spurious default.
 
     Returns:
-        ``(expected, spurious)``; spurious defaults to every region not expected.
+        ``(expected, spurious)``; spurious defaults to every region not expected, except the
+        background when no region is expected: it then holds whatever the model should read
+        (nothing annotated says where the object is), so masking it tests nothing about a
+        shortcut.
 
     Raises:
         ConfigError: a configured name is not a region of the data (one line, naming the key).
@@ -81,7 +85,7 @@ def resolve_regions(regions: Sequence[str], expected_regions: Sequence[str],
                               f"of the data (regions: {', '.join(regions)})")
     expected = [r for r in regions if r in expected_regions]
     if spurious_regions is None:
-        spurious = [r for r in regions if r not in expected]
+        spurious = [r for r in regions if r not in expected and (expected or r != BACKGROUND)]
     else:
         spurious = [r for r in regions if r in spurious_regions and r not in expected]
     return expected, spurious

@@ -125,7 +125,8 @@ def _add_cues(block: dict[str, Any], df: pd.DataFrame, cues: CueTables, acfg: An
     found += hotspot_findings(df, block["hotspots"], methods[0], attributes,
                               reliance_threshold=acfg.reliance_threshold,
                               tau=acfg.disparity_tau, min_group_size=acfg.min_group_size,
-                              level=acfg.ci_level)
+                              level=acfg.ci_level,
+                              expected_annotated=bool(acfg.expected_regions))
     found += concept_findings(block["concepts"]["items"],
                               reliance_threshold=acfg.reliance_threshold)
     block["findings"] = [f.to_dict() for f in sorted(found, key=Finding.sort_key)]

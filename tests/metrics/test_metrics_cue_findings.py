@@ -117,3 +117,46 @@ def test_concept_associated_with_errors_only_is_at_most_medium():
     both["tests"].append(_concept(0.5, 0.4, 1e-6, 40.0)["tests"][0])
     (f,) = concept_findings([both])
     assert f.severity == "high" and f.evidence["association"]["what"] == "attribute"
+
+
+def _unannotated(right_when_flipped):
+    """60 doctors' predictions change when the hotspot is masked; they were all called doctor
+    and were right (the model reads the object there) or half of them were nurses (a cue
+    unrelated to the label in this split)."""
+    n = 200
+    df = _df(flips=0, n=n)
+    i = np.arange(n)
+    flipped = (i % 10 < 3) | (i % 10 == 5)  # 80 of 200: 40 doctors, 40 nurses
+    df["flip_hotspot_1"] = flipped
+    df["pred"] = np.where(flipped, "doctor", df["label"])
+    if right_when_flipped:
+        df["pred"] = np.where(flipped, df["label"], df["pred"])
+    df["correct"] = df["pred"] == df["label"]
+    return df
+
+
+def test_decided_by_tells_the_object_from_a_cue_unrelated_to_the_label():
+    from auditor.metrics.cue_findings import decided_by
+
+    obj = decided_by(_unannotated(True), "hotspot_1", 0.95)
+    assert (obj["n"], obj["right"], obj["chance"]) == (80, 80, 0.5)  # chance: 50/50 labels
+    assert obj["p"] < 1e-20
+    cue = decided_by(_unannotated(False), "hotspot_1", 0.95)
+    assert (cue["n"], cue["right"], cue["chance"]) == (80, 40, 0.5)
+    assert cue["p"] > 0.4  # right exactly as often as a guess: no evidence of the object
+    assert decided_by(_df(flips=0), "hotspot_1", 0.95) is None
+
+
+def test_without_an_expected_region_a_hotspot_that_decides_right_is_at_most_medium():
+    (obj,) = hotspot_findings(_unannotated(True), [SPOT], "gradcam", ["hair"],
+                              expected_annotated=False)
+    assert obj.severity == "medium"
+    assert "were right in 100% (95% CI 95%–100%, n=80) against 50% by chance" in obj.title
+    assert "it may be what the class looks like" in obj.title
+    assert obj.evidence["decided"]["right"] == 80
+    (cue,) = hotspot_findings(_unannotated(False), [SPOT], "gradcam", ["hair"],
+                              expected_annotated=False)
+    assert cue.severity == "high" and "right in 50%" in cue.title
+    # with the expected region annotated a hotspot lies outside the object: high either way
+    (outside,) = hotspot_findings(_unannotated(True), [SPOT], "gradcam", ["hair"])
+    assert outside.severity == "high" and "by chance" not in outside.title

@@ -219,3 +219,16 @@ def test_leaning_swap_is_high_only_when_masking_agrees(monkeypatch, mask_lower, 
     assert "swap_leans" in f.evidence["severity_reasons"]
     assert f.title.startswith("Swapping in the background of a sample with another scene sends "
                               "27% of predictions for class cat to cup")
+
+
+def test_without_an_expected_region_the_background_is_not_a_spurious_region():
+    """On data with no expected region (nothing annotated says where the object is) the
+    background holds the object: masking it blurs the whole image and every model 'relies'
+    on it. Named explicitly, it is still scored."""
+    from auditor.metrics.spurious import resolve_regions
+
+    assert resolve_regions(["background"], [], None) == ([], [])
+    assert resolve_regions(["face", "background"], [], None) == ([], ["face"])
+    assert resolve_regions(["face", "object", "background"], ["object"], None) == (
+        ["object"], ["face", "background"])
+    assert resolve_regions(["background"], [], ["background"]) == ([], ["background"])
