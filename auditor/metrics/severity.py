@@ -153,8 +153,7 @@ def disparity_severity(difference: float, p_adj: float | None, min_difference: f
 
 def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,
                      mass_differs: bool, reliance_threshold: float,
-                     paste_follows: bool = False, may_be_the_object: bool = False
-                     ) -> Severity:
+                     paste_follows: bool = False) -> Severity:
     """An area of consistent attention outside every annotated region (``hotspot``).
 
     Args:
@@ -170,21 +169,17 @@ def hotspot_severity(*, flip_rate: float | None, flip_lower: float | None,
             its lower bound above the upper bound of a paste from one it assigns to the same
             class (the rule of
             :attr:`auditor.metrics.shortcuts.CausalEvidence.swap_follows`).
-        may_be_the_object: no expected region is annotated, so the area may be what the class
-            looks like, and the predictions masking it changes are not shown to be right no
-            more often than chance (see :func:`auditor.metrics.cue_findings.decided_by`):
-            the model's dependence on it is then at most ``medium``.
 
     Returns:
         ``high`` when ``paste_follows``, or ``flip_rate >= reliance_threshold`` and
-        ``flip_lower >= reliance_threshold / 2`` (unless ``may_be_the_object``); ``medium``
-        when ``flip_lower >= CUE_MIN_FLIP_LOWER`` or ``mass_differs`` or the high bar is met
-        by an area that may be the object; else ``low`` (the model looks there but does not
-        depend on it).
+        ``flip_lower >= reliance_threshold / 2``; ``medium`` when ``flip_lower >=
+        CUE_MIN_FLIP_LOWER`` or ``mass_differs``; else ``low`` (the model looks there but does
+        not depend on it). Without an expected region the caller caps ``high`` at ``medium``
+        when the area may be the object (:func:`auditor.metrics.cue_findings.hotspot_findings`).
     """
     rate, lower = flip_rate or 0.0, flip_lower or 0.0
     if paste_follows or (rate >= reliance_threshold and lower >= reliance_threshold / 2):
-        return "medium" if may_be_the_object else "high"
+        return "high"
     return "medium" if lower >= CUE_MIN_FLIP_LOWER or mass_differs else "low"
 
 
