@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from auditor.common.thresholds import RELIANCE_THRESHOLD
 from auditor.metrics.base import pct
 
 __all__ = ["comparison_headline", "model_verdict"]
@@ -115,8 +116,8 @@ def _hot_test(f: Mapping[str, Any]) -> str:
     ev = f.get("evidence") or {}
     rate = (ev.get("reliance") or {}).get("flip_rate")
     paste = (ev.get("paste") or {}).get("follows")
-    return ("paste" if paste and (rate is None or rate < (ev.get("reliance_threshold") or 0.2))
-            else "reliance")
+    bar = ev.get("reliance_threshold") or RELIANCE_THRESHOLD
+    return "paste" if paste and (rate is None or rate < bar) else "reliance"
 
 
 _HOT_VERB = {"reliance": "masking it changes",
