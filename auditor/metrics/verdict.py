@@ -124,28 +124,31 @@ _HOT_VERB = {"reliance": "masking it changes",
              "paste": "pasting it from an image called another class sends there"}
 
 
+def _hot_change(f: Mapping[str, Any], now: Mapping[str, Any] | None = None) -> str:
+    """``'masking it changes 50% (…) of all samples → 8% (…) of all samples'``: the test
+    ``f`` rests on, with ``now``'s rate for it when given."""
+    test = _hot_test(f)
+    after = f" → {_hot_rate(now, test)}" if now is not None else ""
+    return f"{_HOT_VERB[test]} {_hot_rate(f, test)}{after}"
+
+
 def _hotspot_changes(base: Mapping[str, Any], block: Mapping[str, Any]) -> list[str]:
     """What became of ``base``'s high hotspots in ``block``, and ``block``'s new ones."""
-    every = _hotspots(block, ("high", "medium", "low"))
+    before, every = _hotspots(base), _hotspots(block, ("high", "medium", "low"))
     parts = []
-    for f in _hotspots(base):
+    for f in before:
         area = f"the unannotated area at the {_place(f)}"
         now = _same_area(f, every)
         if now is None:
             parts.append(f"no longer looks at {area} (not a hotspot of its attention)")
-            continue
-        test = _hot_test(f)
-        change = f"{_HOT_VERB[test]} {_hot_rate(f, test)} → {_hot_rate(now, test)}"
-        if now.get("severity") == "high":
-            parts.append(f"keeps its dependence on {area} ({change})")
+        elif now.get("severity") == "high":
+            parts.append(f"keeps its dependence on {area} ({_hot_change(f, now)})")
         elif now.get("severity") == "medium":
-            parts.append(f"weakens its dependence on {area} ({change}; a medium finding on it "
-                         f"remains)")
+            parts.append(f"weakens its dependence on {area} ({_hot_change(f, now)}; a medium "
+                         f"finding on it remains)")
         else:
-            parts.append(f"drops its dependence on {area} ({change})")
-    before = _hotspots(base)
-    parts += [f"comes to depend on an unannotated area at the {_place(f)} "
-              f"({_HOT_VERB[_hot_test(f)]} {_hot_rate(f, _hot_test(f))})"
+            parts.append(f"drops its dependence on {area} ({_hot_change(f, now)})")
+    parts += [f"comes to depend on an unannotated area at the {_place(f)} ({_hot_change(f)})"
               for f in _hotspots(block) if _same_area(f, before) is None]
     return parts
 
