@@ -103,14 +103,22 @@ class EncodedJpegDataset(torch.utils.data.Dataset):
 
     @staticmethod
     def collate(batch: list[dict]) -> dict:
-        """Items -> ``{"jpeg": list of K byte tensors, "jpeg_pos": long [K], "jpeg_hw": long
-        [K, 2], "jpeg_id": list[str], "image": uint8 [B-K,3,S,S], "image_pos": long [B-K],
-        "label": long [B], "masks": bool [B,R,S,S], "index": long [B]}``."""
+        """Items -> ``{"jpeg": uint8 [L1+...+LK] the K files' bytes end to end, "jpeg_len":
+        long [K], "jpeg_pos": long [K], "jpeg_hw": long [K, 2], "jpeg_id": list[str], "image":
+        uint8 [B-K,3,S,S], "image_pos": long [B-K], "label": long [B], "masks": bool
+        [B,R,S,S], "index": long [B]}``.
+
+        The bytes travel as ONE tensor: a worker hands each tensor of a batch to the main
+        process as a shared-memory file descriptor, and the buffers ``torchvision.io.read_file``
+        returns cannot be shared that way (``OSError: Bad file descriptor`` in the worker's
+        feeder thread, and the loader waits forever)."""
         enc = [i for i, b in enumerate(batch) if b["jpeg"] is not None]
         dec = [i for i, b in enumerate(batch) if b["jpeg"] is None]
         side = batch[0]["masks"].shape[-1]
+        blobs = [batch[i]["jpeg"] for i in enc]
         return {
-            "jpeg": [batch[i]["jpeg"] for i in enc],
+            "jpeg": torch.cat(blobs) if blobs else torch.zeros(0, dtype=torch.uint8),
+            "jpeg_len": torch.as_tensor([len(b) for b in blobs], dtype=torch.long),
             "jpeg_pos": torch.as_tensor(enc, dtype=torch.long),
             "jpeg_hw": torch.as_tensor([batch[i]["hw"] for i in enc],
                                        dtype=torch.long).reshape(-1, 2),
@@ -133,8 +141,9 @@ class EncodedJpegDataset(torch.utils.data.Dataset):
         out = torch.empty((len(batch["index"]), 3, size, size), dtype=torch.uint8, device=device)
         if len(batch["image_pos"]):
             out[batch["image_pos"].to(device)] = batch["image"].to(device, non_blocking=True)
-        if batch["jpeg"]:
-            decoded = self._decode(batch["jpeg"], batch["jpeg_id"], device)
+        if len(batch["jpeg_len"]):
+            files = list(torch.split(batch["jpeg"], batch["jpeg_len"].tolist()))
+            decoded = self._decode(files, batch["jpeg_id"], device)
             groups: dict[tuple[int, int], list[int]] = {}
             for j, (img, hw, sample_id) in enumerate(zip(decoded, batch["jpeg_hw"].tolist(),
                                                          batch["jpeg_id"], strict=True)):

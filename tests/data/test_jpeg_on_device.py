@@ -75,6 +75,20 @@ def test_device_path_is_bit_identical_to_worker_decoding_on_cpu(tmp_path, resize
         assert torch.equal(g["label"], r["label"]) and torch.equal(g["index"], r["index"])
 
 
+def test_device_path_through_dataloader_workers(tmp_path):
+    """With ``num_workers`` > 0 each batch crosses a process boundary: the encoded bytes must
+    survive it (file buffers as separate tensors did not: the loader hung), and the images
+    equal the in-process ones."""
+    bundle = _mixed_dataset(tmp_path, "letterbox")
+    enc = EncodedJpegDataset(bundle.dataset("test"))
+    cpu = torch.device("cpu")
+    here = [enc.images_on(b, cpu) for b in _batches(enc, enc.collate)]
+    loader = DataLoader(enc, batch_size=4, collate_fn=enc.collate, num_workers=2, timeout=60)
+    there = [enc.images_on(b, cpu) for b in loader]
+    assert len(there) == len(here) == 3
+    assert all(torch.equal(a, b) for a, b in zip(here, there, strict=True))
+
+
 def test_plain_jpeg_size_reads_the_header_only_for_plain_files(tmp_path):
     bundle = _mixed_dataset(tmp_path, "stretch")
     sizes = {p.name: plain_jpeg_size(p) for p in bundle.table["path"]}
@@ -86,10 +100,11 @@ def test_plain_jpeg_size_reads_the_header_only_for_plain_files(tmp_path):
 def test_an_undecodable_jpeg_is_a_one_line_error_naming_the_sample(tmp_path):
     bundle = _mixed_dataset(tmp_path, "stretch")
     enc = EncodedJpegDataset(bundle.dataset("test"))
-    batch = enc.collate([enc[0], enc[1]])
-    raw = batch["jpeg"][1].clone()
+    items = [enc[0], enc[1]]
+    raw = items[1]["jpeg"].clone()
     raw[200:] = 0  # scan data zeroed, markers gone: libjpeg refuses it
-    batch["jpeg"][1] = raw[:220]
+    items[1]["jpeg"] = raw[:220]
+    batch = enc.collate(items)
     with pytest.raises(DataError, match=r"^sample img/plain1\.jpg: cannot decode"):
         enc.images_on(batch, torch.device("cpu"))
 
