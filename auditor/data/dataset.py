@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.config import DataConfig, RegionsConfig
-from auditor.data.images import check_image
+from auditor.data.images import check_images
 from auditor.data.plan import normalize_stats, preview
 from auditor.data.regions import BACKGROUND, ItemRegions, load_regions, normalise_name
 from auditor.data.table import read_source, unsafe_path
@@ -227,6 +227,7 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     reasons: dict[int, str] = {}
     sizes: dict[str, tuple[int, int]] = {}
     seen: dict[str, str] = {}
+    to_check: list[tuple[int, str, Path]] = []
     real_root = _real(root)
     for row, (line, sample_id) in enumerate(zip(raw.index, raw["id"], strict=True)):
         reason = unsafe_path(sample_id) or (None if raw["label"].iloc[row] else "empty label")
@@ -240,12 +241,15 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
         if reason is None and not cfg.follow_symlinks:
             reason = _outside(root, norm, real_root, sample_id)
         if reason is None:
-            result = check_image(root / norm)
-            reason = result if isinstance(result, str) else None
-            if reason is None:
-                sizes[sample_id] = (result[1], result[0])
-        if reason is not None:
+            to_check.append((row, sample_id, root / norm))
+        else:
             reasons[row] = reason
+    checked = check_images([path for _, _, path in to_check])
+    for (row, sample_id, _), result in zip(to_check, checked, strict=True):
+        if isinstance(result, str):
+            reasons[row] = result
+        else:
+            sizes[sample_id] = (result[1], result[0])
     regions_cfg = cfg.regions
     source = None
     if regions_cfg is not None and regions_cfg.format is not None and (

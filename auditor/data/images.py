@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +40,7 @@ from auditor.errors import DataError
 if TYPE_CHECKING:  # torch is imported where a decoder needs it: checking files needs none
     import torch
 
-__all__ = ["check_image", "exif_orientation", "load_image", "read_image_bytes"]
+__all__ = ["check_image", "check_images", "exif_orientation", "load_image", "read_image_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +58,53 @@ def check_image(path: Path) -> tuple[int, int] | str:
         ``(width, height)`` of the displayed (EXIF-rotated) image, or a one-line reason why
         the file cannot be used.
     """
+    return check_images([path])[0]
+
+
+def check_images(paths: Sequence[Path], *, threads: int | None = None
+                 ) -> list[tuple[int, int] | str]:
+    """:func:`check_image` for many files, on a thread pool (Pillow's decoders release the
+    GIL), in the order given.
+
+    Args:
+        paths: image files.
+        threads: pool size; ``None``: one per CPU (at most 32). The result does not depend on it.
+
+    Returns:
+        One entry per path, as :func:`check_image` returns.
+    """
+    threads = min(32, os.cpu_count() or 1) if threads is None else max(1, threads)
+    # Both settings are process-global: set once here, never inside a worker thread.
+    with warnings.catch_warnings(), _strict_decoding():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        if threads == 1 or len(paths) < 64:
+            return [_check(p) for p in paths]
+        with ThreadPoolExecutor(threads, thread_name_prefix="check-image") as pool:
+            return list(pool.map(_check, paths, chunksize=64))
+
+
+def _check(path: Path) -> tuple[int, int] | str:
     try:
         if not path.is_file():
             return f"file not found: {path}"
     except (OSError, ValueError) as err:  # name too long, NUL byte, permission ...
         return f"cannot open ({type(err).__name__}: {_first_line(err)}): {path}"
+    bomb = (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
+            f"pixels; possible decompression bomb): {path}")
     try:
-        with warnings.catch_warnings(), _strict_decoding():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.verify()  # must come directly after open
-            with Image.open(path) as img:
-                width, height = img.size
-                orientation = exif_orientation(img)
-                if img.format == "JPEG" and not _jpeg_complete(path):
-                    return f"truncated JPEG (no end-of-image marker): {path}"
-                img.load()  # full decode: corrupt pixel data raises here, cleanly
+        with Image.open(path) as img:
+            img.verify()  # must come directly after open
+        with Image.open(path) as img:
+            width, height = img.size
+            # explicit, so the check holds even where a thread does not see the warning filter
+            if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+                return bomb
+            orientation = exif_orientation(img)
+            if img.format == "JPEG" and not _jpeg_complete(path):
+                return f"truncated JPEG (no end-of-image marker): {path}"
+            img.load()  # full decode: corrupt pixel data raises here, cleanly
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
-                f"pixels; possible decompression bomb): {path}")
+        return bomb
     except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
         return f"unreadable image ({type(err).__name__}: {_first_line(err)}): {path}"
     if orientation in _ROTATED:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from auditor.config import DataConfig, RegionsConfig
 from auditor.data.dataset import load_data
-from auditor.data.images import check_image, load_image
+from auditor.data.images import check_image, check_images, load_image
 from auditor.errors import DataError
 
 
@@ -141,3 +141,33 @@ def test_decode_failure_at_item_time_names_the_sample(tmp_path):
     path.write_bytes(b"broken after loading")
     with pytest.raises(DataError, match="sample a.png: cannot decode"):
         bundle.dataset("test")[0]
+
+
+def test_checking_on_a_thread_pool_gives_the_same_answers_in_order(tmp_path, monkeypatch):
+    """Load-time checks run on a pool (Pillow decodes outside the GIL); bad files among many
+    good ones get their own reason, in input order, whatever the pool size. 96 files, so the
+    pool is used (it starts at 64)."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200 * 200)
+    paths = []
+    for i in range(96):
+        path = tmp_path / f"{i:03d}.{'png' if i % 2 else 'jpg'}"
+        if i % 17 == 5:
+            path.write_bytes(b"not an image")
+        elif i % 17 == 9:
+            write_image(path, size=(300, 300), fmt="PNG" if i % 2 else "JPEG")
+        elif i % 17 == 13:
+            pass  # missing
+        else:
+            write_image(path, size=(10 + i, 20), fmt="PNG" if i % 2 else "JPEG")
+        paths.append(path)
+    serial = check_images(paths, threads=1)
+    assert check_images(paths, threads=4) == serial == [check_image(p) for p in paths]
+    for i, result in enumerate(serial):
+        if i % 17 == 5:
+            assert result.startswith("unreadable image"), result
+        elif i % 17 == 9:
+            assert "decompression bomb" in result, result
+        elif i % 17 == 13:
+            assert result.startswith("file not found"), result
+        else:
+            assert result == (10 + i, 20)

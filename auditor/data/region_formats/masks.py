@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from auditor.config import RegionsConfig
-from auditor.data.images import check_image
+from auditor.data.images import check_images
 from auditor.data.regions import RegionSource, normalise_name, register_region_format, resize_mask
 from auditor.errors import DataError
 
@@ -98,11 +98,10 @@ class MaskRegions(RegionSource):
         mid-audit."""
         out: dict[str, str] = {}
         files = [(i, f) for region in self.per_region.values() for i, f in region.items()]
-        for sample_id, path in files + list(self.labels.items()):
-            if sample_id in sizes and sample_id not in out:
-                result = check_image(path)
-                if isinstance(result, str):
-                    out[sample_id] = f"mask {result}"
+        todo = [(i, f) for i, f in files + list(self.labels.items()) if i in sizes]
+        for (sample_id, _), result in zip(todo, check_images([f for _, f in todo]), strict=True):
+            if isinstance(result, str) and sample_id not in out:
+                out[sample_id] = f"mask {result}"
         return out
 
 
