@@ -274,7 +274,7 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
                           method: str, attributes: Sequence[str], *, seed: int = 0,
                           max_k: int = 8, min_errors: int = 10, mass_weight: float = 1.0,
                           alpha: float = 0.05, n_members: int = 5,
-                          level: float = 0.95) -> ClusterResult:
+                          level: float = 0.95, max_projected: int = 2000) -> ClusterResult:
     """Cluster one model's misclassified samples and describe the clusters.
 
     Args:
@@ -291,6 +291,7 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
         alpha: corrected p-value below which a value counts as enriched.
         n_members: ids listed per cluster (closest to the centroid first).
         level: confidence level of the Wilson interval of ``error_rate``.
+        max_projected: most errors in the 2-D projection (a seeded random subset beyond it).
 
     Returns:
         :class:`ClusterResult`; ``labels`` fills the table's ``cluster`` column.
@@ -376,9 +377,15 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
             share_of_errors=float(len(rows) / n_err),
             confusion_slices=[s for s in slices if s.confusion == top]))
 
-    coords = _projection(x, seed)
-    projection = [{"id": str(ids[i]), "x": float(coords[j, 0]), "y": float(coords[j, 1]),
-                   "cluster": int(raw[j]), "label": str(true[i]), "pred": str(pred[i])}
-                  for j, i in enumerate(err_idx)]
+    # t-SNE costs O(n log n) per iteration (40 s for 25k errors): the scatter shows a seeded
+    # random subset of at most max_projected errors; the clusters use every error.
+    shown = np.arange(n_err)
+    if n_err > max_projected:
+        shown = np.sort(np.random.default_rng(seed).choice(n_err, max_projected, replace=False))
+    coords = _projection(x[shown], seed)
+    projection = [{"id": str(ids[err_idx[j]]), "x": float(coords[k, 0]),
+                   "y": float(coords[k, 1]), "cluster": int(raw[j]),
+                   "label": str(true[err_idx[j]]), "pred": str(pred[err_idx[j]])}
+                  for k, j in enumerate(shown)]
     return ClusterResult(clusters=clusters, labels=labels, projection=projection,
                          k_scores=scores)

@@ -234,7 +234,7 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
                    "caption": ("Each point is one misclassified sample"
                                if "cluster_projection" in model and "tsne" not in model
                                else "Each point is one audited sample")
-                   + "; grey points belong to no cluster."}
+                   + _subset(len(labels), raw) + "; grey points belong to no cluster."}
     slices = [s for s in model.get("slices") or [] if isinstance(s, Mapping)]
     keys: list[str] = []
     for s in slices:
@@ -262,6 +262,13 @@ def _slice_cell(key: str, value: Any) -> str:
     if key in ("p", "p_adj", "p_value"):
         return f.pvalue(value)
     return f.auto(value)
+
+
+def _subset(shown: int, clusters: Any) -> str:
+    """" (a random 2,000 of 25,013)" when the scatter holds fewer errors than the clusters."""
+    sizes = [c.get("size") for c in clusters or [] if isinstance(c, Mapping)]
+    total = sum(int(s) for s in sizes if f.is_num(s))
+    return f" (a random {f.count(shown)} of {f.count(total)})" if 0 < shown < total else ""
 
 
 def _projection(model: Mapping[str, Any]) -> dict[str, list] | None:

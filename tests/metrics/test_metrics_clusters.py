@@ -79,6 +79,24 @@ def test_seeded_and_repeatable():
     assert one.projection == two.projection
 
 
+def test_projection_beyond_its_cap_is_a_seeded_subset_and_clusters_keep_every_error():
+    """t-SNE of 25k errors takes ~40 s: the scatter shows at most ``max_projected`` of them,
+    drawn with the seed; cluster sizes and labels still count every error."""
+    df, emb = _planted()
+    full = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
+    capped = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4,
+                                   max_projected=15)
+    again = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4,
+                                  max_projected=15)
+    assert (capped.labels == full.labels).all()
+    assert [c.size for c in capped.clusters] == [c.size for c in full.clusters] == [20, 20]
+    assert len(capped.projection) == 15 and capped.projection == again.projection
+    ids = [p["id"] for p in capped.projection]
+    assert len(set(ids)) == 15 and set(ids) <= set(df["id"][~df["correct"]])
+    by_id = dict(zip(df["id"], full.labels, strict=True))
+    assert all(p["cluster"] == by_id[p["id"]] for p in capped.projection)
+
+
 def test_few_errors_form_one_cluster_and_none_without_errors():
     df, emb = _planted(n_blob=3)
     res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0)
