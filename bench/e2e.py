@@ -17,6 +17,7 @@ in under 60 s on one H100 (resnet50, Grad-CAM).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -37,42 +39,51 @@ STAGES = {  # run.log message -> stage that ends there
 }
 
 
+def _draw(job: tuple[Path, int, int, int]) -> tuple[str, str, dict, list[dict]]:
+    """One image (its own seed, so the set is the same on any number of processes)."""
+    folder, i, s, seed = job
+    rng = np.random.default_rng([seed, i])
+    label = ("doctor", "nurse")[i % 2]
+    hair = ("dark", "blond")[int(rng.random() < 0.5)]
+    noise = rng.integers(0, 60, (s, s, 3), dtype=np.uint8)
+    img = Image.fromarray(noise + np.uint8(rng.integers(80, 160)))
+    draw = ImageDraw.Draw(img)
+    ox, oy = int(rng.integers(0, s // 2)), int(rng.integers(s // 3, s // 2))
+    obj = [ox, oy, ox + s // 3, oy + s // 3]
+    draw.rectangle(obj, fill=(200, 40, 40) if label == "doctor" else (40, 40, 200))
+    fx, fy, r = int(rng.integers(s // 4, 3 * s // 4)), s // 6, s // 8
+    draw.ellipse([fx - r, fy - r, fx + r, fy + r], fill=(230, 190, 160))
+    draw.rectangle([fx - r, fy - r - r // 2, fx + r, fy - r // 2],
+                   fill=(40, 30, 20) if hair == "dark" else (240, 220, 120))
+    name = f"images/{i:06d}.jpg"
+    img.save(folder / name, quality=90)
+    face = [c for k in range(8) for c in (fx + r * np.cos(k * np.pi / 4),
+                                           fy + r * np.sin(k * np.pi / 4))]
+    anns = [{"id": 2 * i + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
+             "bbox": [obj[0], obj[1], s // 3, s // 3], "area": (s // 3) ** 2},
+            {"id": 2 * i + 2, "image_id": i + 1, "category_id": 2, "iscrowd": 0,
+             "segmentation": [[float(c) for c in face]], "area": 3.0 * r * r,
+             "bbox": [fx - r, fy - r, 2 * r, 2 * r]}]
+    image = {"id": i + 1, "file_name": name, "width": s, "height": s}
+    return f"{name},{label},test,{hair}", name, image, anns
+
+
 def write_dataset(folder: Path, n: int, size: int, seed: int = 0) -> Path:
-    """N JPEGs + ``manifest.csv`` (all ``test``) + COCO ``regions.json``; cached by a stamp."""
+    """N JPEGs + ``manifest.csv`` (all ``test``) + COCO ``regions.json``; cached by a stamp.
+    Drawn on every CPU (each image has its own seed)."""
     stamp = folder / "params.json"
-    params = {"n": n, "size": size, "seed": seed}
+    params = {"n": n, "size": size, "seed": seed, "layout": 2}
     if stamp.is_file() and json.loads(stamp.read_text()) == params:
         return folder / "manifest.csv"
     if folder.exists():
         shutil.rmtree(folder)
     (folder / "images").mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    rows, images, anns = ["path,label,split,hair"], [], []
-    s = size
-    for i in range(n):
-        label = ("doctor", "nurse")[i % 2]
-        hair = ("dark", "blond")[int(rng.random() < 0.5)]
-        noise = rng.integers(0, 60, (s, s, 3), dtype=np.uint8)
-        img = Image.fromarray(noise + np.uint8(rng.integers(80, 160)))
-        draw = ImageDraw.Draw(img)
-        ox, oy = int(rng.integers(0, s // 2)), int(rng.integers(s // 3, s // 2))
-        obj = [ox, oy, ox + s // 3, oy + s // 3]
-        draw.rectangle(obj, fill=(200, 40, 40) if label == "doctor" else (40, 40, 200))
-        fx, fy, r = int(rng.integers(s // 4, 3 * s // 4)), s // 6, s // 8
-        draw.ellipse([fx - r, fy - r, fx + r, fy + r], fill=(230, 190, 160))
-        draw.rectangle([fx - r, fy - r - r // 2, fx + r, fy - r // 2],
-                       fill=(40, 30, 20) if hair == "dark" else (240, 220, 120))
-        name = f"images/{i:06d}.jpg"
-        img.save(folder / name, quality=90)
-        rows.append(f"{name},{label},test,{hair}")
-        images.append({"id": i + 1, "file_name": name, "width": s, "height": s})
-        face = [c for k in range(8) for c in (fx + r * np.cos(k * np.pi / 4),
-                                               fy + r * np.sin(k * np.pi / 4))]
-        anns.append({"id": 2 * i + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
-                     "bbox": [obj[0], obj[1], s // 3, s // 3], "area": (s // 3) ** 2})
-        anns.append({"id": 2 * i + 2, "image_id": i + 1, "category_id": 2, "iscrowd": 0,
-                     "segmentation": [[float(c) for c in face]], "area": 3.0 * r * r,
-                     "bbox": [fx - r, fy - r, 2 * r, 2 * r]})
+    jobs = [(folder, i, size, seed) for i in range(n)]
+    with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+        drawn = list(pool.map(_draw, jobs, chunksize=256))
+    rows = ["path,label,split,hair"] + [row for row, _, _, _ in drawn]
+    images = [image for _, _, image, _ in drawn]
+    anns = [a for _, _, _, pair in drawn for a in pair]
     (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
     (folder / "regions.json").write_text(json.dumps({
         "images": images, "annotations": anns,
@@ -133,9 +144,11 @@ def stage_seconds(log: Path) -> dict[str, float]:
     return out
 
 
-def run_once(config: Path) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS in MiB, exit status) of ``audit run --fresh config``."""
-    cmd = [sys.executable, "-m", "auditor", "run", str(config), "--fresh", "--overwrite"]
+def run_once(config: Path, profile: Path | None = None) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS in MiB, exit status) of ``audit run --fresh config``; with
+    ``profile``, under cProfile (its stats written there)."""
+    prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    cmd = [sys.executable, *prof, "-m", "auditor", "run", str(config), "--fresh", "--overwrite"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -145,6 +158,20 @@ def run_once(config: Path) -> tuple[float, int, int]:
     if proc.returncode != 0:
         sys.stderr.write(err[-2000:])
     return wall, usage.ru_maxrss // 1024, proc.returncode  # ru_maxrss is KiB on Linux
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    """The ``top`` functions by own time, then by cumulative time, of a cProfile stats file."""
+    import pstats
+
+    for key in ("tottime", "cumulative"):
+        print(f"    -- cProfile, top {top} by {key} --")
+        buf = io.StringIO()
+        pstats.Stats(str(path), stream=buf).sort_stats(key).print_stats(top)
+        lines = buf.getvalue().splitlines()
+        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+        print("\n".join("    " + line[:160] for line in lines[start:] if line.strip()),
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the reliance test (one extra forward per image on a hidden copy)")
     p.add_argument("--report", default="", help="report formats, e.g. html (default: none)")
     p.add_argument("--work", type=Path, default=Path("/tmp/auditor-bench"))
+    p.add_argument("--profile", type=Path, default=None,
+                   help="run under cProfile, write the stats to this folder and print the top "
+                        "functions by own time (where the time goes)")
     args = p.parse_args(argv)
     sizes = [int(v) for v in args.n.split(",") if v.strip()]
     args.work.mkdir(parents=True, exist_ok=True)
@@ -180,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         manifest = write_dataset(args.work / f"data-{n}-{args.size}", n, args.size)
         config = write_config(args.work / f"run-{n}-{args.size}-{args.arch}", manifest,
                               checkpoint, args)
-        wall, rss, code = run_once(config)
+        profile = args.profile / f"e2e-{n}-{args.decode}.prof" if args.profile else None
+        wall, rss, code = run_once(config, profile)
         if code != 0:
             print(f"| {n} | failed (exit {code}) | | | | | |")
             continue
@@ -191,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{rss / first_rss:.2f}x |", flush=True)
         print("    stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()),
               flush=True)
+        if profile:
+            print_profile(profile)
     return 0
 
 
