@@ -12,7 +12,7 @@ set -u
 OUT=${OUT:-/tmp/gpu-checks}
 WORK=${WORK:-/tmp/gpu-work}
 BUDGET=${BUDGET:-1}  # 1: full sizes; 0: a CPU dry run of the same steps at toy sizes
-DEADLINE=${DEADLINE:-520}  # seconds for all steps together; later steps get what is left
+DEADLINE=${DEADLINE:-450}  # seconds for all steps together; later steps get what is left
 mkdir -p "$OUT" "$WORK"
 export PYTHONUNBUFFERED=1
 PY=${PY:-python3}
@@ -33,6 +33,7 @@ step() {  # step NAME SECONDS CMD...: run with a limit, log to $OUT/NAME.txt
   echo "== $name (limit ${limit}s, at $(( t0 - start ))s)"
   timeout --signal=INT --kill-after=10 "$limit" "$@" >"$OUT/$name.txt" 2>&1
   local rc=$?
+  pkill -INT -f "[-]m auditor run" && sleep 2 && pkill -KILL -f "[-]m auditor run"  # orphans
   echo "   exit $rc after $(( $(date +%s) - t0 ))s"
   echo "$name exit $rc $(( $(date +%s) - t0 ))s" >>"$OUT/steps.txt"
 }
@@ -61,11 +62,11 @@ for decode in device workers; do
 done
 step e2e-device-large 240 $PY bench/e2e.py --n $BIG $E2E --device $DEV --decode device \
   --work "$WORK"
-step e2e-workers-large 200 $PY bench/e2e.py --n $BIG $E2E --device $DEV --decode workers \
-  --work "$WORK"
 # where the time goes: the smaller large size again, under cProfile (stats kept in $WORK)
-step e2e-profile 150 $PY bench/e2e.py --n ${BIG%%,*} $E2E --device $DEV --decode device \
+step e2e-profile 120 $PY bench/e2e.py --n ${BIG%%,*} $E2E --device $DEV --decode device \
   --work "$WORK" --profile "$WORK"
+step e2e-workers-large 200 $PY bench/e2e.py --n ${BIG##*,} $E2E --device $DEV \
+  --decode workers --work "$WORK"
 echo "== summary ($(( $(date +%s) - start ))s)"
 cat "$OUT/steps.txt"
 tail -n 4 "$OUT/pytest-cuda.txt"
