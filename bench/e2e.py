@@ -160,14 +160,15 @@ def run_once(config: Path, profile: Path | None = None) -> tuple[float, int, int
     return wall, usage.ru_maxrss // 1024, proc.returncode  # ru_maxrss is KiB on Linux
 
 
-def print_profile(path: Path, top: int = 25) -> None:
-    """The ``top`` functions by own time, then by cumulative time, of a cProfile stats file."""
+def print_profile(path: Path, top: int = 30) -> None:
+    """The ``top`` functions by own time, then auditor's by cumulative time, of a cProfile
+    stats file."""
     import pstats
 
-    for key in ("tottime", "cumulative"):
-        print(f"    -- cProfile, top {top} by {key} --")
+    for key, only in (("tottime", ""), ("cumulative", "auditor/")):
+        print(f"    -- cProfile, top {top} by {key} {'(auditor only)' if only else ''}--")
         buf = io.StringIO()
-        pstats.Stats(str(path), stream=buf).sort_stats(key).print_stats(top)
+        pstats.Stats(str(path), stream=buf).sort_stats(key).print_stats(only, top)
         lines = buf.getvalue().splitlines()
         start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
         print("\n".join("    " + line[:160] for line in lines[start:] if line.strip()),

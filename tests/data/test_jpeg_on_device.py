@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -146,17 +148,60 @@ def test_device_decode_with_automatic_faces_is_refused_by_the_config():
         DataConfig(manifest="m.csv", decode="device", regions=RegionsConfig(auto=["face"]))
 
 
+def _levels(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float, float]:
+    """(mean and max absolute difference, Pearson correlation) of two uint8-range images."""
+    a, b = a.double().flatten(), b.double().flatten()
+    diff = (a - b).abs()
+    return float(diff.mean()), float(diff.max()), float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device (nvJPEG)")
-def test_nvjpeg_matches_libjpeg_within_rounding(tmp_path):
-    """nvJPEG's IDCT and colour conversion differ from libjpeg's in the last bit or two."""
+def test_nvjpeg_and_libjpeg_differ_only_in_rounding_and_chroma_upsampling(capsys):
+    """The two decoders agree to rounding where there is no chroma subsampling (4:4:4); with
+    4:2:0 (most JPEGs) they upsample the chroma differently, which moves noisy pixels by a few
+    levels. Measured on an H200 (torchvision 0.26): see bench/results/."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:96, 0:128]
+    smooth = np.stack([xx * 2, yy * 2, (xx + yy)], -1).astype(np.uint8)
+    rows = {}
+    for content, arr in (("noise", noise), ("smooth", smooth)):
+        for sub, name in ((0, "4:4:4"), (2, "4:2:0")):
+            buf = io.BytesIO()
+            Image.fromarray(arr).save(buf, "JPEG", quality=90, subsampling=sub)
+            data = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
+            cpu = decode_jpeg(data, mode=ImageReadMode.RGB)
+            gpu = decode_jpeg([data], mode=ImageReadMode.RGB, device="cuda")[0].cpu()
+            assert gpu.shape == cpu.shape == (3, 96, 128)
+            rows[content, name] = _levels(gpu, cpu)
+    with capsys.disabled():
+        for (content, name), (mean, top, corr) in rows.items():
+            print(f"nvJPEG vs libjpeg, {content} {name}: mean {mean:.2f} max {top:.0f} "
+                  f"levels, r {corr:.4f}")
+    for (content, name), (mean, _top, corr) in rows.items():
+        assert mean < (2.0 if name == "4:4:4" or content == "smooth" else 8.0), (content, name)
+        assert corr > 0.98, (content, name, corr)
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device (nvJPEG)")
+def test_device_path_on_cuda_matches_worker_decoding(tmp_path):
+    """The whole device path (nvJPEG, resize and normalise on the GPU) against worker decoding,
+    on noise-textured 4:2:0 files (the decoders' worst case, above): a few levels apart, never
+    a shifted, swapped or misplaced image (those would be tens of levels off and uncorrelated).
+    Measured on an H200: mean 4.4, max 32 levels."""
     bundle = _mixed_dataset(tmp_path, "stretch")
     base = bundle.dataset("test")
     enc = EncodedJpegDataset(base)
+    std = torch.tensor(bundle.std).view(3, 1, 1)
+    mean = torch.tensor(bundle.mean).view(3, 1, 1)
     for r, g in zip(_batches(base, collate_samples), _batches(enc, enc.collate), strict=True):
-        images = enc.images_on(g, torch.device("cuda")).cpu()
-        std = torch.tensor(bundle.std).view(3, 1, 1)
-        diff = ((images - r["image"]) * std * 255).abs()  # back to 0..255 levels
-        assert diff.mean() < 1.5 and diff.max() < 24, (diff.mean(), diff.max())
+        images = enc.images_on(g, torch.device("cuda"))
+        assert images.device.type == "cuda" and images.dtype == torch.float32
+        for got, ref in zip(images.cpu(), r["image"], strict=True):
+            levels = _levels((got * std + mean) * 255, (ref * std + mean) * 255)
+            assert levels[0] < 8.0 and levels[1] < 64 and levels[2] > 0.98, levels
 
 
 def test_a_jpeg_libjpeg_refuses_but_pil_reads_is_decoded_by_pil(tmp_path, monkeypatch):
