@@ -139,3 +139,23 @@ def test_single_model_report_says_there_is_nothing_to_compare(fake_run):
     assert "Only one model was audited" in html
     assert "No images or maps were available" not in html  # no mass columns -> no section 4
     assert "No attention masses for this model" in html
+
+
+def test_cluster_scatter_caption_says_when_it_shows_a_subset():
+    """The scatter holds at most 2,000 errors (t-SNE cost); its caption then says how many of
+    how many, and says nothing extra when it holds them all."""
+    import pandas as pd
+
+    from auditor.report.evidence import clusters
+    from auditor.report.gallery import ThumbnailBudget
+
+    model = {"clusters": [{"id": 0, "size": 3}, {"id": 1, "size": 2}],
+             "cluster_projection": [{"id": f"s{i}", "x": float(i), "y": 0.0, "cluster": i % 2}
+                                    for i in range(4)]}
+    kw = {"regions": [], "method": None, "provider": None, "examples_per_group": 0,
+          "budget": ThumbnailBudget(0)}
+    caption = clusters("m", model, pd.DataFrame(), **kw)["scatter"]["caption"]
+    assert caption.startswith("Each point is one misclassified sample (a random 4 of 5);")
+    model["cluster_projection"].append({"id": "s4", "x": 4.0, "y": 0.0, "cluster": 0})
+    caption = clusters("m", model, pd.DataFrame(), **kw)["scatter"]["caption"]
+    assert caption == "Each point is one misclassified sample; grey points belong to no cluster."
