@@ -80,7 +80,7 @@ def check_images(paths: Sequence[Path], *, threads: int | None = None
         if threads == 1 or len(paths) < 64:
             return [_check(p) for p in paths]
         with ThreadPoolExecutor(threads, thread_name_prefix="check-image") as pool:
-            return list(pool.map(_check, paths, chunksize=64))
+            return list(pool.map(_check, paths))
 
 
 def _check(path: Path) -> tuple[int, int] | str:
