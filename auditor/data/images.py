@@ -89,8 +89,6 @@ def _check(path: Path) -> tuple[int, int] | str:
             return f"file not found: {path}"
     except (OSError, ValueError) as err:  # name too long, NUL byte, permission ...
         return f"cannot open ({type(err).__name__}: {_first_line(err)}): {path}"
-    bomb = (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
-            f"pixels; possible decompression bomb): {path}")
     try:
         with Image.open(path) as img:
             img.verify()  # must come directly after open
@@ -98,18 +96,23 @@ def _check(path: Path) -> tuple[int, int] | str:
             width, height = img.size
             # explicit, so the check holds even where a thread does not see the warning filter
             if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
-                return bomb
+                return _too_large(path)
             orientation = exif_orientation(img)
             if img.format == "JPEG" and not _jpeg_complete(path):
                 return f"truncated JPEG (no end-of-image marker): {path}"
             img.load()  # full decode: corrupt pixel data raises here, cleanly
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return bomb
+        return _too_large(path)
     except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
         return f"unreadable image ({type(err).__name__}: {_first_line(err)}): {path}"
     if orientation in _ROTATED:
         width, height = height, width
     return width, height
+
+
+def _too_large(path: Path) -> str:
+    return (f"image too large (over PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} "
+            f"pixels; possible decompression bomb): {path}")
 
 
 @contextlib.contextmanager
