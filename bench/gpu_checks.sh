@@ -4,8 +4,15 @@
 #   bash bench/gpu_checks.sh            # on the GPU machine, from the repository root
 #
 # Needs: python3 with torch + torchvision + CUDA; the project's other dependencies either
-# installed or carried as wheels in .whl/ (pydantic, fairlearn, pycocotools and the peers
-# grad-cam, captum, torchcam; see bench/README.md). Writes every table and log to $OUT
+# installed or carried as wheels in .whl/ (for a machine with no package index). On 2026-11-30
+# the H200's image (Python 3.12) lacked pydantic, pydantic-core, annotated-types,
+# typing-inspection, typing_extensions>=4.16, fairlearn, pycocotools and the peers grad-cam
+# (+ ttach), captum, torchcam; fetched where pip works with
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 -d .whl NAME==VERSION
+# (grad-cam ships only an sdist: `pip wheel --no-deps grad-cam==1.5.7 -w .whl`; the versions
+# are those of `make test`'s .venv). The repository itself is imported from the working tree.
+# Writes every table and log to $OUT
 # (default /tmp/gpu-checks) and prints a short summary last. Each step has its own time limit,
 # so a slow step leaves the later ones their time and its partial output.
 set -u
