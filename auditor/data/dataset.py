@@ -229,8 +229,9 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     seen: dict[str, str] = {}
     to_check: list[tuple[int, str, Path]] = []
     real_root = _real(root)
-    for row, (line, sample_id) in enumerate(zip(raw.index, raw["id"], strict=True)):
-        reason = unsafe_path(sample_id) or (None if raw["label"].iloc[row] else "empty label")
+    rows = zip(raw.index, raw["id"], raw["label"].tolist(), strict=True)
+    for row, (line, sample_id, label) in enumerate(rows):
+        reason = unsafe_path(sample_id) or (None if label else "empty label")
         norm = normalise_name(sample_id) if sample_id else sample_id
         if reason is None and norm in seen:
             raise DataError(f"{where}: duplicate sample id {sample_id!r} (row {line + 1}, same "
