@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -44,10 +45,11 @@ def test_device_decoding_gives_the_numbers_of_worker_decoding(tmp_path):
                                   pd.read_parquet(device / "samples.parquet"))
 
 
-def test_device_decoding_through_loader_workers_gives_the_same_numbers(tmp_path):
-    """With worker processes every batch crosses a process boundary (the encoded bytes once
-    could not: the run hung); the numbers equal in-process worker decoding."""
-    ref, device = _run(tmp_path, "workers"), _run(tmp_path, "device", num_workers=2)
-    assert _numbers(ref) == _numbers(device)
+@pytest.mark.parametrize("decode", ["workers", "device"])
+def test_loader_worker_processes_give_the_same_numbers(tmp_path, decode):
+    """With worker processes every batch crosses a process boundary (the encoded bytes of
+    decode: device once could not: the run hung); the numbers equal in-process decoding."""
+    ref, other = _run(tmp_path, "workers"), _run(tmp_path, decode, num_workers=2)
+    assert _numbers(ref) == _numbers(other)
     pd.testing.assert_frame_equal(pd.read_parquet(ref / "samples.parquet"),
-                                  pd.read_parquet(device / "samples.parquet"))
+                                  pd.read_parquet(other / "samples.parquet"))
