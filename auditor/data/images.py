@@ -66,14 +66,18 @@ def check_images(paths: Sequence[Path], *, threads: int | None = None
     """:func:`check_image` for many files, on a thread pool (Pillow's decoders release the
     GIL), in the order given.
 
+    About a third of a check holds the GIL (header parsing in Python), so threads can at best
+    triple the speed, and many threads fight over it: on 2 cores, 224-px JPEGs took 0.44 ms
+    each with 1 thread, 0.32 with 4 and 0.43-0.49 with 16. Hence at most 4 threads.
+
     Args:
         paths: image files.
-        threads: pool size; ``None``: one per CPU (at most 32). The result does not depend on it.
+        threads: pool size; ``None``: ``min(4, 2 × CPUs)``. The result does not depend on it.
 
     Returns:
         One entry per path, as :func:`check_image` returns.
     """
-    threads = min(32, os.cpu_count() or 1) if threads is None else max(1, threads)
+    threads = min(4, 2 * (os.cpu_count() or 1)) if threads is None else max(1, threads)
     # Both settings are process-global: set once here, never inside a worker thread.
     with warnings.catch_warnings(), _strict_decoding():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
