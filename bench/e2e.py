@@ -39,7 +39,7 @@ STAGES = {  # run.log message -> stage that ends there
 }
 
 
-def _draw(job: tuple[Path, int, int, int]) -> tuple[str, str, dict, list[dict]]:
+def _draw(job: tuple[Path, int, int, int]) -> tuple[str, dict, list[dict]]:
     """One image (its own seed, so the set is the same on any number of processes)."""
     folder, i, s, seed = job
     rng = np.random.default_rng([seed, i])
@@ -65,7 +65,7 @@ def _draw(job: tuple[Path, int, int, int]) -> tuple[str, str, dict, list[dict]]:
              "segmentation": [[float(c) for c in face]], "area": 3.0 * r * r,
              "bbox": [fx - r, fy - r, 2 * r, 2 * r]}]
     image = {"id": i + 1, "file_name": name, "width": s, "height": s}
-    return f"{name},{label},test,{hair}", name, image, anns
+    return f"{name},{label},test,{hair}", image, anns
 
 
 def write_dataset(folder: Path, n: int, size: int, seed: int = 0) -> Path:
@@ -81,9 +81,9 @@ def write_dataset(folder: Path, n: int, size: int, seed: int = 0) -> Path:
     jobs = [(folder, i, size, seed) for i in range(n)]
     with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
         drawn = list(pool.map(_draw, jobs, chunksize=256))
-    rows = ["path,label,split,hair"] + [row for row, _, _, _ in drawn]
-    images = [image for _, _, image, _ in drawn]
-    anns = [a for _, _, _, pair in drawn for a in pair]
+    rows = ["path,label,split,hair"] + [row for row, _, _ in drawn]
+    images = [image for _, image, _ in drawn]
+    anns = [a for _, _, pair in drawn for a in pair]
     (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
     (folder / "regions.json").write_text(json.dumps({
         "images": images, "annotations": anns,
