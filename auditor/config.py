@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from auditor.common.config_errors import validation_error_line
+from auditor.common.names import reserved_column_problem
 from auditor.common.thresholds import LIFT_THRESHOLD, RELIANCE_THRESHOLD
 from auditor.common.yaml_reader import read_yaml
 from auditor.errors import ConfigError
@@ -111,6 +112,16 @@ class DataConfig(_Strict):
     num_workers: int = Field(0, ge=0, le=256)
     decode: Literal["auto", "workers", "device"] = "auto"
     follow_symlinks: bool = False  # allow sample files that are symlinks leading outside root
+
+    @field_validator("attributes")
+    @classmethod
+    def _not_reserved(cls, v: list[str]) -> list[str]:
+        for name in v:
+            problem = reserved_column_problem(name)
+            if problem:
+                raise ValueError(f"{problem}; rename that column of your data (e.g. "
+                                 f"{name}_attr) and list the new name")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:

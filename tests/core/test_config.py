@@ -135,3 +135,26 @@ def test_old_reliance_keys_still_load():
     again = AnalysisConfig.model_validate(new.model_dump(mode="json"))  # resolved yaml reloads
     assert again == new
     assert AnalysisConfig().lift_threshold == 1.5
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("pred", "a column auditor writes for every sample"),
+    ("confidence", "a column auditor writes for every sample"),
+    ("model", "a column auditor writes for every sample"),
+    ("cluster", "a column auditor writes for every sample"),
+    ("weight", "a column auditor writes for every sample"),
+    ("mass_total", "starts with 'mass_'"),
+    ("swap_donor", "starts with 'swap_'"),
+])
+def test_attribute_named_like_a_sample_column_is_refused(tmp_path, name, needle):
+    """An attribute ``confidence`` (an annotator's) or ``model`` (a scanner's) overwrote the
+    per-sample column of that name: wrong accuracies, or a crash after training."""
+    msg = err(tmp_path, {"data": {"manifest": "m.csv", "attributes": ["hair", name]},
+                         "models": [{"name": "a"}]})
+    assert "data.attributes" in msg and needle in msg and f"{name}_attr" in msg
+
+
+def test_ordinary_attribute_names_pass(tmp_path):
+    cfg = load_config(write(tmp_path, {"data": {"manifest": "m.csv", "attributes": [
+        "hair", "scanner_model", "masses", "predicted_by"]}, "models": [{"name": "a"}]}))
+    assert cfg.data.attributes == ["hair", "scanner_model", "masses", "predicted_by"]
