@@ -49,7 +49,8 @@ HOSTILE_GEOMETRY = {
     "rle string cut mid-count": {"segmentation": {"size": [4, 4], "counts": "1o"}},
     "rle negative size": {"segmentation": {"size": [-5, 32], "counts": [0, 10]}},
     "rle huge size": {"segmentation": {"size": [60000, 60000], "counts": [3_600_000_000]}},
-    "nothing usable": {"segmentation": None},
+    "segmentation of another type": {"segmentation": "polygon"},
+    "negative bbox as text": {"segmentation": [], "bbox": ["0", "0", "-4", "4"]},
 }
 
 
@@ -91,6 +92,58 @@ def test_checks_accept_what_annotators_write():
     assert sum(rle_string_counts(text)) == 36
     assert annotation_problem({"segmentation": {"size": [6, 6], "counts": text}}, 6, 6) is None
     assert annotation_problem({"bbox": [1, 2, 3, 4]}, 8, 8) is None
+
+
+def _masks_of(bundle, sample_id):
+    index = bundle.table.index[bundle.table["id"] == sample_id][0]
+    row = list(bundle.table.index).index(index)
+    return dict(zip(bundle.regions, bundle.masks(row), strict=True))
+
+
+def test_annotation_that_draws_nothing_is_dropped_not_its_sample(tmp_path):
+    """A stray click (a polygon of fewer than 3 points, no bbox) or an empty segmentation is
+    dropped with a counted warning; its sample keeps its other annotations."""
+    manifest, regions, coco = _dataset(tmp_path)
+    coco["categories"].append({"id": 2, "name": "face"})
+    coco["annotations"] += [
+        {"id": 90, "image_id": 5, "category_id": 2, "segmentation": [[3, 3, 4, 4]]},
+        {"id": 91, "image_id": 6, "category_id": 2, "segmentation": None},
+        {"id": 92, "image_id": 6, "category_id": 2, "segmentation": [[1, 1, 9, 1, 9, 9]]}]
+    regions.write_text(json.dumps(coco))
+    bundle = _load(manifest, regions)
+    assert bundle.skipped == []
+    assert any("2 annotation(s)" in w and "draw nothing" in w for w in bundle.warnings)
+    masks = _masks_of(bundle, "img_004.png")  # images[].id 5
+    assert masks["object"].any() and not masks["face"].any()
+    assert _masks_of(bundle, "img_005.png")["face"].any()
+
+
+def test_numbers_written_as_text_and_ids_of_either_type_match(tmp_path):
+    """``bbox: ["8", ...]`` reads like polygon text coordinates; ``image_id: "1"`` matches
+    ``images[].id: 1`` (mixed converters), instead of leaving every sample unannotated."""
+    manifest, regions, coco = _dataset(tmp_path)
+    for ann in coco["annotations"]:
+        ann["image_id"] = str(ann["image_id"])
+        ann["category_id"] = str(ann["category_id"])
+    coco["annotations"][4]["bbox"] = ["8", "8", "16", "16"]
+    regions.write_text(json.dumps(coco))
+    bundle = _load(manifest, regions)
+    assert bundle.skipped == [] and bundle.warnings == []
+    assert _masks_of(bundle, "img_004.png")["object"].sum() == 16 * 16 // 4  # 32 px -> 16 px
+
+
+@pytest.mark.parametrize("kind", ["categories", "images"])
+def test_an_id_given_twice_is_one_line(tmp_path, kind):
+    """Two categories (or images) with one id: one silently replaced the other before."""
+    manifest, regions, coco = _dataset(tmp_path)
+    twin = dict(coco[kind][0], name="hand") if kind == "categories" else dict(
+        coco[kind][1], id=str(coco[kind][0]["id"]))
+    coco[kind].append(twin)
+    regions.write_text(json.dumps(coco))
+    path = manifest_config(tmp_path, manifest, report={"formats": []})
+    last = len(coco[kind]) - 1
+    assert_one_line_error(invoke("run", path), "regions.json",
+                          f"{kind}[0] and {kind}[{last}] have the same id")
 
 
 # -- row 9: malformed COCO structure ---------------------------------------------------------

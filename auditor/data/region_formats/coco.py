@@ -25,7 +25,11 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from auditor.config import RegionsConfig
-from auditor.data.region_formats.coco_checks import annotation_problem, recorded_size
+from auditor.data.region_formats.coco_checks import (
+    annotation_problem,
+    draws_nothing,
+    recorded_size,
+)
 from auditor.data.regions import RegionSource, match_names, register_region_format, resize_mask
 from auditor.errors import DataError
 
@@ -129,7 +133,7 @@ def _read_json(path) -> dict:
     if not path.is_file():
         raise DataError(f"{path}: not a regular file (a COCO JSON file is expected)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except RecursionError:
         raise DataError(f"{path}: JSON nested too deeply to be a COCO file") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -145,19 +149,30 @@ def _read_json(path) -> dict:
 
 
 def _index(path, data: dict) -> tuple[dict, dict]:
-    """``({category id: name}, {image id: image entry})``, every id checked."""
+    """``({category id: name}, {image id: image entry})``, every id checked.
+
+    Ids are keyed by their text (``str(id)``): converters that write ``image_id: "1"`` for
+    ``images[].id: 1`` are common, and an id given twice (even as 1 and "1") is an error
+    naming both entries, instead of one entry silently replacing the other.
+    """
     cats, images = {}, {}
     for kind, items, out in (("categories", data.get("categories", []), cats),
                              ("images", data["images"], images)):
+        first: dict[str, int] = {}
         for k, item in enumerate(items):
             if not isinstance(item, dict) or "id" not in item or not _key(item["id"]):
                 raise DataError(f"{path}: {kind}[{k}] needs an integer or string 'id'")
+            key = str(item["id"])
+            if key in first:
+                raise DataError(f"{path}: {kind}[{first[key]}] and {kind}[{k}] have the same "
+                                f"id {key[:40]!r}; ids must be unique")
+            first[key] = k
             if kind == "categories":
                 if "name" not in item or isinstance(item["name"], (dict, list)):
                     raise DataError(f"{path}: categories[{k}] needs a 'name'")
-                out[item["id"]] = str(item["name"])
+                out[key] = str(item["name"])
             else:
-                out[item["id"]] = item
+                out[key] = item
     return cats, images
 
 
@@ -176,6 +191,7 @@ def load_coco(cfg: RegionsConfig, ids: list[str]) -> CocoRegions:
     found, _ = match_names(names.values(), ids)
     src = CocoRegions(names=sorted(set(cats.values())), files=[path])
     unmatched_images: set = set()
+    empty = 0
     for k, ann in enumerate(data.get("annotations", [])):
         if not isinstance(ann, dict):
             raise DataError(f"{path}: annotations[{k}] is not an object")
@@ -183,12 +199,16 @@ def load_coco(cfg: RegionsConfig, ids: list[str]) -> CocoRegions:
         if not _key(img_id) or not _key(cat_id):
             raise DataError(f"{path}: annotation {_ann_id(ann)}: image_id and category_id must "
                             "be integers or strings")
-        if cat_id not in cats:
+        if str(cat_id) not in cats:
             raise DataError(f"{path}: annotation {_ann_id(ann)} has unknown category_id "
-                            f"{cat_id!r} (known: {', '.join(map(str, sorted(cats, key=str)))})")
+                            f"{str(cat_id)[:40]} (known: {', '.join(sorted(cats)[:20])})")
+        img_id, cat_id = str(img_id), str(cat_id)
         sample = found.get(names.get(img_id, ""))
         if sample is None:
             unmatched_images.add(img_id)
+            continue
+        if draws_nothing(ann):
+            empty += 1
             continue
         src.by_id.setdefault(sample, []).append((cats[cat_id], ann))
         size = recorded_size(images[img_id])
@@ -198,4 +218,7 @@ def load_coco(cfg: RegionsConfig, ids: list[str]) -> CocoRegions:
             src.sizes[sample] = size
     src.annotated = set(src.by_id)
     src.unmatched = len(unmatched_images)
+    if empty:
+        src.warnings.append(f"{empty} annotation(s) in {path} draw nothing (no polygon of 3 or "
+                            "more points, no RLE, no bbox) and were dropped")
     return src

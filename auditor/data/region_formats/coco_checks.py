@@ -21,7 +21,7 @@ import numpy as np
 
 from auditor.data.regions import max_mask_pixels
 
-__all__ = ["annotation_problem", "recorded_size", "rle_string_counts"]
+__all__ = ["annotation_problem", "draws_nothing", "recorded_size", "rle_string_counts"]
 
 _MAX_COUNT_CHARS = 13  # a 64-bit count needs at most 13 five-bit groups
 
@@ -135,27 +135,36 @@ def _coords_problem(values: list, h: int, w: int, what: str) -> str | None:
 def annotation_problem(ann: dict, height: int, width: int) -> str | None:
     """Why ``ann`` cannot be rasterised at ``height x width``, or None when it can."""
     seg, bbox = ann.get("segmentation"), ann.get("bbox")
-    usable = False
     if isinstance(seg, dict) and "counts" in seg:
         problem = _rle_problem(seg)
         if problem:
             return problem
-        usable = True
-    elif isinstance(seg, list) and seg:
+    elif seg is not None and not isinstance(seg, list):
+        return "segmentation must be a list of polygons or an RLE {size, counts}"
+    elif isinstance(seg, list):
         for poly in seg:
             if not isinstance(poly, list):
                 return "segmentation must be a list of polygons (lists of x, y numbers)"
             problem = _coords_problem(poly, height, width, "polygon")
             if problem:
                 return problem
-            usable = usable or len(poly) >= 6
     if bbox is not None:
         if not isinstance(bbox, list) or len(bbox) != 4:
             return f"bbox must be [x, y, width, height], got {bbox!r}"
         problem = _coords_problem(bbox, height, width, "bbox")  # x, w as "x"; y, h as "y"
         if problem:
             return problem
-        if bbox[2] < 0 or bbox[3] < 0:
+        if float(bbox[2]) < 0 or float(bbox[3]) < 0:
             return "bbox width and height must not be negative"
-        usable = True
-    return None if usable else "annotation has neither a usable segmentation nor a bbox"
+    return None
+
+
+def draws_nothing(ann: dict) -> bool:
+    """Whether a checked annotation has no pixels to draw: no RLE, no polygon of 3 or more
+    points and no bbox (a stray click of an annotation tool). It is dropped, not its sample."""
+    seg = ann.get("segmentation")
+    if seg is not None and not isinstance(seg, list):
+        return False  # an RLE, or a malformed segmentation the checks name
+    if isinstance(seg, list) and any(not isinstance(p, list) or len(p) >= 6 for p in seg):
+        return False
+    return ann.get("bbox") is None
