@@ -32,9 +32,12 @@ class Geometry:
     Attributes:
         size: output side.
         resized: ``(h, w)`` after resizing.
-        top, left: for ``center_crop`` the crop origin inside the resized image; for
-            ``letterbox`` the paste origin inside the output; 0 for ``stretch``.
+        top, left: for ``letterbox`` the paste origin inside the output; 0 otherwise.
         mode: the resize mode.
+        crop: ``(top, left, h, w)`` cut from the original *before* resizing (``center_crop``:
+            its central square), or None. Cutting first keeps the work and memory of one
+            image bounded by the output: scaling a 1 x 2,000,000 image's short side to 224
+            first would allocate gigabytes.
     """
 
     size: int
@@ -42,6 +45,7 @@ class Geometry:
     top: int
     left: int
     mode: ResizeMode
+    crop: tuple[int, int, int, int] | None = None
 
 
 def plan_geometry(height: int, width: int, size: int, mode: ResizeMode) -> Geometry:
@@ -49,9 +53,9 @@ def plan_geometry(height: int, width: int, size: int, mode: ResizeMode) -> Geome
     if mode == "stretch":
         return Geometry(size, (size, size), 0, 0, mode)
     if mode == "center_crop":
-        scale = size / min(height, width)
-        h, w = max(size, round(height * scale)), max(size, round(width * scale))
-        return Geometry(size, (h, w), (h - size) // 2, (w - size) // 2, mode)
+        side = min(height, width)
+        return Geometry(size, (size, size), 0, 0, mode,
+                        crop=((height - side) // 2, (width - side) // 2, side, side))
     if mode == "letterbox":
         scale = size / max(height, width)
         h, w = max(1, round(height * scale)), max(1, round(width * scale))
@@ -81,10 +85,11 @@ def preview(path: Path, size: int, mode: ResizeMode, *, sample_id: str = "") -> 
 
     image = load_image(path, sample_id=sample_id, torch_decoder=False)
     geo = plan_geometry(image.shape[0], image.shape[1], size, mode)
+    if geo.crop is not None:
+        top, left, ch, cw = geo.crop
+        image = np.ascontiguousarray(image[top:top + ch, left:left + cw])
     h, w = geo.resized
     resized = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
-    if geo.mode == "center_crop":
-        return resized[geo.top:geo.top + size, geo.left:geo.left + size].copy()
     if geo.mode == "letterbox":
         out = np.zeros((size, size, 3), dtype=np.uint8)
         out[geo.top:geo.top + h, geo.left:geo.left + w] = resized

@@ -3,7 +3,8 @@
 Three modes (``data.resize``), all producing a ``size x size`` square:
 
 - ``stretch``: resize both sides to ``size`` (aspect ratio not kept);
-- ``center_crop``: resize the shorter side to ``size``, cut the centre square;
+- ``center_crop``: cut the centre square of the original (side: its shorter side), resize it
+  to ``size`` (the same picture as resizing first, with work bounded by the output);
 - ``letterbox``: resize the longer side to ``size``, pad the rest with black. Padded pixels
   belong to no annotated region, so they count as ``background``.
 
@@ -29,9 +30,14 @@ from auditor.data.plan import (
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Geometry", "apply_image", "apply_masks",
            "normalize_image", "normalize_stats", "plan_geometry"]
 
+def _cut(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    if geo.crop is None:
+        return x
+    top, left, h, w = geo.crop
+    return x[..., top:top + h, left:left + w]
+
+
 def _place(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
-    if geo.mode == "center_crop":
-        return x[..., geo.top:geo.top + geo.size, geo.left:geo.left + geo.size]
     if geo.mode == "letterbox":
         out = x.new_zeros((*x.shape[:-2], geo.size, geo.size))
         h, w = geo.resized
@@ -50,6 +56,7 @@ def apply_image(image: torch.Tensor, geo: Geometry) -> torch.Tensor:
     Returns:
         ``uint8 [3, size, size]``.
     """
+    image = _cut(image, geo)
     if tuple(image.shape[-2:]) != geo.resized:
         image = TF.resize(image, list(geo.resized), interpolation=InterpolationMode.BILINEAR,
                           antialias=True)
@@ -68,7 +75,7 @@ def apply_masks(masks: torch.Tensor, geo: Geometry) -> torch.Tensor:
     """
     if masks.shape[0] == 0:
         return torch.zeros((0, geo.size, geo.size), dtype=torch.bool)
-    m = masks.to(torch.uint8)
+    m = _cut(masks, geo).to(torch.uint8)
     if tuple(m.shape[-2:]) != geo.resized:
         m = TF.resize(m, list(geo.resized), interpolation=InterpolationMode.NEAREST_EXACT)
     return _place(m, geo).bool().contiguous()

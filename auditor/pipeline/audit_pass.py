@@ -238,7 +238,8 @@ def audit_model(
 
 #: What one shard holds (its arrays, their columns and meaning). Bump it whenever that changes,
 #: so a run interrupted under an older layout redoes its audit instead of mixing the two.
-SHARD_LAYOUT = 2  # 2: every context swap followed by its same-value placebo
+SHARD_LAYOUT = 3  # 2: every context swap followed by its same-value placebo; 3: center_crop
+#                    cuts the centre square before resizing (its pixels moved by interpolation)
 
 
 def shard_layout(plan: SwapPlan | None) -> str:

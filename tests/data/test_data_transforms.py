@@ -48,7 +48,7 @@ def test_square_lands_where_mask_says(mode):
 def test_geometry_of_each_mode():
     assert plan_geometry(H, W, 32, "stretch").resized == (32, 32)
     crop = plan_geometry(H, W, 32, "center_crop")
-    assert crop.resized == (32, 64) and (crop.top, crop.left) == (0, 16)
+    assert crop.resized == (32, 32) and crop.crop == (0, 30, 60, 60)
     box = plan_geometry(H, W, 32, "letterbox")
     assert box.resized == (16, 32) and (box.top, box.left) == (8, 0)
 
@@ -66,7 +66,7 @@ def test_center_crop_cuts_off_side_regions():
     img, mask = _image_and_mask()
     geo = plan_geometry(H, W, 32, "center_crop")  # keeps cols 30..90 of the original
     m = apply_masks(mask, geo)[0]
-    assert m[:, :26].sum() == 0 and m.sum() > 0  # square starts at col 80 -> 80/60*32-16=26.7
+    assert m[:, :26].sum() == 0 and m.sum() > 0  # square starts at col 80 -> (80-30)*32/60=26.7
     assert m.sum() < (20 * 20) * (32 / 60) ** 2  # partly cut off
 
 
@@ -99,3 +99,32 @@ def test_dataset_items_follow_the_mode(tmp_path, mode):
     obj = item["masks"][bundle.regions.index("object")]
     assert (bright == obj).float().mean().item() > 0.97
     assert np.array_equal(bundle.raw_image(0)[..., 0] > 127, bright.numpy())
+
+
+@pytest.mark.parametrize("shape", [(1, 200_000), (200_000, 1), (3, 50_000)])
+def test_center_crop_of_a_thread_thin_image_stays_small(shape):
+    """Scaling the short side of a 1 x 2,000,000 image to the output first allocated 6 GB
+    (a traceback, or the OOM killer); the crop now comes first."""
+    img = torch.zeros((3, *shape), dtype=torch.uint8)
+    img[..., shape[0] // 2, shape[1] // 2] = 255
+    geo = plan_geometry(*shape, 64, "center_crop")
+    side = min(shape)
+    assert geo.crop == ((shape[0] - side) // 2, (shape[1] - side) // 2, side, side)
+    assert geo.resized == (64, 64)  # what gets allocated: the output, not 64 x 12.8M
+    out = apply_image(img, geo)
+    masks = apply_masks(torch.ones((2, *shape), dtype=torch.bool), geo)
+    assert out.shape == (3, 64, 64) and masks.shape == (2, 64, 64) and masks.all()
+
+
+def test_center_crop_matches_resize_then_crop():
+    """Cutting first shows the same picture as the old resize-then-cut, up to interpolation:
+    a smooth wide image agrees within a couple of levels."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    yy, xx = torch.meshgrid(torch.arange(90.0), torch.arange(240.0), indexing="ij")
+    img = ((yy * 1.3 + xx * 0.7) % 256).to(torch.uint8).expand(3, -1, -1).contiguous()
+    new = apply_image(img, plan_geometry(90, 240, 30, "center_crop")).float()
+    old = TF.resize(img, [30, 80], interpolation=InterpolationMode.BILINEAR,
+                    antialias=True)[..., 25:55].float()
+    assert (new - old).abs().mean() < 2.0
