@@ -272,8 +272,11 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     table["label"] = table["label"].map({c: i for i, c in enumerate(classes)}).astype(int)
     table.insert(1, "path", [root / normalise_name(i) for i in table["id"]])
     if not (table["split"] == cfg.audit_split).any():
+        lost = [r for r in sorted(reasons) if raw["split"].iloc[r] == cfg.audit_split]
+        why = (f"; {len(lost)} of its samples were skipped, the first: "
+               f"{raw['id'].iloc[lost[0]]}: {reasons[lost[0]]}" if lost else "")
         raise DataError(f"data.audit_split: split {cfg.audit_split!r} has no usable samples "
-                        f"(splits present: {', '.join(sorted(table['split'].unique()))})")
+                        f"(splits present: {', '.join(sorted(table['split'].unique()))}){why}")
     warnings += _label_warnings(table, classes, cfg.audit_split)
     if source is not None:
         warnings += source.warnings

@@ -13,7 +13,7 @@ from collections import Counter
 from auditor.data.dataset import DataBundle
 from auditor.data.regions import BACKGROUND
 
-__all__ = ["annotation_coverage", "describe", "group_counts"]
+__all__ = ["annotation_coverage", "describe", "group_counts", "skipped_kinds"]
 
 
 def group_counts(bundle: DataBundle) -> dict:
@@ -40,8 +40,9 @@ def group_counts(bundle: DataBundle) -> dict:
     return out
 
 
-def annotation_coverage(bundle: DataBundle) -> dict[str, float | None]:
-    """Share of samples with a non-empty mask per annotated region.
+def annotation_coverage(bundle: DataBundle, split: str | None = None
+                        ) -> dict[str, float | None]:
+    """Share of samples (of ``split``, or of all) with a non-empty mask per annotated region.
 
     Masks are rasterised at each image's original size from the annotation source (no image
     is decoded). Regions added by automatic detection (``regions.auto``) need the pixels, so
@@ -49,22 +50,39 @@ def annotation_coverage(bundle: DataBundle) -> dict[str, float | None]:
     """
     reg = bundle._regions
     names = [r for r in bundle.regions if r != BACKGROUND]
-    if reg.source is None or bundle.table.empty:
+    table = bundle.table if split is None else bundle.table[bundle.table["split"] == split]
+    if reg.source is None or table.empty:
         return {r: None for r in names}
     hits: Counter = Counter()
-    for sample_id in bundle.table["id"]:
+    for sample_id in table["id"]:
         h, w = bundle.image_sizes.get(sample_id, (0, 0))
         if sample_id not in reg.source.annotated or not h:
             continue
         for name, mask in reg.source.masks(sample_id, h, w).items():
             if mask.any():
                 hits[name] += 1
-    n = len(bundle.table)
+    n = len(table)
     return {r: (hits[r] / n if r in reg.source.names else None) for r in names}
 
 
 def _reason_kind(reason: str) -> str:
-    return re.split(r"[:(]", reason, maxsplit=1)[0].strip() or reason
+    """What kind of problem a skip reason names, without the sample's own details: the file
+    an annotation reason starts with and its annotation id are dropped first
+    (``/d/regions.json: annotation 7: polygon has ...`` -> ``polygon has ...``)."""
+    text = re.sub(r"^\S*[/\\]\S*: ", "", reason)
+    text = re.sub(r"^(annotation|image) \S+: ", "", text)
+    return re.split(r"[:(]", text, maxsplit=1)[0].strip() or reason
+
+
+def skipped_kinds(skipped: list[dict]) -> dict[str, tuple[int, dict]]:
+    """``{kind: (count, first skipped entry)}`` of ``DataBundle.skipped``, in order of the
+    first sample of each kind (see :func:`_reason_kind`)."""
+    out: dict[str, tuple[int, dict]] = {}
+    for entry in skipped:
+        kind = _reason_kind(str(entry["reason"]))
+        n, first = out.get(kind, (0, entry))
+        out[kind] = (n + 1, first)
+    return out
 
 
 def describe(bundle: DataBundle, *, min_group_size: int = 10, coverage: bool = True) -> dict:

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from auditor.common.names import BACKGROUND
 from auditor.config import AuditConfig, NormalizeStats
-from auditor.errors import ConfigError, ModelError, SaliencyError
+from auditor.data.dataset import DataBundle
+from auditor.data.describe import annotation_coverage
+from auditor.data.regions import region_format_layout
+from auditor.errors import ConfigError, DataError, ModelError, SaliencyError
 from auditor.models import get_arch
 from auditor.models.torchvision_zoo import weights_info
 from auditor.saliency import get_method
 from auditor.saliency.methods import resolve_options
 
-__all__ = ["apply_weights_preprocessing", "check_against_data", "check_registries"]
+__all__ = ["apply_weights_preprocessing", "check_against_data", "check_registries", "fit_to_data"]
 
 
 def check_registries(cfg: AuditConfig) -> None:
@@ -100,3 +104,48 @@ def apply_weights_preprocessing(cfg: AuditConfig) -> list[str]:
             lines.append(f"data.normalize: mean {info.mean}, std {info.std} (from {info.name})")
         break
     return lines
+
+
+def fit_to_data(cfg: AuditConfig, bundle: DataBundle) -> tuple[AuditConfig, list[str]]:
+    """The config as it applies to the loaded data, checked against it: what ``audit
+    validate`` and ``audit run`` both do once the data is loaded, so that one accepts
+    exactly what the other does.
+
+    - data without annotated regions: ``analysis.expected_regions`` defaults to ``[]``;
+    - region and attribute names exist in the data (:func:`check_against_data`);
+    - every expected region is annotated on some samples of the audit split.
+
+    Returns:
+        ``(config, notes)``: notes are one-line facts for the log.
+
+    Raises:
+        ConfigError, DataError: one line naming the key, the split or the region.
+    """
+    notes = []
+    if (not any(r != BACKGROUND for r in bundle.regions)
+            and "expected_regions" not in cfg.analysis.model_fields_set):
+        notes.append("the data has no annotated regions: analysis.expected_regions is []")
+        cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(
+            update={"expected_regions": []})})
+    check_against_data(cfg, bundle.regions, bundle.attributes)
+    split = cfg.data.audit_split  # load_data made sure it has samples
+    n = int((bundle.table["split"] == split).sum())
+    if cfg.data.regions is not None and cfg.analysis.expected_regions:
+        here = annotation_coverage(bundle, split)
+        for region in cfg.analysis.expected_regions:
+            if here.get(region) != 0:
+                continue
+            overall = annotation_coverage(bundle).get(region) or 0.0
+            if overall == 0:
+                fmt = cfg.data.regions.format or "coco"
+                raise DataError(
+                    f"data.regions: expected region {region!r} is annotated on 0% of the "
+                    f"{len(bundle.table)} samples: the annotation files do not match the "
+                    f"images. Expected layout: {region_format_layout(fmt)} (audit methods "
+                    "lists every format)")
+            raise DataError(
+                f"data.regions: expected region {region!r} is annotated on none of the {n} "
+                f"{split!r} samples (the audit split; {overall:.0%} of all samples): "
+                "annotate them or choose another data.audit_split")
+    return cfg, notes
+

@@ -27,7 +27,7 @@ from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
-from auditor.errors import ConfigError, DataError
+from auditor.errors import ConfigError
 from auditor.metrics.cues import hotspot_columns
 from auditor.metrics.reliance import context_classes
 from auditor.metrics.spurious import resolve_regions
@@ -51,8 +51,8 @@ from auditor.pipeline.model_summary import (
 )
 from auditor.pipeline.preflight import (
     apply_weights_preprocessing,
-    check_against_data,
     check_registries,
+    fit_to_data,
 )
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.reliance_pass import SwapPlan, build_swap_plan
@@ -238,19 +238,12 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             data_cfg = resolve_synthetic(data_cfg, rundir.path("data"), cfg.seed,
                                          progress=scoped(progress, "generate data"))
         bundle = load_data(data_cfg, seed=cfg.seed)
-        if (not any(r != "background" for r in bundle.regions)
-                and "expected_regions" not in cfg.analysis.model_fields_set):
-            log.info("the data has no annotated regions: analysis.expected_regions is []")
-            cfg = cfg.model_copy(update={"analysis": cfg.analysis.model_copy(
-                update={"expected_regions": []})})
-            if dist.is_main:
-                files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
+        cfg, fit_notes = fit_to_data(cfg, bundle)
+        for note in fit_notes:
+            log.info("%s", note)
+        if fit_notes and dist.is_main:
+            files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
         cfg = _resolve_cues(cfg, bundle.regions)
-        check_against_data(cfg, bundle.regions, bundle.attributes)
-        audit_rows = bundle.table.index[bundle.table["split"] == cfg.data.audit_split]
-        if len(audit_rows) == 0:
-            raise DataError(f"data.audit_split: the {cfg.data.audit_split!r} split has no "
-                            "usable samples")
         plan = _swap_plan(cfg, bundle)
         models, choices = [], {}
         example = bundle.dataset(cfg.data.audit_split)[0]["image"][None].to(device)

@@ -9,17 +9,11 @@ import torch
 
 from auditor.config import AuditConfig, load_config
 from auditor.data.dataset import load_data
-from auditor.data.describe import describe
+from auditor.data.describe import describe, skipped_kinds
 from auditor.data.rebalance import source_manifest
-from auditor.data.regions import region_format_layout
 from auditor.data.train_rows import describe_weights
-from auditor.errors import DataError
 from auditor.pipeline.model_check import check_models
-from auditor.pipeline.preflight import (
-    apply_weights_preprocessing,
-    check_against_data,
-    check_registries,
-)
+from auditor.pipeline.preflight import apply_weights_preprocessing, check_registries, fit_to_data
 
 __all__ = ["ValidateReport", "validate_config"]
 
@@ -61,11 +55,11 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
         _add_models(report, check_models(cfg, ["doctor", "nurse"], images))
         return report
     bundle = load_data(cfg.data, seed=cfg.seed)
-    check_against_data(cfg, bundle.regions, bundle.attributes)
+    cfg, notes = fit_to_data(cfg, bundle)
+    report.lines.extend(notes)
     desc = describe(bundle, min_group_size=min_group_size or cfg.analysis.min_group_size)
     splits = ", ".join(f"{k} {v}" for k, v in desc["splits"].items())
     report.lines.append(f"{desc['n_samples']} samples ({splits}), {desc['n_skipped']} skipped")
-    _check_expected_annotated(cfg, desc["coverage"], bundle.table["split"].size)
     weights = describe_weights(bundle.table, str(cfg.data.train_manifest or cfg.data.manifest))
     if weights:
         report.lines.append(weights)
@@ -80,8 +74,9 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
             for attr in bundle.attributes:
                 parts.append(f"{attr}: " + ", ".join(f"{v}={n}" for v, n in entry[attr].items()))
             report.lines.append(f"  {split:<5} {cls:<16} " + "; ".join(parts))
-    for reason, n in desc["skipped_by_reason"].items():
-        report.warnings.append(f"{n} sample(s) skipped: {reason}")
+    for kind, (n, first) in skipped_kinds(bundle.skipped).items():
+        report.warnings.append(f"{n} sample(s) skipped ({kind}); the first: {first['id']}: "
+                               f"{first['reason']}")
     report.warnings.extend(desc["warnings"])
     split = next((sp for sp in (cfg.data.audit_split, "test", "val", "train")
                   if (bundle.table["split"] == sp).any()), None)
@@ -90,17 +85,6 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
         images = torch.stack([ds[k]["image"] for k in range(min(2, len(ds)))])
         _add_models(report, check_models(cfg, list(bundle.classes), images))
     return report
-
-
-def _check_expected_annotated(cfg: AuditConfig, coverage: dict, n: int) -> None:
-    """An expected region that no sample has is a layout mistake, not data (one line)."""
-    for region in cfg.analysis.expected_regions:
-        if coverage.get(region) == 0 and cfg.data.regions is not None:
-            fmt = cfg.data.regions.format or "coco"
-            raise DataError(
-                f"data.regions: expected region {region!r} is annotated on 0% of the {n} "
-                f"samples: the annotation files do not match the images. Expected layout: "
-                f"{region_format_layout(fmt)} (audit methods lists every format)")
 
 
 def _add_models(report: ValidateReport, found) -> None:
