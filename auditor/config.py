@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -47,6 +48,25 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+
+def _once_each(v: list[str]) -> list[str]:
+    twice = next((x for i, x in enumerate(v) if x in v[:i]), None)
+    if twice is not None:
+        raise ValueError(f"{twice!r} is listed twice")
+    return v
+
+
+def _not_reserved(v: list[str]) -> list[str]:
+    for name in v:
+        problem = reserved_column_problem(name)
+        if problem:
+            raise ValueError(f"{problem}; rename that column of your data (e.g. {name}_attr) "
+                             "and list the new name")
+    return v
+
+
+Names = Annotated[list[str], AfterValidator(_once_each)]  # a list of names, each given once
 
 
 class _Strict(BaseModel):
@@ -102,7 +122,7 @@ class DataConfig(_Strict):
     attributes_csv: Path | None = None
     root: Path | None = None
     train_manifest: Path | None = None  # rows of the train split, e.g. from `audit rebalance`
-    attributes: list[str] = Field(default_factory=list)
+    attributes: Annotated[Names, AfterValidator(_not_reserved)] = Field(default_factory=list)
     regions: RegionsConfig | None = None
     image_size: int = Field(64, ge=8, le=1024)
     resize: Literal["stretch", "center_crop", "letterbox"] = "stretch"
@@ -112,16 +132,6 @@ class DataConfig(_Strict):
     num_workers: int = Field(0, ge=0, le=256)
     decode: Literal["auto", "workers", "device"] = "auto"
     follow_symlinks: bool = False  # allow sample files that are symlinks leading outside root
-
-    @field_validator("attributes")
-    @classmethod
-    def _not_reserved(cls, v: list[str]) -> list[str]:
-        for name in v:
-            problem = reserved_column_problem(name)
-            if problem:
-                raise ValueError(f"{problem}; rename that column of your data (e.g. "
-                                 f"{name}_attr) and list the new name")
-        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -145,7 +155,7 @@ class TrainConfig(_Strict):
     batch_size: int = Field(64, ge=1, le=65_536)
     weight_decay: float = Field(0.0, ge=0, le=10)
     balance: Literal["none", "class", "group"] = "none"
-    balance_by: list[str] = Field(default_factory=list)
+    balance_by: Names = Field(default_factory=list)
     loss: Literal["erm", "group_weighted"] = "erm"
     dfr: bool = False  # last-layer retraining on a group-balanced held-out subset
     freeze: Literal["none", "backbone"] = "none"  # backbone: train the head only ...
@@ -185,7 +195,7 @@ class ModelConfig(_Strict):
 
 
 class SaliencyConfig(_Strict):
-    methods: list[str] = Field(default_factory=lambda: ["gradcam", "gradcam++"], min_length=1)
+    methods: Names = Field(default_factory=lambda: ["gradcam", "gradcam++"], min_length=1)
     target_layer: str = "auto"
     target: Literal["predicted", "true"] = "predicted"
     batch_size: int = Field(128, ge=1, le=65_536)
@@ -225,8 +235,8 @@ class ConceptsConfig(_Strict):
 
 
 class AnalysisConfig(_Strict):
-    expected_regions: list[str] = Field(default_factory=lambda: ["object"])
-    spurious_regions: list[str] | None = None  # default: every other region
+    expected_regions: Names = Field(default_factory=lambda: ["object"])
+    spurious_regions: Names | None = None  # default: every other region
     sanity_check: bool = True
     sanity_layers: Literal["auto", "cascade", "blocks", "full"] = "auto"
     lift_threshold: float = Field(LIFT_THRESHOLD, gt=0)

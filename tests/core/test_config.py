@@ -158,3 +158,11 @@ def test_ordinary_attribute_names_pass(tmp_path):
     cfg = load_config(write(tmp_path, {"data": {"manifest": "m.csv", "attributes": [
         "hair", "scanner_model", "masses", "predicted_by"]}, "models": [{"name": "a"}]}))
     assert cfg.data.attributes == ["hair", "scanner_model", "masses", "predicted_by"]
+
+
+@pytest.mark.parametrize("section, key", [
+    ("saliency", "methods"), ("analysis", "expected_regions"), ("analysis", "spurious_regions")])
+def test_a_name_listed_twice_is_refused_before_any_work(tmp_path, section, key):
+    """``methods: [gradcam, gradcam]`` passed validate, then failed after training."""
+    msg = err(tmp_path, {**MIN, section: {key: ["gradcam", "gradcam"]}})
+    assert f"{section}.{key}" in msg and "'gradcam' is listed twice" in msg
