@@ -17,7 +17,7 @@ from auditor.models.build import build_configured, load_pretrained
 from auditor.models.state import eval_mode
 from auditor.saliency.target_choice import choose_target_layer
 
-__all__ = ["ModelCheck", "check_models"]
+__all__ = ["ModelCheck", "check_models", "check_output"]
 
 
 @dataclass
@@ -42,19 +42,7 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
     if not built.complete:
         load_pretrained(built, mcfg)
     model = built.model.cpu()
-    try:
-        with eval_mode(model), torch.no_grad():
-            logits = model(images)
-    except AuditorError:
-        raise
-    except Exception as err:  # noqa: BLE001  (any model code: one line, never a traceback)
-        raise ModelError(f"{where}: a forward pass on a batch of {len(images)} "
-                         f"{images.shape[-1]} px images failed: {_first_line(err)}") from None
-    if not isinstance(logits, Tensor) or tuple(logits.shape) != (len(images), len(classes)):
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ModelError(f"{where}: the model returns {shape} for {len(images)} images; the "
-                         f"data needs [N, {len(classes)}] (one score per class: "
-                         f"{', '.join(classes)})")
+    check_output(model, where, images, classes)
     choice = choose_target_layer(model, target_layer, images[:1])
     n_params = sum(p.numel() for p in model.parameters())
     source = ("checkpoint loaded" if built.complete else
@@ -67,6 +55,34 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
                      f"{source}{extra}); target layer {choice.name} ({h}x{w} maps)")
     if choice.note:
         out.warnings.append(f"{mcfg.name}: {choice.note}")
+
+
+def check_output(model: torch.nn.Module, where: str, images: Tensor,
+                 classes: list[str]) -> None:
+    """The model takes ``images`` (and a batch of one of them) and returns one row of class
+    scores per image, ``[N, len(classes)]``.
+
+    Raises:
+        ModelError: one line naming ``where`` (``models[<name>]``), what came back and what
+            the data needs.
+    """
+    for batch in (images, images[:1]) if len(images) > 1 else (images,):
+        try:
+            with eval_mode(model), torch.no_grad():
+                logits = model(batch)
+        except AuditorError:
+            raise
+        except Exception as err:  # noqa: BLE001  (any model code: one line, never a traceback)
+            raise ModelError(f"{where}: a forward pass on a batch of {len(batch)} "
+                             f"{batch.shape[-1]} px images failed: {_first_line(err)}") from None
+        if not isinstance(logits, Tensor) or tuple(logits.shape) != (len(batch), len(classes)):
+            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+            one = (" (one logit: wrap it to return [N, 2], e.g. torch.cat([-z, z], 1) / 2)"
+                   if isinstance(logits, Tensor) and logits.shape[-1:] == (1,)
+                   and len(classes) == 2 else "")
+            raise ModelError(f"{where}: the model returns {shape} for {len(batch)} image(s); "
+                             f"the data needs [N, {len(classes)}] (one score per class: "
+                             f"{', '.join(classes)}){one}")
 
 
 def check_models(cfg: AuditConfig, classes: list[str], images: Tensor) -> ModelCheck:

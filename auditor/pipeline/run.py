@@ -43,6 +43,7 @@ from auditor.pipeline.audit_pass import (
 )
 from auditor.pipeline.cues_pass import discover_cues
 from auditor.pipeline.distributed import Dist, distributed_context
+from auditor.pipeline.model_check import check_models
 from auditor.pipeline.model_summary import (
     compare_all,
     dataset_block,
@@ -246,7 +247,10 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         cfg = _resolve_cues(cfg, bundle.regions)
         plan = _swap_plan(cfg, bundle)
         models, choices = [], {}
-        example = bundle.dataset(cfg.data.audit_split)[0]["image"][None].to(device)
+        audit_items = bundle.dataset(cfg.data.audit_split)
+        probe = torch.stack([audit_items[k]["image"] for k in range(min(2, len(audit_items)))])
+        check_models(cfg, list(bundle.classes), probe)  # validate's check, before any training
+        example = probe[:1].to(device)
         train_split = TrainSplit(bundle, num_workers=cfg.data.num_workers)
         for mcfg in cfg.models:
             model, _, meta = prepare_model(

@@ -201,7 +201,14 @@ class CamEngine:
             (grad,) = torch.autograd.grad(self._scores(logits, targets), x)
         return grad.float()
 
-    def _targets(self, targets: Tensor | Sequence[int] | None, logits: Tensor) -> Tensor:
+    def _targets(self, targets: Tensor | Sequence[int] | None, logits: Tensor,
+                 n: int | None = None) -> Tensor:
+        if not isinstance(logits, Tensor) or logits.dim() != 2 or (
+                n is not None and logits.shape[0] != n):
+            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+            raise SaliencyError(f"the model returned {shape} for a batch of {n or '?'} images; "
+                                "it must return one row of class scores per image [N, classes] "
+                                "for every batch size (a .squeeze() drops N for one image)")
         if targets is None:
             return logits.argmax(dim=1)
         t = torch.as_tensor(targets, device=logits.device).long().reshape(-1)
@@ -233,7 +240,7 @@ class CamEngine:
                 grad_mode = torch.enable_grad() if self.need_grad else torch.no_grad()
                 with grad_mode, self._amp(device):
                     logits = self.model(x)
-                    t = self._targets(targets, logits)
+                    t = self._targets(targets, logits, len(x))
                     score = self._scores(logits, t)
             grads = self._grad_to(score, cap.leaf) if self.need_grad else None
             acts = cap.grid.detach().float()

@@ -1,0 +1,64 @@
+"""``audit run`` checks what a user's model returns before any work, as ``audit validate``
+does: a one-logit binary model was audited as "always class 0 at confidence 1.0" (exit 0),
+tuple outputs and fixed 10-class heads ended in tracebacks, and a ``.squeeze()`` broke on a
+batch of one image."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers.own_models import tiny_config
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.errors import SaliencyError
+from auditor.saliency import CamEngine
+
+MODELS = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes, out="ok"):
+        super().__init__()
+        self.out = out
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(4, 1 if out == "one_logit" else 10 if out == "ten" else num_classes)
+
+    def forward(self, x):
+        z = self.head(self.body(x).mean(dim=(2, 3)))
+        if self.out == "tuple":
+            return z, x
+        if self.out == "squeeze":
+            return z.squeeze()
+        return z
+'''
+
+
+@pytest.mark.parametrize("out, needle", [
+    ("one_logit", "returns (2, 1) for 2 image(s); the data needs [N, 2]"),
+    ("ten", "returns (2, 10) for 2 image(s)"),
+    ("tuple", "returns tuple for 2 image(s)"),
+    ("squeeze", "returns (2,) for 1 image(s)"),
+])
+def test_run_refuses_a_model_of_the_wrong_output_before_training(tmp_path, out, needle):
+    (tmp_path / "nets.py").write_text(MODELS)
+    cfg = tiny_config(tmp_path, [{"name": "m", "arch": f"{tmp_path / 'nets.py'}:Net",
+                                  "arch_kwargs": {"out": out},
+                                  "train": {"epochs": 1, "batch_size": 4}}], size=32)
+    result = CliRunner().invoke(app, ["run", str(cfg)])
+    lines = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert "models[m]" in lines[0] and needle in lines[0], lines[0]
+    if out == "one_logit":
+        assert "torch.cat([-z, z], 1)" in lines[0]
+    assert not (tmp_path / "run" / "models").exists()  # nothing trained
+
+
+def test_engine_names_a_batch_whose_logits_lost_their_rows():
+    """A model that passed the check on N > 1 but squeezes a batch of one mid-audit."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(0))  # [N, 2] -> flat: wrong for any N
+    with pytest.raises(SaliencyError, match=r"returned \(2,\) for a batch of 1 images"):
+        CamEngine(model, "0", ["gradcam"])(torch.rand(1, 3, 8, 8))
