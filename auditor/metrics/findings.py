@@ -12,7 +12,8 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
 * ``misclassification_cluster`` — a cluster (:mod:`auditor.metrics.clusters`) with an enriched
   attribute value; its severity depends on the slice behind it (does that value's own error
   rate for the cluster's confusion differ?).
-* ``unreliable_saliency`` — the saliency sanity check failed (``passed`` is False); ``high``.
+* ``unreliable_saliency`` — the saliency sanity check failed (``passed`` is False); ``high``;
+  or a method's maps are empty (all zero) for many images (:mod:`auditor.metrics.empty_maps`).
 * ``coarse_map`` (extra) — the target layer's maps are coarser than 4x4 at the audit's input
   size, so region masses and the sanity check say little; ``medium``. The evidence names a finer
   layer when the model has one.
@@ -41,6 +42,7 @@ from auditor.metrics.attention import mass_column
 from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
 from auditor.metrics.cluster_findings import cluster_findings
 from auditor.metrics.clusters import Cluster
+from auditor.metrics.empty_maps import empty_map_findings, mostly_empty
 from auditor.metrics.groups import (
     GroupPerformance,
     GroupStat,
@@ -231,10 +233,10 @@ def sanity_findings(sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | No
     results = [sanity] if isinstance(sanity, Mapping) else list(sanity)
     out = []
     for s in results:
-        if s.get("passed", True):
-            continue
         rho = json_float(s.get("spearman"))
-        rho_txt = f"Spearman {rho:.2f}" if rho is not None else "Spearman n/a"
+        if s.get("passed", True) or rho is None:
+            continue  # None: every map checked was empty (an empty-map finding says so)
+        rho_txt = f"Spearman {rho:.2f}"
         out.append(Finding(
             "unreliable_saliency", "high",
             f"{method_label(str(s.get('method')))} maps barely change when the model's weights "
@@ -323,6 +325,7 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
                                          config.spurious_regions)
     out: list[Finding] = []
     out += sanity_findings(sanity)
+    out += empty_map_findings(df, methods, regions, level=config.ci_level)
     if methods:
         out += spurious_cue_findings(
             df, methods[0], regions, attributes, expected_regions=config.expected_regions,
@@ -330,8 +333,9 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
             min_group_size=config.min_group_size, other_methods=methods[1:],
             reliance_threshold=config.reliance_threshold,
             n_boot=config.n_bootstrap, level=config.ci_level, seed=seed)
-    out += ignored_region_findings(df, expected, attributes,
-                                   method=methods[0] if methods else None,
+    readable = bool(methods) and not mostly_empty(df, methods[0], regions)
+    out += ignored_region_findings(df, expected, attributes,  # empty maps: causal tests only
+                                   method=methods[0] if readable else None,
                                    min_group_size=config.min_group_size,
                                    level=config.ci_level, n_boot=config.n_bootstrap, seed=seed)
     gaps = group_gap_findings(performance, gap_threshold=config.gap_threshold,

@@ -4,6 +4,7 @@ the audit pass, not to the metrics. Its result is the ``sanity`` block of summar
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -14,12 +15,14 @@ from auditor.saliency.sanity import model_randomization_check
 
 __all__ = ["SANITY_IMAGES", "sanity_block"]
 
+log = logging.getLogger(__name__)
+
 #: Images of the first audit batch used by the model-parameter randomisation test.
 SANITY_IMAGES = 32
 
 
 def sanity_block(model: nn.Module, loader: DataLoader, *, method: str, target_layer: str,
-                 seed: int, device: torch.device, layers: str) -> dict[str, Any]:
+                 seed: int, device: torch.device, layers: str) -> dict[str, Any] | None:
     """Cascading model-parameter randomisation on the first batch of ``loader``.
 
     Args:
@@ -32,9 +35,14 @@ def sanity_block(model: nn.Module, loader: DataLoader, *, method: str, target_la
         layers: ``analysis.sanity_layers``.
 
     Returns:
-        ``{"method", "test", "spearman", "ssim", "passed", "threshold", "n_images", "layers",
-        "per_layer": [{"layer", "spearman", "ssim"}]}``.
+        ``{"method", "test", "spearman", "ssim", "passed", "threshold", "empty_maps",
+        "n_images", "layers", "per_layer": [{"layer", "spearman", "ssim"}]}``, or None (with a
+        warning in the log) for a model without parameters: nothing to randomise.
     """
+    if not any(True for _ in model.parameters()):
+        log.warning("sanity check skipped: the model has no parameters to randomise (a frozen "
+                    "TorchScript file keeps its weights as constants)")
+        return None
     batch = next(iter(loader))
     images = batch["image"][:SANITY_IMAGES].to(device)
     with torch.no_grad():
@@ -44,6 +52,7 @@ def sanity_block(model: nn.Module, loader: DataLoader, *, method: str, target_la
                                        layers=layers)  # type: ignore[arg-type]
     return {"method": result.method, "test": result.test, "spearman": result.spearman,
             "ssim": result.ssim, "passed": result.passed, "threshold": result.threshold,
+            "empty_maps": result.empty_maps,
             "n_images": int(len(images)), "layers": layers,
             "per_layer": [{"layer": name, "spearman": rho, "ssim": s}
                           for name, rho, s in result.per_layer]}

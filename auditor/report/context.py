@@ -154,7 +154,8 @@ def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict],
             "worst_group": str(metrics.get("worst_group", f.DASH)),
             "flags": {s_: sum(1 for x in flags if x["model"] == name and x["severity"] == s_)
                       for s_ in SEVERITY},
-            "sanity": "not run" if s is None else ("passed" if s.get("passed") else "FAILED")})
+            "sanity": "not run" if s is None else "passed" if s.get("passed") else
+            "inconclusive (empty maps)" if s.get("spearman") is None else "FAILED"})
     fill, text, badge = SEVERITY[tone]
     if len(models) > 1 and headline_text:  # what changed between models: no alarm colour
         fill, text, badge = *SEVERITY["low"][:2], "WHAT CHANGED"

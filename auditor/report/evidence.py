@@ -293,15 +293,19 @@ def sanity(model: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(s, Mapping):
         return {"message": "Saliency sanity check not run for this model.", "rows": []}
     passed = bool(s.get("passed"))
+    empty = s.get("spearman") is None and not passed
     verdict = (
         "The maps change when the model's weights are randomised, so they reflect "
         "what the model learned." if passed else
+        "Every map checked is empty (all zero), so there was nothing to compare: the maps "
+        "show nothing of this model's reasoning (see the empty-map flag)." if empty else
         "The maps barely change when the model's weights are randomised, so they may "
         "show image structure rather than the model's reasoning. Treat sections 4–6 with caution.")
     rows = f.items({k: v for k, v in s.items() if k != "passed"})
     layers = [x for x in s.get("per_layer") or [] if isinstance(x, Mapping)]
     keys = [k for k in (layers[0] if layers else {}) if k != "layer"]
-    return {"message": None, "passed": passed, "label": "PASSED" if passed else "FAILED",
+    return {"message": None, "passed": passed,
+            "label": "PASSED" if passed else "INCONCLUSIVE" if empty else "FAILED",
             "verdict": verdict, "rows": rows,
             "layer_headers": ["layer randomised (top down)", *(f.humanize(k) for k in keys)],
             "layers": [[str(x.get("layer", "")), *(f.num(x.get(k), 3) for k in keys)]

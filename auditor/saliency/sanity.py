@@ -37,8 +37,11 @@ class SanityResult:
             randomised maps.
         ssim: mean SSIM between the (min-max normalised) original and fully randomised maps.
         per_layer: ``(layer randomised last, spearman, ssim)`` after each cascade step.
-        passed: ``spearman < threshold`` (the maps depend on the weights).
+        passed: ``spearman < threshold`` (the maps depend on the weights); False when every
+            original map is empty (``spearman`` NaN: nothing to compare).
         threshold: the Spearman threshold used.
+        empty_maps: how many of the original maps are constant (e.g. all zero); they are
+            left out of ``spearman``.
     """
 
     method: str
@@ -48,6 +51,7 @@ class SanityResult:
     threshold: float
     per_layer: list[tuple[str, float, float]] = field(default_factory=list)
     test: str = "model_parameter_randomization"
+    empty_maps: int = 0
 
 
 def spearman_per_map(a: Tensor, b: Tensor) -> np.ndarray:
@@ -57,13 +61,16 @@ def spearman_per_map(a: Tensor, b: Tensor) -> np.ndarray:
         a, b: ``[N, H, W]``.
 
     Returns:
-        ``[N]`` float64; a constant map (undefined correlation) counts as 0.
+        ``[N]`` float64. A constant map ``b`` counts as 0 (it kept nothing of ``a``); a
+        constant reference ``a`` (an empty map: nothing to compare) gives NaN.
     """
     x = a.detach().flatten(1).double().cpu().numpy()
     y = b.detach().flatten(1).double().cpu().numpy()
     out = np.zeros(x.shape[0])
     for i in range(x.shape[0]):
-        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+        if np.ptp(x[i]) == 0:
+            out[i] = np.nan
+        elif np.ptp(y[i]) > 0:
             out[i] = spearmanr(x[i], y[i]).statistic
     return out
 
@@ -193,7 +200,13 @@ def model_randomization_check(
     ref = normalize(base.maps[:, 0])
     layer_name = engine.target_layer
     clone = copy.deepcopy(model)
-    device = next(clone.parameters()).device
+    params = list(clone.parameters())
+    if not params:
+        raise SaliencyError("the model has no parameters to randomise (a frozen TorchScript "
+                            "file keeps its weights as constants)")
+    device = params[0].device
+    flat = ref.flatten(1)
+    empty = int((flat.amax(1) == flat.amin(1)).sum())
     per_layer: list[tuple[str, float, float]] = []
     rng_devices = [] if device.type != "cuda" else [
         device.index if device.index is not None else torch.cuda.current_device()]
@@ -204,9 +217,10 @@ def model_randomization_check(
                 _randomize(m)
             rand = CamEngine(clone, layer_name, [method], chunk_size=chunk_size, options=opts)
             maps = normalize(rand(images, base.targets).maps[:, 0])
-            rho = float(spearman_per_map(ref, maps).mean())
+            rhos = spearman_per_map(ref, maps)
+            rho = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
             sim = float(ssim(ref, maps).mean())
             per_layer.append((name, rho, sim))
     _, rho, sim = per_layer[-1]
-    return SanityResult(method=method, spearman=rho, ssim=sim, passed=rho < threshold,
-                        threshold=threshold, per_layer=per_layer)
+    return SanityResult(method=method, spearman=rho, ssim=sim, passed=bool(rho < threshold),
+                        threshold=threshold, per_layer=per_layer, empty_maps=empty)
