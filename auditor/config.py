@@ -45,6 +45,7 @@ __all__ = [
     "SyntheticConfig",
     "TrainConfig",
     "config_to_yaml",
+    "input_paths",
     "load_config",
     "parse_config",
 ]
@@ -320,6 +321,17 @@ _PATH_FIELDS = {
     "regions": ("path",),
     "model": ("checkpoint", "pretrained"),
 }
+
+
+def input_paths(cfg: AuditConfig) -> dict[str, Path]:
+    """The files and folders a run of ``cfg`` reads, by config key (``config file`` for the
+    file itself): never to be deleted with an output_dir nor written over."""
+    paths = {"config file": cfg.source_path}
+    paths.update({f"data.{key}": getattr(cfg.data, key) for key in _PATH_FIELDS["data"]})
+    paths["data.regions.path"] = cfg.data.regions.path if cfg.data.regions else None
+    for i, m in enumerate(cfg.models):
+        paths.update({f"models[{i}].{key}": getattr(m, key) for key in _PATH_FIELDS["model"]})
+    return {key: Path(p) for key, p in paths.items() if p is not None}
 
 
 def _resolve_paths(cfg: AuditConfig, base: Path, source: str) -> AuditConfig:

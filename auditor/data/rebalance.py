@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.common.files import atomic_write_text
-from auditor.config import AuditConfig
+from auditor.config import AuditConfig, input_paths
 from auditor.data.synthetic import clinic_table
 from auditor.data.table import read_source
 from auditor.data.train_rows import apply_train_manifest
@@ -265,9 +265,11 @@ def run_rebalance(cfg: AuditConfig, *, by: list[str], strategy: str, out: Path,
     <out>`` added to the same config (README, "Before and after").
 
     Raises:
-        ConfigError: no ``--by`` attribute or an unknown strategy.
+        ConfigError: no ``--by`` attribute, an unknown strategy, or ``out`` is one of the
+            config's inputs (the config file, a manifest, annotations, a checkpoint).
         DataError: the source cannot be read, or ``out`` cannot be written.
     """
+    _check_out(cfg, out)
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
     if not by:
@@ -279,3 +281,13 @@ def run_rebalance(cfg: AuditConfig, *, by: list[str], strategy: str, out: Path,
                                 seed=cfg.seed if seed is None else seed)
     save_manifest(result.manifest, out)
     return result
+
+
+def _check_out(cfg: AuditConfig, out: Path) -> None:
+    """Refuse an ``out`` that is a file or folder the config reads (its own inputs)."""
+    target = Path(out).resolve()
+    for key, path in input_paths(cfg).items():
+        if Path(path).resolve() == target:
+            what = "the config file itself" if key == "config file" else f"the config's {key}"
+            raise ConfigError(f"--out: {out} is {what}, an input of the run; write the "
+                              "rebalanced manifest to another file (e.g. train_balanced.csv)")

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from auditor import __version__
-from auditor.config import AuditConfig, config_to_yaml
+from auditor.config import AuditConfig, config_to_yaml, input_paths
 from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
@@ -209,18 +209,9 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
         progress = None
         dist.barrier()
     with RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite and dist.is_main,
-                fresh=fresh and dist.is_main, protect=input_paths(cfg),
+                fresh=fresh and dist.is_main, protect=list(input_paths(cfg).values()),
                 lock=dist.is_main) as rundir:
         return _stages(cfg, dist, device, rundir, progress=progress)
-
-
-def input_paths(cfg: AuditConfig) -> list[Path]:
-    """The files and folders a run reads (never to be deleted with its output_dir)."""
-    paths = [cfg.source_path, cfg.data.manifest, cfg.data.root, cfg.data.image_folder,
-             cfg.data.attributes_csv, cfg.data.regions.path if cfg.data.regions else None]
-    for m in cfg.models:
-        paths += [m.checkpoint, m.pretrained]
-    return [Path(p) for p in paths if p is not None]
 
 
 def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, *,

@@ -133,3 +133,34 @@ def test_option_for_unrequested_method(tmp_path):
     path = write_config(tmp_path, saliency={"methods": ["gradcam"],
                                             "options": {"occlusion": {"window": 8}}})
     assert_one_line_error(invoke("run", str(path)), "saliency.options", "occlusion")
+
+
+@pytest.fixture
+def manifest_config(tmp_path):
+    """A config over a tiny clinic manifest (with regions and a train_manifest)."""
+    import shutil
+
+    from auditor.config import SyntheticConfig
+    from auditor.data.synthetic import generate_clinic
+
+    manifest = generate_clinic(tmp_path / "data", SyntheticConfig(n_train=8, n_val=0, n_test=4,
+                                                                   image_size=32), seed=0)
+    shutil.copy(manifest, tmp_path / "train.csv")
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({
+        "output_dir": "run", "models": [{"name": "m"}],
+        "data": {"manifest": "data/manifest.csv", "attributes": ["hair"],
+                 "train_manifest": "train.csv", "regions": {"path": "data/regions.json"}}}))
+    return path
+
+
+@pytest.mark.parametrize(("out", "key"), [
+    ("data/manifest.csv", "data.manifest"), ("data/../cfg.yaml", "the config file itself"),
+    ("data/regions.json", "data.regions.path"), ("train.csv", "data.train_manifest")])
+def test_rebalance_refuses_to_overwrite_an_input(manifest_config, out, key):
+    target = manifest_config.parent / out
+    before = target.read_bytes()
+    result = invoke("rebalance", str(manifest_config), "--by", "hair", "--strategy",
+                    "undersample", "--out", str(target))
+    assert_one_line_error(result, "--out", out, key)
+    assert target.read_bytes() == before
