@@ -31,7 +31,7 @@ from PIL import Image
 
 from auditor.common.files import atomic_write_bytes
 from auditor.config import SyntheticConfig
-from auditor.data.synth_io import is_cached, png_bytes, write_dataset
+from auditor.data.synth_io import begin_dataset, is_cached, png_bytes, write_dataset
 from auditor.data.synthetic import SPLIT_SEEDS, split_plan
 from auditor.errors import DataError
 
@@ -148,9 +148,9 @@ def generate_scenes(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
     if is_cached(out_dir, stamp):
         log.info("scenes dataset already in %s (same parameters)", out_dir)
         return manifest
-    (out_dir / "params.json").unlink(missing_ok=True)
     for label in CLASSES:  # fail before writing anything when a photo is missing
         _photo(OBJECTS[label][0])
+    begin_dataset(out_dir, stamp)
     sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
     total, done = sum(sizes.values()), 0
     rows: list[tuple[str, str, str, str]] = []

@@ -26,8 +26,9 @@ of the ``mark-0.95`` / ``mark-null`` cases of ``bench/validity.py`` (0.95: a sho
 independent of the class).
 
 Every file is written atomically (temp file + ``os.replace``); ``params.json`` is written last,
-so an interrupted run is redone. Images depend only on (seed, split, index): the same seed
-gives the same bytes.
+so an interrupted run is redone. A non-empty ``out_dir`` that is not such a dataset is refused
+(:func:`auditor.data.synth_io.begin_dataset`). Images depend only on (seed, split, index):
+the same seed gives the same bytes.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from auditor.data.clinic_draw import (
     sample_scene,
     scene_polygons,
 )
-from auditor.data.synth_io import is_cached, png_bytes, write_dataset
+from auditor.data.synth_io import begin_dataset, is_cached, png_bytes, write_dataset
 
 __all__ = ["ANNOTATION_PAD_PX", "CLASSES", "DEFAULT_STYLE", "GENERATOR_VERSION", "HAIR",
            "MARK_BOX", "clinic_table", "generate_clinic", "mark_plan", "paint_mark", "scene_for",
@@ -251,7 +252,7 @@ def generate_clinic(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
     if is_cached(out_dir, stamp):
         log.info("clinic dataset already in %s (same parameters)", out_dir)
         return manifest
-    (out_dir / "params.json").unlink(missing_ok=True)
+    begin_dataset(out_dir, stamp)
     size = cfg.image_size
     jobs = _jobs(cfg, seed)
     total = len(jobs)

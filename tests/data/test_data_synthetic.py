@@ -74,6 +74,32 @@ def test_stamp_skips_work_and_detects_changes(tmp_path):
     assert stamp["config"]["bias"] == 0.5
 
 
+def test_a_foreign_folder_is_refused_and_an_interrupted_one_is_redone(tmp_path, monkeypatch):
+    from auditor.data import synthetic
+    from auditor.errors import DataError
+
+    cfg = SyntheticConfig(n_train=8, n_val=0, n_test=4, image_size=32)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "manifest.csv").write_text("my manifest")
+    with pytest.raises(DataError, match=r"mine: not written: it holds 'manifest.csv'"):
+        generate_clinic(mine, cfg, seed=0)
+    assert (mine / "manifest.csv").read_text() == "my manifest"
+    assert sorted(p.name for p in mine.iterdir()) == ["manifest.csv"]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "write_dataset", killed)
+    with pytest.raises(KeyboardInterrupt):  # images written, manifest and stamp not yet
+        generate_clinic(tmp_path / "d", cfg, seed=0)
+    assert json.loads((tmp_path / "d/params.json").read_text())["complete"] is False
+    monkeypatch.undo()
+    manifest = generate_clinic(tmp_path / "d", cfg, seed=0)  # an unfinished dataset is redone
+    assert len(pd.read_csv(manifest)) == 12
+    assert "complete" not in json.loads((tmp_path / "d/params.json").read_text())
+
+
 def test_style_knobs_change_pixels():
     scene, _ = scene_for(0, "test", 1, "doctor", "dark", DEFAULT_STYLE)
     full = render_scene(scene, 64, DEFAULT_STYLE, layers=("background", "object"))

@@ -164,3 +164,14 @@ def test_rebalance_refuses_to_overwrite_an_input(manifest_config, out, key):
                     "undersample", "--out", str(target))
     assert_one_line_error(result, "--out", out, key)
     assert target.read_bytes() == before
+
+
+def test_synth_refuses_a_folder_of_the_users_files(tmp_path):
+    (tmp_path / "manifest.csv").write_text("my manifest")
+    (tmp_path / "regions.json").write_text('{"my": "annotations"}')
+    result = invoke("data", "synth", "clinic", "--out", str(tmp_path), "--n-train", "8",
+                    "--n-val", "0", "--n-test", "4", "--image-size", "32")
+    assert_one_line_error(result, str(tmp_path), "'manifest.csv' and 1 more", "new or empty")
+    assert (tmp_path / "manifest.csv").read_text() == "my manifest"
+    assert (tmp_path / "regions.json").read_text() == '{"my": "annotations"}'
+    assert not (tmp_path / "images").exists()
