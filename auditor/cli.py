@@ -288,7 +288,8 @@ def compare(
 @app.command()
 def rebalance(
     config: Annotated[Path, typer.Argument(help="YAML config whose training data to rebalance")],
-    by: Annotated[str, typer.Option(help="attribute column(s), comma-separated")],
+    by: Annotated[str, typer.Option(
+        help="attribute column(s), comma-separated; groups are label x these")],
     out: Annotated[Path, typer.Option(help="where to write the rebalanced manifest CSV")],
     strategy: Annotated[
         str, typer.Option(help="oversample | undersample | reweight")

@@ -167,7 +167,7 @@ def rebalance_manifest(
         raise ConfigError(
             f"unknown rebalance strategy '{strategy}' (choose: {', '.join(STRATEGIES)})"
         )
-    keys = [label_col, *by]
+    keys = list(dict.fromkeys([label_col, *by]))  # a column twice: one key (pandas refuses)
     for col in [split_col, *keys]:
         if col not in manifest.columns:
             raise DataError(
@@ -277,10 +277,29 @@ def run_rebalance(cfg: AuditConfig, *, by: list[str], strategy: str, out: Path,
     manifest, _ = source_manifest(cfg)
     if "weight" in manifest.columns:
         manifest = manifest.drop(columns="weight")  # a fresh rebalance replaces old weights
+    _check_by(by, [c for c in manifest.columns if c not in NOT_ATTRIBUTES])
     result = rebalance_manifest(manifest, by=by, strategy=strategy,  # type: ignore[arg-type]
                                 seed=cfg.seed if seed is None else seed)
     save_manifest(result.manifest, out)
     return result
+
+
+#: Columns of a source manifest that are not attributes: no group can be formed over them.
+NOT_ATTRIBUTES = ("path", "label", "split", "weight")
+
+
+def _check_by(by: list[str], attributes: list[str]) -> None:
+    """Refuse ``--by`` names that are repeated, the label (always part of a group) or not an
+    attribute column of the data (``path`` and ``split`` would make meaningless groups)."""
+    valid = f"attribute columns: {', '.join(attributes) or 'none'}"
+    for i, name in enumerate(by):
+        if name in by[:i]:
+            raise ConfigError(f"--by: {name!r} is given twice")
+        if name == "label":
+            raise ConfigError(f"--by: 'label' is always part of the groups (label x "
+                              f"attributes); name attributes only ({valid})")
+        if name not in attributes:
+            raise ConfigError(f"--by: {name!r} is not an attribute column of the data ({valid})")
 
 
 def _check_out(cfg: AuditConfig, out: Path) -> None:

@@ -82,6 +82,14 @@ def test_by_nothing_balances_classes(manifest):
     assert train["label"].value_counts().to_dict() == {"doctor": 26, "nurse": 26}
 
 
+def test_a_key_given_twice_is_one_key(manifest):
+    once = rebalance_manifest(manifest, by=["hair"], strategy="undersample", seed=0)
+    for by in (["hair", "hair"], ["label", "hair"]):
+        twice = rebalance_manifest(manifest, by=by, strategy="undersample", seed=0)
+        pd.testing.assert_frame_equal(twice.manifest, once.manifest)
+        pd.testing.assert_frame_equal(twice.after, once.after)
+
+
 def test_missing_combination_is_reported():
     table = pd.DataFrame({"label": ["a", "a", "b"], "hair": ["x", "y", "x"],
                           "split": ["train"] * 3})

@@ -175,3 +175,16 @@ def test_synth_refuses_a_folder_of_the_users_files(tmp_path):
     assert (tmp_path / "manifest.csv").read_text() == "my manifest"
     assert (tmp_path / "regions.json").read_text() == '{"my": "annotations"}'
     assert not (tmp_path / "images").exists()
+
+
+@pytest.mark.parametrize(("by", "needles"), [
+    ("label", ["--by", "'label' is always part of the groups", "attribute columns: hair"]),
+    ("hair,hair", ["--by", "'hair' is given twice"]),
+    ("hair,label", ["--by", "'label'"]),
+    ("split", ["--by", "'split' is not an attribute", "attribute columns: hair"]),
+    ("path", ["--by", "'path' is not an attribute"])])
+def test_rebalance_by_a_non_attribute_is_one_line(manifest_config, by, needles):
+    out = manifest_config.parent / "rb.csv"
+    result = invoke("rebalance", str(manifest_config), "--by", by, "--out", str(out))
+    assert_one_line_error(result, *needles)
+    assert not out.exists()
