@@ -223,13 +223,20 @@ def synth_scenes(
 
 def _synth(generate: Any, out: Path, seed: int, **options: Any) -> None:
     """Run a synthetic generator with progress bars; print the manifest path or one error."""
-    from auditor.config import SyntheticConfig
+    from pydantic import ValidationError, create_model
 
+    from auditor.common.config_errors import option_error_line
+    from auditor.config import AuditConfig, SyntheticConfig
+
+    # the options with the bounds of the config keys (data.synthetic.*, seed)
+    synth_options = create_model("SynthOptions", __base__=SyntheticConfig,
+                                 seed=(int, AuditConfig.model_fields["seed"]))
     try:
-        cfg = SyntheticConfig(**options)
-    except ValueError as err:
-        _fail(AuditorError(str(err).splitlines()[-1] if str(err) else "invalid option"))
+        checked = synth_options(seed=seed, **options)
+    except ValidationError as err:
+        _fail(option_error_line(err))
         return
+    cfg = SyntheticConfig(**checked.model_dump(exclude={"seed"}))
     try:
         with _progress() as bars:
             sink = _Bars(bars)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["validation_error_line"]
+__all__ = ["option_error_line", "validation_error_line"]
 
 
 def _closest(name: str, choices: list[str]) -> str:
@@ -63,6 +63,19 @@ def validation_error_line(root: type[BaseModel], source: str, err: ValidationErr
         return f"{source}: unknown key {key!r}{hint}"
     if first["type"] == "missing":
         return f"{source}: missing required key {key!r}"
-    msg = first["msg"].removeprefix("Value error, ")
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {key}: {msg}{more}"
+    return f"{source}: {key}: {_message(err)}"
+
+
+def _message(err: ValidationError) -> str:
+    """What is wrong with the first error (its bound, its type), and how many more there are."""
+    msg = err.errors()[0]["msg"].removeprefix("Value error, ")
+    return msg + (f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else "")
+
+
+def option_error_line(err: ValidationError) -> str:
+    """One line for a pydantic error of command-line options validated as a model (field
+    ``n_test`` is option ``--n-test``): ``--n-test: Input should be greater than or equal
+    to 4``."""
+    loc = err.errors()[0]["loc"]
+    name = "--" + str(loc[0]).replace("_", "-") if loc else "options"
+    return f"{name}: {_message(err)}"

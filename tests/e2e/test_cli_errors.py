@@ -188,3 +188,27 @@ def test_rebalance_by_a_non_attribute_is_one_line(manifest_config, by, needles):
     result = invoke("rebalance", str(manifest_config), "--by", by, "--out", str(out))
     assert_one_line_error(result, *needles)
     assert not out.exists()
+
+
+SYNTH_TINY = ["--n-train", "8", "--n-val", "0", "--n-test", "4", "--image-size", "32"]
+
+
+@pytest.mark.parametrize(("option", "value", "bound"), [
+    ("--seed", "-1", "greater than or equal to 0"), ("--seed", str(2**32), "less than 4294967296"),
+    ("--n-test", "2", "greater than or equal to 4"), ("--bias", "1.5", "less than or equal to 1"),
+    ("--image-size", "9", "greater than or equal to 32")])
+def test_synth_option_out_of_range_names_the_option_and_bound(tmp_path, option, value, bound):
+    result = invoke("data", "synth", "clinic", "--out", str(tmp_path / "d"), *SYNTH_TINY,
+                    option, value)  # an option given twice: the last value counts
+    assert_one_line_error(result, f"error: {option}: ", bound)
+    assert "pydantic.dev" not in result.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_synth_largest_seed_is_used(tmp_path):
+    import json
+
+    result = invoke("data", "synth", "clinic", "--out", str(tmp_path / "d"), *SYNTH_TINY,
+                    "--seed", str(2**32 - 1))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "d/params.json").read_text())["seed"] == 2**32 - 1
