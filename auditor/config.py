@@ -45,7 +45,6 @@ __all__ = [
     "SyntheticConfig",
     "TrainConfig",
     "config_to_yaml",
-    "input_paths",
     "load_config",
     "parse_config",
 ]
@@ -316,22 +315,11 @@ class AuditConfig(_Strict):
         return self
 
 
-_PATH_FIELDS = {
+PATH_FIELDS = {
     "data": ("manifest", "image_folder", "attributes_csv", "root", "train_manifest"),
     "regions": ("path",),
     "model": ("checkpoint", "pretrained"),
 }
-
-
-def input_paths(cfg: AuditConfig) -> dict[str, Path]:
-    """The files and folders a run of ``cfg`` reads, by config key (``config file`` for the
-    file itself): never to be deleted with an output_dir nor written over."""
-    paths = {"config file": cfg.source_path}
-    paths.update({f"data.{key}": getattr(cfg.data, key) for key in _PATH_FIELDS["data"]})
-    paths["data.regions.path"] = cfg.data.regions.path if cfg.data.regions else None
-    for i, m in enumerate(cfg.models):
-        paths.update({f"models[{i}].{key}": getattr(m, key) for key in _PATH_FIELDS["model"]})
-    return {key: Path(p) for key, p in paths.items() if p is not None}
 
 
 def _resolve_paths(cfg: AuditConfig, base: Path, source: str) -> AuditConfig:
@@ -348,7 +336,7 @@ def _resolve_paths(cfg: AuditConfig, base: Path, source: str) -> AuditConfig:
         return p if p.is_absolute() else (base / p).resolve()
 
     cfg.output_dir = fix(cfg.output_dir, "output_dir")  # type: ignore[assignment]
-    for key in _PATH_FIELDS["data"]:
+    for key in PATH_FIELDS["data"]:
         setattr(cfg.data, key, fix(getattr(cfg.data, key), f"data.{key}"))
     if cfg.data.manifest is not None and cfg.data.root is None:
         cfg.data.root = cfg.data.manifest.parent

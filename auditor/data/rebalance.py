@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from auditor.common.files import atomic_write_text
-from auditor.config import AuditConfig, input_paths
+from auditor.config import AuditConfig
+from auditor.data.inputs import input_paths
 from auditor.data.synthetic import clinic_table
 from auditor.data.table import read_source
 from auditor.data.train_rows import apply_train_manifest

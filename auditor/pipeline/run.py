@@ -23,8 +23,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from auditor import __version__
-from auditor.config import AuditConfig, config_to_yaml, input_paths
+from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
+from auditor.data.inputs import input_paths
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
 from auditor.errors import ConfigError
