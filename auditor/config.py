@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,7 +24,7 @@ from pydantic import (
 )
 
 from auditor.common.config_errors import validation_error_line
-from auditor.common.names import reserved_column_problem
+from auditor.common.names import AttributeNames, Names
 from auditor.common.thresholds import LIFT_THRESHOLD, RELIANCE_THRESHOLD
 from auditor.common.yaml_reader import read_yaml
 from auditor.errors import ConfigError
@@ -48,25 +47,6 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
-
-
-def _once_each(v: list[str]) -> list[str]:
-    twice = next((x for i, x in enumerate(v) if x in v[:i]), None)
-    if twice is not None:
-        raise ValueError(f"{twice!r} is listed twice")
-    return v
-
-
-def _not_reserved(v: list[str]) -> list[str]:
-    for name in v:
-        problem = reserved_column_problem(name)
-        if problem:
-            raise ValueError(f"{problem}; rename that column of your data (e.g. {name}_attr) "
-                             "and list the new name")
-    return v
-
-
-Names = Annotated[list[str], AfterValidator(_once_each)]  # a list of names, each given once
 
 
 class _Strict(BaseModel):
@@ -122,7 +102,7 @@ class DataConfig(_Strict):
     attributes_csv: Path | None = None
     root: Path | None = None
     train_manifest: Path | None = None  # rows of the train split, e.g. from `audit rebalance`
-    attributes: Annotated[Names, AfterValidator(_not_reserved)] = Field(default_factory=list)
+    attributes: AttributeNames = Field(default_factory=list)
     regions: RegionsConfig | None = None
     image_size: int = Field(64, ge=8, le=1024)
     resize: Literal["stretch", "center_crop", "letterbox"] = "stretch"

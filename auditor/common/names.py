@@ -1,6 +1,10 @@
-"""Names shared by the data stage and the stages after it."""
+"""Names shared by the data stage and the stages after it, and the config types of name lists."""
 
-__all__ = ["BACKGROUND", "reserved_column_problem"]
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+__all__ = ["BACKGROUND", "AttributeNames", "Names", "reserved_column_problem"]
 
 #: The region every image has: its pixels outside every annotated region (last in the stack).
 BACKGROUND = "background"
@@ -28,3 +32,25 @@ def reserved_column_problem(name: str) -> str | None:
     if prefix is not None:
         return f"{name!r} starts with {prefix!r}, the prefix of auditor's per-region columns"
     return None
+
+
+def _once_each(v: list[str]) -> list[str]:
+    twice = next((x for i, x in enumerate(v) if x in v[:i]), None)
+    if twice is not None:
+        raise ValueError(f"{twice!r} is listed twice")
+    return v
+
+
+def _not_reserved(v: list[str]) -> list[str]:
+    for name in v:
+        problem = reserved_column_problem(name)
+        if problem:
+            raise ValueError(f"{problem}; rename that column of your data (e.g. {name}_attr) "
+                             "and list the new name")
+    return v
+
+
+#: A config list of names, each given once.
+Names = Annotated[list[str], AfterValidator(_once_each)]
+#: ``data.attributes``: names given once, none of them a column auditor writes.
+AttributeNames = Annotated[list[str], AfterValidator(_once_each), AfterValidator(_not_reserved)]
