@@ -79,7 +79,8 @@ class AuditTables:
         area: [N, R] region area share.
         point: [N, M, R] pointing-game hits.
         rank: [N, M, R] relevance rank accuracy (NaN for empty regions / zero maps).
-        maps: [N, M, h, w] float16 low-resolution maps.
+        maps: [N, M, h, w] float16 low-resolution maps, each scaled to a peak of 1 (a zero map
+            stays zero): what every reader uses is scale-free (shares, normalised averages).
         cover: [N, h, w] float16 share of each low-resolution cell inside an annotated region
             (the complement of ``background``); zeros when nothing is annotated.
         flip: [N, R'] prediction flipped when region r' is occluded (reliance regions).
@@ -186,7 +187,12 @@ def audit_model(
         point = pointing_game(maps, masks)
         rank_acc = relevance_rank_accuracy(maps, masks)
         area = region_area(masks)
-        lowres = F.adaptive_avg_pool2d(maps, scfg.map_size).to(torch.float16)
+        lowres = F.adaptive_avg_pool2d(maps, scfg.map_size)
+        # each map scaled to a peak of 1 before float16 (range 6e-5..65504): a method whose
+        # raw values are ~1e-9 (guided maps) stored zeros, a large-logit model infinities
+        peak = lowres.amax(dim=(-2, -1), keepdim=True)
+        lowres = torch.where(peak > 0, lowres / peak.clamp_min(torch.finfo(peak.dtype).tiny),
+                             lowres).to(torch.float16)
         annotated = ~masks[:, regions.index("background")] if "background" in regions \
             else torch.zeros_like(masks[:, 0])
         cover = F.adaptive_avg_pool2d(annotated[:, None].float(), scfg.map_size)[:, 0]
@@ -239,7 +245,8 @@ def audit_model(
 #: What one shard holds (its arrays, their columns and meaning). Bump it whenever that changes,
 #: so a run interrupted under an older layout redoes its audit instead of mixing the two.
 SHARD_LAYOUT = 3  # 2: every context swap followed by its same-value placebo; 3: center_crop
-#                    cuts the centre square before resizing (its pixels moved by interpolation)
+#                    cuts the centre square before resizing (its pixels moved by interpolation),
+#                    and the low-resolution maps are stored scaled to a peak of 1
 
 
 def shard_layout(plan: SwapPlan | None) -> str:
