@@ -4,7 +4,8 @@ Pure functions on the ``models[NAME]`` blocks of summary.json (findings, metrics
 swaps), so the report and the CLI read the same sentences from summary.json:
 
 * :func:`model_verdict` — ``{"status", "text", "counts", "shortcuts", "ignored"}``: ``status``
-  is ``not_ready`` (a high-severity finding), ``review`` (a medium one) or ``ok``;
+  is ``not_ready`` (a high-severity finding), ``review`` (a medium one, or no flag on fewer
+  than :data:`MIN_CLEARED` audited images) or ``ok``;
   ``shortcuts`` lists the spurious regions with causal evidence, ``ignored`` the expected
   regions the model does not read, ``unannotated`` where the areas nobody annotated that its
   decisions depend on lie (its high ``hotspot`` findings: masking or pasting them moves its
@@ -27,7 +28,7 @@ from typing import Any
 from auditor.common.thresholds import RELIANCE_THRESHOLD
 from auditor.metrics.base import pct
 
-__all__ = ["comparison_headline", "model_verdict"]
+__all__ = ["MIN_CLEARED", "comparison_headline", "model_verdict"]
 
 _CAUSAL = ("swap_follows", "swap_flips", "reliance")
 
@@ -153,6 +154,12 @@ def _hotspot_changes(base: Mapping[str, Any], block: Mapping[str, Any]) -> list[
     return parts
 
 
+#: Fewest audited images for which "no serious flags" means something: below it, a 95%
+#: interval on an accuracy spans about 30 points and no cell reaches ``min_group_size``
+#: twice per class, so the absence of flags is no evidence (status ``review``).
+MIN_CLEARED = 50
+
+
 def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     """The verdict of one model from its summary block (see the module docstring)."""
     findings = block.get("findings") or []
@@ -185,6 +192,10 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
         status, lead = "review", "Review before shipping"
         m = counts["medium"]
         parts.append(f"has {m} medium-severity flag{'s' if m > 1 else ''} to review")
+    elif block.get("n") is not None and int(block["n"]) < MIN_CLEARED:
+        status, lead = "review", "Too few images to clear it"
+        parts.append(f"raised no serious flag on {int(block['n'])} audited images, "
+                     f"too few for the tests to find one (audit at least {MIN_CLEARED})")
     else:
         status, lead = "ok", "No serious flags"
     if parts:

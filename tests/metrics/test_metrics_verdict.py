@@ -146,3 +146,16 @@ def test_a_hotspot_high_from_its_paste_is_compared_by_the_paste():
                            "corner (pasting it from an image called another class sends there "
                            "60% (55%–65%, n=120) of class doctor → 10% (5%–15%, n=120) of class "
                            "doctor);")
+
+
+def test_no_flags_on_a_handful_of_images_is_no_clean_bill():
+    """4 audited images, 0 right: 'No serious flags' (status ok) before."""
+    tiny = model_verdict({**_block([], 0.0), "n": 4})
+    assert tiny["status"] == "review"
+    assert tiny["text"].startswith("Too few images to clear it: it raised no serious flag on 4 "
+                                   "audited images, too few for the tests to find one (audit "
+                                   "at least 50)")
+    assert model_verdict({**_block([], 0.8), "n": 50})["status"] == "ok"
+    medium = {"kind": "group_gap", "severity": "medium", "title": "t", "evidence": {}}
+    assert model_verdict({**_block([medium], 0.8), "n": 4})["text"].startswith(
+        "Review before shipping: it has 1 medium-severity flag")
