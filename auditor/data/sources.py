@@ -22,7 +22,7 @@ __all__ = ["IMAGE_SUFFIXES", "SPLITS", "WEIGHT", "assign_splits", "read_image_fo
            "read_manifest"]
 
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 DEFAULT_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 MISSING_ATTRIBUTE = "unknown"
 WEIGHT = "weight"  # optional manifest column: the sample's sampling weight in training
@@ -83,7 +83,8 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
     """Read ``data.image_folder`` (one sub-folder per class) and ``data.attributes_csv``.
 
     Files are taken recursively under each class folder when their suffix is an image suffix
-    (``.jpg .jpeg .png .bmp .gif .tif .tiff .webp``); other files are ignored. The optional
+    (``.jpg .jpeg .jfif .png .bmp .gif .tif .tiff .webp``); other files are counted in a
+    warning, hidden files and folders (a part starting with ``.``) are skipped. The optional
     attributes CSV has a ``path`` column (relative to the image folder, or a unique base
     name), the attribute columns and optionally ``split``.
 
@@ -95,17 +96,25 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
         raise DataError(f"{root}: image folder not found; set data.image_folder to a folder "
                         "with one sub-folder of images per class")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    rows = []
+    rows, other = [], 0
     for cls in classes:
         for f in sorted((root / cls).rglob("*")):
-            if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
-                rows.append((f.relative_to(root).as_posix(), cls))
+            rel = f.relative_to(root)
+            if any(part.startswith(".") for part in rel.parts) or f.is_dir():
+                continue  # hidden files and folders (.ipynb_checkpoints: copies of images)
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                rows.append((rel.as_posix(), cls))
+            else:
+                other += 1
     if not rows:
         raise DataError(f"{root}: no images found in class sub-folders (expected "
                         f"{root}/<class>/<image>.png)")
     df = pd.DataFrame(rows, columns=["id", "label"])
     df["split"] = ""
     warnings: list[str] = []
+    if other:
+        warnings.append(f"{other} file(s) in {root} were ignored: their suffix is not one of "
+                        f"{' '.join(sorted(IMAGE_SUFFIXES))}")
     if cfg.attributes_csv is None:
         if cfg.attributes:
             raise DataError(f"data.attributes ({', '.join(cfg.attributes)}) needs "

@@ -156,3 +156,21 @@ def test_sample_config_real_folder_example():
                if f.is_file())
     assert size < 200_000
     assert TINY_CLINIC.image_size == 64 and isinstance(bundle.table, pd.DataFrame)
+
+
+def test_image_folder_skips_hidden_folders_and_counts_other_files(tmp_path):
+    """A Jupyter .ipynb_checkpoints copy became a sample (a duplicate that can leak between
+    splits); a .jfif (a browser's JPEG) was ignored without a word."""
+    from PIL import Image
+
+    from auditor.config import DataConfig
+    from auditor.data.sources import read_image_folder
+
+    for rel in ("a/x.png", "a/.ipynb_checkpoints/x-checkpoint.png", "b/y.jfif", "b/z.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / rel, format="PNG" if rel.endswith("png")
+                                      else "JPEG")
+    (tmp_path / "b" / "notes.txt").write_text("x")
+    df, _, warnings = read_image_folder(DataConfig(image_folder=tmp_path))
+    assert sorted(df["id"]) == ["a/x.png", "b/y.jfif", "b/z.png"]
+    assert any(w.startswith("1 file(s) in ") and "were ignored" in w for w in warnings)

@@ -238,3 +238,26 @@ def test_annotation_path_that_is_not_a_file_is_one_line(tmp_path, fmt):
     text = path.read_text().replace(str(tmp_path / "data" / "regions.json"), "/dev/zero")
     path.write_text(text.replace("format: coco", f"format: {fmt}"))
     assert_one_line_error(invoke("run", path), "/dev/zero", "not a regular file")
+
+
+def test_masks_of_another_size_are_counted_and_of_another_shape_skipped(tmp_path):
+    """Masks were stretched silently: a 64x64 mask of a 32x32 image is rescaled with a counted
+    warning; a 64x32 one (another aspect: another image's, or drawn before an EXIF rotation)
+    skips its sample with the reason. A hidden .ipynb_checkpoints folder is no region."""
+    manifest, _, _ = _dataset(tmp_path)
+    masks = tmp_path / "masks" / "face"
+    (tmp_path / "masks" / ".ipynb_checkpoints").mkdir(parents=True)
+    masks.mkdir(parents=True)
+    for k in range(4):
+        Image.fromarray(np.eye(32, dtype=np.uint8) * 255).save(masks / f"img_{k:03d}.png")
+    Image.fromarray(np.eye(64, dtype=np.uint8) * 255).save(masks / "img_001.png")
+    Image.fromarray(np.zeros((32, 64), np.uint8)).save(masks / "img_002.png")
+    bundle = load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
+                                  regions=RegionsConfig(format="masks", path=masks.parent)),
+                       seed=0)
+    reasons = {s["id"]: s["reason"] for s in bundle.skipped}
+    assert list(reasons) == ["img_002.png"]
+    assert "is 64x32 for a 32x32 image: another aspect ratio" in reasons["img_002.png"]
+    assert any(w.startswith("1 sample(s) were annotated at another size") for w in
+               bundle.warnings), bundle.warnings
+    assert bundle.regions == ["face", "background"]

@@ -61,7 +61,8 @@ def _index(folder: Path, ids: list[str]) -> tuple[dict[str, Path], int]:
         s = posixpath.basename(posixpath.splitext(normalise_name(i))[0] + ".png")
         stems[s] = stems.get(s, 0) + 1
     files = {normalise_name(p.relative_to(folder).as_posix()): p
-             for p in folder.rglob("*.png") if p.is_file()}
+             for p in folder.rglob("*.png") if p.is_file()
+             and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
     found: dict[str, Path] = {}
     for i in ids:
         for cand in _candidates(i, stems):
@@ -79,6 +80,7 @@ class MaskRegions(RegionSource):
     per_region: dict[str, dict[str, Path]] = field(default_factory=dict)  # region -> id -> file
     labels: dict[str, Path] = field(default_factory=dict)  # id -> label PNG
     index_names: dict[int, str] = field(default_factory=dict)
+    mask_sizes: dict[str, set[tuple[int, int]]] = field(default_factory=dict)  # id -> (h, w)s
 
     def masks(self, sample_id: str, height: int, width: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -99,10 +101,24 @@ class MaskRegions(RegionSource):
         out: dict[str, str] = {}
         files = [(i, f) for region in self.per_region.values() for i, f in region.items()]
         todo = [(i, f) for i, f in files + list(self.labels.items()) if i in sizes]
-        for (sample_id, _), result in zip(todo, check_images([f for _, f in todo]), strict=True):
-            if isinstance(result, str) and sample_id not in out:
-                out[sample_id] = f"mask {result}"
+        for (sample_id, path), result in zip(todo, check_images([f for _, f in todo]),
+                                             strict=True):
+            if isinstance(result, str):
+                out.setdefault(sample_id, f"mask {result}")
+                continue
+            mw, mh = result  # check_images gives (width, height)
+            self.mask_sizes.setdefault(sample_id, set()).add((mh, mw))
+            h, w = sizes[sample_id]
+            if abs(mh * w - mw * h) > 0.02 * max(mh * w, mw * h):
+                out.setdefault(sample_id, (
+                    f"mask {path} is {mw}x{mh} for a {w}x{h} image: another "
+                    "aspect ratio cannot be placed without distortion (a mask of another image, "
+                    "or drawn on a JPEG before its EXIF rotation)"))
         return out
+
+    def size_mismatches(self, sizes: dict[str, tuple[int, int]]) -> int:
+        return sum(1 for i, seen in self.mask_sizes.items()
+                   if i in sizes and any(hw != sizes[i] for hw in seen))
 
 
 @register_region_format("masks")
@@ -117,7 +133,8 @@ def load_masks(cfg: RegionsConfig, ids: list[str]) -> MaskRegions:
         src = MaskRegions(names=names, labels=labels, index_names=dict(cfg.names))
         src.files = sorted(labels.values())
     else:
-        regions = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        regions = sorted(p.name for p in folder.iterdir()
+                         if p.is_dir() and not p.name.startswith("."))
         if not regions:
             raise DataError(f"{folder}: no region sub-folders (expected {folder}/<region>/"
                             "<image>.png, or set data.regions.names for label PNGs)")
