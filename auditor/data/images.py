@@ -167,8 +167,10 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
         return Image.fromarray(arr, mode="L").convert("RGB")
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=1.0))
-        arr = (arr - lo) / (hi - lo or 1.0) * 255
+        finite = np.isfinite(arr)  # NaN "no data" pixels made the whole image black
+        lo = float(arr.min(initial=0.0, where=finite))
+        hi = float(arr.max(initial=1.0, where=finite))
+        arr = (np.where(finite, arr, lo) - lo) / (hi - lo or 1.0) * 255
         return Image.fromarray(np.rint(arr).astype(np.uint8), mode="L").convert("RGB")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")

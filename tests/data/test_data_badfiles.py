@@ -171,3 +171,17 @@ def test_checking_on_a_thread_pool_gives_the_same_answers_in_order(tmp_path, mon
             assert result.startswith("file not found"), result
         else:
             assert result == (10 + i, 20)
+
+
+def test_float_image_with_no_data_pixels_keeps_its_picture():
+    """A float TIFF with one NaN ("no data") pixel decoded to an all-black image."""
+    import numpy as np
+    from PIL import Image
+
+    from auditor.data.images import _to_rgb8
+
+    a = np.linspace(0, 2, 64, dtype=np.float32).reshape(8, 8)
+    a[0, 0], a[0, 1] = np.nan, np.inf
+    out = np.asarray(_to_rgb8(Image.fromarray(a, mode="F")))[..., 0]
+    assert out[0, 0] == out[0, 1] == 0 and out[7, 7] == 255  # lowest value, highest value
+    assert len(np.unique(out)) == 63  # 62 finite levels kept apart, and 0 for the two

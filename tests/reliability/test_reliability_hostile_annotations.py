@@ -261,3 +261,15 @@ def test_masks_of_another_size_are_counted_and_of_another_shape_skipped(tmp_path
     assert any(w.startswith("1 sample(s) were annotated at another size") for w in
                bundle.warnings), bundle.warnings
     assert bundle.regions == ["face", "background"]
+
+
+def test_box_csv_written_with_spaces_reads_like_the_manifest(tmp_path):
+    """'path, region, x, y, w, h' was refused as missing columns it visibly had."""
+    manifest, _, _ = _dataset(tmp_path)
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("path, region, x, y, w, h\n" + "".join(
+        f"img_{k:03d}.png , object , 8, 8, 16, 16\n" for k in range(12)))
+    bundle = load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
+                                  regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
+    assert bundle.regions == ["object", "background"] and bundle.skipped == []
+    assert bundle.masks(0)[0].sum() == 8 * 8

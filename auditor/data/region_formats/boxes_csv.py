@@ -68,9 +68,14 @@ def load_boxes(cfg: RegionsConfig, ids: list[str]) -> BoxRegions:
     if not path.is_file():
         raise DataError(f"{path}: not a regular file (a CSV of boxes is expected)")
     try:
-        df = pd.read_csv(path, dtype={"path": str, "region": str})
+        df = pd.read_csv(path, dtype={"path": str, "region": str}, skipinitialspace=True,
+                         encoding="utf-8-sig")
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise DataError(f"{path}: unreadable CSV ({err})") from None
+    df.columns = [str(c).strip() for c in df.columns]  # "path, region, x" as written by hand
+    for col in ("path", "region"):
+        if col in df.columns:
+            df[col] = df[col].str.strip()
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (boxes_csv needs "
