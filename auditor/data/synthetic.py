@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from auditor.common.files import atomic_write_bytes
+from auditor.common.procs import die_with_parent
 from auditor.config import SyntheticConfig
 from auditor.data.clinic_draw import (
     ClinicStyle,
@@ -191,8 +192,10 @@ def _render_all(out_dir: Path, jobs: list[tuple[str, int, str, str, bool]], seed
         import concurrent.futures
         import multiprocessing
 
+        # the workers end with this process, even when it is killed (kill -9, OOM)
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+            max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+            initializer=die_with_parent, initargs=(os.getpid(),))
         results = pool.map(_render_chunk, chunks)
     try:
         for part in results:

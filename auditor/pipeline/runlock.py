@@ -4,7 +4,9 @@ The lock file records the holder's PID, host and start time and is held with ``f
 holder's lifetime, so a second concurrent run is refused in one line naming the holder. A lock
 left by a process that died (``kill -9``, power cut) is free again: on the same host it is taken
 over (its PID no longer runs); a lock naming another host is refused with the command to remove
-it, since liveness cannot be checked there.
+it, since liveness cannot be checked there. A forked child (a pool or DataLoader worker) closes
+its copy of the lock at once, so a worker left behind never keeps the lock; when the recorded PID
+is dead but the lock is still held, the refusal names the processes that hold it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import fcntl
 import json
 import os
 import socket
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ from typing import Any
 from auditor.errors import RunDirError
 
 __all__ = ["RunLock"]
+
+_HELD: weakref.WeakSet[RunLock] = weakref.WeakSet()  # the locks this process holds
 
 
 class RunLock:
@@ -32,6 +37,7 @@ class RunLock:
         self.path = Path(path)
         self.root = self.path.parent
         self._fd: int | None = None
+        self._pid = os.getpid()
 
     def acquire(self) -> str | None:
         """Take the lock; returns a note when a stale lock was taken over.
@@ -50,7 +56,10 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 holder = _read_lock(fd)
+                leftovers = _leftover_holders(fd, holder)
                 os.close(fd)
+                if leftovers is not None:
+                    raise RunDirError(self._leftover_message(holder, leftovers)) from None
                 raise RunDirError(
                     f"{self.root}: another audit is running on this output_dir "
                     f"({_describe(holder)}); wait for it to finish or use another output_dir"
@@ -82,8 +91,20 @@ class RunLock:
                              "started": _now()}).encode()
         os.ftruncate(fd, 0)
         os.pwrite(fd, record, 0)
-        self._fd = fd
+        self._fd, self._pid = fd, os.getpid()
+        _HELD.add(self)
         return note
+
+    def _leftover_message(self, holder: dict[str, Any], pids: list[int]) -> str:
+        dead = holder.get("pid")
+        if not pids:
+            return (f"{self.root}: {self.NAME} is still held, but the audit that took it (pid "
+                    f"{dead}) no longer runs: a process it left behind holds it; end it "
+                    f"(fuser -v {self.path} names it) and run again")
+        listed = " ".join(map(str, pids))
+        return (f"{self.root}: {self.NAME} is held by leftover processes of an audit that no "
+                f"longer runs (pid {dead}): pids {', '.join(map(str, pids))}; end them "
+                f"(kill {listed}) and run again")
 
     def __del__(self) -> None:
         self.release()
@@ -92,11 +113,63 @@ class RunLock:
         """Delete the lock file and release the lock (idempotent)."""
         if self._fd is None:
             return
+        if self._pid != os.getpid():  # a forked copy: the lock is its parent's
+            self._forget()
+            return
         with contextlib.suppress(OSError):
             os.unlink(self.path)
         with contextlib.suppress(OSError):
             os.close(self._fd)
         self._fd = None
+
+    def _forget(self) -> None:
+        """Close this process's copy of the fd without unlinking; the parent's flock stays
+        (closing one of several fds of a lock never releases it)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
+
+
+def _close_in_child() -> None:
+    """After ``fork``: the child must not keep its parent's locks alive."""
+    for lock in list(_HELD):
+        lock._forget()
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_in_child)
+
+
+def _leftover_holders(fd: int, holder: dict[str, Any] | None) -> list[int] | None:
+    """When the lock names a process of this host that no longer runs yet is still held:
+    the PIDs of the processes holding it (found in ``/proc``; empty when none can be
+    seen). None when the recorded holder is alive, on another host, or unknown."""
+    pid = holder.get("pid") if holder else None
+    if (not holder or holder.get("host") != socket.gethostname() or not isinstance(pid, int)
+            or isinstance(pid, bool) or _alive(pid)):
+        return None
+    try:
+        st = os.fstat(fd)
+        procs = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return []
+    target, found = (st.st_dev, st.st_ino), []
+    for name in procs:
+        if int(name) == os.getpid():
+            continue
+        try:
+            with os.scandir(f"/proc/{name}/fd") as fds:
+                for entry in fds:
+                    with contextlib.suppress(OSError):
+                        s = os.stat(entry.path)
+                        if (s.st_dev, s.st_ino) == target:
+                            found.append(int(name))
+                            break
+        except OSError:  # ended meanwhile, or another user's
+            continue
+    return sorted(found)
 
 
 def _read_lock(fd: int) -> dict[str, Any] | None:
