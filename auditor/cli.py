@@ -2,14 +2,16 @@
 
 User mistakes (``AuditorError``) print one red line and exit 1; no traceback. Faults of the
 machine (a full disk, a file system error, no memory) end the same way. Ctrl-C prints how to
-resume and exits 130. Text that comes from data (labels, file names, finding titles) is printed
-with rich markup escaped and terminal control codes removed.
+resume and exits 130; SIGTERM does the same and exits 143. Text that comes from data (labels,
+file names, finding titles) is printed with rich markup escaped and terminal control codes
+removed.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -352,20 +354,32 @@ def version() -> None:
     console.print(__version__)
 
 
+_interrupt = {"code": 130}  # the exit code of an interrupted command: 130 Ctrl-C, 143 SIGTERM
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM (docker stop, Slurm preemption, ``timeout``, systemd) ends the run like Ctrl-C:
+    the lock released, worker pools shut down, the resume line printed; exit code 143."""
+    _interrupt["code"] = 128 + signal.SIGTERM
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # run.log gets INFO; the terminal warnings
         handler.setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app()  # typer turns Ctrl-C into exit code 130 without a word
     except SystemExit as done:
         if done.code == 130:
             err_console.print(INTERRUPTED, highlight=False)
+            sys.exit(_interrupt["code"])
         raise
     except KeyboardInterrupt:
         err_console.print(INTERRUPTED, highlight=False)
-        sys.exit(130)
+        sys.exit(_interrupt["code"])
     except OSError as err:  # the machine, not auditor: full disk, I/O error, file name limits
         where = f"{err.filename}: " if err.filename else ""
         _exit_with(f"{where}{err.strerror or err}" + (
