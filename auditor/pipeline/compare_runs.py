@@ -25,7 +25,7 @@ from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.verdict import comparison_headline
 from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
-from auditor.pipeline.rundir import to_json
+from auditor.pipeline.rundir import require_finished, to_json
 from auditor.report.compare_page import render_compare_html
 from auditor.report.pdf import render_pdf
 
@@ -218,6 +218,7 @@ def _read_run(run: Path) -> tuple[dict, pd.DataFrame, dict]:
     """summary.json, samples.parquet and config.resolved.yaml (``{}`` if absent) of a run."""
     if not run.is_dir():
         raise CompareError(f"run directory not found: {run}")
+    require_finished(run, CompareError)
     summary_path, samples_path = run / "summary.json", run / "samples.parquet"
     for path in (summary_path, samples_path):
         if not path.is_file():

@@ -4,8 +4,8 @@ Every file lands atomically (written to a temporary file in the same folder, flu
 ``os.replace``d), so a run killed at any moment leaves either the old file or the new one,
 never half of one; a full disk is a :class:`~auditor.errors.StorageError` naming the file
 and the bytes it needed. ``run.json`` records the config hash the directory belongs to (it is
-also the marker saying auditor wrote the folder); a second run of the same config resumes from
-the shards and checkpoints already there.
+also the marker saying auditor wrote the folder) and whether the run finished (``complete``); a
+second run of the same config resumes from the shards and checkpoints already there.
 
 Safety rules:
 
@@ -15,6 +15,10 @@ Safety rules:
 - ``run.lock`` (PID, host, start time; held with ``flock`` while the run lives) refuses a second
   concurrent run on the same folder. A lock left by a dead process on this host is taken over;
   one from another host is refused with the command to remove it.
+- ``complete`` is false from the moment a run (a resumed one too) opens the folder until
+  :meth:`RunDir.mark_complete`: a run killed while rewriting the results of a finished one
+  leaves ``complete: false``, never a finished-looking mix of old and new files.
+  ``audit report`` and ``audit compare`` refuse such a folder (:func:`require_finished`).
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ import numpy as np
 import pandas as pd
 
 from auditor.common.files import atomic_write_bytes, atomic_write_text
-from auditor.errors import RunDirError
+from auditor.errors import AuditorError, RunDirError
 from auditor.metrics.stats import json_clean
 from auditor.pipeline.runlock import RunLock
 
-__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "read_json_object", "to_json"]
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "read_json_object",
+           "require_finished", "to_json"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,18 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def require_finished(root: Path, error: type[AuditorError] = RunDirError) -> None:
+    """Refuse a run directory whose ``run.json`` says the run did not finish (killed, or still
+    running); a folder without a readable marker is left to the caller's own checks.
+
+    Raises:
+        error: one line saying how to finish it.
+    """
+    marker = RunDir._read_marker(Path(root) / RUN_MARKER)
+    if marker is not None and marker.get("complete") is not True:
+        raise error(f"{root}: the run did not finish; run the same command again to resume")
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic | np.ndarray):
         return json_clean(obj)
@@ -101,11 +118,13 @@ class RunDir:
             them is never emptied.
         lock: hold ``run.lock`` while the object lives (``close`` releases it); worker ranks
             of a distributed run share rank 0's lock and pass False.
+        report_only: ``audit report`` on a finished run: only the report is rewritten, so
+            the marker stays complete (a resumed run marks the folder incomplete first).
     """
 
     def __init__(self, root: Path, *, key: str, overwrite: bool = False,
                  fresh: bool = False, protect: list[Path] | tuple[Path, ...] = (),
-                 lock: bool = True) -> None:
+                 lock: bool = True, report_only: bool = False) -> None:
         self.root = Path(root)
         self.key = key
         self.resumed = False
@@ -130,14 +149,16 @@ class RunDir:
             if note:
                 self.notes.append(note)
         try:
-            self._open(marker, overwrite=overwrite, fresh=fresh, protect=protect)
+            self._open(marker, overwrite=overwrite, fresh=fresh, protect=protect,
+                       report_only=report_only)
         except BaseException:
             self.close()
             raise
 
     def _open(self, marker: Path, *, overwrite: bool, fresh: bool,
-              protect: list[Path] | tuple[Path, ...]) -> None:
+              protect: list[Path] | tuple[Path, ...], report_only: bool) -> None:
         self._written: set[str] = set()
+        old = None
         if self._entries():
             old = self._read_marker(marker)
             same = old is not None and old.get("key") == self.key
@@ -155,6 +176,9 @@ class RunDir:
                 )
         if not self.resumed:
             self._write_marker(started=_now(), complete=False)
+        elif self._lock is not None and not report_only and old is not None:
+            # before anything is rewritten: a kill from here on leaves an unfinished run
+            self._write_marker(started=old.get("started"), resumed=_now(), complete=False)
 
     def _write_marker(self, **fields: Any) -> None:
         self.write_json(RUN_MARKER, {"key": self.key, **fields,

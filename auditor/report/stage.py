@@ -13,7 +13,7 @@ import pandas as pd
 from auditor.config import ReportConfig
 from auditor.data.dataset import DataBundle
 from auditor.pipeline.progress import ProgressSink
-from auditor.pipeline.rundir import RunDir, read_json_object
+from auditor.pipeline.rundir import RunDir, read_json_object, require_finished
 from auditor.report.context import build_context
 from auditor.report.html import render_html
 from auditor.report.pdf import render_pdf
@@ -119,6 +119,7 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     missing = [n for n in needed if not (run_dir / n).is_file()]
     if missing:
         raise RunDirError(f"{run_dir}: not a finished auditor run (no {missing[0]})")
+    require_finished(run_dir)
     summary = read_json_object(run_dir / "summary.json", "summary")
     if summary.get("schema") != "auditor.summary/1" or not isinstance(
             summary.get("models"), dict) or not isinstance(summary.get("dataset"), dict):
@@ -146,7 +147,7 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     gallery = RunGallery(image, run_dir / "maps")
     key = str(read_json_object(run_dir / "run.json", "run marker").get("key", ""))
     report_cfg = cfg.report.model_copy(update={"formats": list(formats)})
-    with RunDir(run_dir, key=key) as rundir:
+    with RunDir(run_dir, key=key, report_only=True) as rundir:
         try:
             return write_report(summary, samples, gallery, rundir, report_cfg,
                                 config_yaml=config_yaml, progress=progress)

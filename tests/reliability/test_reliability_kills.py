@@ -15,14 +15,17 @@ from pathlib import Path
 
 import pytest
 from helpers.reliability import (
+    assert_one_line_error,
     cli_env,
     cli_popen,
+    invoke,
     make_manifest_dataset,
     manifest_config,
     wait_until,
 )
 
 from auditor.errors import RunDirError
+from auditor.pipeline.rundir import RunDir
 from auditor.pipeline.runlock import RunLock
 
 linux_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
@@ -34,6 +37,7 @@ import multiprocessing, os, sys
 from pathlib import Path
 from auditor.config import SyntheticConfig
 from auditor.data import synthetic
+from auditor.pipeline.rundir import RunDir
 from auditor.pipeline.runlock import RunLock
 
 synthetic.PARALLEL_MIN_IMAGES = 0
@@ -143,3 +147,28 @@ def test_sigterm_prints_the_resume_line_releases_the_lock_and_exits_143(tmp_path
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert not lock.exists()  # the lock was released on the way out
     assert json.loads((tmp_path / "run" / "run.json").read_text())["complete"] is False
+
+
+def test_a_killed_rerun_of_a_finished_run_is_not_taken_for_a_finished_one(dataset, tmp_path,
+                                                                          monkeypatch):
+    """The same config run again (say after a manifest edit) rewrites the results; killed
+    after the new maps and before the new summary, the folder must not read as finished."""
+    _, path = dataset
+    assert invoke("run", path).exit_code == 0
+    run = tmp_path / "run"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(RunDir, "write_parquet", killed)  # samples.parquet comes after maps/
+        invoke("run", path)
+    assert json.loads((run / "run.json").read_text())["complete"] is False
+    refusal = f"{run}: the run did not finish; run the same command again to resume"
+    assert_one_line_error(invoke("report", run, "--no-pdf"), refusal)
+    assert_one_line_error(invoke("compare", run, run), refusal)
+    assert invoke("run", path).exit_code == 0  # the resume finishes it
+    for _ in range(2):  # rendering the report again leaves the run finished
+        result = invoke("report", run, "--no-pdf")
+        assert result.exit_code == 0, result.output
+    assert json.loads((run / "run.json").read_text())["complete"] is True
