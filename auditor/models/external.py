@@ -30,7 +30,7 @@ from auditor.errors import ModelError
 from auditor.models.registry import ArchInfo, arch_registry, register_arch
 from auditor.models.torchvision_zoo import build_torchvision, torchvision_names
 
-__all__ = ["HfClassifier", "import_user_object"]
+__all__ = ["HfClassifier", "import_user_object", "user_model_file"]
 
 _USER_FILE = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
 _USER_MODULE = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_]\w*)$")
@@ -148,6 +148,12 @@ def _import_file(path: Path) -> Any:
         del sys.modules[module_name]
         raise ModelError(f"{path}: importing it failed: {_one_line(err)}") from None
     return module
+
+
+def user_model_file(arch: str) -> Path | None:
+    """The Python file of ``arch: "path/to/file.py:Name"`` (None for every other route)."""
+    m = _USER_FILE.match(arch)
+    return Path(m["file"]) if m else None
 
 
 def import_user_object(spec: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,9 @@ from auditor.models import load_checkpoint
 from auditor.models.build import build_configured, load_pretrained
 from auditor.models.checkpoints import state_dict_bytes
 from auditor.models.dfr import dfr_retrain_last_layer
+from auditor.models.external import user_model_file
 from auditor.models.heads import classifier_head
+from auditor.models.torchvision_zoo import weights_info
 from auditor.models.train import materialize, train_model
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.rundir import RunDir
@@ -121,6 +124,24 @@ def _meta(mcfg: ModelConfig, bundle: DataBundle, seed: int) -> dict[str, Any]:
     return meta
 
 
+def _inputs_stamp(mcfg: ModelConfig) -> dict[str, str]:
+    """Size and modification time of each file training starts from: ``pretrained``, the
+    cached ``weights`` file and the ``file.py`` of ``arch: file.py:Class``. One replaced in
+    place (same path, other weights or code) makes the checkpoint trained from it stale."""
+    files: list[Path | None] = [mcfg.pretrained, user_model_file(mcfg.arch)]
+    if mcfg.weights is not None:
+        files.append(weights_info(mcfg.arch, mcfg.weights,
+                                  f"models[{mcfg.name}].weights").cache_file)
+    stamp = {}
+    for path in filter(None, files):
+        try:
+            st = Path(path).stat()
+            stamp[str(path)] = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp[str(path)] = "gone"
+    return stamp
+
+
 def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed: int,
                   device: torch.device, progress: ProgressSink | None = None,
                   num_workers: int = 0, train_split: TrainSplit | None = None
@@ -139,10 +160,13 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
         return model.to(device).eval(), target_layer, meta
 
     ckpt_rel, meta_rel = f"models/{mcfg.name}.pt", f"models/{mcfg.name}.json"
+    inputs = _inputs_stamp(mcfg)  # before training reads them
     if rundir.exists(ckpt_rel) and rundir.exists(meta_rel):
         saved = json.loads(rundir.path(meta_rel).read_text(encoding="utf-8"))
         stamp = saved.pop("files_stamp", None)  # image files edited in place: train again
-        if {k: saved.get(k) for k in meta} == meta and stamp == bundle.files_stamp:
+        saved_inputs = saved.pop("inputs_stamp", None)  # so are replaced weights or code
+        if ({k: saved.get(k) for k in meta} == meta and stamp == bundle.files_stamp
+                and saved_inputs == inputs):
             load_checkpoint(model, rundir.path(ckpt_rel))
             log.info("reusing trained checkpoint %s", ckpt_rel)
             return model.to(device).eval(), target_layer, saved
@@ -174,7 +198,8 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
         meta.update(_dfr(model, bundle, mcfg.train.balance_by, seed=seed, device=device,
                          name=mcfg.name))
     rundir.write_bytes(ckpt_rel, state_dict_bytes(model))
-    rundir.write_json(meta_rel, {**meta, "files_stamp": bundle.files_stamp})
+    rundir.write_json(meta_rel, {**meta, "files_stamp": bundle.files_stamp,
+                                 "inputs_stamp": inputs})
     log.info("trained %s: final train accuracy %.3f", mcfg.name,
              hist.accuracy[-1] if hist.accuracy else float("nan"))
     return model.to(device).eval(), target_layer, meta

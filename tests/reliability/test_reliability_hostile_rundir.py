@@ -153,6 +153,36 @@ def test_resume_with_unchanged_data_keeps_the_shards(dataset, tmp_path, monkeypa
     assert "starts over" not in resumed.output
 
 
+@pytest.mark.parametrize("replaced", ["pretrained", "arch file"])
+def test_a_start_file_replaced_in_place_trains_the_model_again(tmp_path, replaced):
+    """``pretrained`` weights or the ``file.py`` of ``arch: file.py:Class`` replaced at the
+    same path: the checkpoint fine-tuned from the old one is not reused."""
+    import torch
+    from helpers.own_models import write_user_model
+
+    from auditor.models import build_model
+
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    arch = f"{write_user_model(tmp_path)}:MyNet"
+    torch.manual_seed(0)
+    torch.save(build_model(arch, 2).state_dict(), tmp_path / "p.pt")
+    path = manifest_config(tmp_path, manifest, report={"formats": []}, models=[
+        {"name": "m", "arch": arch, "pretrained": "p.pt", "train": {"epochs": 1}}])
+    log = tmp_path / "run" / "run.log"
+    for _ in range(2):  # the second run reuses the checkpoint
+        assert invoke("run", path).exit_code == 0
+    assert log.read_text().count("reusing trained checkpoint models/m.pt") == 1
+    if replaced == "pretrained":
+        torch.manual_seed(1)
+        torch.save(build_model(arch, 2).state_dict(), tmp_path / "p.pt")
+    else:
+        with open(tmp_path / "my_models.py", "a") as fh:
+            fh.write("\n# edited: same parameters, other code\n")
+    assert invoke("run", path).exit_code == 0
+    assert log.read_text().count("reusing trained checkpoint models/m.pt") == 1
+    assert log.read_text().count("trained m: final train accuracy") == 2
+
+
 # -- row 5: one run per output folder ---------------------------------------------------------
 
 def _hold_lock(folder) -> subprocess.Popen:
