@@ -2,9 +2,8 @@
 
 User mistakes (``AuditorError``) print one red line and exit 1; no traceback. Faults of the
 machine (a full disk, a file system error, no memory) end the same way. Ctrl-C prints how to
-resume and exits 130; SIGTERM does the same and exits 143. Text that comes from data (labels,
-file names, finding titles) is printed with rich markup escaped and terminal control codes
-removed.
+resume and exits 130 (SIGTERM: the same, 143). Text that comes from data (labels, file names,
+finding titles) is printed with rich markup escaped and terminal control codes removed.
 """
 
 from __future__ import annotations
