@@ -33,15 +33,27 @@ def _read_csv(path: Path, what: str, hint: str) -> pd.DataFrame:
         raise DataError(f"{path}: {what} not found; {hint}")
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+    except UnicodeDecodeError:
+        data = path.read_bytes()
+        try:  # pandas' error counts from the start of its chunk: find the byte in the file
+            data.decode("utf-8")
+            where = "it"
+        except UnicodeDecodeError as err:
+            line = data[:err.start].count(b"\n") + 1
+            where = f"line {line} (byte {data[err.start]:#x})"
+        raise DataError(f"{path}: {where} is not UTF-8; save the file as UTF-8") from None
+    except (OSError, ValueError, pd.errors.ParserError) as err:
         raise DataError(f"{path}: unreadable CSV ({type(err).__name__}: {err})") from None
 
 
 def _require(df: pd.DataFrame, path: Path, columns: list[str], what: str) -> None:
     for col in columns:
         if col not in df.columns:
+            sep = next((c for c in ";\t|" if len(df.columns) == 1
+                        and c in str(df.columns[0])), None)
+            hint = f"; the file seems separated by {sep!r}: auditor reads commas" if sep else ""
             raise DataError(f"{path}: no {what} column {col!r} (available columns: "
-                            f"{', '.join(map(str, df.columns)) or 'none'})")
+                            f"{', '.join(map(str, df.columns)) or 'none'}){hint}")
 
 
 def _clean_split(df: pd.DataFrame, path: Path) -> pd.Series:

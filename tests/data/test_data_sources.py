@@ -174,3 +174,19 @@ def test_image_folder_skips_hidden_folders_and_counts_other_files(tmp_path):
     df, _, warnings = read_image_folder(DataConfig(image_folder=tmp_path))
     assert sorted(df["id"]) == ["a/x.png", "b/y.jfif", "b/z.png"]
     assert any(w.startswith("1 file(s) in ") and "were ignored" in w for w in warnings)
+
+
+def test_manifest_encoding_and_separator_mistakes_say_what_to_do(tmp_path):
+    from auditor.config import DataConfig
+    from auditor.data.sources import read_manifest
+    from auditor.errors import DataError
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("path,label,split\na.png,doctor,test\nb.png,m\xe9decin,test\n"
+                      .encode("latin-1"))
+    with pytest.raises(DataError, match=r"line 3 \(byte 0xe9\) is not UTF-8; save the file as"):
+        read_manifest(DataConfig(manifest=latin))
+    semi = tmp_path / "semi.csv"
+    semi.write_text("path;label;split\na.png;doctor;test\n")
+    with pytest.raises(DataError, match="seems separated by ';': auditor reads commas"):
+        read_manifest(DataConfig(manifest=semi))
