@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from torch.utils.data import DataLoader, Dataset
 
 from auditor import __version__
@@ -104,6 +106,30 @@ def run_key(cfg: AuditConfig) -> str:
                                                 "name": True})
     text = repr(sorted(data.items())) + __version__
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def first_difference(cfg: AuditConfig) -> Callable[[Path], str | None]:
+    """For a refused output_dir: the first setting in which ``cfg`` differs from the run the
+    folder holds (its ``config.resolved.yaml``), as ``key: old -> new``, or None."""
+    skip = ("report", "output_dir", "name")
+
+    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+        if not isinstance(d, dict):
+            return {prefix: d}
+        return {k: v for key, val in d.items() if str(key) not in skip or prefix
+                for k, v in flat(val, f"{prefix}{key}.").items()}
+
+    def explain(root: Path) -> str | None:
+        try:
+            old = flat(yaml.safe_load((root / "config.resolved.yaml").read_text("utf-8")))
+        except (OSError, ValueError, yaml.YAMLError):
+            return None
+        new = flat(yaml.safe_load(config_to_yaml(cfg)))
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return f"{key.rstrip('.')}: {old.get(key)!r} -> {new.get(key)!r}"
+        return "another auditor version"
+    return explain
 
 
 def model_hash(model: torch.nn.Module) -> str:
@@ -211,7 +237,7 @@ def _run(cfg: AuditConfig, dist: Dist, device: torch.device, *,
         dist.barrier()
     with RunDir(cfg.output_dir, key=run_key(cfg), overwrite=overwrite and dist.is_main,
                 fresh=fresh and dist.is_main, protect=list(input_paths(cfg).values()),
-                lock=dist.is_main) as rundir:
+                lock=dist.is_main, explain=first_difference(cfg)) as rundir:
         return _stages(cfg, dist, device, rundir, progress=progress)
 
 

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -124,11 +124,13 @@ class RunDir:
 
     def __init__(self, root: Path, *, key: str, overwrite: bool = False,
                  fresh: bool = False, protect: list[Path] | tuple[Path, ...] = (),
-                 lock: bool = True, report_only: bool = False) -> None:
+                 lock: bool = True, report_only: bool = False,
+                 explain: Callable[[Path], str | None] | None = None) -> None:
         self.root = Path(root)
         self.key = key
         self.resumed = False
         self.notes: list[str] = []
+        self._explain = explain  # root -> what differs from the run it holds (refusals)
         marker = self.root / RUN_MARKER
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root}: output_dir exists and is not a directory")
@@ -170,10 +172,11 @@ class RunDir:
                 self._check_wipe(protect)
                 self._wipe()
             else:
+                what = self._explain(self.root) if self._explain else None
                 raise RunDirError(
-                    f"{self.root}: output_dir holds a run of a different config or data; "
-                    "pass --overwrite to replace it (or change output_dir)"
-                )
+                    f"{self.root}: output_dir holds a run of a different config"
+                    f"{f' ({what})' if what else ''}; pass --overwrite to replace it (or "
+                    "change output_dir)")
         if not self.resumed:
             self._write_marker(started=_now(), complete=False)
         elif self._lock is not None and not report_only and old is not None:

@@ -237,8 +237,12 @@ def test_output_dir_of_another_config_is_refused(hostile_run):
     other = folder / "other.yaml"
     other.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     before = (folder / "run" / "summary.json").read_bytes()
-    assert_one_line_error(invoke("run", other), "different config", "--overwrite")
+    assert_one_line_error(invoke("run", other), "different config", "(seed: 0 -> 1)",
+                          "--overwrite")  # the setting that differs, so no --overwrite by reflex
     assert (folder / "run" / "summary.json").read_bytes() == before  # left untouched
+    raw["seed"], raw["analysis"] = 0, {**raw.get("analysis", {}), "n_bootstrap": 77}
+    other.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert_one_line_error(invoke("run", other), "(analysis.n_bootstrap: ")
 
 
 def test_same_config_resumes(hostile_run):
