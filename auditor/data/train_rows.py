@@ -42,7 +42,8 @@ def parse_weights(raw: pd.DataFrame, where: Path | str) -> pd.DataFrame:
         A copy with a float ``weight`` column.
 
     Raises:
-        DataError: a weight is not a finite non-negative number (names the line).
+        DataError: a weight is not a finite non-negative number (names the line), or every
+            train row has weight 0.
     """
     out = raw.copy()
     if WEIGHT not in out.columns:
@@ -59,6 +60,10 @@ def parse_weights(raw: pd.DataFrame, where: Path | str) -> pd.DataFrame:
                             "number (the weight column holds sampling weights for training)")
         values.append(value)
     out[WEIGHT] = values
+    train = (out["split"].astype(str).str.strip().str.lower() == "train").to_numpy()
+    if train.any() and not (out.loc[train, WEIGHT] > 0).any():
+        raise DataError(f"{where}: every train row has weight 0, so training would draw "
+                        "nothing (the weight column holds sampling weights)")
     return out
 
 

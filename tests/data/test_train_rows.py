@@ -67,6 +67,10 @@ def test_weight_column_is_read_and_checked(simple_manifest):
     with pytest.raises(DataError, match=r"manifest.csv: line 4: weight 'heavy' is not a "
                                         r"non-negative number"):
         load_data(DataConfig(manifest=simple_manifest), seed=0)
+    table["weight"] = [0 if s == "train" else 1 for s in table["split"]]
+    table.to_csv(simple_manifest, index=False)
+    with pytest.raises(DataError, match="every train row has weight 0"):  # validate passed it
+        load_data(DataConfig(manifest=simple_manifest), seed=0)
 
 
 def test_unweighted_data_keeps_its_hash(simple_manifest):
