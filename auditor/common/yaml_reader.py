@@ -82,7 +82,10 @@ def read_yaml(path: Path) -> Any:
     path = Path(path)
     try:
         if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+            what = ("is a folder, not a config file" if path.is_dir() else
+                    "is not a regular file (a YAML config is expected)" if path.exists() else
+                    "config file not found")
+            raise ConfigError(f"{path}: {what}")
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: config file larger than {MAX_CONFIG_BYTES} bytes")
         text = path.read_text(encoding="utf-8")

@@ -63,6 +63,10 @@ def test_malformed_yaml_names_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is a folder, not a config file"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_config(Path("/dev/null"))
 
 
 def test_not_a_mapping(tmp_path):
