@@ -17,7 +17,7 @@ from auditor.errors import ModelError
 from auditor.models.checkpoints import load_checkpoint, load_state_checked
 from auditor.models.heads import find_head
 from auditor.models.pickled import load_pickled_module, pickled_classes
-from auditor.models.registry import ArchInfo, build_model, get_arch
+from auditor.models.registry import ArchInfo, arch_kwargs_problem, build_model, get_arch
 from auditor.models.torchvision_zoo import adapt_pretrained_state, weights_info
 
 __all__ = ["BuiltModel", "build_configured", "load_pretrained"]
@@ -109,6 +109,9 @@ def build_configured(mcfg: ModelConfig, num_classes: int, *, image_size: int) ->
             model = obj.cpu().eval()
             return BuiltModel(model, find_head(model, num_classes), info, complete=True,
                               notes={"trust_pickle": True, "format": "pickled module"})
+    problem = arch_kwargs_problem(info, mcfg.arch_kwargs)
+    if problem:
+        raise ModelError(f"{where}.arch_kwargs.{problem[0]}: {problem[1]}")
     model = build_model(mcfg.arch, num_classes, image_size=image_size, **mcfg.arch_kwargs)
     built = BuiltModel(model, _head_of(model, info, num_classes), info)
     if mcfg.checkpoint is not None:

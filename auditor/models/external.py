@@ -7,8 +7,8 @@ In the order they are tried on a name the registry does not hold:
 - ``hf:<local dir>``: a ``transformers`` image classifier saved with ``save_pretrained``
   (optional ``auditor[hf]``), read with ``local_files_only``;
 - ``"path/to/file.py:Name"`` or ``"package.module:name"``: the user's ``nn.Module`` class or a
-  factory returning one, called with ``models[i].arch_kwargs`` (and ``num_classes`` when its
-  signature takes it);
+  factory returning one, called with ``models[i].arch_kwargs``, ``num_classes`` when its
+  signature takes it and ``image_size`` (``data.image_size``) when its signature names it;
 - ``torchscript`` is registered: the checkpoint file is the model
   (:mod:`auditor.models.torchscript`).
 """
@@ -189,12 +189,14 @@ def import_user_object(spec: str) -> Any:
     return obj
 
 
-def _takes(fn: Any, name: str) -> bool:
+def _takes(fn: Any, name: str, *, named: bool = False) -> bool:
+    """``fn`` takes argument ``name`` (by name, or through ``**kwargs`` unless ``named``)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return name in params or (not named and any(p.kind is p.VAR_KEYWORD
+                                                for p in params.values()))
 
 
 def _user(name: str) -> ArchInfo | None:
@@ -203,8 +205,10 @@ def _user(name: str) -> ArchInfo | None:
     obj = import_user_object(name)
 
     def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
-        if "num_classes" not in kwargs and _takes(obj, "num_classes"):
+        if _takes(obj, "num_classes"):
             kwargs["num_classes"] = num_classes
+        if image_size is not None and _takes(obj, "image_size", named=True):
+            kwargs["image_size"] = image_size  # ViTs (torchvision's VisionTransformer)
         try:
             model = obj(**kwargs)
         except Exception as err:  # noqa: BLE001  (the user's constructor)

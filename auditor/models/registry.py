@@ -22,7 +22,13 @@ from torch import nn
 from auditor.common.registry import Registry
 from auditor.errors import ModelError
 
-__all__ = ["ArchInfo", "build_model", "default_target_layer", "list_archs", "register_arch"]
+__all__ = ["ArchInfo", "arch_kwargs_problem", "build_model", "default_target_layer", "list_archs",
+           "register_arch"]
+
+# Arguments auditor passes itself: the head size from the data, the input side (ViT)
+_RESERVED = {"num_classes": "auditor sets it from the data (the number of classes)",
+             "image_size": "auditor sets it from data.image_size (given to every constructor "
+                           "that takes image_size)"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,25 @@ def get_arch(name: str) -> ArchInfo:
     return _ARCHS.get(name)
 
 
+def arch_kwargs_problem(info: ArchInfo, arch_kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """``(key, why)`` for the first ``arch_kwargs`` key the builder cannot take, else None:
+    one auditor passes itself, or one a registered builder's signature does not name."""
+    for key in arch_kwargs:
+        if key in _RESERVED:
+            return key, f"{_RESERVED[key]}; remove it"
+    if info.family != "registered":
+        return None  # torchvision, timm, hf and user code check their own arguments
+    params = inspect.signature(info.builder).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    takes = [n for n in list(params)[1:] if n not in _RESERVED]
+    for key in arch_kwargs:
+        if key not in takes:
+            return key, (f"{info.name} takes no argument {key!r} (it takes: "
+                         f"{', '.join(takes) or 'none'})")
+    return None
+
+
 def build_model(arch: str, num_classes: int, *, image_size: int | None = None,
                 **arch_kwargs: Any) -> nn.Module:
     """Build ``arch`` with a head of ``num_classes`` outputs (random weights).
@@ -86,13 +111,17 @@ def build_model(arch: str, num_classes: int, *, image_size: int | None = None,
         num_classes: outputs of the head.
         image_size: the input side, for models whose constructor needs it (ViT).
         **arch_kwargs: passed to the constructor.
+
+    Raises:
+        ModelError: fewer than 2 classes, or an ``arch_kwargs`` key the builder cannot take.
     """
     if num_classes < 2:
         raise ModelError(f"{arch}: a classifier needs at least 2 classes, got {num_classes}")
     info = get_arch(arch)
+    problem = arch_kwargs_problem(info, arch_kwargs)
+    if problem:
+        raise ModelError(f"{arch}: arch_kwargs.{problem[0]}: {problem[1]}")
     if len(inspect.signature(info.builder).parameters) == 1:  # builder(num_classes) only
-        if arch_kwargs:
-            raise ModelError(f"{arch} takes no arch_kwargs (got {', '.join(arch_kwargs)})")
         return info.builder(num_classes)
     return info.builder(num_classes, image_size=image_size, **arch_kwargs)
 

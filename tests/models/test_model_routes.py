@@ -210,3 +210,31 @@ def test_loading_torchscript_says_nothing_about_torchscript_being_deprecated(tmp
     assert not [w for w in seen if "deprecated" in str(w.message)], \
         [str(w.message) for w in seen]
     torch.testing.assert_close(loaded(x), net(x))
+
+
+@pytest.mark.parametrize(("arch", "kwargs", "needle"), [
+    ("resnet18", {"num_classes": 3}, r"models\[m\]\.arch_kwargs\.num_classes: auditor sets it"),
+    ("user", {"num_classes": 3}, r"models\[m\]\.arch_kwargs\.num_classes: auditor sets it"),
+    ("user", {"image_size": 32}, r"models\[m\]\.arch_kwargs\.image_size: .*data\.image_size"),
+    ("simple_cnn", {"depth": 3},
+     r"models\[m\]\.arch_kwargs\.depth: simple_cnn takes no argument 'depth' \(it takes: width\)"),
+])
+def test_arch_kwargs_auditor_sets_or_the_arch_lacks_are_one_line_naming_the_key(
+        tmp_path, arch, kwargs, needle):
+    (tmp_path / "net.py").write_text(
+        "import torch\nclass Net(torch.nn.Sequential):\n"
+        "    def __init__(self, num_classes, image_size=None):\n"
+        "        super().__init__(torch.nn.Flatten(), torch.nn.LazyLinear(num_classes))\n")
+    arch = f"{tmp_path}/net.py:Net" if arch == "user" else arch
+    with pytest.raises(ModelError, match=needle):
+        build_configured(ModelConfig(name="m", arch=arch, arch_kwargs=kwargs), 2, image_size=32)
+
+
+def test_a_user_class_taking_image_size_gets_data_image_size():
+    """torchvision's VisionTransformer class needs image_size: auditor passes data.image_size,
+    as it does for the torchvision ViTs by name."""
+    mcfg = ModelConfig(name="m", arch="torchvision.models.vision_transformer:VisionTransformer",
+                       arch_kwargs={"patch_size": 4, "num_layers": 1, "num_heads": 2,
+                                    "hidden_dim": 8, "mlp_dim": 16})
+    model = build_configured(mcfg, 2, image_size=16).model
+    assert model.image_size == 16 and model(torch.zeros(1, 3, 16, 16)).shape == (1, 2)
