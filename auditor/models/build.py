@@ -64,13 +64,20 @@ def _head_of(model: nn.Module, info: ArchInfo, num_classes: int) -> str:
 
 
 def _user_classes(info: ArchInfo) -> dict[str, Any]:
-    """The user's class by bare name, for unpickling a model saved from another script."""
+    """Every class the arch's file (or module) defines, by bare name, for unpickling a model
+    saved from another script (``__main__``): the arch class and the submodules it holds."""
     if info.family != "user":
         return {}
+    import inspect
+    import sys
+
     from auditor.models.external import import_user_object
 
     obj = import_user_object(info.name)
-    return {getattr(obj, "__name__", ""): obj}
+    module = sys.modules.get(getattr(obj, "__module__", ""))
+    found = {k: v for k, v in vars(module).items()
+             if inspect.isclass(v) and v.__module__ == module.__name__} if module else {}
+    return {**found, getattr(obj, "__name__", ""): obj}
 
 
 def build_configured(mcfg: ModelConfig, num_classes: int, *, image_size: int) -> BuiltModel:

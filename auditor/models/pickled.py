@@ -61,9 +61,10 @@ def pickled_classes(path: Path) -> list[str]:
             if not g.startswith(_DATA_PREFIXES) or g.startswith(_MODEL_PREFIXES)]
 
 
-def _unpickler_module(extra: dict[str, Any]) -> types.ModuleType:
+def _unpickler_module(extra: dict[str, Any], missing: list[str]) -> types.ModuleType:
     """A pickle module whose Unpickler also finds ``extra`` classes by bare name (a model saved
-    from ``__main__`` or another script, loaded with arch: "file.py:Class")."""
+    from ``__main__`` or another script, loaded with arch: "file.py:Class"); a class found
+    nowhere is appended to ``missing``."""
 
     class Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
@@ -72,6 +73,7 @@ def _unpickler_module(extra: dict[str, Any]) -> types.ModuleType:
             except (ImportError, AttributeError):
                 if name in extra:
                     return extra[name]
+                missing.append(f"{module}.{name}")
                 raise
 
     mod = types.ModuleType("auditor_trusted_pickle")
@@ -95,10 +97,16 @@ def load_pickled_module(path: Path, *, extra: dict[str, Any] | None = None,
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{where}: {path} not found")
+    missing: list[str] = []
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False,
-                         pickle_module=_unpickler_module(extra or {}))
+                         pickle_module=_unpickler_module(extra or {}, missing))
     except (ImportError, AttributeError) as err:
+        if extra and missing:
+            raise ModelError(
+                f"{where}: {path} needs class {missing[-1]}, which cannot be imported here "
+                f"and is not defined in the arch's file (it defines "
+                f"{', '.join(sorted(extra))}); define it there too") from None
         raise ModelError(
             f"{where}: {path} needs a class that cannot be imported here "
             f"({' '.join(str(err).split())}); set arch: \"path/to/file.py:ClassName\" to the "
