@@ -46,10 +46,26 @@ def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
                                  "a checkpoint must hold finite weights")
 
 
+# where training loops keep the state_dict inside a checkpoint dict (Lightning, PyTorch's
+# "saving a general checkpoint" tutorial, many repositories)
+_NESTED = ("state_dict", "model_state_dict", "model")
+
+
+def _found(obj: Any) -> str:
+    """What the file holds instead, for the refusal: its top-level keys or its type."""
+    if not isinstance(obj, dict):
+        return f"; the file holds a {type(obj).__name__}"
+    keys = [strip_controls(str(k))[:40] for k in list(obj)[:8]]
+    more = f" and {len(obj) - 8} more" if len(obj) > 8 else ""
+    return (f"; the file holds a dict with keys {', '.join(keys) or 'none'}{more} (a state_dict "
+            f"is read from the file itself or from one of its keys {', '.join(_NESTED)})")
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a state_dict from ``path`` without executing any pickled code.
 
-    Accepts a bare state_dict or a dict holding one under ``state_dict`` or ``model``.
+    Accepts a bare state_dict or a dict holding one under ``state_dict``, ``model_state_dict``
+    or ``model``.
 
     Raises:
         ModelError: missing file, not a checkpoint, a pickle that needs code to load, or a
@@ -69,12 +85,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: not a loadable weights-only checkpoint (refused: {_refusal(err)})"
         ) from None
     if isinstance(obj, dict):
-        for key in ("state_dict", "model"):
+        for key in _NESTED:
             if key in obj and isinstance(obj[key], dict):
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ModelError(f"{path}: expected a state_dict (a mapping of names to tensors)")
+        raise ModelError(f"{path}: expected a state_dict (a mapping of names to tensors)"
+                         f"{_found(obj)}")
     state = {str(k).removeprefix("module."): v for k, v in obj.items()}
     _check_finite(state, path)
     return state
@@ -100,19 +117,36 @@ def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, .
                        skip_prefixes=skip_prefixes)
 
 
+def _shared_prefix(state: dict[str, Any], own: dict[str, Any]) -> str:
+    """``"name."`` when every key of ``state`` starts with it and no key of the model does
+    (a wrapper's attribute: Lightning's ``model.``), else ``""``."""
+    firsts = {k.partition(".")[0] for k in state if "." in k}
+    if len(firsts) != 1 or not all("." in k for k in state):
+        return ""
+    prefix = f"{firsts.pop()}."
+    return "" if any(k.startswith(prefix) for k in own) else prefix
+
+
 def load_state_checked(model: nn.Module, state: dict[str, Any], path: Path | str, *,
                        skip_prefixes: tuple[str, ...] = ()) -> None:
     """Load a state_dict already in memory; errors as :func:`load_checkpoint` (naming ``path``)."""
     own = model.state_dict()
     meta = getattr(state, "_metadata", None) or getattr(own, "_metadata", None)
-    state = OrderedDict((k.removeprefix("module."), v) for k, v in state.items()
-                        if not k.removeprefix("module.").startswith(skip_prefixes or ("\0",)))
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    prefix = _shared_prefix(state, own)
+    if prefix and {k.removeprefix(prefix) for k in state} <= set(own):
+        state = {k.removeprefix(prefix): v for k, v in state.items()}  # Lightning's "model."
+        prefix, meta = "", getattr(own, "_metadata", None)
+    state = OrderedDict((k, v) for k, v in state.items()
+                        if not k.startswith(skip_prefixes or ("\0",)))
     if meta is not None:  # module versions (MNASNet's loader needs them)
         state._metadata = meta  # type: ignore[attr-defined]
     own_needed = {k for k in own if not (skip_prefixes and k.startswith(skip_prefixes))}
     for key, value in state.items():
         if key not in own:
-            raise ModelError(f"{path}: unexpected key {key!r} for this architecture")
+            hint = (f" (every key starts with {prefix!r}, which no name of the model does: "
+                    "save the inner module's state_dict)") if prefix else ""
+            raise ModelError(f"{path}: unexpected key {key!r} for this architecture{hint}")
         if not isinstance(value, torch.Tensor):
             raise ModelError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
         if tuple(own[key].shape) != tuple(value.shape):

@@ -71,3 +71,42 @@ def test_a_class_the_arch_file_lacks_is_named(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match=r"needs class __main__\.Block, .*not defined in the "
                                          r"arch's file \(it defines Layer, Net\)"):
         build_configured(mcfg, 2, image_size=16)
+
+
+def _net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten(), torch.nn.Linear(4, 2))
+
+
+def test_checkpoint_layouts_of_training_loops_load(tmp_path):
+    """PyTorch's "saving a general checkpoint" tutorial (model_state_dict) and a Lightning
+    .ckpt (state_dict with every key under the LightningModule's "model." attribute)."""
+    from auditor.models import load_checkpoint
+
+    sd = _net().state_dict()
+    torch.save({"epoch": 3, "model_state_dict": sd, "optimizer_state_dict": {}},
+               tmp_path / "general.pt")
+    torch.save({"epoch": 3, "global_step": 9, "state_dict": {f"model.{k}": v
+                                                             for k, v in sd.items()}},
+               tmp_path / "lightning.ckpt")
+    for name in ("general.pt", "lightning.ckpt"):
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),
+                                    torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        load_checkpoint(model, tmp_path / name)
+        assert torch.equal(model[0].weight, sd["0.weight"]), name
+
+
+def test_other_layouts_list_what_the_file_holds_or_name_the_prefix(tmp_path):
+    from auditor.models import load_checkpoint
+
+    sd = _net().state_dict()
+    torch.save({"epoch": 3, "weights": sd}, tmp_path / "nested.pt")
+    with pytest.raises(ModelError, match=r"nested\.pt: expected a state_dict .* the file holds "
+                                         r"a dict with keys epoch, weights \(a state_dict is "
+                                         r"read from .* state_dict, model_state_dict, model\)"):
+        load_checkpoint(_net(), tmp_path / "nested.pt")
+    torch.save({f"net.{k}": v for k, v in list(sd.items())[:2]}, tmp_path / "prefixed.pt")
+    with pytest.raises(ModelError, match=r"unexpected key 'net\.0\.weight' .*\(every key starts "
+                                         r"with 'net\.', which no name of the model does"):
+        load_checkpoint(torch.nn.Linear(2, 2), tmp_path / "prefixed.pt")
