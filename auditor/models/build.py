@@ -18,7 +18,7 @@ from auditor.models.checkpoints import load_checkpoint, load_state_checked
 from auditor.models.heads import find_head
 from auditor.models.pickled import load_pickled_module, pickled_classes
 from auditor.models.registry import ArchInfo, arch_kwargs_problem, build_model, get_arch
-from auditor.models.torchvision_zoo import adapt_pretrained_state, weights_info
+from auditor.models.torchvision_zoo import adapt_pretrained_state, drop_aux_heads, weights_info
 
 __all__ = ["BuiltModel", "build_configured", "load_pretrained"]
 
@@ -122,12 +122,15 @@ def build_configured(mcfg: ModelConfig, num_classes: int, *, image_size: int) ->
     model = build_model(mcfg.arch, num_classes, image_size=image_size, **mcfg.arch_kwargs)
     built = BuiltModel(model, _head_of(model, info, num_classes), info)
     if mcfg.checkpoint is not None:
+        def adapt(state: dict) -> dict:
+            return drop_aux_heads(mcfg.arch, state, model)
+
         if held:  # a trusted pickle holding a state_dict among other objects
             state = obj.get("state_dict", obj.get("model", obj))  # type: ignore[union-attr]
-            load_state_checked(model, state, mcfg.checkpoint)
+            load_state_checked(model, adapt(state), mcfg.checkpoint)
             built.notes["trust_pickle"] = True
         else:
-            load_checkpoint(model, mcfg.checkpoint)
+            load_checkpoint(model, mcfg.checkpoint, adapt=adapt)
         built.complete = True
     return built
 

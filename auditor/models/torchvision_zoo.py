@@ -18,8 +18,8 @@ from torch import nn
 
 from auditor.errors import ModelError
 
-__all__ = ["WeightsInfo", "adapt_pretrained_state", "build_torchvision", "torchvision_names",
-           "weights_info"]
+__all__ = ["WeightsInfo", "adapt_pretrained_state", "build_torchvision", "drop_aux_heads",
+           "torchvision_names", "weights_info"]
 
 # Auxiliary classifiers only run in training mode and return tuples; audits use the main head.
 _NO_AUX = {"googlenet": {"aux_logits": False, "init_weights": True},
@@ -35,10 +35,17 @@ def torchvision_names() -> tuple[str, ...]:
     return tuple(sorted(models.list_models(module=models)))
 
 
+# The smallest input some models take (their pooling leaves nothing below it)
+_MIN_SIZE = {"inception_v3": 75}
+
+
 def _size_kwargs(name: str, image_size: int | None) -> dict[str, Any]:
     """Constructor arguments that fix the input size (ViT position embeddings, MaxViT grid)."""
     if image_size is None:
         return {}
+    if image_size < _MIN_SIZE.get(name, 0):
+        raise ModelError(f"{name} needs data.image_size >= {_MIN_SIZE[name]} (got {image_size}): "
+                         "its stem pools smaller images away")
     if name.startswith("vit_"):
         patch = int(name.rsplit("_", 1)[-1])
         if image_size % patch:
@@ -127,6 +134,17 @@ def weights_info(arch: str, spec: str, where: str) -> WeightsInfo:
     except KeyError:
         valid = ", ".join(["DEFAULT", *(w.name for w in enum)])
         raise ModelError(f"{where}: {arch} has no weights {spec!r}; valid: {valid}") from None
+
+
+def drop_aux_heads(arch: str, state: dict[str, torch.Tensor],
+                   model: nn.Module) -> dict[str, torch.Tensor]:
+    """``state`` without the auxiliary classifiers ``model`` was built without (googlenet and
+    inception_v3 save them by default; they only run in training)."""
+    if arch not in _NO_AUX:
+        return state
+    own = model.state_dict()
+    return {k: v for k, v in state.items()
+            if k in own or not k.removeprefix("module.").startswith(_AUX_PREFIXES)}
 
 
 def adapt_pretrained_state(arch: str, state: dict[str, torch.Tensor], model: nn.Module,

@@ -110,3 +110,23 @@ def test_other_layouts_list_what_the_file_holds_or_name_the_prefix(tmp_path):
     with pytest.raises(ModelError, match=r"unexpected key 'net\.0\.weight' .*\(every key starts "
                                          r"with 'net\.', which no name of the model does"):
         load_checkpoint(torch.nn.Linear(2, 2), tmp_path / "prefixed.pt")
+
+
+def test_googlenet_checkpoint_with_its_default_aux_heads_loads(tmp_path):
+    """torchvision's googlenet keeps aux_logits=True by default, so a fine-tuned state_dict
+    holds aux1.* and aux2.*; they only run in training and are dropped on load."""
+    from torchvision.models import googlenet
+
+    torch.manual_seed(0)
+    trained = googlenet(num_classes=2, init_weights=False)
+    assert any(k.startswith("aux1.") for k in trained.state_dict())
+    torch.save(trained.state_dict(), tmp_path / "g.pt")
+    built = build_configured(ModelConfig(name="m", arch="googlenet", checkpoint=tmp_path / "g.pt"),
+                             2, image_size=64)
+    assert built.complete and torch.equal(built.model.fc.weight, trained.fc.weight)
+    assert not any(k.startswith("aux") for k in built.model.state_dict())
+
+
+def test_inception_v3_below_75_px_names_data_image_size():
+    with pytest.raises(ModelError, match=r"inception_v3 needs data\.image_size >= 75 \(got 64\)"):
+        build_configured(ModelConfig(name="m", arch="inception_v3"), 2, image_size=64)
