@@ -14,7 +14,7 @@ from torch import nn
 
 from auditor.config import ModelConfig
 from auditor.errors import ModelError
-from auditor.models.checkpoints import load_checkpoint, load_state_checked
+from auditor.models.checkpoints import load_checkpoint, load_state_checked, unnest_state_dict
 from auditor.models.heads import find_head
 from auditor.models.pickled import load_pickled_module, pickled_classes
 from auditor.models.registry import ArchInfo, arch_kwargs_problem, build_model, get_arch
@@ -126,8 +126,7 @@ def build_configured(mcfg: ModelConfig, num_classes: int, *, image_size: int) ->
             return drop_aux_heads(mcfg.arch, state, model)
 
         if held:  # a trusted pickle holding a state_dict among other objects
-            state = obj.get("state_dict", obj.get("model", obj))  # type: ignore[union-attr]
-            load_state_checked(model, adapt(state), mcfg.checkpoint)
+            load_state_checked(model, adapt(unnest_state_dict(obj)), mcfg.checkpoint)
             built.notes["trust_pickle"] = True
         else:
             load_checkpoint(model, mcfg.checkpoint, adapt=adapt)

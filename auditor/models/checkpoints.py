@@ -16,7 +16,8 @@ from torch import nn
 
 from auditor.errors import ModelError, strip_controls
 
-__all__ = ["load_checkpoint", "load_state_checked", "read_state_dict", "state_dict_bytes"]
+__all__ = ["load_checkpoint", "load_state_checked", "read_state_dict", "state_dict_bytes",
+           "unnest_state_dict"]
 
 
 _UNPICKLER = re.compile(r"WeightsUnpickler error:\s*([^\n]*)")
@@ -49,6 +50,15 @@ def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
 # where training loops keep the state_dict inside a checkpoint dict (Lightning, PyTorch's
 # "saving a general checkpoint" tutorial, many repositories)
 _NESTED = ("state_dict", "model_state_dict", "model")
+
+
+def unnest_state_dict(obj: Any) -> Any:
+    """The state_dict a checkpoint dict holds under one of the usual keys, else ``obj``."""
+    if isinstance(obj, dict):
+        for key in _NESTED:
+            if key in obj and isinstance(obj[key], dict):
+                return obj[key]
+    return obj
 
 
 def _found(obj: Any) -> str:
@@ -84,11 +94,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ModelError(
             f"{path}: not a loadable weights-only checkpoint (refused: {_refusal(err)})"
         ) from None
-    if isinstance(obj, dict):
-        for key in _NESTED:
-            if key in obj and isinstance(obj[key], dict):
-                obj = obj[key]
-                break
+    obj = unnest_state_dict(obj)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ModelError(f"{path}: expected a state_dict (a mapping of names to tensors)"
                          f"{_found(obj)}")

@@ -130,3 +130,19 @@ def test_googlenet_checkpoint_with_its_default_aux_heads_loads(tmp_path):
 def test_inception_v3_below_75_px_names_data_image_size():
     with pytest.raises(ModelError, match=r"inception_v3 needs data\.image_size >= 75 \(got 64\)"):
         build_configured(ModelConfig(name="m", arch="inception_v3"), 2, image_size=64)
+
+
+def test_a_trusted_checkpoint_dict_finds_its_state_dict_like_a_plain_one(tmp_path):
+    """{'model_state_dict': sd, 'args': Namespace(...)}: the Namespace makes it a pickle that
+    needs trust_pickle; the state_dict is then found under the same keys as in a plain file."""
+    import argparse
+
+    sd = _net().state_dict()
+    torch.save({"model_state_dict": sd, "args": argparse.Namespace(lr=0.1)}, tmp_path / "c.pt")
+    (tmp_path / "net.py").write_text(
+        "import torch\ndef Net(num_classes):\n    return torch.nn.Sequential(torch.nn.Conv2d("
+        "3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))\n")
+    built = build_configured(ModelConfig(name="m", arch=f"{tmp_path}/net.py:Net",
+                                         checkpoint=tmp_path / "c.pt", trust_pickle=True),
+                             2, image_size=16)
+    assert built.complete and torch.equal(built.model[0].weight, sd["0.weight"])
