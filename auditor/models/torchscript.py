@@ -9,7 +9,9 @@ every operation that yields a feature map or token sequence: ``taps.<op name>`` 
 
 from __future__ import annotations
 
+import re
 import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -18,6 +20,8 @@ from torch import Tensor, nn
 from auditor.errors import ModelError
 
 __all__ = ["load_torchscript"]
+
+_NO_DERIVATIVE = re.compile(r"derivative for (\S+) is not implemented")
 
 
 def _first_line(err: BaseException) -> str:
@@ -69,6 +73,13 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
                                     category=FutureWarning)
             scripted = torch.jit.load(str(path), map_location="cpu")
     except Exception as err:  # noqa: BLE001  (torch raises RuntimeError, ValueError, ...)
+        if _is_torchscript_archive(path):
+            raise ModelError(
+                f"{path}: a TorchScript file torch cannot load back (torch.jit.load: "
+                f"{_first_line(err)}), as files saved after torch.jit.optimize_for_inference "
+                "often are: save the model before that step (torch.jit.save(torch.jit.trace("
+                "model, example), path)), or give its state_dict with the arch it belongs to"
+            ) from None
         raise ModelError(f"{path}: not a TorchScript file (torch.jit.load: "
                          f"{_first_line(err)}); a state_dict needs the arch it belongs to, "
                          "a TorchScript file arch: torchscript") from None
@@ -89,7 +100,41 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
             "instead of torch.jit.script, or give its state_dict with arch: "
             "\"file.py:Class\"") from None
     _restore_parameters(gm, {n for n, _ in scripted.named_parameters()})
+    _check_differentiable(gm, sample, path)
     return _add_taps(gm)
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    """A zip holding TorchScript code (``<name>/code/...`` and ``<name>/constants.pkl``)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any("/code/" in n for n in names) and any(n.endswith("/constants.pkl")
+                                                     for n in names)
+
+
+def _check_differentiable(gm: nn.Module, sample: Tensor, path: Path) -> None:
+    """Every saliency method starts from gradients; a graph holding an operation autograd
+    cannot differentiate (the fused attention a ViT traced under ``torch.no_grad()`` records)
+    is one line here, not a traceback at the first map."""
+    x = sample.clone().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            out = gm(x)
+            if isinstance(out, Tensor) and out.requires_grad:
+                torch.autograd.grad(out.float().sum(), x, allow_unused=True)
+    except RuntimeError as err:
+        found = _NO_DERIVATIVE.search(str(err))
+        if found is None:
+            return  # not this problem: the checks after loading report it
+        raise ModelError(
+            f"{path}: autograd cannot run back through this TorchScript graph ({found[1]} has "
+            "no derivative; torch.jit.trace under torch.no_grad() records the fused attention "
+            "of transformers) and saliency needs gradients: trace it with gradients "
+            "enabled (torch.jit.trace outside torch.no_grad()), or give its state_dict with "
+            "the arch it belongs to (arch: vit_b_16 or \"file.py:Class\")") from None
 
 
 def _restore_parameters(gm: nn.Module, names: set[str]) -> None:

@@ -146,3 +146,44 @@ def test_a_trusted_checkpoint_dict_finds_its_state_dict_like_a_plain_one(tmp_pat
                                          checkpoint=tmp_path / "c.pt", trust_pickle=True),
                              2, image_size=16)
     assert built.complete and torch.equal(built.model[0].weight, sd["0.weight"])
+
+
+def _tiny_vit() -> torch.nn.Module:
+    from torchvision.models import VisionTransformer
+
+    torch.manual_seed(0)
+    return VisionTransformer(image_size=16, patch_size=4, num_layers=1, num_heads=2,
+                             hidden_dim=8, mlp_dim=16, num_classes=2).eval()
+
+
+def test_a_vit_traced_under_no_grad_is_one_line_with_the_way_out(tmp_path):
+    """The usual export (trace inside torch.no_grad()) records the fused attention, which has
+    no derivative: the file is named with the way out, in validate and run alike."""
+    import warnings
+
+    from auditor.models.torchscript import load_torchscript
+
+    x = torch.rand(1, 3, 16, 16)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(_tiny_vit(), x, check_trace=False), str(tmp_path / "v.pt"))
+    with pytest.raises(ModelError, match=r"v\.pt: autograd cannot run back .*_native_multi_head_"
+                                         r"attention.*trace it with gradients enabled.*state_dict"):
+        load_torchscript(tmp_path / "v.pt", x)
+
+
+def test_an_optimize_for_inference_file_is_not_called_not_torchscript(tmp_path):
+    import warnings
+
+    from auditor.models.torchscript import load_torchscript
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ofi = torch.jit.optimize_for_inference(torch.jit.script(_net().eval()))
+        torch.jit.save(ofi, str(tmp_path / "ofi.pt"))
+    with pytest.raises(ModelError) as err:
+        load_torchscript(tmp_path / "ofi.pt", torch.rand(1, 3, 16, 16))
+    line = str(err.value)
+    assert "not a TorchScript file" not in line and "\n" not in line
+    assert "TorchScript file torch cannot load back" in line
+    assert "before that step" in line and "optimize_for_inference" in line
