@@ -187,3 +187,23 @@ def test_an_optimize_for_inference_file_is_not_called_not_torchscript(tmp_path):
     assert "not a TorchScript file" not in line and "\n" not in line
     assert "TorchScript file torch cannot load back" in line
     assert "before that step" in line and "optimize_for_inference" in line
+
+
+def test_a_vit_traced_with_gradients_audits_a_batch_of_one(tmp_path):
+    """The way out of the no_grad trace: the converted graph asserted sizes that hold for its
+    batch of two only, so the layer probe (one image) failed with a traceback."""
+    import warnings
+
+    from auditor.models.torchscript import load_torchscript
+    from auditor.saliency.target_choice import choose_target_layer
+
+    vit = _tiny_vit()
+    torch.nn.init.normal_(vit.heads.head.weight)
+    x = torch.rand(3, 3, 16, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(vit, x[:1], check_trace=False), str(tmp_path / "v.pt"))
+    loaded = load_torchscript(tmp_path / "v.pt", x[:1])
+    for n in (1, 3):
+        torch.testing.assert_close(loaded(x[:n]), vit(x[:n]))
+    assert choose_target_layer(loaded, "auto", x[:1]).map_size == (4, 4)
