@@ -12,9 +12,10 @@ import torch
 from torch import Tensor
 
 from auditor.config import AuditConfig, ModelConfig
-from auditor.errors import AuditorError, ModelError
+from auditor.errors import AuditorError, ModelError, SaliencyError
 from auditor.models.build import build_configured, load_pretrained
 from auditor.models.state import eval_mode
+from auditor.saliency.layers import not_logits
 from auditor.saliency.target_choice import choose_target_layer
 
 __all__ = ["ModelCheck", "check_models", "check_output"]
@@ -43,7 +44,10 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
         load_pretrained(built, mcfg)
     model = built.model.cpu()
     check_output(model, where, images, classes)
-    choice = choose_target_layer(model, target_layer, images[:1])
+    try:
+        choice = choose_target_layer(model, target_layer, images[:1])
+    except SaliencyError as err:
+        raise SaliencyError(f"{where}: {err}") from None
     n_params = sum(p.numel() for p in model.parameters())
     source = ("checkpoint loaded" if built.complete else
               f"weights {built.notes['weights']} loaded" if "weights" in built.notes else
@@ -75,6 +79,9 @@ def check_output(model: torch.nn.Module, where: str, images: Tensor,
         except Exception as err:  # noqa: BLE001  (any model code: one line, never a traceback)
             raise ModelError(f"{where}: a forward pass on a batch of {len(batch)} "
                              f"{batch.shape[-1]} px images failed: {_first_line(err)}") from None
+        problem = not_logits(logits)
+        if problem:
+            raise ModelError(f"{where}: {problem}")
         if not isinstance(logits, Tensor) or tuple(logits.shape) != (len(batch), len(classes)):
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             one = (" (one logit: wrap it to return [N, 2], e.g. torch.cat([-z, z], 1) / 2)"

@@ -10,7 +10,7 @@ import contextlib
 import difflib
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +21,7 @@ from auditor.models.state import frozen
 
 __all__ = [
     "MIN_MAP_SIDE",
+    "NO_SPATIAL_LAYER",
     "ActivationCapture",
     "LayerProbe",
     "grid_shape",
@@ -28,6 +29,7 @@ __all__ = [
     "capture_activation",
     "frozen",
     "module_name",
+    "not_logits",
     "registered_hooks",
     "resolve_target_layer",
     "tokens_to_grid",
@@ -184,6 +186,28 @@ class LayerProbe:
 
 MIN_MAP_SIDE = 4  # a map coarser than 4x4 cannot separate regions of a typical image
 
+# No module of the model outputs a map or a token grid: there is nothing to name either, and
+# the engine takes every method's activations (and the features it clusters) from that layer.
+NO_SPATIAL_LAYER = ("no layer of this model outputs a spatial map [N,C,H,W] or a token grid "
+                    "[N,T,D] (does its forward flatten the image first?): every saliency "
+                    "method, gradient and occlusion included, needs one (auditor also takes "
+                    "the features it clusters from it), so this model cannot be audited")
+_NOT_DIFFERENTIABLE = ("the logits do not depend on the image through autograd (does the "
+                       "forward go through numpy, .detach(), .item() or torch.no_grad()?): "
+                       "saliency needs gradients from the logits back to a layer")
+
+
+def not_logits(out: object) -> str | None:
+    """Why a model's output cannot be read as logits when it is a mapping (one line), else
+    None: a dict output (Hugging Face style) needs a wrapper returning the logits tensor."""
+    if not isinstance(out, Mapping):
+        return None
+    keys = [str(k) for k in out]
+    first = next((k for k in keys if "logit" in k.lower()), keys[0] if keys else "logits")
+    return (f"the model returns a dict (keys: {', '.join(keys[:6]) or 'none'}), not a logits "
+            f"tensor [N, classes]: wrap it in a module whose forward returns "
+            f"model(x)[{first!r}] and give that class as arch")
+
 
 def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
     """One dry forward and backward on one image: the candidate target layers and ``auto``.
@@ -228,13 +252,21 @@ def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
             logits = model(x)
             if isinstance(logits, (tuple, list)):
                 logits = logits[0]
+    problem = not_logits(logits)
+    if problem:
+        raise SaliencyError(problem)
+    if not seen:
+        raise SaliencyError(NO_SPATIAL_LAYER)
     seen = [(n, t) for n, t in seen if calls[n] == 1 and t.requires_grad]
-    if not seen or not isinstance(logits, Tensor) or not logits.requires_grad:
-        raise SaliencyError("target_layer='auto' found no layer with a spatial output "
-                            "[N,C,H,W] or token grid [N,T,D] that reaches the logits; "
-                            "name one explicitly")
-    grads = torch.autograd.grad(logits.float().sum(), [t for _, t in seen], allow_unused=True)
+    if not isinstance(logits, Tensor) or not logits.requires_grad:
+        raise SaliencyError(_NOT_DIFFERENTIABLE)
+    grads = torch.autograd.grad(logits.float().sum(), [t for _, t in seen],
+                                allow_unused=True) if seen else ()
     reach = [(n, t, g) for (n, t), g in zip(seen, grads, strict=True) if g is not None]
+    if not reach:
+        raise SaliencyError("target_layer='auto' found no layer with a spatial output "
+                            "[N,C,H,W] or token grid [N,T,D] that reaches the logits (one "
+                            "called once per forward); name one explicitly")
     layers = [(n, grid_shape(t.shape)) for n, t, _ in reach]
     live = [(n, hw) for (n, t, g), (_, hw) in zip(reach, layers, strict=True)
             if tokens_to_grid(g).abs().sum() > 0]

@@ -17,8 +17,10 @@ from auditor.errors import SaliencyError
 from auditor.models.state import frozen
 from auditor.saliency.layers import (
     MIN_MAP_SIDE,
+    LayerProbe,
     capture_activation,
     grid_shape,
+    not_logits,
     probe_layers,
     resolve_target_layer,
 )
@@ -66,14 +68,30 @@ class TargetChoice:
                 f"(to {self.image_size * MIN_MAP_SIDE // max(min(self.map_size), 1)} px or more)")
 
 
-def _measured_size(model: nn.Module, layer: nn.Module, example: Tensor) -> tuple[int, int]:
-    with frozen(model), capture_activation(layer, grad=False) as cap, torch.no_grad():
-        model(example[:1])
-    if cap.leaf is None:
-        raise SaliencyError("the target layer was not called during the forward pass")
+def _measured_size(model: nn.Module, name: str, layer: nn.Module,
+                   example: Tensor) -> tuple[int, int]:
+    """The grid of the named layer; it must be called and reach the logits through autograd,
+    as ``auto`` requires of the layers it probes."""
+    with frozen(model), capture_activation(layer, grad=True) as cap, torch.enable_grad():
+        logits = model(example[:1])
+        problem = not_logits(logits)
+        if problem:
+            raise SaliencyError(problem)
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        if cap.leaf is None:
+            raise SaliencyError(f"target layer {name} was not called during the forward pass")
+        grad = None
+        if isinstance(logits, Tensor) and logits.requires_grad:
+            (grad,) = torch.autograd.grad(logits.float().sum(), cap.leaf, allow_unused=True)
+    if grad is None:
+        raise SaliencyError(f"target layer {name} does not reach the logits through autograd "
+                            "(does the forward go through numpy, .detach(), .item() or "
+                            "torch.no_grad() after it?): saliency needs gradients from the "
+                            "logits back to it")
     hw = grid_shape(cap.leaf.shape)
     if hw is None:
-        raise SaliencyError(f"target layer output has shape {tuple(cap.leaf.shape)}; need "
+        raise SaliencyError(f"target layer {name} outputs shape {tuple(cap.leaf.shape)}; need "
                             "[N,C,H,W] or transformer tokens [N,T,D]")
     return hw
 
@@ -81,12 +99,29 @@ def _measured_size(model: nn.Module, layer: nn.Module, example: Tensor) -> tuple
 def choose_target_layer(model: nn.Module, spec: str, example: Tensor) -> TargetChoice:
     """Resolve ``spec`` (``"auto"`` or a dotted name) on ``example`` (``[N, 3, S, S]``).
 
+    A named layer is measured on its own; the model is probed for other layers only to name a
+    finer one when it is coarse.
+
     Raises:
-        SaliencyError: unknown layer name (with close names) or no usable layer.
+        SaliencyError: unknown layer name (with close names), no usable layer, or an output
+            that is not logits (a dict).
     """
-    probe = probe_layers(model, example)
-    name = probe.auto if spec == "auto" else resolve_target_layer(model, spec)[0]
-    size = probe.size(name) or _measured_size(model, model.get_submodule(name), example)
-    finer = probe.finest_fine_enough() if min(size) < MIN_MAP_SIDE else None
+    probe: LayerProbe | None = None
+    if spec == "auto":
+        probe = probe_layers(model, example)
+        name = probe.auto
+        size = probe.size(name)
+    else:
+        name, layer = resolve_target_layer(model, spec)
+        size = _measured_size(model, name, layer, example)
+    assert size is not None
+    finer = None
+    if min(size) < MIN_MAP_SIDE:
+        if probe is None:
+            try:
+                probe = probe_layers(model, example)
+            except SaliencyError:
+                probe = None  # no other layer to suggest; the named one is used as is
+        finer = probe.finest_fine_enough() if probe else None
     return TargetChoice(name, (int(size[0]), int(size[1])), int(example.shape[-1]), finer,
-                        probe.size(finer) if finer else None)
+                        probe.size(finer) if probe and finer else None)

@@ -212,3 +212,19 @@ def test_synth_largest_seed_is_used(tmp_path):
                     "--seed", str(2**32 - 1))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "d/params.json").read_text())["seed"] == 2**32 - 1
+
+
+@pytest.mark.parametrize(("forward", "needle"), [
+    ("return self.net(x)", "models[mlp]: no layer of this model outputs a spatial map"),
+    ("return {'logits': self.net(x)}", "models[mlp]: the model returns a dict (keys: logits)"),
+])
+def test_validate_names_the_model_a_target_layer_cannot_come_from(tmp_path, forward, needle):
+    """An MLP on flattened pixels, or a dict output: one line naming the model and what is
+    wrong with it, not "target_layer='auto' ... name one explicitly"."""
+    (tmp_path / "mlp.py").write_text(
+        "import torch\nclass MLP(torch.nn.Module):\n    def __init__(self, num_classes):\n"
+        "        super().__init__()\n        self.net = torch.nn.Sequential(torch.nn.Flatten(),"
+        " torch.nn.Linear(3 * 32 * 32, num_classes))\n"
+        f"    def forward(self, x):\n        {forward}\n")
+    path = write_config(tmp_path, models=[{"name": "mlp", "arch": "mlp.py:MLP"}])
+    assert_one_line_error(invoke("validate", str(path)), needle)
