@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from auditor.config import AuditConfig, ModelConfig
 from auditor.errors import AuditorError, ModelError, SaliencyError
 from auditor.models.build import build_configured, load_pretrained
 from auditor.models.state import eval_mode
+from auditor.saliency.engine import CamEngine
 from auditor.saliency.layers import not_logits
 from auditor.saliency.target_choice import choose_target_layer
 
@@ -36,8 +37,17 @@ def _first_line(err: BaseException) -> str:
     return type(err).__name__
 
 
+def _check_cam(model: nn.Module, layer: str, images: Tensor, where: str) -> None:
+    """``cam`` fits only a GAP + linear head: checked on one image, so that a model it does not
+    fit is named here rather than after training."""
+    try:
+        CamEngine(model, layer, ["cam"])(images[:1])
+    except SaliencyError as err:
+        raise SaliencyError(f"{where}: {err}") from None
+
+
 def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_layer: str,
-               out: ModelCheck) -> None:
+               out: ModelCheck, methods: list[str]) -> None:
     where = f"models[{mcfg.name}]"
     built = build_configured(mcfg, len(classes), image_size=int(images.shape[-1]))
     if not built.complete:
@@ -48,6 +58,8 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
         choice = choose_target_layer(model, target_layer, images[:1])
     except SaliencyError as err:
         raise SaliencyError(f"{where}: {err}") from None
+    if "cam" in methods:
+        _check_cam(model, choice.name, images, where)
     n_params = sum(p.numel() for p in model.parameters())
     source = ("checkpoint loaded" if built.complete else
               f"weights {built.notes['weights']} loaded" if "weights" in built.notes else
@@ -106,5 +118,6 @@ def check_models(cfg: AuditConfig, classes: list[str], images: Tensor) -> ModelC
     out = ModelCheck()
     torch.manual_seed(cfg.seed)
     for mcfg in cfg.models:
-        _check_one(mcfg, classes, images.cpu(), cfg.saliency.target_layer, out)
+        _check_one(mcfg, classes, images.cpu(), cfg.saliency.target_layer, out,
+                   list(cfg.saliency.methods))
     return out

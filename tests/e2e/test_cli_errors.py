@@ -228,3 +228,17 @@ def test_validate_names_the_model_a_target_layer_cannot_come_from(tmp_path, forw
         f"    def forward(self, x):\n        {forward}\n")
     path = write_config(tmp_path, models=[{"name": "mlp", "arch": "mlp.py:MLP"}])
     assert_one_line_error(invoke("validate", str(path)), needle)
+
+
+def test_cam_on_a_model_it_does_not_fit_names_the_model_and_the_key(tmp_path):
+    """validate tries cam on one image: a ViT's head is not linear(GAP(A))."""
+    (tmp_path / "vit.py").write_text(
+        "import torch\nfrom torchvision.models import VisionTransformer\n"
+        "def vit(num_classes):\n    torch.manual_seed(0)\n"
+        "    m = VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2,"
+        " hidden_dim=8, mlp_dim=16, num_classes=num_classes)\n"
+        "    torch.nn.init.normal_(m.heads.head.weight)\n    return m\n")
+    path = write_config(tmp_path, models=[{"name": "vit", "arch": "vit.py:vit"}],
+                        saliency={"methods": ["gradcam", "cam"], "batch_size": 16})
+    assert_one_line_error(invoke("validate", str(path)), "models[vit]: saliency.methods: 'cam'")
+

@@ -61,6 +61,10 @@ def test_cam_equals_gradcam_times_positions_for_gap_linear_head(tiny_gap):
 def test_cam_rejects_a_head_that_is_not_gap_linear(small_vgg):
     with pytest.raises(SaliencyError, match="GAP \\+ linear|global-average-pooling"):
         CamEngine(small_vgg, "features", ["cam"])(images(1, 32))
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())  # no linear
+    with pytest.raises(SaliencyError, match=r"^saliency\.methods: 'cam' needs a linear "
+                                            r"classification head; the model \(Sequential\)"):
+        CamEngine(model, "0", ["cam"])(images(1, 16))
 
 
 def test_gradcam_neg_equals_gradcam_of_the_other_class_on_antisymmetric_two_class_head():
