@@ -251,7 +251,7 @@ SHARD_LAYOUT = 3  # 2: every context swap followed by its same-value placebo; 3:
 
 def shard_layout(plan: SwapPlan | None) -> str:
     """The layout of a model's shards: :data:`SHARD_LAYOUT` and the swaps in column order
-    (part of the key the shards are reused under, see ``pipeline.run.shard_key``)."""
+    (part of the key the shards are reused under, see ``pipeline.run_keys.shard_key``)."""
     swaps = [(s.name, s.placebo) for s in plan.swaps] if plan is not None else []
     return f"{SHARD_LAYOUT}:{swaps!r}"
 

@@ -8,11 +8,11 @@ result shards) is kept in the run directory, so a killed run resumes where it st
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import logging
 import platform
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from torch.utils.data import DataLoader, Dataset
 
 from auditor import __version__
@@ -30,7 +29,7 @@ from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.inputs import input_paths
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, SaliencyError
 from auditor.metrics.cues import hotspot_columns
 from auditor.metrics.reliance import context_classes
 from auditor.metrics.spurious import resolve_regions
@@ -60,6 +59,7 @@ from auditor.pipeline.preflight import (
 )
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.reliance_pass import SwapPlan, build_swap_plan
+from auditor.pipeline.run_keys import first_difference, run_key, shard_key
 from auditor.pipeline.rundir import RunDir
 from auditor.pipeline.sanity_pass import sanity_block
 from auditor.saliency.target_choice import choose_target_layer
@@ -96,58 +96,14 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device(spec)
 
 
-def run_key(cfg: AuditConfig) -> str:
-    """Hash of everything in the config that changes results (the report section excluded).
-
-    It decides whether a run directory belongs to this config at all; what the data and the
-    models are is checked per model before its audit shards are reused (:func:`shard_key`).
-    """
-    data = cfg.model_dump(mode="json", exclude={"report": True, "output_dir": True,
-                                                "name": True})
-    text = repr(sorted(data.items())) + __version__
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def first_difference(cfg: AuditConfig) -> Callable[[Path], str | None]:
-    """For a refused output_dir: the first setting in which ``cfg`` differs from the run the
-    folder holds (its ``config.resolved.yaml``), as ``key: old -> new``, or None."""
-    skip = ("report", "output_dir", "name")
-
-    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
-        if not isinstance(d, dict):
-            return {prefix: d}
-        return {k: v for key, val in d.items() if str(key) not in skip or prefix
-                for k, v in flat(val, f"{prefix}{key}.").items()}
-
-    def explain(root: Path) -> str | None:
-        try:
-            old = flat(yaml.safe_load((root / "config.resolved.yaml").read_text("utf-8")))
-        except (OSError, ValueError, yaml.YAMLError):
-            return None
-        new = flat(yaml.safe_load(config_to_yaml(cfg)))
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
-                return f"{key.rstrip('.')}: {old.get(key)!r} -> {new.get(key)!r}"
-        return "another auditor version"
-    return explain
-
-
-def model_hash(model: torch.nn.Module) -> str:
-    """sha256 of the model's state_dict (names and bytes of every tensor)."""
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode("utf-8"))
-        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
-def shard_key(key: str, bundle: Any, model: torch.nn.Module, layout: str) -> str:
-    """What a model's audit shards depend on: the config key, the data (table, annotation
-    bytes, image and annotation file sizes and mtimes), the model's weights and the shards'
-    layout (:func:`~auditor.pipeline.audit_pass.shard_layout`: a newer auditor may store other
-    columns under the same version number)."""
-    text = "\n".join((key, bundle.data_hash, bundle.files_stamp, model_hash(model), layout))
-    return hashlib.sha256(text.encode()).hexdigest()
+@contextlib.contextmanager
+def _naming(model: str) -> Iterator[None]:
+    """A saliency error (a method the model cannot take, a layer that does not reach the
+    logits) names the model it came from, as ``audit validate`` does."""
+    try:
+        yield
+    except SaliencyError as err:
+        raise SaliencyError(f"models[{model}]: {err}") from None
 
 
 def _check_shards(rundir: RunDir, name: str, key: str) -> str | None:
@@ -274,7 +230,9 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             model, _, meta = prepare_model(
                 mcfg, bundle, rundir, seed=cfg.seed, device=device, progress=progress,
                 num_workers=cfg.data.num_workers, train_split=train_split)
-            choices[mcfg.name] = choose_target_layer(model, cfg.saliency.target_layer, example)
+            with _naming(mcfg.name):
+                choices[mcfg.name] = choose_target_layer(model, cfg.saliency.target_layer,
+                                                         example)
             if choices[mcfg.name].note:
                 log.warning("%s: %s", mcfg.name, choices[mcfg.name].note)
             models.append((model, choices[mcfg.name].name, meta))
@@ -298,11 +256,12 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             feed = RememberedItems(audit_ds)  # decoded once for all the models
         n_batches: dict[str, int] = {}
         for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):
-            n_batches[mcfg.name] = audit_model(
-                model, mcfg.name, feed, bundle.regions, cfg.saliency, cfg.analysis, rundir,
-                target_layer=target_layer, device=device,
-                num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
-                progress=progress, swap_plan=plan, seed=cfg.seed)
+            with _naming(mcfg.name):
+                n_batches[mcfg.name] = audit_model(
+                    model, mcfg.name, feed, bundle.regions, cfg.saliency, cfg.analysis, rundir,
+                    target_layer=target_layer, device=device,
+                    num_workers=cfg.data.num_workers, rank=dist.rank, world=dist.world,
+                    progress=progress, swap_plan=plan, seed=cfg.seed)
         del feed  # the audit split's decoded items, when kept for several models
         dist.barrier()
         if not dist.is_main:

@@ -187,6 +187,9 @@ class CamEngine:
     def _grad_to(self, score: Tensor, leaf: Tensor | None) -> Tensor:
         if leaf is None:
             raise SaliencyError(f"target layer {self.target_layer!r} was not called in forward")
+        if not score.requires_grad:  # forward through numpy / .detach() / no_grad
+            raise SaliencyError(f"target layer {self.target_layer!r} does not reach the logits "
+                                "through autograd (the forward detaches them)")
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(score, leaf, allow_unused=True)
         if grad is None:

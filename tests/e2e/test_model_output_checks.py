@@ -62,3 +62,18 @@ def test_engine_names_a_batch_whose_logits_lost_their_rows():
                                 torch.nn.Flatten(0))  # [N, 2] -> flat: wrong for any N
     with pytest.raises(SaliencyError, match=r"returned \(2,\) for a batch of 1 images"):
         CamEngine(model, "0", ["gradcam"])(torch.rand(1, 3, 8, 8))
+
+
+def test_engine_names_a_forward_that_detaches_its_logits():
+    """A RuntimeError traceback ('element 0 ... does not require grad') before."""
+
+    class Detached(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3)).detach()
+
+    with pytest.raises(SaliencyError, match="does not reach the logits through autograd"):
+        CamEngine(Detached(), "conv", ["gradcam"])(torch.rand(2, 3, 8, 8))
