@@ -102,7 +102,10 @@ def test_rebalance_csv_is_inert_in_a_spreadsheet(tmp_path):
 
 # -- row 15: Ctrl-C -----------------------------------------------------------------------------
 
-def test_ctrl_c_prints_the_resume_line_and_releases_the_lock(tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_prints_the_resume_line_and_releases_the_lock(tmp_path, sig, code):
+    """Ctrl-C, and SIGTERM (what docker stop, Slurm preemption and ``timeout`` send): the
+    resume line, the lock released, exit 130 / 143."""
     manifest = make_manifest_dataset(tmp_path / "data", n_train=16, n_test=8)
     path = manifest_config(tmp_path, manifest, report={"formats": []},
                            models=[{"name": "m", "train": {"epochs": 400, "batch_size": 4}}])
@@ -110,9 +113,9 @@ def test_ctrl_c_prints_the_resume_line_and_releases_the_lock(tmp_path):
     lock = tmp_path / "run" / "run.lock"
     wait_until(proc, lambda: (tmp_path / "run" / "run.log").exists() and lock.exists())
     time.sleep(1.0)  # well inside training
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == code, err[-2000:]
     assert "interrupted; run the same command again to resume" in err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert not lock.exists()  # the lock was released on the way out

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,11 +16,7 @@ import pytest
 from helpers.reliability import (
     assert_one_line_error,
     cli_env,
-    cli_popen,
     invoke,
-    make_manifest_dataset,
-    manifest_config,
-    wait_until,
 )
 
 from auditor.errors import RunDirError
@@ -129,24 +124,6 @@ def test_a_lock_of_a_dead_run_held_by_its_leftovers_names_them(tmp_path):
     assert f"pids {holder.pid};" in line and f"kill {holder.pid}" in line
     assert "\n" not in line and socket.gethostname() not in line
     assert json.loads(lock.read_text())["pid"] == dead.pid  # the refusal changed nothing
-
-
-def test_sigterm_prints_the_resume_line_releases_the_lock_and_exits_143(tmp_path):
-    """What docker stop, Slurm preemption and ``timeout`` send: handled like Ctrl-C."""
-    manifest = make_manifest_dataset(tmp_path / "data", n_train=16, n_test=8)
-    path = manifest_config(tmp_path, manifest, report={"formats": []},
-                           models=[{"name": "m", "train": {"epochs": 400, "batch_size": 4}}])
-    proc = cli_popen("run", path, cwd=tmp_path)
-    lock = tmp_path / "run" / "run.lock"
-    wait_until(proc, lambda: (tmp_path / "run" / "run.log").exists() and lock.exists())
-    time.sleep(1.0)  # well inside training
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err[-2000:]
-    assert "interrupted; run the same command again to resume" in err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert not lock.exists()  # the lock was released on the way out
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["complete"] is False
 
 
 def test_a_killed_rerun_of_a_finished_run_is_not_taken_for_a_finished_one(dataset, tmp_path,
