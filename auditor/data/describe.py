@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 from auditor.data.dataset import DataBundle
 from auditor.data.regions import BACKGROUND
 
-__all__ = ["annotation_coverage", "describe", "group_counts", "skipped_kinds"]
+__all__ = ["annotated_anywhere", "annotation_coverage", "describe", "group_counts",
+           "skipped_kinds"]
 
 
 def group_counts(bundle: DataBundle) -> dict:
@@ -50,19 +52,44 @@ def annotation_coverage(bundle: DataBundle, split: str | None = None
     """
     reg = bundle._regions
     names = [r for r in bundle.regions if r != BACKGROUND]
-    table = bundle.table if split is None else bundle.table[bundle.table["split"] == split]
+    table = _rows(bundle, split)
     if reg.source is None or table.empty:
         return {r: None for r in names}
-    hits: Counter = Counter()
-    for sample_id in table["id"]:
-        h, w = bundle.image_sizes.get(sample_id, (0, 0))
-        if sample_id not in reg.source.annotated or not h:
-            continue
-        for name, mask in reg.source.masks(sample_id, h, w).items():
-            if mask.any():
-                hits[name] += 1
+    hits = Counter(name for drawn in _drawn_regions(bundle, table) for name in drawn)
     n = len(table)
     return {r: (hits[r] / n if r in reg.source.names else None) for r in names}
+
+
+def annotated_anywhere(bundle: DataBundle, regions: list[str], split: str | None = None
+                       ) -> dict[str, bool | None]:
+    """Whether each of ``regions`` has a non-empty mask on some sample of ``split`` (or of
+    all); None where :func:`annotation_coverage` gives None (a region no annotation file
+    holds). Its question answered with the first hit, so a check at start-up rasterises one
+    sample per region, not the whole split."""
+    source = bundle._regions.source
+    todo = {r for r in regions if source is not None and r in source.names}
+    found: set[str] = set()
+    if todo:
+        for drawn in _drawn_regions(bundle, _rows(bundle, split)):
+            found |= todo & drawn
+            if found == todo:
+                break
+    return {r: (r in found if r in todo else None) for r in regions}
+
+
+def _rows(bundle: DataBundle, split: str | None):
+    return bundle.table if split is None else bundle.table[bundle.table["split"] == split]
+
+
+def _drawn_regions(bundle: DataBundle, table) -> Iterator[set[str]]:
+    """Per annotated sample of ``table``, the regions whose mask (at the image's original size,
+    from the annotation source: no image is decoded) has a pixel."""
+    source = bundle._regions.source
+    for sample_id in table["id"]:
+        h, w = bundle.image_sizes.get(sample_id, (0, 0))
+        if sample_id not in source.annotated or not h:
+            continue
+        yield {name for name, mask in source.masks(sample_id, h, w).items() if mask.any()}
 
 
 def _reason_kind(reason: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from auditor.common.names import BACKGROUND
 from auditor.config import AuditConfig, NormalizeStats
 from auditor.data.dataset import DataBundle
-from auditor.data.describe import annotation_coverage
+from auditor.data.describe import annotated_anywhere, annotation_coverage
 from auditor.data.regions import region_format_layout
 from auditor.errors import ConfigError, DataError, ModelError, SaliencyError
 from auditor.models import get_arch
@@ -131,9 +131,9 @@ def fit_to_data(cfg: AuditConfig, bundle: DataBundle) -> tuple[AuditConfig, list
     split = cfg.data.audit_split  # load_data made sure it has samples
     n = int((bundle.table["split"] == split).sum())
     if cfg.data.regions is not None and cfg.analysis.expected_regions:
-        here = annotation_coverage(bundle, split)
+        here = annotated_anywhere(bundle, cfg.analysis.expected_regions, split)
         for region in cfg.analysis.expected_regions:
-            if here.get(region) != 0:
+            if here[region] is not False:  # annotated here, or by no file (auto: face)
                 continue
             overall = annotation_coverage(bundle).get(region) or 0.0
             if overall == 0:

@@ -91,3 +91,19 @@ def test_validate_names_the_reason_and_the_first_skipped_sample(tmp_path):
     line = next(x for x in result.output.splitlines() if "skipped (" in x)
     assert "3 sample(s) skipped (bbox has a non-finite coordinate)" in line
     assert "the first: img_000.png:" in line and "annotation 1:" in line
+
+
+def test_the_start_up_check_stops_at_the_first_annotated_sample(tmp_path):
+    """The check every run makes rasterises one sample when the region is there, not the
+    whole audit split (annotation_coverage gives the same answer, sample by sample)."""
+    from auditor.data.describe import annotated_anywhere, annotation_coverage
+
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=6)
+    bundle = load_data(load_config(manifest_config(tmp_path, manifest)).data, seed=0)
+    source, calls = bundle._regions.source, []
+    masks = source.masks
+    source.masks = lambda *a: calls.append(a) or masks(*a)
+    assert annotated_anywhere(bundle, ["object", "face"], "test") == {"object": True,
+                                                                       "face": None}
+    assert len(calls) == 1
+    assert annotation_coverage(bundle, "test")["object"] == 1.0 and len(calls) == 1 + 12
