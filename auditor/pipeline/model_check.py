@@ -6,6 +6,8 @@ returns the wrong number of scores fails here in one line, not minutes into ``au
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +21,7 @@ from auditor.saliency.engine import CamEngine
 from auditor.saliency.layers import not_logits
 from auditor.saliency.target_choice import choose_target_layer
 
-__all__ = ["ModelCheck", "check_models", "check_output"]
+__all__ = ["ModelCheck", "check_models", "check_output", "naming"]
 
 
 @dataclass
@@ -37,13 +39,21 @@ def _first_line(err: BaseException) -> str:
     return type(err).__name__
 
 
+@contextlib.contextmanager
+def naming(where: str) -> Iterator[None]:
+    """A saliency error (a method the model cannot take, a layer that does not reach the
+    logits) names the model it came from: ``models[<name>]: ...``."""
+    try:
+        yield
+    except SaliencyError as err:
+        raise SaliencyError(f"{where}: {err}") from None
+
+
 def _check_cam(model: nn.Module, layer: str, images: Tensor, where: str) -> None:
     """``cam`` fits only a GAP + linear head: checked on one image, so that a model it does not
     fit is named here rather than after training."""
-    try:
+    with naming(where):
         CamEngine(model, layer, ["cam"])(images[:1])
-    except SaliencyError as err:
-        raise SaliencyError(f"{where}: {err}") from None
 
 
 def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_layer: str,
@@ -54,10 +64,8 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
         load_pretrained(built, mcfg)
     model = built.model.cpu()
     check_output(model, where, images, classes)
-    try:
+    with naming(where):
         choice = choose_target_layer(model, target_layer, images[:1])
-    except SaliencyError as err:
-        raise SaliencyError(f"{where}: {err}") from None
     if "cam" in methods:
         _check_cam(model, choice.name, images, where)
     n_params = sum(p.numel() for p in model.parameters())

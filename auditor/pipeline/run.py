@@ -8,11 +8,9 @@ result shards) is kept in the run directory, so a killed run resumes where it st
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import platform
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +27,7 @@ from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.inputs import input_paths
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
-from auditor.errors import ConfigError, SaliencyError
+from auditor.errors import ConfigError
 from auditor.metrics.cues import hotspot_columns
 from auditor.metrics.reliance import context_classes
 from auditor.metrics.spurious import resolve_regions
@@ -45,7 +43,7 @@ from auditor.pipeline.audit_pass import (
 )
 from auditor.pipeline.cues_pass import discover_cues
 from auditor.pipeline.distributed import Dist, distributed_context
-from auditor.pipeline.model_check import check_models
+from auditor.pipeline.model_check import check_models, naming
 from auditor.pipeline.model_summary import (
     compare_all,
     dataset_block,
@@ -94,16 +92,6 @@ def resolve_device(spec: str) -> torch.device:
     if spec.startswith("cuda:") and int(spec[5:]) >= torch.cuda.device_count():
         raise ConfigError(f"device: {spec!r} does not exist ({torch.cuda.device_count()} GPUs)")
     return torch.device(spec)
-
-
-@contextlib.contextmanager
-def _naming(model: str) -> Iterator[None]:
-    """A saliency error (a method the model cannot take, a layer that does not reach the
-    logits) names the model it came from, as ``audit validate`` does."""
-    try:
-        yield
-    except SaliencyError as err:
-        raise SaliencyError(f"models[{model}]: {err}") from None
 
 
 def _check_shards(rundir: RunDir, name: str, key: str) -> str | None:
@@ -230,7 +218,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             model, _, meta = prepare_model(
                 mcfg, bundle, rundir, seed=cfg.seed, device=device, progress=progress,
                 num_workers=cfg.data.num_workers, train_split=train_split)
-            with _naming(mcfg.name):
+            with naming(f"models[{mcfg.name}]"):
                 choices[mcfg.name] = choose_target_layer(model, cfg.saliency.target_layer,
                                                          example)
             if choices[mcfg.name].note:
@@ -256,7 +244,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             feed = RememberedItems(audit_ds)  # decoded once for all the models
         n_batches: dict[str, int] = {}
         for mcfg, (model, target_layer, _) in zip(cfg.models, models, strict=True):
-            with _naming(mcfg.name):
+            with naming(f"models[{mcfg.name}]"):
                 n_batches[mcfg.name] = audit_model(
                     model, mcfg.name, feed, bundle.regions, cfg.saliency, cfg.analysis, rundir,
                     target_layer=target_layer, device=device,
