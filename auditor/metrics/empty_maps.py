@@ -31,13 +31,17 @@ EMPTY_MEDIUM_LOWER = 0.05
 
 
 def empty_map_counts(df: pd.DataFrame, method: str, regions: Sequence[str]) -> tuple[int, int]:
-    """``(empty, n)``: maps of ``method`` whose masses are 0 in every region, of ``n`` maps.
+    """``(empty, n)``: maps of ``method`` whose masses are 0 in every region, of ``n`` maps;
+    ``(0, 0)`` when the table lacks one of the method's mass columns.
 
     Args:
         df: per-sample table with ``mass_<method>_<region>`` for every region of ``regions``
             (``background`` included).
     """
-    values = df[[mass_column(method, r) for r in regions]].to_numpy(dtype=float)
+    columns = [mass_column(method, r) for r in regions]
+    if any(c not in df.columns for c in columns):
+        return 0, 0
+    values = df[columns].to_numpy(dtype=float)
     values = values[np.isfinite(values).all(axis=1)]
     return int((values.sum(axis=1) == 0).sum()), int(len(values))
 
@@ -49,10 +53,8 @@ def empty_map_findings(df: pd.DataFrame, methods: Sequence[str], regions: Sequen
     reaches :data:`EMPTY_MEDIUM_LOWER`."""
     out = []
     for method in methods:
-        if any(mass_column(method, r) not in df.columns for r in regions):
-            continue
         k, n = empty_map_counts(df, method, regions)
-        if not n or not k:
+        if not k:
             continue
         lo, hi = wilson_ci(k, n, level)
         severity = ("high" if k / n >= EMPTY_HIGH else
@@ -73,7 +75,5 @@ def empty_map_findings(df: pd.DataFrame, methods: Sequence[str], regions: Sequen
 def mostly_empty(df: pd.DataFrame, method: str, regions: Sequence[str]) -> bool:
     """Whether at least :data:`EMPTY_HIGH` of ``method``'s maps are empty (its attention
     statistics then describe the empty maps, not the model)."""
-    if any(mass_column(method, r) not in df.columns for r in regions):
-        return False
     k, n = empty_map_counts(df, method, regions)
     return bool(n) and k / n >= EMPTY_HIGH
