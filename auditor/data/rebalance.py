@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.common.files import atomic_write_text
+from auditor.common.names import reserved_column_problem
 from auditor.config import AuditConfig
 from auditor.data.inputs import input_paths
 from auditor.data.synthetic import clinic_table
@@ -278,15 +279,11 @@ def run_rebalance(cfg: AuditConfig, *, by: list[str], strategy: str, out: Path,
     manifest, _ = source_manifest(cfg)
     if "weight" in manifest.columns:
         manifest = manifest.drop(columns="weight")  # a fresh rebalance replaces old weights
-    _check_by(by, [c for c in manifest.columns if c not in NOT_ATTRIBUTES])
+    _check_by(by, [c for c in manifest.columns if reserved_column_problem(c) is None])
     result = rebalance_manifest(manifest, by=by, strategy=strategy,  # type: ignore[arg-type]
                                 seed=cfg.seed if seed is None else seed)
     save_manifest(result.manifest, out)
     return result
-
-
-#: Columns of a source manifest that are not attributes: no group can be formed over them.
-NOT_ATTRIBUTES = ("path", "label", "split", "weight")
 
 
 def _check_by(by: list[str], attributes: list[str]) -> None:
