@@ -86,9 +86,6 @@ def compare_runs(
 
     name_a = _pick_model(sum_a, tab_a, model_a, "A", run_a)
     name_b = _pick_model(sum_b, tab_b, model_b, "B", run_b)
-    if run_a.resolve() == run_b.resolve() and name_a == name_b:
-        raise CompareError(f"A and B are the same model ({name_a!r} of {run_a}): compare two "
-                           "runs, or two models of one run with --model-a and --model-b")
     rows_a = strip_id_prefix(_model_rows(tab_a, name_a, split), strip_a, "A")
     rows_b = strip_id_prefix(_model_rows(tab_b, name_b, split), strip_b, "B")
     check_same_samples(rows_a, rows_b)
