@@ -39,7 +39,15 @@ import pandas as pd
 from scipy import stats as sps
 
 from auditor.metrics.attention import mass_column
-from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
+from auditor.metrics.base import (
+    SEVERITIES,
+    Finding,
+    Severity,
+    describe_group,
+    fmt_p,
+    method_label,
+    pct,
+)
 from auditor.metrics.cluster_findings import cluster_findings
 from auditor.metrics.clusters import Cluster
 from auditor.metrics.empty_maps import empty_map_findings, mostly_empty
@@ -60,7 +68,7 @@ from auditor.metrics.severity import (
 )
 from auditor.metrics.slices import Slice
 from auditor.metrics.spurious import resolve_regions, spurious_cue_findings
-from auditor.metrics.stats import holm_bonferroni, json_float
+from auditor.metrics.stats import holm_bonferroni, json_float, newcombe_diff_ci
 
 __all__ = [
     "Finding",
@@ -93,16 +101,20 @@ def _gap_finding(families: list[list[GroupStat]], scope: str, gap_threshold: flo
     table = [[worst.correct, worst.n - worst.correct], [best.correct, best.n - best.correct]]
     p = float(sps.fisher_exact(table).pvalue)
     p_adj = min(1.0, p * n_pairs)
-    severity = group_gap_severity(gap, p_adj, gap_threshold)
+    gap_level = 1 - (1 - level) / n_pairs  # Bonferroni, like p_adj: the largest of n_pairs
+    lo, hi = newcombe_diff_ci(best.correct, best.n, worst.correct, worst.n, gap_level)
+    severity = group_gap_severity(gap, lo, p_adj, gap_threshold)
     if severity is None:
         return None
     title = (f"Accuracy for {describe_group(worst.features)} is {pct(worst.accuracy)} "
              f"({level:.0%} CI {pct(worst.ci[0])}–{pct(worst.ci[1])}, n={worst.n}), "
-             f"{100 * gap:.0f} points below {describe_group(best.features)} "
-             f"({pct(best.accuracy)}, n={best.n}; corrected {fmt_p(p_adj)}).")
+             f"{100 * gap:.0f} points (corrected CI {100 * lo:.0f}–{100 * hi:.0f}) below "
+             f"{describe_group(best.features)} ({pct(best.accuracy)}, n={best.n}; corrected "
+             f"{fmt_p(p_adj)}).")
     return Finding("group_gap", severity, title, {
         "scope": scope, "worst_group": worst.to_dict(), "best_group": best.to_dict(),
-        "gap": json_float(gap), "gap_threshold": gap_threshold, "p": json_float(p),
+        "gap": json_float(gap), "gap_ci": [json_float(lo), json_float(hi)],
+        "gap_ci_level": gap_level, "gap_threshold": gap_threshold, "p": json_float(p),
         "p_adj": json_float(p_adj), "n_pairs": n_pairs})
 
 
@@ -257,35 +269,59 @@ def coarse_map_finding(target_layer: str, map_size: Sequence[int], image_size: i
     return Finding("coarse_map", "medium", note[0].upper() + note[1:] + ".", evidence)
 
 
+def _slice_title(s: Slice, severity: Severity, gap_threshold: float, level: float) -> str:
+    """``Samples with class doctor, hair=blond are misclassified 94% ... against 2% for class
+    doctor with another hair (n=150) ...``; a class alone is worded as a harder class."""
+    head = (f"{pct(s.error_rate)} of the time ({level:.0%} CI {pct(s.ci[0])}–{pct(s.ci[1])}, "
+            f"n={s.n})")
+    tail = (f"; {100 * s.excess:.0f} points, under the {100 * gap_threshold:.0f}-point minimum "
+            "effect" if severity == "low" else "")
+    if set(s.features) == {"label"}:
+        return (f"Class {s.features['label']} is misclassified {head} against "
+                f"{pct(s.reference_error_rate)} for the other classes (n={s.reference_n}; "
+                f"corrected {fmt_p(s.p_adj)}{tail}): a harder class, not a subgroup of it. "
+                "More or clearer training examples of it help; rebalancing by an attribute "
+                "does not.")
+    ref = dict(s.reference)
+    other = "another class" if s.other == "label" else f"another {s.other}"
+    who = f"samples of {describe_group(ref)} with {other}" if ref else f"samples of {other}"
+    return (f"Samples with {describe_group(s.features)} are misclassified {head} against "
+            f"{pct(s.reference_error_rate)} for {who} (n={s.reference_n}; corrected "
+            f"{fmt_p(s.p_adj)}{tail}).")
+
+
 def slice_findings(slices: Sequence[Slice], *, gap_threshold: float, max_findings: int = 3,
                    level: float = 0.95, skip: Sequence[set[tuple[str, str]]] = ()
                    ) -> list[Finding]:
-    """``slice`` findings for the worst significant slices (see the module docstring).
+    """``slice`` findings for the strongest significant slices (see the module docstring).
+
+    Each slice is graded on its excess over its reference (the rest of its parent, see
+    :mod:`auditor.metrics.slices`) and the Newcombe lower bound of that excess; a class on its
+    own is at most medium (a harder class is no subgroup finding). Slices are taken by
+    severity, then excess; a slice nested in or around one already taken adds nothing.
 
     Args:
         skip: feature sets already reported (e.g. the worst group of a ``group_gap``
             finding); like a reported slice, a slice with these features, or nested in or
             around them, adds nothing and is left out.
     """
+    graded = []
+    for s in slices:
+        severity = slice_severity(s.excess, s.excess_ci[0], s.p_adj, gap_threshold)
+        if severity is None:
+            continue
+        if severity == "high" and set(s.features) == {"label"}:
+            severity = "medium"
+        graded.append((severity, s))
+    graded.sort(key=lambda g: (SEVERITIES.index(g[0]), -g[1].excess, g[1].name))
     out: list[Finding] = []
     reported: list[set[tuple[str, str]]] = [set(items) for items in skip]
-    for s in sorted((s for s in slices if s.significant), key=lambda s: (-s.error_rate, s.name)):
+    for severity, s in graded:
         items = set(s.features.items())
         if any(items <= r or r <= items for r in reported):
             continue
-        excess = s.error_rate - s.overall_error_rate
-        severity = slice_severity(excess, s.ci[0] - s.overall_error_rate, s.p_adj,
-                                  gap_threshold)
-        if severity is None:
-            continue
-        out.append(Finding(
-            "slice", severity,
-            f"Samples with {describe_group(s.features)} are misclassified {pct(s.error_rate)} "
-            f"of the time ({level:.0%} CI {pct(s.ci[0])}–{pct(s.ci[1])}, n={s.n}) against "
-            f"{pct(s.overall_error_rate)} overall (corrected {fmt_p(s.p_adj)}"
-            + (f"; {100 * excess:.0f} points, under the {100 * gap_threshold:.0f}-point "
-               "minimum effect" if severity == "low" else "") + ").",
-            s.to_dict()))
+        out.append(Finding("slice", severity, _slice_title(s, severity, gap_threshold, level),
+                           s.to_dict()))
         reported.append(items)
         if len(out) >= max_findings:
             break

@@ -65,39 +65,47 @@ def significant(p_adj: float | None) -> bool:
     return p_adj is not None and p_adj == p_adj and p_adj < ALPHA
 
 
-def group_gap_severity(gap: float, p_adj: float | None, gap_threshold: float
-                       ) -> Severity | None:
+def group_gap_severity(gap: float, gap_lower: float, p_adj: float | None,
+                       gap_threshold: float) -> Severity | None:
     """Worst vs best group of one scope.
 
     Args:
         gap: best accuracy - worst accuracy (0..1).
+        gap_lower: lower bound of the gap's Newcombe interval at the Bonferroni-corrected
+            level (the pair was picked as the largest of every pair in the scope).
         p_adj: Fisher exact p of worst vs best, Bonferroni-corrected over every pair of
             groups in the scope.
         gap_threshold: minimum effect size.
 
     Returns:
         None unless significant and ``gap > gap_threshold``; ``high`` when
-        ``gap >= 2 * gap_threshold``, else ``medium``.
+        ``gap >= 2 * gap_threshold`` and even ``gap_lower`` reaches ``gap_threshold`` (a
+        30-point gap between two cells of 50 near 50% accuracy is significant, but its
+        interval reaches down to a few points: medium), else ``medium``.
     """
     if not significant(p_adj) or not gap > gap_threshold + EPS:
         return None
-    return "high" if _reaches(gap, 2 * gap_threshold) else "medium"
+    if _reaches(gap, 2 * gap_threshold) and _reaches(gap_lower, gap_threshold):
+        return "high"
+    return "medium"
 
 
 def slice_severity(excess: float, excess_lower: float, p_adj: float | None,
                    gap_threshold: float) -> Severity | None:
-    """A slice whose error rate exceeds the overall one.
+    """A slice whose error rate exceeds its reference's (the rest of its parent,
+    :mod:`auditor.metrics.slices`).
 
     Args:
-        excess: slice error rate - overall error rate.
-        excess_lower: lower Wilson bound of the slice's error rate - overall error rate.
-        p_adj: binomial p, Holm-corrected over every slice tested.
+        excess: slice error rate - reference error rate.
+        excess_lower: lower (Newcombe) confidence bound of that excess.
+        p_adj: Fisher p against the reference, Holm-corrected over every slice tested.
         gap_threshold: minimum effect size.
 
     Returns:
         None unless significant; ``high`` when ``excess >= 2 * gap_threshold`` and even the
-        lower bound exceeds the overall rate by ``gap_threshold``; ``medium`` when
-        ``excess >= gap_threshold``; else ``low``.
+        lower bound of the excess reaches ``gap_threshold``; ``medium`` when
+        ``excess >= gap_threshold``; else ``low``. (The caller caps a class on its own at
+        medium.)
     """
     if not significant(p_adj):
         return None

@@ -17,13 +17,14 @@ import numpy as np
 
 __all__ = [
     "benjamini_hochberg",
-    "binomial_greater_p",
     "bootstrap_mean_ci",
     "bootstrap_means",
     "bootstrap_ratio_ci",
     "fisher_enrichment",
+    "fisher_greater_p",
     "holm_bonferroni",
     "MCNEMAR_EXACT_BELOW",
+    "newcombe_diff_ci",
     "json_clean",
     "json_float",
     "mannwhitney_greater",
@@ -193,17 +194,6 @@ def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, (1.0 if k == n else min(1.0, centre + half))
 
 
-def binomial_greater_p(k: int, n: int, p0: float) -> float:
-    """One-sided binomial test p-value of ``k`` successes in ``n`` against rate ``p0`` (greater).
-
-    Returns NaN when ``n == 0``.
-    """
-    if n <= 0:
-        return math.nan
-    p0 = min(max(float(p0), 0.0), 1.0)
-    return float(_sps().binomtest(int(k), int(n), p0, alternative="greater").pvalue)
-
-
 def mcnemar_test(a_correct: np.ndarray, b_correct: np.ndarray) -> tuple[float, float]:
     """McNemar's test of two classifiers on the same samples.
 
@@ -311,6 +301,29 @@ def fisher_enrichment(in_group: np.ndarray, has_value: np.ndarray) -> tuple[floa
     ratio = float(v[g].mean() / v.mean())
     p = float(_sps().fisher_exact(table, alternative="greater").pvalue)
     return ratio, p
+
+
+def fisher_greater_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """One-sided Fisher exact p-value that the rate ``k1 / n1`` exceeds ``k2 / n2``
+    (``scipy.stats.fisher_exact``, alternative "greater"); NaN when a side is empty."""
+    if n1 <= 0 or n2 <= 0:
+        return math.nan
+    table = [[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]]
+    return float(_sps().fisher_exact(table, alternative="greater").pvalue)
+
+
+def newcombe_diff_ci(k1: int, n1: int, k2: int, n2: int, level: float = 0.95
+                     ) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (method 10) of ``k1 / n1 - k2 / n2``, built from the
+    two Wilson intervals; ``(nan, nan)`` when a side is empty."""
+    if n1 <= 0 or n2 <= 0:
+        return math.nan, math.nan
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_ci(k1, n1, level)
+    l2, u2 = wilson_ci(k2, n2, level)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
+            d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
 def holm_bonferroni(pvals: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -17,16 +17,33 @@ from auditor.metrics.slices import find_slices
 MASS = {"face": 0.1, "object": 0.6, "background": 0.3}
 
 
-@pytest.mark.parametrize(("gap", "p_adj", "expected"), [
-    (0.25, 1e-6, "high"), (0.20, 1e-6, "high"), (0.15, 1e-6, "medium"),
-    (0.10, 1e-9, None),   # at the threshold: not more than the minimum effect
-    (0.02, 1e-9, None),   # a significant 2-point gap is no finding
-    (0.40, 0.06, None),   # a large gap on too few samples
-    (1.0 - 0.8, 1e-6, "high"),  # 0.19999999999999996: 100% vs 80% is a 20-point gap
-    (0.9 - 0.8 + 1e-12, 1e-6, None),  # 10 points, whatever the rounding: not more than 10
+@pytest.mark.parametrize(("gap", "lower", "p_adj", "expected"), [
+    (0.25, 0.15, 1e-6, "high"), (0.20, 0.10, 1e-6, "high"), (0.15, 0.08, 1e-6, "medium"),
+    (0.30, 0.05, 0.04, "medium"),  # significant, but the interval reaches down to 5 points
+    (0.10, 0.05, 1e-9, None),   # at the threshold: not more than the minimum effect
+    (0.02, 0.01, 1e-9, None),   # a significant 2-point gap is no finding
+    (0.40, -0.1, 0.06, None),   # a large gap on too few samples
+    (1.0 - 0.8, 0.3 - 0.2, 1e-6, "high"),  # 0.19999999999999996 and 0.09999999999999998
+    (0.9 - 0.8 + 1e-12, 0.05, 1e-6, None),  # 10 points, whatever the rounding: not > 10
 ])
-def test_group_gap_rule(gap, p_adj, expected):
-    assert group_gap_severity(gap, p_adj, 0.10) == expected
+def test_group_gap_rule(gap, lower, p_adj, expected):
+    assert group_gap_severity(gap, lower, p_adj, 0.10) == expected
+
+
+def test_a_noisy_gap_between_small_cells_is_medium(make_table):
+    """Null shapes, session 6 (hard s1 rebalanced): 35% (17/48) vs 65% (41/63), picked from
+    12 pairs here, is significant after Bonferroni, but its corrected interval reaches far
+    under the 10-point minimum: fresh data showed no gap. It was high on the point gap."""
+    cells = {(lab, hair): {"n": 55, "wrong": 22, "mass": MASS}
+             for lab in ("doctor", "nurse") for hair in ("h1", "h2", "h3", "h4")}
+    cells[("doctor", "h1")] = {"n": 48, "wrong": 31, "mass": MASS}
+    cells[("doctor", "h2")] = {"n": 63, "wrong": 22, "mass": MASS}
+    perf = group_performance(make_table(cells), ["hair"], min_group_size=10)
+    (f,) = [f for f in group_gap_findings(perf, gap_threshold=0.1, min_group_size=10)
+            if f.evidence["scope"] == "cells"]
+    assert f.evidence["gap"] == pytest.approx(41 / 63 - 17 / 48)
+    assert f.evidence["p_adj"] < 0.05 and f.evidence["gap_ci"][0] < 0.1
+    assert f.severity == "medium" and "corrected CI" in f.title
 
 
 @pytest.mark.parametrize(("excess", "lower", "p_adj", "expected"), [
@@ -64,8 +81,8 @@ def _cells(wrong, n=400):
 
 
 def test_large_table_small_gap_is_no_group_gap_and_a_low_slice(make_table):
-    # 400 per cell: blond doctors err 16% vs 10% elsewhere (significant, 6 points)
-    wrong = {("doctor", "blond"): 64, ("doctor", "dark"): 40, ("nurse", "blond"): 40,
+    # 400 per cell: blond doctors err 18% vs 10% elsewhere (significant, 8 points)
+    wrong = {("doctor", "blond"): 72, ("doctor", "dark"): 40, ("nurse", "blond"): 40,
              ("nurse", "dark"): 40}
     df = make_table(_cells(wrong))
     perf = group_performance(df, ["hair"], min_group_size=10)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from scipy import stats as sps
 
 from auditor.metrics.findings import slice_findings
 from auditor.metrics.slices import find_slices
@@ -53,3 +54,43 @@ def test_slice_already_reported_as_worst_group_is_skipped(make_table):
     assert len(slice_findings(slices, gap_threshold=0.1)) == 1  # without skip: the cell
     # with the cell already reported (as a group gap) neither it nor its parents come back
     assert found == []
+
+
+def test_children_of_a_harder_class_inherit_nothing(make_table):
+    """Null shapes (session 6): one class is harder for every hair value. Its children were
+    reported as high subgroups against the overall rate; now the class is the finding, at
+    most medium and worded as a harder class, and its children add nothing."""
+    cells = {(lab, hair): {"n": 60, "wrong": 3, "mass": MASS}
+             for lab in ("doctor", "nurse") for hair in ("dark", "blond")}
+    cells[("doctor", "blond")]["wrong"] = 27  # 45% and 40%: the same within the class
+    cells[("doctor", "dark")]["wrong"] = 24
+    slices = find_slices(make_table(cells), ["hair"], min_support=10)
+    by = {s.name: s for s in slices}
+    child = by["hair=blond & label=doctor"]
+    # hand-computed references: doctors of other hair 24/60, blond nurses 3/60; the larger
+    # rate is reported, the larger p counts
+    assert (child.reference, child.other) == ({"label": "doctor"}, "hair")
+    assert (child.reference_n, child.reference_errors) == (60, 24)
+    assert child.excess == pytest.approx(27 / 60 - 24 / 60)
+    assert child.p == pytest.approx(
+        sps.fisher_exact([[27, 33], [24, 36]], alternative="greater").pvalue)
+    assert not child.significant
+    assert by["label=doctor"].significant
+    found = slice_findings(slices, gap_threshold=0.1)
+    assert [f.evidence["slice"] for f in found] == ["label=doctor"]
+    assert found[0].severity == "medium"  # 42% vs 5%: high for a subgroup, capped for a class
+    assert found[0].title.startswith("Class doctor is misclassified 42%")
+    assert "a harder class, not a subgroup" in found[0].title
+
+
+def test_a_subgroup_of_a_harder_class_is_still_found(make_table):
+    """Blond doctors 90% wrong, dark doctors 10%: the class is harder only because of them;
+    the cell is the finding, graded on its excess over the other doctors, and the class is
+    nested around it."""
+    slices = find_slices(make_table(_cells(54)), ["hair"], min_support=10)
+    found = slice_findings(slices, gap_threshold=0.1)
+    assert [f.evidence["slice"] for f in found] == ["hair=blond & label=doctor"]
+    ev = found[0].evidence
+    assert found[0].severity == "high" and ev["reference"]["error_rate"] == pytest.approx(0.05)
+    assert ev["excess_ci"][0] > 0.2
+    assert "against 5% for samples of class doctor with another hair (n=60" in found[0].title

@@ -8,12 +8,13 @@ from scipy import stats as sps
 
 from auditor.metrics.stats import (
     benjamini_hochberg,
-    binomial_greater_p,
     bootstrap_mean_ci,
     bootstrap_ratio_ci,
     fisher_enrichment,
+    fisher_greater_p,
     holm_bonferroni,
     mcnemar_test,
+    newcombe_diff_ci,
     wilcoxon_paired,
     wilson_ci,
 )
@@ -107,10 +108,19 @@ def test_bh_hand_computed():
     assert adj == pytest.approx([0.03, 0.04, 0.04])
 
 
-def test_binomial_greater():
-    assert binomial_greater_p(9, 10, 0.5) == pytest.approx(
-        sps.binomtest(9, 10, 0.5, alternative="greater").pvalue)
-    assert math.isnan(binomial_greater_p(0, 0, 0.5))
+def test_fisher_greater_matches_scipy():
+    assert fisher_greater_p(9, 10, 3, 10) == pytest.approx(
+        sps.fisher_exact([[9, 1], [3, 7]], alternative="greater").pvalue)
+    assert fisher_greater_p(3, 10, 9, 10) > 0.99
+    assert math.isnan(fisher_greater_p(0, 0, 1, 5))
+
+
+def test_newcombe_interval_matches_the_published_example():
+    """Newcombe (1998), Table II, example (a): 56/70 - 48/80, hybrid score interval
+    0.0524 to 0.3339."""
+    lo, hi = newcombe_diff_ci(56, 70, 48, 80)
+    assert lo == pytest.approx(0.0524, abs=1e-4) and hi == pytest.approx(0.3339, abs=1e-4)
+    assert all(math.isnan(x) for x in newcombe_diff_ci(1, 0, 1, 5))
 
 
 def test_wilcoxon_large_samples_match_scipy_without_importing_it():
