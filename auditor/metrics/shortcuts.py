@@ -101,8 +101,23 @@ class CausalEvidence:
 
     @property
     def masking_flips(self) -> bool:
-        """Masking changes more than ``threshold`` of a cell's predictions (lower bound)."""
-        return self.mask is not None and (self.mask["ci"][0] or 0.0) > self.threshold
+        """Masking changes more than ``threshold`` of a cell's predictions (lower bound), and
+        is not mere disruption (:attr:`masking_disrupts_only`)."""
+        return (self.mask is not None and (self.mask["ci"][0] or 0.0) > self.threshold
+                and not self.masking_disrupts_only)
+
+    @property
+    def masking_disrupts_only(self) -> bool:
+        """Masking changes more than ``threshold`` of the cell's predictions, but pasting the
+        region in from other samples (the context swaps and their placebos, on the same
+        cell) changes less than half as many (upper bound against lower bound): what the
+        region shows barely matters; the fill itself (a blurred 90% of the image) throws the
+        model off. Null data with a noisy background do this; it is no shortcut."""
+        m = self.mask
+        if m is None or m.get("natural_paste") is None:
+            return False
+        lo = m["ci"][0] or 0.0
+        return lo > self.threshold and (m["natural_paste"]["ci"][1] or 0.0) < lo / 2
 
     @property
     def swap_follows(self) -> bool:
@@ -181,14 +196,17 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     mask = None
     masked: list[tuple[int, int, list[float | None]]] = []  # flip_stats per cell
     if flip_column(region) in df.columns:
-        best = None
+        best, best_rows = None, None
         for feats, rows in cell_list:
             k, n, ci = flip_stats(df, rows, region, level)
             masked.append((k, n, ci))
             if n and (best is None or (ci[0] or 0.0) > (best["ci"][0] or 0.0)):
                 best = {"group": group_name(feats) if feats else "all", "features": dict(feats),
                         "n": n, "rate": json_float(k / n), "ci": ci}
+                best_rows = rows
         mask = best
+        if mask is not None and best_rows is not None:
+            mask["natural_paste"] = _natural_paste(df, best_rows, attributes, region, level)
     swap = None
     best_key: tuple[bool, bool, float] | None = None
     swap_cell = 0
@@ -228,6 +246,26 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     return CausalEvidence(mask, swap, threshold)
 
 
+def _natural_paste(df: pd.DataFrame, rows: np.ndarray, attributes: Sequence[str],
+                   region: str, level: float) -> dict[str, Any] | None:
+    """The paste of ``region`` from other samples (a context swap or its placebo) that changes
+    the most predictions of ``rows`` (largest upper bound), as ``{swap, placebo, n, rate,
+    ci}``; None when no swap of the region ran."""
+    best = None
+    for name in swap_names(df, attributes, region):
+        r = swap_rates(df[rows], name, level)
+        if not r["n"]:
+            continue
+        for placebo, rate, ci in ((False, r["flip_rate"], r["ci"]),
+                                  (True, r.get("placebo_flip_rate"), r.get("placebo_flip_ci"))):
+            if rate is None or ci is None:
+                continue
+            if best is None or (ci[1] or 0.0) > (best["ci"][1] or 0.0):
+                best = {"swap": name, "placebo": placebo, "n": r["n"], "rate": rate,
+                        "ci": list(ci)}
+    return best
+
+
 def _against(rate: float, ci: Sequence[float | None], region: str, swap: dict[str, Any]
              ) -> str:
     """The placebo's clause of a swap sentence."""
@@ -264,12 +302,17 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
                 f"{pct(s['flip_ci'][0])}–{pct(s['flip_ci'][1])}, n={s['n']})")
             if s.get("placebo_flip_rate") is not None and s.get("placebo_flip_ci"):
                 parts[-1] += _against(s["placebo_flip_rate"], s["placebo_flip_ci"], region, s)
-    if ev.mask is not None and ev.masking_flips:
+    if ev.mask is not None and (ev.masking_flips or ev.masking_disrupts_only):
         m = ev.mask
         where = f" for {describe_group(m['features'])}" if m["features"] else ""
         parts.append(f"{'hiding' if parts else 'Hiding'} the {region} changes "
                      f"{pct(m['rate'])} of predictions{where} ({level:.0%} CI "
                      f"{pct(m['ci'][0])}–{pct(m['ci'][1])}, n={m['n']})")
+        if ev.masking_disrupts_only:
+            nat = m["natural_paste"]
+            parts[-1] += (f", but pasting in the {region} of another sample changes at most "
+                          f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])}): the "
+                          f"model reacts to the masking itself, not to what the {region} shows")
     if ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
         s = ev.swap
         where = f" for {describe_group(s['features'])}" if s["features"] else ""

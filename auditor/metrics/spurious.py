@@ -112,7 +112,7 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
             scored.append((lo, lift, hi, feats, rows))
     causal = causal_evidence(df, region, cell_list, attributes, threshold=reliance_threshold,
                              level=level, min_follow=min_group_size)
-    if not scored and not causal.causal:
+    if not scored and not causal.causal and not causal.masking_disrupts_only:
         return None
     scored.sort(key=lambda s: (-s[0], group_name(s[3])))
     if scored:
@@ -144,6 +144,8 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
     severity = "high" if ("swap_follows" in reasons
                           or ("swap_leans" in reasons and causal.masking_agrees)
                           or ("lift" in reasons and len(reasons) > 1)) else "medium"
+    if not reasons:  # masking's flips are the fill's doing: said, but no evidence
+        reasons, severity = ["masking_disruption"], "low"
 
     wrong = ~df["correct"].astype(bool).to_numpy() if "correct" in df.columns else None
     err: dict[str, Any] = {}
