@@ -43,13 +43,32 @@ def _rate(value: Any, ci: Any, n: Any, extra: str = "") -> str:
     return f"{pct(value)} (n={n}{extra})" if n is not None else pct(value)
 
 
+def _cell(block: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+    """The (class x attribute value) cell called ``name`` ({} when there is none)."""
+    return next((c for c in ((block.get("groups") or {}).get("cells") or [])
+                 if c.get("group") == name), {})
+
+
 def _worst(block: Mapping[str, Any]) -> str:
     """Worst-group accuracy with its cell's Wilson interval and count."""
     metrics = block.get("metrics") or {}
-    name = metrics.get("worst_group")
-    cell = next((c for c in ((block.get("groups") or {}).get("cells") or [])
-                 if c.get("group") == name), {})
+    cell = _cell(block, metrics.get("worst_group"))
     return _rate(metrics.get("worst_group_accuracy"), cell.get("ci"), cell.get("n"))
+
+
+def _worst_change(base: Mapping[str, Any], block: Mapping[str, Any]) -> str:
+    """Worst-group accuracy before → after; when the worst group is another one after, both
+    are named and the first one's own accuracy after is given (the same group, compared)."""
+    text = f"worst-group accuracy {_worst(base)} → {_worst(block)}"
+    before = (base.get("metrics") or {}).get("worst_group")
+    after = (block.get("metrics") or {}).get("worst_group")
+    if not before or not after or before == after:
+        return text
+    text = f"worst-group accuracy {_worst(base)} ({before}) → {_worst(block)} ({after})"
+    same = _cell(block, before)
+    if same.get("accuracy") is None:  # not listed after (too small)
+        return text
+    return f"{text}; {before} itself {_rate(same['accuracy'], same.get('ci'), same.get('n'))}"
 
 
 def _shortcuts(block: Mapping[str, Any], severities=("high",)) -> dict[str, Mapping[str, Any]]:
@@ -272,7 +291,7 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) 
         if name == baseline:
             continue
         cuts = _shortcuts(block)
-        worst = f"worst-group accuracy {_worst(base)} → {_worst(block)}"
+        worst = _worst_change(base, block)
         parts = []
         for region, f in base_cuts.items():
             change = _causal_change(region, f, base, block)

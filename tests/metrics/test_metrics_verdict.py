@@ -12,14 +12,14 @@ def _cue(region, follow, severity="high"):
                    "masking": None}}}
 
 
-def _block(findings, worst, follow_after=None):
+def _block(findings, worst, follow_after=None, group="label=doctor & hair=blond", cells=()):
     swaps = {} if follow_after is None else {"hair:face": {
         "follow_rate": 0.5, "by_class": {"doctor": {
             "follow_rate": follow_after, "follow_ci": [0.05, 0.12], "n_follow": 240}}}}
-    group = "label=doctor & hair=blond"
     return {"findings": findings, "swaps": swaps,
             "metrics": {"worst_group_accuracy": worst, "worst_group": group},
-            "groups": {"cells": [{"group": group, "n": 250, "ci": [worst - 0.03, worst + 0.04]}]}}
+            "groups": {"cells": [{"group": group, "n": 250, "accuracy": worst,
+                                  "ci": [worst - 0.03, worst + 0.04]}, *cells]}}
 
 
 def test_verdict_names_the_shortcut_and_the_ignored_region():
@@ -75,6 +75,21 @@ def test_headline_without_high_shortcuts_says_what_became_of_the_medium_ones():
     none = {"baseline": _block([], 0.9), "other": _block([], 0.95)}
     assert comparison_headline(none, "baseline").startswith("other shows no shortcut either;")
 
+
+
+def test_headline_names_both_worst_groups_when_they_differ():
+    """Null shapes s1 seed 1: 'worst-group accuracy 60% → 85%' compared two different groups;
+    readers took it as one group improving. Both are named, and the first one's own
+    accuracy after is given."""
+    red, cool = "label=circle & patch=red", "label=circle & tint=cool"
+    base = _block([], 0.60, group=red)
+    after = _block([], 0.85, group=cool, cells=[
+        {"group": red, "n": 45, "accuracy": 0.87, "ci": [0.74, 0.94]}])
+    text = comparison_headline({"baseline": base, "rebalanced": after}, "baseline")
+    assert text.endswith(
+        "worst-group accuracy 60% (57%–64%, n=250) (label=circle & patch=red) → 85% (82%–89%, "
+        "n=250) (label=circle & tint=cool); label=circle & patch=red itself 87% (74%–94%, "
+        "n=45).")
 
 
 def _hotspot(box, flip, severity="high", name="hotspot_1"):
