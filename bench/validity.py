@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from auditor.config import SyntheticConfig, parse_config  # noqa: E402
 from auditor.data.synthetic import MARK_BOX, generate_clinic  # noqa: E402
 from auditor.pipeline.run import run_audit  # noqa: E402
+from bench.null_shapes import generate as generate_shapes  # noqa: E402
 
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
 CUE_KINDS = ("hotspot", "concept")
@@ -88,6 +89,13 @@ def _unannotated(bias: float, *, n_train: int, n_test: int, size: int,
     return data
 
 
+def _shapes(shape: str) -> Callable[[int, Path], dict]:
+    """A null dataset of another shape (:mod:`bench.null_shapes`)."""
+    def data(seed: int, work: Path) -> dict:
+        return {**generate_shapes(shape, seed, work / "data"), "normalize": "imagenet"}
+    return data
+
+
 @dataclass
 class Case:
     """One dataset recipe.
@@ -95,23 +103,25 @@ class Case:
     Attributes:
         name: case id (``--cases``).
         data: ``(seed, work folder) -> data section`` of the config.
-        attribute: the attribute the rebalanced model balances.
+        attribute: the attribute(s) the rebalanced model balances.
         planted: the region carrying the planted shortcut (None: a null case; ``MARK``: the
             unannotated corner mark).
         expected: the expected regions.
         epochs: training epochs of both models.
         note: one line for ``--list`` and the table.
         analysis: extra keys of the config's ``analysis`` section.
+        default: run without ``--cases`` (the extra null shapes are opt-in: 20 more minutes).
     """
 
     name: str
     data: Callable[[int, Path], dict]
-    attribute: str
+    attribute: str | list[str]
     planted: str | None
     expected: list[str] = field(default_factory=lambda: ["object"])
     epochs: int = 5
     note: str = ""
     analysis: dict = field(default_factory=dict)
+    default: bool = True
 
 
 CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
@@ -139,6 +149,12 @@ CASES: dict[str, Case] = {c.name: c for c in [
          note="clinic-null read without its region annotations (manifest only)"),
     Case("mark-0.95-unannotated", _unannotated(0.5, **CLINIC, corner_mark=0.95), "hair", MARK,
          expected=[], note="mark-0.95 read without its region annotations (manifest only)"),
+    Case("shapes-null-4x2", _shapes("4x2"), ["tint", "patch"], None, default=False,
+         note="4 shapes, background tint and a patch colour, both independent of the class"),
+    Case("shapes-null-imbalanced", _shapes("imbalanced"), "tint", None, default=False,
+         note="3 shapes at 60/30/10%, a patch colour (80/20) independent of the class"),
+    Case("shapes-null-6val", _shapes("6val"), "patch", None, default=False,
+         note="2 shapes, a patch of 6 colours (35% down to 4%) independent of the class"),
 ]}
 
 
@@ -149,8 +165,10 @@ def config_for(case: Case, seed: int, work: Path) -> dict:
         "name": f"{case.name}-s{seed}", "output_dir": str(work / "run"), "seed": seed,
         "device": "cpu", "data": case.data(seed, work),
         "models": [{"name": "baseline", "train": {**train, "balance": "none"}},
-                   {"name": "rebalanced", "train": {**train, "balance": "group",
-                                                    "balance_by": [case.attribute]}}],
+                   {"name": "rebalanced", "train": {
+                       **train, "balance": "group",
+                       "balance_by": ([case.attribute] if isinstance(case.attribute, str)
+                                      else list(case.attribute))}}],
         "saliency": {"methods": ["gradcam"]},
         "analysis": {"expected_regions": case.expected, "sanity_check": False,
                      "n_bootstrap": 200, **case.analysis},
@@ -290,8 +308,9 @@ def medium_texts(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", default=",".join(CASES),
-                   help=f"comma-separated, from: {', '.join(CASES)}")
+    p.add_argument("--cases", default=",".join(n for n, c in CASES.items() if c.default),
+                   help=f"comma-separated, from: {', '.join(CASES)} (default: all but the "
+                        "shapes-null ones)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--work", type=Path, default=Path("runs/validity"), help="scratch folder")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
@@ -306,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.list:
         for c in CASES.values():
-            print(f"{c.name:<14} planted={c.planted or '-':<11} {c.note}")
+            print(f"{c.name:<24} planted={c.planted or '-':<11} "
+                  f"{'' if c.default else '(opt-in) '}{c.note}")
         return 0
     if args.table:
         loaded = [r for f in args.table for r in json.loads(f.read_text())]

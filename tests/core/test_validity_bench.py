@@ -1,6 +1,7 @@
 """bench/validity.py scores findings as docs/validity.md says (hand-made summaries)."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -95,3 +96,25 @@ def test_mark_null_case_counts_any_high_cue_finding():
     cfg = validity.config_for(case, 0, validity.Path("/tmp/x"))
     assert cfg["analysis"]["cues"] == "on"
     assert cfg["data"]["synthetic"]["corner_mark"] == 0.5
+
+
+def test_null_shapes_write_a_dataset_the_config_accepts(tmp_path):
+    """The opt-in shapes-null cases: attributes drawn independently of the class, COCO regions
+    for the object and the patch, a data section parse_config takes."""
+    import pandas as pd
+
+    from auditor.config import parse_config
+    from bench.null_shapes import generate
+
+    data = generate("4x2", 0, tmp_path / "data", n_train=30, n_val=0, n_test=10)
+    manifest = pd.read_csv(data["manifest"])
+    assert list(manifest.columns) == ["path", "label", "split", "tint", "patch"]
+    assert manifest["split"].value_counts().to_dict() == {"train": 30, "test": 10}
+    assert set(manifest["label"]) <= {"circle", "square", "triangle", "cross"}
+    cfg = parse_config({"name": "t", "output_dir": str(tmp_path / "run"), "data": data,
+                        "models": [{"name": "m"}]}, base_dir=tmp_path)
+    assert cfg.data.attributes == ["tint", "patch"]
+    coco = json.loads(Path(data["regions"]["path"]).read_text())
+    assert len(coco["images"]) == 40 and len(coco["annotations"]) == 80
+    case = validity.CASES["shapes-null-4x2"]
+    assert case.planted is None and not case.default
