@@ -251,10 +251,28 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
 
 
 _SLICE_HIDDEN = ("features",)
-_SLICE_HEADERS = {"ci": "error rate CI", "p": "p", "p_adj": "p (adjusted)", "n": "n"}
+_SLICE_HEADERS = {"ci": "error rate CI", "p": "p", "p_adj": "p (adjusted)", "n": "n",
+                  "reference": "compared with", "excess": "excess (points)",
+                  "excess_ci": "excess CI (points)"}
+
+
+def _slice_reference(ref: Mapping[str, Any]) -> str:
+    """``label=doctor, other hair: 5% (n=60)``: the rest of the slice's parent."""
+    feats = ref.get("features") or {}
+    where = ", ".join(f"{k}={v}" for k, v in feats.items())
+    other = f"other {'class' if ref.get('other') == 'label' else ref.get('other')}"
+    return (f"{where + ', ' if where else ''}{other}: {f.pct(ref.get('error_rate'))} "
+            f"(n={f.count(ref.get('n'))})")
 
 
 def _slice_cell(key: str, value: Any) -> str:
+    if key == "reference" and isinstance(value, Mapping):
+        return _slice_reference(value)
+    if key == "excess":
+        return f"{100 * value:+.0f}" if f.is_num(value) else f.DASH
+    if key == "excess_ci":
+        pair = f.ci_pair(value)
+        return f"{100 * pair[0]:+.0f} to {100 * pair[1]:+.0f}" if pair else f.DASH
     if key.endswith("error_rate") or key in ("accuracy", "share"):
         return f.pct(value)
     if key == "ci":

@@ -162,6 +162,9 @@ def test_both_embedding_shapes_and_listed_cluster_members_are_used(rendered, fak
     listed = summary["models"]["baseline"]["clusters"][0]["members"]
     assert [t["id"] for t in base["galleries"][0]["thumbs"]] == listed[:3]
     assert base["slices"][0][base["slice_keys"].index("error rate")] == "39.0%"
+    row = dict(zip(base["slice_keys"], base["slices"][0], strict=True))
+    assert row["compared with"] == "label=doctor, other hair: 5.0% (n=40)"
+    assert (row["excess (points)"], row["excess CI (points)"]) == ("+34", "+18 to +49")
 
 
 def test_samples_missing_required_columns_leave_sections_empty_not_crashing(fake_run):
