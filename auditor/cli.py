@@ -289,6 +289,10 @@ def compare(
     if result.not_comparable:
         console.print(f"[yellow]attention not compared:[/] {_safe(result.comparison.notes[0])}",
                       highlight=False, soft_wrap=True)
+    if run_a.resolve() == run_b.resolve() and result.run_a.model == result.run_b.model:
+        console.print(f"[yellow]note:[/] A and B are the same model ({_safe(result.run_a.model)} "
+                      "of one run), so nothing can change; compare two runs, or two models of "
+                      "one run with --model-a and --model-b", highlight=False, soft_wrap=True)
     for key, path in paths.items():
         console.print(f"  {key:<5} {_safe(path)}", soft_wrap=True)
 

@@ -170,6 +170,7 @@ def test_compare_and_report_import_no_torch(before, tmp_path):
     # its bars are HTML, so it needs no matplotlib either
     assert done.stdout.strip().endswith("NO-MATPLOTLIB\nNO-TORCH"), done.stdout + done.stderr
     assert (tmp_path / "c/compare.json").is_file()
+    assert "note: A and B are the same model" in " ".join(done.stdout.split())
     done = _light(["report", str(run), "--no-pdf"])
     assert done.stdout.strip().endswith("NO-TORCH"), done.stdout + done.stderr
     assert "report.html" in done.stdout
