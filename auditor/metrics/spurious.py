@@ -25,7 +25,11 @@ One finding per region; its title puts the causal evidence first. Severity:
   OR masking the region flips more than ``reliance_threshold`` of a cell's predictions);
 * ``medium`` — any one kind of evidence alone, including a swap whose follow rate beats the
   placebo (lower bound above its upper bound) and reaches half of ``reliance_threshold``
-  without clearing it: a real but small reliance.
+  without clearing it: a real but small reliance;
+* ``low`` — masking flips that are the fill's doing: pasting the region in from other samples
+  changes less than half as many of the cell's predictions
+  (:attr:`~auditor.metrics.shortcuts.CausalEvidence.masking_disrupts_only`); said in the
+  title, no evidence of a cue.
 
 The evidence also reports whether wrong answers put more mass on the region than right ones
 (one-sided Mann-Whitney U over the whole table), the flip rate for the expected region, and
