@@ -2,7 +2,11 @@
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sps
 
 from auditor.metrics.findings import slice_findings
@@ -94,3 +98,21 @@ def test_a_subgroup_of_a_harder_class_is_still_found(make_table):
     assert found[0].severity == "high" and ev["reference"]["error_rate"] == pytest.approx(0.05)
     assert ev["excess_ci"][0] > 0.2
     assert "against 5% for samples of class doctor with another hair (n=60" in found[0].title
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["x", "y"]),
+                          st.booleans()), min_size=12, max_size=60))
+def test_a_slice_and_its_reference_make_up_its_parent(rows):
+    """Whatever the table: the reference is the rest of the parent the slice is reported
+    against, never the slice's own rows, and the excess is measured against it."""
+    df = pd.DataFrame(rows, columns=["label", "hair", "correct"])
+    for s in find_slices(df, ["hair"], min_support=1):
+        parent = np.ones(len(df), dtype=bool)
+        for c, v in s.reference.items():
+            parent &= df[c].astype(str).to_numpy() == v
+        assert s.other in s.features and s.other not in s.reference
+        assert s.n + s.reference_n == int(parent.sum())
+        inside = parent & (df[s.other].astype(str).to_numpy() != s.features[s.other])
+        assert s.reference_errors == int((~df["correct"].to_numpy())[inside].sum())
+        assert s.excess == pytest.approx(s.error_rate - s.reference_errors / s.reference_n)
