@@ -110,14 +110,18 @@ class CausalEvidence:
     def masking_disrupts_only(self) -> bool:
         """Masking changes more than ``threshold`` of the cell's predictions, but pasting the
         region in from other samples (the context swaps and their placebos, on the same
-        cell) changes less than half as many (upper bound against lower bound): what the
-        region shows barely matters; the fill itself (a blurred 90% of the image) throws the
-        model off. Null data with a noisy background do this; it is no shortcut."""
+        cell) changes significantly fewer (its upper bound under masking's lower bound) and
+        at most half as many: what the region shows matters little; the fill itself (a
+        blurred 90% of the image) throws the model off. Null data with a noisy background do
+        this; it is no shortcut. (A model that reads the region's content is moved by a
+        paste from a sample whose content points elsewhere: half the time or more.)"""
         m = self.mask
-        if m is None or m.get("natural_paste") is None:
+        nat = None if m is None else m.get("natural_paste")
+        if nat is None:
             return False
         lo = m["ci"][0] or 0.0
-        return lo > self.threshold and (m["natural_paste"]["ci"][1] or 0.0) < lo / 2
+        return (lo > self.threshold and (nat["ci"][1] or 0.0) < lo
+                and (nat["rate"] or 0.0) <= (m["rate"] or 0.0) / 2)
 
     @property
     def swap_follows(self) -> bool:

@@ -15,8 +15,9 @@ The test is a one-sided Fisher exact test of the slice's errors against the refe
 (``scipy.stats.fisher_exact``); with two references the larger p-value counts (the slice must
 beat both). p-values are corrected over all tested slices (Holm by default, or
 Benjamini-Hochberg); corrected p < ``alpha`` is ``significant``. The error rate carries a
-Wilson interval and the excess over the reference a Newcombe interval. A slice that equals its
-parent (one attribute value only) is not tested: its parent says the same.
+Wilson interval and the excess over the reference a Newcombe interval at the
+Bonferroni-corrected level (a high finding needs its lower bound to clear the bar). A slice
+that equals its parent (one attribute value only) is not tested: its parent says the same.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ class Slice:
             reference does not meet (``{"label": "doctor"}``, ``"hair"``: doctors of other
             hair); with two parents, the one with the higher error rate.
         reference_n, reference_errors, reference_error_rate: the reference's counts and rate.
-        excess_ci: Newcombe interval of ``error_rate - reference_error_rate``.
+        excess_ci: Newcombe interval of ``error_rate - reference_error_rate`` at
+            ``excess_ci_level``: ``level`` Bonferroni-corrected over the slices tested (the
+            slices reported are the strongest of many, like a group gap's pair).
         p, p_adj: one-sided Fisher p-value (the larger over the references) and its corrected
             value.
         significant: ``p_adj < alpha``.
@@ -78,6 +81,7 @@ class Slice:
     reference_errors: int = 0
     reference_error_rate: float = math.nan
     excess_ci: tuple[float, float] = (math.nan, math.nan)
+    excess_ci_level: float = math.nan
 
     @property
     def excess(self) -> float:
@@ -94,6 +98,7 @@ class Slice:
                               "error_rate": json_float(self.reference_error_rate)},
                 "excess": json_float(self.excess),
                 "excess_ci": [json_float(self.excess_ci[0]), json_float(self.excess_ci[1])],
+                "excess_ci_level": json_float(self.excess_ci_level),
                 "p": json_float(self.p), "p_adj": json_float(self.p_adj),
                 "significant": self.significant}
 
@@ -146,7 +151,8 @@ def find_slices(df: pd.DataFrame, attributes: Sequence[str], *, include_class: b
         min_support: slices with fewer samples are not tested (nor listed).
         alpha: significance level after correction.
         correction: ``"holm"`` (family-wise) or ``"bh"`` (false discovery rate).
-        level: confidence level of the Wilson and Newcombe intervals.
+        level: confidence level of the Wilson intervals; the Newcombe intervals of the
+            excess are at it, Bonferroni-corrected over the slices tested.
 
     Returns:
         Tested slices, significant ones first, then by p-value and error rate.
@@ -177,10 +183,12 @@ def find_slices(df: pd.DataFrame, attributes: Sequence[str], *, include_class: b
         return []
     pvals = np.array([t.p for t in raw])
     adj = holm_bonferroni(pvals) if correction == "holm" else benjamini_hochberg(pvals)
+    excess_level = 1 - (1 - level) / len(raw)  # Bonferroni: the strongest of len(raw)
     out = [Slice(group_name(t.features), t.features, t.n, t.k, t.k / t.n,
                  wilson_ci(t.k, t.n, level), overall, t.p, float(q), bool(q < alpha),
                  reference=t.parent, other=t.other, reference_n=t.ref_n,
                  reference_errors=t.ref_k, reference_error_rate=t.ref_k / t.ref_n,
-                 excess_ci=newcombe_diff_ci(t.k, t.n, t.ref_k, t.ref_n, level))
+                 excess_ci=newcombe_diff_ci(t.k, t.n, t.ref_k, t.ref_n, excess_level),
+                 excess_ci_level=excess_level)
            for t, q in zip(raw, adj, strict=True)]
     return sorted(out, key=lambda s: (not s.significant, s.p, -s.error_rate, s.name))

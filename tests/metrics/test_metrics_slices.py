@@ -11,6 +11,7 @@ from scipy import stats as sps
 
 from auditor.metrics.findings import slice_findings
 from auditor.metrics.slices import find_slices
+from auditor.metrics.stats import newcombe_diff_ci
 
 MASS = {"face": 0.1, "object": 0.6, "background": 0.3}
 
@@ -116,3 +117,23 @@ def test_a_slice_and_its_reference_make_up_its_parent(rows):
         inside = parent & (df[s.other].astype(str).to_numpy() != s.features[s.other])
         assert s.reference_errors == int((~df["correct"].to_numpy())[inside].sum())
         assert s.excess == pytest.approx(s.error_rate - s.reference_errors / s.reference_n)
+
+
+def test_the_strongest_of_many_slices_needs_a_corrected_interval_for_high(make_table):
+    """Null shapes s1 seed 1 (session 7): circle & patch=red 18/45 wrong against 10/73 for the
+    other circles, corrected p=0.044, was HIGH on a 95% interval of the excess; on 3,000 fresh
+    images patch=red made no difference. Picked as the strongest of every slice tested, its
+    interval is Bonferroni-corrected: medium."""
+    cells = {("doctor", "h1"): {"n": 45, "wrong": 18, "mass": MASS},
+             ("doctor", "h2"): {"n": 37, "wrong": 5, "mass": MASS},
+             ("doctor", "h3"): {"n": 36, "wrong": 5, "mass": MASS}}
+    cells.update({("nurse", h): {"n": 40, "wrong": 4, "mass": MASS} for h in ("h1", "h2", "h3")})
+    slices = find_slices(make_table(cells), ["hair"], min_support=10)
+    s = next(s for s in slices if s.name == "hair=h1 & label=doctor")
+    assert s.significant and s.excess == pytest.approx(18 / 45 - 10 / 73)
+    assert s.excess_ci_level == pytest.approx(1 - 0.05 / len(slices))
+    uncorrected = newcombe_diff_ci(18, 45, 10, 73)
+    assert uncorrected[0] >= 0.1 > s.excess_ci[0]  # high at 95%, not at the corrected level
+    (f,) = [f for f in slice_findings(slices, gap_threshold=0.1)
+            if f.evidence["slice"] == s.name]
+    assert f.severity == "medium"

@@ -186,8 +186,8 @@ def test_a_small_but_real_swap_effect_is_said_beside_the_masking_evidence():
                  (("cup", "nature", 100), {}), (("cup", "urban", 100), {})])
     cup_nature = ((df["label"] == "cup") & (df["scene"] == "nature")).to_numpy()
     df["flip_background"] = cup_nature & (np.arange(len(df)) % 5 < 2)
-    # a natural background changes 12 of those 100 too: masking is not only disruption
-    some = cup_nature & (np.arange(len(df)) % 25 < 3)
+    # a natural background changes 25 of those 100 too: masking is not only disruption
+    some = cup_nature & (np.arange(len(df)) % 4 == 0)
     df.loc[some, [f"swap_pred_{SWAP}", swap_placebo_column(SWAP)]] = "cat"
     (f,) = _findings(df)
     assert f.severity == "medium"
@@ -217,8 +217,17 @@ def test_masking_that_only_disrupts_is_said_but_is_no_evidence():
     assert f.title.startswith("Hiding the background changes 99% of predictions for class cup")
     assert ("but pasting in the background of another sample changes at most 10%"
             in f.title and "reacts to the masking itself" in f.title)
-    # the same flips where a natural background of the same scene changes half of them: what
+    # the same flips where a natural background of the same scene changes 60% of them: what
     # the background shows matters, so masking is evidence again (medium)
-    df.loc[cup & (np.arange(len(df)) % 2 == 0), swap_placebo_column(SWAP)] = "cat"
+    df.loc[cup & (np.arange(len(df)) % 5 < 3), swap_placebo_column(SWAP)] = "cat"
     (g,) = _findings(df)
     assert (g.severity, g.evidence["severity_reasons"]) == ("medium", ["reliance"])
+    # Session 7, null shapes s1 seed 1: masking 60% (47%-72%, n=58), another sample's
+    # background 17% (10%-29%): significantly fewer and under half: disruption
+    df = _table([(("cat", "nature", 58), {}), (("cup", "nature", 58), {})])
+    cup = (df["label"] == "cup").to_numpy()
+    df["flip_background"] = cup & (np.arange(len(df)) % 58 < 35)
+    df.loc[cup & (np.arange(len(df)) % 58 >= 48), f"swap_pred_{SWAP}"] = "cat"
+    (h,) = _findings(df)
+    assert h.severity == "low" and h.evidence["causal"]["masking"]["natural_paste"]["rate"] \
+        == pytest.approx(10 / 58)
