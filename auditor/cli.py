@@ -33,8 +33,6 @@ app.add_typer(data_app, name="data")
 
 console = Console()
 err_console = Console(stderr=True)
-
-
 INTERRUPTED = "interrupted; run the same command again to resume"
 
 
@@ -290,9 +288,8 @@ def compare(
         console.print(f"[yellow]attention not compared:[/] {_safe(result.comparison.notes[0])}",
                       highlight=False, soft_wrap=True)
     if run_a.resolve() == run_b.resolve() and result.run_a.model == result.run_b.model:
-        console.print(f"[yellow]note:[/] A and B are the same model ({_safe(result.run_a.model)} "
-                      "of one run), so nothing can change; compare two runs, or two models of "
-                      "one run with --model-a and --model-b", highlight=False, soft_wrap=True)
+        console.print("[yellow]note:[/] A and B are the same model, so nothing can change; "
+                      "compare two runs, or two models of one run with --model-a and --model-b")
     for key, path in paths.items():
         console.print(f"  {key:<5} {_safe(path)}", soft_wrap=True)
 
