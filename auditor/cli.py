@@ -239,8 +239,7 @@ def _synth(generate: Any, out: Path, seed: int, **options: Any) -> None:
     try:
         with _progress() as bars:
             sink = _Bars(bars)
-            manifest = generate(out, cfg, seed=seed,
-                                progress=lambda d, t: sink("generate", d, t))
+            manifest = generate(out, cfg, seed=seed, progress=lambda d, t: sink("generate", d, t))
     except AuditorError as err:
         _fail(err)
         return
