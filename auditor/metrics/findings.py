@@ -8,7 +8,8 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
 * ``group_gap`` — among the (class x attribute value) cells with at least ``min_group_size``
   samples, compared within their class, and separately among the values of each attribute:
   worst vs best group (:func:`auditor.metrics.groups.worst_and_best`), Fisher exact test
-  Bonferroni-corrected over every pair the two were picked from.
+  Bonferroni-corrected over every pair the two were picked from; high needs the gap's
+  Newcombe lower bound at that corrected level to reach ``gap_threshold``.
 * ``misclassification_cluster`` — a cluster (:mod:`auditor.metrics.clusters`) with an enriched
   attribute value; its severity depends on the slice behind it (does that value's own error
   rate for the cluster's confusion differ?).
@@ -23,8 +24,9 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
   every disparity tested. Masses below 1% on both sides are not compared. A mass difference is
   phrased from the group with more mass ("group X's predictions rest more on <region>"): on a
   spurious region less attention is the better side.
-* ``slice`` (extra) — a significant slice (:mod:`auditor.metrics.slices`). At most three,
-  skipping slices nested in one already reported.
+* ``slice`` (extra) — a significant slice (:mod:`auditor.metrics.slices`), graded on its
+  excess over the rest of its parent; a class on its own is at most medium and worded as a
+  harder class. At most three, skipping slices nested in or around one already reported.
 
 Findings come back sorted by severity, then kind.
 """
@@ -270,8 +272,9 @@ def coarse_map_finding(target_layer: str, map_size: Sequence[int], image_size: i
 
 
 def _slice_title(s: Slice, severity: Severity, gap_threshold: float, level: float) -> str:
-    """``Samples with class doctor, hair=blond are misclassified 94% ... against 2% for class
-    doctor with another hair (n=150) ...``; a class alone is worded as a harder class."""
+    """``Samples with class doctor, hair=blond are misclassified 94% ... against 2% for samples
+    of class doctor with another hair (n=150; ...)``; a class alone is worded as a harder
+    class."""
     head = (f"{pct(s.error_rate)} of the time ({level:.0%} CI {pct(s.ci[0])}–{pct(s.ci[1])}, "
             f"n={s.n})")
     tail = (f"; {100 * s.excess:.0f} points, under the {100 * gap_threshold:.0f}-point minimum "
@@ -296,9 +299,10 @@ def slice_findings(slices: Sequence[Slice], *, gap_threshold: float, max_finding
     """``slice`` findings for the strongest significant slices (see the module docstring).
 
     Each slice is graded on its excess over its reference (the rest of its parent, see
-    :mod:`auditor.metrics.slices`) and the Newcombe lower bound of that excess; a class on its
-    own is at most medium (a harder class is no subgroup finding). Slices are taken by
-    severity, then excess; a slice nested in or around one already taken adds nothing.
+    :mod:`auditor.metrics.slices`) and the Newcombe lower bound of that excess at the
+    Bonferroni-corrected level; a class on its own is at most medium (a harder class is no
+    subgroup finding). Slices are taken by severity, then excess; a slice nested in or around
+    one already taken adds nothing.
 
     Args:
         skip: feature sets already reported (e.g. the worst group of a ``group_gap``
