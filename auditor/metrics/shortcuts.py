@@ -312,11 +312,14 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
         parts.append(f"{'hiding' if parts else 'Hiding'} the {region} changes "
                      f"{pct(m['rate'])} of predictions{where} ({level:.0%} CI "
                      f"{pct(m['ci'][0])}–{pct(m['ci'][1])}, n={m['n']})")
+        nat = m.get("natural_paste")
         if ev.masking_disrupts_only:
-            nat = m["natural_paste"]
             parts[-1] += (f", but pasting in the {region} of another sample changes at most "
                           f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])}): the "
                           f"model reacts to the masking itself, not to what the {region} shows")
+        elif nat is not None and len(parts) == 1:  # masking alone: what a natural paste does
+            parts[-1] += (f", and pasting in the {region} of another sample changes "
+                          f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])})")
     if ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
         s = ev.swap
         where = f" for {describe_group(s['features'])}" if s["features"] else ""
