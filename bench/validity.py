@@ -32,8 +32,10 @@ The clinic cases use the demo's sizes (3000 train / 600 test images, 64 px); the
 and ``analysis.cues: on`` (the data has annotated regions, which would leave hotspots and
 concepts off). The ``-unannotated`` cases read the same data from its manifest alone, no
 region and no expected region, as most users' data comes: a hotspot may then be the object
-itself. Budget: about 20 minutes for every case at seeds 0-2 on 2 CPU cores (one
-saliency method, no sanity check, no report).
+itself. The ``shapes-null-*`` cases (:mod:`bench.null_shapes`, 1500 / 500 at 48 px) are null
+data of other shapes: up to 4 classes, class imbalance, an attribute of 6 values. Budget:
+about 20 minutes for every case at seeds 0-2 on 2 CPU cores (one saliency method, no sanity
+check, no report).
 
 Add a case by adding a :class:`Case` to :data:`CASES` (``data`` returns the config's ``data``
 section for a seed and a work folder, so a case may write its own files).
@@ -110,7 +112,6 @@ class Case:
         epochs: training epochs of both models.
         note: one line for ``--list`` and the table.
         analysis: extra keys of the config's ``analysis`` section.
-        default: run without ``--cases`` (the extra null shapes are opt-in: 20 more minutes).
     """
 
     name: str
@@ -121,7 +122,6 @@ class Case:
     epochs: int = 5
     note: str = ""
     analysis: dict = field(default_factory=dict)
-    default: bool = True
 
 
 CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
@@ -149,11 +149,11 @@ CASES: dict[str, Case] = {c.name: c for c in [
          note="clinic-null read without its region annotations (manifest only)"),
     Case("mark-0.95-unannotated", _unannotated(0.5, **CLINIC, corner_mark=0.95), "hair", MARK,
          expected=[], note="mark-0.95 read without its region annotations (manifest only)"),
-    Case("shapes-null-4x2", _shapes("4x2"), ["tint", "patch"], None, default=False,
+    Case("shapes-null-4x2", _shapes("4x2"), ["tint", "patch"], None,
          note="4 shapes, background tint and a patch colour, both independent of the class"),
-    Case("shapes-null-imbalanced", _shapes("imbalanced"), "tint", None, default=False,
+    Case("shapes-null-imbalanced", _shapes("imbalanced"), "tint", None,
          note="3 shapes at 60/30/10%, a patch colour (80/20) independent of the class"),
-    Case("shapes-null-6val", _shapes("6val"), "patch", None, default=False,
+    Case("shapes-null-6val", _shapes("6val"), "patch", None,
          note="2 shapes, a patch of 6 colours (35% down to 4%) independent of the class"),
 ]}
 
@@ -308,9 +308,8 @@ def medium_texts(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", default=",".join(n for n, c in CASES.items() if c.default),
-                   help=f"comma-separated, from: {', '.join(CASES)} (default: all but the "
-                        "shapes-null ones)")
+    p.add_argument("--cases", default=",".join(CASES),
+                   help=f"comma-separated, from: {', '.join(CASES)}")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--work", type=Path, default=Path("runs/validity"), help="scratch folder")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
@@ -325,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.list:
         for c in CASES.values():
-            print(f"{c.name:<24} planted={c.planted or '-':<11} "
-                  f"{'' if c.default else '(opt-in) '}{c.note}")
+            print(f"{c.name:<24} planted={c.planted or '-':<11} {c.note}")
         return 0
     if args.table:
         loaded = [r for f in args.table for r in json.loads(f.read_text())]

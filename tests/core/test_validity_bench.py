@@ -117,4 +117,4 @@ def test_null_shapes_write_a_dataset_the_config_accepts(tmp_path):
     coco = json.loads(Path(data["regions"]["path"]).read_text())
     assert len(coco["images"]) == 40 and len(coco["annotations"]) == 80
     case = validity.CASES["shapes-null-4x2"]
-    assert case.planted is None and not case.default
+    assert case.planted is None and case.attribute == ["tint", "patch"]
