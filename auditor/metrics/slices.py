@@ -116,17 +116,17 @@ class _Tested:
 
 
 def _test(features: dict[str, str], sel: np.ndarray, wrong: np.ndarray,
-          values: dict[str, np.ndarray]) -> _Tested | None:
+          eq: dict[str, dict[str, np.ndarray]]) -> _Tested | None:
     """The slice against each reference (the rest of each parent): the one with the highest
     error rate is reported and the largest p-value counts. None when a reference is empty
-    (the slice is its parent)."""
+    (the slice is its parent). ``eq[column][value]``: the rows with that value."""
     n, k = int(sel.sum()), int(wrong[sel].sum())
     refs = []
     for col in features:
         parent = {c: v for c, v in features.items() if c != col}
         ref = ~sel
         for c, v in parent.items():
-            ref = ref & (values[c] == v)
+            ref &= eq[c][v]
         ref_n, ref_k = int(ref.sum()), int(wrong[ref].sum())
         if ref_n == 0:
             return None
@@ -166,17 +166,18 @@ def find_slices(df: pd.DataFrame, attributes: Sequence[str], *, include_class: b
     overall = float(wrong.mean())
     values = {c: (df[c].astype(str) if c == "label" else attribute_values(df, c)).to_numpy()
               for c in cols}
+    eq = {c: {str(v): values[c] == v for v in set(values[c].tolist())} for c in cols}
     raw: list[_Tested] = []
     for order in range(1, max(1, max_order) + 1):
         for combo in itertools.combinations(cols, order):
             for key in sorted(set(zip(*[values[c] for c in combo], strict=True))):
+                feats = {c: str(v) for c, v in zip(combo, key, strict=True)}
                 sel = np.ones(len(df), dtype=bool)
-                for c, v in zip(combo, key, strict=True):
-                    sel &= values[c] == v
+                for c, v in feats.items():
+                    sel &= eq[c][v]
                 if int(sel.sum()) < min_support:
                     continue
-                tested = _test({c: str(v) for c, v in zip(combo, key, strict=True)}, sel,
-                               wrong, values)
+                tested = _test(feats, sel, wrong, eq)
                 if tested is not None:
                     raw.append(tested)
     if not raw:
