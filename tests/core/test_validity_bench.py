@@ -118,3 +118,16 @@ def test_null_shapes_write_a_dataset_the_config_accepts(tmp_path):
     assert len(coco["images"]) == 40 and len(coco["annotations"]) == 80
     case = validity.CASES["shapes-null-4x2"]
     assert case.planted is None and case.attribute == ["tint", "patch"]
+
+
+def test_slice_power_bench_finds_a_large_planted_subgroup_and_no_false_one():
+    """bench/slice_power.py: a 30-point subgroup in 150-sample cells is found high, and a
+    class that is merely harder names no subgroup (docs/findings.md, Calibration)."""
+    import numpy as np
+
+    from bench import slice_power
+
+    rng = np.random.default_rng(0)
+    assert slice_power.grade(slice_power.table(rng, 450, planted=0.3),
+                             {"label": "1", "patch": "red"}) == "high"
+    assert slice_power.grade(slice_power.table(rng, 240, harder=0.3), None) is None
