@@ -18,7 +18,7 @@ __all__ = ["cluster_findings"]
 def _slice_sentence(sl: ConfusionSlice | None, level: float) -> str:
     if sl is None:
         return ""
-    t, p = sl.confusion.split("->")
+    t, p = sl.true, sl.pred
     if sl.n_rest == 0:
         return (f"every class-{t} sample has {sl.attribute}={sl.value}, so its own error rate "
                 "cannot be compared with the rest of the class")

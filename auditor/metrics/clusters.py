@@ -75,7 +75,8 @@ class ConfusionSlice:
     """Class-``true`` samples with ``attribute=value``: how often they are predicted ``pred``.
 
     Attributes:
-        confusion: ``"true->pred"``.
+        true, pred: the confusion's true and predicted class (:attr:`confusion` is
+            ``"true->pred"``, for display: class names may contain ``->``).
         attribute, value: the slice within class ``true``.
         n, confused: class samples with the value, and how many of them were predicted
             ``pred``; n_rest, confused_rest: the same for the rest of the class.
@@ -86,7 +87,8 @@ class ConfusionSlice:
             value over every slice tested for the model's clusters.
     """
 
-    confusion: str
+    true: str
+    pred: str
     attribute: str
     value: str
     n: int
@@ -97,6 +99,10 @@ class ConfusionSlice:
     share_in_class: float
     p: float
     p_adj: float
+
+    @property
+    def confusion(self) -> str:
+        return f"{self.true}->{self.pred}"
 
     @property
     def rate(self) -> float:
@@ -112,7 +118,8 @@ class ConfusionSlice:
         return self.rate - self.rate_rest
 
     def to_dict(self) -> dict[str, Any]:
-        return {"confusion": self.confusion, "attribute": self.attribute, "value": self.value,
+        return {"confusion": self.confusion, "true": self.true, "pred": self.pred,
+                "attribute": self.attribute, "value": self.value,
                 "n": self.n, "confused": self.confused, "rate": json_float(self.rate),
                 "n_rest": self.n_rest, "confused_rest": self.confused_rest,
                 "rate_rest": json_float(self.rate_rest), "effect": json_float(self.effect),
@@ -235,25 +242,26 @@ def _projection(x: np.ndarray, seed: int) -> np.ndarray:
     return coords
 
 
-def _top_confusion(true: np.ndarray, pred: np.ndarray) -> tuple[str, float]:
-    """The most common ``"true->pred"`` pair of some errors (ties: alphabetical) and its share."""
-    counts = pd.Series([f"{t}->{p}" for t, p in zip(true, pred, strict=True)]).value_counts()
+def _top_confusion(true: np.ndarray, pred: np.ndarray) -> tuple[tuple[str, str], float]:
+    """The most common ``(true, pred)`` pair of some errors (ties: alphabetical) and its
+    share."""
+    counts = pd.Series(list(zip(true.tolist(), pred.tolist(), strict=True))).value_counts()
     top = sorted(counts[counts == counts.max()].index)[0]
-    return str(top), float(counts[top] / counts.sum())
+    return (str(top[0]), str(top[1])), float(counts[top] / counts.sum())
 
 
-def _confusion_slices(confusions: Sequence[str], true: np.ndarray, pred: np.ndarray,
-                      attr_values: dict[str, np.ndarray]) -> list[ConfusionSlice]:
+def _confusion_slices(confusions: Sequence[tuple[str, str]], true: np.ndarray,
+                      pred: np.ndarray, attr_values: dict[str, np.ndarray]
+                      ) -> list[ConfusionSlice]:
     """Every (confusion, attribute, value) slice of the given confusions, Holm-corrected.
 
     Args:
-        confusions: ``"true->pred"`` pairs.
+        confusions: ``(true, pred)`` pairs.
         true, pred: ``[N]`` class names of every audited sample.
         attr_values: ``{attribute: [N] values}``.
     """
     found: list[ConfusionSlice] = []
-    for conf in confusions:
-        t, p = conf.split("->")
+    for t, p in confusions:
         in_class = true == t
         confused = pred[in_class] == p
         for attr, vals in attr_values.items():
@@ -262,7 +270,7 @@ def _confusion_slices(confusions: Sequence[str], true: np.ndarray, pred: np.ndar
                 has = cls_vals == value
                 _, pval = fisher_enrichment(confused, has)
                 found.append(ConfusionSlice(
-                    conf, attr, value, n=int(has.sum()), confused=int((confused & has).sum()),
+                    t, p, attr, value, n=int(has.sum()), confused=int((confused & has).sum()),
                     n_rest=int((~has).sum()), confused_rest=int((confused & ~has).sum()),
                     share_in_errors=float(has[confused].mean()) if confused.any() else math.nan,
                     share_in_class=float(has.mean()), p=pval, p_adj=math.nan))
@@ -336,7 +344,7 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
     tests: list[_Enrichment] = []
     for c in range(len(order)):
         in_c = labels == c
-        t, p = confusions[c][0].split("->")
+        t, p = confusions[c][0]
         of_confusion = wrong & (true == t) & (pred == p)
         for attr, vals in attr_values.items():
             for value in sorted(set(vals[in_c].tolist())):
@@ -351,7 +359,7 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
     clusters = []
     for c in range(len(order)):
         rows = err_idx[raw == c]
-        top, top_share = confusions[c]
+        (t, p), top_share = confusions[c]
         enrichment = [{"attribute": t.attribute, "value": t.value, "ratio": json_float(t.ratio),
                        "p": json_float(t.p), "p_adj": json_float(q),
                        "share_in_cluster": t.share_in_cluster, "share_overall": t.share_overall,
@@ -370,12 +378,12 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
             id=c, size=int(len(rows)),
             error_rate=k_near / n_near if n_near else 1.0,
             n_nearby=n_near, error_rate_ci=wilson_ci(k_near, n_near, level) if n_near else None,
-            confusion=top, confusion_share=top_share,
+            confusion=f"{t}->{p}", confusion_share=top_share,
             enriched=enriched, enrichment=enrichment,
             mean_mass={r: float(mass_all[rows, j].mean()) for j, r in enumerate(regions)},
             members=[str(i) for i in ids[rows[np.argsort(d, kind="stable")[:n_members]]]],
             share_of_errors=float(len(rows) / n_err),
-            confusion_slices=[s for s in slices if s.confusion == top]))
+            confusion_slices=[s for s in slices if (s.true, s.pred) == (t, p)]))
 
     # t-SNE costs O(n log n) per iteration (40 s for 25k errors): the scatter shows a seeded
     # random subset of at most max_projected errors; the clusters use every error.

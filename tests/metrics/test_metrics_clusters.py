@@ -139,3 +139,17 @@ def test_cluster_enriched_only_by_appearance_is_low():
         assert f.evidence["slice"]["p_adj"] >= 0.05
         assert "look alike, not a group the model fails much more often" in f.title
         assert "50% of all doctor->nurse errors" in f.title
+
+
+def test_class_names_with_an_arrow_are_not_split_apart():
+    """A confusion was kept as the string "true->pred" and split back on "->": a class named
+    "MI->ICU" (any label from a manifest) crashed the analysis with a ValueError. The pair is
+    now carried as a pair; "->" only joins it for display."""
+    df, emb = _planted()
+    df["label"] = df["label"].replace({"doctor": "MI->ICU"})
+    df["pred"] = df["pred"].replace({"doctor": "MI->ICU"})
+    res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
+    (found,) = cluster_findings(res.clusters)
+    sl = found.evidence["slice"]
+    assert (sl["true"], sl["pred"], sl["confusion"]) == ("MI->ICU", "nurse", "MI->ICU->nurse")
+    assert "class-MI->ICU samples with hair=blond are predicted nurse 40%" in found.title
