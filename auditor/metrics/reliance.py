@@ -178,14 +178,19 @@ def swap_summary(df: pd.DataFrame, swaps: Sequence[str], attributes: Sequence[st
         level: Wilson interval level.
 
     Returns:
-        ``{SWAP: {**swap_rates, "by_class": {CLASS: {...}},
-        "by_cell": {ATTR: {CLASS: {VALUE: {...}}}}}}``.
+        ``{SWAP: {**swap_rates, "attribute", "region", "by_class": {CLASS: {...}},
+        "by_cell": {ATTR: {CLASS: {VALUE: {...}}}}}}``; ``attribute`` / ``region``: what a
+        context swap ``<attribute>:<region>`` pastes (the longest attribute the name starts
+        with: names may contain ``:``), None for the ``object`` swap.
     """
     out: dict[str, dict[str, Any]] = {}
     for swap in swaps:
         if swap_pred_column(swap) not in df.columns:
             continue
         entry = swap_rates(df, swap, level)
+        attr = max((a for a in attributes if swap.startswith(f"{a}:")), key=len, default=None)
+        entry["attribute"] = attr
+        entry["region"] = swap[len(attr) + 1:] if attr else None
         labels = df["label"].astype(str)
         entry["by_class"] = {c: swap_rates(df[labels == c], swap, level)
                              for c in sorted(labels.unique())}

@@ -62,9 +62,11 @@ def cells(df: pd.DataFrame, attributes: Sequence[str], min_size: int) -> list[Ce
     return [(f, m) for f, m in out if m.sum() >= min_size]
 
 
-def swap_names(df: pd.DataFrame, attributes: Sequence[str], region: str) -> list[str]:
-    """The context swaps of ``region`` that the table has columns for."""
-    return [f"{a}:{region}" for a in attributes
+def swap_names(df: pd.DataFrame, attributes: Sequence[str], region: str
+               ) -> list[tuple[str, str]]:
+    """The context swaps of ``region`` that the table has columns for, as ``(name,
+    attribute)`` (an attribute name may itself contain ``:``; never parse it back)."""
+    return [(f"{a}:{region}", a) for a in attributes
             if swap_pred_column(f"{a}:{region}") in df.columns]
 
 
@@ -214,7 +216,7 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     swap = None
     best_key: tuple[bool, bool, float] | None = None
     swap_cell = 0
-    for name in swap_names(df, attributes, region):
+    for name, attribute in swap_names(df, attributes, region):
         for i, (feats, rows) in enumerate(cell_list):
             r = swap_rates(df[rows], name, level)
             if not r["n"]:
@@ -230,7 +232,7 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
             key = (followable, beats, lo)
             if best_key is None or key > best_key:
                 best_key, swap_cell = key, i
-                swap = {"swap": name, "attribute": name.split(":", 1)[0],
+                swap = {"swap": name, "attribute": attribute,
                         "group": group_name(feats) if feats else "all",
                         "features": dict(feats), "n": r["n"],
                         "flip_rate": r["flip_rate"], "flip_ci": r["ci"],
@@ -256,7 +258,7 @@ def _natural_paste(df: pd.DataFrame, rows: np.ndarray, attributes: Sequence[str]
     the most predictions of ``rows`` (largest upper bound), as ``{swap, placebo, n, rate,
     ci}``; None when no swap of the region ran."""
     best = None
-    for name in swap_names(df, attributes, region):
+    for name, _ in swap_names(df, attributes, region):
         r = swap_rates(df[rows], name, level)
         if not r["n"]:
             continue

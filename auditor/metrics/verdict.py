@@ -261,7 +261,7 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
         extra = ""
         if a.get("placebo") == "same_value" and a.get("placebo_rate") is not None:
             # what a paste alone does, so the reader can judge what is left
-            attr = str(swap.get("swap", "")).split(":", 1)[0] or "value"
+            attr = swap.get("attribute") or "value"
             extra = f"; {pct(a['placebo_rate'])} for a {region} of the same {attr}"
         now = _rate(a.get("follow_rate"), a.get("follow_ci"), a.get("n_follow"), extra)
         return (f"swapping in the {region} sends {b} → {now} of predictions to the class it "

@@ -352,7 +352,7 @@ def swap_columns(tables: AuditTables, bundle_table: pd.DataFrame, classes: list[
         if name == OBJECT_SWAP:
             source[ok] = names[bundle_table["label"].to_numpy()[donor[ok]]]
         else:
-            attr = name.split(":", 1)[0]
+            attr = swap.attribute
             values = bundle_table[attr].astype(str).to_numpy()[donor[ok]]
             source[ok] = [context.get(attr, {}).get(v) for v in values]
         cols[swap_pred_column(name)] = after

@@ -88,8 +88,12 @@ def _swap_rows(model: Mapping[str, Any]) -> list[dict[str, str]]:
     for name, entry in (model.get("swaps") or {}).items():
         if not isinstance(entry, Mapping):
             continue
-        what = ("expected region from another class" if name == "object" else
-                "{1} from another {0}".format(*name.split(":", 1)))
+        if name == "object":
+            what = "expected region from another class"
+        elif entry.get("attribute"):
+            what = f"{entry.get('region')} from another {entry['attribute']}"
+        else:  # summaries written before swaps carried their attribute
+            what = "{1} from another {0}".format(*name.split(":", 1))
         cells = [("all", entry)]
         for attr, by_cls in (entry.get("by_cell") or {}).items():
             for cls, by_val in (by_cls or {}).items():

@@ -6,7 +6,8 @@ from auditor.metrics.verdict import comparison_headline, model_verdict
 def _cue(region, follow, severity="high"):
     return {"kind": "spurious_cue", "severity": severity, "title": "t", "evidence": {
         "region": region, "severity_reasons": ["swap_follows"],
-        "causal": {"swap": {"swap": f"hair:{region}", "features": {"label": "doctor"},
+        "causal": {"swap": {"swap": f"hair:{region}", "attribute": "hair",
+                            "features": {"label": "doctor"},
                             "follow_rate": follow, "follow_ci": [follow - 0.1, follow + 0.05],
                             "n_follow": 250},
                    "masking": None}}}
