@@ -22,6 +22,7 @@ from PIL import Image
 from auditor.config import DataConfig, RegionsConfig
 from auditor.data.dataset import load_data
 from auditor.data.region_formats.coco_checks import annotation_problem, rle_string_counts
+from auditor.errors import DataError
 
 
 def _dataset(tmp_path):
@@ -273,3 +274,21 @@ def test_box_csv_written_with_spaces_reads_like_the_manifest(tmp_path):
                                   regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
     assert bundle.regions == ["object", "background"] and bundle.skipped == []
     assert bundle.masks(0)[0].sum() == 8 * 8
+
+
+def test_box_csv_region_called_na_is_a_region_not_a_missing_value(tmp_path):
+    """pandas reads 'NA', 'null' or 'None' as missing by default: a region called NA (North
+    America on a map, a 'not applicable' box) was refused as 'region required'. The manifest
+    reader already kept such strings; the box reader now does too, and an empty field is
+    still refused."""
+    manifest, _, _ = _dataset(tmp_path)
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("path,region,x,y,w,h\n" + "".join(
+        f"img_{k:03d}.png,NA,8,8,16,16\n" for k in range(12)))
+    bundle = load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
+                                  regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
+    assert bundle.regions == ["NA", "background"] and bundle.skipped == []
+    boxes.write_text("path,region,x,y,w,h\nimg_000.png,,8,8,16,16\n")
+    with pytest.raises(DataError, match=r"line 2: path, region and numeric x,y,w,h"):
+        load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
+                             regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)

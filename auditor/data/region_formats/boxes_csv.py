@@ -69,7 +69,7 @@ def load_boxes(cfg: RegionsConfig, ids: list[str]) -> BoxRegions:
         raise DataError(f"{path}: not a regular file (a CSV of boxes is expected)")
     try:
         df = pd.read_csv(path, dtype={"path": str, "region": str}, skipinitialspace=True,
-                         encoding="utf-8-sig")
+                         encoding="utf-8-sig", keep_default_na=False)  # a region called NA
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise DataError(f"{path}: unreadable CSV ({err})") from None
     df.columns = [str(c).strip() for c in df.columns]  # "path, region, x" as written by hand
@@ -81,7 +81,7 @@ def load_boxes(cfg: RegionsConfig, ids: list[str]) -> BoxRegions:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (boxes_csv needs "
                         f"{','.join(COLUMNS)}; found {','.join(map(str, df.columns))})")
     coords = df[["x", "y", "w", "h"]].apply(pd.to_numeric, errors="coerce")
-    bad = coords.isna().any(axis=1) | df["region"].isna() | df["path"].isna()
+    bad = coords.isna().any(axis=1) | (df["region"] == "") | (df["path"] == "")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
         raise DataError(f"{path}: line {row}: path, region and numeric x,y,w,h are required")
