@@ -235,6 +235,12 @@ class AnalysisConfig(_Strict):
     # it has some; ``on`` / ``off`` force them (the average maps are always computed).
     cues: Literal["auto", "on", "off"] = "auto"
 
+    @field_validator("cues", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, v: Any) -> Any:
+        """YAML reads an unquoted ``on`` / ``off`` as true / false: take them as meant."""
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
+
     @model_validator(mode="before")
     @classmethod
     def _old_reliance_keys(cls, raw: Any) -> Any:

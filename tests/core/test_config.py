@@ -170,3 +170,15 @@ def test_a_name_listed_twice_is_refused_before_any_work(tmp_path, section, key):
     """``methods: [gradcam, gradcam]`` passed validate, then failed after training."""
     msg = err(tmp_path, {**MIN, section: {key: ["gradcam", "gradcam"]}})
     assert f"{section}.{key}" in msg and "'gradcam' is listed twice" in msg
+
+
+@pytest.mark.parametrize(("written", "meant"), [("on", "on"), ("off", "off"), ("'on'", "on"),
+                                                ("auto", "auto")])
+def test_cues_on_written_as_the_readme_writes_it(tmp_path, written, meant):
+    """The README says `analysis.cues: on`; YAML reads an unquoted on as true, and the config
+    answered "analysis.cues: Input should be 'auto', 'on' or 'off'" to a user who had
+    written on."""
+    text = ("data: {synthetic: {}}\nmodels: [{name: a}]\n"
+            f"analysis: {{cues: {written}}}\n")
+    assert load_config(write(tmp_path, text)).analysis.cues == meant
+    assert "'auto', 'on' or 'off'" in err(tmp_path, text.replace(written, "sometimes"))
