@@ -36,6 +36,19 @@ def _load(manifest, regions):
                                 regions=RegionsConfig(format="coco", path=regions)), seed=0)
 
 
+def _boxes_for_all(tmp_path, header, row):
+    """The dataset's manifest and a box CSV with ``row`` (a format of ``k``) per image."""
+    manifest, _, _ = _dataset(tmp_path)
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text(header + "".join(row.format(k=k) for k in range(12)))
+    return manifest, boxes
+
+
+def _load_boxes(manifest, boxes):
+    return load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
+                                regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
+
+
 # -- row 2: coordinates that crash pycocotools -----------------------------------------------
 
 HOSTILE_GEOMETRY = {
@@ -205,8 +218,7 @@ def test_box_csv_with_non_finite_or_far_boxes_skips_samples(tmp_path):
     boxes = tmp_path / "boxes.csv"
     boxes.write_text("path,region,x,y,w,h\nimg_000.png,face,0,0,inf,4\n"
                      "img_001.png,face,1e12,0,4,4\nimg_002.png,face,2,2,4,4\n")
-    bundle = load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
-                                  regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
+    bundle = _load_boxes(manifest, boxes)
     reasons = {s["id"]: s["reason"] for s in bundle.skipped}
     assert set(reasons) == {"img_000.png", "img_001.png"}
     assert "not finite" in reasons["img_000.png"] and "far outside" in reasons["img_001.png"]
@@ -266,12 +278,9 @@ def test_masks_of_another_size_are_counted_and_of_another_shape_skipped(tmp_path
 
 def test_box_csv_written_with_spaces_reads_like_the_manifest(tmp_path):
     """'path, region, x, y, w, h' was refused as missing columns it visibly had."""
-    manifest, _, _ = _dataset(tmp_path)
-    boxes = tmp_path / "boxes.csv"
-    boxes.write_text("path, region, x, y, w, h\n" + "".join(
-        f"img_{k:03d}.png , object , 8, 8, 16, 16\n" for k in range(12)))
-    bundle = load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
-                                  regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
+    manifest, boxes = _boxes_for_all(tmp_path, "path, region, x, y, w, h\n",
+                                     "img_{k:03d}.png , object , 8, 8, 16, 16\n")
+    bundle = _load_boxes(manifest, boxes)
     assert bundle.regions == ["object", "background"] and bundle.skipped == []
     assert bundle.masks(0)[0].sum() == 8 * 8
 
@@ -281,14 +290,10 @@ def test_box_csv_region_called_na_is_a_region_not_a_missing_value(tmp_path):
     America on a map, a 'not applicable' box) was refused as 'region required'. The manifest
     reader already kept such strings; the box reader now does too, and an empty field is
     still refused."""
-    manifest, _, _ = _dataset(tmp_path)
-    boxes = tmp_path / "boxes.csv"
-    boxes.write_text("path,region,x,y,w,h\n" + "".join(
-        f"img_{k:03d}.png,NA,8,8,16,16\n" for k in range(12)))
-    bundle = load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
-                                  regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
+    manifest, boxes = _boxes_for_all(tmp_path, "path,region,x,y,w,h\n",
+                                     "img_{k:03d}.png,NA,8,8,16,16\n")
+    bundle = _load_boxes(manifest, boxes)
     assert bundle.regions == ["NA", "background"] and bundle.skipped == []
     boxes.write_text("path,region,x,y,w,h\nimg_000.png,,8,8,16,16\n")
     with pytest.raises(DataError, match=r"line 2: path, region and numeric x,y,w,h"):
-        load_data(DataConfig(manifest=manifest, attributes=["hair"], image_size=16,
-                             regions=RegionsConfig(format="boxes_csv", path=boxes)), seed=0)
+        _load_boxes(manifest, boxes)
