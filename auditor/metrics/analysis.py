@@ -120,7 +120,8 @@ def measure_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
     reliance = (reliance_summary(df, regions, attributes, level=level, n_boot=n_boot, seed=seed)
                 if has_reliance else None)
     swap_cols = [c.removeprefix("swap_pred_") for c in df.columns if c.startswith("swap_pred_")]
-    swaps = swap_summary(df, swap_cols, attributes, level=level) if swap_cols else None
+    swaps = (swap_summary(df, swap_cols, attributes, regions=regions, level=level)
+             if swap_cols else None)
     if embeddings is not None and methods:
         clusters = cluster_misclassified(df, embeddings, regions, methods[0], attributes,
                                          seed=seed, level=level)

@@ -168,29 +168,30 @@ def swap_rates(df: pd.DataFrame, swap: str, level: float = 0.95) -> dict[str, An
 
 
 def swap_summary(df: pd.DataFrame, swaps: Sequence[str], attributes: Sequence[str] = (), *,
-                 level: float = 0.95) -> dict[str, dict[str, Any]]:
+                 regions: Sequence[str] = (), level: float = 0.95) -> dict[str, dict[str, Any]]:
     """Flip and follow rates per swap: overall, per class and per class x attribute value.
 
     Args:
         df: per-sample table of ONE model with the swap columns (see the module docstring).
         swaps: swap names; those without columns are skipped.
         attributes: attribute columns of the class x value cells.
+        regions: region names: a context swap ``<attribute>:<region>`` is matched to its
+            attribute and region from these and ``attributes``, never split apart (either
+            name may contain ``:``).
         level: Wilson interval level.
 
     Returns:
         ``{SWAP: {**swap_rates, "attribute", "region", "by_class": {CLASS: {...}},
         "by_cell": {ATTR: {CLASS: {VALUE: {...}}}}}}``; ``attribute`` / ``region``: what a
-        context swap ``<attribute>:<region>`` pastes (the longest attribute the name starts
-        with: names may contain ``:``), None for the ``object`` swap.
+        context swap pastes, None for the ``object`` swap (or a name they do not make).
     """
+    parts = {f"{a}:{r}": (a, r) for a in attributes for r in regions}
     out: dict[str, dict[str, Any]] = {}
     for swap in swaps:
         if swap_pred_column(swap) not in df.columns:
             continue
         entry = swap_rates(df, swap, level)
-        attr = max((a for a in attributes if swap.startswith(f"{a}:")), key=len, default=None)
-        entry["attribute"] = attr
-        entry["region"] = swap[len(attr) + 1:] if attr else None
+        entry["attribute"], entry["region"] = parts.get(swap, (None, None))
         labels = df["label"].astype(str)
         entry["by_class"] = {c: swap_rates(df[labels == c], swap, level)
                              for c in sorted(labels.unique())}

@@ -111,8 +111,11 @@ def test_ignored_needs_a_model_above_chance():
 
 def test_swap_summary_counts_follows_only_where_the_class_differs():
     df = _scenes_table(n_cell=10, follows=True, object_read=False)
-    s = swap_summary(df, ["scene:background", "object"], ["scene"])
+    s = swap_summary(df, ["scene:background", "object"], ["scene"],
+                     regions=["object", "background"])
     bg = s["scene:background"]
+    assert (bg["attribute"], bg["region"]) == ("scene", "background")
+    assert (s["object"]["attribute"], s["object"]["region"]) == (None, None)
     assert bg["n"] == 40 and bg["flip_rate"] == 1.0
     assert bg["n_follow"] == 20 and bg["follow_rate"] == 1.0  # class differs from scene's
     cell = bg["by_cell"]["scene"]["cat"]["nature"]
