@@ -200,19 +200,17 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     goes with no class), the cell whose flip rate has the largest lower bound, preferring
     those where it beats the placebo's flip rate."""
     mask = None
+    mask_cell = -1  # the cell masking's evidence is read in
     masked: list[tuple[int, int, list[float | None]]] = []  # flip_stats per cell
     if flip_column(region) in df.columns:
-        best, best_rows = None, None
-        for feats, rows in cell_list:
+        for i, (feats, rows) in enumerate(cell_list):
             k, n, ci = flip_stats(df, rows, region, level)
             masked.append((k, n, ci))
-            if n and (best is None or (ci[0] or 0.0) > (best["ci"][0] or 0.0)):
-                best = {"group": group_name(feats) if feats else "all", "features": dict(feats),
+            if n and (mask is None or (ci[0] or 0.0) > (mask["ci"][0] or 0.0)):
+                mask = {"group": group_name(feats) if feats else "all", "features": dict(feats),
                         "n": n, "rate": json_float(k / n), "ci": ci}
-                best_rows = rows
-        mask = best
-        if mask is not None and best_rows is not None:
-            mask["natural_paste"] = _natural_paste(df, best_rows, attributes, region, level)
+                mask_cell = i
+    in_mask_cell: dict[str, dict[str, Any]] = {}  # swap_rates of each swap there
     swap = None
     best_key: tuple[bool, bool, float] | None = None
     swap_cell = 0
@@ -221,6 +219,8 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
             r = swap_rates(df[rows], name, level)
             if not r["n"]:
                 continue
+            if i == mask_cell:
+                in_mask_cell[name] = r
             followable = r["n_follow"] >= max(min_follow, 1)
             if followable:
                 lo, placebo_hi = r["follow_ci"][0] or 0.0, r["placebo_ci"][1]
@@ -249,19 +249,17 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     if swap is not None and masked:  # masking in the swap's own cell
         k, n, ci = masked[swap_cell]
         swap["masking"] = {"rate": json_float(k / n), "ci": ci, "n": n} if n else None
+    if mask is not None:
+        mask["natural_paste"] = _natural_paste(in_mask_cell)
     return CausalEvidence(mask, swap, threshold)
 
 
-def _natural_paste(df: pd.DataFrame, rows: np.ndarray, attributes: Sequence[str],
-                   region: str, level: float) -> dict[str, Any] | None:
-    """The paste of ``region`` from other samples (a context swap or its placebo) that changes
-    the most predictions of ``rows`` (largest upper bound), as ``{swap, placebo, n, rate,
-    ci}``; None when no swap of the region ran."""
+def _natural_paste(rates: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Of the :func:`~auditor.metrics.reliance.swap_rates` of each context swap on masking's
+    cell, the paste (the swap or its placebo) that changes the most predictions (largest upper
+    bound), as ``{swap, placebo, n, rate, ci}``; None when no swap of the region ran there."""
     best = None
-    for name, _ in swap_names(df, attributes, region):
-        r = swap_rates(df[rows], name, level)
-        if not r["n"]:
-            continue
+    for name, r in rates.items():
         for placebo, rate, ci in ((False, r["flip_rate"], r["ci"]),
                                   (True, r.get("placebo_flip_rate"), r.get("placebo_flip_ci"))):
             if rate is None or ci is None:
