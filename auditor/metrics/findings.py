@@ -279,7 +279,7 @@ def _slice_title(s: Slice, severity: Severity, gap_threshold: float, level: floa
             f"n={s.n})")
     tail = (f"; {100 * s.excess:.0f} points, under the {100 * gap_threshold:.0f}-point minimum "
             "effect" if severity == "low" else "")
-    if set(s.features) == {"label"}:
+    if s.class_only:
         return (f"Class {s.features['label']} is misclassified {head} against "
                 f"{pct(s.reference_error_rate)} for the other classes (n={s.reference_n}; "
                 f"corrected {fmt_p(s.p_adj)}{tail}): a harder class, not a subgroup of it. "
@@ -314,7 +314,7 @@ def slice_findings(slices: Sequence[Slice], *, gap_threshold: float, max_finding
         severity = slice_severity(s.excess, s.excess_ci[0], s.p_adj, gap_threshold)
         if severity is None:
             continue
-        if severity == "high" and set(s.features) == {"label"}:
+        if severity == "high" and s.class_only:
             severity = "medium"
         graded.append((severity, s))
     graded.sort(key=lambda g: (SEVERITIES.index(g[0]), -g[1].excess, g[1].name))

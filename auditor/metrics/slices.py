@@ -84,6 +84,11 @@ class Slice:
     excess_ci_level: float = math.nan
 
     @property
+    def class_only(self) -> bool:
+        """The slice is a class on its own (``label=c``): a harder class, not a subgroup."""
+        return set(self.features) == {"label"}
+
+    @property
     def excess(self) -> float:
         """Error rate above the reference's (0..1)."""
         return self.error_rate - self.reference_error_rate

@@ -27,7 +27,7 @@ One finding per region; its title puts the causal evidence first. Severity:
   placebo (lower bound above its upper bound) and reaches half of ``reliance_threshold``
   without clearing it: a real but small reliance;
 * ``low`` — masking flips that are the fill's doing: pasting the region in from other samples
-  changes less than half as many of the cell's predictions
+  changes significantly fewer of the cell's predictions, and at most half as many
   (:attr:`~auditor.metrics.shortcuts.CausalEvidence.masking_disrupts_only`); said in the
   title, no evidence of a cue.
 
