@@ -105,7 +105,7 @@ class Case:
     Attributes:
         name: case id (``--cases``).
         data: ``(seed, work folder) -> data section`` of the config.
-        attribute: the attribute(s) the rebalanced model balances.
+        attributes: the attributes the rebalanced model balances.
         planted: the region carrying the planted shortcut (None: a null case; ``MARK``: the
             unannotated corner mark).
         expected: the expected regions.
@@ -116,7 +116,7 @@ class Case:
 
     name: str
     data: Callable[[int, Path], dict]
-    attribute: str | list[str]
+    attributes: list[str]
     planted: str | None
     expected: list[str] = field(default_factory=lambda: ["object"])
     epochs: int = 5
@@ -127,33 +127,33 @@ class Case:
 CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
 SCENES = {"n_train": 1200, "n_test": 400, "size": 48}
 CASES: dict[str, Case] = {c.name: c for c in [
-    Case("clinic-null", _synthetic("clinic", 0.5, **CLINIC), "hair", None,
+    Case("clinic-null", _synthetic("clinic", 0.5, **CLINIC), ["hair"], None,
          note="clinic, hair independent of the class (bias 0.5)"),
-    Case("clinic-0.8", _synthetic("clinic", 0.8, **CLINIC), "hair", "face",
+    Case("clinic-0.8", _synthetic("clinic", 0.8, **CLINIC), ["hair"], "face",
          note="clinic, hair agrees with the class in 80% of train"),
-    Case("clinic-0.95", _synthetic("clinic", 0.95, **CLINIC), "hair", "face",
+    Case("clinic-0.95", _synthetic("clinic", 0.95, **CLINIC), ["hair"], "face",
          note="clinic, hair agrees with the class in 95% of train"),
-    Case("scenes-0.95", _synthetic("scenes", 0.95, **SCENES), "scene", "background",
+    Case("scenes-0.95", _synthetic("scenes", 0.95, **SCENES), ["scene"], "background",
          note="scenes, background agrees with the class in 95% of train"),
-    Case("scenes-0.98", _synthetic("scenes", 0.98, **SCENES), "scene", "background",
+    Case("scenes-0.98", _synthetic("scenes", 0.98, **SCENES), ["scene"], "background",
          note="scenes, background agrees with the class in 98% of train"),
-    Case("scenes-null", _synthetic("scenes", 0.5, **SCENES), "scene", None,
+    Case("scenes-null", _synthetic("scenes", 0.5, **SCENES), ["scene"], None,
          note="scenes, background independent of the class (bias 0.5)"),
-    Case("mark-0.95", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.95), "hair", MARK,
+    Case("mark-0.95", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.95), ["hair"], MARK,
          analysis={"cues": "on"},
          note="clinic, an unannotated corner mark agrees with the class in 95% of train"),
-    Case("mark-null", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.5), "hair", None,
+    Case("mark-null", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.5), ["hair"], None,
          analysis={"cues": "on"},
          note="clinic, an unannotated corner mark independent of the class"),
-    Case("clinic-null-unannotated", _unannotated(0.5, **CLINIC), "hair", None, expected=[],
+    Case("clinic-null-unannotated", _unannotated(0.5, **CLINIC), ["hair"], None, expected=[],
          note="clinic-null read without its region annotations (manifest only)"),
-    Case("mark-0.95-unannotated", _unannotated(0.5, **CLINIC, corner_mark=0.95), "hair", MARK,
+    Case("mark-0.95-unannotated", _unannotated(0.5, **CLINIC, corner_mark=0.95), ["hair"], MARK,
          expected=[], note="mark-0.95 read without its region annotations (manifest only)"),
     Case("shapes-null-4x2", _shapes("4x2"), ["tint", "patch"], None,
          note="4 shapes, background tint and a patch colour, both independent of the class"),
-    Case("shapes-null-imbalanced", _shapes("imbalanced"), "tint", None,
+    Case("shapes-null-imbalanced", _shapes("imbalanced"), ["tint"], None,
          note="3 shapes at 60/30/10%, a patch colour (80/20) independent of the class"),
-    Case("shapes-null-6val", _shapes("6val"), "patch", None,
+    Case("shapes-null-6val", _shapes("6val"), ["patch"], None,
          note="2 shapes, a patch of 6 colours (35% down to 4%) independent of the class"),
 ]}
 
@@ -165,10 +165,8 @@ def config_for(case: Case, seed: int, work: Path) -> dict:
         "name": f"{case.name}-s{seed}", "output_dir": str(work / "run"), "seed": seed,
         "device": "cpu", "data": case.data(seed, work),
         "models": [{"name": "baseline", "train": {**train, "balance": "none"}},
-                   {"name": "rebalanced", "train": {
-                       **train, "balance": "group",
-                       "balance_by": ([case.attribute] if isinstance(case.attribute, str)
-                                      else list(case.attribute))}}],
+                   {"name": "rebalanced", "train": {**train, "balance": "group",
+                                                    "balance_by": list(case.attributes)}}],
         "saliency": {"methods": ["gradcam"]},
         "analysis": {"expected_regions": case.expected, "sanity_check": False,
                      "n_bootstrap": 200, **case.analysis},

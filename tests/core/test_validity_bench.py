@@ -117,7 +117,7 @@ def test_null_shapes_write_a_dataset_the_config_accepts(tmp_path):
     coco = json.loads(Path(data["regions"]["path"]).read_text())
     assert len(coco["images"]) == 40 and len(coco["annotations"]) == 80
     case = validity.CASES["shapes-null-4x2"]
-    assert case.planted is None and case.attribute == ["tint", "patch"]
+    assert case.planted is None and case.attributes == ["tint", "patch"]
 
 
 def test_slice_power_bench_finds_a_large_planted_subgroup_and_no_false_one():
