@@ -56,14 +56,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
 from auditor.config import SyntheticConfig, parse_config  # noqa: E402
+from auditor.data.scenes import generate_scenes  # noqa: E402
 from auditor.data.synthetic import MARK_BOX, generate_clinic  # noqa: E402
 from auditor.pipeline.run import run_audit  # noqa: E402
 from bench.null_shapes import generate as generate_shapes  # noqa: E402
 
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
 CUE_KINDS = ("hotspot", "concept")
-CAUSAL = {"swap_follows", "swap_leans", "swap_flips", "reliance"}
+CAUSAL = {"swap_follows", "swap_leans", "swap_flips", "reliance", "lead_follows",
+          "lead_beyond_controls"}
 MARK = "corner mark"  # Case.planted of the corner-mark case (no region: nobody annotated it)
 
 
@@ -91,6 +96,26 @@ def _unannotated(bias: float, *, n_train: int, n_test: int, size: int,
     return data
 
 
+def _unrecorded(bias: float, *, n_train: int, n_test: int, size: int
+                ) -> Callable[[int, Path], dict]:
+    """Scenes data whose scene nobody recorded: the manifest's ``scene`` column is replaced by
+    ``site``, a random attribute independent of class and scene (a user who did not think of
+    the background). Region annotations are kept."""
+    def data(seed: int, work: Path) -> dict:
+        synth = SyntheticConfig(kind="scenes", n_train=n_train, n_val=0, n_test=n_test,
+                                bias=bias, image_size=size)
+        manifest = generate_scenes(work / "data", synth, seed=seed)
+        table = pd.read_csv(manifest, keep_default_na=False)
+        if "scene" in table.columns:  # not yet rewritten (a rescore finds it done)
+            rng = np.random.default_rng([seed, 7])
+            table["site"] = rng.choice(["north", "south"], size=len(table))
+            table.drop(columns=["scene"]).to_csv(manifest, index=False)
+        return {"manifest": str(manifest), "attributes": ["site"], "image_size": size,
+                "normalize": "none",
+                "regions": {"format": "coco", "path": str(manifest.parent / "regions.json")}}
+    return data
+
+
 def _shapes(shape: str) -> Callable[[int, Path], dict]:
     """A null dataset of another shape (:mod:`bench.null_shapes`)."""
     def data(seed: int, work: Path) -> dict:
@@ -112,6 +137,8 @@ class Case:
         epochs: training epochs of both models.
         note: one line for ``--list`` and the table.
         analysis: extra keys of the config's ``analysis`` section.
+        rebalance_fixes: the rebalanced model balances the attribute that carries the
+            shortcut (False: it cannot remove it, so a high finding on it is no false alarm).
     """
 
     name: str
@@ -122,6 +149,7 @@ class Case:
     epochs: int = 5
     note: str = ""
     analysis: dict = field(default_factory=dict)
+    rebalance_fixes: bool = True
 
 
 CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
@@ -139,6 +167,9 @@ CASES: dict[str, Case] = {c.name: c for c in [
          note="scenes, background agrees with the class in 98% of train"),
     Case("scenes-null", _synthetic("scenes", 0.5, **SCENES), ["scene"], None,
          note="scenes, background independent of the class (bias 0.5)"),
+    Case("scenes-0.98-unrecorded", _unrecorded(0.98, **SCENES), ["site"], "background",
+         rebalance_fixes=False,
+         note="scenes-0.98 audited without its scene column (a random `site` instead)"),
     Case("mark-0.95", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.95), ["hair"], MARK,
          analysis={"cues": "on"},
          note="clinic, an unannotated corner mark agrees with the class in 95% of train"),
@@ -225,7 +256,7 @@ def score(case: Case, summary: dict) -> dict[str, Any]:
         kinds = CUE_KINDS if mark else SHORTCUT_KINDS
         found = [_brief(f, block) for f in block.get("findings") or []
                  if null or f["kind"] in kinds]
-        biased = not null and (model == "baseline" or mark)
+        biased = not null and (model == "baseline" or mark or not case.rebalance_fixes)
         if not null and model == "baseline":
             out["hit"] = any(
                 f["severity"] == "high" and (f["on_mark"] if mark else (
