@@ -23,7 +23,7 @@ from auditor.metrics.clusters import ClusterResult, cluster_misclassified
 from auditor.metrics.columns import flip_column
 from auditor.metrics.findings import compute_findings
 from auditor.metrics.groups import GroupPerformance, group_performance
-from auditor.metrics.reliance import reliance_summary, swap_summary
+from auditor.metrics.reliance import lead_summary, reliance_summary, swap_summary
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.slices import Slice, find_slices
 
@@ -39,6 +39,7 @@ class ModelAnalysis:
         attention: the attention blocks (see :func:`attention_summary`).
         reliance: :func:`reliance_summary` result, or None without reliance columns.
         swaps: :func:`swap_summary` result, or None without swap columns.
+        leads: :func:`lead_summary` result, or None without lead-paste columns.
         clusters: misclassification clusters; ``clusters.labels`` is the ``cluster`` column.
         slices: tested slices.
         findings: sorted findings.
@@ -53,6 +54,7 @@ class ModelAnalysis:
     findings: list[Finding]
     sanity: Mapping[str, Any] | None = None
     swaps: dict[str, Any] | None = None
+    leads: dict[str, Any] | None = None
 
     @property
     def cluster_labels(self) -> np.ndarray:
@@ -65,7 +67,7 @@ class ModelAnalysis:
         DESIGN keys: ``metrics``, ``by_group``, ``attention``, ``attention_by_class``,
         ``findings``, ``clusters`` (and ``sanity`` when given). Extras: ``groups`` (cells,
         intersections, TPR/FPR), ``attention_by_group``, ``attention_by_class_group``,
-        ``attention_by_correctness``, ``reliance``, ``swaps``, ``slices``,
+        ``attention_by_correctness``, ``reliance``, ``swaps``, ``leads``, ``slices``,
         ``cluster_projection``.
         """
         block: dict[str, Any] = {
@@ -87,6 +89,8 @@ class ModelAnalysis:
             block["reliance"] = self.reliance
         if self.swaps:
             block["swaps"] = self.swaps
+        if self.leads:
+            block["leads"] = self.leads
         block["slices"] = [s.to_dict() for s in self.slices]
         block["cluster_projection"] = self.clusters.projection
         return block
@@ -122,6 +126,7 @@ def measure_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
     swap_cols = [c.removeprefix("swap_pred_") for c in df.columns if c.startswith("swap_pred_")]
     swaps = (swap_summary(df, swap_cols, attributes, regions=regions, level=level)
              if swap_cols else None)
+    leads = lead_summary(df, regions, attributes, level=level) or None
     if embeddings is not None and methods:
         clusters = cluster_misclassified(df, embeddings, regions, methods[0], attributes,
                                          seed=seed, level=level)
@@ -133,4 +138,4 @@ def measure_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
                                 slices=slices, sanity=sanity, seed=seed)
     return ModelAnalysis(performance=perf, attention=attention, reliance=reliance,
                          clusters=clusters, slices=slices, findings=findings, sanity=sanity,
-                         swaps=swaps)
+                         swaps=swaps, leads=leads)

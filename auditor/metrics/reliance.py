@@ -13,8 +13,14 @@ see :func:`context_classes`). A context swap also has ``swap_placebo_<s>``: the 
 after the same region is pasted in from a sample with the image's *own* attribute value (as
 disruptive a paste, without the other context). :func:`swap_summary` gives, per class x
 attribute value, the flip rate (prediction changed) and the follow rate — predictions that
-follow the swapped-in content — against the placebo (see :func:`swap_rates`). Pure pandas: no
-model is run here.
+follow the swapped-in content — against the placebo (see :func:`swap_rates`).
+
+A *lead paste* of a spurious region (the region from any other sample, see
+:func:`auditor.saliency.perturb.lead_paste`) adds ``swap_lead_<region>`` (the class predicted
+after it), ``swap_donor_<region>`` (the class the model gives the donor image) and
+``swap_hole_<region>`` (the class predicted after its hole control). :func:`lead_rates` asks
+whether the pasted region leads the prediction to the donor's class. Pure pandas: no model is
+run here.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from auditor.metrics.columns import area_column, conf_drop_column, flip_column
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import bootstrap_mean_ci, json_float, wilson_ci
 
-__all__ = ["context_classes", "reliance_summary", "swap_placebo_column", "swap_pred_column",
-           "swap_rates", "swap_summary", "swap_to_column"]
+__all__ = ["context_classes", "lead_donor_column", "lead_hole_column", "lead_pred_column",
+           "lead_rates", "lead_summary", "reliance_summary", "swap_placebo_column",
+           "swap_pred_column", "swap_rates", "swap_summary", "swap_to_column"]
 
 
 def swap_pred_column(swap: str) -> str:
@@ -47,6 +54,21 @@ def swap_placebo_column(swap: str) -> str:
 def swap_to_column(swap: str) -> str:
     """Column of the class the swapped-in content of ``swap`` points to."""
     return f"swap_to_{swap}"
+
+
+def lead_pred_column(region: str) -> str:
+    """Column of the class predicted after the lead paste of ``region``."""
+    return f"swap_lead_{region}"
+
+
+def lead_donor_column(region: str) -> str:
+    """Column of the class the model gives the donor image of the lead paste of ``region``."""
+    return f"swap_donor_{region}"
+
+
+def lead_hole_column(region: str) -> str:
+    """Column of the class predicted after the hole control of the lead paste of ``region``."""
+    return f"swap_hole_{region}"
 
 
 #: A value goes with a class only when that class's share among the value's training rows
@@ -164,6 +186,77 @@ def swap_rates(df: pd.DataFrame, swap: str, level: float = 0.95) -> dict[str, An
                 "placebo": "same_value" if paired else "agreeing_rows", "n_placebo": n_p,
                 "placebo_rate": json_float(moved / n_p) if n_p else None,
                 "placebo_ci": [json_float(v) for v in wilson_ci(moved, n_p, level)]})
+    return out
+
+
+def lead_rates(df: pd.DataFrame, region: str, level: float = 0.95) -> dict[str, Any] | None:
+    """Does the pasted region lead the prediction to the class the model gives its donor?
+
+    Over the rows of ``df`` with a lead paste of ``region`` (and its hole control): the
+    *follow* rate is the share of the ``n_follow`` rows whose donor the model gives another
+    class that the paste sends to the donor's class. Two controls, each of which a model that
+    does not read the region's content matches:
+
+    * ``hole_rate``: the share of the same rows the hole control sends there (the donor
+      object's outline, filled the same way, without the donor's region): a model that reads
+      the outline, not the region;
+    * ``control_rate``: the share of the ``n_control`` rows whose donor the model gives their
+      own class that the paste changes at all: a model that any paste upsets (in a two-class
+      task every change lands on the donor's class).
+
+    Returns:
+        ``{"region", "n_follow", "follow_rate", "follow_ci", "hole_rate", "hole_ci",
+        "n_control", "control_rate", "control_ci"}`` (Wilson intervals at ``level``), or None
+        without the lead columns (no lead paste ran: tables written before it existed, or no
+        expected region).
+    """
+    cols = (lead_pred_column(region), lead_donor_column(region), lead_hole_column(region))
+    if not all(c in df.columns for c in cols):
+        return None
+    done = np.logical_and.reduce([df[c].notna().to_numpy() for c in cols])
+    after, donor, hole = (df[c].astype(str).to_numpy()[done] for c in cols)
+    pred = df["pred"].astype(str).to_numpy()[done]
+    other = donor != pred
+    k_f, n_f = int((after[other] == donor[other]).sum()), int(other.sum())
+    k_h = int((hole[other] == donor[other]).sum())
+    k_c, n_c = int((after[~other] != pred[~other]).sum()), int((~other).sum())
+    k_x, n_x = int((after != pred).sum()), int(done.sum())
+
+    def rate(k: int, n: int) -> tuple[float | None, list[float | None]]:
+        return (json_float(k / n) if n else None,
+                [json_float(v) for v in wilson_ci(k, n, level)])
+
+    (f, f_ci), (h, h_ci), (c, c_ci) = rate(k_f, n_f), rate(k_h, n_f), rate(k_c, n_c)
+    x, x_ci = rate(k_x, n_x)
+    return {"region": region, "n": n_x, "flip_rate": x, "ci": x_ci, "n_follow": n_f,
+            "follow_rate": f, "follow_ci": f_ci, "hole_rate": h, "hole_ci": h_ci,
+            "n_control": n_c, "control_rate": c, "control_ci": c_ci}
+
+
+def lead_summary(df: pd.DataFrame, regions: Sequence[str], attributes: Sequence[str] = (), *,
+                 level: float = 0.95) -> dict[str, dict[str, Any]]:
+    """:func:`lead_rates` per lead-pasted region: overall, per class and per class x
+    attribute value (regions without lead columns are skipped).
+
+    Returns:
+        ``{REGION: {**lead_rates, "by_class": {CLASS: {...}},
+        "by_cell": {ATTR: {CLASS: {VALUE: {...}}}}}}``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    labels = df["label"].astype(str)
+    for region in regions:
+        entry = lead_rates(df, region, level)
+        if entry is None:
+            continue
+        classes = sorted(labels.unique())
+        entry["by_class"] = {c: lead_rates(df[labels == c], region, level) for c in classes}
+        entry["by_cell"] = {}
+        for attr in attributes:
+            values = attribute_values(df, attr)
+            entry["by_cell"][attr] = {
+                c: {v: lead_rates(df[(labels == c) & (values == v)], region, level)
+                    for v in sorted(values[labels == c].unique())} for c in classes}
+        out[region] = entry
     return out
 
 

@@ -29,14 +29,13 @@ import numpy as np
 import pandas as pd
 
 from auditor.common.thresholds import RELIANCE_THRESHOLD
-from auditor.metrics.base import describe_group, pct
 from auditor.metrics.columns import area_column, flip_column
 from auditor.metrics.groups import attribute_values, group_name
-from auditor.metrics.reliance import swap_pred_column, swap_rates
+from auditor.metrics.reliance import lead_rates, swap_pred_column, swap_rates
 from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["OBJECT", "Cell", "CausalEvidence", "causal_evidence", "causal_sentence", "cells",
-           "flip_stats", "swap_names"]
+__all__ = ["OBJECT", "Cell", "CausalEvidence", "causal_evidence", "cells", "flip_stats",
+           "lead_beats_controls", "swap_names"]
 
 OBJECT = "object"
 
@@ -84,6 +83,16 @@ def flip_stats(df: pd.DataFrame, rows: np.ndarray, region: str, level: float
     return k, n, [json_float(v) for v in wilson_ci(k, n, level)]
 
 
+def lead_beats_controls(r: dict[str, Any]) -> bool:
+    """The follow rate of :func:`~auditor.metrics.reliance.lead_rates` ``r`` (lower bound)
+    beats both its controls (upper bounds): the hole control's follow rate and the paste's
+    change rate on same-class donors."""
+    if r.get("follow_rate") is None:
+        return False
+    lo = r["follow_ci"][0] or 0.0
+    return all(lo > (1.0 if ci[1] is None else ci[1]) for ci in (r["hole_ci"], r["control_ci"]))
+
+
 @dataclass
 class CausalEvidence:
     """The strongest masking and swap evidence for one region.
@@ -95,11 +104,15 @@ class CausalEvidence:
             n_follow, to_values}`` of the cell whose follow rate has the largest lower bound,
             or None without swap columns.
         threshold: the reliance threshold the lower bounds are held against.
+        lead: :func:`~auditor.metrics.reliance.lead_rates` (plus ``group``, ``features``) of
+            the cell whose lead-paste follow rate has the largest lower bound among those
+            beating both controls (else among all), or None without lead columns.
     """
 
     mask: dict[str, Any] | None
     swap: dict[str, Any] | None
     threshold: float
+    lead: dict[str, Any] | None = None
 
     @property
     def masking_flips(self) -> bool:
@@ -111,12 +124,13 @@ class CausalEvidence:
     @property
     def masking_disrupts_only(self) -> bool:
         """Masking changes more than ``threshold`` of the cell's predictions, but pasting the
-        region in from other samples (the context swaps and their placebos, on the same
-        cell) changes significantly fewer (its upper bound under masking's lower bound) and
-        at most half as many: what the region shows matters little; the fill itself (a
-        blurred 90% of the image) throws the model off. Null data with a noisy background do
-        this; it is no shortcut. (A model that reads the region's content is moved by a
-        paste from a sample whose content points elsewhere: half the time or more.)"""
+        region in from other samples (the lead paste on the same cell; before it existed, the
+        context swap or placebo that changes the most) changes significantly fewer (its upper
+        bound under masking's lower bound) and at most half as many: what the region shows
+        matters little; the fill itself (a blurred 90% of the image) throws the model off.
+        Null data with a noisy background do this; it is no shortcut. (A model that reads the
+        region's content is moved by a paste from a sample whose content points elsewhere:
+        half the time or more.)"""
         m = self.mask
         nat = None if m is None else m.get("natural_paste")
         if nat is None:
@@ -179,13 +193,32 @@ class CausalEvidence:
         placebo = (self.swap.get("placebo_flip_ci") or [None, None])[1]
         return lo > self.threshold and (placebo is None or lo > placebo)
 
+    def _lead_beats_controls(self) -> bool:
+        return self.lead is not None and lead_beats_controls(self.lead)
+
+    @property
+    def lead_follows(self) -> bool:
+        """Pasting the region from another image sends more than ``threshold`` of a cell's
+        predictions to the class the model gives that image (lower bound), beyond both
+        controls: the model reads what the region shows, whether or not an attribute
+        records it (a background shortcut nobody recorded the scene of)."""
+        return self._lead_beats_controls() and (self.lead["follow_ci"][0] or 0.0) > self.threshold
+
+    @property
+    def lead_beyond_controls(self) -> bool:
+        """Weaker: beyond both controls, and the follow rate reaches half of ``threshold``
+        (medium evidence)."""
+        return (self._lead_beats_controls()
+                and (self.lead["follow_rate"] or 0.0) >= self.threshold / 2)
+
     @property
     def causal(self) -> bool:
         return (self.masking_flips or self.swap_follows or self.swap_leans or self.swap_flips
-                or self.swap_beyond_placebo)
+                or self.swap_beyond_placebo or self.lead_beyond_controls)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"masking": self.mask, "swap": self.swap, "reliance_threshold": self.threshold}
+        return {"masking": self.mask, "swap": self.swap, "lead": self.lead,
+                "reliance_threshold": self.threshold}
 
 
 def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
@@ -250,14 +283,45 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
         k, n, ci = masked[swap_cell]
         swap["masking"] = {"rate": json_float(k / n), "ci": ci, "n": n} if n else None
     if mask is not None:
-        mask["natural_paste"] = _natural_paste(in_mask_cell)
-    return CausalEvidence(mask, swap, threshold)
+        lead_there = lead_rates(df[cell_list[mask_cell][1]], region, level)
+        mask["natural_paste"] = (_lead_paste(lead_there) if lead_there and lead_there["n"]
+                                 else _natural_paste(in_mask_cell))
+    lead = _lead_evidence(df, region, cell_list, level, max(min_follow, 1))
+    return CausalEvidence(mask, swap, threshold, lead)
+
+
+def _lead_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell], level: float,
+                   min_rows: int) -> dict[str, Any] | None:
+    """The cell whose lead-paste follow rate has the largest lower bound, preferring those
+    beating both controls (upper bounds); cells with fewer than ``min_rows`` rows whose donor
+    the model gives another class are not read."""
+    best, best_key = None, None
+    for feats, rows in cell_list:
+        r = lead_rates(df[rows], region, level)
+        if r is None or r["n_follow"] < min_rows:
+            continue
+        lo = r["follow_ci"][0] or 0.0
+        beats = lead_beats_controls(r)
+        if best_key is None or (beats, lo) > best_key:
+            best_key = (beats, lo)
+            best = {**r, "group": group_name(feats) if feats else "all",
+                    "features": dict(feats)}
+    return best
+
+
+def _lead_paste(r: dict[str, Any]) -> dict[str, Any]:
+    """The lead paste on masking's cell as its natural paste: the region from any other
+    sample with no trace of that sample's object (a context swap fills the donor object's
+    place with a blur of the image, a disruption of its own)."""
+    return {"swap": "lead", "placebo": False, "n": r["n"], "rate": r["flip_rate"],
+            "ci": list(r["ci"])}
 
 
 def _natural_paste(rates: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """Of the :func:`~auditor.metrics.reliance.swap_rates` of each context swap on masking's
     cell, the paste (the swap or its placebo) that changes the most predictions (largest upper
-    bound), as ``{swap, placebo, n, rate, ci}``; None when no swap of the region ran there."""
+    bound), as ``{swap, placebo, n, rate, ci}``; None when no swap of the region ran there
+    (tables written before the lead paste existed: it is the natural paste when it ran)."""
     best = None
     for name, r in rates.items():
         for placebo, rate, ci in ((False, r["flip_rate"], r["ci"]),
@@ -268,68 +332,3 @@ def _natural_paste(rates: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
                 best = {"swap": name, "placebo": placebo, "n": r["n"], "rate": rate,
                         "ci": list(ci)}
     return best
-
-
-def _against(rate: float, ci: Sequence[float | None], region: str, swap: dict[str, Any]
-             ) -> str:
-    """The placebo's clause of a swap sentence."""
-    return (f", against {pct(rate)} when the {region} comes from a sample with the same "
-            f"{swap['attribute']} ({pct(ci[0])}–{pct(ci[1])})")
-
-
-def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
-    """The causal part of a title, strongest evidence first ('' when there is none)."""
-    parts = []
-    if ev.swap is not None and (ev.swap_follows or ev.swap_leans or ev.swap_flips):
-        s = ev.swap
-        goes = f"the class the swapped-in {s['attribute']} goes with in training"
-        to = f"{s['to_classes'][0]}, {goes}" if len(s["to_classes"]) == 1 else goes
-        where = f" for {describe_group(s['features'])}" if s["features"] else ""
-        if ev.swap_follows or ev.swap_leans:
-            ci = f"{level:.0%} CI {pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}"
-            if s.get("n_corrections") and s["n_corrections"] == s.get("n_movable"):
-                parts.append(
-                    f"Swapping in the {region} of a sample with another {s['attribute']} "
-                    f"corrects {pct(s['follow_rate'])} of predictions{where} ({ci}, "
-                    f"n={s['n_follow']}): errors that move to {to}")
-            else:
-                parts.append(
-                    f"Swapping in the {region} of a sample with another {s['attribute']} sends "
-                    f"{pct(s['follow_rate'])} of predictions{where} to {to} ({ci}, "
-                    f"n={s['n_follow']})")
-            if s.get("placebo") == "same_value" and s.get("placebo_rate") is not None:
-                parts[-1] += _against(s["placebo_rate"], s["placebo_ci"], region, s)
-        else:
-            parts.append(
-                f"Swapping in the {region} of a sample with another {s['attribute']} changes "
-                f"{pct(s['flip_rate'])} of predictions{where} ({level:.0%} CI "
-                f"{pct(s['flip_ci'][0])}–{pct(s['flip_ci'][1])}, n={s['n']})")
-            if s.get("placebo_flip_rate") is not None and s.get("placebo_flip_ci"):
-                parts[-1] += _against(s["placebo_flip_rate"], s["placebo_flip_ci"], region, s)
-    if ev.mask is not None and (ev.masking_flips or ev.masking_disrupts_only):
-        m = ev.mask
-        where = f" for {describe_group(m['features'])}" if m["features"] else ""
-        parts.append(f"{'hiding' if parts else 'Hiding'} the {region} changes "
-                     f"{pct(m['rate'])} of predictions{where} ({level:.0%} CI "
-                     f"{pct(m['ci'][0])}–{pct(m['ci'][1])}, n={m['n']})")
-        nat = m.get("natural_paste")
-        if ev.masking_disrupts_only:
-            parts[-1] += (f", but pasting in the {region} of another sample changes at most "
-                          f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])}): the "
-                          f"model reacts to the masking itself, not to what the {region} shows")
-        elif nat is not None and len(parts) == 1:  # masking alone: what a natural paste does
-            parts[-1] += (f", and pasting in the {region} of another sample changes "
-                          f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])})")
-    if ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
-        s = ev.swap
-        where = f" for {describe_group(s['features'])}" if s["features"] else ""
-        to = (s["to_classes"][0] if len(s["to_classes"]) == 1
-              else f"the class the swapped-in {s['attribute']} goes with")
-        parts.append(
-            f"{'a' if parts else 'A'} {region} from a sample with another {s['attribute']} sends "
-            f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "
-            f"{pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}, n={s['n_follow']}) against "
-            f"{pct(s['placebo_rate'])} with the same {s['attribute']} "
-            f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])}): real, but under the "
-            f"{pct(ev.threshold)} a high finding needs")
-    return "; ".join(parts)

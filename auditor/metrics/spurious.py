@@ -49,14 +49,9 @@ from auditor.common.thresholds import LIFT_THRESHOLD, RELIANCE_THRESHOLD
 from auditor.errors import ConfigError
 from auditor.metrics.attention import area_column, mass_column
 from auditor.metrics.base import Finding, describe_group, fmt_p, method_label, pct
+from auditor.metrics.causal_text import causal_sentence
 from auditor.metrics.groups import group_name
-from auditor.metrics.shortcuts import (
-    CausalEvidence,
-    causal_evidence,
-    causal_sentence,
-    cells,
-    flip_stats,
-)
+from auditor.metrics.shortcuts import CausalEvidence, causal_evidence, cells, flip_stats
 from auditor.metrics.stats import (
     bootstrap_mean_ci,
     bootstrap_ratio_ci,
@@ -145,7 +140,11 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         reasons.append("swap_flips")
     elif causal.swap_beyond_placebo:
         reasons.append("swap_beyond_placebo")
-    severity = "high" if ("swap_follows" in reasons
+    if causal.lead_follows:
+        reasons.append("lead_follows")
+    elif causal.lead_beyond_controls:
+        reasons.append("lead_beyond_controls")
+    severity = "high" if ("swap_follows" in reasons or "lead_follows" in reasons
                           or ("swap_leans" in reasons and causal.masking_agrees)
                           or ("lift" in reasons and len(reasons) > 1)) else "medium"
     if not reasons:  # masking's flips are the fill's doing: said, but no evidence
@@ -201,7 +200,8 @@ def _causal_cell(ev: CausalEvidence, cell_list) -> tuple[dict[str, str], np.ndar
     """The cell the strongest causal evidence was found in (the swap's, unless a weaker swap
     sits beside masking evidence)."""
     weaker = (ev.swap_leans or ev.swap_beyond_placebo) and not ev.masking_flips
-    best = ev.swap if (ev.swap_follows or ev.swap_flips or weaker) else ev.mask
+    best = ev.swap if (ev.swap_follows or ev.swap_flips or weaker) else (
+        ev.lead if ev.lead_beyond_controls and not ev.masking_flips else ev.mask)
     for feats, rows in cell_list:
         if best is not None and dict(feats) == best["features"]:
             return feats, rows

@@ -30,7 +30,7 @@ from auditor.metrics.base import pct
 
 __all__ = ["MIN_CLEARED", "comparison_headline", "model_verdict"]
 
-_CAUSAL = ("swap_follows", "swap_flips", "reliance")
+_CAUSAL = ("swap_follows", "swap_flips", "reliance", "lead_follows")
 
 
 def _rate(value: Any, ci: Any, n: Any, extra: str = "") -> str:
@@ -231,8 +231,9 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
 def _cell_rates(block: Mapping[str, Any], ev: Mapping[str, Any]) -> dict[str, Any] | None:
     """The same cell's rates in ``block`` as the causal evidence ``ev`` names."""
     feats = dict(ev.get("features") or {})
-    if "swap" in ev:
-        entry = (block.get("swaps") or {}).get(ev["swap"]) or {}
+    if "hole_ci" in ev or "swap" in ev:  # a lead paste's or a swap's evidence
+        entry = ((block.get("leads") or {}).get(ev.get("region")) if "hole_ci" in ev
+                 else (block.get("swaps") or {}).get(ev["swap"])) or {}
         label = feats.pop("label", None)
         if label is None:
             return entry or None
@@ -253,8 +254,16 @@ def _cell_rates(block: Mapping[str, Any], ev: Mapping[str, Any]) -> dict[str, An
 
 def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str, Any],
                    after: Mapping[str, Any]) -> str:
-    causal = (finding.get("evidence") or {}).get("causal") or {}
-    swap, mask = causal.get("swap"), causal.get("masking")
+    ev = finding.get("evidence") or {}
+    causal = ev.get("causal") or {}
+    swap, mask, lead = causal.get("swap"), causal.get("masking"), causal.get("lead")
+    reasons = ev.get("severity_reasons") or []
+    if lead and "lead_follows" in reasons and "swap_follows" not in reasons:
+        a = _cell_rates(after, {**lead, "region": region}) or {}
+        b = _rate(lead.get("follow_rate"), lead.get("follow_ci"), lead.get("n_follow"))
+        now = _rate(a.get("follow_rate"), a.get("follow_ci"), a.get("n_follow"))
+        return (f"pasting in the {region} of another image sends {b} → {now} of predictions "
+                f"to the class the model gives that image")
     if swap and (swap.get("follow_ci") or [0])[0] is not None:
         a = _cell_rates(after, {**swap, "region": region}) or {}
         b = _rate(swap.get("follow_rate"), swap.get("follow_ci"), swap.get("n_follow"))

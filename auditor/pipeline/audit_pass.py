@@ -33,7 +33,14 @@ from auditor.metrics.regions import (
     region_area,
     relevance_rank_accuracy,
 )
-from auditor.metrics.reliance import swap_placebo_column, swap_pred_column, swap_to_column
+from auditor.metrics.reliance import (
+    lead_donor_column,
+    lead_hole_column,
+    lead_pred_column,
+    swap_placebo_column,
+    swap_pred_column,
+    swap_to_column,
+)
 from auditor.pipeline.progress import ProgressSink
 from auditor.pipeline.reliance_pass import OBJECT_SWAP, Swap, SwapPlan, reliance_test, swap_test
 from auditor.pipeline.rundir import RunDir
@@ -244,15 +251,16 @@ def audit_model(
 
 #: What one shard holds (its arrays, their columns and meaning). Bump it whenever that changes,
 #: so a run interrupted under an older layout redoes its audit instead of mixing the two.
-SHARD_LAYOUT = 3  # 2: every context swap followed by its same-value placebo; 3: center_crop
+SHARD_LAYOUT = 4  # 2: every context swap followed by its same-value placebo; 3: center_crop
 #                    cuts the centre square before resizing (its pixels moved by interpolation),
-#                    and the low-resolution maps are stored scaled to a peak of 1
+#                    and the low-resolution maps are stored scaled to a peak of 1; 4: lead
+#                    pastes and their hole controls after the context swaps
 
 
 def shard_layout(plan: SwapPlan | None) -> str:
     """The layout of a model's shards: :data:`SHARD_LAYOUT` and the swaps in column order
     (part of the key the shards are reused under, see ``pipeline.run_keys.shard_key``)."""
-    swaps = [(s.name, s.placebo) for s in plan.swaps] if plan is not None else []
+    swaps = [(s.name, s.placebo, s.lead) for s in plan.swaps] if plan is not None else []
     return f"{SHARD_LAYOUT}:{swaps!r}"
 
 
@@ -323,28 +331,45 @@ def sample_frame(
     for j, region in enumerate(tables.reliance_regions):
         cols[flip_column(region)] = tables.flip[:, j].astype(bool)
         cols[conf_drop_column(region)] = tables.conf_drop[:, j].astype(np.float64)
-    cols.update(swap_columns(tables, bundle_table, classes, context or {}))
+    cols.update(swap_columns(tables, bundle_table, classes, context or {}, pred_idx=pred_idx))
     df = pd.concat([df, pd.DataFrame(cols)], axis=1)
     df["cluster"] = -1
     return df
 
 
 def swap_columns(tables: AuditTables, bundle_table: pd.DataFrame, classes: list[str],
-                 context: dict[str, dict[str, str]]) -> dict[str, np.ndarray]:
+                 context: dict[str, dict[str, str]], *, pred_idx: np.ndarray
+                 ) -> dict[str, np.ndarray]:
     """The swap columns of the per-sample table (names in :mod:`auditor.metrics.reliance`).
 
     ``context`` maps ``{ATTR: {VALUE: CLASS}}``: the class each attribute value goes with in
     training (:func:`~auditor.metrics.reliance.context_classes`). A placebo swap gives only
-    the prediction (``swap_placebo_<name>``): its donor's value is the image's own.
+    the prediction (``swap_placebo_<name>``): its donor's value is the image's own. A lead
+    paste gives its prediction and the class the model gives its donor (``pred_idx``: the
+    model's class per audited row); its hole control, the prediction.
     """
     cols: dict[str, np.ndarray] = {}
     names = np.asarray(classes, dtype=object)
+    donor_pred = np.full(len(bundle_table), -1, dtype=np.int64)
+    donor_pred[tables.index] = pred_idx
     for k, swap in enumerate(tables.swaps):
         name = swap.name
         pred, donor = tables.swap_pred[:, k], tables.swap_donor[:, k]
         ok = donor >= 0
         after = np.full(len(pred), None, dtype=object)
         after[ok] = names[pred[ok]]
+        if swap.lead:
+            if swap.placebo:
+                cols[lead_hole_column(name)] = after
+                continue
+            known = ok.copy()
+            known[ok] = donor_pred[donor[ok]] >= 0
+            led = np.full(len(pred), None, dtype=object)
+            led[known] = names[donor_pred[donor[known]]]
+            after[~known] = None
+            cols[lead_pred_column(name)] = after
+            cols[lead_donor_column(name)] = led
+            continue
         if swap.placebo:
             cols[swap_placebo_column(name)] = after
             continue

@@ -13,8 +13,11 @@ pasted in from a sample with another value of an attribute (the expected regions
 the expected regions pasted in from a sample of another class. Each context swap has a
 *placebo*: the same region pasted in from a sample with the **same** attribute value, which
 disrupts the image as much but carries no other context, so the two predictions of one image
-can be compared. Donors are drawn inside the batch, seeded by the batch number, so a resumed
-run draws the same ones.
+can be compared. A *lead paste* (:func:`~auditor.saliency.perturb.lead_paste`) pastes each
+spurious region from any other image, with its hole control on the same donor: whatever the
+attributes, the prediction it gets can be compared with the class the model gives the donor
+(a background shortcut nobody recorded the scene of). Donors are drawn inside the batch,
+seeded by the batch number, so a resumed run draws the same ones.
 
 The tests run under ``torch.no_grad()`` with the model in eval mode
 (:func:`auditor.models.state.eval_mode` restores every module's training flag afterwards, even
@@ -33,7 +36,16 @@ import torch
 from torch import nn
 
 from auditor.models.state import eval_mode
-from auditor.saliency.perturb import Fill, fill_image, occlude_regions, swap_region
+from auditor.saliency.perturb import (
+    Fill,
+    fill_image,
+    lead_paste,
+    occlude_regions,
+    region_core,
+    region_margin,
+    region_smooth,
+    swap_region,
+)
 
 __all__ = ["OBJECT_SWAP", "Swap", "SwapPlan", "build_swap_plan", "pick_donors", "reliance_test",
            "swap_test"]
@@ -44,13 +56,16 @@ OBJECT_SWAP = "object"
 
 @dataclass(frozen=True)
 class Swap:
-    """One counterfactual swap: ``name`` is ``OBJECT_SWAP`` or ``<attribute>:<region>``;
-    ``placebo``: the donors share the image's attribute value instead of differing in it."""
+    """One counterfactual swap: ``name`` is ``OBJECT_SWAP``, ``<attribute>:<region>`` or, for
+    a lead paste (``lead``), the region's own name; ``placebo``: the donors share the image's
+    attribute value instead of differing in it (a lead paste's: its hole control, on the
+    lead paste's own donors)."""
 
     name: str
     region: int | None  # index of the swapped spurious region (None: the expected regions)
-    attribute: str | None  # donors differ in this attribute (None: donors differ in class)
+    attribute: str | None  # donors differ in this attribute (None: in class, or any donor)
     placebo: bool = False
+    lead: bool = False
 
 
 @dataclass
@@ -77,7 +92,9 @@ def build_swap_plan(table: pd.DataFrame, regions: Sequence[str], attributes: Seq
                     ) -> SwapPlan | None:
     """The swaps of a run: the expected regions from another class, and each region of
     ``swapped`` (the spurious ones) from another value of each attribute, each followed by
-    its placebo (the region from a sample with the same value).
+    its placebo (the region from a sample with the same value); last, each region of
+    ``swapped`` as a lead paste from any other sample, followed by its hole control (last, so
+    the donors of the swaps before them are drawn as they were before lead pastes existed).
 
     Returns:
         None when no expected region is configured (nothing to keep or paste).
@@ -90,6 +107,8 @@ def build_swap_plan(table: pd.DataFrame, regions: Sequence[str], attributes: Seq
     swaps += [Swap(f"{a}:{r}", regions.index(r), a, placebo) for a in attributes
               for r in swapped if r in regions and r not in expected
               for placebo in (False, True)]
+    swaps += [Swap(r, regions.index(r), None, placebo, lead=True) for r in swapped
+              if r in regions and r not in expected for placebo in (False, True)]
     codes = {a: pd.factorize(table[a].astype(str))[0] for a in attributes}
     return SwapPlan(swaps, exp, codes, table["label"].to_numpy().astype(np.int64), seed)
 
@@ -200,18 +219,36 @@ def swap_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, rows:
     if filler is None:
         filler = fill_image(x, fill)
     rng = np.random.default_rng([plan.seed, batch_number])
+    lead_donors: dict[str, np.ndarray] = {}  # a lead paste's donors, for its hole control
+    smooth: dict[str, torch.Tensor] = {}  # region_smooth per lead-pasted region
     with eval_mode(model), torch.no_grad():
         for k, swap in enumerate(plan.swaps):
-            if swap.attribute is None:
+            if swap.lead:
+                region, keep = m[:, swap.region], expected
+                if swap.placebo:
+                    donors = lead_donors.get(swap.name, np.full(n, -1, dtype=np.int64))
+                else:
+                    donors = pick_donors(np.zeros(n, dtype=np.int64), has_expected, rng,
+                                         same=True)
+                    lead_donors[swap.name] = donors
+            elif swap.attribute is None:
                 keys, region, keep = plan.labels[rows], expected, None
+                donors = pick_donors(keys, has_expected, rng, same=swap.placebo)
             else:
                 keys, region, keep = plan.codes[swap.attribute][rows], m[:, swap.region], expected
-            donors = pick_donors(keys, has_expected, rng, same=swap.placebo)
+                donors = pick_donors(keys, has_expected, rng, same=swap.placebo)
             ok = donors >= 0
             if not ok.any():
                 continue
             idx = torch.as_tensor(np.where(ok, donors, np.arange(n)), device=device)
-            swapped = swap_region(x, region, idx, keep=keep, filler=filler)
+            if swap.lead:
+                margin = region_margin(min(x.shape[-2:]))
+                if swap.name not in smooth:
+                    smooth[swap.name] = region_smooth(x, region_core(region, margin))
+                swapped = lead_paste(x, region, idx, keep=keep, margin=margin,
+                                     smooth=smooth[swap.name], hole_only=swap.placebo)
+            else:
+                swapped = swap_region(x, region, idx, keep=keep, filler=filler)
             out = model(swapped[torch.as_tensor(ok, device=device)]).argmax(dim=1)
             pred[ok, k] = out.cpu().numpy()
             donor_rows[ok, k] = rows[donors[ok]]

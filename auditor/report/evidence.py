@@ -94,12 +94,7 @@ def _swap_rows(model: Mapping[str, Any]) -> list[dict[str, str]]:
             what = f"{entry.get('region')} from another {entry['attribute']}"
         else:  # summaries written before swaps carried their attribute
             what = "{1} from another {0}".format(*name.split(":", 1))
-        cells = [("all", entry)]
-        for attr, by_cls in (entry.get("by_cell") or {}).items():
-            for cls, by_val in (by_cls or {}).items():
-                cells += [(f"class {cls}, {attr}={v}", r) for v, r in (by_val or {}).items()]
-        for group, r in cells:
-            r = r or {}
+        for group, r in _cells(entry):
             rows.append({"swap": what, "group": group,
                          "flip": _with_ci(r.get("flip_rate"), r.get("ci")),
                          "n": f.count(r.get("n")),
@@ -107,7 +102,26 @@ def _swap_rows(model: Mapping[str, Any]) -> list[dict[str, str]]:
                          "n_follow": f.count(r.get("n_follow")),
                          "placebo": (_with_ci(r.get("placebo_rate"), r.get("placebo_ci"))
                                      if r.get("placebo") == "same_value" else f.DASH)})
+    for region, entry in (model.get("leads") or {}).items():
+        if not isinstance(entry, Mapping):
+            continue
+        for group, r in _cells(entry):
+            rows.append({"swap": f"{region} from any other image (lead paste)", "group": group,
+                         "flip": _with_ci(r.get("flip_rate"), r.get("ci")),
+                         "n": f.count(r.get("n")),
+                         "follow": _with_ci(r.get("follow_rate"), r.get("follow_ci")),
+                         "n_follow": f.count(r.get("n_follow")),
+                         "placebo": _with_ci(r.get("hole_rate"), r.get("hole_ci"))})
     return rows
+
+
+def _cells(entry: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A swap's or lead paste's rates: overall, then per class x attribute value."""
+    cells = [("all", entry)]
+    for attr, by_cls in (entry.get("by_cell") or {}).items():
+        for cls, by_val in (by_cls or {}).items():
+            cells += [(f"class {cls}, {attr}={v}", r) for v, r in (by_val or {}).items()]
+    return [(group, r or {}) for group, r in cells]
 
 
 def spurious_cues(model: Mapping[str, Any], *, n: int, regions: Sequence[str],

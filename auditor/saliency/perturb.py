@@ -4,8 +4,11 @@
 blur of the image pasted inside the mask) or ``mean`` (the image's mean colour).
 ``swap_region`` builds counterfactuals: a region of another image (the donor) pasted into this
 one, with this image's own copy of the region filled and, optionally, some pixels kept as they
-are (the expected regions, when a spurious region is swapped). Pure tensor functions: no model
-is run here.
+are (the expected regions, when a spurious region is swapped). ``lead_paste`` pastes a region
+from any other image and fills the hole the donor's object leaves with the *donor's own*
+region smoothed over it, or, as its control, leaves the image's region and fills the same hole
+with the image's own region smoothed over it: the two differ only in whose region shows. Pure
+tensor functions: no model is run here.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Fill", "fill_image", "occlude_regions", "swap_region"]
+__all__ = ["Fill", "fill_image", "grow", "lead_paste", "occlude_regions", "region_core",
+           "region_margin", "region_smooth", "swap_region"]
 
 Fill = Literal["blur", "mean"]
 
@@ -107,3 +111,88 @@ def swap_region(images: torch.Tensor, region: torch.Tensor, donor: torch.Tensor,
     if keep is not None:
         out = torch.where(keep.to(images.device).bool().unsqueeze(1), images, out)
     return out
+
+
+def region_smooth(images: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Each image's region smoothed over the whole frame: the heavy blur of :func:`_blur`
+    over the region's pixels alone (normalised convolution), so a hole in the region is
+    filled with the colours of the region around it and nothing of what lies outside it.
+    Pixels too far from the region to get any of it take the plain blur.
+
+    Args:
+        images: ``[N, C, H, W]``.
+        region: ``[N, H, W]`` bool.
+
+    Returns:
+        ``[N, C, H, W]``.
+    """
+    w = region.to(images.device, images.dtype).unsqueeze(1)
+    both = _blur(torch.cat([images * w, w], dim=1))
+    num, den = both[:, :-1], both[:, -1:]
+    return torch.where(den > 1e-3, num / den.clamp_min(1e-3), _blur(images))
+
+
+def region_margin(size: int) -> int:
+    """Pixels an annotation may be off by at an image side of ``size``: a region's outer
+    ring this wide may still hold the object's edge (anti-aliasing, polygons drawn a pixel
+    apart from how they are rasterised, loose masks)."""
+    return max(1, math.ceil(size / 24))
+
+
+def grow(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """``[N, H, W]`` bool ``mask`` dilated by ``pixels`` (a square neighbourhood)."""
+    if pixels <= 0:
+        return mask.bool()
+    k = 2 * pixels + 1
+    return F.max_pool2d(mask.float().unsqueeze(1), k, stride=1, padding=pixels).squeeze(1) > 0
+
+
+def lead_paste(images: torch.Tensor, region: torch.Tensor, donor: torch.Tensor, *,
+               keep: torch.Tensor | None = None, margin: int = 0, smooth: torch.Tensor,
+               hole_only: bool = False) -> torch.Tensor:
+    """Paste each donor's copy of a region into an image, leaving no trace of the donor's
+    object; or (``hole_only``) the control that makes the same hole in the image's own region.
+
+    A region's *core* is the region without its outer ring ``margin`` pixels wide, where the
+    edge of the object next to it may still show. The *hole* of image ``i`` (donor ``d``) is
+    where the image's region holds but the donor's core does not: the donor's object and its
+    ring. Pixel ``p`` becomes the image's own pixel where ``keep[i]`` grown by ``margin``
+    holds (the image's object and its edge); else, in the hole, the donor's core smoothed over
+    it (``smooth[d]``; ``hole_only``: the image's own, ``smooth[i]``); else the donor's pixel
+    where the donor's core holds (``hole_only``: the image's own); else the image's own pixel.
+    The hole's shape is the donor object's outline in both, and both fill it alike, so a
+    model that reads the outline is moved alike by both; only a model that reads what the
+    donor's region shows is moved by the paste alone.
+
+    Args:
+        images: ``[N, C, H, W]``.
+        region: ``[N, H, W]`` bool, the pasted region of every image.
+        donor: ``[N]`` long, the image each one takes the region from.
+        keep: ``[N, H, W]`` bool pixels never replaced (the expected regions), or None.
+        margin: the ring's width in pixels (:func:`region_margin`).
+        smooth: ``[N, C, H, W]`` :func:`region_smooth` of ``images`` over each core.
+        hole_only: build the control instead of the paste.
+
+    Returns:
+        ``[N, C, H, W]`` new tensor.
+    """
+    if images.dim() != 4 or region.dim() != 3 or donor.shape != (images.shape[0],):
+        raise ValueError("images must be [N, C, H, W], region [N, H, W] and donor [N]")
+    region = region.to(images.device).bool()
+    donor = donor.to(images.device)
+    own = region.unsqueeze(1)
+    theirs = (~grow(~region, margin))[donor].unsqueeze(1)
+    if hole_only:
+        out = torch.where(own & ~theirs, smooth, images)
+    else:
+        out = torch.where(theirs, images[donor], torch.where(own, smooth[donor], images))
+    if keep is not None:
+        kept = grow(keep.to(images.device).bool(), margin).unsqueeze(1)
+        out = torch.where(kept, images, out)
+    return out
+
+
+def region_core(region: torch.Tensor, margin: int) -> torch.Tensor:
+    """``[N, H, W]`` bool: ``region`` without its outer ring ``margin`` pixels wide (see
+    :func:`lead_paste`)."""
+    return ~grow(~region.bool(), margin)
