@@ -46,6 +46,19 @@ def test_planted_case_scores_only_shortcut_kinds_of_the_rebalanced_model():
         ("rebalanced", "ignored_region")]
 
 
+def test_unrecorded_case_hits_on_the_lead_paste_and_its_rebalanced_model_stays_biased():
+    """Rebalancing by a random site cannot remove a background shortcut: a HIGH on that
+    model is listed, not a false alarm."""
+    case = validity.CASES["scenes-0.98-unrecorded"]
+    lead = _finding("spurious_cue", "high", "background", ["lead_follows"])
+    out = validity.score(case, _summary([lead], [lead]))
+    assert out["hit"] is True and out["false_alarms"] == []
+    assert [(f["model"], f["severity"]) for f in out["listed"]] == [
+        ("baseline", "high"), ("rebalanced", "high")]
+    out = validity.score(validity.CASES["scenes-0.98"], _summary([lead], [lead]))
+    assert [f["model"] for f in out["false_alarms"]] == ["rebalanced"]
+
+
 def test_null_case_counts_every_high_finding_of_any_kind_and_lists_mediums():
     case = validity.CASES["clinic-null"]
     out = validity.score(case, _summary(
