@@ -30,9 +30,11 @@ def _lead_clause(region: str, ev: CausalEvidence, level: float, *, first: bool) 
             f"outline is cut into this one's own {region} ({pct(d['hole_ci'][0])}–"
             f"{pct(d['hole_ci'][1])}) and {pct(d['control_rate'])} changed by the {region} of "
             f"an image it gives the same class ({pct(d['control_ci'][0])}–"
-            f"{pct(d['control_ci'][1])}): the model reads what the {region} shows")
+            f"{pct(d['control_ci'][1])}): the model reads what the {region} shows, "
+            f"{100 * d['excess']:.0f} points beyond the controls ({level:.0%} CI "
+            f"{100 * d['excess_ci'][0]:.0f}–{100 * d['excess_ci'][1]:.0f})")
     if not ev.lead_follows:
-        text += f", though under the {pct(ev.threshold)} a high finding needs"
+        text += f", under the {100 * ev.threshold:.0f} points a high finding needs"
     return text
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from auditor.metrics.columns import area_column, conf_drop_column, flip_column
 from auditor.metrics.groups import attribute_values
-from auditor.metrics.stats import bootstrap_mean_ci, json_float, wilson_ci
+from auditor.metrics.stats import bootstrap_mean_ci, json_float, newcombe_diff_ci, wilson_ci
 
 __all__ = ["context_classes", "lead_donor_column", "lead_hole_column", "lead_pred_column",
            "lead_rates", "lead_summary", "reliance_summary", "swap_placebo_column",
@@ -204,9 +204,14 @@ def lead_rates(df: pd.DataFrame, region: str, level: float = 0.95) -> dict[str, 
       own class that the paste changes at all: a model that any paste upsets (in a two-class
       task every change lands on the donor's class).
 
+    ``excess`` (``excess_ci``: Newcombe's interval at ``level``) is the follow rate minus the
+    larger of the two control rates: what the region's content decides beyond them.
+
     Returns:
-        ``{"region", "n_follow", "follow_rate", "follow_ci", "hole_rate", "hole_ci",
-        "n_control", "control_rate", "control_ci"}`` (Wilson intervals at ``level``), or None
+        ``{"region", "n", "flip_rate", "ci", "n_follow", "follow_rate", "follow_ci",
+        "hole_rate", "hole_ci", "n_control", "control_rate", "control_ci", "excess",
+        "excess_ci"}`` (Wilson intervals at ``level``; ``flip_rate``: the share of all ``n``
+        rows the paste changes), or None
         without the lead columns (no lead paste ran: tables written before it existed, or no
         expected region).
     """
@@ -228,9 +233,15 @@ def lead_rates(df: pd.DataFrame, region: str, level: float = 0.95) -> dict[str, 
 
     (f, f_ci), (h, h_ci), (c, c_ci) = rate(k_f, n_f), rate(k_h, n_f), rate(k_c, n_c)
     x, x_ci = rate(k_x, n_x)
+    # the excess over the larger control: what the region's content decides beyond disruption
+    # (in a two-class task every disrupted prediction lands on the donor's class) and outline
+    k_r, n_r = (k_h, n_f) if (h or 0.0) >= (c or 0.0) else (k_c, n_c)
+    lo, hi = newcombe_diff_ci(k_f, n_f, k_r, n_r, level)
     return {"region": region, "n": n_x, "flip_rate": x, "ci": x_ci, "n_follow": n_f,
             "follow_rate": f, "follow_ci": f_ci, "hole_rate": h, "hole_ci": h_ci,
-            "n_control": n_c, "control_rate": c, "control_ci": c_ci}
+            "n_control": n_c, "control_rate": c, "control_ci": c_ci,
+            "excess": json_float(k_f / n_f - k_r / n_r) if n_f and n_r else None,
+            "excess_ci": [json_float(lo), json_float(hi)]}
 
 
 def lead_summary(df: pd.DataFrame, regions: Sequence[str], attributes: Sequence[str] = (), *,

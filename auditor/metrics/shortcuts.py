@@ -198,18 +198,21 @@ class CausalEvidence:
 
     @property
     def lead_follows(self) -> bool:
-        """Pasting the region from another image sends more than ``threshold`` of a cell's
-        predictions to the class the model gives that image (lower bound), beyond both
-        controls: the model reads what the region shows, whether or not an attribute
+        """Pasting the region from another image sends a cell's predictions to the class the
+        model gives that image beyond both controls, by more than ``threshold`` (the excess's
+        lower bound): the model reads what the region shows, whether or not an attribute
         records it (a background shortcut nobody recorded the scene of)."""
-        return self._lead_beats_controls() and (self.lead["follow_ci"][0] or 0.0) > self.threshold
+        return (self._lead_beats_controls()
+                and (self.lead["excess_ci"][0] or 0.0) > self.threshold)
 
     @property
     def lead_beyond_controls(self) -> bool:
-        """Weaker: beyond both controls, and the follow rate reaches half of ``threshold``
-        (medium evidence)."""
+        """Weaker: beyond both controls, by at least half of ``threshold`` (the excess
+        itself; medium evidence). A model that overfits any background detail follows a
+        pasted background somewhat more than a same-class one changes it; a shortcut
+        follows it by far."""
         return (self._lead_beats_controls()
-                and (self.lead["follow_rate"] or 0.0) >= self.threshold / 2)
+                and (self.lead["excess"] or 0.0) >= self.threshold / 2)
 
     @property
     def causal(self) -> bool:

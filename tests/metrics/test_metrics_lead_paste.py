@@ -164,7 +164,20 @@ def test_a_model_any_paste_upsets_is_no_evidence():
 def test_a_small_real_lead_is_medium_and_says_so():
     f = _finding(_table(200, 30, 2, 100, 1))
     assert f.severity == "medium" and f.evidence["severity_reasons"] == ["lead_beyond_controls"]
-    assert "though under the 20% a high finding needs" in f.title
+    assert ("the model reads what the background shows, 14 points beyond the controls (95% CI "
+            "9–20), under the 20 points a high finding needs") in f.title
+
+
+def test_a_model_that_overfits_background_detail_is_medium_not_a_shortcut():
+    """mark-null seed 2, rebalanced (this session): a pasted background sent 31% of doctor
+    predictions to the donor's class, 4% with the hole alone, but a same-class donor's
+    background changed 17% too. A follow rate above 20% beating both controls was high; the
+    excess over the larger control (14 points, CI 4-24) is what the background decides."""
+    f = _finding(_table(139, 43, 5, 161, 27))
+    assert f.severity == "medium" and f.evidence["severity_reasons"] == ["lead_beyond_controls"]
+    lead = f.evidence["causal"]["lead"]
+    assert lead["excess"] == pytest.approx(43 / 139 - 27 / 161)
+    assert lead["excess_ci"][0] < 0.2 < lead["follow_ci"][0]
 
 
 def test_verdict_and_headline_read_a_lead_paste_shortcut():
