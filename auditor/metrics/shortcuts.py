@@ -105,8 +105,8 @@ class CausalEvidence:
             or None without swap columns.
         threshold: the reliance threshold the lower bounds are held against.
         lead: :func:`~auditor.metrics.reliance.lead_rates` (plus ``group``, ``features``) of
-            the cell whose lead-paste follow rate has the largest lower bound among those
-            beating both controls (else among all), or None without lead columns.
+            the cell whose lead-paste excess has the largest lower bound among those beating
+            both controls (else among all), or None without lead columns.
     """
 
     mask: dict[str, Any] | None
@@ -295,18 +295,19 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
 
 def _lead_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell], level: float,
                    min_rows: int) -> dict[str, Any] | None:
-    """The cell whose lead-paste follow rate has the largest lower bound, preferring those
-    beating both controls (upper bounds); cells with fewer than ``min_rows`` rows whose donor
-    the model gives another class are not read."""
+    """The cell whose lead-paste excess over the larger control has the largest lower bound
+    (what the grading reads), preferring those whose follow rate beats both controls (upper
+    bounds); cells with fewer than ``min_rows`` rows whose donor the model gives another
+    class are not read."""
     best, best_key = None, None
     for feats, rows in cell_list:
         r = lead_rates(df[rows], region, level)
         if r is None or r["n_follow"] < min_rows:
             continue
-        lo = r["follow_ci"][0] or 0.0
+        lo = r["excess_ci"][0]
         beats = lead_beats_controls(r)
-        if best_key is None or (beats, lo) > best_key:
-            best_key = (beats, lo)
+        if best_key is None or (beats, -1.0 if lo is None else lo) > best_key:
+            best_key = (beats, -1.0 if lo is None else lo)
             best = {**r, "group": group_name(feats) if feats else "all",
                     "features": dict(feats)}
     return best

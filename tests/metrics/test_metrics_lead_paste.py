@@ -222,3 +222,15 @@ def test_masking_that_a_clean_paste_does_not_repeat_is_disruption():
     df = _table(100, 60, 0, 100, 60)
     df["flip_background"] = np.arange(len(df)) % 100 != 0
     assert _finding(df).evidence["severity_reasons"] == ["reliance"]
+
+
+def test_the_cell_read_is_the_one_with_the_largest_excess_not_the_largest_follow_rate():
+    """Demo baseline (this session): dark-haired nurses followed a pasted face 94%, but the
+    hole alone moved 67% of them (a model that already fails them); doctors followed it 88%
+    against 9%. The finding reads the doctors: the evidence the grading rests on."""
+    weak = _table(70, 66, 47, 80, 46, label="nurse")
+    strong = _table(150, 132, 11, 150, 13, label="doctor")
+    f = _finding(pd.concat([weak, strong], ignore_index=True))
+    lead = f.evidence["causal"]["lead"]
+    assert lead["features"] == {"label": "doctor"} and lead["excess_ci"][0] > 0.7
+    assert f.severity == "high" and "lead_follows" in f.evidence["severity_reasons"]
