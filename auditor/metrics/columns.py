@@ -19,6 +19,9 @@ __all__ = [
     "area_column",
     "conf_drop_column",
     "flip_column",
+    "lead_donor_column",
+    "lead_hole_column",
+    "lead_pred_column",
     "mass_column",
     "mass_methods",
     "parse_mass_column",
@@ -59,6 +62,22 @@ def flip_column(region: str) -> str:
 def conf_drop_column(region: str) -> str:
     """``conf_drop_<region>``: confidence lost when the region was blurred out."""
     return f"conf_drop_{region}"
+
+
+def lead_pred_column(region: str) -> str:
+    """``swap_lead_<region>``: the class predicted after the lead paste of the region (the
+    region pasted in from any other image)."""
+    return f"swap_lead_{region}"
+
+
+def lead_donor_column(region: str) -> str:
+    """``swap_donor_<region>``: the class the model gives that lead paste's donor image."""
+    return f"swap_donor_{region}"
+
+
+def lead_hole_column(region: str) -> str:
+    """``swap_hole_<region>``: the class predicted after the lead paste's hole control."""
+    return f"swap_hole_{region}"
 
 
 def paste_follow_column(region: str) -> str:

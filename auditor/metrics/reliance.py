@@ -31,13 +31,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auditor.metrics.columns import area_column, conf_drop_column, flip_column
+from auditor.metrics.columns import (
+    area_column,
+    conf_drop_column,
+    flip_column,
+    lead_donor_column,
+    lead_hole_column,
+    lead_pred_column,
+)
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import bootstrap_mean_ci, json_float, newcombe_diff_ci, wilson_ci
 
-__all__ = ["context_classes", "lead_donor_column", "lead_hole_column", "lead_pred_column",
-           "lead_rates", "lead_summary", "reliance_summary", "swap_placebo_column",
-           "swap_pred_column", "swap_rates", "swap_summary", "swap_to_column"]
+__all__ = ["context_classes", "lead_rates", "lead_summary", "reliance_summary",
+           "swap_placebo_column", "swap_pred_column", "swap_rates", "swap_summary",
+           "swap_to_column"]
 
 
 def swap_pred_column(swap: str) -> str:
@@ -54,21 +61,6 @@ def swap_placebo_column(swap: str) -> str:
 def swap_to_column(swap: str) -> str:
     """Column of the class the swapped-in content of ``swap`` points to."""
     return f"swap_to_{swap}"
-
-
-def lead_pred_column(region: str) -> str:
-    """Column of the class predicted after the lead paste of ``region``."""
-    return f"swap_lead_{region}"
-
-
-def lead_donor_column(region: str) -> str:
-    """Column of the class the model gives the donor image of the lead paste of ``region``."""
-    return f"swap_donor_{region}"
-
-
-def lead_hole_column(region: str) -> str:
-    """Column of the class predicted after the hole control of the lead paste of ``region``."""
-    return f"swap_hole_{region}"
 
 
 #: A value goes with a class only when that class's share among the value's training rows

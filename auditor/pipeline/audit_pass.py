@@ -22,6 +22,9 @@ from auditor.metrics.columns import (
     area_column,
     conf_drop_column,
     flip_column,
+    lead_donor_column,
+    lead_hole_column,
+    lead_pred_column,
     mass_column,
     point_column,
     rank_column,
@@ -33,14 +36,7 @@ from auditor.metrics.regions import (
     region_area,
     relevance_rank_accuracy,
 )
-from auditor.metrics.reliance import (
-    lead_donor_column,
-    lead_hole_column,
-    lead_pred_column,
-    swap_placebo_column,
-    swap_pred_column,
-    swap_to_column,
-)
+from auditor.metrics.reliance import swap_placebo_column, swap_pred_column, swap_to_column
 from auditor.pipeline.progress import ProgressSink
 from auditor.pipeline.reliance_pass import OBJECT_SWAP, Swap, SwapPlan, reliance_test, swap_test
 from auditor.pipeline.rundir import RunDir

@@ -101,16 +101,31 @@ def swap_region(images: torch.Tensor, region: torch.Tensor, donor: torch.Tensor,
     Returns:
         ``[N, C, H, W]`` new tensor.
     """
+    own, theirs, donor = _own_and_theirs(images, region, donor)
+    out = torch.where(theirs, images[donor], torch.where(own, filler, images))
+    return _kept(out, images, keep)
+
+
+def _own_and_theirs(images: torch.Tensor, region: torch.Tensor, donor: torch.Tensor, *,
+                    margin: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(own, theirs, donor)`` of a paste: each image's region and its donor's (without the
+    donor's outer ring ``margin`` pixels wide), ``[N, 1, H, W]`` bool, and ``donor`` on the
+    images' device."""
     if images.dim() != 4 or region.dim() != 3 or donor.shape != (images.shape[0],):
         raise ValueError("images must be [N, C, H, W], region [N, H, W] and donor [N]")
     region = region.to(images.device).bool()
     donor = donor.to(images.device)
-    own = region.unsqueeze(1)
-    theirs = region[donor].unsqueeze(1)
-    out = torch.where(theirs, images[donor], torch.where(own, filler, images))
-    if keep is not None:
-        out = torch.where(keep.to(images.device).bool().unsqueeze(1), images, out)
-    return out
+    core = region_core(region, margin) if margin > 0 else region
+    return region.unsqueeze(1), core[donor].unsqueeze(1), donor
+
+
+def _kept(out: torch.Tensor, images: torch.Tensor, keep: torch.Tensor | None, margin: int = 0
+          ) -> torch.Tensor:
+    """``out`` with the images' own pixels back where ``keep`` (grown by ``margin``) holds."""
+    if keep is None:
+        return out
+    kept = grow(keep.to(images.device).bool(), margin).unsqueeze(1)
+    return torch.where(kept, images, out)
 
 
 def region_smooth(images: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -187,20 +202,12 @@ def lead_paste(images: torch.Tensor, region: torch.Tensor, donor: torch.Tensor, 
     Returns:
         ``[N, C, H, W]`` new tensor.
     """
-    if images.dim() != 4 or region.dim() != 3 or donor.shape != (images.shape[0],):
-        raise ValueError("images must be [N, C, H, W], region [N, H, W] and donor [N]")
-    region = region.to(images.device).bool()
-    donor = donor.to(images.device)
-    own = region.unsqueeze(1)
-    theirs = (~grow(~region, margin))[donor].unsqueeze(1)
+    own, theirs, donor = _own_and_theirs(images, region, donor, margin=margin)
     if hole_only:
         out = torch.where(own & ~theirs, smooth, images)
     else:
         out = torch.where(theirs, images[donor], torch.where(own, smooth[donor], images))
-    if keep is not None:
-        kept = grow(keep.to(images.device).bool(), margin).unsqueeze(1)
-        out = torch.where(kept, images, out)
-    return out
+    return _kept(out, images, keep, margin)
 
 
 def region_core(region: torch.Tensor, margin: int) -> torch.Tensor:

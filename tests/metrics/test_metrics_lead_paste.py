@@ -10,12 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from auditor.metrics.reliance import (
-    lead_donor_column,
-    lead_hole_column,
-    lead_pred_column,
-    lead_rates,
-)
+from auditor.metrics.columns import lead_donor_column, lead_hole_column, lead_pred_column
+from auditor.metrics.reliance import lead_rates
 from auditor.metrics.spurious import spurious_cue_findings
 from auditor.saliency.perturb import grow, lead_paste, region_core, region_margin, region_smooth
 
