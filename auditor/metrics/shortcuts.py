@@ -287,7 +287,8 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
         swap["masking"] = {"rate": json_float(k / n), "ci": ci, "n": n} if n else None
     if mask is not None:
         lead_there = lead_rates(df[cell_list[mask_cell][1]], region, level)
-        mask["natural_paste"] = (_lead_paste(lead_there) if lead_there and lead_there["n"]
+        mask["natural_paste"] = (_lead_as_natural_paste(lead_there)
+                                 if lead_there and lead_there["n"]
                                  else _natural_paste(in_mask_cell))
     lead = _lead_evidence(df, region, cell_list, level, max(min_follow, 1))
     return CausalEvidence(mask, swap, threshold, lead)
@@ -313,7 +314,7 @@ def _lead_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell], lev
     return best
 
 
-def _lead_paste(r: dict[str, Any]) -> dict[str, Any]:
+def _lead_as_natural_paste(r: dict[str, Any]) -> dict[str, Any]:
     """The lead paste on masking's cell as its natural paste: the region from any other
     sample with no trace of that sample's object (a context swap fills the donor object's
     place with a blur of the image, a disruption of its own)."""

@@ -231,11 +231,12 @@ def swap_test(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, rows:
                     donors = pick_donors(np.zeros(n, dtype=np.int64), has_expected, rng,
                                          same=True)
                     lead_donors[swap.name] = donors
-            elif swap.attribute is None:
-                keys, region, keep = plan.labels[rows], expected, None
-                donors = pick_donors(keys, has_expected, rng, same=swap.placebo)
             else:
-                keys, region, keep = plan.codes[swap.attribute][rows], m[:, swap.region], expected
+                if swap.attribute is None:
+                    keys, region, keep = plan.labels[rows], expected, None
+                else:
+                    keys, region = plan.codes[swap.attribute][rows], m[:, swap.region]
+                    keep = expected
                 donors = pick_donors(keys, has_expected, rng, same=swap.placebo)
             ok = donors >= 0
             if not ok.any():
