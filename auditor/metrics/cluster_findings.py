@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from auditor.metrics.base import SEVERITIES, Finding, fmt_p, pct
-from auditor.metrics.clusters import Cluster, ConfusionSlice
-from auditor.metrics.severity import cluster_severity, significant
+from auditor.metrics.clusters import Cluster
+from auditor.metrics.confusion_slices import ConfusionSlice
+from auditor.metrics.severity import cluster_severity, high_gap_bar, significant
 from auditor.metrics.stats import json_float, wilson_ci
 
 __all__ = ["cluster_findings"]
@@ -29,6 +30,19 @@ def _slice_sentence(sl: ConfusionSlice | None, level: float) -> str:
             f"corrected {fmt_p(sl.p_adj)})")
 
 
+def _interval_clause(sl: ConfusionSlice | None, severity: str, gap_threshold: float) -> str:
+    """For a medium cluster whose slice misses a high group gap's bar: the interval that
+    says so."""
+    if severity != "medium" or sl is None:
+        return ""
+    lo, hi = sl.effect_ci
+    if high_gap_bar(sl.effect, lo, gap_threshold):
+        return ""
+    return (f"; {100 * sl.effect:.0f} points (corrected CI {100 * lo:.0f}–{100 * hi:.0f}), "
+            f"short of the {200 * gap_threshold:.0f} points with a lower bound of "
+            f"{100 * gap_threshold:.0f} a high finding needs")
+
+
 def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
     chosen = None  # (sort key, severity, enrichment entry, slice): highest severity first
     for e in c.enrichment:
@@ -38,7 +52,8 @@ def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
         severity = cluster_severity(
             share_of_errors=c.share_of_errors, ratio=e["ratio"],
             slice_p_adj=None if sl is None else sl.p_adj,
-            slice_effect=None if sl is None else sl.effect, gap_threshold=gap_threshold)
+            slice_effect=None if sl is None else sl.effect, gap_threshold=gap_threshold,
+            slice_effect_lower=None if sl is None else sl.effect_ci[0])
         key = (SEVERITIES.index(severity), e["p_adj"], e["attribute"])
         if chosen is None or key < chosen[0]:
             chosen = (key, severity, e, sl)
@@ -60,7 +75,7 @@ def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
         title += (": the cluster groups errors that look alike, not a group the model fails "
                   "much more often.")
     else:
-        title += f"; {_slice_sentence(sl, level)}."
+        title += f"; {_slice_sentence(sl, level)}{_interval_clause(sl, severity, gap_threshold)}."
     return Finding("misclassification_cluster", severity, title,
                    {"cluster": c.id, "size": c.size, "confusion": c.confusion,
                     "share_of_errors": json_float(c.share_of_errors),

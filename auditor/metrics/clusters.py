@@ -35,10 +35,9 @@ Recipe (in the spirit of Domino / Spotlight-style error-slice discovery, kept si
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -51,6 +50,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from auditor.metrics.attention import mass_column
+from auditor.metrics.confusion_slices import ConfusionSlice, confusion_slices
 from auditor.metrics.groups import attribute_values
 from auditor.metrics.stats import fisher_enrichment, holm_bonferroni, json_float, wilson_ci
 
@@ -68,64 +68,6 @@ class _Enrichment(NamedTuple):
     share_in_cluster: float
     share_overall: float
     share_in_confusion_errors: float
-
-
-@dataclass(frozen=True)
-class ConfusionSlice:
-    """Class-``true`` samples with ``attribute=value``: how often they are predicted ``pred``.
-
-    Attributes:
-        true, pred: the confusion's true and predicted class (:attr:`confusion` is
-            ``"true->pred"``, for display: class names may contain ``->``).
-        attribute, value: the slice within class ``true``.
-        n, confused: class samples with the value, and how many of them were predicted
-            ``pred``; n_rest, confused_rest: the same for the rest of the class.
-        share_in_errors: the value's share among the ``true->pred`` errors;
-            share_in_class: its share among class ``true`` (the two equal when the value's
-            confusion rate equals the rest's).
-        p, p_adj: one-sided Fisher exact p (the value's rate is higher) and its Holm-corrected
-            value over every slice tested for the model's clusters.
-    """
-
-    true: str
-    pred: str
-    attribute: str
-    value: str
-    n: int
-    confused: int
-    n_rest: int
-    confused_rest: int
-    share_in_errors: float
-    share_in_class: float
-    p: float
-    p_adj: float
-
-    @property
-    def confusion(self) -> str:
-        return f"{self.true}->{self.pred}"
-
-    @property
-    def rate(self) -> float:
-        return self.confused / self.n if self.n else float("nan")
-
-    @property
-    def rate_rest(self) -> float:
-        return self.confused_rest / self.n_rest if self.n_rest else float("nan")
-
-    @property
-    def effect(self) -> float:
-        """``rate - rate_rest`` (NaN when either side is empty)."""
-        return self.rate - self.rate_rest
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"confusion": self.confusion, "true": self.true, "pred": self.pred,
-                "attribute": self.attribute, "value": self.value,
-                "n": self.n, "confused": self.confused, "rate": json_float(self.rate),
-                "n_rest": self.n_rest, "confused_rest": self.confused_rest,
-                "rate_rest": json_float(self.rate_rest), "effect": json_float(self.effect),
-                "share_in_errors": json_float(self.share_in_errors),
-                "share_in_class": json_float(self.share_in_class),
-                "p": json_float(self.p), "p_adj": json_float(self.p_adj)}
 
 
 @dataclass
@@ -250,33 +192,6 @@ def _top_confusion(true: np.ndarray, pred: np.ndarray) -> tuple[tuple[str, str],
     return (str(top[0]), str(top[1])), float(counts[top] / counts.sum())
 
 
-def _confusion_slices(confusions: Sequence[tuple[str, str]], true: np.ndarray,
-                      pred: np.ndarray, attr_values: dict[str, np.ndarray]
-                      ) -> list[ConfusionSlice]:
-    """Every (confusion, attribute, value) slice of the given confusions, Holm-corrected.
-
-    Args:
-        confusions: ``(true, pred)`` pairs.
-        true, pred: ``[N]`` class names of every audited sample.
-        attr_values: ``{attribute: [N] values}``.
-    """
-    found: list[ConfusionSlice] = []
-    for t, p in confusions:
-        in_class = true == t
-        confused = pred[in_class] == p
-        for attr, vals in attr_values.items():
-            cls_vals = vals[in_class]
-            for value in sorted(set(cls_vals.tolist())):
-                has = cls_vals == value
-                _, pval = fisher_enrichment(confused, has)
-                found.append(ConfusionSlice(
-                    t, p, attr, value, n=int(has.sum()), confused=int((confused & has).sum()),
-                    n_rest=int((~has).sum()), confused_rest=int((confused & ~has).sum()),
-                    share_in_errors=float(has[confused].mean()) if confused.any() else math.nan,
-                    share_in_class=float(has.mean()), p=pval, p_adj=math.nan))
-    adj = holm_bonferroni([s.p for s in found]) if found else np.zeros(0)
-    return [replace(s, p_adj=float(q)) for s, q in zip(found, adj, strict=True)]
-
 
 def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Sequence[str],
                           method: str, attributes: Sequence[str], *, seed: int = 0,
@@ -353,7 +268,7 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
                 tests.append(_Enrichment(c, attr, value, ratio, pval, float(has[in_c].mean()),
                                          float(has.mean()), float(has[of_confusion].mean())))
     p_adj = holm_bonferroni([t.p for t in tests]) if tests else np.zeros(0)
-    slices = _confusion_slices(sorted({conf for conf, _ in confusions}), true, pred,
+    slices = confusion_slices(sorted({conf for conf, _ in confusions}), true, pred,
                                attr_values)
 
     clusters = []

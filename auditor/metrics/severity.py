@@ -60,6 +60,13 @@ def _reaches(value: float, bar: float) -> bool:
     return value >= bar - EPS
 
 
+def high_gap_bar(effect: float, lower: float | None, gap_threshold: float) -> bool:
+    """The bar of a high group-level difference: an effect of at least twice
+    ``gap_threshold`` whose lower confidence bound still reaches ``gap_threshold``."""
+    return (lower is not None and _reaches(effect, 2 * gap_threshold)
+            and _reaches(lower, gap_threshold))
+
+
 def significant(p_adj: float | None) -> bool:
     """A corrected p-value below ``ALPHA`` (None / NaN: not significant)."""
     return p_adj is not None and p_adj == p_adj and p_adj < ALPHA
@@ -85,9 +92,7 @@ def group_gap_severity(gap: float, gap_lower: float, p_adj: float | None,
     """
     if not significant(p_adj) or not gap > gap_threshold + EPS:
         return None
-    if _reaches(gap, 2 * gap_threshold) and _reaches(gap_lower, gap_threshold):
-        return "high"
-    return "medium"
+    return "high" if high_gap_bar(gap, gap_lower, gap_threshold) else "medium"
 
 
 def slice_severity(excess: float, excess_lower: float, p_adj: float | None,
@@ -109,14 +114,15 @@ def slice_severity(excess: float, excess_lower: float, p_adj: float | None,
     """
     if not significant(p_adj):
         return None
-    if _reaches(excess, 2 * gap_threshold) and _reaches(excess_lower, gap_threshold):
+    if high_gap_bar(excess, excess_lower, gap_threshold):
         return "high"
     return "medium" if _reaches(excess, gap_threshold) else "low"
 
 
 def cluster_severity(*, share_of_errors: float, ratio: float | None,
                      slice_p_adj: float | None, slice_effect: float | None,
-                     gap_threshold: float) -> Severity:
+                     gap_threshold: float, slice_effect_lower: float | None = None
+                     ) -> Severity:
     """A cluster of errors enriched for an attribute value (corrected Fisher p < ``ALPHA``).
 
     Args:
@@ -127,18 +133,22 @@ def cluster_severity(*, share_of_errors: float, ratio: float | None,
             of the class, Holm-corrected over every (confusion, attribute value) tested.
         slice_effect: that confusion rate for the value minus the rate for the rest.
         gap_threshold: minimum effect size.
+        slice_effect_lower: lower (Newcombe) bound of ``slice_effect`` at the
+            Bonferroni-corrected level (None: unknown, never high).
 
     Returns:
         ``low`` when the slice is not significant or its effect is under ``gap_threshold``
         (the cluster reflects what its errors look like, not a group the model fails much
         more often); ``high`` when, beyond that, the cluster holds at least
-        ``CLUSTER_MIN_SHARE`` of the errors and ``ratio >= CLUSTER_MIN_RATIO``; else
-        ``medium``.
+        ``CLUSTER_MIN_SHARE`` of the errors, ``ratio >= CLUSTER_MIN_RATIO``, and the slice
+        passes the bar of a high group gap (:func:`high_gap_bar`; a 12-point slice of 100
+        samples, 12% against 0%, reaches down to 5 points); else ``medium``.
     """
     if not significant(slice_p_adj) or not _reaches(slice_effect or 0.0, gap_threshold):
         return "low"
     strong = share_of_errors >= CLUSTER_MIN_SHARE and (ratio or 0.0) >= CLUSTER_MIN_RATIO
-    return "high" if strong else "medium"
+    sure = high_gap_bar(slice_effect or 0.0, slice_effect_lower, gap_threshold)
+    return "high" if strong and sure else "medium"
 
 
 def disparity_severity(difference: float, p_adj: float | None, min_difference: float

@@ -116,6 +116,31 @@ def test_planted_slice_makes_the_cluster_high_and_names_its_rates():
     assert sl["effect"] == pytest.approx(0.4)
     assert found.severity == "high" and not found.evidence["appearance_only"]
     assert "predicted nurse 40% of the time" in found.title and "n=50" in found.title
+    # its interval: Newcombe at 95% Bonferroni-corrected over the 4 slices tested (2
+    # confusions x 2 hair values): lower bound 40% - sqrt((40% - Wilson low)^2 + (0 - Wilson
+    # high of 0/30)^2)
+    lo, hi = wilson_ci(20, 50, 1 - 0.05 / 4)
+    _, hi0 = wilson_ci(0, 30, 1 - 0.05 / 4)
+    assert sl["effect_ci_level"] == pytest.approx(0.9875)
+    assert sl["effect_ci"][0] == pytest.approx(0.4 - ((0.4 - lo) ** 2 + hi0 ** 2) ** 0.5)
+    assert sl["effect_ci"][0] >= 0.10
+
+
+def test_a_significant_slice_with_a_wide_interval_is_medium_and_says_why():
+    """12% of 100 blond doctors against 0% of 88 dark ones: significant (Fisher), 12 points,
+    but its corrected interval reaches down to a few points, as a group gap's would: on
+    fresh data such a slice was 5 points (docs/validity.md). Medium, not high."""
+    df, emb = _planted(n_correct=352, n_blob=12)
+    res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
+    found = [f for f in cluster_findings(res.clusters)
+             if f.evidence["slice"]["confusion"] == "doctor->nurse"]
+    (f,) = found
+    sl = f.evidence["slice"]
+    assert (sl["n"], sl["confused"], sl["n_rest"], sl["confused_rest"]) == (100, 12, 88, 0)
+    assert sl["p_adj"] < 0.05 and sl["effect_ci"][0] < 0.10
+    assert f.evidence["share_of_errors"] >= 0.25 and f.evidence["top_enrichment"]["ratio"] >= 1.5
+    assert f.severity == "medium"
+    assert "short of the 20 points with a lower bound of 10 a high finding needs" in f.title
 
 
 def test_cluster_enriched_only_by_appearance_is_low():

@@ -55,17 +55,24 @@ def test_slice_rule(excess, lower, p_adj, expected):
     assert slice_severity(excess, lower, p_adj, 0.10) == expected
 
 
-@pytest.mark.parametrize(("share", "ratio", "p", "effect", "expected"), [
-    (0.5, 2.0, 1e-5, 0.4, "high"),
-    (0.5, 2.0, 0.5, 0.0, "low"),      # appearance only: no slice behind the cluster
-    (0.5, 2.0, None, None, "low"),    # slice untestable
-    (0.5, 2.0, 1e-5, 0.05, "low"),     # a significant slice under the minimum effect
-    (0.1, 2.0, 1e-5, 0.4, "medium"),   # a small cluster
-    (0.5, 1.2, 1e-5, 0.4, "medium"),   # weak enrichment
+@pytest.mark.parametrize(("share", "ratio", "p", "effect", "lower", "expected"), [
+    (0.5, 2.0, 1e-5, 0.4, 0.3, "high"),
+    (0.5, 2.0, 0.5, 0.0, -0.1, "low"),      # appearance only: no slice behind the cluster
+    (0.5, 2.0, None, None, None, "low"),    # slice untestable
+    (0.5, 2.0, 1e-5, 0.05, 0.01, "low"),     # a significant slice under the minimum effect
+    (0.1, 2.0, 1e-5, 0.4, 0.3, "medium"),   # a small cluster
+    (0.5, 1.2, 1e-5, 0.4, 0.3, "medium"),   # weak enrichment
+    # the bar of a high group gap: 12% against 0% of 100 each is significant, but its
+    # interval reaches down to 5 points (a winner's curse: 5 points on fresh data)
+    (0.5, 2.0, 1e-3, 0.12, 0.05, "medium"),
+    (0.5, 2.0, 1e-5, 0.25, 0.08, "medium"),  # large, but the lower bound is under 10
+    (0.5, 2.0, 1e-5, 0.18, 0.12, "medium"),  # sure, but under twice the minimum effect
+    (0.5, 2.0, 1e-5, 0.4, None, "medium"),   # interval unknown
 ])
-def test_cluster_rule(share, ratio, p, effect, expected):
+def test_cluster_rule(share, ratio, p, effect, lower, expected):
     assert cluster_severity(share_of_errors=share, ratio=ratio, slice_p_adj=p,
-                            slice_effect=effect, gap_threshold=0.10) == expected
+                            slice_effect=effect, gap_threshold=0.10,
+                            slice_effect_lower=lower) == expected
 
 
 def test_disparity_rule_is_never_high():
