@@ -20,13 +20,21 @@ model and seed the findings are scored:
 * false alarm: in a null case (no planted shortcut), any HIGH finding of any kind for either
   model; in a planted case, a HIGH shortcut-kind finding (``spurious_cue``,
   ``ignored_region``) for ``rebalanced`` (its group gaps and clusters may be real: it is
-  trained on biased data too); in the corner-mark case, a HIGH ``hotspot`` / ``concept`` that
-  is not on the mark (``rebalanced`` balances hair, not the mark, so it learns the mark too);
+  trained on biased data too), unless the oracle below finds that model relying on the
+  planted cue; in the corner-mark case, a HIGH ``hotspot`` / ``concept`` that is not on the
+  mark (``rebalanced`` balances hair, not the mark, so it learns the mark too);
+* the oracle (:mod:`bench.oracle`), which the audit never sees: per model, accuracy where
+  the planted value agrees with the class minus where it disagrees, on the balanced test
+  split; a model relies on the cue when the lower bound reaches 10 points. A case with a
+  ``holdout`` split also audits the trained models on fresh images, and a HIGH group-gap or
+  cluster claim that replicates there is listed, not counted;
 * listed: every MEDIUM finding of the scored kinds for those models, with its text, and
   whatever shortcut findings ``baseline`` gets in the planted cases (not scored: that model is
   biased).
 
 The table goes to stdout (and ``--out`` as JSON); docs/validity.md holds the last one.
+The ``digits-*`` cases (:mod:`bench.digit_scenes`) are real handwritten digits on the scenes'
+photos, annotated by a bounding box.
 The clinic cases use the demo's sizes (3000 train / 600 test images, 64 px); the scenes cases
 1200 / 400 at 48 px. The corner-mark cases are clinic data with hair independent of the class
 and ``analysis.cues: on`` (the data has annotated regions, which would leave hotspots and
@@ -60,10 +68,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from auditor.config import SyntheticConfig, parse_config  # noqa: E402
-from auditor.data.scenes import generate_scenes  # noqa: E402
-from auditor.data.synthetic import MARK_BOX, generate_clinic  # noqa: E402
+from auditor.data.scenes import CLASSES as SCENE_CLASSES  # noqa: E402
+from auditor.data.scenes import SCENES, generate_scenes  # noqa: E402
+from auditor.data.synthetic import CLASSES as CLINIC_CLASSES  # noqa: E402
+from auditor.data.synthetic import HAIR, MARK_BOX, generate_clinic  # noqa: E402
 from auditor.pipeline.run import run_audit  # noqa: E402
+from bench.digit_scenes import CLASSES as DIGIT_CLASSES  # noqa: E402
+from bench.digit_scenes import generate as generate_digits  # noqa: E402
 from bench.null_shapes import generate as generate_shapes  # noqa: E402
+from bench.oracle import cue_gaps, replicates  # noqa: E402
 
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
 CUE_KINDS = ("hotspot", "concept")
@@ -109,6 +122,7 @@ def _unrecorded(bias: float, *, n_train: int, n_test: int, size: int
         if "scene" in table.columns:  # not yet rewritten (a rescore finds it done)
             rng = np.random.default_rng([seed, 7])
             table["site"] = rng.choice(["north", "south"], size=len(table))
+            table[["path", "scene"]].to_csv(work / TRUTH, index=False)  # the bench's oracle
             table.drop(columns=["scene"]).to_csv(manifest, index=False)
         return {"manifest": str(manifest), "attributes": ["site"], "image_size": size,
                 "normalize": "none",
@@ -120,6 +134,14 @@ def _shapes(shape: str) -> Callable[[int, Path], dict]:
     """A null dataset of another shape (:mod:`bench.null_shapes`)."""
     def data(seed: int, work: Path) -> dict:
         return {**generate_shapes(shape, seed, work / "data"), "normalize": "imagenet"}
+    return data
+
+
+def _digits(bias: float, holdout: int = 0) -> Callable[[int, Path], dict]:
+    """Handwritten digits on scene photos, annotated by a bounding box
+    (:mod:`bench.digit_scenes`); ``holdout``: size of the fresh ``val`` split."""
+    def data(seed: int, work: Path) -> dict:
+        return generate_digits(seed, work / "data", bias=bias, n_val=holdout)
     return data
 
 
@@ -137,8 +159,13 @@ class Case:
         epochs: training epochs of both models.
         note: one line for ``--list`` and the table.
         analysis: extra keys of the config's ``analysis`` section.
-        rebalance_fixes: the rebalanced model balances the attribute that carries the
-            shortcut (False: it cannot remove it, so a high finding on it is no false alarm).
+        cue: the planted attribute and, per class, the value planted with it in train (None:
+            no attribute carries the shortcut). The bench's oracle (:mod:`bench.oracle`)
+            measures from it whether each model relies on the cue; a high shortcut finding on
+            a ``rebalanced`` model that does is true, not a false alarm.
+        holdout: the data holds a fresh ``val`` split drawn like ``test``: the trained
+            models are audited on it too, and a high group-gap or cluster finding whose claim
+            replicates there (:func:`bench.oracle.replicates`) is true, not a false alarm.
     """
 
     name: str
@@ -149,27 +176,38 @@ class Case:
     epochs: int = 5
     note: str = ""
     analysis: dict = field(default_factory=dict)
-    rebalance_fixes: bool = True
+    cue: tuple[str, dict[str, str]] | None = None
+    holdout: bool = False
 
 
 CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
+TRUTH = "truth.csv"  # a case's planted attribute per sample id, when its manifest lacks it
+HAIR_CUE = ("hair", dict(zip(CLINIC_CLASSES, HAIR, strict=True)))
+SCENE_CUE = ("scene", dict(zip(SCENE_CLASSES, SCENES, strict=True)))
+DIGIT_CUE = ("scene", dict(zip(DIGIT_CLASSES, SCENES, strict=True)))
 SCENES = {"n_train": 1200, "n_test": 400, "size": 48}
 CASES: dict[str, Case] = {c.name: c for c in [
     Case("clinic-null", _synthetic("clinic", 0.5, **CLINIC), ["hair"], None,
          note="clinic, hair independent of the class (bias 0.5)"),
-    Case("clinic-0.8", _synthetic("clinic", 0.8, **CLINIC), ["hair"], "face",
+    Case("clinic-0.8", _synthetic("clinic", 0.8, **CLINIC), ["hair"], "face", cue=HAIR_CUE,
          note="clinic, hair agrees with the class in 80% of train"),
-    Case("clinic-0.95", _synthetic("clinic", 0.95, **CLINIC), ["hair"], "face",
+    Case("clinic-0.95", _synthetic("clinic", 0.95, **CLINIC), ["hair"], "face", cue=HAIR_CUE,
          note="clinic, hair agrees with the class in 95% of train"),
     Case("scenes-0.95", _synthetic("scenes", 0.95, **SCENES), ["scene"], "background",
-         note="scenes, background agrees with the class in 95% of train"),
+         cue=SCENE_CUE, note="scenes, background agrees with the class in 95% of train"),
     Case("scenes-0.98", _synthetic("scenes", 0.98, **SCENES), ["scene"], "background",
-         note="scenes, background agrees with the class in 98% of train"),
+         cue=SCENE_CUE, note="scenes, background agrees with the class in 98% of train"),
     Case("scenes-null", _synthetic("scenes", 0.5, **SCENES), ["scene"], None,
          note="scenes, background independent of the class (bias 0.5)"),
     Case("scenes-0.98-unrecorded", _unrecorded(0.98, **SCENES), ["site"], "background",
-         rebalance_fixes=False,
+         cue=SCENE_CUE,
          note="scenes-0.98 audited without its scene column (a random `site` instead)"),
+    Case("digits-0.95", _digits(0.95), ["scene"], "background", expected=["digit"],
+         cue=DIGIT_CUE,
+         note="handwritten 3/8 on scene photos, boxed; scene agrees with the digit in 95%"),
+    Case("digits-null", _digits(0.5, holdout=2000), ["scene"], None, expected=["digit"],
+         holdout=True,
+         note="handwritten 3/8 on scene photos, boxed; scene independent of the digit"),
     Case("mark-0.95", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.95), ["hair"], MARK,
          analysis={"cues": "on"},
          note="clinic, an unannotated corner mark agrees with the class in 95% of train"),
@@ -244,28 +282,38 @@ def _brief(f: dict, block: dict) -> dict:
             "on_mark": on_mark(f, block), "title": f["title"]}
 
 
-def score(case: Case, summary: dict) -> dict[str, Any]:
-    """Hits, false alarms and listed findings of one audited case and seed."""
+def score(case: Case, summary: dict, gaps: dict[str, dict] | None = None,
+          holdout: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
+    """Hits, false alarms and listed findings of one audited case and seed. ``gaps``: the
+    oracle's planted-cue accuracy gap per model (:func:`bench.oracle.cue_gaps`);
+    ``holdout``: each model's audited samples on the case's fresh split, where a high finding
+    must replicate (:func:`bench.oracle.replicates`) to be listed instead of counted."""
     out: dict[str, Any] = {"hit": None, "false_alarms": [], "listed": [], "metrics": {}}
     null = case.planted is None
     mark = case.planted == MARK
+    gaps, holdout = gaps or {}, holdout or {}
     for model, block in summary["models"].items():
         m = block.get("metrics") or {}
         out["metrics"][model] = {"accuracy": m.get("accuracy"),
-                                 "worst_group_accuracy": m.get("worst_group_accuracy")}
+                                 "worst_group_accuracy": m.get("worst_group_accuracy"),
+                                 "cue_gap": gaps.get(model)}
         kinds = CUE_KINDS if mark else SHORTCUT_KINDS
-        found = [_brief(f, block) for f in block.get("findings") or []
-                 if null or f["kind"] in kinds]
-        biased = not null and (model == "baseline" or mark or not case.rebalance_fixes)
+        raw = [f for f in block.get("findings") or [] if null or f["kind"] in kinds]
+        found = [_brief(f, block) for f in raw]
+        relies = bool((gaps.get(model) or {}).get("relies"))
+        biased = not null and (model == "baseline" or mark or relies)
         if not null and model == "baseline":
             out["hit"] = any(
                 f["severity"] == "high" and (f["on_mark"] if mark else (
                     f["kind"] == "spurious_cue" and f["region"] == case.planted
                     and CAUSAL & set(f["reasons"])))
                 for f in found)
-        for f in found:
+        for f, full in zip(found, raw, strict=True):
             entry = {"model": model, **f}
-            if f["severity"] == "high" and (not biased or (mark and not f["on_mark"])):
+            if model in holdout and f["severity"] == "high":
+                entry["replicates"] = replicates(full, holdout[model])
+            if (f["severity"] == "high" and (not biased or (mark and not f["on_mark"]))
+                    and not entry.get("replicates")):
                 out["false_alarms"].append(entry)
             elif f["severity"] in ("high", "medium"):
                 out["listed"].append(entry)
@@ -288,17 +336,55 @@ def run_case(case: Case, seed: int, work: Path, *, keep: bool = False,
     t0 = time.perf_counter()
     result = run_audit(cfg, overwrite=True, fresh=not reuse)
     seconds = time.perf_counter() - t0
+    gaps = oracle(case, folder)
+    fresh = holdout_samples(case, seed, folder) if case.holdout else None
     if not (keep or rescore):
         shutil.rmtree(folder, ignore_errors=True)
     return {"case": case.name, "seed": seed, "seconds": round(seconds, 1),
-            **score(case, result.summary)}
+            **score(case, result.summary, gaps, fresh)}
+
+
+def holdout_samples(case: Case, seed: int, folder: Path) -> dict[str, pd.DataFrame]:
+    """Audit the trained models (their checkpoints) on the case's fresh ``val`` split; return
+    each model's samples."""
+    cfg = config_for(case, seed, folder)
+    cfg.update(name=f"{cfg['name']}-holdout", output_dir=str(folder / "holdout"))
+    cfg["data"]["audit_split"] = "val"
+    cfg["models"] = [{"name": m["name"],
+                      "checkpoint": str(folder / "run" / "models" / f"{m['name']}.pt")}
+                     for m in cfg["models"]]
+    run_audit(parse_config(cfg, base_dir=folder), overwrite=True, fresh=True)
+    samples = pd.read_parquet(folder / "holdout" / "samples.parquet")
+    return {str(m): rows for m, rows in samples.groupby("model", sort=False)}
+
+
+def oracle(case: Case, folder: Path) -> dict[str, dict]:
+    """The planted-cue accuracy gap of each model of a finished run (none without a cue)."""
+    if case.cue is None:
+        return {}
+    attribute, agrees = case.cue
+    samples = pd.read_parquet(folder / "run" / "samples.parquet")
+    truth = None
+    if (folder / TRUTH).exists():
+        table = pd.read_csv(folder / TRUTH, keep_default_na=False)
+        truth = pd.Series(table[attribute].to_numpy(), index=table["path"].astype(str))
+    return cue_gaps(samples, attribute, agrees, truth)
+
+
+def _gap(result: dict[str, Any], model: str) -> str:
+    """The oracle's gap in points, ``*`` when the model relies on the cue."""
+    g = (result["metrics"].get(model) or {}).get("cue_gap")
+    if not g or g["gap"] is None or g["gap"] != g["gap"]:
+        return "?"
+    return f"{100 * g['gap']:.0f}{'*' if g['relies'] else ''}"
 
 
 def table(results: list[dict[str, Any]]) -> str:
     """The markdown table: per case and finding kind, hits and false alarms."""
     lines = ["| case | seeds | hits (baseline: high, planted region, causal) | false alarms "
-             "(high, by kind) | medium findings listed | worst group baseline → rebalanced |",
-             "|---|---|---|---|---|---|"]
+             "(high, by kind) | medium findings listed | worst group baseline → rebalanced | "
+             "planted-cue gap baseline → rebalanced |",
+             "|---|---|---|---|---|---|---|"]
     order = list(CASES)
     for name in sorted(dict.fromkeys(r["case"] for r in results), key=order.index):
         rows = [r for r in results if r["case"] == name]
@@ -320,9 +406,12 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{100 * (r['metrics']['baseline']['worst_group_accuracy'] or 0):.0f}% → "
             f"{100 * (r['metrics']['rebalanced']['worst_group_accuracy'] or 0):.0f}%"
             for r in rows)
+        gap = "; ".join(f"{_gap(r, 'baseline')} → {_gap(r, 'rebalanced')}" for r in rows
+                        ) if case.cue else "–"
         lines.append(f"| {name} | {seeds} | {hits} | "
                      f"{', '.join(f'{k} ×{v}' for k, v in fa.items()) or '0'} | "
-                     f"{', '.join(f'{k} ×{v}' for k, v in med.items()) or 'none'} | {worst} |")
+                     f"{', '.join(f'{k} ×{v}' for k, v in med.items()) or 'none'} | {worst} | "
+                     f"{gap} |")
     return "\n".join(lines)
 
 

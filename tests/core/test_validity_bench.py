@@ -46,17 +46,98 @@ def test_planted_case_scores_only_shortcut_kinds_of_the_rebalanced_model():
         ("rebalanced", "ignored_region")]
 
 
-def test_unrecorded_case_hits_on_the_lead_paste_and_its_rebalanced_model_stays_biased():
-    """Rebalancing by a random site cannot remove a background shortcut: a HIGH on that
-    model is listed, not a false alarm."""
+def _gap(relies):
+    return {"gap": 0.4 if relies else 0.02, "ci": [0.3, 0.5] if relies else [-0.05, 0.09],
+            "n_agree": 200, "n_disagree": 200, "relies": relies}
+
+
+def test_a_rebalanced_model_the_oracle_finds_relying_on_the_cue_is_no_false_alarm():
+    """Rebalancing by a random site (or from too few minority images) may leave the shortcut
+    in place: the oracle's accuracy gap says so, and a HIGH on that model is then listed."""
     case = validity.CASES["scenes-0.98-unrecorded"]
     lead = _finding("spurious_cue", "high", "background", ["lead_follows"])
-    out = validity.score(case, _summary([lead], [lead]))
+    gaps = {"baseline": _gap(True), "rebalanced": _gap(True)}
+    out = validity.score(case, _summary([lead], [lead]), gaps)
     assert out["hit"] is True and out["false_alarms"] == []
     assert [(f["model"], f["severity"]) for f in out["listed"]] == [
         ("baseline", "high"), ("rebalanced", "high")]
-    out = validity.score(validity.CASES["scenes-0.98"], _summary([lead], [lead]))
+    assert out["metrics"]["rebalanced"]["cue_gap"]["relies"] is True
+    gaps["rebalanced"] = _gap(False)
+    out = validity.score(validity.CASES["scenes-0.98"], _summary([lead], [lead]), gaps)
     assert [f["model"] for f in out["false_alarms"]] == ["rebalanced"]
+
+
+def test_oracle_gap_is_accuracy_where_the_cue_agrees_minus_where_it_disagrees():
+    import pandas as pd
+
+    from bench.oracle import cue_gap
+
+    # cat<->nature planted: agree rows 4 (3 right), disagree rows 4 (1 right)
+    rows = pd.DataFrame({"label": ["cat"] * 4 + ["cup"] * 4,
+                         "correct": [1, 1, 0, 1, 0, 0, 1, 0]})
+    values = pd.Series(["nature", "nature", "urban", "urban", "urban", "urban", "nature",
+                        "nature"])
+    g = cue_gap(rows, values, {"cat": "nature", "cup": "urban"})
+    # agree: cat/nature x2 (2 right), cup/urban x2 (0 right) -> 2/4; disagree: cat/urban x2
+    # (1 right), cup/nature x2 (1 right) -> 2/4
+    assert (g["n_agree"], g["n_disagree"]) == (4, 4) and g["gap"] == 0.0
+    assert g["relies"] is False and g["ci"][0] < 0 < g["ci"][1]
+    big = pd.DataFrame({"label": ["cat"] * 200, "correct": [1] * 100 + [0] * 100})
+    g = cue_gap(big, pd.Series(["nature"] * 100 + ["urban"] * 100), {"cat": "nature"})
+    assert g["gap"] == 1.0 and g["relies"] is True
+
+
+def test_holdout_replication_lists_a_true_subgroup_gap_and_counts_one_that_vanishes():
+    """A null case may hold a real subgroup gap (cluttered photos hide strokes): a HIGH
+    cluster whose claim holds on fresh images is listed, one that does not is counted."""
+    import pandas as pd
+
+    from bench.oracle import replicates
+
+    case = validity.CASES["digits-null"]
+    cluster = {"kind": "misclassification_cluster", "severity": "high", "title": "t",
+               "evidence": {"slice": {"true": "one", "pred": "zero", "attribute": "scene",
+                                      "value": "urban"}}}
+    def fresh(k_urban, k_nature, n=500):
+        return pd.DataFrame({
+            "label": ["one"] * (2 * n), "scene": ["urban"] * n + ["nature"] * n,
+            "pred": (["zero"] * k_urban + ["one"] * (n - k_urban) + ["zero"] * k_nature
+                     + ["one"] * (n - k_nature)),
+            "correct": [False] * k_urban + [True] * (n - k_urban) + [False] * k_nature
+                       + [True] * (n - k_nature)})
+    real, vanished = fresh(60, 5), fresh(12, 10)
+    assert replicates(cluster, real) is True and replicates(cluster, vanished) is False
+    # a real but smaller gap (5 points, CI 3-8) does not carry a claim of 10 points
+    assert replicates(cluster, fresh(33, 6)) is False
+    out = validity.score(case, _summary([cluster], [cluster]), None,
+                         {"baseline": real, "rebalanced": vanished})
+    assert [f["model"] for f in out["false_alarms"]] == ["rebalanced"]
+    assert [(f["model"], f["replicates"]) for f in out["listed"]] == [("baseline", True)]
+    gap = {"kind": "group_gap", "severity": "high", "title": "t", "evidence": {
+        "worst_group": {"features": {"label": "one", "scene": "urban"}},
+        "best_group": {"features": {"label": "one", "scene": "nature"}}}}
+    assert replicates(gap, real) is True and replicates(gap, vanished) is False
+    assert replicates({"kind": "slice", "evidence": {}}, real) is None
+
+
+def test_digits_write_boxed_handwriting_the_config_accepts(tmp_path):
+    import pandas as pd
+
+    from auditor.config import parse_config
+    from bench.digit_scenes import generate
+
+    data = generate(0, tmp_path / "data", bias=0.9, n_train=20, n_test=8, n_val=4)
+    manifest = pd.read_csv(data["manifest"])
+    assert manifest["split"].value_counts().to_dict() == {"train": 20, "test": 8, "val": 4}
+    train = manifest[manifest["split"] == "train"]
+    agree = (train["label"] == "zero") == (train["scene"] == "nature")
+    assert agree.sum() == 18  # 90% of each class of 10
+    coco = json.loads(Path(data["regions"]["path"]).read_text())
+    assert {c["name"] for c in coco["categories"]} == {"digit"}
+    assert all("segmentation" not in a and a["bbox"][2] > 4 for a in coco["annotations"])
+    cfg = parse_config({"name": "t", "output_dir": str(tmp_path / "run"), "data": data,
+                        "models": [{"name": "m"}]}, base_dir=tmp_path)
+    assert cfg.data.attributes == ["scene"]
 
 
 def test_null_case_counts_every_high_finding_of_any_kind_and_lists_mediums():
