@@ -212,6 +212,42 @@ def test_loading_torchscript_says_nothing_about_torchscript_being_deprecated(tmp
     torch.testing.assert_close(loaded(x), net(x))
 
 
+def test_a_traced_vit_without_its_batch_size_assertions_computes_every_batch_size(tmp_path):
+    """The converter asserts sizes read from tensors that only hold for its example batch of
+    two (a traced ViT's token count, "u0 >= 16"); they are removed so one image (the layer
+    probe, a last batch) can run. Removing them must not change a logit at any batch size:
+    every operation still checks its own shapes."""
+    import warnings
+
+    from torchvision.models import VisionTransformer
+
+    import auditor.models.torchscript as ts
+
+    torch.manual_seed(0)
+    net = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                            hidden_dim=16, mlp_dim=32, num_classes=3).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(net, x, check_trace=False), str(tmp_path / "vit.pt"))
+    removed = []
+    drop = ts._drop_shape_assertions
+
+    def counting(gm):
+        removed.append(sum(n.target is torch.ops.aten._assert_scalar.default
+                           for n in gm.graph.nodes))
+        drop(gm)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ts, "_drop_shape_assertions", counting)
+        loaded = ts.load_torchscript(tmp_path / "vit.pt", x)
+    assert removed and removed[0] > 0  # the case this guards: there were assertions
+    for n in (1, 2, 3, 5):
+        xb = torch.rand(n, 3, 32, 32)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(xb), net(xb), atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize(("arch", "kwargs", "needle"), [
     ("resnet18", {"num_classes": 3}, r"models\[m\]\.arch_kwargs\.num_classes: auditor sets it"),
     ("user", {"num_classes": 3}, r"models\[m\]\.arch_kwargs\.num_classes: auditor sets it"),
