@@ -11,9 +11,10 @@ from auditor.metrics.base import SEVERITIES, Finding, fmt_p, pct
 from auditor.metrics.clusters import Cluster
 from auditor.metrics.confusion_slices import ConfusionSlice
 from auditor.metrics.severity import cluster_severity, high_gap_bar, significant
+from auditor.metrics.slices import Slice
 from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["cluster_findings"]
+__all__ = ["cells_in_full", "cluster_findings"]
 
 
 def _slice_sentence(sl: ConfusionSlice | None, level: float) -> str:
@@ -100,3 +101,24 @@ def cluster_findings(clusters: Sequence[Cluster], *, gap_threshold: float = 0.10
         level: confidence level of the slice's Wilson interval in the title.
     """
     return [_cluster_finding(c, gap_threshold, level) for c in clusters if c.enriched]
+
+
+def cells_in_full(findings: Sequence[Finding], slices: Sequence[Slice]
+                  ) -> list[set[tuple[str, str]]]:
+    """The cells (``label`` and an attribute value) whose every error a medium or high
+    cluster reports: its slice's confusion counts all the errors of the cell (two classes, or
+    one confusion). A ``slice`` finding on such a cell states the same fact with the same
+    numbers, so :func:`auditor.metrics.findings.slice_findings` skips it.
+    """
+    errors = {frozenset((str(k), str(v)) for k, v in s.features.items()): s.errors
+              for s in slices}
+    out = []
+    for f in findings:
+        sl = f.evidence.get("slice") if f.kind == "misclassification_cluster" else None
+        if not sl or f.severity == "low":
+            continue
+        cell = {("label", str(sl["true"])), (str(sl["attribute"]), str(sl["value"]))}
+        if errors.get(frozenset(cell)) == sl["confused"]:
+            out.append(cell)
+    return out
+

@@ -26,7 +26,8 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
   spurious region less attention is the better side.
 * ``slice`` (extra) — a significant slice (:mod:`auditor.metrics.slices`), graded on its
   excess over the rest of its parent; a class on its own is at most medium and worded as a
-  harder class. At most three, skipping slices nested in or around one already reported.
+  harder class. At most three, skipping slices nested in or around one already reported, a
+  group gap's worst group, or a cell a cluster reports in full.
 
 Findings come back sorted by severity, then kind.
 """
@@ -50,7 +51,7 @@ from auditor.metrics.base import (
     method_label,
     pct,
 )
-from auditor.metrics.cluster_findings import cluster_findings
+from auditor.metrics.cluster_findings import cells_in_full, cluster_findings
 from auditor.metrics.clusters import Cluster
 from auditor.metrics.empty_maps import empty_map_findings, mostly_empty
 from auditor.metrics.groups import (
@@ -381,9 +382,11 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
     gaps = group_gap_findings(performance, gap_threshold=config.gap_threshold,
                               min_group_size=config.min_group_size, level=config.ci_level)
     out += gaps
-    out += cluster_findings(clusters, gap_threshold=config.gap_threshold, level=config.ci_level)
+    grouped = cluster_findings(clusters, gap_threshold=config.gap_threshold,
+                               level=config.ci_level)
+    out += grouped
     known = [{(str(k), str(v)) for k, v in g.evidence["worst_group"]["features"].items()}
-             for g in gaps]
+             for g in gaps] + cells_in_full(grouped, slices)
     out += slice_findings(slices, gap_threshold=config.gap_threshold, level=config.ci_level,
                           skip=known)
     out += disparity_findings(df, attributes, tau=config.disparity_tau,

@@ -61,6 +61,33 @@ def test_slice_already_reported_as_worst_group_is_skipped(make_table):
     assert found == []
 
 
+def _cluster_on(true, pred, value, confused, severity="high"):
+    from auditor.metrics.base import Finding
+
+    return Finding("misclassification_cluster", severity, "t", {"slice": {
+        "true": true, "pred": pred, "attribute": "hair", "value": value,
+        "confused": confused}})
+
+
+def test_a_cell_a_cluster_reports_in_full_is_no_second_slice_finding(make_table):
+    """The demo's baseline said twice that blond doctors are called nurses 93% of the time:
+    as a cluster (their confusion) and as a slice (their errors). With two classes every
+    error of the cell is the cluster's confusion: the slice adds nothing."""
+    from auditor.metrics.cluster_findings import cells_in_full
+
+    slices = find_slices(make_table(_cells(30)), ["hair"], min_support=10)
+    full = cells_in_full([_cluster_on("doctor", "nurse", "blond", 30)], slices)
+    assert full == [{("label", "doctor"), ("hair", "blond")}]
+    assert slice_findings(slices, gap_threshold=0.1, skip=full) == []
+    # a cluster that holds only some of the cell's errors (another confusion, in three or
+    # more classes), or a low one (appearance only), leaves the slice its own finding
+    assert cells_in_full([_cluster_on("doctor", "nurse", "blond", 20)], slices) == []
+    assert cells_in_full([_cluster_on("doctor", "nurse", "blond", 30, "low")], slices) == []
+    assert len(slice_findings(slices, gap_threshold=0.1,
+                              skip=cells_in_full([_cluster_on("doctor", "nurse", "blond", 20)],
+                                                 slices))) == 1
+
+
 def test_children_of_a_harder_class_inherit_nothing(make_table):
     """Null shapes (session 6): one class is harder for every hair value. Its children were
     reported as high subgroups against the overall rate; now the class is the finding, at
