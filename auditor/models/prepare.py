@@ -17,7 +17,7 @@ from auditor.data.dataset import AuditDataset, DataBundle
 from auditor.data.transforms import normalize_image
 from auditor.errors import ModelError
 from auditor.models import load_checkpoint
-from auditor.models.build import build_configured, load_pretrained
+from auditor.models.build import BuiltModel, build_configured, load_pretrained
 from auditor.models.checkpoints import state_dict_bytes
 from auditor.models.dfr import dfr_retrain_last_layer
 from auditor.models.external import user_model_file
@@ -144,15 +144,17 @@ def _inputs_stamp(mcfg: ModelConfig) -> dict[str, str]:
 
 def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed: int,
                   device: torch.device, progress: ProgressSink | None = None,
-                  num_workers: int = 0, train_split: TrainSplit | None = None
-                  ) -> tuple[nn.Module, str, dict[str, Any]]:
+                  num_workers: int = 0, train_split: TrainSplit | None = None,
+                  built: BuiltModel | None = None) -> tuple[nn.Module, str, dict[str, Any]]:
     """Return the model ready to audit (eval mode, on ``device``), its registry target layer
     (``"auto"`` for most) and its metadata. A checkpoint this run already trained with the same
     settings is reused. ``train_split``: the run's shared :class:`TrainSplit` (else one is
-    made for this model).
+    made for this model). ``built``: this model as the run's model check already built it,
+    complete from its files (checkpoint, TorchScript): used as it is, not loaded again.
     """
     torch.manual_seed(seed)
-    built = build_configured(mcfg, len(bundle.classes), image_size=bundle.image_size)
+    if built is None or not built.complete:
+        built = build_configured(mcfg, len(bundle.classes), image_size=bundle.image_size)
     model, target_layer = built.model, built.info.target_layer
     meta = {**_meta(mcfg, bundle, seed), **built.notes}
     if built.complete:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from auditor.config import AuditConfig, ModelConfig
 from auditor.errors import AuditorError, ModelError, SaliencyError
-from auditor.models.build import build_configured, load_pretrained
+from auditor.models.build import BuiltModel, build_configured, load_pretrained
 from auditor.models.state import eval_mode
 from auditor.saliency.engine import CamEngine
 from auditor.saliency.layers import not_logits
@@ -26,10 +26,13 @@ __all__ = ["ModelCheck", "check_models", "check_output", "naming"]
 
 @dataclass
 class ModelCheck:
-    """What the model check found: one line per model and the warnings."""
+    """What the model check found: one line per model and the warnings; ``built``: the
+    models it built complete from their files (checkpoint, TorchScript), which ``audit run``
+    audits as they are instead of loading every file twice."""
 
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    built: dict[str, BuiltModel] = field(default_factory=dict)
 
 
 def _first_line(err: BaseException) -> str:
@@ -68,6 +71,8 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
         choice = choose_target_layer(model, target_layer, images[:1])
     if "cam" in methods:
         _check_cam(model, choice.name, images, where)
+    if built.complete:
+        out.built[mcfg.name] = built
     n_params = sum(p.numel() for p in model.parameters())
     source = ("checkpoint loaded" if built.complete else
               f"weights {built.notes['weights']} loaded" if "weights" in built.notes else

@@ -211,13 +211,14 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         models, choices = [], {}
         audit_items = bundle.dataset(cfg.data.audit_split)
         probe = torch.stack([audit_items[k]["image"] for k in range(min(2, len(audit_items)))])
-        check_models(cfg, list(bundle.classes), probe)  # validate's check, before any training
+        checked = check_models(cfg, list(bundle.classes), probe)  # before any training
         example = probe[:1].to(device)
         train_split = TrainSplit(bundle, num_workers=cfg.data.num_workers)
         for mcfg in cfg.models:
             model, _, meta = prepare_model(
                 mcfg, bundle, rundir, seed=cfg.seed, device=device, progress=progress,
-                num_workers=cfg.data.num_workers, train_split=train_split)
+                num_workers=cfg.data.num_workers, train_split=train_split,
+                built=checked.built.pop(mcfg.name, None))
             with naming(f"models[{mcfg.name}]"):
                 choices[mcfg.name] = choose_target_layer(model, cfg.saliency.target_layer,
                                                          example)

@@ -91,6 +91,39 @@ def test_2_the_same_model_as_torchscript_audits(mynet, how):
     assert summary["models"]["ts"]["map_size"] == [8, 8]
 
 
+def test_a_run_loads_each_model_file_once(mynet, monkeypatch):
+    """The model check before training built every model from its file, and the run then
+    built it again: a TorchScript file was converted twice, a large checkpoint read twice.
+    A model complete from its file is now built once; one to train is built for training."""
+    import auditor.models.build as build
+
+    folder, model = mynet
+    (folder / "mynet.pt").write_bytes(state_dict_bytes(model))
+    torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 32, 32)),
+                   str(folder / "mynet_ts.pt"))
+    calls = []
+    real = build.build_configured
+
+    def counting(mcfg, *args, **kwargs):
+        calls.append(mcfg.name)
+        return real(mcfg, *args, **kwargs)
+
+    for module in ("auditor.models.prepare", "auditor.pipeline.model_check"):
+        monkeypatch.setattr(f"{module}.build_configured", counting)
+    cfg = tiny_config(folder, [
+        {"name": "mine", "arch": "code/my_models.py:MyNet", "arch_kwargs": {"width": 6},
+         "checkpoint": "mynet.pt"},
+        {"name": "ts", "arch": "torchscript", "checkpoint": "mynet_ts.pt"},
+        {"name": "fresh", "arch": "code/my_models.py:MyNet",
+         "train": {"epochs": 1, "batch_size": 8}}], size=32)
+    result = _invoke("run", cfg)
+    assert result.exit_code == 0, result.output
+    assert sorted(calls) == ["fresh", "fresh", "mine", "ts"]
+    summary = json.loads((folder / "run" / "summary.json").read_text())
+    assert summary["training"]["mine"]["source"] == "checkpoint"
+    assert summary["training"]["ts"]["format"] == "torchscript"
+
+
 def test_3_a_pickled_module_is_refused_readably_then_audits_with_trust_pickle(mynet):
     folder, model = mynet
     torch.save(model, folder / "whole.pt")
