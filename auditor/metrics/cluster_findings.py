@@ -6,8 +6,10 @@ differ?); see :mod:`auditor.metrics.severity` and docs/findings.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from auditor.metrics.base import SEVERITIES, Finding, fmt_p, pct
+from auditor.metrics.cluster_merge import merge_alike
 from auditor.metrics.clusters import Cluster
 from auditor.metrics.confusion_slices import ConfusionSlice
 from auditor.metrics.severity import cluster_severity, high_gap_bar, significant
@@ -44,7 +46,10 @@ def _interval_clause(sl: ConfusionSlice | None, severity: str, gap_threshold: fl
             f"{100 * gap_threshold:.0f} a high finding needs")
 
 
-def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
+def _choose(c: Cluster, gap_threshold: float
+            ) -> tuple[str, dict[str, Any], ConfusionSlice | None]:
+    """The enriched value giving the highest severity (then the smallest corrected p): its
+    severity, enrichment entry and slice."""
     chosen = None  # (sort key, severity, enrichment entry, slice): highest severity first
     for e in c.enrichment:
         if c.enriched.get(e["attribute"]) != e["value"]:
@@ -59,11 +64,19 @@ def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
         if chosen is None or key < chosen[0]:
             chosen = (key, severity, e, sl)
     assert chosen is not None  # c.enriched names values of c.enrichment
-    _, severity, top, sl = chosen
+    return chosen[1], chosen[2], chosen[3]
+
+
+def _cluster_finding(c: Cluster, ids: list[int], gap_threshold: float, level: float
+                     ) -> Finding:
+    """The finding of one cluster, or of several merged (``ids``) that name one slice."""
+    severity, top, sl = _choose(c, gap_threshold)
     values = ", ".join(f"{a}={v}" for a, v in c.enriched.items())
+    form = ("form a cluster enriched for" if len(ids) == 1 else
+            f"form {len(ids)} clusters that look different, all enriched for")
     title = (f"{c.size} misclassifications ({pct(c.share_of_errors)} of all errors, "
-             f"mostly {c.confusion}) form a cluster enriched for {values} "
-             f"({pct(top['share_in_cluster'])} of the cluster vs "
+             f"mostly {c.confusion}) {form} {values} "
+             f"({pct(top['share_in_cluster'])} of {'the cluster' if len(ids) == 1 else 'them'} vs "
              f"{pct(top['share_overall'])} of all samples and "
              f"{pct(top['share_in_confusion_errors'])} of all {c.confusion} errors, "
              f"corrected {fmt_p(top['p_adj'])})")
@@ -78,7 +91,8 @@ def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
     else:
         title += f"; {_slice_sentence(sl, level)}{_interval_clause(sl, severity, gap_threshold)}."
     return Finding("misclassification_cluster", severity, title,
-                   {"cluster": c.id, "size": c.size, "confusion": c.confusion,
+                   {"cluster": c.id, "clusters": list(ids), "size": c.size,
+                    "confusion": c.confusion,
                     "share_of_errors": json_float(c.share_of_errors),
                     "error_rate": json_float(c.error_rate),
                     "enriched": dict(c.enriched), "top_enrichment": top,
@@ -90,7 +104,9 @@ def _cluster_finding(c: Cluster, gap_threshold: float, level: float) -> Finding:
 
 def cluster_findings(clusters: Sequence[Cluster], *, gap_threshold: float = 0.10,
                      level: float = 0.95) -> list[Finding]:
-    """One ``misclassification_cluster`` finding per cluster with an enriched value.
+    """One ``misclassification_cluster`` finding per cluster with an enriched value, or per
+    group of clusters whose chosen value names the same slice (:mod:`auditor.metrics.
+    cluster_merge`: the clustering split one group's errors by their looks).
 
     When several values are enriched, the one giving the highest severity (then the smallest
     corrected p) is the finding's ``top_enrichment`` and ``slice``.
@@ -100,7 +116,8 @@ def cluster_findings(clusters: Sequence[Cluster], *, gap_threshold: float = 0.10
         gap_threshold: minimum effect size of the slice behind a high cluster.
         level: confidence level of the slice's Wilson interval in the title.
     """
-    return [_cluster_finding(c, gap_threshold, level) for c in clusters if c.enriched]
+    groups = merge_alike(clusters, lambda c: _choose(c, gap_threshold)[1:])
+    return [_cluster_finding(c, ids, gap_threshold, level) for c, ids in groups]
 
 
 def cells_in_full(findings: Sequence[Finding], slices: Sequence[Slice]

@@ -178,3 +178,34 @@ def test_class_names_with_an_arrow_are_not_split_apart():
     sl = found.evidence["slice"]
     assert (sl["true"], sl["pred"], sl["confusion"]) == ("MI->ICU", "nurse", "MI->ICU->nurse")
     assert "class-MI->ICU samples with hair=blond are predicted nurse 40%" in found.title
+
+
+def test_clusters_of_one_slice_that_look_different_are_one_finding():
+    """Waterbirds-like data without region annotations: k-means split the cat->cup errors of
+    urban scenes into five clusters by their looks, each under 25% of the errors, so five
+    medium findings repeated one fact. Clusters naming the same slice are one finding, graded
+    on their combined share; the clustering itself is kept."""
+    df, emb = _planted(n_correct=120, n_blob=24)
+    a = np.arange(120, 144)  # blob A (blond doctors predicted nurse), split in two looks
+    emb[a[:12], 1] += 12.0
+    emb[a[12:], 1] -= 12.0
+    res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
+    blond = [c for c in res.clusters if c.enriched.get("hair") == "blond"
+             and c.confusion == "doctor->nurse"]
+    assert len(blond) == 2 and all(c.share_of_errors < 0.5 for c in blond)
+    found = [f for f in cluster_findings(res.clusters)
+             if f.evidence["confusion"] == "doctor->nurse"]
+    (f,) = found
+    assert sorted(f.evidence["clusters"]) == sorted(c.id for c in blond)
+    assert f.evidence["size"] == sum(c.size for c in blond) >= 22
+    assert f.evidence["cluster"] == blond[0].id
+    assert f.evidence["share_of_errors"] == pytest.approx(sum(c.share_of_errors for c in blond))
+    assert "form 2 clusters that look different, all enriched for hair=blond" in f.title
+    assert "(100% of them vs" in f.title
+    assert f.severity == "high"  # about half the errors, and the slice passes the bar
+    assert len(f.evidence["members"]) == sum(len(c.members) for c in blond)
+    json.dumps(f.evidence, allow_nan=False)
+    # one cluster alone keeps its own words
+    (g,) = cluster_findings([blond[0]])
+    assert "form a cluster enriched for hair=blond" in g.title and g.evidence["clusters"] == [
+        blond[0].id]
