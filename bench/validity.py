@@ -368,6 +368,8 @@ def oracle(case: Case, folder: Path) -> dict[str, dict]:
     if (folder / TRUTH).exists():
         table = pd.read_csv(folder / TRUTH, keep_default_na=False)
         truth = pd.Series(table[attribute].to_numpy(), index=table["path"].astype(str))
+    elif attribute not in samples.columns:
+        return {}  # a run kept before the truth file existed: no oracle for it
     return cue_gaps(samples, attribute, agrees, truth)
 
 

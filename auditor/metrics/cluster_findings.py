@@ -86,8 +86,8 @@ def _cluster_finding(c: Cluster, ids: list[int], gap_threshold: float, level: fl
             if significant(sl.p_adj):
                 title += (f"; {100 * sl.effect:.0f} points, under the "
                           f"{100 * gap_threshold:.0f}-point minimum effect")
-        title += (": the cluster groups errors that look alike, not a group the model fails "
-                  "much more often.")
+        title += (f": the {'cluster groups' if len(ids) == 1 else 'clusters group'} errors that "
+                  "look alike, not a group the model fails much more often.")
     else:
         title += f"; {_slice_sentence(sl, level)}{_interval_clause(sl, severity, gap_threshold)}."
     return Finding("misclassification_cluster", severity, title,
@@ -105,8 +105,8 @@ def _cluster_finding(c: Cluster, ids: list[int], gap_threshold: float, level: fl
 def cluster_findings(clusters: Sequence[Cluster], *, gap_threshold: float = 0.10,
                      level: float = 0.95) -> list[Finding]:
     """One ``misclassification_cluster`` finding per cluster with an enriched value, or per
-    group of clusters whose chosen value names the same slice (:mod:`auditor.metrics.
-    cluster_merge`: the clustering split one group's errors by their looks).
+    group of clusters whose chosen value names the same slice (the clustering split one
+    group's errors by their looks: :mod:`auditor.metrics.cluster_merge`).
 
     When several values are enriched, the one giving the highest severity (then the smallest
     corrected p) is the finding's ``top_enrichment`` and ``slice``.

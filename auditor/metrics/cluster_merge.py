@@ -27,8 +27,8 @@ def _merge(parts: Sequence[Cluster], top: Sequence[dict[str, Any]]) -> Cluster:
     """One cluster standing for ``parts`` (largest first), enriched for their shared value;
     ``top``: each part's chosen enrichment entry (the same attribute and value)."""
     first, e = parts[0], top[0]
-    inside = sum(c.size * t["share_in_cluster"] for c, t in zip(parts, top, strict=True)) / sum(
-        c.size for c in parts)
+    size = sum(c.size for c in parts)
+    inside = sum(c.size * t["share_in_cluster"] for c, t in zip(parts, top, strict=True)) / size
     entry = {**e, "share_in_cluster": inside,
              "ratio": inside / e["share_overall"] if e["share_overall"] else float("nan"),
              "p": max(t["p"] for t in top), "p_adj": max(t["p_adj"] for t in top)}
@@ -36,7 +36,7 @@ def _merge(parts: Sequence[Cluster], top: Sequence[dict[str, Any]]) -> Cluster:
     shared = {k: v for k, v in first.enriched.items()
               if all(c.enriched.get(k) == v for c in parts)}
     return replace(
-        first, size=sum(c.size for c in parts),
+        first, size=size,
         error_rate=(sum(c.error_rate * c.n_nearby for c in parts) / nearby if nearby
                     else first.error_rate),
         n_nearby=nearby, error_rate_ci=None,

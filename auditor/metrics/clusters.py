@@ -192,7 +192,6 @@ def _top_confusion(true: np.ndarray, pred: np.ndarray) -> tuple[tuple[str, str],
     return (str(top[0]), str(top[1])), float(counts[top] / counts.sum())
 
 
-
 def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Sequence[str],
                           method: str, attributes: Sequence[str], *, seed: int = 0,
                           max_k: int = 8, min_errors: int = 10, mass_weight: float = 1.0,
@@ -269,7 +268,7 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
                                          float(has.mean()), float(has[of_confusion].mean())))
     p_adj = holm_bonferroni([t.p for t in tests]) if tests else np.zeros(0)
     slices = confusion_slices(sorted({conf for conf, _ in confusions}), true, pred,
-                               attr_values)
+                              attr_values)
 
     clusters = []
     for c in range(len(order)):
