@@ -209,3 +209,40 @@ def test_clusters_of_one_slice_that_look_different_are_one_finding():
     (g,) = cluster_findings([blond[0]])
     assert "form a cluster enriched for hair=blond" in g.title and g.evidence["clusters"] == [
         blond[0].id]
+
+
+def test_merged_clusters_add_sizes_and_shares_and_keep_the_weakest_p():
+    """Hand-made: two clusters of the cat->cup errors on urban scenes (30 and 10 errors of
+    100), enriched 100% and 90% for scene=urban (50% of all samples)."""
+    from auditor.metrics.cluster_merge import merge_alike
+    from auditor.metrics.clusters import Cluster
+
+    def cluster(cid, size, inside, p_adj, nearby, face):
+        entry = {"attribute": "scene", "value": "urban", "ratio": inside / 0.5, "p": p_adj / 4,
+                 "p_adj": p_adj, "share_in_cluster": inside, "share_overall": 0.5,
+                 "share_in_confusion_errors": 0.95}
+        return Cluster(id=cid, size=size, error_rate=size / nearby, confusion="cat->cup",
+                       confusion_share=1.0, enriched={"scene": "urban"}, enrichment=[entry],
+                       mean_mass={"face": face}, members=[f"{cid}-{k}" for k in range(2)],
+                       share_of_errors=size / 100, n_nearby=nearby)
+
+    a, b = cluster(0, 30, 1.0, 1e-6, 60, 0.2), cluster(3, 10, 0.9, 1e-3, 40, 0.6)
+    other = cluster(1, 20, 1.0, 1e-4, 50, 0.1)
+    slice_of = {0: "urban", 3: "urban", 1: "nature"}  # cluster 1 names another slice
+
+    def choose(c):
+        sl = type("S", (), {"true": "cat", "pred": "cup", "attribute": "scene",
+                            "value": slice_of[c.id]})()
+        return c.enrichment[0], sl
+
+    (m, ids), (alone, alone_ids) = merge_alike([a, other, b], choose)
+    assert ids == [0, 3] and alone is other and alone_ids == [1]
+    assert (m.id, m.size, m.n_nearby) == (0, 40, 100)
+    assert m.share_of_errors == pytest.approx(0.40)
+    assert m.error_rate == pytest.approx(40 / 100)  # (30 + 10) errors near 60 + 40 samples
+    (e,) = m.enrichment
+    assert e["share_in_cluster"] == pytest.approx((30 * 1.0 + 10 * 0.9) / 40)  # 0.975
+    assert e["ratio"] == pytest.approx(0.975 / 0.5)
+    assert e["p_adj"] == 1e-3  # the weakest of the two
+    assert m.mean_mass["face"] == pytest.approx((30 * 0.2 + 10 * 0.6) / 40)
+    assert m.members == ["0-0", "0-1", "3-0", "3-1"]
