@@ -26,14 +26,33 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from auditor.data.scenes import SCENES, _background
+from auditor.data.scenes import SCENES, _background, photo_crop
 from auditor.data.synthetic import split_plan
 
 SIZE = 48
 CLASSES = ("zero", "one")  # CLASSES[i] agrees with SCENES[i] in train
-DIGITS = {"zero": 0, "one": 1}
+DIGITS = {"zero": 0, "one": 1, "two": 2, "three": 3}
+#: The four-class set: each digit has a photo of its own (``scene`` is the photo's name).
+CLASSES4 = ("zero", "one", "two", "three")
+PHOTOS4 = ("flower", "grass", "brick", "china")
 HEIGHT_PX = (17, 23)
 TRAIN_SHARE = 0.7  # of each digit's samples, in file order (writers differ across the set)
+
+
+def _plan4(split: str, n: int, bias: float, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """(label, photo) per image of the four-class set: in train each class's own photo in a
+    share ``bias`` of its images, the other three evenly in the rest; balanced elsewhere."""
+    cells: list[tuple[str, str]] = []
+    for c, cls in enumerate(CLASSES4):
+        n_cls = n // 4 + (1 if c < n % 4 else 0)
+        if split == "train":
+            own = int(round(bias * n_cls))
+            others = [p for p in PHOTOS4 if p != PHOTOS4[c]]
+            cells += [(cls, PHOTOS4[c])] * own
+            cells += [(cls, others[k % 3]) for k in range(n_cls - own)]
+        else:
+            cells += [(cls, PHOTOS4[k % 4]) for k in range(n_cls)]
+    return [cells[i] for i in rng.permutation(len(cells))]
 
 
 def _digit_pool(seed: int) -> dict[tuple[str, str], np.ndarray]:
@@ -53,7 +72,8 @@ def _paint(rng: np.random.Generator, digit: np.ndarray, scene: str
            ) -> tuple[np.ndarray, list[float]]:
     """One image: a scene crop with the digit's strokes blended in; returns the pixels and the
     digit's bounding box ``[x, y, w, h]`` (its inked pixels, grown by half a pixel)."""
-    img = _background(rng, scene, SIZE)
+    img = (photo_crop(rng, scene, SIZE) if scene in PHOTOS4
+           else _background(rng, scene, SIZE))
     h = int(rng.integers(HEIGHT_PX[0], HEIGHT_PX[1] + 1))
     w = max(6, int(round(h * rng.uniform(0.7, 0.9))))
     alpha = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize(
@@ -76,10 +96,11 @@ def _paint(rng: np.random.Generator, digit: np.ndarray, scene: str
 
 
 def generate(seed: int, out: Path, *, bias: float, n_train: int = 1200, n_test: int = 400,
-             n_val: int = 0) -> dict:
+             n_val: int = 0, four: bool = False) -> dict:
     """Write the dataset under ``out`` (skipped when its manifest exists: a rescore) and
     return the config's ``data`` section. ``n_val``: a ``val`` split drawn like ``test``
-    (the bench's holdout: fresh data on which a finding must replicate)."""
+    (the bench's holdout: fresh data on which a finding must replicate). ``four``: the
+    four-class set (digits 0-3, each with a photo of its own: :data:`PHOTOS4`)."""
     out = Path(out)
     manifest = out / "manifest.csv"
     data = {"manifest": str(manifest), "attributes": ["scene"], "image_size": SIZE,
@@ -91,8 +112,9 @@ def generate(seed: int, out: Path, *, bias: float, n_train: int = 1200, n_test: 
     (out / "images").mkdir(parents=True, exist_ok=True)
     rows, images, anns = [], [], []
     for split, n in (("train", n_train), ("test", n_test), ("val", n_val)):
-        plan = split_plan(split, n, bias, np.random.default_rng([seed, 5, len(split)]),
-                          classes=CLASSES, values=SCENES)
+        plan_rng = np.random.default_rng([seed, 5, len(split)])
+        plan = (_plan4(split, n, bias, plan_rng) if four else
+                split_plan(split, n, bias, plan_rng, classes=CLASSES, values=SCENES))
         for i, (label, scene) in enumerate(plan):
             rng = np.random.default_rng([seed, len(split), i, 23])
             pool = pools[("train" if split == "train" else "test", label)]

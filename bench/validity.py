@@ -74,6 +74,7 @@ from auditor.data.synthetic import CLASSES as CLINIC_CLASSES  # noqa: E402
 from auditor.data.synthetic import HAIR, MARK_BOX, generate_clinic  # noqa: E402
 from auditor.pipeline.run import run_audit  # noqa: E402
 from bench.digit_scenes import CLASSES as DIGIT_CLASSES  # noqa: E402
+from bench.digit_scenes import CLASSES4, PHOTOS4  # noqa: E402
 from bench.digit_scenes import generate as generate_digits  # noqa: E402
 from bench.null_shapes import generate as generate_shapes  # noqa: E402
 from bench.oracle import cue_gaps, replicates  # noqa: E402
@@ -137,11 +138,12 @@ def _shapes(shape: str) -> Callable[[int, Path], dict]:
     return data
 
 
-def _digits(bias: float, holdout: int = 0) -> Callable[[int, Path], dict]:
+def _digits(bias: float, holdout: int = 0, four: bool = False) -> Callable[[int, Path], dict]:
     """Handwritten digits on scene photos, annotated by a bounding box
-    (:mod:`bench.digit_scenes`); ``holdout``: size of the fresh ``val`` split."""
+    (:mod:`bench.digit_scenes`); ``holdout``: size of the fresh ``val`` split; ``four``: four
+    digits, each with a photo of its own."""
     def data(seed: int, work: Path) -> dict:
-        return generate_digits(seed, work / "data", bias=bias, n_val=holdout)
+        return generate_digits(seed, work / "data", bias=bias, n_val=holdout, four=four)
     return data
 
 
@@ -185,6 +187,7 @@ TRUTH = "truth.csv"  # a case's planted attribute per sample id, when its manife
 HAIR_CUE = ("hair", dict(zip(CLINIC_CLASSES, HAIR, strict=True)))
 SCENE_CUE = ("scene", dict(zip(SCENE_CLASSES, SCENES, strict=True)))
 DIGIT_CUE = ("scene", dict(zip(DIGIT_CLASSES, SCENES, strict=True)))
+DIGIT4_CUE = ("scene", dict(zip(CLASSES4, PHOTOS4, strict=True)))
 SCENES = {"n_train": 1200, "n_test": 400, "size": 48}
 CASES: dict[str, Case] = {c.name: c for c in [
     Case("clinic-null", _synthetic("clinic", 0.5, **CLINIC), ["hair"], None,
@@ -208,6 +211,12 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("digits-null", _digits(0.5, holdout=2000), ["scene"], None, expected=["digit"],
          holdout=True,
          note="handwritten 3/8 on scene photos, boxed; scene independent of the digit"),
+    Case("digits4-0.95", _digits(0.95, four=True), ["scene"], "background",
+         expected=["digit"], cue=DIGIT4_CUE,
+         note="handwritten 0-3, each with a photo of its own in 95% of train; boxed"),
+    Case("digits4-null", _digits(0.25, holdout=2000, four=True), ["scene"], None,
+         expected=["digit"], holdout=True,
+         note="handwritten 0-3 on four photos drawn independently of the digit; boxed"),
     Case("mark-0.95", _synthetic("clinic", 0.5, **CLINIC, corner_mark=0.95), ["hair"], MARK,
          analysis={"cues": "on"},
          note="clinic, an unannotated corner mark agrees with the class in 95% of train"),
@@ -384,9 +393,9 @@ def _gap(result: dict[str, Any], model: str) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     """The markdown table: per case and finding kind, hits and false alarms."""
     lines = ["| case | seeds | hits (baseline: high, planted region, causal) | false alarms "
-             "(high, by kind) | medium findings listed | worst group baseline → rebalanced | "
-             "planted-cue gap baseline → rebalanced |",
-             "|---|---|---|---|---|---|---|"]
+             "(high, by kind) | high findings the oracle shows true | medium findings listed | "
+             "worst group baseline → rebalanced | planted-cue gap baseline → rebalanced |",
+             "|---|---|---|---|---|---|---|---|"]
     order = list(CASES)
     for name in sorted(dict.fromkeys(r["case"] for r in results), key=order.index):
         rows = [r for r in results if r["case"] == name]
@@ -396,14 +405,20 @@ def table(results: list[dict[str, Any]]) -> str:
                 if case.planted else "– (null)")
         fa: dict[str, int] = {}
         med: dict[str, int] = {}
+        true_high: dict[str, int] = {}
         for r in rows:
             for f in r["false_alarms"]:
                 key = f"{f['model']} {f['kind']}({f['region']})"
                 fa[key] = fa.get(key, 0) + 1
             for f in r["listed"]:
+                key = f"{f['model']} {f['kind']}({f['region']})"
                 if f["severity"] == "medium":
-                    key = f"{f['model']} {f['kind']}({f['region']})"
                     med[key] = med.get(key, 0) + 1
+                elif f["severity"] == "high" and (case.planted is None
+                                                  or f["model"] != "baseline"):
+                    why = ("replicates" if f.get("replicates") else
+                           "the mark is not balanced" if f.get("on_mark") else "relies")
+                    true_high[f"{key}, {why}"] = true_high.get(f"{key}, {why}", 0) + 1
         worst = "; ".join(
             f"{100 * (r['metrics']['baseline']['worst_group_accuracy'] or 0):.0f}% → "
             f"{100 * (r['metrics']['rebalanced']['worst_group_accuracy'] or 0):.0f}%"
@@ -412,6 +427,7 @@ def table(results: list[dict[str, Any]]) -> str:
                         ) if case.cue else "–"
         lines.append(f"| {name} | {seeds} | {hits} | "
                      f"{', '.join(f'{k} ×{v}' for k, v in fa.items()) or '0'} | "
+                     f"{', '.join(f'{k} ×{v}' for k, v in true_high.items()) or 'none'} | "
                      f"{', '.join(f'{k} ×{v}' for k, v in med.items()) or 'none'} | {worst} | "
                      f"{gap} |")
     return "\n".join(lines)

@@ -35,7 +35,8 @@ from auditor.data.synth_io import begin_dataset, is_cached, png_bytes, write_dat
 from auditor.data.synthetic import SPLIT_SEEDS, split_plan
 from auditor.errors import DataError
 
-__all__ = ["CLASSES", "GENERATOR_VERSION", "SCENES", "generate_scenes", "render_image"]
+__all__ = ["CLASSES", "GENERATOR_VERSION", "SCENES", "generate_scenes", "photo_crop",
+           "render_image"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,13 @@ def _resize(arr: np.ndarray, size: int) -> np.ndarray:
 
 
 def _background(rng: np.random.Generator, scene: str, size: int) -> np.ndarray:
-    photo = _photo(BACKGROUNDS[scene][int(rng.integers(len(BACKGROUNDS[scene])))])
+    return photo_crop(rng, BACKGROUNDS[scene][int(rng.integers(len(BACKGROUNDS[scene])))], size)
+
+
+def photo_crop(rng: np.random.Generator, name: str, size: int) -> np.ndarray:
+    """``float32 [size, size, 3]``: a random square crop (35-80% of the photo's short side)
+    of one of :data:`BACKGROUNDS`' photos, mirrored at random."""
+    photo = _photo(name)
     h, w = photo.shape[:2]
     side = int(min(h, w) * rng.uniform(0.35, 0.8))
     y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))

@@ -113,6 +113,9 @@ def test_holdout_replication_lists_a_true_subgroup_gap_and_counts_one_that_vanis
                          {"baseline": real, "rebalanced": vanished})
     assert [f["model"] for f in out["false_alarms"]] == ["rebalanced"]
     assert [(f["model"], f["replicates"]) for f in out["listed"]] == [("baseline", True)]
+    row = validity.table([{"case": "digits-null", "seed": 0, **out}]).splitlines()[-1]
+    assert "| rebalanced misclassification_cluster(None) ×1 |" in row  # the false alarm
+    assert "| baseline misclassification_cluster(None), replicates ×1 |" in row  # listed, true
     gap = {"kind": "group_gap", "severity": "high", "title": "t", "evidence": {
         "worst_group": {"features": {"label": "one", "scene": "urban"}},
         "best_group": {"features": {"label": "one", "scene": "nature"}}}}
@@ -225,3 +228,17 @@ def test_slice_power_bench_finds_a_large_planted_subgroup_and_no_false_one():
     assert slice_power.grade(slice_power.table(rng, 450, planted=0.3),
                              {"label": "1", "patch": "red"}) == "high"
     assert slice_power.grade(slice_power.table(rng, 240, harder=0.3), None) is None
+
+
+def test_four_digit_set_gives_each_digit_its_own_photo_in_train_and_balances_test(tmp_path):
+    import pandas as pd
+
+    from bench.digit_scenes import CLASSES4, PHOTOS4, generate
+
+    data = generate(0, tmp_path / "d4", bias=0.75, n_train=40, n_test=32, four=True)
+    table = pd.read_csv(data["manifest"])
+    train, test = table[table["split"] == "train"], table[table["split"] == "test"]
+    own = dict(zip(CLASSES4, PHOTOS4, strict=True))
+    assert (train["label"].map(own) == train["scene"]).sum() == 4 * round(0.75 * 10)
+    assert set(train.loc[train["label"].map(own) != train["scene"], "scene"]) <= set(PHOTOS4)
+    assert test.groupby(["label", "scene"]).size().tolist() == [2] * 16
