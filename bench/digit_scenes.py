@@ -3,15 +3,20 @@
 The ``scenes`` generator pastes a solid object photo that fills its annotation. Users' digit
 sets differ in two ways this set reproduces: the object is thin strokes (real handwriting:
 scikit-learn's ``load_digits``, 1797 digits of 43 writers, 8x8 px) and its annotation is a
-**bounding box**, so the expected region holds background too. The class is the digit
-(``three`` or ``eight``, two digits that differ by a few strokes); the attribute ``scene`` is
-the background (a crop of the scenes generator's nature or urban photos), agreeing with the
-class (three <-> nature, eight <-> urban) in a share ``bias`` of train images, balanced in
-test. Train and test digits come from disjoint writers' samples. The digit is drawn as light
-strokes 17-23 px high on a 48 px image (its box covers 10-20% of the image) over a dark halo,
-so it is as legible on a light sky as on dark grass: without the halo, light strokes on the
-urban photos' skies made one scene harder to read in the null set, a real subgroup gap that
-the audit rightly reported (a null set must not plant one).
+**bounding box**, so the expected region holds background too.
+
+* Two classes (default): ``zero`` and ``one``; the attribute ``scene`` is the background (a
+  crop of the scenes generator's nature or urban photos), agreeing with the class (zero <->
+  nature, one <-> urban) in a share ``bias`` of train images, balanced in test.
+* Four classes (``four=True``): ``zero`` to ``three``, each with a photo of its own
+  (:data:`PHOTOS4`, ``scene`` is the photo's name) in a share ``bias`` of its train images,
+  the other three evenly in the rest; test balanced over the 16 cells.
+
+Train and test digits are disjoint samples (the first 70% of each digit's samples in file
+order train). The digit is drawn as light strokes 17-23 px high on a 48 px image (its box
+covers 10-20% of the image) over a dark halo, so light strokes stay legible on a light sky.
+Busy photos still hide strokes: the null sets hold a real difficulty gap between photos
+(measured on their holdout split, docs/validity.md), which the audit rightly reports.
 
 Writes ``images/``, ``manifest.csv`` and COCO ``regions.json`` (category ``digit``, bbox only)
 under ``out`` and returns the config's ``data`` section.
