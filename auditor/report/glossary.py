@@ -8,7 +8,9 @@ __all__ = ["DEFINITIONS", "MEANING", "NO_REGIONS"]
 MEANING = {
     "spurious_cue": "The model leans on a region that should not decide the class.",
     "group_gap": "Some subgroup gets clearly worse accuracy than the rest.",
-    "misclassification_cluster": "Errors pile up in one coherent kind of image.",
+    "misclassification_cluster": "Errors grouped by what their images look like, and the "
+                                 "attribute value they share; the title says whether the "
+                                 "model fails that value more often.",
     "unreliable_saliency": "The heatmaps may not show the model's reasoning; read them with care.",
     "coarse_map": "The heatmaps are too coarse to tell regions apart; use the finer layer named.",
     "slice": "One slice of the data is misclassified far more often than the rest.",
