@@ -285,24 +285,24 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     if swap is not None and masked:  # masking in the swap's own cell
         k, n, ci = masked[swap_cell]
         swap["masking"] = {"rate": json_float(k / n), "ci": ci, "n": n} if n else None
+    leads = [lead_rates(df[rows], region, level) for _, rows in cell_list]  # None: no pastes
     if mask is not None:
-        lead_there = lead_rates(df[cell_list[mask_cell][1]], region, level)
+        lead_there = leads[mask_cell]
         mask["natural_paste"] = (_lead_as_natural_paste(lead_there)
                                  if lead_there and lead_there["n"]
                                  else _natural_paste(in_mask_cell))
-    lead = _lead_evidence(df, region, cell_list, level, max(min_follow, 1))
+    lead = _lead_evidence(leads, cell_list, max(min_follow, 1))
     return CausalEvidence(mask, swap, threshold, lead)
 
 
-def _lead_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell], level: float,
+def _lead_evidence(leads: Sequence[dict[str, Any] | None], cell_list: Sequence[Cell],
                    min_rows: int) -> dict[str, Any] | None:
-    """The cell whose lead-paste excess over the larger control has the largest lower bound
-    (what the grading reads), preferring those whose follow rate beats both controls (upper
-    bounds); cells with fewer than ``min_rows`` rows whose donor the model gives another
-    class are not read."""
+    """Of the :func:`~auditor.metrics.reliance.lead_rates` ``leads`` of each cell, the one whose
+    lead-paste excess over the larger control has the largest lower bound (what the grading
+    reads), preferring those whose follow rate beats both controls (upper bounds); cells with
+    fewer than ``min_rows`` rows whose donor the model gives another class are not read."""
     best, best_key = None, None
-    for feats, rows in cell_list:
-        r = lead_rates(df[rows], region, level)
+    for r, (feats, _) in zip(leads, cell_list, strict=True):
         if r is None or r["n_follow"] < min_rows:
             continue
         lo = r["excess_ci"][0]
