@@ -62,6 +62,7 @@ from auditor.metrics.groups import (
     worst_and_best,
 )
 from auditor.metrics.ignored import ignored_region_findings
+from auditor.metrics.sanity import sanity_findings
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.severity import (
     MIN_MASS_DIFFERENCE,
@@ -237,26 +238,6 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                            f"{sentence}, corrected {fmt_p(float(p_adj))}{small}).",
                            {**ev, "p": json_float(ev["p"]), "p_adj": json_float(float(p_adj)),
                             "difference": json_float(diff), "min_difference": min_diff}))
-    return out
-
-
-def sanity_findings(sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
-                    ) -> list[Finding]:
-    """``unreliable_saliency`` for each sanity result ``{method, spearman, passed}`` that failed."""
-    if sanity is None:
-        return []
-    results = [sanity] if isinstance(sanity, Mapping) else list(sanity)
-    out = []
-    for s in results:
-        rho = json_float(s.get("spearman"))
-        if s.get("passed", True) or rho is None:
-            continue  # None: every map checked was empty (an empty-map finding says so)
-        rho_txt = f"Spearman {rho:.2f}"
-        out.append(Finding(
-            "unreliable_saliency", "high",
-            f"{method_label(str(s.get('method')))} maps barely change when the model's weights "
-            f"are randomised ({rho_txt}), so they may not show what the model learned.",
-            {k: (json_float(v) if isinstance(v, float) else v) for k, v in s.items()}))
     return out
 
 

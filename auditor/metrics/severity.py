@@ -14,10 +14,10 @@ or None when it is no finding at all. Three principles hold for every kind:
   errors it groups look alike is at most low; it can be high only when the value's own error
   rate for that confusion is higher (the slice behind the cluster).
 
-``unreliable_saliency`` (a failed randomisation check) is always high; ``spurious_cue`` keeps
-its rule in :mod:`auditor.metrics.spurious`. The cues nobody annotated (``hotspot``,
-``concept``) need causal evidence (masking the area, removing the concept) for ``high``:
-attention alone, or an association alone, is at most ``medium``.
+``unreliable_saliency`` (a failed randomisation check) keeps its rule in
+:mod:`auditor.metrics.sanity`, ``spurious_cue`` in :mod:`auditor.metrics.spurious`. The cues
+nobody annotated (``hotspot``, ``concept``) need causal evidence (masking the area, removing
+the concept) for ``high``: attention alone, or an association alone, is at most ``medium``.
 """
 
 from __future__ import annotations

@@ -277,7 +277,9 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             if cfg.analysis.sanity_check:
                 sanity = sanity_block(model, first_batch, method=cfg.saliency.methods[0],
                                       target_layer=target_layer, seed=cfg.seed, device=device,
-                                      layers=cfg.analysis.sanity_layers)
+                                      layers=cfg.analysis.sanity_layers,
+                                      level=cfg.analysis.ci_level,
+                                      n_boot=cfg.analysis.n_bootstrap)
             cues = discover_cues(
                 model, df, tables.maps[:, 0], tables.cover, tables.concept_vectors, audit_ds,
                 cfg.analysis, attributes=bundle.attributes, target_layer=target_layer,

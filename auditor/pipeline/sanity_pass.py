@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from auditor.metrics.stats import bootstrap_mean_ci, json_float
 from auditor.saliency.sanity import model_randomization_check
 
 __all__ = ["SANITY_IMAGES", "sanity_block"]
@@ -22,7 +24,8 @@ SANITY_IMAGES = 32
 
 
 def sanity_block(model: nn.Module, loader: DataLoader, *, method: str, target_layer: str,
-                 seed: int, device: torch.device, layers: str) -> dict[str, Any] | None:
+                 seed: int, device: torch.device, layers: str, level: float = 0.95,
+                 n_boot: int = 1000) -> dict[str, Any] | None:
     """Cascading model-parameter randomisation on the first batch of ``loader``.
 
     Args:
@@ -33,11 +36,14 @@ def sanity_block(model: nn.Module, loader: DataLoader, *, method: str, target_la
         seed: seeds the re-initialisation.
         device: where the model lives.
         layers: ``analysis.sanity_layers``.
+        level, n_boot: the bootstrap interval of the lowest step's mean Spearman (over images).
 
     Returns:
         ``{"method", "test", "spearman", "ssim", "passed", "threshold", "empty_maps",
-        "n_images", "layers", "per_layer": [{"layer", "spearman", "ssim"}]}``, or None (with a
-        warning in the log) for a model without parameters: nothing to randomise.
+        "n_images", "layers", "per_layer": [{"layer", "spearman", "ssim"}], "lowest": {"layer",
+        "spearman", "ci", "n"}}`` (``spearman``: the fully randomised copy; ``lowest``: the step
+        ``passed`` reads, None when every map is empty), or None (with a warning in the log)
+        for a model without parameters: nothing to randomise.
     """
     if not any(True for _ in model.parameters()):
         log.warning("sanity check skipped: the model has no parameters to randomise (a frozen "
@@ -50,9 +56,16 @@ def sanity_block(model: nn.Module, loader: DataLoader, *, method: str, target_la
     result = model_randomization_check(model, images, targets, method=method,
                                        target_layer=target_layer, seed=seed,
                                        layers=layers)  # type: ignore[arg-type]
+    lowest = None
+    if result.lowest >= 0:
+        rhos = result.per_image[result.lowest]
+        mean, lo, hi = bootstrap_mean_ci(rhos, n_boot=n_boot, level=level, seed=seed)
+        lowest = {"layer": result.per_layer[result.lowest][0], "spearman": json_float(mean),
+                  "ci": [json_float(lo), json_float(hi)], "n": int(np.isfinite(rhos).sum())}
     return {"method": result.method, "test": result.test, "spearman": result.spearman,
             "ssim": result.ssim, "passed": result.passed, "threshold": result.threshold,
             "empty_maps": result.empty_maps,
             "n_images": int(len(images)), "layers": layers,
             "per_layer": [{"layer": name, "spearman": rho, "ssim": s}
-                          for name, rho, s in result.per_layer]}
+                          for name, rho, s in result.per_layer],
+            "lowest": lowest}

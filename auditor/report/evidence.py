@@ -331,13 +331,22 @@ def sanity(model: Mapping[str, Any]) -> dict[str, Any]:
     passed = bool(s.get("passed"))
     empty = s.get("spearman") is None and not passed
     verdict = (
-        "The maps change when the model's weights are randomised, so they reflect "
-        "what the model learned." if passed else
+        "The maps change when the model's weights are randomised (at some step of the "
+        "cascade below, their rank correlation with the trained model's maps falls under the "
+        "threshold), so they reflect what the model learned." if passed else
         "Every map checked is empty (all zero), so there was nothing to compare: the maps "
         "show nothing of this model's reasoning (see the empty-map flag)." if empty else
-        "The maps barely change when the model's weights are randomised, so they may "
-        "show image structure rather than the model's reasoning. Treat sections 4–6 with caution.")
+        "The maps barely change when the model's weights are randomised (at every step of "
+        "the cascade below, their rank correlation with the trained model's maps stays at or "
+        "above the threshold), so they may show image structure rather than the model's "
+        "reasoning. Treat sections 4–6 with caution.")
     rows = f.items({k: v for k, v in s.items() if k != "passed"})
+    low = s.get("lowest")
+    if isinstance(low, Mapping) and low.get("spearman") is not None:
+        ci = low.get("ci") or [None, None]
+        rows.append(("lowest spearman (what passed reads)",
+                     f"{f.num(low['spearman'], 3)} after randomising down to {low.get('layer')} "
+                     f"({f.num(ci[0], 2)}–{f.num(ci[1], 2)}, n={low.get('n')})"))
     layers = [x for x in s.get("per_layer") or [] if isinstance(x, Mapping)]
     keys = [k for k in (layers[0] if layers else {}) if k != "layer"]
     return {"message": None, "passed": passed,

@@ -38,8 +38,9 @@ DEFINITIONS = (
      "false-positive rate (0 = equal)."),
     ("McNemar p", "Exact McNemar test on the samples that exactly one of two models gets right; "
      "a small p means the accuracy change is unlikely to be chance."),
-    ("Sanity check", "Model-parameter randomisation test: if heatmaps of a randomised model "
-     "correlate strongly (Spearman) with the trained model's, they do not reflect training."),
+    ("Sanity check", "Model-parameter randomisation test: the model's layers are randomised "
+     "from the head down; if the heatmaps stay correlated (Spearman) with the trained model's "
+     "at every step, they do not reflect training."),
 )
 
 

@@ -3,8 +3,13 @@
 If a saliency method explains the model, its maps must change when the model's weights are
 replaced by random ones. We re-initialise the layers of a deep copy of the model from the head
 down (cascading), recompute the maps for the same images and classes, and compare them with the
-original maps by Spearman rank correlation and SSIM. High similarity after full randomisation
-means the maps do not depend on what the model learned -- the check fails.
+original maps by Spearman rank correlation and SSIM. The maps depend on the weights when the
+similarity falls below the threshold at some step of the cascade; high similarity at every step
+means they do not depend on what the model learned -- the check fails. The fully randomised
+copy alone is not the test: a random network's maps can follow the image's structure (an object
+on a plain background) as the trained one's do, and correlate with them again at the end of a
+cascade that decorrelated them on the way (measured: a resnet18 at 48 px, rho -0.02 after
+``layer3.1``, 0.52 after ``conv1``).
 """
 
 from __future__ import annotations
@@ -37,11 +42,14 @@ class SanityResult:
             randomised maps.
         ssim: mean SSIM between the (min-max normalised) original and fully randomised maps.
         per_layer: ``(layer randomised last, spearman, ssim)`` after each cascade step.
-        passed: ``spearman < threshold`` (the maps depend on the weights); False when every
-            original map is empty (``spearman`` NaN: nothing to compare).
+        passed: the lowest Spearman of ``per_layer`` is below ``threshold`` (the maps depend
+            on the weights); False when every original map is empty (``spearman`` NaN:
+            nothing to compare).
         threshold: the Spearman threshold used.
         empty_maps: how many of the original maps are constant (e.g. all zero); they are
             left out of ``spearman``.
+        per_image: ``[N]`` rank correlation per image at each step of ``per_layer`` (NaN for
+            an empty original map), for intervals.
     """
 
     method: str
@@ -52,6 +60,13 @@ class SanityResult:
     per_layer: list[tuple[str, float, float]] = field(default_factory=list)
     test: str = "model_parameter_randomization"
     empty_maps: int = 0
+    per_image: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def lowest(self) -> int:
+        """Index in ``per_layer`` of the step with the lowest Spearman (-1: all NaN)."""
+        rhos = np.array([r for _, r, _ in self.per_layer], dtype=float)
+        return int(np.nanargmin(rhos)) if np.isfinite(rhos).any() else -1
 
 
 def spearman_per_map(a: Tensor, b: Tensor) -> np.ndarray:
@@ -187,12 +202,13 @@ def model_randomization_check(
             (modules grouped by name prefix into at most 20 steps, head first), ``"auto"``
             (cascade up to 20 parameterised modules, else blocks) or ``"full"`` (everything
             at once).
-        threshold: the check passes when the final Spearman correlation is below it.
+        threshold: the check passes when the Spearman correlation of some step is below it.
         chunk_size: as for :class:`CamEngine`.
         options: the method's options.
 
     Returns:
-        :class:`SanityResult`; the headline numbers are those of the fully randomised copy.
+        :class:`SanityResult`; ``spearman`` and ``ssim`` are those of the fully randomised
+        copy, ``passed`` reads the lowest step.
     """
     opts = {method: dict(options)} if options else None
     engine = CamEngine(model, target_layer, [method], chunk_size=chunk_size, options=opts)
@@ -208,6 +224,7 @@ def model_randomization_check(
     flat = ref.flatten(1)
     empty = int((flat.amax(1) == flat.amin(1)).sum())
     per_layer: list[tuple[str, float, float]] = []
+    per_image: list[np.ndarray] = []
     rng_devices = [] if device.type != "cuda" else [
         device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=rng_devices):
@@ -221,6 +238,11 @@ def model_randomization_check(
             rho = float(np.nanmean(rhos)) if np.isfinite(rhos).any() else float("nan")
             sim = float(ssim(ref, maps).mean())
             per_layer.append((name, rho, sim))
+            per_image.append(rhos)
     _, rho, sim = per_layer[-1]
-    return SanityResult(method=method, spearman=rho, ssim=sim, passed=bool(rho < threshold),
-                        threshold=threshold, per_layer=per_layer, empty_maps=empty)
+    result = SanityResult(method=method, spearman=rho, ssim=sim, passed=False,
+                          threshold=threshold, per_layer=per_layer, empty_maps=empty,
+                          per_image=per_image)
+    low = result.lowest
+    result.passed = bool(low >= 0 and per_layer[low][1] < threshold)
+    return result

@@ -106,6 +106,24 @@ def test_sanity_failure_is_reported():
     assert "0.93" in found[0].title and "Grad-CAM" in found[0].title
 
 
+def _failed(lo: float, hi: float) -> dict:
+    return {"method": "gradcam", "spearman": 0.74, "passed": False, "threshold": 0.5,
+            "lowest": {"layer": "layer3.1", "spearman": 0.61, "ci": [lo, hi], "n": 32}}
+
+
+def test_a_failed_check_is_high_only_when_its_interval_clears_the_threshold():
+    high = sanity_findings(_failed(0.55, 0.67))
+    assert [f.severity for f in high] == ["high"]
+    assert "stays at 0.61 or above" in high[0].title and "layer3.1" in high[0].title
+    assert "95% CI 0.55–0.67, 32 images" in high[0].title and "0.74 fully randomised" in \
+        high[0].title
+    medium = sanity_findings(_failed(0.45, 0.75))
+    assert [f.severity for f in medium] == ["medium"]
+    assert "only medium: on 32 images the interval reaches below 0.50" in medium[0].title
+    assert medium[0].evidence["lowest"]["ci"] == [0.45, 0.75]
+    assert sanity_findings({**_failed(0.55, 0.67), "passed": True}) == []
+
+
 def test_compute_findings_sorted_and_json(cue_table, clean_table):
     found = compute_findings(cue_table, methods=["gradcam"], regions=REGIONS,
                              attributes=["hair"], config=CFG,

@@ -53,7 +53,7 @@ def test_cascade_randomises_a_copy_from_the_head_down(tiny_gap):
     assert [name for name, _, _ in res.per_layer] == ["fc", "features.4", "features.1",
                                                       "features.0"]
     assert -1.0 <= res.spearman <= 1.0 and -1.0 <= res.ssim <= 1.0
-    assert res.passed == (res.spearman < res.threshold)
+    assert res.passed == (min(r for _, r, _ in res.per_layer) < res.threshold)
     assert (res.spearman, res.ssim) == (res.per_layer[-1][1], res.per_layer[-1][2])
     for k, v in tiny_gap.state_dict().items():  # the caller's model is untouched
         torch.testing.assert_close(v, before[k])
@@ -134,3 +134,23 @@ def test_every_grouping_ends_at_the_same_randomised_model():
     assert len(a.per_layer) == 4 and len(b.per_layer) == 1
     assert a.per_layer[0][1] != pytest.approx(a.spearman)  # the cascade does move
     assert a.spearman == pytest.approx(b.spearman) and a.ssim == pytest.approx(b.ssim)
+
+
+def test_the_check_reads_the_lowest_step_not_the_fully_randomised_copy(monkeypatch):
+    """A random network's maps can follow the image's structure as the trained one's do: the
+    cascade decorrelates the maps (0.1 after the second step) and the end correlates them again
+    (0.8). They depend on the weights: passed, and ``lowest`` names the step."""
+    import auditor.saliency.sanity as sanity
+
+    steps = iter([np.array([0.9, 0.9, np.nan]), np.array([0.1, 0.1, np.nan]),
+                  np.array([0.6, 0.7, np.nan]), np.array([0.8, 0.8, np.nan])])
+    monkeypatch.setattr(sanity, "spearman_per_map", lambda a, b: next(steps))
+    res = model_randomization_check(TinyGapNet(), images(3, 16), target_layer="features",
+                                    layers="cascade")
+    assert [round(r, 2) for _, r, _ in res.per_layer] == [0.9, 0.1, 0.65, 0.8]
+    assert res.spearman == pytest.approx(0.8) and res.passed and res.lowest == 1
+    assert res.per_image[1].tolist()[:2] == [0.1, 0.1]
+    steps = iter([np.array([0.9, 0.8])] * 3 + [np.array([0.5, 0.6])])
+    res = model_randomization_check(TinyGapNet(), images(2, 16), target_layer="features",
+                                    layers="cascade")
+    assert not res.passed and res.lowest == 3  # similar at every step: failed
