@@ -193,11 +193,19 @@ def methods() -> None:
         console.print(f"  {escape(region_format_layout(name))}", highlight=False, soft_wrap=True)
 
 
+_NTrain = Annotated[int, typer.Option(help="train images")]
+_NVal = Annotated[int, typer.Option(help="validation images (balanced over class x attribute)")]
+_NTest = Annotated[int, typer.Option(help="test images (balanced over class x attribute)")]
+_Bias = Annotated[float, typer.Option(help="share of train images whose attribute agrees with "
+                                           "the class (0.5: independent of it)")]
+_Size = Annotated[int, typer.Option(help="image side in pixels")]
+
+
 @synth_app.command("clinic")
 def synth_clinic(
     out: Annotated[Path, typer.Option(help="output folder")],
-    n_train: int = 3000, n_val: int = 200, n_test: int = 1000,
-    bias: float = 0.95, image_size: int = 64, seed: int = 0,
+    n_train: _NTrain = 3000, n_val: _NVal = 200, n_test: _NTest = 1000,
+    bias: _Bias = 0.95, image_size: _Size = 64, seed: int = 0,
 ) -> None:
     """Write the synthetic doctor/nurse dataset (PNGs, manifest.csv, COCO regions.json)."""
     from auditor.data.synthetic import generate_clinic
@@ -209,11 +217,11 @@ def synth_clinic(
 @synth_app.command("scenes")
 def synth_scenes(
     out: Annotated[Path, typer.Option(help="output folder")],
-    n_train: int = 3000, n_val: int = 200, n_test: int = 1000,
-    bias: float = 0.95, image_size: int = 64, seed: int = 0,
+    n_train: _NTrain = 3000, n_val: _NVal = 200, n_test: _NTest = 1000,
+    bias: _Bias = 0.95, image_size: _Size = 64, seed: int = 0,
 ) -> None:
     """Write the Waterbirds-style cat/cup-on-nature/urban dataset from real photos (needs
-    scikit-image: pip install 'auditor[scenes]')."""
+    scikit-image: pip install 'auditor\\[scenes]')."""
     from auditor.data.scenes import generate_scenes
 
     _synth(generate_scenes, out, seed, kind="scenes", n_train=n_train, n_val=n_val,
