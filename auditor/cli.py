@@ -37,8 +37,8 @@ INTERRUPTED = "interrupted; run the same command again to resume"
 
 
 def _safe(text: object) -> str:
-    """``text`` from data, safe to print: no rich markup, no terminal control codes."""
-    return escape(strip_controls(str(text)))
+    """Data's ``text`` on one line: no markup, no control codes, line breaks shown as ``\\n``."""
+    return escape(strip_controls(str(text)).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def _fail(err: AuditorError | str) -> None:
@@ -193,6 +193,7 @@ def methods() -> None:
         console.print(f"  {escape(region_format_layout(name))}", highlight=False, soft_wrap=True)
 
 
+_Out = Annotated[Path, typer.Option(help="output folder")]
 _NTrain = Annotated[int, typer.Option(help="train images")]
 _NVal = Annotated[int, typer.Option(help="validation images (balanced over class x attribute)")]
 _NTest = Annotated[int, typer.Option(help="test images (balanced over class x attribute)")]
@@ -202,38 +203,30 @@ _Size = Annotated[int, typer.Option(help="image side in pixels")]
 
 
 @synth_app.command("clinic")
-def synth_clinic(
-    out: Annotated[Path, typer.Option(help="output folder")],
-    n_train: _NTrain = 3000, n_val: _NVal = 200, n_test: _NTest = 1000,
-    bias: _Bias = 0.95, image_size: _Size = 64, seed: int = 0,
-) -> None:
+def synth_clinic(out: _Out, n_train: _NTrain = 3000, n_val: _NVal = 200, n_test: _NTest = 1000,
+                 bias: _Bias = 0.95, image_size: _Size = 64, seed: int = 0) -> None:
     """Write the synthetic doctor/nurse dataset (PNGs, manifest.csv, COCO regions.json)."""
-    from auditor.data.synthetic import generate_clinic
-
-    _synth(generate_clinic, out, seed, kind="clinic", n_train=n_train, n_val=n_val,
-           n_test=n_test, bias=bias, image_size=image_size)
+    _synth(out, seed, kind="clinic", n_train=n_train, n_val=n_val, n_test=n_test, bias=bias,
+           image_size=image_size)
 
 
 @synth_app.command("scenes")
-def synth_scenes(
-    out: Annotated[Path, typer.Option(help="output folder")],
-    n_train: _NTrain = 3000, n_val: _NVal = 200, n_test: _NTest = 1000,
-    bias: _Bias = 0.95, image_size: _Size = 64, seed: int = 0,
-) -> None:
+def synth_scenes(out: _Out, n_train: _NTrain = 3000, n_val: _NVal = 200, n_test: _NTest = 1000,
+                 bias: _Bias = 0.95, image_size: _Size = 64, seed: int = 0) -> None:
     """Write the Waterbirds-style cat/cup-on-nature/urban dataset from real photos (needs
     scikit-image: pip install 'auditor\\[scenes]')."""
-    from auditor.data.scenes import generate_scenes
-
-    _synth(generate_scenes, out, seed, kind="scenes", n_train=n_train, n_val=n_val,
-           n_test=n_test, bias=bias, image_size=image_size)
+    _synth(out, seed, kind="scenes", n_train=n_train, n_val=n_val, n_test=n_test, bias=bias,
+           image_size=image_size)
 
 
-def _synth(generate: Any, out: Path, seed: int, **options: Any) -> None:
+def _synth(out: Path, seed: int, **options: Any) -> None:
     """Run a synthetic generator with progress bars; print the manifest path or one error."""
     from pydantic import ValidationError, create_model
 
     from auditor.common.config_errors import option_error_line
     from auditor.config import AuditConfig, SyntheticConfig
+    from auditor.data.scenes import generate_scenes
+    from auditor.data.synthetic import generate_clinic
 
     # the options with the bounds of the config keys (data.synthetic.*, seed)
     synth_options = create_model("SynthOptions", __base__=SyntheticConfig,
@@ -241,16 +234,15 @@ def _synth(generate: Any, out: Path, seed: int, **options: Any) -> None:
     try:
         checked = synth_options(seed=seed, **options)
     except ValidationError as err:
-        _fail(option_error_line(err))
-        return
+        return _fail(option_error_line(err))
     cfg = SyntheticConfig(**checked.model_dump(exclude={"seed"}))
     try:
         with _progress() as bars:
             sink = _Bars(bars)
+            generate = generate_clinic if cfg.kind == "clinic" else generate_scenes
             manifest = generate(out, cfg, seed=seed, progress=lambda d, t: sink("generate", d, t))
     except AuditorError as err:
-        _fail(err)
-        return
+        return _fail(err)
     console.print(f"manifest: {_safe(manifest)}")
 
 

@@ -164,7 +164,19 @@ class ModelConfig(_Strict):
     pretrained: Path | None = None  # backbone weights to fine-tune from (head re-sized)
     weights: str | None = None  # torchvision weights name (DEFAULT, IMAGENET1K_V1), local cache
     trust_pickle: bool = False  # allow a checkpoint holding a fully pickled nn.Module
+    # what a model file's outputs are: the class of each output, in order (default: the data's
+    # classes sorted by name), and logits or probabilities (a softmax inside the model)
+    classes: Names | None = Field(None, min_length=1)
+    output: Literal["logits", "probabilities"] = "logits"
     train: TrainConfig | None = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _outputs_of_a_file(self) -> ModelConfig:
+        if (self.classes is not None or self.output != "logits") and self.checkpoint is None:
+            raise ValueError("classes and output describe the outputs of a model file: they "
+                             "need checkpoint (a model auditor trains has the data's classes, "
+                             "sorted, and returns logits)")
+        return self
 
     @field_validator("name")
     @classmethod

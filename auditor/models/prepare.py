@@ -17,11 +17,12 @@ from auditor.data.dataset import AuditDataset, DataBundle
 from auditor.data.transforms import normalize_image
 from auditor.errors import ModelError
 from auditor.models import load_checkpoint
-from auditor.models.build import BuiltModel, build_configured, load_pretrained
+from auditor.models.build import BuiltModel, load_pretrained
 from auditor.models.checkpoints import state_dict_bytes
 from auditor.models.dfr import dfr_retrain_last_layer
 from auditor.models.external import user_model_file
 from auditor.models.heads import classifier_head
+from auditor.models.outputs import build_for_data
 from auditor.models.torchvision_zoo import weights_info
 from auditor.models.train import materialize, train_model
 from auditor.pipeline.progress import ProgressSink, scoped
@@ -154,7 +155,7 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
     """
     torch.manual_seed(seed)
     if built is None or not built.complete:
-        built = build_configured(mcfg, len(bundle.classes), image_size=bundle.image_size)
+        built = build_for_data(mcfg, list(bundle.classes), image_size=bundle.image_size)
     model, target_layer = built.model, built.info.target_layer
     meta = {**_meta(mcfg, bundle, seed), **built.notes}
     if built.complete:

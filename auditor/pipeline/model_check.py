@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from auditor.config import AuditConfig, ModelConfig
 from auditor.errors import AuditorError, ModelError, SaliencyError
-from auditor.models.build import BuiltModel, build_configured, load_pretrained
+from auditor.models.build import BuiltModel, load_pretrained
+from auditor.models.outputs import build_for_data, output_spec, raw_forward
 from auditor.models.state import eval_mode
 from auditor.saliency.engine import CamEngine
 from auditor.saliency.layers import not_logits
@@ -45,32 +46,45 @@ def _first_line(err: BaseException) -> str:
 @contextlib.contextmanager
 def naming(where: str) -> Iterator[None]:
     """A saliency error (a method the model cannot take, a layer that does not reach the
-    logits) names the model it came from: ``models[<name>]: ...``."""
+    logits) names the model it came from: ``models[<name>]: ...``; so does a failure of the
+    model's code in a forward and backward pass with gradients (``.numpy()`` on a tensor that
+    requires grad, an in-place op autograd needs undone, ``sys.exit``)."""
     try:
         yield
     except SaliencyError as err:
         raise SaliencyError(f"{where}: {err}") from None
+    except AuditorError:
+        raise
+    except (Exception, SystemExit) as err:  # noqa: BLE001  (any model code: one line)
+        raise ModelError(f"{where}: a forward and backward pass with gradients (what saliency "
+                         f"needs) failed: {type(err).__name__}: {_first_line(err)}") from None
 
 
-def _check_cam(model: nn.Module, layer: str, images: Tensor, where: str) -> None:
-    """``cam`` fits only a GAP + linear head: checked on one image, so that a model it does not
-    fit is named here rather than after training."""
-    with naming(where):
-        CamEngine(model, layer, ["cam"])(images[:1])
+#: Methods only some models can take (``cam``: a GAP + linear head; guided backpropagation:
+#: ``nn.ReLU`` modules), tried on one image so that a model they do not fit is named here
+#: rather than after training.
+PICKY_METHODS = ("cam", "guided-backprop", "guided-gradcam")
+
+
+def _check_picky(model: nn.Module, layer: str, images: Tensor, where: str,
+                 methods: list[str]) -> None:
+    picky = [m for m in methods if m in PICKY_METHODS]
+    if picky:
+        with naming(where):
+            CamEngine(model, layer, picky)(images[:1])
 
 
 def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_layer: str,
                out: ModelCheck, methods: list[str]) -> None:
     where = f"models[{mcfg.name}]"
-    built = build_configured(mcfg, len(classes), image_size=int(images.shape[-1]))
+    built = build_for_data(mcfg, classes, image_size=int(images.shape[-1]))
     if not built.complete:
         load_pretrained(built, mcfg)
     model = built.model.cpu()
     check_output(model, where, images, classes)
     with naming(where):
         choice = choose_target_layer(model, target_layer, images[:1])
-    if "cam" in methods:
-        _check_cam(model, choice.name, images, where)
+    _check_picky(model, choice.name, images, where, methods)
     if built.complete:
         out.built[mcfg.name] = built
     n_params = sum(p.numel() for p in model.parameters())
@@ -86,35 +100,114 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
         out.warnings.append(f"{mcfg.name}: {choice.note}")
 
 
+def _hint(model: nn.Module, err: BaseException, batch: Tensor) -> str:
+    """What to do about a forward that failed, when the error says (else "")."""
+    text = str(err)
+    dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()
+                     if p.is_floating_point() and p.dtype != torch.float32})
+    if dtypes:
+        return (f"; its weights are {', '.join(dtypes)}: save it in float32 (model.float()) or "
+                "cast the input inside its forward")
+    if "channels" in text and "expected" in text:
+        return (f"; the data gives {batch.shape[1]}-channel RGB images: a model for other "
+                "inputs needs a first layer that takes them")
+    if "mat1 and mat2" in text or "size mismatch" in text or "too small" in text:
+        return (f"; a layer expects another input size than {batch.shape[-1]} px: set "
+                "data.image_size to the size the model was made for")
+    return ""
+
+
+def _forward(model: nn.Module, batch: Tensor, where: str) -> object:
+    """The model's output on ``batch`` in eval mode without gradients; a failure of its code
+    (``sys.exit`` included) is one line."""
+    try:
+        with eval_mode(model), torch.no_grad():
+            return model(batch)
+    except AuditorError:
+        raise
+    except (Exception, SystemExit) as err:  # noqa: BLE001  (any model code: one line)
+        raise ModelError(f"{where}: a forward pass on a batch of {len(batch)} "
+                         f"{batch.shape[-1]} px images failed: {type(err).__name__}: "
+                         f"{_first_line(err)}{_hint(model, err, batch)}") from None
+
+
+def _output_problem(out: object, n: int, classes: list[str]) -> str | None:
+    """Why ``out`` is not ``[n, len(classes)]`` float scores (None when it is)."""
+    problem = not_logits(out)
+    if problem:
+        return problem
+    if isinstance(out, (tuple, list)):
+        return (f"the model returns a {type(out).__name__} of {len(out)} items, not a logits "
+                "tensor [N, classes]: wrap it in a module whose forward returns the logits "
+                "(model(x)[0] when they come first) and give that class as arch")
+    if not isinstance(out, Tensor):
+        return f"the model returns {type(out).__name__}, not a logits tensor [N, classes]"
+    if not out.is_floating_point():
+        return (f"the model returns {str(out.dtype).removeprefix('torch.')} values (class "
+                "indices?), not float scores: return the logits, one score per class")
+    if tuple(out.shape) != (n, len(classes)):
+        hint = ""
+        if out.dim() == 4 and tuple(out.shape[2:]) == (1, 1):
+            hint = " (a 1x1 map per class: return model(x).flatten(1))"
+        elif out.shape[-1:] == (1,) and len(classes) == 2:
+            hint = " (one logit: wrap it to return [N, 2], e.g. torch.cat([-z, z], 1) / 2)"
+        return (f"the model returns {tuple(out.shape)} for {n} image(s); the data needs "
+                f"[N, {len(classes)}] (one score per class: {', '.join(classes)}){hint}")
+    bad = int((~torch.isfinite(out)).any(dim=1).sum())
+    if bad:
+        return (f"the model returns NaN or infinite scores for {bad} of {n} image(s) (an "
+                "overflow in float16? a division by zero?)")
+    return None
+
+
+def _probabilities_problem(model: nn.Module, batch: Tensor, where: str) -> str | None:
+    """A softmax model audited as logits, or ``output: probabilities`` on a model that does
+    not return them."""
+    spec = output_spec(model)
+    with eval_mode(model), torch.no_grad():
+        raw = raw_forward(model, batch)
+    if not isinstance(raw, Tensor) or raw.dim() != 2 or raw.shape[1] < 2:
+        return None
+    within = bool(((raw >= -1e-6) & (raw <= 1 + 1e-6)).all())
+    if spec is not None and spec.probabilities:
+        return None if within else (
+            f"{where}.output is probabilities, but the model returns values outside [0, 1] "
+            f"(from {float(raw.min()):.3g} to {float(raw.max()):.3g}): remove it")
+    if within and bool(((raw.sum(dim=1) - 1).abs() < 1e-3).all()):
+        return (f"{where}: the model returns probabilities (every row is in [0, 1] and sums "
+                f"to 1): set {where}.output: probabilities (their logarithm is audited), or "
+                "return the logits before the softmax")
+    return None
+
+
 def check_output(model: torch.nn.Module, where: str, images: Tensor,
                  classes: list[str]) -> None:
-    """The model takes ``images`` (and a batch of one of them) and returns one row of class
-    scores per image, ``[N, len(classes)]``.
+    """The model takes ``images`` (and a batch of one of them) and returns one row of finite
+    class scores per image, ``[N, len(classes)]``, logits (not probabilities, unless its
+    config says so), the same each time it sees the same images.
 
     Raises:
         ModelError: one line naming ``where`` (``models[<name>]``), what came back and what
             the data needs.
     """
+    first = None
     for batch in (images, images[:1]) if len(images) > 1 else (images,):
-        try:
-            with eval_mode(model), torch.no_grad():
-                logits = model(batch)
-        except AuditorError:
-            raise
-        except Exception as err:  # noqa: BLE001  (any model code: one line, never a traceback)
-            raise ModelError(f"{where}: a forward pass on a batch of {len(batch)} "
-                             f"{batch.shape[-1]} px images failed: {_first_line(err)}") from None
-        problem = not_logits(logits)
+        out = _forward(model, batch, where)
+        problem = _output_problem(out, len(batch), classes)
         if problem:
             raise ModelError(f"{where}: {problem}")
-        if not isinstance(logits, Tensor) or tuple(logits.shape) != (len(batch), len(classes)):
-            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-            one = (" (one logit: wrap it to return [N, 2], e.g. torch.cat([-z, z], 1) / 2)"
-                   if isinstance(logits, Tensor) and logits.shape[-1:] == (1,)
-                   and len(classes) == 2 else "")
-            raise ModelError(f"{where}: the model returns {shape} for {len(batch)} image(s); "
-                             f"the data needs [N, {len(classes)}] (one score per class: "
-                             f"{', '.join(classes)}){one}")
+        first = out if first is None else first
+    problem = _probabilities_problem(model, images, where)
+    if problem:
+        raise ModelError(problem)
+    again = _forward(model, images, where)
+    assert isinstance(first, Tensor) and isinstance(again, Tensor)
+    diff = float((again - first).abs().max())
+    if diff > 1e-4 * max(1.0, float(first.abs().max())):
+        raise ModelError(f"{where}: the model gives other scores for the same images in eval "
+                         f"mode (by up to {diff:.3g}): something random stays on (F.dropout("
+                         "x, training=True), noise in forward); the audit compares predictions "
+                         "before and after changing a region and needs a deterministic model")
 
 
 def check_models(cfg: AuditConfig, classes: list[str], images: Tensor) -> ModelCheck:

@@ -181,10 +181,11 @@ class CamEngine:
             with torch.enable_grad(), self._amp(x.device):
                 logits = self.model(x)
                 score = self._scores(logits, targets)
-        grads = self._grad_to(score, cap.leaf)
+        grads = self._grad_to(score, cap.leaf, cap.channels_last)
         return cap.grid.detach().float(), grads
 
-    def _grad_to(self, score: Tensor, leaf: Tensor | None) -> Tensor:
+    def _grad_to(self, score: Tensor, leaf: Tensor | None,
+                 channels_last: bool | None) -> Tensor:
         if leaf is None:
             raise SaliencyError(f"target layer {self.target_layer!r} was not called in forward")
         if not score.requires_grad:  # forward through numpy / .detach() / no_grad
@@ -194,7 +195,7 @@ class CamEngine:
             (grad,) = torch.autograd.grad(score, leaf, allow_unused=True)
         if grad is None:
             raise SaliencyError(f"target layer {self.target_layer!r} does not reach the logits")
-        return tokens_to_grid(grad).float()
+        return tokens_to_grid(grad, channels_last).float()
 
     def _input_grad(self, x: Tensor, targets: Tensor, guided: bool) -> Tensor:
         x = x.detach().requires_grad_(True)
@@ -245,7 +246,8 @@ class CamEngine:
                     logits = self.model(x)
                     t = self._targets(targets, logits, len(x))
                     score = self._scores(logits, t)
-            grads = self._grad_to(score, cap.leaf) if self.need_grad else None
+            grads = (self._grad_to(score, cap.leaf, cap.channels_last) if self.need_grad
+                     else None)
             acts = cap.grid.detach().float()
             logits = logits.detach().float()
             del cap

@@ -25,6 +25,7 @@ __all__ = [
     "ActivationCapture",
     "LayerProbe",
     "grid_shape",
+    "module_layout",
     "probe_layers",
     "capture_activation",
     "frozen",
@@ -61,12 +62,36 @@ def _token_prefix(tokens: int) -> int | None:
     return None
 
 
-def grid_shape(shape: tuple[int, ...] | torch.Size) -> tuple[int, int] | None:
+#: Modules whose 4-D output is channels-first ``[N, C, h, w]`` whatever its sizes.
+_CHANNELS_FIRST = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d,
+                   nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
+
+
+def module_layout(module: nn.Module) -> bool | None:
+    """Whether a module's 4-D output is channels-last, from what the module is: True for a
+    linear layer or a ``LayerNorm`` over the last dimension (exactly those types: torchvision's
+    ``LayerNorm2d`` subclass permutes back), False for convolutions, 2-D norms and poolings,
+    None when only the shape can tell. A block whose channel count equals its grid side
+    (``[N, 8, 8, 8]``) is ambiguous by shape alone."""
+    if type(module) is nn.Linear or (type(module) is nn.LayerNorm
+                                     and len(module.normalized_shape) == 1):
+        return True
+    if isinstance(module, _CHANNELS_FIRST):
+        return False
+    return None
+
+
+def grid_shape(shape: tuple[int, ...] | torch.Size,
+               channels_last: bool | None = None) -> tuple[int, int] | None:
     """``(h, w)`` of the grid :func:`tokens_to_grid` makes of an output of ``shape``, or None.
 
-    Inputs are square, so a 4-D output is a map only when two neighbouring dimensions are equal
-    (``[N, C, h, h]`` or ``[N, h, h, C]``); ``[N, heads, T, d]`` attention internals are not.
+    ``channels_last``: the layout of a 4-D output when the module says it
+    (:func:`module_layout`). Else inputs are square, so a 4-D output is a map only when two
+    neighbouring dimensions are equal (``[N, C, h, h]`` or ``[N, h, h, C]``); ``[N, heads, T,
+    d]`` attention internals are not.
     """
+    if len(shape) == 4 and channels_last is not None:
+        return (shape[1], shape[2]) if channels_last else (shape[2], shape[3])
     if len(shape) == 4:
         if shape[2] == shape[3]:
             return shape[2], shape[3]
@@ -88,20 +113,23 @@ def _channels_last(shape: tuple[int, ...] | torch.Size) -> bool:
     return shape[2] != shape[3] and shape[1] == shape[2]
 
 
-def tokens_to_grid(t: Tensor) -> Tensor:
+def tokens_to_grid(t: Tensor, channels_last: bool | None = None) -> Tensor:
     """Turn a layer output into a spatial grid ``[N, K, h, w]``.
 
     Args:
         t: ``[N, K, h, w]`` (returned as is), channels-last ``[N, h, w, K]`` (permuted; told
-            apart by which two dimensions are equal, the grid of a square input being square)
-            or transformer tokens ``[N, T, D]``; leading class / distillation / register tokens
-            are dropped (the fewest, up to 8, that leave a square number of grid tokens).
+            apart by ``channels_last`` when the module says it, else by which two dimensions
+            are equal, the grid of a square input being square) or transformer tokens
+            ``[N, T, D]``; leading class / distillation / register tokens are dropped (the
+            fewest, up to 8, that leave a square number of grid tokens).
+        channels_last: :func:`module_layout` of the module that produced ``t``.
 
     Raises:
         SaliencyError: a token count that is not a square grid after dropping up to 8 tokens.
     """
     if t.dim() == 4:
-        return t.permute(0, 3, 1, 2) if _channels_last(t.shape) else t
+        last = _channels_last(t.shape) if channels_last is None else channels_last
+        return t.permute(0, 3, 1, 2) if last else t
     if t.dim() != 3:
         raise SaliencyError(f"target layer output has shape {tuple(t.shape)}; need [N,C,H,W] "
                             "or transformer tokens [N,T,D]")
@@ -224,6 +252,7 @@ def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
     """
     seen: list[tuple[str, Tensor]] = []
     calls: dict[str, int] = {}
+    layout: dict[str, bool | None] = {}
     before_attention: list[str] = []  # token outputs that feed a MultiheadAttention call
     modules = {id(m): n for n, m in model.named_modules() if n}
     # inside an attention block, 4-D and token outputs are heads, windows or attention
@@ -239,7 +268,8 @@ def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
         if isinstance(out, Tensor) and out.is_floating_point() and out.dim() >= 3 \
                 and out.shape[0] == 1 and not isinstance(module, _GLOBAL_POOLS) \
                 and not name.startswith(inner or ("\0",)):
-            hw = grid_shape(out.shape)
+            layout[name] = module_layout(module)
+            hw = grid_shape(out.shape, layout[name])
             if hw is not None and hw[0] * hw[1] > 1:
                 seen.append((name, out))
 
@@ -267,9 +297,9 @@ def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
         raise SaliencyError("target_layer='auto' found no layer with a spatial output "
                             "[N,C,H,W] or token grid [N,T,D] that reaches the logits (one "
                             "called once per forward); name one explicitly")
-    layers = [(n, grid_shape(t.shape)) for n, t, _ in reach]
+    layers = [(n, grid_shape(t.shape, layout[n])) for n, t, _ in reach]
     live = [(n, hw) for (n, t, g), (_, hw) in zip(reach, layers, strict=True)
-            if tokens_to_grid(g).abs().sum() > 0]
+            if tokens_to_grid(g, layout[n]).abs().sum() > 0]
     if not live and before_attention:  # untrained head (zero gradients): structural fallback
         live = [(n, hw) for n, hw in layers if n == before_attention[-1]]
     if not any(t.dim() == 3 for _, t, _ in reach):
@@ -291,12 +321,13 @@ class ActivationCapture:
     leaf: Tensor | None = None
     calls: int = 0
     extra: dict = field(default_factory=dict)
+    channels_last: bool | None = None  # module_layout of the layer
 
     @property
     def grid(self) -> Tensor:
         if self.leaf is None:
             raise SaliencyError("the target layer was not called during the forward pass")
-        return tokens_to_grid(self.leaf)
+        return tokens_to_grid(self.leaf, self.channels_last)
 
 
 @contextlib.contextmanager
@@ -307,7 +338,7 @@ def capture_activation(layer: nn.Module, *, grad: bool) -> Iterator[ActivationCa
     after the layer (``ReLU(inplace=True)``) cannot touch the captured activation, and gradients
     reach it even when no parameter and not the input requires grad.
     """
-    cap = ActivationCapture()
+    cap = ActivationCapture(channels_last=module_layout(layer))
 
     def hook(_module: nn.Module, _inp: object, out: object) -> Tensor | None:
         if not isinstance(out, Tensor):

@@ -30,16 +30,25 @@ def guided_relus(model: nn.Module) -> Iterator[int]:
     backward then gives ``(x > 0) * ReLU(g)`` (Springenberg et al. 2015). Works with
     ``inplace=True`` ReLUs and with ReLU modules called several times. Hooks are removed on exit.
     Functional ``F.relu`` calls cannot be hooked. Yields the number of hooked modules.
+
+    Raises:
+        SaliencyError: the model has no ``nn.ReLU`` (or ``nn.ReLU6``) module: its guided maps
+            would silently be the plain gradient (GELU, SiLU and functional ReLUs).
     """
 
     def fwd(_m: nn.Module, _inp: object, out: Tensor) -> None:
         if isinstance(out, Tensor) and out.requires_grad:
             out.register_hook(lambda g: g.clamp(min=0))
 
+    relus = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    if not relus:
+        raise SaliencyError(f"saliency.methods: guided backpropagation needs nn.ReLU modules to "
+                            f"guide; the model ({type(model).__name__}) has none (functional "
+                            "relu, GELU or SiLU), so its maps would be the plain gradient: use "
+                            "gradient or smoothgrad")
     with registered_hooks() as handles:
-        for m in model.modules():
-            if isinstance(m, nn.ReLU):
-                handles.append(m.register_forward_hook(fwd))
+        for m in relus:
+            handles.append(m.register_forward_hook(fwd))
         yield len(handles)
 
 

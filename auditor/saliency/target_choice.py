@@ -81,6 +81,11 @@ def _measured_size(model: nn.Module, name: str, layer: nn.Module,
             logits = logits[0]
         if cap.leaf is None:
             raise SaliencyError(f"target layer {name} was not called during the forward pass")
+        if cap.calls > 1:
+            raise SaliencyError(f"target layer {name} runs {cap.calls} times per forward (a "
+                                "module the model reuses): its maps would show only its last "
+                                "call; name a module that runs once (target_layer: auto "
+                                "takes one)")
         grad = None
         if isinstance(logits, Tensor) and logits.requires_grad:
             (grad,) = torch.autograd.grad(logits.float().sum(), cap.leaf, allow_unused=True)
@@ -89,7 +94,7 @@ def _measured_size(model: nn.Module, name: str, layer: nn.Module,
                             "(does the forward go through numpy, .detach(), .item() or "
                             "torch.no_grad() after it?): saliency needs gradients from the "
                             "logits back to it")
-    hw = grid_shape(cap.leaf.shape)
+    hw = grid_shape(cap.leaf.shape, cap.channels_last)
     if hw is None:
         raise SaliencyError(f"target layer {name} outputs shape {tuple(cap.leaf.shape)}; need "
                             "[N,C,H,W] or transformer tokens [N,T,D]")

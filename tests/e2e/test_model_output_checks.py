@@ -32,6 +32,20 @@ class Net(nn.Module):
             return z, x
         if self.out == "squeeze":
             return z.squeeze()
+        if self.out == "softmax":
+            return z.softmax(dim=1)
+        if self.out == "nan":
+            return z / 0 * 0
+        if self.out == "random":
+            return nn.functional.dropout(z, 0.5, training=True)
+        if self.out == "argmax":
+            return z.argmax(dim=1)
+        if self.out == "map":
+            return z[:, :, None, None]
+        if self.out == "numpy":  # fine without gradients, fails with them
+            return torch.from_numpy(z.numpy()) + 0 * z
+        if self.out == "exit":
+            raise SystemExit(3)
         return z
 '''
 
@@ -39,8 +53,17 @@ class Net(nn.Module):
 @pytest.mark.parametrize("out, needle", [
     ("one_logit", "returns (2, 1) for 2 image(s); the data needs [N, 2]"),
     ("ten", "returns (2, 10) for 2 image(s)"),
-    ("tuple", "returns tuple for 2 image(s)"),
+    ("tuple", "returns a tuple of 2 items, not a logits tensor"),
     ("squeeze", "returns (2,) for 1 image(s)"),
+    ("softmax", "returns probabilities (every row is in [0, 1] and sums to 1): set "
+                "models[m].output: probabilities"),
+    ("nan", "returns NaN or infinite scores for 2 of 2 image(s)"),
+    ("random", "gives other scores for the same images in eval mode"),
+    ("argmax", "returns int64 values (class indices?), not float scores"),
+    ("map", "(a 1x1 map per class: return model(x).flatten(1))"),
+    ("numpy", "a forward and backward pass with gradients (what saliency needs) failed: "
+              "RuntimeError: Can't call numpy() on Tensor that requires grad"),
+    ("exit", "a forward pass on a batch of 2 32 px images failed: SystemExit: 3"),
 ])
 def test_run_refuses_a_model_of_the_wrong_output_before_training(tmp_path, out, needle):
     (tmp_path / "nets.py").write_text(MODELS)
@@ -77,3 +100,69 @@ def test_engine_names_a_forward_that_detaches_its_logits():
 
     with pytest.raises(SaliencyError, match="does not reach the logits through autograd"):
         CamEngine(Detached(), "conv", ["gradcam"])(torch.rand(2, 3, 8, 8))
+
+
+class _OneChannel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+
+class _FixedSize(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 64 * 64, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
+@pytest.mark.parametrize("model, needle", [
+    (lambda: _OneChannel().half(), "its weights are float16: save it in float32"),
+    (_OneChannel, "the data gives 3-channel RGB images"),
+    (_FixedSize, "a layer expects another input size than 32 px: set data.image_size"),
+])
+def test_forward_failures_say_what_to_change(model, needle):
+    from auditor.errors import ModelError
+    from auditor.pipeline.model_check import check_output
+
+    with pytest.raises(ModelError, match="models\\[m\\]: a forward pass") as err:
+        check_output(model(), "models[m]", torch.rand(2, 3, 32, 32), ["a", "b"])
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+GELU_NET = '''
+from torch import nn
+
+
+class GeluNet(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GELU())
+        self.head = nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x).mean(dim=(2, 3)))
+'''
+
+
+def test_guided_backprop_on_a_model_without_relu_modules_is_refused_by_validate(tmp_path):
+    """Its guided maps were silently the plain gradient (nothing to guide)."""
+    (tmp_path / "gelu.py").write_text(GELU_NET)
+    cfg = tiny_config(tmp_path, [{"name": "m", "arch": f"{tmp_path / 'gelu.py'}:GeluNet",
+                                  "train": {"epochs": 1, "batch_size": 4}}], size=32,
+                      saliency={"methods": ["gradcam", "guided-backprop"]})
+    result = CliRunner().invoke(app, ["validate", str(cfg)])
+    lines = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert "models[m]: saliency.methods: guided backpropagation needs nn.ReLU modules" in lines[0]
+    with pytest.raises(SaliencyError, match="has none"):
+        from auditor.saliency.pixel import guided_relus
+
+        with guided_relus(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.GELU())):
+            pass

@@ -108,8 +108,7 @@ def test_a_run_loads_each_model_file_once(mynet, monkeypatch):
         calls.append(mcfg.name)
         return real(mcfg, *args, **kwargs)
 
-    for module in ("auditor.models.prepare", "auditor.pipeline.model_check"):
-        monkeypatch.setattr(f"{module}.build_configured", counting)
+    monkeypatch.setattr("auditor.models.outputs.build_configured", counting)
     cfg = tiny_config(folder, [
         {"name": "mine", "arch": "code/my_models.py:MyNet", "arch_kwargs": {"width": 6},
          "checkpoint": "mynet.pt"},

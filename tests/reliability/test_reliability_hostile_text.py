@@ -121,3 +121,12 @@ def test_ctrl_c_prints_the_resume_line_and_releases_the_lock(tmp_path, sig, code
     assert not lock.exists()  # the lock was released on the way out
     marker = json.loads((tmp_path / "run" / "run.json").read_text())
     assert marker["complete"] is False  # what "run the same command again" resumes
+
+
+def test_a_line_break_in_a_file_name_cannot_forge_an_output_line(tmp_path):
+    """A skipped file named ``a.png\\nerror: fake.png`` printed a line of its own."""
+    from auditor.cli import _safe
+
+    shown = _safe("3 sample(s) skipped: a.png\nerror: fake.png\r[red]x[/]")
+    assert "\n" not in shown and "\r" not in shown
+    assert shown.startswith("3 sample(s) skipped: a.png\\nerror: fake.png")

@@ -73,3 +73,65 @@ def test_a_named_layer_is_used_without_probing_the_rest():
     model.forward = lambda x: model.fc(model.body(x).mean((2, 3)))  # differentiable now
     choice = choose_target_layer(model, "body.0", X)
     assert choice.name == "body.0" and choice.map_size == (8, 8) and choice.finer is None
+
+
+def test_a_named_layer_the_model_runs_twice_is_refused():
+    """A shared module: the hook would see only its last call (the 16x16 one here)."""
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shared = nn.Conv2d(3, 3, 3, padding=1)
+            self.pool = nn.MaxPool2d(2)
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            x = self.shared(self.pool(self.shared(x)))
+            return self.fc(x.mean(dim=(2, 3)))
+
+    with pytest.raises(SaliencyError, match="target layer shared runs 2 times per forward"):
+        choose_target_layer(Shared().eval(), "shared", torch.rand(1, 3, 32, 32))
+
+
+class _ChannelsLast(nn.Module):
+    """ConvNeXt-style: a stem to an 8x8 grid of `width` channels, then LayerNorm + Linear on
+    [N, h, w, C]; with width 8 the shape [N, 8, 8, 8] cannot tell its layout."""
+
+    def __init__(self, width):
+        super().__init__()
+        torch.manual_seed(1)
+        self.stem = nn.Conv2d(3, width, 4, stride=4)
+        self.norm = nn.LayerNorm(width)
+        self.mlp = nn.Linear(width, width)
+        self.head = nn.Linear(width, 2)
+
+    def forward(self, x):
+        y = self.stem(x).permute(0, 2, 3, 1)
+        y = y + self.mlp(self.norm(y))
+        return self.head(y.mean(dim=(1, 2)))
+
+
+def _reference_gradcam(model, x, layer):
+    """Grad-CAM on the layer's true [N, h, w, C] layout."""
+    acts = {}
+    handle = layer.register_forward_hook(lambda _m, _i, o: acts.__setitem__("a", o))
+    logits = model(x)
+    handle.remove()
+    a = acts["a"]
+    (g,) = torch.autograd.grad(logits.gather(1, logits.argmax(1)[:, None]).sum(), a)
+    cam = torch.relu((g.mean(dim=(1, 2))[:, None, None, :] * a).sum(-1))
+    return nn.functional.interpolate(cam[:, None], size=x.shape[-2:], mode="bilinear",
+                                     align_corners=False)[:, 0].detach()
+
+
+@pytest.mark.parametrize("width", [8, 16])
+def test_a_channels_last_layer_is_read_by_what_it_is_not_by_its_sizes(width):
+    """Width 8 gave [N, 8, 8, 8], read as channels-first: correlation 0.05 with Grad-CAM."""
+    from auditor.saliency import CamEngine
+
+    model = _ChannelsLast(width).eval()
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    ours = CamEngine(model, "mlp", ["gradcam"])(x).maps[:, 0]
+    ref = _reference_gradcam(model, x, model.mlp)
+    assert torch.allclose(ours, ref, atol=1e-5 * float(ref.abs().max()) + 1e-7)
+    assert choose_target_layer(model, "mlp", x[:1]).map_size == (8, 8)

@@ -33,7 +33,8 @@ def cam(ctx: CamContext) -> Tensor:
     bias = fc.bias.detach().float() if fc.bias is not None else 0.0
     pooled = acts.mean(dim=(2, 3)) @ weight.T + bias
     scale = ctx.logits.abs().max().clamp(min=1.0)
-    if not torch.allclose(pooled, ctx.logits, atol=1e-2 * float(scale), rtol=1e-2):
+    if pooled.shape != ctx.logits.shape or not torch.allclose(
+            pooled, ctx.logits, atol=1e-2 * float(scale), rtol=1e-2):
         raise SaliencyError(f"saliency.methods: 'cam' needs a global-average-pooling + linear "
                             f"head after the target layer; the logits of the model ({model}) "
                             "are not linear(GAP(A))")
