@@ -44,7 +44,6 @@ __all__ = ["check_image", "check_images", "exif_orientation", "load_image", "rea
 
 log = logging.getLogger(__name__)
 
-_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -105,12 +104,14 @@ def _check(path: Path) -> tuple[int, int] | str:
             if img.format == "JPEG" and not _jpeg_complete(path):
                 return f"truncated JPEG (no end-of-image marker): {path}"
             img.load()  # full decode: corrupt pixel data raises here, cleanly
+            if orientation != 1:
+                # the size load_image gives: Pillow turns some formats itself (TIFF reports
+                # the displayed size and keeps the tag), so no swap by the tag alone
+                width, height = ImageOps.exif_transpose(img).size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return _too_large(path)
     except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
         return f"unreadable image ({type(err).__name__}: {_first_line(err)}): {path}"
-    if orientation in _ROTATED:
-        width, height = height, width
     return width, height
 
 

@@ -135,6 +135,33 @@ def test_exif_orientation_applied_and_masks_in_rotated_frame(tmp_path):
     assert (bright == item["masks"][0]).float().mean() > 0.95
 
 
+_TO_STORED = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_270}  # what exif_transpose undoes
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_checked_size_is_the_decoded_size_for_every_orientation(tmp_path, fmt, orientation):
+    """Pillow turns a TIFF itself (its size is already the displayed one) and keeps the tag:
+    swapping by the tag turned TIFFs of orientation 5-8 twice, so masks drawn on the displayed
+    image were refused and masks of the stored frame accepted, misaligned."""
+    shown = np.zeros((32, 48, 3), np.uint8)
+    shown[4:12, 4:16] = 255
+    img = Image.fromarray(shown)
+    if orientation != 1:
+        img = img.transpose(_TO_STORED[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.{fmt.lower()}"
+    extra = {"quality": 100, "subsampling": 0} if fmt == "JPEG" else {}
+    img.save(path, format=fmt, exif=exif if fmt == "TIFF" else exif.tobytes(), **extra)
+    out = load_image(path)
+    assert check_image(path) == (48, 32) and out.shape == (32, 48, 3)
+    assert np.abs(out.astype(int) - shown).mean() < 10
+
+
 def test_decode_failure_at_item_time_names_the_sample(tmp_path):
     path = write_image(tmp_path / "a.png")
     bundle = _bundle(tmp_path, [("a.png", "x", "test")])
