@@ -127,6 +127,30 @@ def test_masks_folder_per_region(tmp_path):
     assert src.annotated == {"a/one.png", "b/two.png"}
 
 
+def _rgba(square: np.ndarray, colour, inside_alpha, outside_alpha) -> Image.Image:
+    arr = np.zeros((H, W, 4), np.uint8)
+    arr[square, :3] = colour
+    arr[..., 3] = np.where(square, inside_alpha, outside_alpha)
+    return Image.fromarray(arr, "RGBA")
+
+
+@pytest.mark.parametrize("image", [
+    lambda sq: _rgba(sq, (0, 0, 0), 255, 0),  # black everywhere, the region in alpha
+    lambda sq: _rgba(sq, (255, 255, 255), 255, 0),  # white on transparent
+    lambda sq: Image.fromarray(np.where(sq[..., None], np.array([0, 0, 1], np.uint8),
+                                        np.uint8(0)).astype(np.uint8), "RGB"),  # (0, 0, 1)
+])
+def test_mask_pngs_read_their_non_zero_pixels_whatever_the_mode(tmp_path, image):
+    """A transparent export (region in alpha) and a dark (0, 0, 1) mask read as empty: the
+    conversion to grey dropped alpha and rounded (0, 0, 1) to 0."""
+    root = tmp_path / "m"
+    (root / "object").mkdir(parents=True)
+    square = _square(5, 9, 5, 9)
+    image(square).save(root / "object/two.png")
+    src = load_regions(RegionsConfig(format="masks", path=root), IDS)
+    np.testing.assert_array_equal(src.masks("b/two.png", H, W)["object"], square)
+
+
 def test_masks_label_png_with_names(tmp_path):
     root = tmp_path / "labels"
     (root / "a").mkdir(parents=True)

@@ -297,3 +297,56 @@ def test_box_csv_region_called_na_is_a_region_not_a_missing_value(tmp_path):
     boxes.write_text("path,region,x,y,w,h\nimg_000.png,,8,8,16,16\n")
     with pytest.raises(DataError, match=r"line 2: path, region and numeric x,y,w,h"):
         _load_boxes(manifest, boxes)
+
+
+# -- annotations of another frame: never stretched onto the image --------------------------
+
+@pytest.mark.parametrize("change, needle", [
+    ({"image": {"width": 64, "height": 16}},
+     "recorded as 64x16 for a 32x32 image: another aspect ratio cannot be placed without "
+     "distortion (an annotation of another image?)"),
+    ({"ann": {"segmentation": {"size": [16, 64], "counts": [0, 1024]}}},
+     "an RLE of 64x16 for a 32x32 image: another aspect ratio"),
+])
+def test_an_annotation_of_another_aspect_ratio_skips_its_sample(tmp_path, change, needle):
+    """A COCO size or RLE of another aspect ratio was silently stretched onto the image (masks
+    of the mask format were refused; COCO's were rescaled, IoU 0.07 on rotated phone photos)."""
+    manifest, regions, coco = _dataset(tmp_path)
+    coco["images"][4].update(change.get("image", {}))
+    if "ann" in change:
+        coco["annotations"][4].pop("bbox")
+        coco["annotations"][4].update(change["ann"])
+    regions.write_text(json.dumps(coco))
+    reasons = {s["id"]: s["reason"] for s in _load(manifest, regions).skipped}
+    assert list(reasons) == ["img_004.png"] and needle in reasons["img_004.png"], reasons
+
+
+def test_a_size_recorded_before_the_exif_rotation_is_named(tmp_path):
+    manifest, regions, coco = _dataset(tmp_path)
+    image = tmp_path / "data" / "img_004.png"
+    Image.fromarray(np.zeros((16, 32, 3), np.uint8)).save(image)  # 32 wide, 16 high
+    coco["images"][4].update({"width": 16, "height": 32})
+    regions.write_text(json.dumps(coco))
+    reasons = {s["id"]: s["reason"] for s in _load(manifest, regions).skipped}
+    assert "recorded as 16x32 for a 32x16 image" in reasons["img_004.png"]
+    assert "the size before the image's EXIF rotation?" in reasons["img_004.png"]
+
+
+def test_two_image_entries_of_one_sample_each_keep_their_size(tmp_path):
+    """A second ``images[]`` entry matching the same file (by its base name) at 16x16: its
+    size was used for the first entry's annotations too, which then drew outside the canvas
+    (the object's mask came out empty)."""
+    manifest, regions, coco = _dataset(tmp_path)
+    coco["images"].append({"id": 99, "file_name": "sub/img_004.png", "width": 16,
+                           "height": 16})
+    coco["annotations"].append({"id": 99, "image_id": 99, "category_id": 1,
+                                "bbox": [0, 0, 2, 2], "iscrowd": 0, "area": 4})
+    regions.write_text(json.dumps(coco))
+    bundle = _load(manifest, regions)
+    assert not bundle.skipped
+    k = int(np.flatnonzero(bundle.table["id"].to_numpy() == "img_004.png")[0])
+    mask = bundle.masks(k)[0]
+    # image 32 px audited at 16 px: the 16x16 box [8, 24) -> [4, 12); the 2x2 box of the 16 px
+    # entry -> [0, 2) at 16 px
+    assert mask[4:12, 4:12].all() and mask[0:2, 0:2].all()
+    assert mask.sum() == 8 * 8 + 2 * 2

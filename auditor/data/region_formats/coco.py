@@ -79,19 +79,46 @@ def rasterise_annotation(ann: dict, height: int, width: int) -> np.ndarray:
     raise ValueError("annotation has neither a usable segmentation nor a bbox")
 
 
+def other_aspect(drawn: tuple[int, int], image: tuple[int, int]) -> bool:
+    """Whether a ``(h, w)`` annotation frame cannot be scaled onto a ``(h, w)`` image without
+    distortion (aspect ratios more than 2% apart)."""
+    (h0, w0), (h, w) = drawn, image
+    return abs(h0 * w - w0 * h) > 0.02 * max(h0 * w, w0 * h)
+
+
+def aspect_problem(drawn: tuple[int, int], image: tuple[int, int], what: str) -> str:
+    """The reason a sample annotated on a frame of another aspect ratio is skipped."""
+    (h0, w0), (h, w) = drawn, image
+    why = ("the size before the image's EXIF rotation? annotate the image as displayed and "
+           "record that size" if (h0, w0) == (w, h) else "an annotation of another image?")
+    return (f"{what} {w0}x{h0} for a {w}x{h} image: another aspect ratio cannot be placed "
+            f"without distortion ({why})")
+
+
+def _rle_size(ann: dict) -> tuple[int, int] | None:
+    """An RLE's ``size`` as ``(h, w)``; None when it has none, or a malformed one (the checks
+    of :func:`annotation_problem` name it)."""
+    seg = ann.get("segmentation")
+    size = seg.get("size") if isinstance(seg, dict) else None
+    if not isinstance(size, list) or len(size) != 2 or \
+            not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+        return None
+    return size[0], size[1]
+
+
 @dataclass
 class CocoRegions(RegionSource):
-    """COCO annotations grouped by sample id."""
+    """COCO annotations grouped by sample id: ``(region, annotation, (h, w) recorded by its
+    ``images[]`` entry or None)`` (a sample two entries match keeps each entry's size)."""
 
-    by_id: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
-    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (h, w) recorded
+    by_id: dict[str, list[tuple[str, dict, tuple[int, int] | None]]] = field(
+        default_factory=dict)
     bad_sizes: dict[str, str] = field(default_factory=dict)  # id -> why its size is unusable
 
     def masks(self, sample_id: str, height: int, width: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        anns = self.by_id.get(sample_id, [])
-        h0, w0 = self.sizes.get(sample_id, (height, width))
-        for name, ann in anns:
+        for name, ann, size in self.by_id.get(sample_id, []):
+            h0, w0 = size or (height, width)
             try:
                 m = rasterise_annotation(ann, h0, w0)
             except (ValueError, TypeError) as err:
@@ -106,9 +133,14 @@ class CocoRegions(RegionSource):
         for sample_id, anns in self.by_id.items():
             if sample_id in out or sample_id not in sizes:
                 continue
-            h0, w0 = self.sizes.get(sample_id, sizes[sample_id])
-            for _, ann in anns:
-                problem = annotation_problem(ann, h0, w0)
+            for _, ann, size in anns:
+                frame = size or sizes[sample_id]
+                rle = _rle_size(ann)
+                problem = (aspect_problem(size, sizes[sample_id], "recorded as")
+                           if size and other_aspect(size, sizes[sample_id]) else
+                           aspect_problem(rle, frame, "an RLE of")
+                           if rle and other_aspect(rle, frame) else
+                           annotation_problem(ann, *frame))
                 if problem:
                     out[sample_id] = (f"{self.files[0]}: annotation {_ann_id(ann)}: "
                                       f"{problem}")
@@ -116,7 +148,9 @@ class CocoRegions(RegionSource):
         return out
 
     def size_mismatches(self, sizes: dict[str, tuple[int, int]]) -> int:
-        return sum(1 for i, hw in self.sizes.items() if i in sizes and sizes[i] != hw)
+        return sum(1 for i, anns in self.by_id.items() if i in sizes and any(
+            (size or sizes[i]) != sizes[i] or (_rle_size(ann) or sizes[i]) != (size or sizes[i])
+            for _, ann, size in anns))
 
 
 def _ann_id(ann: dict) -> str:
@@ -210,12 +244,11 @@ def load_coco(cfg: RegionsConfig, ids: list[str]) -> CocoRegions:
         if draws_nothing(ann):
             empty += 1
             continue
-        src.by_id.setdefault(sample, []).append((cats[cat_id], ann))
         size = recorded_size(images[img_id])
         if isinstance(size, str):
             src.bad_sizes[sample] = f"{path}: image {img_id!r}: {size}"
-        elif size is not None:
-            src.sizes[sample] = size
+            size = None
+        src.by_id.setdefault(sample, []).append((cats[cat_id], ann, size))
     src.annotated = set(src.by_id)
     src.unmatched = len(unmatched_images)
     if empty:

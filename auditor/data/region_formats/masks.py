@@ -48,6 +48,26 @@ def _read_values(path: Path) -> np.ndarray:
         raise DataError(f"{path}: unreadable mask PNG ({type(err).__name__}: {err})") from None
 
 
+def _read_region(path: Path) -> np.ndarray:
+    """``bool [h, w]``: the pixels of a binary mask PNG that belong to its region, the non-zero
+    ones: any colour channel non-zero (a dark (0, 0, 1) counts: a conversion to grey rounded
+    it to 0), transparent pixels excluded; a mask whose colour is black everywhere draws its
+    region in the alpha channel (a transparent export) and is read from it."""
+    try:
+        with Image.open(path) as img:
+            if img.mode in ("P", "L", "1", "I", "I;16", "I;16B", "I;16L"):
+                return np.asarray(img).astype(np.int64) > 0
+            arr = np.asarray(img.convert("RGBA") if "A" in img.getbands() or
+                             "transparency" in img.info else img.convert("RGB"))
+    except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
+        raise DataError(f"{path}: unreadable mask PNG ({type(err).__name__}: {err})") from None
+    colour = (arr[..., :3] > 0).any(axis=-1)
+    if arr.shape[-1] == 3:
+        return colour
+    alpha = arr[..., 3] > 0
+    return colour & alpha if colour.any() else alpha
+
+
 def _candidates(sample_id: str, stem_count: dict[str, int]) -> list[str]:
     rel = posixpath.splitext(normalise_name(sample_id))[0] + ".png"
     stem = posixpath.basename(rel)
@@ -86,7 +106,7 @@ class MaskRegions(RegionSource):
         out: dict[str, np.ndarray] = {}
         for region, files in self.per_region.items():
             if sample_id in files:
-                out[region] = resize_mask(_read_values(files[sample_id]) > 0, height, width)
+                out[region] = resize_mask(_read_region(files[sample_id]), height, width)
         if sample_id in self.labels:
             values = _read_values(self.labels[sample_id])
             for index, region in self.index_names.items():
