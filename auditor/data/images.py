@@ -4,7 +4,8 @@ Every image becomes RGB, 8 bits per channel, in its *displayed* orientation: the
 orientation tag is applied (``PIL.ImageOps.exif_transpose``) because annotation tools (COCO
 annotators, CVAT, labelme) show and annotate the displayed image, so region masks are taken to
 be in the rotated frame. Grayscale, palette, CMYK, RGBA (alpha dropped after compositing on
-black) and 16-bit images are converted.
+black) and 16-bit images are converted: 16-bit ones by their nominal range (0-65535), 32-bit
+integer and float ones by their own range (their nominal range leaves no contrast).
 
 :func:`check_image` runs for every sample of every split before anything is trained, so the
 list of skipped samples is complete early: it tests existence (any ``OSError``, e.g. a file
@@ -160,13 +161,24 @@ def _jpeg_complete(path: Path) -> bool:
     return b"\xff\xd9" in tail
 
 
+def _int_bits(img: Image.Image) -> int | None:
+    """Bits per sample of a mode ``I`` image when the file says (TIFF), else None."""
+    tags = getattr(img, "tag_v2", None)
+    bits = tags.get(258) if tags is not None else None
+    bits = bits[0] if isinstance(bits, tuple) and bits else bits
+    return int(bits) if isinstance(bits, int) else None
+
+
 def _to_rgb8(img: Image.Image) -> Image.Image:
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    sixteen = img.mode != "I" or _int_bits(img) in (None, 16)
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I") and sixteen:
         arr = np.asarray(img, dtype=np.int64)
-        top = 65535 if arr.max(initial=0) > 255 or img.mode != "I" else 255
-        arr = np.clip(arr * 255 // max(top, 1), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
-    if img.mode == "F":
+        if img.mode != "I" or (arr.min(initial=0) >= 0 and arr.max(initial=0) <= 65535):
+            # one scale for every image: 255 for images whose pixels stay under 256 made two
+            # images of one dataset differ 257 times in brightness
+            arr = np.clip(arr * 255 // 65535, 0, 255).astype(np.uint8)
+            return Image.fromarray(arr, mode="L").convert("RGB")
+    if img.mode in ("F", "I"):
         arr = np.asarray(img, dtype=np.float64)
         finite = np.isfinite(arr)  # NaN "no data" pixels made the whole image black
         lo = float(arr.min(initial=0.0, where=finite))

@@ -212,3 +212,12 @@ def test_float_image_with_no_data_pixels_keeps_its_picture():
     out = np.asarray(_to_rgb8(Image.fromarray(a, mode="F")))[..., 0]
     assert out[0, 0] == out[0, 1] == 0 and out[7, 7] == 255  # lowest value, highest value
     assert len(np.unique(out)) == 63  # 62 finite levels kept apart, and 0 for the two
+
+
+def test_a_32_bit_integer_tiff_keeps_its_contrast(tmp_path):
+    """Values up to 255,000 were divided by 65,535 and clipped: mean 248 of 255, no contrast."""
+    arr = np.linspace(0, 255_000, 24 * 32).reshape(24, 32).astype(np.int32)
+    Image.fromarray(arr, mode="I").save(tmp_path / "deep.tif")
+    out = load_image(tmp_path / "deep.tif")
+    assert out[0, 0].max() == 0 and out[-1, -1].min() == 255
+    assert 120 < out.mean() < 135
