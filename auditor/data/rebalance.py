@@ -30,6 +30,7 @@ import pandas as pd
 from auditor.common.files import atomic_write_text
 from auditor.common.names import reserved_column_problem
 from auditor.config import AuditConfig
+from auditor.data.csv_files import read_csv
 from auditor.data.inputs import input_paths
 from auditor.data.synthetic import clinic_table
 from auditor.data.table import read_source
@@ -62,26 +63,20 @@ class RebalanceResult:
 
 
 def load_manifest(path: Path) -> pd.DataFrame:
-    """Read a manifest CSV.
+    """Read a manifest CSV (:func:`auditor.data.csv_files.read_csv`).
 
     Args:
         path: the CSV file.
 
     Returns:
-        The manifest as a DataFrame (string columns kept as strings).
+        The manifest as a DataFrame (string columns kept as strings), indexed by file line.
 
     Raises:
         DataError: the file is missing, unreadable, or has no rows.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"manifest not found: {path}")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read manifest {path}: {err}") from err
+    table = read_csv(Path(path), "manifest", "write one with audit rebalance --out")
     if table.empty:
-        raise DataError(f"manifest {path} has no rows")
+        raise DataError(f"{path}: manifest has no rows")
     return table
 
 

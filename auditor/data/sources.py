@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.config import DataConfig
+from auditor.data.csv_files import read_csv
 from auditor.data.regions import match_names
 from auditor.errors import DataError
 
@@ -26,24 +27,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".ti
 DEFAULT_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 MISSING_ATTRIBUTE = "unknown"
 WEIGHT = "weight"  # optional manifest column: the sample's sampling weight in training
-
-
-def _read_csv(path: Path, what: str, hint: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: {what} not found; {hint}")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except UnicodeDecodeError:
-        data = path.read_bytes()
-        try:  # pandas' error counts from the start of its chunk: find the byte in the file
-            data.decode("utf-8")
-            where = "it"
-        except UnicodeDecodeError as err:
-            line = data[:err.start].count(b"\n") + 1
-            where = f"line {line} (byte {data[err.start]:#x})"
-        raise DataError(f"{path}: {where} is not UTF-8; save the file as UTF-8") from None
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"{path}: unreadable CSV ({type(err).__name__}: {err})") from None
 
 
 def _require(df: pd.DataFrame, path: Path, columns: list[str], what: str) -> None:
@@ -60,9 +43,9 @@ def _clean_split(df: pd.DataFrame, path: Path) -> pd.Series:
     split = df["split"].str.strip().str.lower() if "split" in df.columns else pd.Series(
         "", index=df.index)
     bad = ~split.isin(list(SPLITS) + [""])
-    if bad.any():
+    if bad.any():  # the index is the line of the file (auditor.data.csv_files.read_csv)
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{path}: line {i + 2}: split {df['split'].iloc[i]!r} is not one of "
+        raise DataError(f"{path}: line {df.index[i]}: split {df['split'].iloc[i]!r} is not one of "
                         f"{', '.join(SPLITS)} (or leave it empty for a seeded split)")
     return split
 
@@ -77,7 +60,7 @@ def read_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
         DataError: missing/unreadable manifest, missing column (lists the available ones).
     """
     path = Path(cfg.manifest)
-    df = _read_csv(path, "manifest", "set data.manifest to a CSV with columns path,label,split "
+    df = read_csv(path, "manifest", "set data.manifest to a CSV with columns path,label,split "
                    "(+ attribute columns), or use data.image_folder or data.synthetic")
     _require(df, path, ["path", "label"], "required")
     _require(df, path, list(cfg.attributes), "attribute")
@@ -133,19 +116,20 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
                             "data.attributes_csv (columns path + attributes) with image_folder")
         return df, root, warnings
     path = Path(cfg.attributes_csv)
-    attrs = _read_csv(path, "attributes CSV", "set data.attributes_csv to a CSV with a path "
+    attrs = read_csv(path, "attributes CSV", "set data.attributes_csv to a CSV with a path "
                       "column and one column per attribute, or remove it")
     _require(attrs, path, ["path"], "required")
     _require(attrs, path, list(cfg.attributes), "attribute")
     found, unmatched = match_names(attrs["path"].str.strip(), df["id"].tolist())
     attrs = attrs.assign(id=attrs["path"].str.strip().map(found)).dropna(subset=["id"])
+    if "split" in attrs.columns:  # checked before rows are dropped: the index is the line
+        attrs["split"] = _clean_split(attrs, path)
     attrs = attrs.drop_duplicates(subset="id", keep="first").set_index("id")
     if unmatched:
         warnings.append(f"{len(unmatched)} row(s) of {path} name no image in {root} "
                         f"(e.g. {unmatched[0]!r}); ignored")
     if "split" in attrs.columns:
-        df["split"] = _clean_split(attrs.reset_index(), path).set_axis(attrs.index).reindex(
-            df["id"]).fillna("").to_numpy()
+        df["split"] = attrs["split"].reindex(df["id"]).fillna("").to_numpy()
     n_missing = 0
     for attr in cfg.attributes:
         values = attrs[attr].astype(str).str.strip().reindex(df["id"])
