@@ -81,10 +81,12 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
     (``.jpg .jpeg .jfif .png .bmp .gif .tif .tiff .webp``); other files are counted in a
     warning, hidden files and folders (a part starting with ``.``) are skipped. The optional
     attributes CSV has a ``path`` column (relative to the image folder, or a unique base
-    name), the attribute columns and optionally ``split``.
+    name), the attribute columns and optionally ``split``; an image named by two rows that
+    agree is read once, by two rows that disagree is an error naming both lines.
 
     Raises:
-        DataError: missing folder, no class folders, attribute columns missing.
+        DataError: missing folder, no class folders, attribute columns missing, a bad split,
+            conflicting rows for one image.
     """
     root = Path(cfg.image_folder)
     if not root.is_dir():
@@ -122,9 +124,12 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
     _require(attrs, path, list(cfg.attributes), "attribute")
     found, unmatched = match_names(attrs["path"].str.strip(), df["id"].tolist())
     attrs = attrs.assign(id=attrs["path"].str.strip().map(found)).dropna(subset=["id"])
+    for attr in cfg.attributes:
+        attrs[attr] = attrs[attr].astype(str).str.strip()
     if "split" in attrs.columns:  # checked before rows are dropped: the index is the line
         attrs["split"] = _clean_split(attrs, path)
-    attrs = attrs.drop_duplicates(subset="id", keep="first").set_index("id")
+    attrs = _one_row_per_image(attrs, [*cfg.attributes, *(["split"] if "split" in attrs else [])],
+                               path)
     if unmatched:
         warnings.append(f"{len(unmatched)} row(s) of {path} name no image in {root} "
                         f"(e.g. {unmatched[0]!r}); ignored")
@@ -132,13 +137,37 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
         df["split"] = attrs["split"].reindex(df["id"]).fillna("").to_numpy()
     n_missing = 0
     for attr in cfg.attributes:
-        values = attrs[attr].astype(str).str.strip().reindex(df["id"])
+        values = attrs[attr].reindex(df["id"])
         n_missing = max(n_missing, int(values.isna().sum()))
         df[attr] = values.fillna(MISSING_ATTRIBUTE).to_numpy()
     if n_missing:
         warnings.append(f"{n_missing} image(s) have no row in {path}; their attributes are "
                         f"{MISSING_ATTRIBUTE!r}")
     return df, root, warnings
+
+
+def _one_row_per_image(attrs: pd.DataFrame, keys: list[str], path: Path) -> pd.DataFrame:
+    """The rows of an attributes CSV indexed by image id, repeated rows merged.
+
+    An image may be named twice (by its path and by its base name, or by the same path): rows
+    that agree on every column of ``keys`` are one row; rows that disagree are an error naming
+    both lines, since either could be right (keeping the first moved a test image to train).
+
+    Raises:
+        DataError: two rows name the same image with different values of a ``keys`` column.
+    """
+    distinct = attrs.drop_duplicates(subset=["id", *keys], keep="first")
+    clash = distinct["id"].duplicated(keep=False)
+    if clash.any():
+        sample = distinct.loc[clash, "id"].iloc[0]
+        (a, first), (b, second) = list(distinct[distinct["id"] == sample].iterrows())[:2]
+        col = next(k for k in keys if first[k] != second[k])
+        named = (f"as {first['path'].strip()!r} and {second['path'].strip()!r}"
+                 if first["path"].strip() != second["path"].strip() else "twice")
+        raise DataError(f"{path}: lines {a} and {b} both name image {sample!r} ({named}) with "
+                        f"different {col} ({first[col]!r} and {second[col]!r}); keep one row "
+                        "per image")
+    return distinct.set_index("id")
 
 
 def assign_splits(df: pd.DataFrame, ratios: list[float] | None, seed: int) -> pd.Series:

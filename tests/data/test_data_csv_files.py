@@ -106,3 +106,26 @@ def test_attributes_and_boxes_headers_naming_a_column_twice_are_one_error(tmp_pa
     regions = RegionsConfig(format="boxes_csv", path=boxes)
     with pytest.raises(DataError, match=r"boxes\.csv: line 1: the header names column 'x' "):
         load_data(DataConfig(manifest=manifest, regions=regions), seed=0)
+
+
+@pytest.mark.parametrize("second, message", [
+    ("cats0.png,blond,test", r"hair \('dark' and 'blond'\)"),
+    ("cats0.png,dark,train", r"split \('test' and 'train'\)"),
+    ("cats/cats0.png,dark,val", r"\(twice\) with different split \('test' and 'val'\)")])
+def test_two_rows_naming_one_image_differently_are_one_error(tmp_path, second, message):
+    """The first row was kept without a word: a test image named again by its base name moved
+    to train with the other row's attribute."""
+    cfg = _attrs(tmp_path, f"path,hair,split\ncats/none.png,dark,train\ncats/cats0.png,dark,"
+                 f"test\ncats/cats1.png,dark,train\n{second}\n")
+    with pytest.raises(DataError, match=r"attrs\.csv: lines 3 and 5 both name image "
+                                        rf"'cats/cats0.png' .*{message}; keep one row per image"):
+        load_data(cfg, seed=0)
+
+
+def test_two_rows_naming_one_image_alike_are_one_row(tmp_path):
+    cfg = _attrs(tmp_path, "path,hair,split,note\ncats/cats0.png,dark,test,a\n"
+                 "cats0.png, dark ,TEST,b\ndogs/dogs0.png,blond,train,c\n")
+    table = load_data(cfg, seed=0).table.set_index("id")
+    assert len(table) == 6 and table.loc["cats/cats0.png", ["hair", "split"]].tolist() == [
+        "dark", "test"]
+    assert table.loc["dogs/dogs0.png", "hair"] == "blond"
