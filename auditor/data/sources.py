@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.config import DataConfig
-from auditor.data.csv_files import read_csv
+from auditor.data.csv_files import read_csv, undo_spreadsheet_safe
 from auditor.data.regions import match_names
 from auditor.errors import DataError
 
@@ -60,8 +60,9 @@ def read_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
         DataError: missing/unreadable manifest, missing column (lists the available ones).
     """
     path = Path(cfg.manifest)
-    df = read_csv(path, "manifest", "set data.manifest to a CSV with columns path,label,split "
-                   "(+ attribute columns), or use data.image_folder or data.synthetic")
+    df = undo_spreadsheet_safe(read_csv(  # a CSV written by audit rebalance reads back as is
+        path, "manifest", "set data.manifest to a CSV with columns path,label,split "
+        "(+ attribute columns), or use data.image_folder or data.synthetic"))
     _require(df, path, ["path", "label"], "required")
     _require(df, path, list(cfg.attributes), "attribute")
     out = pd.DataFrame({"id": df["path"].str.strip(), "label": df["label"].str.strip(),
@@ -118,8 +119,9 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
                             "data.attributes_csv (columns path + attributes) with image_folder")
         return df, root, warnings
     path = Path(cfg.attributes_csv)
-    attrs = read_csv(path, "attributes CSV", "set data.attributes_csv to a CSV with a path "
-                      "column and one column per attribute, or remove it")
+    attrs = undo_spreadsheet_safe(read_csv(
+        path, "attributes CSV", "set data.attributes_csv to a CSV with a path column and one "
+        "column per attribute, or remove it"))
     _require(attrs, path, ["path"], "required")
     _require(attrs, path, list(cfg.attributes), "attribute")
     found, unmatched = match_names(attrs["path"].str.strip(), df["id"].tolist())
