@@ -226,19 +226,20 @@ def load_data(cfg: DataConfig, *, seed: int) -> DataBundle:
     where = cfg.manifest or cfg.image_folder
     reasons: dict[int, str] = {}
     sizes: dict[str, tuple[int, int]] = {}
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, int]] = {}  # normalised id -> (id as written, line of the file)
     to_check: list[tuple[int, str, Path]] = []
     real_root = _real(root)
     rows = zip(raw.index, raw["id"], raw["label"].tolist(), strict=True)
     for row, (line, sample_id, label) in enumerate(rows):
         reason = unsafe_path(sample_id) or (None if label else "empty label")
         norm = normalise_name(sample_id) if sample_id else sample_id
-        if reason is None and norm in seen:
-            raise DataError(f"{where}: duplicate sample id {sample_id!r} (row {line + 1}, same "
-                            f"file as {seen[norm]!r}); every image may appear only once "
-                            "(identical repeated rows are allowed in the train split, where "
-                            "they count as sampling weight)")
-        seen.setdefault(norm, sample_id)
+        if reason is None and norm in seen:  # a manifest's index is the line of the file
+            first, first_line = seen[norm]
+            raise DataError(f"{where}: line {line}: duplicate sample id {sample_id!r} (same "
+                            f"file as {first!r} on line {first_line}); every image may appear "
+                            "only once (identical repeated rows are allowed in the train split, "
+                            "where they count as sampling weight)")
+        seen.setdefault(norm, (sample_id, line))
         if reason is None and not cfg.follow_symlinks:
             reason = _outside(root, norm, real_root, sample_id)
         if reason is None:

@@ -30,14 +30,15 @@ import pandas as pd
 from auditor.common.files import atomic_write_text
 from auditor.common.names import reserved_column_problem
 from auditor.config import AuditConfig
+from auditor.data.csv_files import read_csv, spreadsheet_safe, undo_spreadsheet_safe
 from auditor.data.inputs import input_paths
 from auditor.data.synthetic import clinic_table
 from auditor.data.table import read_source
 from auditor.data.train_rows import apply_train_manifest
-from auditor.errors import ConfigError, DataError, neutralise_bidi
+from auditor.errors import ConfigError, DataError
 
 __all__ = ["RebalanceResult", "STRATEGIES", "load_manifest", "rebalance_manifest", "run_rebalance",
-           "save_manifest", "source_manifest"]
+           "save_manifest", "source_manifest", "spreadsheet_safe"]
 
 Strategy = Literal["oversample", "undersample", "reweight"]
 STRATEGIES: tuple[str, ...] = ("oversample", "undersample", "reweight")
@@ -62,58 +63,22 @@ class RebalanceResult:
 
 
 def load_manifest(path: Path) -> pd.DataFrame:
-    """Read a manifest CSV.
+    """Read a manifest CSV (:func:`auditor.data.csv_files.read_csv`), the escapes of
+    :func:`save_manifest` undone.
 
     Args:
         path: the CSV file.
 
     Returns:
-        The manifest as a DataFrame (string columns kept as strings).
+        The manifest as a DataFrame (string columns kept as strings), indexed by file line.
 
     Raises:
         DataError: the file is missing, unreadable, or has no rows.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"manifest not found: {path}")
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read manifest {path}: {err}") from err
+    table = read_csv(Path(path), "manifest", "write one with audit rebalance --out")
     if table.empty:
-        raise DataError(f"manifest {path} has no rows")
-    return table
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with text cells made inert for spreadsheet tools, for writing a CSV.
-
-    A cell starting with ``= + - @``, tab, CR or LF is a formula to Excel, LibreOffice and
-    Google Sheets (``=cmd|' /C calc'!A0`` runs a program); it gets a leading ``'``, the escape
-    those tools expect and hide (OWASP "CSV injection"). Plain numbers (``-1``, ``+0.5``) are
-    left alone. Bidirectional control characters are shown as ``‹U+202E›``. Column names get
-    the same treatment.
-    """
-    def cell(value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        value = neutralise_bidi(value)
-        if value.startswith(_FORMULA_START):
-            try:
-                float(value)
-            except ValueError:
-                return "'" + value
-        return value
-
-    out = table.copy()
-    for col in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(cell)
-    out.columns = [cell(str(c)) for c in out.columns]
-    return out
+        raise DataError(f"{path}: manifest has no rows")
+    return undo_spreadsheet_safe(table)
 
 
 def save_manifest(manifest: pd.DataFrame, path: Path) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.config import DataConfig
+from auditor.data.csv_files import read_csv, undo_spreadsheet_safe
 from auditor.data.regions import match_names
 from auditor.errors import DataError
 
@@ -26,24 +27,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".tif", ".ti
 DEFAULT_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 MISSING_ATTRIBUTE = "unknown"
 WEIGHT = "weight"  # optional manifest column: the sample's sampling weight in training
-
-
-def _read_csv(path: Path, what: str, hint: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: {what} not found; {hint}")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except UnicodeDecodeError:
-        data = path.read_bytes()
-        try:  # pandas' error counts from the start of its chunk: find the byte in the file
-            data.decode("utf-8")
-            where = "it"
-        except UnicodeDecodeError as err:
-            line = data[:err.start].count(b"\n") + 1
-            where = f"line {line} (byte {data[err.start]:#x})"
-        raise DataError(f"{path}: {where} is not UTF-8; save the file as UTF-8") from None
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"{path}: unreadable CSV ({type(err).__name__}: {err})") from None
 
 
 def _require(df: pd.DataFrame, path: Path, columns: list[str], what: str) -> None:
@@ -60,9 +43,9 @@ def _clean_split(df: pd.DataFrame, path: Path) -> pd.Series:
     split = df["split"].str.strip().str.lower() if "split" in df.columns else pd.Series(
         "", index=df.index)
     bad = ~split.isin(list(SPLITS) + [""])
-    if bad.any():
+    if bad.any():  # the index is the line of the file (auditor.data.csv_files.read_csv)
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{path}: line {i + 2}: split {df['split'].iloc[i]!r} is not one of "
+        raise DataError(f"{path}: line {df.index[i]}: split {df['split'].iloc[i]!r} is not one of "
                         f"{', '.join(SPLITS)} (or leave it empty for a seeded split)")
     return split
 
@@ -77,8 +60,9 @@ def read_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
         DataError: missing/unreadable manifest, missing column (lists the available ones).
     """
     path = Path(cfg.manifest)
-    df = _read_csv(path, "manifest", "set data.manifest to a CSV with columns path,label,split "
-                   "(+ attribute columns), or use data.image_folder or data.synthetic")
+    df = undo_spreadsheet_safe(read_csv(  # a CSV written by audit rebalance reads back as is
+        path, "manifest", "set data.manifest to a CSV with columns path,label,split "
+        "(+ attribute columns), or use data.image_folder or data.synthetic"))
     _require(df, path, ["path", "label"], "required")
     _require(df, path, list(cfg.attributes), "attribute")
     out = pd.DataFrame({"id": df["path"].str.strip(), "label": df["label"].str.strip(),
@@ -98,10 +82,12 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
     (``.jpg .jpeg .jfif .png .bmp .gif .tif .tiff .webp``); other files are counted in a
     warning, hidden files and folders (a part starting with ``.``) are skipped. The optional
     attributes CSV has a ``path`` column (relative to the image folder, or a unique base
-    name), the attribute columns and optionally ``split``.
+    name), the attribute columns and optionally ``split``; an image named by two rows that
+    agree is read once, by two rows that disagree is an error naming both lines.
 
     Raises:
-        DataError: missing folder, no class folders, attribute columns missing.
+        DataError: missing folder, no class folders, attribute columns missing, a bad split,
+            conflicting rows for one image.
     """
     root = Path(cfg.image_folder)
     if not root.is_dir():
@@ -133,28 +119,57 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
                             "data.attributes_csv (columns path + attributes) with image_folder")
         return df, root, warnings
     path = Path(cfg.attributes_csv)
-    attrs = _read_csv(path, "attributes CSV", "set data.attributes_csv to a CSV with a path "
-                      "column and one column per attribute, or remove it")
+    attrs = undo_spreadsheet_safe(read_csv(
+        path, "attributes CSV", "set data.attributes_csv to a CSV with a path column and one "
+        "column per attribute, or remove it"))
     _require(attrs, path, ["path"], "required")
     _require(attrs, path, list(cfg.attributes), "attribute")
     found, unmatched = match_names(attrs["path"].str.strip(), df["id"].tolist())
     attrs = attrs.assign(id=attrs["path"].str.strip().map(found)).dropna(subset=["id"])
-    attrs = attrs.drop_duplicates(subset="id", keep="first").set_index("id")
+    for attr in cfg.attributes:
+        attrs[attr] = attrs[attr].astype(str).str.strip()
+    if "split" in attrs.columns:  # checked before rows are dropped: the index is the line
+        attrs["split"] = _clean_split(attrs, path)
+    attrs = _one_row_per_image(attrs, [*cfg.attributes, *(["split"] if "split" in attrs else [])],
+                               path)
     if unmatched:
         warnings.append(f"{len(unmatched)} row(s) of {path} name no image in {root} "
                         f"(e.g. {unmatched[0]!r}); ignored")
     if "split" in attrs.columns:
-        df["split"] = _clean_split(attrs.reset_index(), path).set_axis(attrs.index).reindex(
-            df["id"]).fillna("").to_numpy()
+        df["split"] = attrs["split"].reindex(df["id"]).fillna("").to_numpy()
     n_missing = 0
     for attr in cfg.attributes:
-        values = attrs[attr].astype(str).str.strip().reindex(df["id"])
+        values = attrs[attr].reindex(df["id"])
         n_missing = max(n_missing, int(values.isna().sum()))
         df[attr] = values.fillna(MISSING_ATTRIBUTE).to_numpy()
     if n_missing:
         warnings.append(f"{n_missing} image(s) have no row in {path}; their attributes are "
                         f"{MISSING_ATTRIBUTE!r}")
     return df, root, warnings
+
+
+def _one_row_per_image(attrs: pd.DataFrame, keys: list[str], path: Path) -> pd.DataFrame:
+    """The rows of an attributes CSV indexed by image id, repeated rows merged.
+
+    An image may be named twice (by its path and by its base name, or by the same path): rows
+    that agree on every column of ``keys`` are one row; rows that disagree are an error naming
+    both lines, since either could be right (keeping the first moved a test image to train).
+
+    Raises:
+        DataError: two rows name the same image with different values of a ``keys`` column.
+    """
+    distinct = attrs.drop_duplicates(subset=["id", *keys], keep="first")
+    clash = distinct["id"].duplicated(keep=False)
+    if clash.any():
+        sample = distinct.loc[clash, "id"].iloc[0]
+        (a, first), (b, second) = list(distinct[distinct["id"] == sample].iterrows())[:2]
+        col = next(k for k in keys if first[k] != second[k])
+        named = (f"as {first['path'].strip()!r} and {second['path'].strip()!r}"
+                 if first["path"].strip() != second["path"].strip() else "twice")
+        raise DataError(f"{path}: lines {a} and {b} both name image {sample!r} ({named}) with "
+                        f"different {col} ({first[col]!r} and {second[col]!r}); keep one row "
+                        "per image")
+    return distinct.set_index("id")
 
 
 def assign_splits(df: pd.DataFrame, ratios: list[float] | None, seed: int) -> pd.Series:

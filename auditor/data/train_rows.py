@@ -50,13 +50,13 @@ def parse_weights(raw: pd.DataFrame, where: Path | str) -> pd.DataFrame:
         out[WEIGHT] = 1.0
         return out
     values = []
-    for line, text in zip(out.index, out[WEIGHT].astype(str), strict=True):
+    for line, text in zip(out.index, out[WEIGHT].astype(str), strict=True):  # index: file line
         try:
             value = float(text) if text.strip() else 1.0
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or value < 0:
-            raise DataError(f"{where}: line {line + 2}: weight {text!r} is not a non-negative "
+            raise DataError(f"{where}: line {line}: weight {text!r} is not a non-negative "
                             "number (the weight column holds sampling weights for training)")
         values.append(value)
     out[WEIGHT] = values
@@ -73,7 +73,7 @@ def merge_train_repeats(raw: pd.DataFrame) -> pd.DataFrame:
     Rows are identical when every column but ``weight`` is equal (same path, label, split and
     attributes). Repeats outside the train split, or rows that share a path but not the rest,
     are left for the duplicate-id check of :func:`auditor.data.dataset.load_data`. The index
-    (the row number in the file) of the first copy is kept.
+    (the line of the file, :func:`auditor.data.csv_files.read_csv`) of the first copy is kept.
     """
     keys = [c for c in raw.columns if c != WEIGHT]
     train = raw["split"] == "train"
@@ -115,14 +115,14 @@ def apply_train_manifest(raw: pd.DataFrame, cfg: DataConfig, root: Path
         return raw, []
     for line, sid, label in zip(rows.index, rows["id"], rows["label"], strict=True):
         if sid not in source.index:
-            raise DataError(f"{path}: line {line + 2}: {sid!r} is not a sample of the data "
+            raise DataError(f"{path}: line {line}: {sid!r} is not a sample of the data "
                             f"source (paths are relative to the data root {root})")
         split, known = source.at[sid, "split"], source.at[sid, "label"]
         if split != "train":
-            raise DataError(f"{path}: line {line + 2}: {sid!r} is in the {split} split of the "
+            raise DataError(f"{path}: line {line}: {sid!r} is in the {split} split of the "
                             "data source; data.train_manifest may list only train samples")
         if known != label:
-            raise DataError(f"{path}: line {line + 2}: {sid!r} has label {label!r} here but "
+            raise DataError(f"{path}: line {line}: {sid!r} has label {label!r} here but "
                             f"{known!r} in the data source")
     weights = rows.groupby("id", sort=False)[WEIGHT].sum()
     train = source.loc[weights.index].assign(**{WEIGHT: weights.to_numpy()}).reset_index()

@@ -60,8 +60,8 @@ def test_every_bad_file_is_skipped_with_a_reason(tmp_path, monkeypatch):
 def test_duplicate_id_is_an_error_naming_it(tmp_path):
     write_image(tmp_path / "a.png")
     # ids are normalised ('./a.png' is 'a.png'), so the message names the shared id
-    with pytest.raises(DataError, match=r"duplicate sample id 'a.png' .row 2, same file as "
-                                        r"'a.png'"):
+    with pytest.raises(DataError, match=r"line 3: duplicate sample id 'a.png' .same file as "
+                                        r"'a.png' on line 2"):
         _bundle(tmp_path, [("a.png", "x", "test"), ("./a.png", "y", "test")])
 
 

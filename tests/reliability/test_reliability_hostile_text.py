@@ -100,6 +100,77 @@ def test_rebalance_csv_is_inert_in_a_spreadsheet(tmp_path):
     assert "doc\u2039U+202E\u203ator" in cells
 
 
+
+ODD_NAME = "a\u200fb.png"  # U+200F: shown as ‹U+200F› in the CSV
+
+
+def _signed_folder(tmp_path):
+    """Class folders ``+ve`` / ``-ve`` (common for binary tasks), a file name holding U+200F,
+    attribute values that look like formulas, and the config of a run over them."""
+    from helpers.data import write_image
+
+    rows = ["path,hair,split"]
+    for c, cls in enumerate(("+ve", "-ve")):
+        for i in range(8):
+            name = ODD_NAME if (c, i) == (0, 0) else f"{i}.png"
+            write_image(tmp_path / "imgs" / cls / name, colour=(30 * i, 60 * c, 90))
+            hair = "@dark" if i < 2 + 4 * c else "=blond"
+            rows.append(f"{cls}/{name},{hair},{'train' if i < 6 else 'test'}")
+    (tmp_path / "attrs.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = {"image_folder": str(tmp_path / "imgs"), "attributes_csv": str(tmp_path / "attrs.csv"),
+            "attributes": ["hair"], "image_size": 32}
+    return manifest_config(tmp_path, tmp_path / "attrs.csv", data=data,
+                           analysis={"expected_regions": [], "spurious_regions": []}), data
+
+
+def test_rebalance_csv_reads_back_as_it_was_written(tmp_path):
+    """The rebalanced CSV escapes ``+ve`` as ``'+ve`` and U+200F as ``‹U+200F›`` for
+    spreadsheets; given back as ``data.train_manifest`` (README) or ``data.manifest`` it failed
+    ("'+ve/0.png" is not a sample of the data source). It now reads back exactly what was
+    written, and stays inert."""
+    from auditor.config import DataConfig
+    from auditor.data import load_data
+
+    config, data = _signed_folder(tmp_path)
+    out = tmp_path / "rb.csv"
+    result = invoke("rebalance", config, "--by", "hair", "--strategy", "oversample", "--out", out)
+    assert result.exit_code == 0, result.output
+    with open(out, newline="", encoding="utf-8") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert "'+ve" in cells and "'-ve" in cells and "'=blond" in cells
+    assert "'+ve/a\u2039U+200F\u203ab.png" in cells
+    assert not any(c.startswith(("=", "+", "-", "@")) for c in cells)
+    assert not any(ch in c for c in cells for ch in BIDI_CONTROLS)
+
+    source = load_data(DataConfig(**data), seed=0).table
+    balanced = load_data(DataConfig(**data, train_manifest=out), seed=0).table
+    as_manifest = load_data(DataConfig(manifest=out, root=tmp_path / "imgs",
+                                       attributes=["hair"], image_size=32), seed=0).table
+    for table in (balanced, as_manifest):
+        mine = table.set_index("id")[["label", "split", "hair"]].sort_index()
+        assert mine.equals(source.set_index("id")[["label", "split", "hair"]].sort_index())
+        assert f"+ve/{ODD_NAME}" in mine.index and set(mine["hair"]) == {"@dark", "=blond"}
+        assert table.loc[table["split"] == "train", "weight"].max() > 1  # oversampled copies
+    again = manifest_config(tmp_path, tmp_path / "attrs.csv", analysis={
+        "expected_regions": [], "spurious_regions": []}, data={**data, "train_manifest": str(out)})
+    result = invoke("validate", again)
+    assert result.exit_code == 0, result.output
+    assert "training draws the 12 train images with the sampling weights" in result.output
+
+
+def test_spreadsheet_escapes_are_undone_exactly():
+    """Every value reads back as written, even one that looks like an escape itself."""
+    import pandas as pd
+
+    from auditor.data.csv_files import undo_spreadsheet_safe
+
+    values = [*FORMULAS, "'=already quoted", "''+two", "'plain", "-1", "+0.5", "\u2039U+200F\u203a",
+              "x\u202ey", "\u2039", "plain"]
+    table = pd.DataFrame({"=col": values, "n": range(len(values))})
+    back = undo_spreadsheet_safe(spreadsheet_safe(table))
+    assert back.columns.tolist() == ["=col", "n"] and back["=col"].tolist() == values
+
+
 # -- row 15: Ctrl-C -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.config import RegionsConfig
+from auditor.data.csv_files import read_csv
 from auditor.data.regions import RegionSource, match_names, register_region_format
 from auditor.errors import DataError
 
@@ -67,11 +68,8 @@ def load_boxes(cfg: RegionsConfig, ids: list[str]) -> BoxRegions:
     path = cfg.path
     if not path.is_file():
         raise DataError(f"{path}: not a regular file (a CSV of boxes is expected)")
-    try:
-        df = pd.read_csv(path, dtype={"path": str, "region": str}, skipinitialspace=True,
-                         encoding="utf-8-sig", keep_default_na=False)  # a region called NA
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"{path}: unreadable CSV ({err})") from None
+    df = read_csv(path, "CSV of boxes", "set regions.path to a CSV with columns "
+                  f"{','.join(COLUMNS)}")  # strings: a region called NA stays NA
     df.columns = [str(c).strip() for c in df.columns]  # "path, region, x" as written by hand
     for col in ("path", "region"):
         if col in df.columns:
@@ -82,8 +80,8 @@ def load_boxes(cfg: RegionsConfig, ids: list[str]) -> BoxRegions:
                         f"{','.join(COLUMNS)}; found {','.join(map(str, df.columns))})")
     coords = df[["x", "y", "w", "h"]].apply(pd.to_numeric, errors="coerce")
     bad = coords.isna().any(axis=1) | (df["region"] == "") | (df["path"] == "")
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+    if bad.any():  # the index is the line of the file
+        row = df.index[int(np.flatnonzero(bad.to_numpy())[0])]
         raise DataError(f"{path}: line {row}: path, region and numeric x,y,w,h are required")
     found, missing_names = match_names(df["path"].unique(), ids)
     src = BoxRegions(names=sorted(df["region"].unique()), files=[path])
