@@ -30,6 +30,7 @@ from typing import Any
 from torch import nn
 
 from auditor.errors import ModelError
+from auditor.models.heads import probe_attr
 from auditor.models.registry import ArchInfo, arch_registry, register_arch
 from auditor.models.torchvision_zoo import build_torchvision, torchvision_names
 
@@ -224,7 +225,7 @@ def import_user_object(spec: str) -> Any:
         except Exception as err:  # noqa: BLE001
             raise ModelError(f"cannot import {m['module']!r}: {_one_line(err)}") from None
         where = m["module"]
-    obj = getattr(module, m["name"], None)
+    obj = probe_attr(module, m["name"])  # a module's __getattr__ may raise anything
     if obj is None or not callable(obj):
         names = sorted(k for k, v in vars(module).items()
                        if not k.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
