@@ -73,8 +73,8 @@ def _check_dense(key: str, value: torch.Tensor, path: Path) -> None:
                          "were loaded): save the state_dict of the model with its weights")
     if value.layout is not torch.strided or value.is_quantized:
         kind = "quantized" if value.is_quantized else str(value.layout).removeprefix("torch.")
-        raise ModelError(f"{path}: tensor {key!r} is stored {kind}, not as a dense float "
-                         "tensor, and torch cannot load it into the model: save the "
+        raise ModelError(f"{path}: tensor {key!r} is stored {kind}, not as a dense tensor, "
+                         "and torch cannot load it into the model: save the "
                          "state_dict of the dense model (tensor.to_dense(), dequantize())")
 
 
