@@ -15,7 +15,7 @@ from torch import nn
 from auditor.config import ModelConfig
 from auditor.errors import ModelError
 from auditor.models.checkpoints import load_checkpoint, load_state_checked, unnest_state_dict
-from auditor.models.heads import find_head
+from auditor.models.heads import find_head, probe_attr
 from auditor.models.pickled import load_pickled_module, pickled_classes
 from auditor.models.registry import ArchInfo, arch_kwargs_problem, build_model, get_arch
 from auditor.models.torchvision_zoo import adapt_pretrained_state, drop_aux_heads, weights_info
@@ -52,13 +52,13 @@ def _arch(mcfg: ModelConfig) -> ArchInfo:
 def _head_of(model: nn.Module, info: ArchInfo, num_classes: int) -> str:
     if info.head:
         return info.head
-    timm_head = getattr(model, "default_cfg", None) or getattr(model, "pretrained_cfg", None)
+    timm_head = probe_attr(model, "default_cfg") or probe_attr(model, "pretrained_cfg")
     if isinstance(timm_head, dict) and isinstance(timm_head.get("classifier"), str):
         name = timm_head["classifier"]
         try:
             model.get_submodule(name)
             return name
-        except AttributeError:
+        except Exception:  # noqa: BLE001  (AttributeError, or a user's __getattr__'s error)
             pass
     return find_head(model, num_classes)
 

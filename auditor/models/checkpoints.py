@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import io
-import pickle
 import re
-import zipfile
+import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -15,21 +14,31 @@ import torch
 from torch import nn
 
 from auditor.errors import ModelError, strip_controls
+from auditor.models.file_kinds import (
+    describe_unreadable,
+    is_safetensors,
+    pickle_protocol,
+    read_safetensors,
+)
 
 __all__ = ["load_checkpoint", "load_state_checked", "read_state_dict", "state_dict_bytes",
            "unnest_state_dict"]
 
 
 _UNPICKLER = re.compile(r"WeightsUnpickler error:\s*([^\n]*)")
+_NOT_A_PICKLE = re.compile(r"^\s*Unsupported operand|invalid load key")
 _ADVICE = re.compile(r"\s*Please use `torch\.serialization.*$|\s*Check the documentation.*$")
 
 
-def _refusal(err: BaseException) -> str:
+def _refusal(err: BaseException, path: Path) -> str:
     """Why torch refused the file, in one line, without torch's advice to load it with
     ``weights_only=False`` (which would run the file's code) and without terminal codes."""
     text = strip_controls(str(err))
     found = _UNPICKLER.search(text)
-    if found:
+    if found and _NOT_A_PICKLE.search(found.group(1)):  # pickle.dump's framing (protocol 4)
+        reason = (f"a pickle of protocol {pickle_protocol(path)}, not written by torch.save: "
+                  "save the weights with torch.save(model.state_dict(), path)")
+    elif found:
         reason = "the file needs code to load: " + _ADVICE.sub("", found.group(1)).strip()
     else:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -39,8 +48,39 @@ def _refusal(err: BaseException) -> str:
     return reason[:200]
 
 
+def _unreadable(err: BaseException, path: Path) -> str | None:
+    """What the file is when torch read bytes its weights-only reader does not know (an
+    opcode, a key or character): its line reads like a pickle that needs code ("Unsupported
+    operand 118", ``KeyError: 101``) for any file, checkpoint or not."""
+    kind = describe_unreadable(path)  # a Git LFS pointer, a web page ...
+    if kind is not None:
+        return kind
+    found = _UNPICKLER.search(str(err))
+    if not (isinstance(err, (KeyError, IndexError, UnicodeDecodeError, struct.error))
+            or _NOT_A_PICKLE.search(found.group(1) if found else str(err))):
+        return None
+    if pickle_protocol(path) is None:
+        return "not a PyTorch checkpoint (neither a zip archive written by torch.save nor a " \
+               "pickle)"
+    return None
+
+
+def _check_dense(key: str, value: torch.Tensor, path: Path) -> None:
+    """A tensor torch can copy into a parameter: values present, dense, not quantized."""
+    if value.is_meta:
+        raise ModelError(f"{path}: tensor {key!r} is on the meta device and holds no values "
+                         "(saved from a model built on the meta device before its weights "
+                         "were loaded): save the state_dict of the model with its weights")
+    if value.layout is not torch.strided or value.is_quantized:
+        kind = "quantized" if value.is_quantized else str(value.layout).removeprefix("torch.")
+        raise ModelError(f"{path}: tensor {key!r} is stored {kind}, not as a dense tensor, "
+                         "and torch cannot load it into the model: save the "
+                         "state_dict of the dense model (tensor.to_dense(), dequantize())")
+
+
 def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
     for key, value in state.items():
+        _check_dense(key, value, path)
         if value.is_floating_point() or value.is_complex():
             if not bool(torch.isfinite(value).all()):
                 raise ModelError(f"{path}: tensor {key!r} holds NaN or infinite values; "
@@ -75,11 +115,12 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a state_dict from ``path`` without executing any pickled code.
 
     Accepts a bare state_dict or a dict holding one under ``state_dict``, ``model_state_dict``
-    or ``model``.
+    or ``model``, and ``.safetensors`` files (with the optional ``safetensors`` package).
 
     Raises:
-        ModelError: missing file, not a checkpoint, a pickle that needs code to load, or a
-            tensor holding NaN or infinity.
+        ModelError: missing file, not a checkpoint (what it is when its first bytes tell), a
+            pickle that needs code to load, a tensor without dense values (meta device,
+            sparse, quantized) or holding NaN or infinity.
     """
     path = Path(path)
     if not path.is_file():
@@ -87,20 +128,41 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: checkpoint not found (give a state_dict saved with torch.save(model."
             "state_dict(), path); nothing is downloaded)"
         )
-    try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
-            ValueError, TypeError, AttributeError, MemoryError, RecursionError) as err:
-        raise ModelError(
-            f"{path}: not a loadable weights-only checkpoint (refused: {_refusal(err)})"
-        ) from None
+    if is_safetensors(path):
+        obj: Any = read_safetensors(path)
+    else:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001  (torch raises any type on a foreign file:
+            # UnpicklingError, KeyError for text, RuntimeError for a zip it did not write)
+            kind = _unreadable(err, path)
+            raise ModelError(f"{path}: {kind}" if kind else f"{path}: not a loadable "
+                             f"weights-only checkpoint (refused: {_refusal(err, path)})") from None
     obj = unnest_state_dict(obj)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ModelError(f"{path}: expected a state_dict (a mapping of names to tensors)"
                          f"{_found(obj)}")
-    state = {str(k).removeprefix("module."): v for k, v in obj.items()}
+    state = _with_metadata({str(k).removeprefix("module."): v for k, v in obj.items()},
+                           _strip_meta(getattr(obj, "_metadata", None), "module"))
     _check_finite(state, path)
     return state
+
+
+def _with_metadata(state: dict[str, Any], meta: Any) -> dict[str, Any]:
+    """``state`` carrying the module versions ``meta`` (as ``model.state_dict()`` does)."""
+    out = OrderedDict(state)
+    if meta is not None:
+        out._metadata = meta  # type: ignore[attr-defined]
+    return out
+
+
+def _strip_meta(meta: Any, name: str) -> Any:
+    """Module versions keyed as in a model without the wrapper attribute ``name``
+    (DataParallel's ``module``, Lightning's ``model``); ``meta`` itself when none is under it."""
+    if meta is None or not any(k == name or k.startswith(f"{name}.") for k in meta):
+        return meta
+    return OrderedDict(("" if k == name else k[len(name) + 1:], v) for k, v in meta.items()
+                       if k == name or k.startswith(f"{name}."))
 
 
 def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, ...] = (),
@@ -119,8 +181,12 @@ def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, .
         ModelError: naming the file and the first missing, unexpected or mis-shaped key.
     """
     state = read_state_dict(path)
-    load_state_checked(model, adapt(state) if adapt else state, path,
-                       skip_prefixes=skip_prefixes)
+    meta = getattr(state, "_metadata", None)
+    if adapt is not None:
+        state = adapt(state)
+        if getattr(state, "_metadata", None) is None:
+            state = _with_metadata(state, meta)  # the file's module versions
+    load_state_checked(model, state, path, skip_prefixes=skip_prefixes)
 
 
 def _shared_prefix(state: dict[str, Any], own: dict[str, Any]) -> str:
@@ -137,12 +203,14 @@ def load_state_checked(model: nn.Module, state: dict[str, Any], path: Path | str
                        skip_prefixes: tuple[str, ...] = ()) -> None:
     """Load a state_dict already in memory; errors as :func:`load_checkpoint` (naming ``path``)."""
     own = model.state_dict()
-    meta = getattr(state, "_metadata", None) or getattr(own, "_metadata", None)
+    meta = _strip_meta(getattr(state, "_metadata", None), "module")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     prefix = _shared_prefix(state, own)
     if prefix and {k.removeprefix(prefix) for k in state} <= set(own):
         state = {k.removeprefix(prefix): v for k, v in state.items()}  # Lightning's "model."
-        prefix, meta = "", getattr(own, "_metadata", None)
+        prefix, meta = "", _strip_meta(meta, prefix[:-1])
+    if meta is None:  # a file saved without module versions
+        meta = _versionless_norms(model, own)
     state = OrderedDict((k, v) for k, v in state.items()
                         if not k.startswith(skip_prefixes or ("\0",)))
     if meta is not None:  # module versions (MNASNet's loader needs them)
@@ -160,10 +228,35 @@ def load_state_checked(model: nn.Module, state: dict[str, Any], path: Path | str
                 f"{path}: shape mismatch at {key!r}: checkpoint {tuple(value.shape)}, "
                 f"model {tuple(own[key].shape)} (wrong arch or number of classes?)"
             )
-    missing = sorted(own_needed - set(state))
+    try:
+        # torch decides what may be missing: its modules fill in what older files lack
+        # (BatchNorm's num_batches_tracked before its version 2)
+        result = model.load_state_dict(state, strict=False)
+    except Exception as err:  # noqa: BLE001  (a module's own loader can raise anything)
+        raise ModelError(f"{path}: torch could not load it into the model "
+                         f"({_refusal_line(err)})") from None
+    missing = sorted(set(result.missing_keys) & own_needed)
     if missing:
         raise ModelError(f"{path}: missing key {missing[0]!r} ({len(missing)} missing in all)")
-    model.load_state_dict(state, strict=not skip_prefixes)
+
+
+def _refusal_line(err: BaseException) -> str:
+    lines = [" ".join(ln.split()) for ln in strip_controls(str(err)).splitlines() if ln.strip()]
+    return (" ".join(lines[:2]) if lines else type(err).__name__)[:200]
+
+
+def _versionless_norms(model: nn.Module, own: dict[str, Any]) -> Any:
+    """The model's own module versions, for a file saved without them (MNASNet's loader needs
+    one), except the normalisation layers': torch loads a file without versions as an old
+    one, whose BatchNorm may lack ``num_batches_tracked``."""
+    meta = getattr(own, "_metadata", None)
+    if meta is None:
+        return None
+    out = OrderedDict((k, dict(v)) for k, v in meta.items())
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._NormBase) and name in out:
+            out[name].pop("version", None)
+    return out
 
 
 def state_dict_bytes(model: nn.Module) -> bytes:

@@ -15,18 +15,22 @@ In the order they are tried on a name the registry does not hold:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import io
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from auditor.errors import ModelError
+from auditor.models.heads import probe_attr
 from auditor.models.registry import ArchInfo, arch_registry, register_arch
 from auditor.models.torchvision_zoo import build_torchvision, torchvision_names
 
@@ -131,6 +135,37 @@ def _hf(name: str) -> ArchInfo | None:
 
 # -- the user's own class or factory -------------------------------------------------------
 
+_MAIN_GUARD = ("move the script's command-line code (argparse's parse_args(), sys.exit()) "
+               "under `if __name__ == \"__main__\":`")
+
+
+@contextlib.contextmanager
+def _as_script(script: str, folder: Path | None, said: list[str]) -> Iterator[None]:
+    """Run the user's code as Python runs a script: its folder first on ``sys.path`` (so
+    ``from nets import Net`` finds ``nets.py`` next to it) and a command line of its own (an
+    ``argparse`` at module level reads no ``audit validate config.yaml``); what it writes to
+    stderr is kept in ``said``, not shown. Everything is restored afterwards."""
+    argv, path = sys.argv, list(sys.path)
+    sys.argv = [script]
+    if folder is not None:
+        sys.path.insert(0, str(folder))
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        sys.argv = argv
+        sys.path[:] = path
+        said.extend(line for line in err.getvalue().splitlines() if line.strip())
+
+
+def _exited(err: SystemExit, said: list[str]) -> str:
+    """``SystemExit: 2 ("error: the following arguments are required: --data")``."""
+    code = "" if err.code is None else f": {str(err.code)[:80]}"
+    last = f' ("{" ".join(said[-1].split())[:120]}")' if said else ""
+    return f"SystemExit{code}{last}"
+
+
 def _import_file(path: Path) -> Any:
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
     stem = re.sub(r"\W", "_", path.stem)
@@ -142,8 +177,14 @@ def _import_file(path: Path) -> Any:
         raise ModelError(f"{path}: not an importable Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # so its classes pickle and deep-copy by reference
+    said: list[str] = []
     try:
-        spec.loader.exec_module(module)
+        with _as_script(str(path), path.resolve().parent, said):
+            spec.loader.exec_module(module)
+    except SystemExit as err:  # a training script's command line (never KeyboardInterrupt)
+        del sys.modules[module_name]
+        raise ModelError(f"{path}: importing it exited ({_exited(err, said)}): "
+                         f"{_MAIN_GUARD}") from None
     except Exception as err:  # noqa: BLE001  (the user's code: any error becomes one line)
         del sys.modules[module_name]
         raise ModelError(f"{path}: importing it failed: {_one_line(err)}") from None
@@ -174,12 +215,17 @@ def import_user_object(spec: str) -> Any:
         m = _USER_MODULE.match(spec)
         if m is None:
             raise ModelError(f"{spec!r} is not \"file.py:Name\" or \"package.module:name\"")
+        said: list[str] = []
         try:
-            module = importlib.import_module(m["module"])
+            with _as_script(m["module"], None, said):
+                module = importlib.import_module(m["module"])
+        except SystemExit as err:
+            raise ModelError(f"importing {m['module']!r} exited ({_exited(err, said)}): "
+                             f"{_MAIN_GUARD}") from None
         except Exception as err:  # noqa: BLE001
             raise ModelError(f"cannot import {m['module']!r}: {_one_line(err)}") from None
         where = m["module"]
-    obj = getattr(module, m["name"], None)
+    obj = probe_attr(module, m["name"])  # a module's __getattr__ may raise anything
     if obj is None or not callable(obj):
         names = sorted(k for k, v in vars(module).items()
                        if not k.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
@@ -203,14 +249,21 @@ def _user(name: str) -> ArchInfo | None:
     if not (_USER_FILE.match(name) or _USER_MODULE.match(name)):
         return None
     obj = import_user_object(name)
+    file = user_model_file(name)
+    folder = file.resolve().parent if file is not None else None
 
     def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
         if _takes(obj, "num_classes"):
             kwargs["num_classes"] = num_classes
         if image_size is not None and _takes(obj, "image_size", named=True):
             kwargs["image_size"] = image_size  # ViTs (torchvision's VisionTransformer)
+        said: list[str] = []
         try:
-            model = obj(**kwargs)
+            with _as_script(str(file or name), folder, said):
+                model = obj(**kwargs)
+        except SystemExit as err:  # the constructor parsed the command line or exited
+            raise ModelError(f"{name}: building it exited ({_exited(err, said)}): "
+                             f"{_MAIN_GUARD} and give its values as arch_kwargs") from None
         except Exception as err:  # noqa: BLE001  (the user's constructor)
             raise ModelError(f"{name}: building it with arch_kwargs {kwargs} failed: "
                              f"{_one_line(err)}") from None

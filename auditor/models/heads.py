@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from auditor.errors import ModelError
 
-__all__ = ["classifier_head", "find_head"]
+__all__ = ["classifier_head", "find_head", "probe_attr"]
+
+
+def probe_attr(obj: Any, name: str) -> Any:
+    """``obj.name``, or None when reading it fails in any way: ``getattr(obj, name, None)``
+    only catches AttributeError, and a user's ``__getattr__`` may raise KeyError (a config
+    lookup) or anything else for a name it does not hold."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # noqa: BLE001  (the user's __getattr__)
+        return None
 
 
 def classifier_head(model: nn.Module) -> tuple[str, nn.Linear]:

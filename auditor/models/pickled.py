@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from auditor.errors import ModelError
+from auditor.models.file_kinds import is_safetensors
 
 __all__ = ["load_pickled_module", "pickled_classes"]
 
@@ -34,7 +35,12 @@ def _pickle_bytes(path: Path) -> bytes | None:
                 name = next((n for n in zf.namelist() if n.endswith("/data.pkl")
                              or n == "data.pkl"), None)
                 return zf.read(name) if name else None
-        return path.read_bytes()
+        if is_safetensors(path):
+            return None
+        data = path.read_bytes()
+        # torch.save writes pickles of protocol 2 or more, which open with PROTO; text read
+        # as opcodes ("c..." is GLOBAL) would name classes no file holds
+        return data if data.startswith(b"\x80") else None
     except (OSError, zipfile.BadZipFile):
         return None
 
@@ -83,16 +89,33 @@ def _unpickler_module(extra: dict[str, Any], missing: list[str]) -> types.Module
     return mod
 
 
+# where training loops keep the whole model inside a checkpoint dict ({"model": model,
+# "epoch": 3}, YOLO's {"model": ..., "ema": ...})
+_MODEL_KEYS = ("model", "module", "net", "network")
+
+
+def _module_in(obj: dict, path: Path, where: str) -> nn.Module | None:
+    """The one ``nn.Module`` a checkpoint dict holds under one of :data:`_MODEL_KEYS`."""
+    found = [k for k in _MODEL_KEYS if isinstance(obj.get(k), nn.Module)]
+    if len(found) > 1:
+        raise ModelError(f"{where}: {path} holds a model under each of the keys "
+                         f"{', '.join(found)}: save the one to audit alone (torch.save(model, "
+                         "path)) or its state_dict")
+    return obj[found[0]] if found else None
+
+
 def load_pickled_module(path: Path, *, extra: dict[str, Any] | None = None,
                         where: str) -> nn.Module | dict:
     """Unpickle ``path`` fully (runs code from the file; only with ``trust_pickle: true``).
 
     Returns:
-        The ``nn.Module`` it holds, or a state_dict mapping.
+        The ``nn.Module`` it holds (itself, or the one of a checkpoint dict under ``model``,
+        ``module``, ``net`` or ``network``), or else the dict (a state_dict or a dict of one).
 
     Raises:
         ModelError: one line: the file missing, a class it names not importable (say which and
-            how to make it so), or an object that is neither a module nor a state_dict.
+            how to make it so), an object that is neither a module nor a state_dict, or a
+            dict holding models under more than one of those keys.
     """
     path = Path(path)
     if not path.is_file():
@@ -117,5 +140,5 @@ def load_pickled_module(path: Path, *, extra: dict[str, Any] | None = None,
     if isinstance(obj, nn.Module):
         return obj
     if isinstance(obj, dict):
-        return obj
+        return _module_in(obj, path, where) or obj
     raise ModelError(f"{where}: {path} holds a {type(obj).__name__}, not a model or state_dict")

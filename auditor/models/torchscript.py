@@ -72,6 +72,10 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*deprecated",
                                     category=FutureWarning)
             scripted = torch.jit.load(str(path), map_location="cpu")
+        saved_training = any(m.training for m in scripted.modules())
+        # a file saved in train mode: scripted code reads self.training (eval behaviour from
+        # here); a trace froze the mode as constants, switched to eval below
+        scripted.eval()
     except Exception as err:  # noqa: BLE001  (torch raises RuntimeError, ValueError, ...)
         if _is_torchscript_archive(path):
             raise ModelError(
@@ -94,6 +98,8 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
         # a plain GraphModule: the exported one refuses eval()/train() and checks input shapes
         gm = torch.fx.GraphModule(exported, exported.graph)
         _drop_shape_assertions(gm)
+        if saved_training:
+            _train_ops_to_eval(gm)
     except Exception as err:  # noqa: BLE001  (the converter raises many kinds)
         raise ModelError(
             f"{path}: this TorchScript graph cannot be opened for saliency maps "
@@ -111,6 +117,42 @@ def _drop_shape_assertions(gm: torch.fx.GraphModule) -> None:
     which the layer probe and a last batch feed; every operation still checks its shapes."""
     for node in list(gm.graph.nodes):
         if node.op == "call_function" and node.target is torch.ops.aten._assert_scalar.default:
+            gm.graph.erase_node(node)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+
+
+# operations a module runs differently in train mode, with the position of their training flag
+_TRAIN_FLAG = {
+    torch.ops.aten.batch_norm.default: 5,
+    torch.ops.aten.native_batch_norm.default: 5,
+    torch.ops.aten.dropout.default: 2,
+    torch.ops.aten.dropout_.default: 2,
+    torch.ops.aten.feature_dropout.default: 2,
+    torch.ops.aten.feature_dropout_.default: 2,
+    torch.ops.aten.alpha_dropout.default: 2,
+    torch.ops.aten.alpha_dropout_.default: 2,
+    torch.ops.aten.feature_alpha_dropout.default: 2,
+    torch.ops.aten.feature_alpha_dropout_.default: 2,
+}
+
+
+def _train_ops_to_eval(gm: torch.fx.GraphModule) -> None:
+    """Eval mode for a graph traced in train mode (``torch.jit.trace`` records the mode as
+    constants, which ``.eval()`` cannot change): dropout off, BatchNorm on its running
+    statistics (one without them, ``track_running_stats=False``, keeps batch statistics as in
+    eval mode), and the count of batches seen no longer incremented."""
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        where = _TRAIN_FLAG.get(node.target)
+        if where is not None and len(node.args) > where and node.args[where] is True:
+            if where == 5 and (node.args[3] is None or node.args[4] is None):
+                continue
+            node.args = (*node.args[:where], False, *node.args[where + 1:])
+        elif node.target is torch.ops.aten.add_.Tensor and not node.users \
+                and isinstance(node.args[0], torch.fx.Node) and node.args[0].op == "get_attr" \
+                and str(node.args[0].target).endswith("num_batches_tracked"):
             gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     gm.recompile()
