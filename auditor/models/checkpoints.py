@@ -93,11 +93,13 @@ _NESTED = ("state_dict", "model_state_dict", "model")
 
 
 def unnest_state_dict(obj: Any) -> Any:
-    """The state_dict a checkpoint dict holds under one of the usual keys, else ``obj``."""
+    """The state_dict a checkpoint dict holds under one of the usual keys (the first of them
+    holding tensors: ``state_dict`` may be an optimizer's, of nested dicts), else ``obj``."""
     if isinstance(obj, dict):
-        for key in _NESTED:
-            if key in obj and isinstance(obj[key], dict):
-                return obj[key]
+        nested = [obj[k] for k in _NESTED if k in obj and isinstance(obj[k], dict)]
+        with_tensors = [d for d in nested if any(isinstance(v, torch.Tensor) for v in d.values())]
+        if with_tensors or nested:
+            return (with_tensors or nested)[0]
     return obj
 
 

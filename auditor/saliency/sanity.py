@@ -14,8 +14,9 @@ cascade that decorrelated them on the way (measured: a resnet18 at 48 px, rho -0
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -127,9 +128,29 @@ def _param_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return found[::-1]
 
 
+@contextlib.contextmanager
+def _scratch(model: nn.Module) -> Iterator[nn.Module]:
+    """A deep copy of ``model`` to randomise; a model that cannot be copied (a ``__getattr__``
+    raising KeyError for ``__deepcopy__``) is randomised itself, and every parameter and buffer
+    is restored on exit, whatever happens."""
+    try:
+        clone = copy.deepcopy(model)
+    except Exception:  # noqa: BLE001  (any user code)
+        clone = None
+    if clone is not None:
+        yield clone
+        return
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        yield model
+    finally:
+        model.load_state_dict(saved)
+
+
 def _randomize(module: nn.Module) -> None:
     """Re-initialise ``module``'s own parameters (its ``reset_parameters``, else N(0, 0.02))."""
-    if hasattr(module, "reset_parameters"):
+    reset = getattr(type(module), "reset_parameters", None)  # not the instance: a user's
+    if callable(reset):                                     # __getattr__ may raise anything
         module.reset_parameters()
         return
     with torch.no_grad():
@@ -215,8 +236,7 @@ def model_randomization_check(
     base = engine(images, targets)
     ref = normalize(base.maps[:, 0])
     layer_name = engine.target_layer
-    clone = copy.deepcopy(model)
-    params = list(clone.parameters())
+    params = list(model.parameters())
     if not params:
         raise SaliencyError("the model has no parameters to randomise (a frozen TorchScript "
                             "file keeps its weights as constants)")
@@ -227,7 +247,7 @@ def model_randomization_check(
     per_image: list[np.ndarray] = []
     rng_devices = [] if device.type != "cuda" else [
         device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=rng_devices):
+    with torch.random.fork_rng(devices=rng_devices), _scratch(model) as clone:
         torch.manual_seed(seed)
         for name, modules in _steps(clone, layers):
             for m in modules:

@@ -196,3 +196,18 @@ def test_a_pickle_not_written_by_torch_save_is_not_called_code(tmp_path):
         load_checkpoint(_net(), tmp_path / "p.pt")
     assert "a pickle of protocol 4, not written by torch.save" in str(err.value)
     assert "needs code" not in str(err.value)
+
+
+def test_the_weights_are_found_beside_an_optimizer_state_dict(tmp_path):
+    """``{"state_dict": optimizer.state_dict(), "model": weights}``: the first usual key held
+    the optimizer's state (nested dicts, no tensor at its top) and the file was refused."""
+    from auditor.models.checkpoints import read_state_dict
+
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(torch.rand(4, 3)).sum().backward()
+    opt.step()
+    torch.save({"state_dict": opt.state_dict(), "model": net.state_dict()}, tmp_path / "c.pt")
+    got = read_state_dict(tmp_path / "c.pt")
+    assert set(got) == {"weight", "bias"}
+    torch.testing.assert_close(got["weight"], net.weight.detach())

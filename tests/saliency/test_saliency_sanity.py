@@ -154,3 +154,28 @@ def test_the_check_reads_the_lowest_step_not_the_fully_randomised_copy(monkeypat
     res = model_randomization_check(TinyGapNet(), images(2, 16), target_layer="features",
                                     layers="cascade")
     assert not res.passed and res.lowest == 3  # similar at every step: failed
+
+
+class _KeyErrorGetattr(TinyGapNet):
+    """A config-backed model: unknown attributes raise KeyError (deepcopy asks for
+    ``__deepcopy__``, and ``hasattr`` only survives AttributeError)."""
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+
+def test_a_model_that_cannot_be_copied_is_randomised_in_place_and_restored():
+    torch.manual_seed(0)
+    model = _KeyErrorGetattr(num_classes=2).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    res = model_randomization_check(model, images(3, 16), target_layer="features")
+    assert len(res.per_layer) == 4 and np.isfinite([r for _, r, _ in res.per_layer]).all()
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    plain = TinyGapNet(num_classes=2).eval()
+    plain.load_state_dict(before)
+    again = model_randomization_check(plain, images(3, 16), target_layer="features")
+    assert again.per_layer == res.per_layer  # the same cascade as on a copy
