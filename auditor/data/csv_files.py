@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -150,12 +151,7 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     Bidirectional control characters (and ``‹``) are shown as ``‹U+202E›``. Column names get
     the same treatment. :func:`undo_spreadsheet_safe` is the exact inverse.
     """
-    out = table.copy()
-    for col in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(_safe_cell)
-    out.columns = [_safe_cell(str(c)) for c in out.columns]
-    return out
+    return _map_text(table, _safe_cell)
 
 
 def undo_spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
@@ -166,9 +162,14 @@ def undo_spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     auditor shows that way becomes the character again. Other cells, and the column names
     otherwise, are unchanged.
     """
+    return _map_text(table, _unsafe_cell)
+
+
+def _map_text(table: pd.DataFrame, cell: Callable[[object], object]) -> pd.DataFrame:
+    """``table`` with ``cell`` applied to its text cells and column names."""
     out = table.copy()
     for col in out.columns:
         if not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = out[col].map(_unsafe_cell)
-    out.columns = [_unsafe_cell(str(c)) for c in out.columns]
+            out[col] = out[col].map(cell)
+    out.columns = [cell(str(c)) for c in out.columns]
     return out
