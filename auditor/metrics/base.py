@@ -10,11 +10,11 @@ __all__ = ["KINDS", "SEVERITIES", "Finding", "describe_group", "fmt_p", "method_
 
 Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
-#: Most telling first; ``coarse_map``, ``ignored_region``, ``hotspot``, ``concept``,
-#: ``disparity`` and ``slice`` are extra kinds.
-KINDS: tuple[str, ...] = ("unreliable_saliency", "coarse_map", "spurious_cue", "ignored_region",
-                          "group_gap", "misclassification_cluster", "hotspot", "concept",
-                          "slice", "disparity")
+#: Most telling first; ``chance_level``, ``coarse_map``, ``ignored_region``, ``hotspot``,
+#: ``concept``, ``disparity`` and ``slice`` are extra kinds.
+KINDS: tuple[str, ...] = ("chance_level", "unreliable_saliency", "coarse_map", "spurious_cue",
+                          "ignored_region", "group_gap", "misclassification_cluster", "hotspot",
+                          "concept", "slice", "disparity")
 
 _METHOD_LABELS = {
     "cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",

@@ -51,6 +51,7 @@ from auditor.metrics.base import (
     method_label,
     pct,
 )
+from auditor.metrics.chance import chance_findings
 from auditor.metrics.cluster_findings import cells_in_full, cluster_findings
 from auditor.metrics.clusters import Cluster
 from auditor.metrics.empty_maps import empty_map_findings, mostly_empty
@@ -345,7 +346,9 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
                                         min_group_size=config.min_group_size)
     expected, spurious = resolve_regions(regions, config.expected_regions,
                                          config.spurious_regions)
-    out: list[Finding] = []
+    out: list[Finding] = chance_findings(df, gap_threshold=config.gap_threshold,
+                                         level=config.ci_level, n_boot=config.n_bootstrap,
+                                         seed=seed)
     out += sanity_findings(sanity)
     out += empty_map_findings(df, methods, regions, level=config.ci_level)
     if methods:

@@ -188,6 +188,14 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     metrics = block.get("metrics") or {}
     worst = metrics.get("worst_group_accuracy")
     parts: list[str] = []
+    chance = next((f for f in findings if f.get("kind") == "chance_level"
+                   and f.get("severity") == "high"), None)
+    if chance is not None:
+        ev = chance.get("evidence") or {}
+        ci = ev.get("ci") or [None, None]
+        parts.append(f"does no better than chance (balanced accuracy "
+                     f"{_rate(ev.get('balanced_accuracy'), ci, ev.get('n'))} against "
+                     f"{pct(ev.get('chance'))})")
     if shortcuts:
         parts.append(f"takes a shortcut through the {' and the '.join(shortcuts)}")
     if ignored:
@@ -197,7 +205,7 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
         what = "an unannotated area" if len(areas) == 1 else "unannotated areas"
         parts.append(f"depends on {what} at the {' and the '.join(areas)}")
     rest = [str(f.get("kind")) for f in findings if f.get("severity") == "high"
-            and f.get("kind") not in ("ignored_region", "hotspot")
+            and f.get("kind") not in ("ignored_region", "hotspot", "chance_level")
             and not (f.get("kind") == "spurious_cue"
                      and str((f.get("evidence") or {}).get("region")) in shortcuts)]
     if rest:

@@ -64,7 +64,7 @@ def test_summary_schema(tiny_run):
         for f in m["findings"]:
             assert f["kind"] in {"spurious_cue", "group_gap", "misclassification_cluster",
                                  "unreliable_saliency", "disparity", "slice", "ignored_region",
-                                 "hotspot", "concept"}
+                                 "hotspot", "concept", "chance_level"}
             assert f["severity"] in {"high", "medium", "low"} and f["title"]
         assert m["sanity"]["test"] == "model_parameter_randomization"
         assert m["sanity"]["layers"] == "auto" and len(m["sanity"]["per_layer"]) == 9  # cascade
