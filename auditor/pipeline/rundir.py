@@ -57,6 +57,40 @@ TOOL_ENTRIES = frozenset({
 })
 
 
+#: What auditor writes inside its folders, as glob patterns relative to the run folder:
+#: ``--overwrite`` and ``--fresh`` delete such a folder only when it holds nothing else.
+TOOL_FILES = {
+    "models": ("models/*.pt", "models/*.json"),
+    "maps": ("maps/*.npz",),
+    "cues": ("cues/*.npz",),
+    "shards": ("shards/*/batch_*.npz", "shards/*/key.json"),
+    "data": ("data/manifest.csv", "data/regions.json", "data/params.json", "data/images/*.png",
+             "data/images/*/*.png"),
+    "compare": ("compare/compare.html", "compare/compare.pdf", "compare/compare.json"),
+}
+
+
+def foreign_files(root: Path) -> list[str]:
+    """Files (and links) inside auditor's folders of ``root`` that auditor does not write:
+    a user's notes put in ``models/``, a dataset kept in ``data/`` (temporary ``.*.tmp``
+    files of an interrupted atomic write are auditor's)."""
+    out: list[str] = []
+    for name, patterns in TOOL_FILES.items():
+        folder = root / name
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        for item in sorted(folder.rglob("*")):
+            rel = item.relative_to(root)
+            if item.is_dir() and not item.is_symlink():
+                continue
+            ours = not item.is_symlink() and (
+                any(rel.match(pattern) for pattern in patterns)
+                or (item.name.startswith(".") and item.name.endswith(".tmp")))
+            if not ours:
+                out.append(rel.as_posix())
+    return out
+
+
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
     """A JSON object file of a run directory (``summary.json``, ``run.json`` ...).
 
@@ -229,6 +263,12 @@ class RunDir:
             if real == real_root or real_root in real.parents:
                 raise RunDirError(f"{self.root}: not emptied: it contains {item}, an input of "
                                   "this run; choose another output_dir")
+        inside = foreign_files(self.root)  # a user's file in models/, data/ ...
+        if inside:
+            raise RunDirError(
+                f"{self.root}: not emptied: it holds {inside[0]!r}"
+                f"{f' and {len(inside) - 1} more' if len(inside) > 1 else ''}, which auditor "
+                "did not write; move it away or choose another output_dir")
 
     def _wipe(self) -> None:
         for child in self.root.iterdir():

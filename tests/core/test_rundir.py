@@ -26,9 +26,31 @@ def test_same_key_resumes_and_keeps_files(tmp_path):
 
 
 def test_fresh_wipes_same_key(tmp_path):
-    RunDir(tmp_path / "r", key="k1").write_text("shards/a.txt", "x")
+    RunDir(tmp_path / "r", key="k1").write_text("shards/m/batch_00000.npz", "x")
     rd = RunDir(tmp_path / "r", key="k1", fresh=True)
     assert not rd.resumed and not (tmp_path / "r/shards").exists()
+
+
+@pytest.mark.parametrize("flag", ["fresh", "overwrite"])
+def test_a_users_file_inside_auditors_folders_is_never_deleted(tmp_path, flag):
+    """``--overwrite`` and ``--fresh`` deleted models/notes.txt and data/mine.csv with the
+    folders auditor writes (only the top level was checked)."""
+    first = RunDir(tmp_path / "r", key="k1")
+    first.write_text("models/m.json", "{}")
+    first.write_bytes("models/m.pt", b"x")
+    first.mark_complete()
+    first.close()
+    (tmp_path / "r/models/notes.txt").write_text("my precious")
+    (tmp_path / "r/data").mkdir()
+    (tmp_path / "r/data/mine.csv").write_text("keep")
+    with pytest.raises(RunDirError, match=r"not emptied: it holds 'models/notes.txt' and 1 more"):
+        RunDir(tmp_path / "r", key="k2" if flag == "overwrite" else "k1", **{flag: True})
+    assert (tmp_path / "r/models/notes.txt").read_text() == "my precious"
+    assert (tmp_path / "r/data/mine.csv").exists() and (tmp_path / "r/models/m.pt").exists()
+    (tmp_path / "r/models/notes.txt").unlink()
+    (tmp_path / "r/data/mine.csv").unlink()
+    RunDir(tmp_path / "r", key="k2" if flag == "overwrite" else "k1", **{flag: True}).close()
+    assert not (tmp_path / "r/models").exists()
 
 
 def test_other_key_refused_unless_overwrite(tmp_path):
