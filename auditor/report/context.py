@@ -31,6 +31,7 @@ from auditor.report.gallery import (
     ThumbnailBudget,
 )
 from auditor.report.glossary import DEFINITIONS, MEANING, NO_REGIONS
+from auditor.report.long_names import shorten_long_names
 from auditor.report.model_rows import model_rows
 from auditor.report.palette import SEVERITY, SEVERITY_ORDER, model_colors, region_colors
 
@@ -296,6 +297,8 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         thumbnails in all, so the HTML stays under
         :data:`~auditor.report.gallery.HTML_BUDGET_BYTES`.
     """
+    samples = samples if samples is not None else pd.DataFrame()
+    summary, samples = shorten_long_names(summary, samples)
     d = summary.get("dataset") or {}
     models: dict[str, Any] = {str(k): (v if isinstance(v, Mapping) else {})
                               for k, v in (summary.get("models") or {}).items()}
