@@ -25,7 +25,7 @@ from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.verdict import comparison_headline
 from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
-from auditor.pipeline.rundir import require_finished, to_json
+from auditor.pipeline.rundir import require_finished, summary_problem, to_json
 from auditor.report.compare_page import render_compare_html
 from auditor.report.pdf import render_pdf
 
@@ -229,6 +229,9 @@ def _read_run(run: Path) -> tuple[dict, pd.DataFrame, dict]:
         raise CompareError(f"cannot read {summary_path}: {err}") from err
     if not isinstance(summary, dict):
         raise CompareError(f"{summary_path} is not a JSON object")
+    problem = summary_problem(summary)
+    if problem:
+        raise CompareError(f"{summary_path}: damaged ({problem}); run the audit again")
     try:
         import pyarrow.parquet as pq
 

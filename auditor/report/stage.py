@@ -13,7 +13,12 @@ import pandas as pd
 from auditor.config import ReportConfig
 from auditor.data.dataset import DataBundle
 from auditor.pipeline.progress import ProgressSink
-from auditor.pipeline.rundir import RunDir, read_json_object, require_finished
+from auditor.pipeline.rundir import (
+    RunDir,
+    read_json_object,
+    require_finished,
+    summary_problem,
+)
 from auditor.report.context import build_context
 from auditor.report.html import render_html
 from auditor.report.pdf import render_pdf
@@ -121,10 +126,10 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
         raise RunDirError(f"{run_dir}: not a finished auditor run (no {missing[0]})")
     require_finished(run_dir)
     summary = read_json_object(run_dir / "summary.json", "summary")
-    if summary.get("schema") != "auditor.summary/1" or not isinstance(
-            summary.get("models"), dict) or not isinstance(summary.get("dataset"), dict):
-        raise RunDirError(f"{run_dir / 'summary.json'}: damaged (no auditor.summary/1 schema "
-                          "with 'models' and 'dataset'); run the audit again")
+    problem = summary_problem(summary)
+    if problem:
+        raise RunDirError(f"{run_dir / 'summary.json'}: damaged ({problem}); run the audit "
+                          "again")
     try:
         samples = pd.read_parquet(run_dir / "samples.parquet")
     except Exception as err:  # noqa: BLE001 - pyarrow raises many unrelated types

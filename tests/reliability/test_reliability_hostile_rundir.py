@@ -352,6 +352,32 @@ def test_report_on_an_edited_summary_never_shows_a_traceback(finished_run, path,
         summary.write_bytes(good)
 
 
+@pytest.mark.parametrize("path, value", [
+    (("dataset",), []), (("dataset",), "x"), (("dataset", "classes"), 5),
+    (("dataset", "attributes"), "hair"), (("models",), ["m"]), (("models", "m"), [1, 2]),
+    (("methods",), 7), (("training",), [1]),
+])
+def test_compare_of_an_edited_summary_is_one_line_naming_it(finished_run, tmp_path, path,
+                                                             value):
+    """compare read these fields without checking them: AttributeError and TypeError
+    tracebacks, a string of attributes read letter by letter (every group comparison dropped
+    without a word), a damaged summary blamed on samples.parquet."""
+    import shutil
+
+    edited = tmp_path / "edited"
+    shutil.copytree(finished_run, edited)
+    data = json.loads((edited / "summary.json").read_text())
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (edited / "summary.json").write_text(json.dumps(data))
+    for a, b in ((finished_run, edited), (edited, finished_run)):
+        result = invoke("compare", a, b, "--out", tmp_path / "cmp")
+        assert_one_line_error(result, "summary.json: damaged")
+        assert "samples.parquet" not in result.output
+
+
 def test_report_never_reads_images_outside_the_data_root(finished_run, monkeypatch):
     """Ids in samples.parquet name the thumbnails' files; an edited id cannot leave the root."""
     import pandas as pd
