@@ -149,6 +149,11 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
             raise DataError(f"sample {sample_id}: outside the data root {root}; not shown")
         return preview(path, data_cfg.image_size, data_cfg.resize, sample_id=sample_id)
 
+    lost = [run_dir / "maps" / f"{name}.npz" for name in summary["models"]
+            if not (run_dir / "maps" / f"{name}.npz").is_file()]
+    if lost and summary.get("methods"):  # every heatmap of the report would vanish silently
+        raise RunDirError(f"{lost[0]}: missing (the report's heatmaps are drawn from it); "
+                          "restore it, or run the audit again with --fresh")
     gallery = RunGallery(image, run_dir / "maps")
     key = str(read_json_object(run_dir / "run.json", "run marker").get("key", ""))
     report_cfg = cfg.report.model_copy(update={"formats": list(formats)})

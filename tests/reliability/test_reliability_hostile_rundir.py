@@ -378,6 +378,17 @@ def test_compare_of_an_edited_summary_is_one_line_naming_it(finished_run, tmp_pa
         assert "samples.parquet" not in result.output
 
 
+def test_report_of_a_run_whose_maps_were_deleted_names_the_file(finished_run, tmp_path):
+    """With maps/ deleted, the report was rendered without a single heatmap, without a word."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    shutil.rmtree(run / "maps")
+    result = invoke("report", run, "--no-pdf")
+    assert_one_line_error(result, "maps/m.npz: missing", "--fresh")
+
+
 def test_report_never_reads_images_outside_the_data_root(finished_run, monkeypatch):
     """Ids in samples.parquet name the thumbnails' files; an edited id cannot leave the root."""
     import pandas as pd
