@@ -6,8 +6,8 @@ from __future__ import annotations
 __all__ = ["DEFINITIONS", "MEANING", "NO_REGIONS"]
 
 MEANING = {
-    "chance_level": "The model classifies these images no better than guessing; the other "
-                    "findings describe a model that has not learned the task.",
+    "chance_level": "The model classifies these images no better than guessing: a cue it "
+                    "relies on is broken in them, or it has not learned the task.",
     "spurious_cue": "The model leans on a region that should not decide the class.",
     "group_gap": "Some subgroup gets clearly worse accuracy than the rest.",
     "misclassification_cluster": "Errors grouped by what their images look like, and the "
