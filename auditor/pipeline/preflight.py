@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from auditor.common.names import BACKGROUND
 from auditor.config import AuditConfig, NormalizeStats
 from auditor.data.dataset import DataBundle
@@ -149,3 +151,18 @@ def fit_to_data(cfg: AuditConfig, bundle: DataBundle) -> tuple[AuditConfig, list
                 "annotate them or choose another data.audit_split")
     return cfg, notes
 
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` -> the first CUDA device when there is one, else CPU.
+
+    Raises:
+        ConfigError: ``cuda`` asked for on a machine without it.
+    """
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {spec!r} asked for, but no CUDA device is available here "
+                          "(use device: auto or cpu)")
+    if spec.startswith("cuda:") and int(spec[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"device: {spec!r} does not exist ({torch.cuda.device_count()} GPUs)")
+    return torch.device(spec)

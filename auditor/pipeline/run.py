@@ -27,7 +27,6 @@ from auditor.data.dataset import load_data, resolve_synthetic
 from auditor.data.inputs import input_paths
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
-from auditor.errors import ConfigError
 from auditor.metrics.cues import hotspot_columns
 from auditor.metrics.reliance import context_classes
 from auditor.metrics.spurious import resolve_regions
@@ -54,6 +53,7 @@ from auditor.pipeline.preflight import (
     apply_weights_preprocessing,
     check_registries,
     fit_to_data,
+    resolve_device,
 )
 from auditor.pipeline.progress import ProgressSink, scoped
 from auditor.pipeline.reliance_pass import SwapPlan, build_swap_plan
@@ -76,22 +76,6 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
     resumed: bool = False
     notes: list[str] = field(default_factory=list)  # what the user should know (restarts ...)
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> the first CUDA device when there is one, else CPU.
-
-    Raises:
-        ConfigError: ``cuda`` asked for on a machine without it.
-    """
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device: {spec!r} asked for, but no CUDA device is available here "
-                          "(use device: auto or cpu)")
-    if spec.startswith("cuda:") and int(spec[5:]) >= torch.cuda.device_count():
-        raise ConfigError(f"device: {spec!r} does not exist ({torch.cuda.device_count()} GPUs)")
-    return torch.device(spec)
 
 
 def _check_shards(rundir: RunDir, name: str, key: str) -> str | None:

@@ -13,7 +13,12 @@ from auditor.data.describe import describe, skipped_kinds
 from auditor.data.rebalance import source_manifest
 from auditor.data.train_rows import describe_weights
 from auditor.pipeline.model_check import check_models
-from auditor.pipeline.preflight import apply_weights_preprocessing, check_registries, fit_to_data
+from auditor.pipeline.preflight import (
+    apply_weights_preprocessing,
+    check_registries,
+    fit_to_data,
+    resolve_device,
+)
 
 __all__ = ["ValidateReport", "validate_config"]
 
@@ -36,6 +41,7 @@ def validate_config(path: str | Path, *, min_group_size: int | None = None) -> V
     """
     cfg = load_config(path)
     check_registries(cfg)
+    resolve_device(cfg.device)  # what audit run refuses, validate refuses (device: cuda here)
     report = ValidateReport(cfg)
     report.lines.extend(apply_weights_preprocessing(cfg))
     if cfg.data.synthetic is not None:

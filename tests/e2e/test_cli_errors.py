@@ -242,3 +242,17 @@ def test_cam_on_a_model_it_does_not_fit_names_the_model_and_the_key(tmp_path):
                         saliency={"methods": ["gradcam", "cam"], "batch_size": 16})
     assert_one_line_error(invoke("validate", str(path)), "models[vit]: saliency.methods: 'cam'")
 
+
+
+def test_validate_refuses_a_device_run_refuses(tmp_path, monkeypatch):
+    """``device: cuda`` on a machine without CUDA passed validate; run refused it."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = write_config(tmp_path, device="cuda")
+    for command in ("validate", "run"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        lines = [x for x in result.output.splitlines() if x.startswith("error:")]
+        assert result.exit_code == 1 and len(lines) == 1, result.output
+        assert "device: 'cuda' asked for, but no CUDA device is available here" in lines[0]
+    assert yaml.safe_load(path.read_text())["device"] == "cuda"
