@@ -84,7 +84,8 @@ def foreign_files(root: Path) -> list[str]:
             if item.is_dir() and not item.is_symlink():
                 continue
             ours = not item.is_symlink() and (
-                any(rel.match(pattern) for pattern in patterns)
+                any(len(rel.parts) == len(Path(pattern).parts) and rel.match(pattern)
+                    for pattern in patterns)  # match() aligns from the right only
                 or (item.name.startswith(".") and item.name.endswith(".tmp")))
             if not ours:
                 out.append(rel.as_posix())

@@ -88,3 +88,15 @@ def test_atomic_writes_leave_no_temp_files(tmp_path):
 def test_to_json_is_strict():
     text = to_json({"inf": float("inf"), "arr": np.arange(2)})
     assert json.loads(text) == {"inf": None, "arr": [0, 1]}
+
+
+def test_a_nested_copy_of_auditors_layout_is_not_taken_for_auditors(tmp_path):
+    """``Path.match`` aligns a pattern from the right: data/mine/data/images/a.png matched
+    ``data/images/*.png``."""
+    from auditor.pipeline.rundir import foreign_files
+
+    (tmp_path / "data/mine/data/images").mkdir(parents=True)
+    (tmp_path / "data/mine/data/images/a.png").write_bytes(b"x")
+    (tmp_path / "data/images/train").mkdir(parents=True)
+    (tmp_path / "data/images/train/b.png").write_bytes(b"x")
+    assert foreign_files(tmp_path) == ["data/mine/data/images/a.png"]
