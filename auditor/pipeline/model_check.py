@@ -160,12 +160,15 @@ def _output_problem(out: object, n: int, classes: list[str]) -> str | None:
     return None
 
 
-def _probabilities_problem(model: nn.Module, batch: Tensor, where: str) -> str | None:
+def _probabilities_problem(model: nn.Module, batch: Tensor, out: Tensor,
+                           where: str) -> str | None:
     """A softmax model audited as logits, or ``output: probabilities`` on a model that does
-    not return them."""
+    not return them; ``out``: the model's output on ``batch`` (its own when not adapted)."""
     spec = output_spec(model)
-    with eval_mode(model), torch.no_grad():
-        raw = raw_forward(model, batch)
+    raw: object = out
+    if spec is not None:
+        with eval_mode(model), torch.no_grad():
+            raw = raw_forward(model, batch)
     if not isinstance(raw, Tensor) or raw.dim() != 2 or raw.shape[1] < 2:
         return None
     within = bool(((raw >= -1e-6) & (raw <= 1 + 1e-6)).all())
@@ -197,11 +200,12 @@ def check_output(model: torch.nn.Module, where: str, images: Tensor,
         if problem:
             raise ModelError(f"{where}: {problem}")
         first = out if first is None else first
-    problem = _probabilities_problem(model, images, where)
+    assert isinstance(first, Tensor)
+    problem = _probabilities_problem(model, images, first, where)
     if problem:
         raise ModelError(problem)
     again = _forward(model, images, where)
-    assert isinstance(first, Tensor) and isinstance(again, Tensor)
+    assert isinstance(again, Tensor)
     diff = float((again - first).abs().max())
     if diff > 1e-4 * max(1.0, float(first.abs().max())):
         raise ModelError(f"{where}: the model gives other scores for the same images in eval "
