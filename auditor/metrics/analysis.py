@@ -23,6 +23,7 @@ from auditor.metrics.clusters import ClusterResult, cluster_misclassified
 from auditor.metrics.columns import flip_column
 from auditor.metrics.findings import compute_findings
 from auditor.metrics.groups import GroupPerformance, group_performance
+from auditor.metrics.headline import headline_intervals
 from auditor.metrics.reliance import lead_summary, reliance_summary, swap_summary
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.slices import Slice, find_slices
@@ -44,6 +45,7 @@ class ModelAnalysis:
         slices: tested slices.
         findings: sorted findings.
         sanity: the sanity-check result passed in (or None).
+        metrics_ci: :func:`headline_intervals` (``metrics_ci`` of summary.json).
     """
 
     performance: GroupPerformance
@@ -55,6 +57,7 @@ class ModelAnalysis:
     sanity: Mapping[str, Any] | None = None
     swaps: dict[str, Any] | None = None
     leads: dict[str, Any] | None = None
+    metrics_ci: dict[str, Any] | None = None
 
     @property
     def cluster_labels(self) -> np.ndarray:
@@ -133,9 +136,12 @@ def measure_model(df: pd.DataFrame, embeddings: np.ndarray | None, *, methods: S
     else:
         clusters = ClusterResult(labels=np.full(len(df), -1, dtype=int))
     slices = find_slices(df, attributes, min_support=config.min_group_size, level=level)
+    metrics_ci = headline_intervals(df, attributes, n_boot=n_boot, level=level, seed=seed,
+                                    min_group_size=config.min_group_size)
     findings = compute_findings(df, methods=methods, regions=regions, attributes=attributes,
                                 config=config, performance=perf, clusters=clusters.clusters,
-                                slices=slices, sanity=sanity, seed=seed)
+                                slices=slices, sanity=sanity,
+                                balanced_interval=metrics_ci["balanced_accuracy"], seed=seed)
     return ModelAnalysis(performance=perf, attention=attention, reliance=reliance,
                          clusters=clusters, slices=slices, findings=findings, sanity=sanity,
-                         swaps=swaps, leads=leads)
+                         swaps=swaps, leads=leads, metrics_ci=metrics_ci)

@@ -7,46 +7,24 @@ learned something ("it ignores the object"). This finding says first that it has
 
 Balanced accuracy (the mean of the per-class recalls) is compared with chance, ``1 / C`` for
 ``C`` classes, which is what any constant or random guess scores whatever the class balance.
-Its interval is a stratified percentile bootstrap: each class's correct count is redrawn
-binomially from its own recall (resampling the class's rows), ``n_boot`` times.
+Its interval is the one summary.json reports (``metrics_ci.balanced_accuracy``,
+:func:`auditor.metrics.headline.headline_intervals`): one interval per number.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
 import pandas as pd
 
 from auditor.metrics.base import Finding, pct
 
-__all__ = ["balanced_accuracy_ci", "chance_findings"]
+__all__ = ["chance_findings"]
 
 
-def balanced_accuracy_ci(labels: np.ndarray, correct: np.ndarray, *, n_boot: int = 1000,
-                         level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Balanced accuracy and its stratified bootstrap interval.
-
-    Args:
-        labels: ``[N]`` class of each sample.
-        correct: ``[N]`` bool, the prediction was right.
-        n_boot, level, seed: the bootstrap.
-
-    Returns:
-        ``(balanced accuracy, lo, hi)``.
-    """
-    classes = sorted(set(labels.tolist()))
-    n = np.array([(labels == c).sum() for c in classes])
-    k = np.array([correct[labels == c].sum() for c in classes])
-    recall = k / n
-    rng = np.random.default_rng([seed, 23])
-    draws = rng.binomial(n[None, :], recall[None, :], size=(n_boot, len(classes))) / n
-    means = draws.mean(axis=1)
-    tail = (1 - level) / 2
-    lo, hi = np.quantile(means, [tail, 1 - tail])
-    return float(recall.mean()), float(lo), float(hi)
-
-
-def chance_findings(df: pd.DataFrame, *, gap_threshold: float = 0.10, level: float = 0.95,
-                    n_boot: int = 1000, seed: int = 0) -> list[Finding]:
+def chance_findings(df: pd.DataFrame, *, balanced: float,
+                    interval: Sequence[float | None], gap_threshold: float = 0.10,
+                    level: float = 0.95) -> list[Finding]:
     """A ``chance_level`` finding when the model's balanced accuracy cannot be told from chance.
 
     High when the interval's upper end stays under chance plus ``gap_threshold`` (the model is
@@ -54,17 +32,18 @@ def chance_findings(df: pd.DataFrame, *, gap_threshold: float = 0.10, level: flo
     weak a model, to tell it from guessing).
 
     Args:
-        df: per-sample table of ONE model with ``label``, ``pred`` (class names) and
-            ``correct`` [N].
+        df: per-sample table of ONE model with ``label`` and ``pred`` (class names) [N].
+        balanced: its balanced accuracy.
+        interval: ``[lo, hi]`` of ``balanced`` at ``level`` (``[None, None]``: no finding).
         gap_threshold: the smallest accuracy difference worth a finding.
-        level, n_boot, seed: the interval.
+        level: the interval's level.
     """
     labels = df["label"].astype(str).to_numpy()
     classes = sorted(set(labels.tolist()))
-    if len(df) < 2 or len(classes) < 2:
+    lo, hi = interval
+    if len(df) < 2 or len(classes) < 2 or lo is None or hi is None:
         return []
-    correct = df["correct"].astype(bool).to_numpy()
-    bal, lo, hi = balanced_accuracy_ci(labels, correct, n_boot=n_boot, level=level, seed=seed)
+    bal = balanced
     chance = 1 / len(classes)
     if hi < chance + gap_threshold:
         severity = "high"

@@ -62,6 +62,7 @@ from auditor.metrics.groups import (
     reference_group,
     worst_and_best,
 )
+from auditor.metrics.headline import headline_intervals
 from auditor.metrics.ignored import ignored_region_findings
 from auditor.metrics.sanity import sanity_findings
 from auditor.metrics.settings import AnalysisSettings
@@ -320,6 +321,7 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
                      performance: GroupPerformance | None = None,
                      clusters: Sequence[Cluster] = (), slices: Sequence[Slice] = (),
                      sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+                     balanced_interval: Sequence[float | None] | None = None,
                      seed: int = 0) -> list[Finding]:
     """All findings of one model, sorted by severity then kind.
 
@@ -335,6 +337,8 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
         clusters: ``ClusterResult.clusters`` of this model.
         slices: :func:`~auditor.metrics.slices.find_slices` result of this model.
         sanity: the sanity-check result(s) ``{method, spearman, passed}``.
+        balanced_interval: the interval of ``performance.balanced_accuracy``
+            (:func:`~auditor.metrics.headline.headline_intervals`; computed here when None).
         seed: bootstrap seed.
 
     Raises:
@@ -346,9 +350,14 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
                                         min_group_size=config.min_group_size)
     expected, spurious = resolve_regions(regions, config.expected_regions,
                                          config.spurious_regions)
-    out: list[Finding] = chance_findings(df, gap_threshold=config.gap_threshold,
-                                         level=config.ci_level, n_boot=config.n_bootstrap,
-                                         seed=seed)
+    if balanced_interval is None:
+        balanced_interval = headline_intervals(
+            df, attributes, n_boot=config.n_bootstrap, level=config.ci_level, seed=seed,
+            min_group_size=config.min_group_size)["balanced_accuracy"]
+    out: list[Finding] = chance_findings(df, balanced=performance.balanced_accuracy,
+                                         interval=balanced_interval,
+                                         gap_threshold=config.gap_threshold,
+                                         level=config.ci_level)
     out += sanity_findings(sanity)
     out += empty_map_findings(df, methods, regions, level=config.ci_level)
     if methods:

@@ -15,7 +15,6 @@ from auditor.metrics.comparison import compare_models
 from auditor.metrics.cue_findings import concept_findings, hotspot_findings
 from auditor.metrics.cues import average_maps_block, concepts_block, hotspots_block
 from auditor.metrics.findings import Finding, coarse_map_finding
-from auditor.metrics.headline import headline_intervals
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.verdict import model_verdict
 from auditor.pipeline.audit_pass import AuditTables
@@ -78,9 +77,7 @@ def summarise_model(
     df = df.assign(cluster=result.cluster_labels)
     block = result.summary_block()
     block["n"] = int(len(df))
-    block["metrics_ci"] = headline_intervals(df, attributes, n_boot=acfg.n_bootstrap,
-                                             level=acfg.ci_level, seed=seed,
-                                             min_group_size=acfg.min_group_size)
+    block["metrics_ci"] = result.metrics_ci
     if cues is not None:
         _add_cues(block, df, cues, acfg, methods, attributes, seed)
     block["verdict"] = model_verdict(block)

@@ -8,8 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from auditor.metrics.chance import balanced_accuracy_ci, chance_findings
+from auditor.metrics.chance import chance_findings
+from auditor.metrics.headline import headline_intervals
 from auditor.metrics.verdict import model_verdict
+
+
+def balanced_accuracy_ci(labels, correct, seed=0):
+    """The point and the interval summary.json reports (what the finding is given)."""
+    df = pd.DataFrame({"label": labels, "correct": correct})
+    recall = df.groupby("label")["correct"].mean()
+    lo, hi = headline_intervals(df, [], seed=seed)["balanced_accuracy"]
+    return float(recall.mean()), lo, hi
+
+
+def _chance(df: pd.DataFrame):
+    bal, lo, hi = balanced_accuracy_ci(df["label"].to_numpy(), df["correct"].to_numpy())
+    return chance_findings(df, balanced=bal, interval=[lo, hi])
 
 
 def _table(per_class: dict[str, tuple[int, int]], wrong_as: dict[str, str]) -> pd.DataFrame:
@@ -28,7 +42,7 @@ def test_balanced_accuracy_is_the_mean_recall():
 
 def test_a_model_predicting_one_class_for_everything_is_at_chance():
     df = _table({"cat": (200, 0), "cup": (200, 200)}, {"cat": "cup", "cup": "cup"})
-    (f,) = chance_findings(df)
+    (f,) = _chance(df)
     assert f.kind == "chance_level" and f.severity == "high"
     assert f.evidence["balanced_accuracy"] == 0.5 and f.evidence["ci"] == [0.5, 0.5]
     assert "balanced accuracy 50% (95% CI 50%–50%, n=400) against 50% for guessing among 2 " \
@@ -39,32 +53,32 @@ def test_a_model_predicting_one_class_for_everything_is_at_chance():
 
 def test_a_model_below_chance_asks_for_the_class_order():
     df = _table({"doctor": (150, 33), "nurse": (150, 33)}, {"doctor": "nurse", "nurse": "doctor"})
-    (f,) = chance_findings(df)
+    (f,) = _chance(df)
     assert f.severity == "high" and "models[i].classes" in f.title
     assert "predicts the other classes more often than the right one" in f.title
 
 
 def test_a_few_images_that_cannot_tell_it_from_guessing_are_medium():
     df = _table({"a": (10, 7), "b": (10, 7)}, {"a": "b", "b": "a"})
-    (f,) = chance_findings(df)
+    (f,) = _chance(df)
     assert f.severity == "medium" and f.evidence["ci"][0] <= 0.5 < f.evidence["ci"][1]
     assert "cannot be told from guessing" in f.title
 
 
 def test_a_model_that_classifies_gets_no_finding():
-    assert chance_findings(_table({"a": (100, 90), "b": (100, 85)}, {"a": "b", "b": "a"})) == []
-    assert chance_findings(_table({"a": (50, 50)}, {"a": "a"})) == []  # one class: no chance
+    assert _chance(_table({"a": (100, 90), "b": (100, 85)}, {"a": "b", "b": "a"})) == []
+    assert _chance(_table({"a": (50, 50)}, {"a": "a"})) == []  # one class: no chance
 
 
 def test_three_classes_compare_with_one_third():
     df = _table({"a": (100, 36), "b": (100, 30), "c": (100, 33)}, {"a": "b", "b": "c", "c": "a"})
-    (f,) = chance_findings(df)
+    (f,) = _chance(df)
     assert f.evidence["chance"] == pytest.approx(1 / 3) and f.severity == "high"
 
 
 def test_the_verdict_says_it_first():
     df = _table({"cat": (200, 0), "cup": (200, 200)}, {"cat": "cup", "cup": "cup"})
-    findings = [f.to_dict() for f in chance_findings(df)]
+    findings = [f.to_dict() for f in _chance(df)]
     findings.append({"kind": "ignored_region", "severity": "high", "title": "t",
                      "evidence": {"region": "object"}})
     v = model_verdict({"findings": findings, "n": 400, "metrics": {}})
