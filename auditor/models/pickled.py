@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from auditor.errors import ModelError
-from auditor.models.file_kinds import is_safetensors
+from auditor.models.file_kinds import is_safetensors, pickle_protocol
 
 __all__ = ["load_pickled_module", "pickled_classes"]
 
@@ -35,12 +35,11 @@ def _pickle_bytes(path: Path) -> bytes | None:
                 name = next((n for n in zf.namelist() if n.endswith("/data.pkl")
                              or n == "data.pkl"), None)
                 return zf.read(name) if name else None
-        if is_safetensors(path):
-            return None
-        data = path.read_bytes()
         # torch.save writes pickles of protocol 2 or more, which open with PROTO; text read
         # as opcodes ("c..." is GLOBAL) would name classes no file holds
-        return data if data.startswith(b"\x80") else None
+        if is_safetensors(path) or pickle_protocol(path) is None:
+            return None
+        return path.read_bytes()
     except (OSError, zipfile.BadZipFile):
         return None
 
