@@ -25,7 +25,8 @@ from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.verdict import comparison_headline
 from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
-from auditor.pipeline.rundir import require_finished, summary_problem, to_json
+from auditor.pipeline.rundir import require_finished, to_json
+from auditor.pipeline.summary_schema import summary_problem
 from auditor.report.compare_page import render_compare_html
 from auditor.report.pdf import render_pdf
 

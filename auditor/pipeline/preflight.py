@@ -108,6 +108,10 @@ def apply_weights_preprocessing(cfg: AuditConfig) -> list[str]:
     return lines
 
 
+# the settings fit_to_data may change: config.resolved.yaml holds them as fitted to the data
+FITTED_KEYS = ("analysis.expected_regions",)
+
+
 def fit_to_data(cfg: AuditConfig, bundle: DataBundle) -> tuple[AuditConfig, list[str]]:
     """The config as it applies to the loaded data, checked against it: what ``audit
     validate`` and ``audit run`` both do once the data is loaded, so that one accepts

@@ -13,7 +13,9 @@ import torch
 import yaml
 
 from auditor import __version__
+from auditor.common.text import clip
 from auditor.config import AuditConfig, config_to_yaml
+from auditor.pipeline.preflight import FITTED_KEYS
 
 __all__ = ["first_difference", "model_hash", "run_key", "shard_key"]
 
@@ -36,6 +38,9 @@ def first_difference(cfg: AuditConfig) -> Callable[[Path], str | None]:
     skip = ("report", "output_dir", "name")
 
     def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(d, list) and d and all(isinstance(v, dict) for v in d):
+            return {k: v for i, val in enumerate(d)  # models[1].train.epochs, not the list
+                    for k, v in flat(val, f"{prefix.rstrip('.')}[{i}].").items()}
         if not isinstance(d, dict):
             return {prefix: d}
         return {k: v for key, val in d.items() if str(key) not in skip or prefix
@@ -47,10 +52,15 @@ def first_difference(cfg: AuditConfig) -> Callable[[Path], str | None]:
         except (OSError, ValueError, yaml.YAMLError):
             return None
         new = flat(yaml.safe_load(config_to_yaml(cfg)))
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
-                return f"{key.rstrip('.')}: {old.get(key)!r} -> {new.get(key)!r}"
-        return "another auditor version"
+        differ = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        # the folder's file holds the settings fitted to the data, cfg the ones as given
+        differ = [k for k in differ if k.rstrip(".") not in FITTED_KEYS] or differ
+        if not differ:
+            return "another auditor version"
+        was, now = (clip(repr(v.get(differ[0])), 60, middle=True) for v in (old, new))
+        more = f", and {len(differ) - 1} more setting{'s' * (len(differ) > 2)}" * (
+            len(differ) > 1)
+        return f"{differ[0].rstrip('.')}: {was} -> {now}{more}"
     return explain
 
 

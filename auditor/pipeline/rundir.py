@@ -92,33 +92,6 @@ def foreign_files(root: Path) -> list[str]:
     return out
 
 
-def summary_problem(summary: dict[str, Any]) -> str | None:
-    """Why a ``summary.json`` object cannot be read by ``audit report`` and ``audit compare``
-    (a hand-edited or damaged one), or None: its schema and the types of the blocks they
-    read (``dataset`` and its name lists, ``models``, ``methods``, ``training``,
-    ``comparisons``)."""
-    if summary.get("schema") != "auditor.summary/1":
-        return "no auditor.summary/1 schema"
-    d, models = summary.get("dataset"), summary.get("models")
-    if not isinstance(d, dict) or not isinstance(models, dict):
-        return "'dataset' and 'models' must be objects"
-    for key in ("classes", "attributes", "regions"):
-        if d.get(key) is not None and not (isinstance(d[key], list)
-                                           and all(isinstance(v, str) for v in d[key])):
-            return f"dataset.{key} must be a list of names"
-    bad = next((str(k) for k, v in models.items() if not isinstance(v, dict)), None)
-    if bad is not None:
-        return f"models.{bad[:40]} must be an object"
-    if summary.get("methods") is not None and not (
-            isinstance(summary["methods"], list)
-            and all(isinstance(m, str) for m in summary["methods"])):
-        return "methods must be a list of names"
-    for key, kind in (("training", dict), ("comparisons", list)):
-        if summary.get(key) is not None and not isinstance(summary[key], kind):
-            return f"{key} must be {'an object' if kind is dict else 'a list'}"
-    return None
-
-
 def read_json_object(path: Path, what: str) -> dict[str, Any]:
     """A JSON object file of a run directory (``summary.json``, ``run.json`` ...).
 
@@ -230,8 +203,11 @@ class RunDir:
                 self.resumed = True
                 written = old.get("written") if old else None
                 self._written = {str(n) for n in written} if isinstance(written, list) else set()
-            elif overwrite or (same and fresh):
+            elif overwrite or (same and fresh) or self._made_nothing(old):
                 self._check_wipe(protect)
+                if not (overwrite or same):
+                    self.notes.append(f"{self.root}: replaced a run of another config that had "
+                                      "stopped before it produced any result")
                 self._wipe()
             else:
                 what = self._explain(self.root) if self._explain else None
@@ -244,6 +220,11 @@ class RunDir:
         elif self._lock is not None and not report_only and old is not None:
             # before anything is rewritten: a kill from here on leaves an unfinished run
             self._write_marker(started=old.get("started"), resumed=_now(), complete=False)
+
+    def _made_nothing(self, old: dict[str, Any] | None) -> bool:
+        """The folder holds an unfinished run that wrote only its marker, log and config."""
+        return old is not None and not old.get("complete") and set(self._entries()) <= {
+            RUN_MARKER, "run.log", "config.resolved.yaml"}
 
     def _write_marker(self, **fields: Any) -> None:
         self.write_json(RUN_MARKER, {"key": self.key, **fields,

@@ -19,6 +19,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image
 
+from auditor.common.text import clip
 from auditor.report.palette import BACKGROUND
 
 DPI = 90
@@ -138,7 +139,7 @@ def bar_ci(labels: Sequence[str], values: Sequence[float], lo: Sequence[float],
                    label=reference_label or "_reference")
         if reference_label:
             ax.legend(fontsize=8, loc="lower right", frameon=True)
-    ax.set_xticks(x, [_short(s) for s in labels], fontsize=8, rotation=20 if n > 4 else 0)
+    ax.set_xticks(x, [clip(s, 16) for s in labels], fontsize=8, rotation=20 if n > 4 else 0)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel, fontsize=9)
     ax.tick_params(labelsize=8)
@@ -168,9 +169,9 @@ def confusion_grid(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -
             for q in range(c):
                 ax.text(q, r, f"{int(mat[r, q])}\n{share[r, q]:.0%}", ha="center", va="center",
                         fontsize=7, color="white" if share[r, q] > 0.55 else _TEXT)
-        ax.set_xticks(range(c), [_short(s, 10) for s in classes], fontsize=7, rotation=30)
-        ax.set_yticks(range(c), [_short(s, 10) for s in classes], fontsize=7)
-        ax.set_title(_short(group, 26), fontsize=8)
+        ax.set_xticks(range(c), [clip(s, 10) for s in classes], fontsize=7, rotation=30)
+        ax.set_yticks(range(c), [clip(s, 10) for s in classes], fontsize=7)
+        ax.set_title(clip(group, 26), fontsize=8)
         if i % cols == 0:
             ax.set_ylabel("true", fontsize=7)
         ax.set_xlabel("predicted", fontsize=7)
@@ -204,8 +205,3 @@ def tsne_scatter(x: Sequence[float], y: Sequence[float], labels: Sequence[str],
               markerscale=1.6)
     ax.set_title("t-SNE of embeddings, coloured by cluster", fontsize=9, loc="left")
     return figure_to_uri(fig)
-
-
-def _short(text: str, limit: int = 16) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from auditor.common.text import clip
+
 DASH = "–"
 
 
@@ -123,7 +125,7 @@ def items(evidence: Mapping[str, Any], *, limit: int = 12) -> list[tuple[str, st
             if len(value) > 6 or any(isinstance(v, Mapping | list | tuple) for v in value):
                 continue
         text = auto(value)
-        out.append((humanize(key), text if len(text) <= 80 else text[:79] + "…"))
+        out.append((humanize(key), clip(text, 80)))
         if len(out) >= limit:
             break
     return out

@@ -13,12 +13,8 @@ import pandas as pd
 from auditor.config import ReportConfig
 from auditor.data.dataset import DataBundle
 from auditor.pipeline.progress import ProgressSink
-from auditor.pipeline.rundir import (
-    RunDir,
-    read_json_object,
-    require_finished,
-    summary_problem,
-)
+from auditor.pipeline.rundir import RunDir, read_json_object, require_finished
+from auditor.pipeline.summary_schema import summary_problem
 from auditor.report.context import build_context
 from auditor.report.html import render_html
 from auditor.report.pdf import render_pdf

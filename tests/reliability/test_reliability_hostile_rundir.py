@@ -412,3 +412,47 @@ def test_report_never_reads_images_outside_the_data_root(finished_run, monkeypat
     finally:
         samples_path.write_bytes(good)
     assert all(secret.name not in str(p) for p in opened), opened
+
+
+def test_a_refusal_names_the_one_model_setting_that_differs_and_stays_short(tmp_path):
+    """Unannotated data (expected_regions fitted to []), then one model's epochs changed: the
+    line names ``models[0].train.epochs``, not the fitted regions nor the whole model list."""
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    data = {"manifest": str(manifest), "attributes": ["hair"], "image_size": 32,
+            "normalize": "none"}
+    models = [{"name": "m", "train": {"epochs": 1, "batch_size": 16}},
+              {"name": "other-model-with-a-long-name", "train": {"epochs": 1, "batch_size": 16}}]
+    path = manifest_config(tmp_path, manifest, data=data, models=models,
+                           report={"formats": []})
+    assert invoke("run", path).exit_code == 0
+    models[1]["train"]["epochs"] = 2
+    path = manifest_config(tmp_path, manifest, data=data, models=models,
+                           report={"formats": []})
+    line = assert_one_line_error(invoke("run", path), "(models[1].train.epochs: 1 -> 2)",
+                                 "--overwrite")
+    assert "expected_regions" not in line and len(line.replace(str(tmp_path), "")) < 200, line
+
+
+def test_a_run_that_stopped_before_any_result_gives_way_to_the_corrected_config(tmp_path):
+    """Every image unreadable: the run stops at the data, leaving only its marker, log and
+    config. The corrected config runs in the same folder without --overwrite, and says so;
+    a finished run of another config is still refused."""
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for png in (tmp_path / "data").glob("*.png"):
+        (broken / png.name).write_bytes(b"not a png")
+    (broken / "manifest.csv").write_text(manifest.read_text())
+    (broken / "regions.json").write_text((manifest.parent / "regions.json").read_text())
+    path = manifest_config(tmp_path, broken / "manifest.csv")
+    assert_one_line_error(invoke("run", path), "no usable samples")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "config.resolved.yaml", "run.json", "run.log"]
+    path = manifest_config(tmp_path, manifest)
+    result = invoke("run", path)
+    assert result.exit_code == 0, result.output
+    assert "replaced a run of another config that had stopped before it produced any " \
+        "result" in result.output
+    assert (tmp_path / "run" / "summary.json").exists()
+    path = manifest_config(tmp_path, manifest, seed=1)
+    assert_one_line_error(invoke("run", path), "different config", "(seed: 0 -> 1)")
