@@ -25,7 +25,7 @@ from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.verdict import comparison_headline
 from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
-from auditor.pipeline.rundir import require_finished, to_json
+from auditor.pipeline.rundir import enclosing_run, require_finished, to_json
 from auditor.pipeline.summary_schema import summary_problem
 from auditor.report.compare_page import render_compare_html
 from auditor.report.pdf import render_pdf
@@ -190,12 +190,18 @@ def write_compare_outputs(
         ``{format: path}`` of the files written.
 
     Raises:
-        CompareError: ``out_dir`` cannot be created or written, or a format is unknown.
+        CompareError: ``out_dir`` cannot be created or written, lies inside a run folder
+            elsewhere than its ``compare`` folder, or a format is unknown.
     """
     unknown = [f for f in formats if f not in ("html", "pdf", "json")]
     if unknown:
         raise CompareError(f"unknown compare output format '{unknown[0]}' (html, pdf, json)")
     out_dir = Path(out_dir)
+    run = enclosing_run(out_dir)
+    if run is not None and out_dir.absolute() != run / "compare":
+        raise CompareError(f"--out {out_dir}: in the run folder {run}, where auditor "
+                           f"writes comparisons only to {run / 'compare'}; choose that or "
+                           "a folder outside the run")
     pages: dict[str, bytes] = {}
     if "json" in formats:
         pages["json"] = (to_json(result.to_dict()) + "\n").encode("utf-8")

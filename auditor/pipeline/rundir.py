@@ -41,8 +41,8 @@ from auditor.errors import AuditorError, RunDirError
 from auditor.metrics.stats import json_clean
 from auditor.pipeline.runlock import RunLock
 
-__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "read_json_object",
-           "require_finished", "to_json"]
+__all__ = ["RunDir", "atomic_write_bytes", "atomic_write_text", "enclosing_run",
+           "read_json_object", "require_finished", "to_json"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,16 @@ def require_finished(root: Path, error: type[AuditorError] = RunDirError) -> Non
     marker = RunDir._read_marker(Path(root) / RUN_MARKER)
     if marker is not None and marker.get("complete") is not True:
         raise error(f"{root}: the run did not finish; run the same command again to resume")
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The auditor run folder ``path`` is, or lies inside (the nearest folder up with a
+    readable ``run.json``), or None."""
+    path = Path(path).absolute()
+    for folder in (path, *path.parents):
+        if RunDir._read_marker(folder / RUN_MARKER) is not None:
+            return folder
+    return None
 
 
 def _json_default(obj: Any) -> Any:

@@ -218,3 +218,19 @@ def test_the_comparison_says_what_changed_between_the_two_models_findings(runs, 
     assert json.loads(written["json"].read_text())["headline"] == res.headline
     assert "<b>What changed:</b> rebalanced removes the face shortcut" in \
         written["html"].read_text()
+
+
+def test_out_inside_a_run_folder_is_only_its_compare_folder(tmp_path, runs):
+    """Comparison files at the top of a run (``--out RUN``) or in its ``models/`` would later
+    stop that run's --overwrite as files auditor did not write: refused before writing."""
+    run_a, run_b, _, _ = runs
+    (run_b / "run.json").write_text(json.dumps({"key": "k", "complete": True, "written": []}))
+    res = compare_runs(run_a, run_b, model_b="rebalanced", n_boot=50)
+    for bad in (run_b, run_b / "models", run_b / "compare" / "deeper"):
+        with pytest.raises(CompareError, match=r"^--out .*: in the run folder .*compare; "
+                                               r"choose that or a folder outside the run$"):
+            write_compare_outputs(res, bad, formats=("json",))
+    assert not list(run_b.glob("compare*")) and not (run_b / "models").exists()
+    assert set(write_compare_outputs(res, run_b / "compare", formats=("json",))) == {"json"}
+    assert set(write_compare_outputs(res, tmp_path / "elsewhere", formats=("json",))) == {
+        "json"}
