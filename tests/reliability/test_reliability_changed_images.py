@@ -98,6 +98,22 @@ def test_report_of_an_older_run_without_fingerprints_renders_unchecked(finished,
     assert any("records no image fingerprints" in r.getMessage() for r in caplog.records)
 
 
+def test_report_of_an_id_naming_a_symlink_loop_leaves_it_out(finished, tmp_path):
+    """An edited id naming a symlink loop inside the data root was a RuntimeError traceback
+    (pathlib's "Symlink loop"); it is now outside the root like any unresolvable path."""
+    data, run = finished
+    edited = tmp_path / "run"
+    shutil.copytree(run, edited)
+    os.symlink(data / "loop.png", data / "loop.png")
+    try:
+        df = pd.read_parquet(edited / "samples.parquet")
+        df.assign(id="loop.png").to_parquet(edited / "samples.parquet", index=False)
+        result = invoke("report", edited, "--no-pdf")
+    finally:
+        (data / "loop.png").unlink()
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
 def test_running_the_audit_again_as_advised_makes_the_report_render(tmp_path):
     manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
     path = manifest_config(tmp_path, manifest, report={"formats": []})
