@@ -1,6 +1,6 @@
-"""Images changed after a run: ``audit report`` drew the new file under the old heatmap
-without a word. The run records each audited file's fingerprint (``samples.parquet`` column
-``image_hash``)."""
+"""Images changed after a run: ``audit report`` drew the new file under the old heatmap, and
+``audit compare`` paired two runs' different images that share an id, both without a word.
+The run records each audited file's fingerprint (``samples.parquet`` column ``image_hash``)."""
 
 from __future__ import annotations
 
@@ -124,3 +124,40 @@ def test_running_the_audit_again_as_advised_makes_the_report_render(tmp_path):
     assert result.exit_code == 0, result.output
     result = invoke("report", tmp_path / "run", "--no-pdf")
     assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def two_more_runs(finished, tmp_path_factory):
+    """Runs of the same config over a copy of the data (same bytes, another folder) and over
+    the data with two test images regenerated (same ids, other bytes)."""
+    data, _ = finished
+    tmp = tmp_path_factory.mktemp("fingerprints-b")
+    runs = {}
+    for name, redrawn in (("copy", ()), ("regenerated", ("img_011.png", "img_004.png"))):
+        shutil.copytree(data, tmp / name / "data")
+        for k, image in enumerate(redrawn):
+            write_png(tmp / name / "data" / image, seed=90 + k)
+        path = manifest_config(tmp / name, tmp / name / "data" / "manifest.csv",
+                               report={"formats": []})
+        result = invoke("run", path)
+        assert result.exit_code == 0, result.output
+        runs[name] = tmp / name / "run"
+    return runs
+
+
+def test_compare_of_runs_over_the_same_images_in_other_folders_works(finished, two_more_runs,
+                                                                     tmp_path):
+    _, run = finished
+    result = invoke("compare", run, two_more_runs["copy"], "--out", tmp_path / "cmp")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cmp" / "compare.json").is_file()
+
+
+def test_compare_of_runs_whose_same_id_images_differ_is_refused(finished, two_more_runs,
+                                                                tmp_path):
+    _, run = finished
+    for a, b in ((run, two_more_runs["regenerated"]), (two_more_runs["regenerated"], run)):
+        result = invoke("compare", a, b, "--out", tmp_path / "cmp")
+        assert_one_line_error(result, "2 of the 4 sample ids name different images",
+                              "'img_004.png'", "regenerated or edited between the runs")
+    assert not (tmp_path / "cmp").exists()
