@@ -12,7 +12,7 @@ BACKGROUND = "background"
 #: Columns every row of ``samples.parquet`` (or of a manifest) has, whatever the data: an
 #: attribute of the same name would overwrite one of them, or be overwritten.
 _BUILT_IN_COLUMNS = ("model", "id", "path", "split", "label", "pred", "label_idx", "pred_idx",
-                     "confidence", "correct", "cluster", "weight")
+                     "confidence", "correct", "cluster", "weight", "image_hash")
 #: Prefixes of the per-method, per-region and per-swap columns of ``samples.parquet``.
 _COLUMN_PREFIXES = ("mass_", "point_", "rank_", "area_", "flip_", "conf_drop_", "swap_",
                     "paste_")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "IMAGE_HASH",
     "area_column",
     "conf_drop_column",
     "flip_column",
@@ -32,6 +33,10 @@ __all__ = [
 ]
 
 MASS_PREFIX = "mass_"
+
+#: Each audited image file's fingerprint, as the run read it (:mod:`auditor.data.fingerprints`):
+#: ``audit report`` and ``audit compare`` check the images they pair with results against it.
+IMAGE_HASH = "image_hash"
 
 
 def mass_column(method: str, region: str) -> str:

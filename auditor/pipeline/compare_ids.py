@@ -4,7 +4,9 @@ A sample id is the image's path relative to the data root (:mod:`auditor.data.ta
 runs over the same files have the same ids whatever their source (manifest, image folder,
 synthetic). When the sets still differ, :func:`check_same_samples` says how: most often the
 runs read the same files from different data roots, and the ids of one run are those of the
-other with a folder prefix in front (``images/cat/1.png`` against ``cat/1.png``).
+other with a folder prefix in front (``images/cat/1.png`` against ``cat/1.png``). An id names a
+file, not its content: runs that recorded their images' fingerprints are also checked to have
+audited the same bytes under each id (:func:`check_same_images`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections import defaultdict
 import pandas as pd
 
 from auditor.errors import CompareError
+from auditor.metrics.columns import IMAGE_HASH
 
-__all__ = ["check_same_samples", "id_prefixes", "strip_id_prefix"]
+__all__ = ["check_same_images", "check_same_samples", "id_prefixes", "strip_id_prefix"]
 
 
 def strip_id_prefix(rows: pd.DataFrame, prefix: str | None, side: str) -> pd.DataFrame:
@@ -67,7 +70,8 @@ def _split_common_tail(a: str, b: str) -> tuple[str, str]:
 
 
 def check_same_samples(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> None:
-    """Refuse runs whose sample ids or labels differ, saying how they differ and what to do.
+    """Refuse runs whose sample ids, images (:func:`check_same_images`) or labels differ,
+    saying how they differ and what to do.
 
     Raises:
         CompareError: one line naming the difference.
@@ -94,6 +98,7 @@ def check_same_samples(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> None:
             f"{counts}, {shared} shared, e.g. '{example}' only in run "
             f"{'A' if only_a else 'B'}: the runs audited different samples; compare needs two "
             "runs of the same audit split (same data, data.audit_split, seed and split ratios)")
+    check_same_images(rows_a, rows_b)
     merged = rows_a[["id", "label"]].merge(rows_b[["id", "label"]], on="id", suffixes=("_a", "_b"))
     bad = merged[merged["label_a"].astype(str) != merged["label_b"].astype(str)]
     if len(bad):
@@ -102,3 +107,25 @@ def check_same_samples(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> None:
             f"different labels for the same id: {len(bad)} ids, e.g. '{row['id']}' is "
             f"'{row['label_a']}' in run A and '{row['label_b']}' in run B"
         )
+
+
+def check_same_images(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> None:
+    """Refuse runs whose samples of one id are different images: the file's fingerprint
+    (``image_hash``, :mod:`auditor.data.fingerprints`) differs. Runs of an older auditor (no
+    fingerprints) and samples without one are compared as before.
+
+    Raises:
+        CompareError: one line naming how many differ, the first id and the likely cause.
+    """
+    if IMAGE_HASH not in rows_a.columns or IMAGE_HASH not in rows_b.columns:
+        return
+    both = rows_a[["id", IMAGE_HASH]].drop_duplicates("id").merge(
+        rows_b[["id", IMAGE_HASH]].drop_duplicates("id"), on="id", suffixes=("_a", "_b"))
+    a, b = both[f"{IMAGE_HASH}_a"], both[f"{IMAGE_HASH}_b"]
+    differ = sorted(both.loc[a.notna() & b.notna() & (a.astype(str) != b.astype(str)), "id"])
+    if differ:
+        raise CompareError(
+            f"{len(differ)} of the {len(both)} sample ids name different images in the two "
+            f"runs, e.g. '{differ[0]}' (the file's bytes differ): the data was regenerated or "
+            "edited between the runs, and pairing them would compare different images; audit "
+            "the same files in both runs (e.g. run the earlier audit again on the current data)")

@@ -20,7 +20,7 @@ import yaml
 
 from auditor.common.files import atomic_write_bytes
 from auditor.errors import CompareError
-from auditor.metrics.columns import area_column, mass_column, mass_methods
+from auditor.metrics.columns import IMAGE_HASH, area_column, mass_column, mass_methods
 from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.verdict import comparison_headline
@@ -244,7 +244,7 @@ def _read_run(run: Path) -> tuple[dict, pd.DataFrame, dict]:
 
         names = pq.read_schema(samples_path).names
         attrs = set((summary.get("dataset") or {}).get("attributes") or [])
-        keep = [c for c in names if c in ("model", "id", "label", "correct", "split")
+        keep = [c for c in names if c in ("model", "id", "label", "correct", "split", IMAGE_HASH)
                 or c in attrs or c.startswith(("mass_", "area_"))]
         table = pd.read_parquet(samples_path, columns=keep)  # only what a comparison reads
     except Exception as err:  # pyarrow raises several unrelated types for a bad file

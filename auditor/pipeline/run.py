@@ -24,9 +24,11 @@ from torch.utils.data import DataLoader, Dataset
 from auditor import __version__
 from auditor.config import AuditConfig, config_to_yaml
 from auditor.data.dataset import load_data, resolve_synthetic
+from auditor.data.fingerprints import split_fingerprints
 from auditor.data.inputs import input_paths
 from auditor.data.jpeg_on_device import EncodedJpegDataset, use_device_decode
 from auditor.data.torch_dataset import RememberedItems
+from auditor.metrics.columns import IMAGE_HASH
 from auditor.metrics.cues import hotspot_columns
 from auditor.metrics.reliance import context_classes
 from auditor.metrics.spurious import resolve_regions
@@ -185,6 +187,9 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             data_cfg = resolve_synthetic(data_cfg, rundir.path("data"), cfg.seed,
                                          progress=scoped(progress, "generate data"))
         bundle = load_data(data_cfg, seed=cfg.seed)
+        # the audited files' fingerprints as loaded (the moment files_stamp, the shards' resume
+        # key, describes); samples.parquet records them for audit report and audit compare
+        hashes = split_fingerprints(bundle.table, cfg.data.audit_split) if dist.is_main else {}
         cfg, fit_notes = fit_to_data(cfg, bundle)
         for note in fit_notes:
             log.info("%s", note)
@@ -257,6 +262,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
                               context={a: {v: c["class"] for v, c in ctx.items()
                                            if c["class"] is not None}
                                        for a, ctx in context.items()})
+            df.insert(2, IMAGE_HASH, df["id"].map(hashes))
             sanity = None
             if cfg.analysis.sanity_check:
                 sanity = sanity_block(model, first_batch, method=cfg.saliency.methods[0],

@@ -12,6 +12,9 @@ import pandas as pd
 
 from auditor.config import ReportConfig
 from auditor.data.dataset import DataBundle
+from auditor.data.fingerprints import changed_files
+from auditor.errors import DataError
+from auditor.metrics.columns import IMAGE_HASH
 from auditor.pipeline.progress import ProgressSink
 from auditor.pipeline.rundir import RunDir, read_json_object, require_finished
 from auditor.pipeline.summary_schema import summary_problem
@@ -105,15 +108,18 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
 
     Reads ``summary.json``, ``samples.parquet``, ``config.resolved.yaml`` and ``maps/``;
     thumbnails are read from the data root the config names (the run's own ``data/`` for
-    synthetic data), at the path each sample id names (:mod:`auditor.data.table`).
+    synthetic data), at the path each sample id names (:mod:`auditor.data.table`), after
+    checking every audited file against the fingerprint the run recorded
+    (:mod:`auditor.data.fingerprints`).
 
     Raises:
         RunDirError: the folder is not a finished run.
+        DataError: an audited image file changed since the run.
     """
     from auditor.config import load_config
     from auditor.data.dataset import resolve_synthetic
     from auditor.data.plan import preview
-    from auditor.errors import DataError, ReportError, RunDirError
+    from auditor.errors import ReportError, RunDirError
 
     run_dir = Path(run_dir)
     needed = ("summary.json", "samples.parquet", "config.resolved.yaml", "run.json")
@@ -138,10 +144,18 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
         data_cfg = resolve_synthetic(data_cfg, run_dir / "data", cfg.seed)
     root = Path(data_cfg.root or data_cfg.image_folder or ".").resolve()  # type: ignore[arg-type]
 
-    def image(sample_id: str) -> np.ndarray:
+    def inside(sample_id: str) -> Path | None:
         # ids come from samples.parquet, which may have been edited: stay inside the data root
         path = root / sample_id
-        if not data_cfg.follow_symlinks and not path.resolve().is_relative_to(root):
+        try:
+            ok = data_cfg.follow_symlinks or path.resolve().is_relative_to(root)
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+            ok = False
+        return path if ok else None
+
+    def image(sample_id: str) -> np.ndarray:
+        path = inside(sample_id)
+        if path is None:
             raise DataError(f"sample {sample_id}: outside the data root {root}; not shown")
         return preview(path, data_cfg.image_size, data_cfg.resize, sample_id=sample_id)
 
@@ -150,6 +164,7 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     if lost and summary.get("methods"):  # every heatmap of the report would vanish silently
         raise RunDirError(f"{lost[0]}: missing (the report's heatmaps are drawn from it); "
                           "restore it, or run the audit again with --fresh")
+    _refuse_changed_images(run_dir, samples, inside)
     gallery = RunGallery(image, run_dir / "maps")
     key = str(read_json_object(run_dir / "run.json", "run marker").get("key", ""))
     report_cfg = cfg.report.model_copy(update={"formats": list(formats)})
@@ -162,3 +177,33 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
             raise ReportError(f"{run_dir / 'summary.json'}: damaged or edited by hand, cannot "
                               f"render it ({type(err).__name__}: {err}); run the audit "
                               "again") from None
+
+
+def _refuse_changed_images(run_dir: Path, samples: pd.DataFrame,
+                           path_of: Callable[[str], Path | None]) -> None:
+    """Refuse to draw thumbnails when an audited image file changed since the run (its bytes
+    differ from the fingerprint in ``samples.parquet``): the report would show a new image
+    under the old image's heatmap. A missing file is left out of the galleries, with a
+    warning, as before; a run of an older auditor (no fingerprints) is drawn unchecked.
+
+    Raises:
+        DataError: one line naming the first changed file and how many changed.
+    """
+    if "id" not in samples.columns:
+        return  # a damaged table: refused when the report reads it
+    if IMAGE_HASH not in samples.columns:
+        log.warning("%s: samples.parquet records no image fingerprints (a run of an older "
+                    "auditor): thumbnails are drawn from the current files unchecked", run_dir)
+        return
+    known = samples[["id", IMAGE_HASH]].dropna().drop_duplicates("id")
+    recorded = dict(zip(known["id"].astype(str), known[IMAGE_HASH].astype(str), strict=True))
+    changed = changed_files(recorded, path_of)
+    if changed:
+        total = len(recorded)
+        which = (f"its bytes differ from those audited; 1 of the {total} audited images"
+                 if len(changed) == 1 else f"it and {len(changed) - 1} more of the {total} "
+                 "audited images: their bytes differ from those audited")
+        raise DataError(
+            f"{path_of(changed[0])}: changed since the run ({which}); the report would show "
+            "the new images under the old heatmaps: restore the audited files, or run audit "
+            "run again with this run's config to audit the current ones")

@@ -97,6 +97,42 @@ def test_refuses_different_labels_and_classes(tmp_path, runs):
                                        classes=("doctor", "nurse", "surgeon")))
 
 
+def _fingerprinted(table, redrawn=()):
+    """``table`` with an ``image_hash`` per id (another one for the ids in ``redrawn``)."""
+    return table.assign(image_hash=[f"{i}-{'redrawn' if i in redrawn else 'audited'}"
+                                    for i in table["id"]])
+
+
+def test_refuses_different_images_under_the_same_ids(tmp_path, runs):
+    """A regenerated or edited dataset keeps its ids: the images' bytes tell them apart."""
+    _, _, base, cand = runs
+    run_a = _write_run(tmp_path / "a2", _fingerprinted(base), name="a2")
+    redrawn = _write_run(tmp_path / "r", _fingerprinted(cand, {"img_0390", "img_0007"}), name="r")
+    for a, b in ((run_a, redrawn), (redrawn, run_a)):
+        with pytest.raises(CompareError) as err:
+            compare_runs(a, b)
+        msg = str(err.value)
+        assert "2 of the 400 sample ids name different images in the two runs, e.g. " \
+               "'img_0007'" in msg and "regenerated or edited between the runs" in msg
+        assert "\n" not in msg
+    same = _write_run(tmp_path / "s", _fingerprinted(cand), name="s")
+    assert compare_runs(run_a, same, n_boot=100).comparison.n == 400
+
+
+def test_images_are_checked_where_both_runs_recorded_them(tmp_path, runs):
+    """Runs of an older auditor (no image_hash column) and samples without a fingerprint are
+    compared as before."""
+    run_a, _, base, cand = runs  # run A has no fingerprints
+    hashed = _write_run(tmp_path / "h", _fingerprinted(cand, {"img_0007"}), name="h")
+    assert compare_runs(run_a, hashed, n_boot=100).comparison.n == 400
+    assert compare_runs(hashed, run_a, n_boot=100).comparison.n == 400
+    part = _fingerprinted(cand, {"img_0007"})
+    part.loc[part["id"] == "img_0007", "image_hash"] = None
+    partial = _write_run(tmp_path / "p", part, name="p")
+    assert compare_runs(_write_run(tmp_path / "a2", _fingerprinted(base), name="a2"), partial,
+                        n_boot=100).comparison.n == 400
+
+
 def test_missing_files_and_unknown_model(tmp_path, runs):
     run_a, run_b, _, _ = runs
     with pytest.raises(CompareError, match="summary.json not found"):

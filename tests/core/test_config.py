@@ -147,6 +147,7 @@ def test_old_reliance_keys_still_load():
     ("model", "a column auditor writes for every sample"),
     ("cluster", "a column auditor writes for every sample"),
     ("weight", "a column auditor writes for every sample"),
+    ("image_hash", "a column auditor writes for every sample"),
     ("mass_total", "starts with 'mass_'"),
     ("swap_donor", "starts with 'swap_'"),
 ])
