@@ -18,12 +18,8 @@ are documented, with their tests, corrections and minimum effect sizes, in docs/
 * ``coarse_map`` (extra) — the target layer's maps are coarser than 4x4 at the audit's input
   size, so region masses and the sanity check say little; ``medium``. The evidence names a finer
   layer when the model has one.
-* ``disparity`` (extra, Aequitas-style) — per attribute, the ratio of a value's accuracy, or of
-  its mean mass on a spurious region, to the reference value (the largest group) lies outside
-  ``[tau, 1/tau]``; Fisher exact (accuracy) or Mann-Whitney (mass) tests, Holm-corrected over
-  every disparity tested. Masses below 1% on both sides are not compared. A mass difference is
-  phrased from the group with more mass ("group X's predictions rest more on <region>"): on a
-  spurious region less attention is the better side.
+* ``disparity`` (extra, Aequitas-style) — a group's accuracy, or its attention on a spurious
+  region, far from the largest group's: see :mod:`auditor.metrics.disparity`.
 * ``slice`` (extra) — a significant slice (:mod:`auditor.metrics.slices`), graded on its
   excess over the rest of its parent; a class on its own is at most medium and worded as a
   harder class. At most three, skipping slices nested in or around one already reported, a
@@ -37,29 +33,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from auditor.metrics.attention import mass_column
 from auditor.metrics.base import (
     SEVERITIES,
     Finding,
     Severity,
     describe_group,
     fmt_p,
-    method_label,
     pct,
 )
 from auditor.metrics.chance import chance_findings
 from auditor.metrics.cluster_findings import cells_in_full, cluster_findings
 from auditor.metrics.clusters import Cluster
+from auditor.metrics.disparity import disparity_findings
 from auditor.metrics.empty_maps import empty_map_findings, mostly_empty
 from auditor.metrics.groups import (
     GroupPerformance,
     GroupStat,
     group_performance,
-    reference_group,
     worst_and_best,
 )
 from auditor.metrics.headline import headline_intervals
@@ -67,14 +60,12 @@ from auditor.metrics.ignored import ignored_region_findings
 from auditor.metrics.sanity import sanity_findings
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.severity import (
-    MIN_MASS_DIFFERENCE,
-    disparity_severity,
     group_gap_severity,
     slice_severity,
 )
 from auditor.metrics.slices import Slice
 from auditor.metrics.spurious import resolve_regions, spurious_cue_findings
-from auditor.metrics.stats import holm_bonferroni, json_float, newcombe_diff_ci
+from auditor.metrics.stats import json_float, newcombe_diff_ci
 
 __all__ = [
     "Finding",
@@ -87,9 +78,6 @@ __all__ = [
     "slice_findings",
     "spurious_cue_findings",
 ]
-
-_MIN_MASS = 0.01
-
 
 def _gap_finding(families: list[list[GroupStat]], scope: str, gap_threshold: float,
                  level: float) -> Finding | None:
@@ -154,92 +142,6 @@ def group_gap_findings(perf: GroupPerformance, *, gap_threshold: float, min_grou
                          f"attribute:{attr}", gap_threshold, level)
         if f is not None:
             out.append(f)
-    return out
-
-
-def _outside(ratio: float, tau: float) -> bool:
-    return np.isfinite(ratio) and (ratio < tau or ratio > 1.0 / tau)
-
-
-def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: float,
-                       min_group_size: int, method: str | None = None,
-                       spurious_regions: Sequence[str] = (), gap_threshold: float = 0.10
-                       ) -> list[Finding]:
-    """Aequitas-style disparity flags (kind ``disparity``) against the largest group.
-
-    Every ratio outside ``[tau, 1/tau]`` is a finding; its p-value is Holm-corrected over all
-    of them, and :func:`~auditor.metrics.severity.disparity_severity` sets the severity.
-
-    Args:
-        df: per-sample table of ONE model (``correct``, attribute columns, masses).
-        attributes: attribute columns.
-        tau: a ratio outside ``[tau, 1/tau]`` is flagged (``analysis.disparity_tau``).
-        min_group_size: smaller attribute values are not compared.
-        method: saliency method whose masses are compared (None: accuracy only).
-        spurious_regions: regions whose mass ratios are compared.
-        gap_threshold: smallest accuracy difference of a medium accuracy disparity.
-    """
-    cands: list[tuple[float, str, dict[str, Any]]] = []  # (difference, sentence, evidence)
-    correct = df["correct"].astype(bool).to_numpy()
-    for attr in attributes:
-        groups = reference_group(df, attr, min_group_size)
-        if groups is None:
-            continue
-        values, ref, others = groups
-        in_ref = values == ref
-        for value in others:
-            in_v = values == value
-            acc_v, acc_r = correct[in_v].mean(), correct[in_ref].mean()
-            ratio = acc_v / acc_r if acc_r > 0 else np.nan
-            if _outside(ratio, tau):
-                table = [[int(correct[in_v].sum()), int((~correct[in_v]).sum())],
-                         [int(correct[in_ref].sum()), int((~correct[in_ref]).sum())]]
-                cands.append((acc_v - acc_r,
-                              f"Accuracy for {attr}={value} is {ratio:.2f} times that of the "
-                              f"reference group {attr}={ref} ({pct(acc_v)} vs {pct(acc_r)}, "
-                              f"n={int(in_v.sum())} and {int(in_ref.sum())}",
-                              {"metric": "accuracy", "attribute": attr, "value": value,
-                               "reference": ref, "ratio": json_float(ratio), "tau": tau,
-                               "group_value": json_float(acc_v),
-                               "reference_value": json_float(acc_r), "n": int(in_v.sum()),
-                               "n_reference": int(in_ref.sum()),
-                               "p": float(sps.fisher_exact(table).pvalue)}))
-            if method is None:
-                continue
-            for region in spurious_regions:
-                mass = df[mass_column(method, region)].to_numpy(dtype=float)
-                m_v, m_r = np.nanmean(mass[in_v]), np.nanmean(mass[in_ref])
-                if max(m_v, m_r) < _MIN_MASS or m_r <= 0:
-                    continue
-                ratio = m_v / m_r
-                if not _outside(ratio, tau):
-                    continue
-                a, b = mass[in_v][np.isfinite(mass[in_v])], mass[in_ref][np.isfinite(mass[in_ref])]
-                p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
-                (hi, m_hi, n_hi), (lo, m_lo, n_lo) = sorted(
-                    [(value, m_v, int(in_v.sum())), (ref, m_r, int(in_ref.sum()))],
-                    key=lambda x: -x[1])
-                cands.append((m_v - m_r,
-                              f"Predictions for {attr}={hi} rest more on the {region} than "
-                              f"those for {attr}={lo}: {pct(m_hi)} vs {pct(m_lo)} of the "
-                              f"{method_label(method)} attention ({max(ratio, 1 / ratio):.2f} "
-                              f"times, n={n_hi} and {n_lo}",
-                              {"metric": "mass", "method": method, "region": region,
-                               "attribute": attr, "value": value, "reference": ref,
-                               "ratio": json_float(ratio), "tau": tau,
-                               "group_value": json_float(m_v), "reference_value": json_float(m_r),
-                               "n": int(in_v.sum()), "n_reference": int(in_ref.sum()), "p": p}))
-    adj = holm_bonferroni([ev["p"] for _, _, ev in cands]) if cands else []
-    out = []
-    for (diff, sentence, ev), p_adj in zip(cands, adj, strict=True):
-        min_diff = gap_threshold if ev["metric"] == "accuracy" else MIN_MASS_DIFFERENCE
-        severity = disparity_severity(diff, float(p_adj), min_diff)
-        small = "" if abs(diff) >= min_diff else (
-            f"; the difference is under the {100 * min_diff:.0f}-point minimum effect")
-        out.append(Finding("disparity", severity,
-                           f"{sentence}, corrected {fmt_p(float(p_adj))}{small}).",
-                           {**ev, "p": json_float(ev["p"]), "p_adj": json_float(float(p_adj)),
-                            "difference": json_float(diff), "min_difference": min_diff}))
     return out
 
 
@@ -385,5 +287,6 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
     out += disparity_findings(df, attributes, tau=config.disparity_tau,
                               min_group_size=config.min_group_size,
                               method=methods[0] if methods else None, spurious_regions=spurious,
-                              gap_threshold=config.gap_threshold)
+                              gap_threshold=config.gap_threshold, level=config.ci_level,
+                              n_boot=config.n_bootstrap, seed=seed)
     return sorted(out, key=Finding.sort_key)

@@ -176,6 +176,35 @@ def bootstrap_ratio_ci(
     return ratio, lo, hi
 
 
+def bootstrap_diff_ci(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, n_boot: int = 1000,
+    level: float = 0.95, seed: int = 0,
+) -> tuple[float, float, float]:
+    """Difference of the means of two independent samples, ``mean(a) - mean(b)``, with a
+    percentile-bootstrap interval (each sample resampled within itself).
+
+    Args:
+        a, b: ``[n_a]`` and ``[n_b]`` values; NaN entries are dropped.
+        n_boot, level, seed: as in :func:`bootstrap_mean_ci` (``b`` is drawn with ``seed + 1``).
+
+    Returns:
+        ``(difference, lo, hi)``; the interval is NaN when a side has fewer than 2 values,
+        everything is NaN when a side has none.
+    """
+    x = np.asarray(a, dtype=float).ravel()
+    y = np.asarray(b, dtype=float).ravel()
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if x.size == 0 or y.size == 0:
+        return math.nan, math.nan, math.nan
+    diff = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return diff, math.nan, math.nan
+    boot = (bootstrap_means(x, n_boot=n_boot, seed=seed)[:, 0]
+            - bootstrap_means(y, n_boot=n_boot, seed=seed + 1)[:, 0])
+    lo, hi = _percentiles(boot, level)
+    return diff, lo, hi
+
+
 def wilson_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a proportion ``k / n`` (no continuity correction; the interval
     of ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``).

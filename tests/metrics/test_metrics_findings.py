@@ -16,6 +16,7 @@ from auditor.metrics.findings import (
 from auditor.metrics.groups import group_performance
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.spurious import spurious_cue_findings
+from auditor.metrics.stats import newcombe_diff_ci
 
 REGIONS = ["face", "object", "background"]
 CFG = AnalysisSettings(n_bootstrap=200)
@@ -97,6 +98,34 @@ def test_disparity_against_largest_group(make_table):
     assert ev["reference"] == "dark" and ev["value"] == "blond"
     assert ev["ratio"] == pytest.approx(0.5 / 0.95)
     assert found[0].severity == "medium"
+    # 15/30 against 57/60: 45 points lower, Newcombe's interval from the two Wilson intervals
+    lo, hi = newcombe_diff_ci(15, 30, 57, 60)
+    assert ev["difference"] == pytest.approx(-0.45)
+    assert ev["difference_ci"] == pytest.approx([lo, hi]) and -0.64 < lo < hi < -0.26
+    assert (f"(50% vs 95%, 45 points lower, 95% CI {-100 * hi:.0f}–{-100 * lo:.0f}, n=30 and "
+            "60, corrected") in found[0].title
+
+
+def test_a_mass_disparity_carries_the_difference_and_its_interval(make_table):
+    """Blond-haired samples put 30% of the map on the face, dark-haired ones 10%: worded
+    from the group with more mass, with the bootstrap interval of the difference."""
+    cells = {("doctor", "dark"): {"n": 60, "wrong": 6,
+                                  "mass": {"face": 0.1, "object": 0.6, "background": 0.3}},
+             ("doctor", "blond"): {"n": 40, "wrong": 4,
+                                   "mass": {"face": 0.3, "object": 0.4, "background": 0.3}}}
+    found = [f for f in disparity_findings(make_table(cells), ["hair"], tau=0.8,
+                                           min_group_size=10, method="gradcam",
+                                           spurious_regions=["face"], n_boot=500)
+             if f.evidence["metric"] == "mass"]
+    assert len(found) == 1
+    ev, title = found[0].evidence, found[0].title
+    lo, hi = ev["difference_ci"]
+    assert ev["difference"] == pytest.approx(0.2, abs=0.02) and lo < ev["difference"] < hi
+    assert 0.1 < lo and hi < 0.3
+    assert title.startswith("Predictions for hair=blond rest more on the face than those for "
+                            "hair=dark")
+    assert (f"{100 * ev['difference']:.0f} points more, 95% CI {100 * lo:.0f}–{100 * hi:.0f}, "
+            "3.") in title
 
 
 def test_sanity_failure_is_reported():

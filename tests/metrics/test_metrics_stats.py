@@ -8,6 +8,7 @@ from scipy import stats as sps
 
 from auditor.metrics.stats import (
     benjamini_hochberg,
+    bootstrap_diff_ci,
     bootstrap_mean_ci,
     bootstrap_ratio_ci,
     fisher_enrichment,
@@ -151,3 +152,16 @@ def test_mcnemar_closed_forms_match_scipy(b, c):
     want = (sps.binomtest(min(b, c), n, 0.5).pvalue if n < MCNEMAR_EXACT_BELOW
             else sps.chi2.sf((abs(b - c) - 1) ** 2 / n, 1))
     assert mcnemar_test(first, second)[1] == pytest.approx(want, rel=1e-12)
+
+
+def test_bootstrap_diff_ci_hand_cases():
+    # constant samples: every resample has the same means, so the interval is the difference
+    assert bootstrap_diff_ci([0.3] * 5, [0.1] * 8) == pytest.approx((0.2, 0.2, 0.2))
+    d, lo, hi = bootstrap_diff_ci([0.3, np.nan], [0.1, 0.2])  # one value left on a side
+    assert d == pytest.approx(0.15) and np.isnan(lo) and np.isnan(hi)
+    assert all(np.isnan(bootstrap_diff_ci([], [1.0, 2.0])))
+    # a = {0, 1} x 50, b = {0} x 50: difference 0.5, the interval is a's mean's, about
+    # 0.5 +- 1.96 * sqrt(0.25 / 100) = 0.40-0.60
+    d, lo, hi = bootstrap_diff_ci([0.0, 1.0] * 50, [0.0] * 50, n_boot=2000)
+    assert d == pytest.approx(0.5) and 0.38 < lo < 0.42 and 0.58 < hi < 0.62
+    assert bootstrap_diff_ci([0.0, 1.0] * 50, [0.0] * 50, n_boot=2000) == (d, lo, hi)  # seeded

@@ -1,0 +1,144 @@
+"""``disparity`` findings (Aequitas-style): a group's accuracy, or its attention on a spurious
+region, far from the reference group's (the largest value of its attribute).
+
+Every ratio outside ``[tau, 1/tau]`` is a finding. Its p-value (Fisher exact for accuracy,
+Mann-Whitney for mass) is Holm-corrected over every disparity of the model, and
+:func:`~auditor.metrics.severity.disparity_severity` sets the severity from the corrected p and
+the absolute difference. The title carries the difference with its interval: Newcombe's for
+accuracies, a percentile bootstrap of the difference of mean masses. Masses below 1% on both
+sides are not compared. A mass difference is phrased from the group with more mass ("group X's
+predictions rest more on <region>"): on a spurious region less attention is the better side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from auditor.metrics.attention import mass_column
+from auditor.metrics.base import Finding, fmt_p, method_label, pct
+from auditor.metrics.groups import reference_group
+from auditor.metrics.severity import MIN_MASS_DIFFERENCE, disparity_severity
+from auditor.metrics.stats import (
+    bootstrap_diff_ci,
+    holm_bonferroni,
+    json_float,
+    newcombe_diff_ci,
+)
+
+__all__ = ["disparity_findings"]
+
+_MIN_MASS = 0.01
+
+
+def _outside(ratio: float, tau: float) -> bool:
+    return np.isfinite(ratio) and (ratio < tau or ratio > 1.0 / tau)
+
+
+def _points(diff: float, lo: float, hi: float, level: float, more: str, less: str) -> str:
+    """``18 points lower, 95% CI 12–24``: the size of ``diff`` and its interval, worded by
+    its sign (``more`` / ``less``)."""
+    word = more if diff >= 0 else less
+    if diff < 0:
+        diff, lo, hi = -diff, -hi, -lo
+    ci = (f", {100 * level:.0f}% CI {100 * lo:.0f}–{100 * hi:.0f}"
+          if np.isfinite(lo) and np.isfinite(hi) else "")
+    return f"{100 * diff:.0f} points {word}{ci}"
+
+
+def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: float,
+                       min_group_size: int, method: str | None = None,
+                       spurious_regions: Sequence[str] = (), gap_threshold: float = 0.10,
+                       level: float = 0.95, n_boot: int = 1000, seed: int = 0
+                       ) -> list[Finding]:
+    """Disparity flags (kind ``disparity``) of one model against the largest group.
+
+    Args:
+        df: per-sample table of ONE model (``correct``, attribute columns, masses).
+        attributes: attribute columns.
+        tau: a ratio outside ``[tau, 1/tau]`` is flagged (``analysis.disparity_tau``).
+        min_group_size: smaller attribute values are not compared.
+        method: saliency method whose masses are compared (None: accuracy only).
+        spurious_regions: regions whose mass ratios are compared.
+        gap_threshold: smallest accuracy difference of a medium accuracy disparity.
+        level: confidence level of the difference's interval.
+        n_boot, seed: bootstrap of the mass difference's interval.
+
+    Returns:
+        Findings whose evidence holds ``difference`` (group minus reference) and
+        ``difference_ci`` beside the ratio, the counts and the p-values.
+    """
+    cands: list[tuple[float, str, dict[str, Any]]] = []  # (difference, sentence, evidence)
+    correct = df["correct"].astype(bool).to_numpy()
+    for attr in attributes:
+        groups = reference_group(df, attr, min_group_size)
+        if groups is None:
+            continue
+        values, ref, others = groups
+        in_ref = values == ref
+        for value in others:
+            in_v = values == value
+            acc_v, acc_r = correct[in_v].mean(), correct[in_ref].mean()
+            ratio = acc_v / acc_r if acc_r > 0 else np.nan
+            if _outside(ratio, tau):
+                k_v, n_v = int(correct[in_v].sum()), int(in_v.sum())
+                k_r, n_r = int(correct[in_ref].sum()), int(in_ref.sum())
+                lo, hi = newcombe_diff_ci(k_v, n_v, k_r, n_r, level)
+                size = _points(acc_v - acc_r, lo, hi, level, "higher", "lower")
+                cands.append((acc_v - acc_r,
+                              f"Accuracy for {attr}={value} is {ratio:.2f} times that of the "
+                              f"reference group {attr}={ref} ({pct(acc_v)} vs {pct(acc_r)}, "
+                              f"{size}, n={n_v} and {n_r}",
+                              {"metric": "accuracy", "attribute": attr, "value": value,
+                               "reference": ref, "ratio": json_float(ratio), "tau": tau,
+                               "group_value": json_float(acc_v),
+                               "reference_value": json_float(acc_r), "n": n_v,
+                               "n_reference": n_r,
+                               "difference_ci": [json_float(lo), json_float(hi)],
+                               "p": float(sps.fisher_exact(
+                                   [[k_v, n_v - k_v], [k_r, n_r - k_r]]).pvalue)}))
+            if method is None:
+                continue
+            for region in spurious_regions:
+                mass = df[mass_column(method, region)].to_numpy(dtype=float)
+                m_v, m_r = np.nanmean(mass[in_v]), np.nanmean(mass[in_ref])
+                if max(m_v, m_r) < _MIN_MASS or m_r <= 0:
+                    continue
+                ratio = m_v / m_r
+                if not _outside(ratio, tau):
+                    continue
+                a, b = mass[in_v][np.isfinite(mass[in_v])], mass[in_ref][np.isfinite(mass[in_ref])]
+                p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
+                _, lo, hi = bootstrap_diff_ci(a, b, n_boot=n_boot, level=level, seed=seed)
+                (hi_v, m_hi, n_hi), (lo_v, m_lo, n_lo) = sorted(
+                    [(value, m_v, int(in_v.sum())), (ref, m_r, int(in_ref.sum()))],
+                    key=lambda x: -x[1])
+                size = _points(m_hi - m_lo, *((lo, hi) if hi_v == value else (-hi, -lo)), level,
+                               "more", "less")
+                cands.append((m_v - m_r,
+                              f"Predictions for {attr}={hi_v} rest more on the {region} than "
+                              f"those for {attr}={lo_v}: {pct(m_hi)} vs {pct(m_lo)} of the "
+                              f"{method_label(method)} attention ({size}, "
+                              f"{max(ratio, 1 / ratio):.2f} times, n={n_hi} and {n_lo}",
+                              {"metric": "mass", "method": method, "region": region,
+                               "attribute": attr, "value": value, "reference": ref,
+                               "ratio": json_float(ratio), "tau": tau,
+                               "group_value": json_float(m_v), "reference_value": json_float(m_r),
+                               "n": int(in_v.sum()), "n_reference": int(in_ref.sum()),
+                               "difference_ci": [json_float(lo), json_float(hi)], "p": p}))
+    adj = holm_bonferroni([ev["p"] for _, _, ev in cands]) if cands else []
+    out = []
+    for (diff, sentence, ev), p_adj in zip(cands, adj, strict=True):
+        min_diff = gap_threshold if ev["metric"] == "accuracy" else MIN_MASS_DIFFERENCE
+        severity = disparity_severity(diff, float(p_adj), min_diff)
+        small = "" if abs(diff) >= min_diff else (
+            f"; the difference is under the {100 * min_diff:.0f}-point minimum effect")
+        out.append(Finding("disparity", severity,
+                           f"{sentence}, corrected {fmt_p(float(p_adj))}{small}).",
+                           {**ev, "p": json_float(ev["p"]), "p_adj": json_float(float(p_adj)),
+                            "difference": json_float(diff), "min_difference": min_diff}))
+    return out
