@@ -25,6 +25,7 @@ from scipy import stats as sps
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.columns import area_column, flip_column, mass_column
 from auditor.metrics.cues import paste_summary
+from auditor.metrics.disparity import mass_comparison, points_text
 from auditor.metrics.groups import class_cells, reference_group
 from auditor.metrics.hotspots import place
 from auditor.metrics.severity import (
@@ -41,7 +42,6 @@ from auditor.metrics.stats import json_float, wilson_ci
 
 __all__ = ["concept_findings", "hotspot_findings"]
 
-_MIN_MASS = 0.01
 
 
 def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float
@@ -102,7 +102,7 @@ def decided_by(df: pd.DataFrame, name: str, level: float) -> dict[str, Any] | No
 
 
 def _group_difference(df: pd.DataFrame, name: str, method: str, attributes: Sequence[str],
-                      tau: float, min_group_size: int) -> list[dict[str, Any]]:
+                      tau: float, min_group_size: int, level: float) -> list[dict[str, Any]]:
     col = mass_column(method, name)
     if col not in df.columns:
         return []
@@ -113,16 +113,10 @@ def _group_difference(df: pd.DataFrame, name: str, method: str, attributes: Sequ
         if groups is None:
             continue
         values, ref, others = groups
-        b = mass[(values == ref) & np.isfinite(mass)]
         for v in others:
-            a = mass[(values == v) & np.isfinite(mass)]
-            m_a, m_b = float(a.mean()), float(b.mean())
-            if max(m_a, m_b) < _MIN_MASS or m_b <= 0:
-                continue
-            p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
-            tests.append({"attribute": attr, "value": v, "reference": ref, "mass": m_a,
-                          "reference_mass": m_b, "ratio": m_a / m_b, "p": p,
-                          "n": int(len(a)), "n_reference": int(len(b))})
+            c = mass_comparison(mass, values == v, values == ref, level=level)
+            if c is not None:
+                tests.append({"attribute": attr, "value": v, "reference": ref, **c})
     for t in tests:
         t["p_adj"] = min(1.0, t["p"] * len(tests))
     return [t for t in tests if (t["ratio"] < tau or t["ratio"] > 1 / tau)]
@@ -155,7 +149,8 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
         follows = paste is not None and CausalEvidence(
             None, {**paste, "flip_ci": paste["follow_ci"]}, reliance_threshold).swap_follows
         groups = [t for t in _group_difference(df, name, method, attributes, tau,
-                                               min_group_size) if significant(t["p_adj"])]
+                                               min_group_size, level)
+                  if significant(t["p_adj"])]
         severity = hotspot_severity(
             flip_rate=flip["flip_rate"] if flip else None,
             flip_lower=flip["ci"][0] if flip else None, mass_differs=bool(groups),
@@ -183,9 +178,11 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
                       f"{pct(paste['placebo_flip_rate'])}, n={paste['n_placebo']})")
         if groups:
             g = min(groups, key=lambda t: t["p_adj"])
-            title += (f"; samples with {g['attribute']}={g['value']} put {g['ratio']:.2f} times "
-                      f"the attention of {g['attribute']}={g['reference']} on it "
-                      f"(corrected {fmt_p(g['p_adj'])})")
+            size = points_text(g["difference"], *g["difference_ci"], level, "more", "less")
+            title += (f"; samples with {g['attribute']}={g['value']} put {pct(g['mass'])} of "
+                      f"the map on it against {pct(g['reference_mass'])} for "
+                      f"{g['attribute']}={g['reference']} ({size}, {g['ratio']:.2f} times, "
+                      f"n={g['n']} and {g['n_reference']}, corrected {fmt_p(g['p_adj'])})")
         if decided is not None and not expected_annotated:
             title += (f"; the predictions masking it changes were right in "
                       f"{pct(decided['accuracy'])} ({level:.0%} CI {pct(decided['ci'][0])}–"

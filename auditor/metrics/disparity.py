@@ -30,7 +30,7 @@ from auditor.metrics.stats import (
     newcombe_diff_ci,
 )
 
-__all__ = ["disparity_findings"]
+__all__ = ["disparity_findings", "mass_comparison", "points_text"]
 
 _MIN_MASS = 0.01
 
@@ -39,15 +39,46 @@ def _outside(ratio: float, tau: float) -> bool:
     return np.isfinite(ratio) and (ratio < tau or ratio > 1.0 / tau)
 
 
-def _points(diff: float, lo: float, hi: float, level: float, more: str, less: str) -> str:
+def points_text(diff: float, lo: float, hi: float, level: float, more: str, less: str) -> str:
     """``18 points lower, 95% CI 12–24``: the size of ``diff`` and its interval, worded by
     its sign (``more`` / ``less``)."""
     word = more if diff >= 0 else less
     if diff < 0:
         diff, lo, hi = -diff, -hi, -lo
-    ci = (f", {100 * level:.0f}% CI {100 * lo:.0f}–{100 * hi:.0f}"
-          if np.isfinite(lo) and np.isfinite(hi) else "")
-    return f"{100 * diff:.0f} points {word}{ci}"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{100 * diff:.0f} points {word}"
+    d = 1 if f"{100 * lo:.0f}" == f"{100 * hi:.0f}" else 0  # a narrow interval: one decimal
+    return (f"{100 * diff:.{d}f} points {word}, {100 * level:.0f}% CI "
+            f"{100 * lo:.{d}f}–{100 * hi:.{d}f}")
+
+
+def mass_comparison(mass: np.ndarray, in_group: np.ndarray, in_reference: np.ndarray, *,
+                    level: float = 0.95, n_boot: int = 1000, seed: int = 0
+                    ) -> dict[str, Any] | None:
+    """A group's mean attention mass against the reference group's.
+
+    Args:
+        mass: ``[N]`` per-sample masses (NaN: no map).
+        in_group, in_reference: ``[N]`` boolean masks of the two groups.
+        level, n_boot, seed: the bootstrap interval of the difference.
+
+    Returns:
+        ``{mass, reference_mass, ratio, n, n_reference, p, difference, difference_ci}``
+        (two-sided Mann-Whitney ``p``; ``n`` counts the finite masses), or None when both
+        means are under 1% or the reference's is 0.
+    """
+    a = mass[in_group & np.isfinite(mass)]
+    b = mass[in_reference & np.isfinite(mass)]
+    if a.size == 0 or b.size == 0:
+        return None
+    m_a, m_b = float(a.mean()), float(b.mean())
+    if max(m_a, m_b) < _MIN_MASS or m_b <= 0:
+        return None
+    p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
+    diff, lo, hi = bootstrap_diff_ci(a, b, n_boot=n_boot, level=level, seed=seed)
+    return {"mass": m_a, "reference_mass": m_b, "ratio": m_a / m_b, "n": int(a.size),
+            "n_reference": int(b.size), "p": p, "difference": diff,
+            "difference_ci": [json_float(lo), json_float(hi)]}
 
 
 def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: float,
@@ -88,7 +119,7 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                 k_v, n_v = int(correct[in_v].sum()), int(in_v.sum())
                 k_r, n_r = int(correct[in_ref].sum()), int(in_ref.sum())
                 lo, hi = newcombe_diff_ci(k_v, n_v, k_r, n_r, level)
-                size = _points(acc_v - acc_r, lo, hi, level, "higher", "lower")
+                size = points_text(acc_v - acc_r, lo, hi, level, "higher", "lower")
                 cands.append((acc_v - acc_r,
                               f"Accuracy for {attr}={value} is {ratio:.2f} times that of the "
                               f"reference group {attr}={ref} ({pct(acc_v)} vs {pct(acc_r)}, "
@@ -105,21 +136,17 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                 continue
             for region in spurious_regions:
                 mass = df[mass_column(method, region)].to_numpy(dtype=float)
-                m_v, m_r = np.nanmean(mass[in_v]), np.nanmean(mass[in_ref])
-                if max(m_v, m_r) < _MIN_MASS or m_r <= 0:
+                c = mass_comparison(mass, in_v, in_ref, level=level, n_boot=n_boot, seed=seed)
+                if c is None or not _outside(c["ratio"], tau):
                     continue
-                ratio = m_v / m_r
-                if not _outside(ratio, tau):
-                    continue
-                a, b = mass[in_v][np.isfinite(mass[in_v])], mass[in_ref][np.isfinite(mass[in_ref])]
-                p = float(sps.mannwhitneyu(a, b).pvalue) if np.ptp(np.r_[a, b]) > 0 else 1.0
-                _, lo, hi = bootstrap_diff_ci(a, b, n_boot=n_boot, level=level, seed=seed)
                 (hi_v, m_hi, n_hi), (lo_v, m_lo, n_lo) = sorted(
-                    [(value, m_v, int(in_v.sum())), (ref, m_r, int(in_ref.sum()))],
+                    [(value, c["mass"], c["n"]), (ref, c["reference_mass"], c["n_reference"])],
                     key=lambda x: -x[1])
-                size = _points(m_hi - m_lo, *((lo, hi) if hi_v == value else (-hi, -lo)), level,
-                               "more", "less")
-                cands.append((m_v - m_r,
+                lo, hi = c["difference_ci"]
+                size = points_text(m_hi - m_lo, *((lo, hi) if hi_v == value else (-hi, -lo)),
+                                   level, "more", "less")
+                ratio = c["ratio"]
+                cands.append((c["difference"],
                               f"Predictions for {attr}={hi_v} rest more on the {region} than "
                               f"those for {attr}={lo_v}: {pct(m_hi)} vs {pct(m_lo)} of the "
                               f"{method_label(method)} attention ({size}, "
@@ -127,9 +154,10 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                               {"metric": "mass", "method": method, "region": region,
                                "attribute": attr, "value": value, "reference": ref,
                                "ratio": json_float(ratio), "tau": tau,
-                               "group_value": json_float(m_v), "reference_value": json_float(m_r),
-                               "n": int(in_v.sum()), "n_reference": int(in_ref.sum()),
-                               "difference_ci": [json_float(lo), json_float(hi)], "p": p}))
+                               "group_value": json_float(c["mass"]),
+                               "reference_value": json_float(c["reference_mass"]),
+                               "n": c["n"], "n_reference": c["n_reference"],
+                               "difference_ci": c["difference_ci"], "p": c["p"]}))
     adj = holm_bonferroni([ev["p"] for _, _, ev in cands]) if cands else []
     out = []
     for (diff, sentence, ev), p_adj in zip(cands, adj, strict=True):

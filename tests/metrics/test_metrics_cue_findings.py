@@ -39,6 +39,12 @@ def test_hotspot_group_difference_is_medium_and_nothing_is_low():
     (f,) = hotspot_findings(_df(flips=0, group_mass=True), [SPOT], "gradcam", ["hair"])
     assert f.severity == "medium" and f.evidence["group_differences"][0]["value"] == "dark"
     assert "only medium: high needs masking to change at least 20%" in f.title
+    g = f.evidence["group_differences"][0]  # dark 2.5% of the map, blond 7.5%: 5 points less
+    lo, hi = g["difference_ci"]
+    assert g["difference"] == g["mass"] - g["reference_mass"] and -0.06 < lo < -0.05 < hi < -0.04
+    assert (f"samples with hair=dark put 3% of the map on it against 8% for hair=blond "
+            f"({-100 * g['difference']:.1f} points less, 95% CI {-100 * hi:.1f}–{-100 * lo:.1f}, "
+            "0.33 times, n=100 and 100, corrected p=") in f.title  # narrow: one decimal
     (f,) = hotspot_findings(_df(flips=1), [SPOT], "gradcam", ["hair"])
     assert f.severity == "low"
 

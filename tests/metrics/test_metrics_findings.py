@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from auditor.errors import ConfigError
+from auditor.metrics.disparity import points_text
 from auditor.metrics.findings import (
     Finding,
     compute_findings,
@@ -169,3 +170,12 @@ def test_compute_findings_sorted_and_json(cue_table, clean_table):
 def test_finding_rejects_unknown_severity():
     with pytest.raises(ValueError):
         Finding("group_gap", "critical", "x")
+
+
+def test_points_text_words_the_sign_and_keeps_a_narrow_interval_readable():
+    assert points_text(-0.18, -0.24, -0.12, 0.95, "higher", "lower") == \
+        "18 points lower, 95% CI 12–24"
+    assert points_text(0.05, 0.049, 0.052, 0.9, "more", "less") == \
+        "5.0 points more, 90% CI 4.9–5.2"
+    assert points_text(0.05, float("nan"), float("nan"), 0.95, "more", "less") == \
+        "5 points more"
