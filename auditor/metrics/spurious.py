@@ -144,9 +144,13 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         reasons.append("lead_follows")
     elif causal.lead_beyond_controls:
         reasons.append("lead_beyond_controls")
+    # the rule of the module's docstring: a lift is high only beside masking flips or more
+    # mass than the expected regions, never beside a swap or paste under the high bar (the
+    # title says that bar was missed)
     severity = "high" if ("swap_follows" in reasons or "lead_follows" in reasons
                           or ("swap_leans" in reasons and causal.masking_agrees)
-                          or ("lift" in reasons and len(reasons) > 1)) else "medium"
+                          or ("lift" in reasons and ("mass_exceeds_expected" in reasons
+                                                     or "reliance" in reasons))) else "medium"
     if not reasons:  # masking's flips are the fill's doing: said, but no evidence
         reasons, severity = ["masking_disruption"], "low"
 
