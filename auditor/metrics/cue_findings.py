@@ -43,7 +43,6 @@ from auditor.metrics.stats import json_float, wilson_ci
 __all__ = ["concept_findings", "hotspot_findings"]
 
 
-
 def _best_flip(df: pd.DataFrame, name: str, min_group_size: int, level: float
                ) -> dict[str, Any] | None:
     col, acol = flip_column(name), area_column(name)
