@@ -39,6 +39,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _GLOBAL_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+#: 1-D operations: their ``[N, C, L]`` outputs are channels-first sequences (Swin's token
+#: pooler gives ``[N, C, 1]``), never ``[N, T, D]`` tokens, though ``C`` may look like a token
+#: count (32 = a 5x5 grid after 7 "class tokens")
+_SEQUENCE_OPS = (nn.Conv1d, nn.AvgPool1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d,
+                 nn.AdaptiveMaxPool1d)
 
 
 @contextlib.contextmanager
@@ -97,6 +102,8 @@ def grid_shape(shape: tuple[int, ...] | torch.Size,
             return shape[2], shape[3]
         return (shape[1], shape[2]) if shape[1] == shape[2] else None
     if len(shape) == 3:
+        if shape[2] < 2:  # one feature per "token": a pooled [N, C, 1], not tokens
+            return None
         extra = _token_prefix(shape[1])
         if extra is None:
             return None
@@ -134,6 +141,9 @@ def tokens_to_grid(t: Tensor, channels_last: bool | None = None) -> Tensor:
         raise SaliencyError(f"target layer output has shape {tuple(t.shape)}; need [N,C,H,W] "
                             "or transformer tokens [N,T,D]")
     n, tokens, d = t.shape
+    if d < 2:
+        raise SaliencyError(f"target layer output has shape {tuple(t.shape)}: one feature per "
+                            "position is a pooled output, not a map or transformer tokens")
     extra = _token_prefix(tokens)
     if extra is None:
         raise SaliencyError(f"cannot arrange {tokens} tokens as a square grid (after dropping "
@@ -266,7 +276,7 @@ def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
         name = modules[id(module)]
         calls[name] = calls.get(name, 0) + 1
         if isinstance(out, Tensor) and out.is_floating_point() and out.dim() >= 3 \
-                and out.shape[0] == 1 and not isinstance(module, _GLOBAL_POOLS) \
+                and out.shape[0] == 1 and not isinstance(module, _GLOBAL_POOLS + _SEQUENCE_OPS) \
                 and not name.startswith(inner or ("\0",)):
             layout[name] = module_layout(module)
             hw = grid_shape(out.shape, layout[name])

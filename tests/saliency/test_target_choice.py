@@ -135,3 +135,35 @@ def test_a_channels_last_layer_is_read_by_what_it_is_not_by_its_sizes(width):
     ref = _reference_gradcam(model, x, model.mlp)
     assert torch.allclose(ours, ref, atol=1e-5 * float(ref.abs().max()) + 1e-7)
     assert choose_target_layer(model, "mlp", x[:1]).map_size == (8, 8)
+
+
+class _PooledTokens(nn.Module):
+    """Swin's head (Hugging Face): 8x8 tokens of width 32, a final LayerNorm, then an
+    ``AdaptiveAvgPool1d(1)`` over the tokens transposed to ``[N, 32, 64]``: its output
+    ``[N, 32, 1]`` reads like 32 tokens of width 1, a 5x5 grid after 7 "class tokens"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 32, 8, stride=8)
+        self.layernorm = nn.LayerNorm(32)
+        self.pooler = nn.AdaptiveAvgPool1d(1)
+        self.head = nn.Linear(32, 2)
+
+    def forward(self, x):
+        tokens = self.layernorm(self.embed(x).flatten(2).transpose(1, 2))  # [N, 64, 32]
+        return self.head(self.pooler(tokens.transpose(1, 2)).flatten(1))
+
+
+def test_a_pooled_token_output_is_not_taken_for_a_token_grid():
+    """auto used to take the pooler, whose [N, 32, 1] it read as a 5x5 grid (Hugging Face's
+    Swin): the maps were noise. It takes the 8x8 token grid; named, the pooler is refused."""
+    torch.manual_seed(0)
+    choice = choose_target_layer(_PooledTokens().eval(), "auto", torch.rand(1, 3, 64, 64))
+    assert choice.name == "layernorm" and choice.map_size == (8, 8)
+    with pytest.raises(SaliencyError, match=r"pooler outputs shape \(1, 32, 1\); need "):
+        choose_target_layer(_PooledTokens().eval(), "pooler", torch.rand(1, 3, 64, 64))
+    from auditor.saliency.layers import grid_shape, tokens_to_grid
+
+    assert grid_shape((1, 32, 1)) is None and grid_shape((1, 65, 32)) == (8, 8)
+    with pytest.raises(SaliencyError, match="one feature per position is a pooled output"):
+        tokens_to_grid(torch.zeros(1, 32, 1))
