@@ -121,12 +121,18 @@ def _hf(name: str) -> ArchInfo | None:
                          "'auditor[hf]'") from None
 
     def build(num_classes: int, image_size: int | None = None, **kwargs: Any) -> nn.Module:
+        bars = transformers.utils.logging  # transformers 5 draws a bar per load on stderr
+        shown = bars.is_progress_bar_enabled()
+        bars.disable_progress_bar()
         try:
             model = transformers.AutoModelForImageClassification.from_pretrained(
                 folder, local_files_only=True, num_labels=num_classes,
                 ignore_mismatched_sizes=True, **kwargs)
         except (OSError, ValueError, TypeError, KeyError) as err:
             raise ModelError(f"{name}: cannot load: {_one_line(err)}") from None
+        finally:
+            if shown:
+                bars.enable_progress_bar()
         return HfClassifier(model)
 
     return ArchInfo(name, build, "auto", f"Hugging Face classifier in {folder}", "",

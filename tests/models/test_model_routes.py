@@ -173,13 +173,17 @@ def test_hf_folder_needs_a_saved_model(tmp_path):
         get_arch(f"hf:{tmp_path}")
 
 
-def test_hf_image_classifier_from_a_local_folder(tmp_path):
+def test_hf_image_classifier_from_a_local_folder(tmp_path, capsys):
     transformers = pytest.importorskip("transformers")
     config = transformers.ViTConfig(image_size=32, patch_size=8, num_hidden_layers=2,
                                     hidden_size=32, num_attention_heads=2,
                                     intermediate_size=64, num_labels=5)
     transformers.ViTForImageClassification(config).save_pretrained(tmp_path)
+    capsys.readouterr()
     model = build_model(f"hf:{tmp_path}", 2, image_size=32).eval()
+    # transformers 5's "Loading weights" bar stays off the user's terminal, and on for others
+    assert "Loading weights" not in capsys.readouterr().err
+    assert transformers.utils.logging.is_progress_bar_enabled()
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
     from auditor.saliency.target_choice import choose_target_layer
 
