@@ -3,6 +3,7 @@
     python bench/validity.py                       # every case, seeds 0 1 2
     python bench/validity.py --cases clinic-null,scenes-null --seeds 0,1,2,3,4
     python bench/validity.py --list                # the cases
+    python bench/validity.py --cases other --seeds 0,1   # shortcut shapes outside the sweep
     python bench/validity.py --table a.json b.json # one table from earlier --out files
     python bench/validity.py --keep --out a.json   # keep the run directories, then after a
     python bench/validity.py --rescore --out b.json  # rule change, re-score them in minutes
@@ -78,6 +79,8 @@ from bench.digit_scenes import CLASSES4, PHOTOS4  # noqa: E402
 from bench.digit_scenes import generate as generate_digits  # noqa: E402
 from bench.null_shapes import generate as generate_shapes  # noqa: E402
 from bench.oracle import cue_gaps, replicates  # noqa: E402
+from bench.other_shapes import CASES as OTHER_SHAPES  # noqa: E402
+from bench.other_shapes import generate as generate_other  # noqa: E402
 
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
 CUE_KINDS = ("hotspot", "concept")
@@ -147,6 +150,29 @@ def _digits(bias: float, holdout: int = 0, four: bool = False) -> Callable[[int,
     return data
 
 
+def _other(shape: str, bias: float) -> Callable[[int, Path], dict]:
+    """A shortcut of another shape (:mod:`bench.other_shapes`): a frame, a large object, three
+    classes, a sticker beside the background, a texture, a marker at a random place."""
+    def data(seed: int, work: Path) -> dict:
+        meta = generate_other(shape, bias, seed, work / "data")
+        root = work / "data"
+        return {"manifest": str(root / "manifest.csv"), "attributes": meta["attributes"],
+                "image_size": 48, "normalize": "none",
+                "regions": {"format": "masks", "path": str(root / "masks")}}
+    return data
+
+
+def _other_case(shape: str, bias: float, note: str) -> Case:
+    """An ``other-*`` case: outside the default sweep (``--cases other`` runs them all)."""
+    classes, attr, values, _, spurious, planted = OTHER_SHAPES[shape]
+    null = bias < 0.9
+    return Case(f"other-{shape.replace('_', '-')}-{'null' if null else bias}",
+                _other(shape, bias), [attr], None if null else planted,
+                analysis={"spurious_regions": list(spurious)},
+                cue=None if null else (attr, dict(zip(classes, values, strict=True))),
+                note=note, default=False)
+
+
 @dataclass
 class Case:
     """One dataset recipe.
@@ -160,6 +186,8 @@ class Case:
         expected: the expected regions.
         epochs: training epochs of both models.
         note: one line for ``--list`` and the table.
+        default: part of the default sweep (the ``other-*`` cases are not: about 25 s a
+            seed each, run with ``--cases other``).
         analysis: extra keys of the config's ``analysis`` section.
         cue: the planted attribute and, per class, the value planted with it in train (None:
             no attribute carries the shortcut). The bench's oracle (:mod:`bench.oracle`)
@@ -180,6 +208,7 @@ class Case:
     note: str = ""
     analysis: dict = field(default_factory=dict)
     cue: tuple[str, dict[str, str]] | None = None
+    default: bool = True  # in the sweep run when --cases is not given
 
 
 CLINIC = {"n_train": 3000, "n_test": 600, "size": 64}  # the demo's sizes
@@ -232,6 +261,21 @@ CASES: dict[str, Case] = {c.name: c for c in [
          note="3 shapes at 60/30/10%, a patch colour (80/20) independent of the class"),
     Case("shapes-null-6val", _shapes("6val"), ["patch"], None,
          note="2 shapes, a patch of 6 colours (35% down to 4%) independent of the class"),
+    _other_case("frame", 0.95, "a 3 px red/blue border agrees with the class in 95% of train"),
+    _other_case("frame", 0.5, "the border colour independent of the class"),
+    _other_case("bigobj_noisy", 0.95, "an object over half the image, 20% of train objects "
+                "of the other class; the background photo agrees in 95%"),
+    _other_case("bigobj_noisy", 0.5, "the same, background independent of the class"),
+    _other_case("three", 0.95, "three classes, each with a photo of its own in 95% of train"),
+    _other_case("three", 1 / 3, "three classes on three photos drawn independently"),
+    _other_case("sticker", 0.95, "the background agrees with the class in 95% of train; a "
+                "corner sticker, annotated, independent of it"),
+    _other_case("sticker", 0.5, "the same, background independent of the class"),
+    _other_case("texture_hard", 0.95, "a degraded object on stripes/dots agreeing in 95%"),
+    _other_case("texture_hard", 0.5, "the same, texture independent of the class"),
+    _other_case("randpos", 0.95, "a 7 px marker at a random place, its colour agreeing with "
+                "the class in 95% of train; boxed per image"),
+    _other_case("randpos", 0.5, "the same, marker colour independent of the class"),
 ]}
 
 
@@ -451,8 +495,9 @@ def medium_texts(results: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", default=",".join(CASES),
-                   help=f"comma-separated, from: {', '.join(CASES)}")
+    p.add_argument("--cases", default=",".join(n for n, c in CASES.items() if c.default),
+                   help="comma-separated case names, or `other` for every other-* case "
+                        "(default: every case but those)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--work", type=Path, default=Path("runs/validity"), help="scratch folder")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
@@ -473,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
         loaded = [r for f in args.table for r in json.loads(f.read_text())]
         print(f"{table(loaded)}\n\nMedium findings:\n{medium_texts(loaded)}")
         return 0
-    names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    names = [n for c in args.cases.split(",") if c.strip()
+             for n in ([k for k, v in CASES.items() if not v.default] if c.strip() == "other"
+                       else [c.strip()])]
     unknown = [c for c in names if c not in CASES]
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)} (known: {', '.join(CASES)})",
