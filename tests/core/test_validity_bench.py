@@ -242,3 +242,34 @@ def test_four_digit_set_gives_each_digit_its_own_photo_in_train_and_balances_tes
     assert (train["label"].map(own) == train["scene"]).sum() == 4 * round(0.75 * 10)
     assert set(train.loc[train["label"].map(own) != train["scene"], "scene"]) <= set(PHOTOS4)
     assert test.groupby(["label", "scene"]).size().tolist() == [2] * 16
+
+
+def test_other_shapes_are_opt_in_cases_whose_data_the_config_accepts(tmp_path, monkeypatch):
+    """The other-* cases (bench/other_shapes.py) plant the cue at the case's bias in train,
+    balance test over class x value, write a mask per region, and stay out of the default
+    sweep; `--cases other` names them all."""
+    import pandas as pd
+
+    from auditor.config import parse_config
+    from auditor.data.dataset import load_data
+
+    case = validity.CASES["other-frame-0.95"]
+    assert case.planted == "frame" and not case.default
+    assert case.cue == ("frame", {"cat": "red", "cup": "blue"})
+    assert case.analysis == {"spurious_regions": ["frame", "background"]}
+    assert validity.CASES["other-three-null"].planted is None
+    assert validity.CASES["clinic-0.95"].default
+    small = validity.generate_other  # the case's own sizes (1200 / 400) take 15 s to draw
+    monkeypatch.setattr(validity, "generate_other",
+                        lambda *a, **k: small(*a, **k, n_train=200, n_test=40))
+    data = case.data(0, tmp_path)
+    cfg = parse_config({"name": "t", "output_dir": str(tmp_path / "run"), "data": data,
+                        "models": [{"name": "m"}]}, base_dir=tmp_path)
+    manifest = pd.read_csv(data["manifest"])
+    train = manifest[manifest["split"] == "train"]
+    agree = (train["frame"] == train["label"].map({"cat": "red", "cup": "blue"})).mean()
+    assert agree == 0.95  # 95 of each class's 100 train images
+    test = manifest[manifest["split"] == "test"]
+    assert set(test.groupby(["label", "frame"]).size()) == {10}
+    bundle = load_data(cfg.data, seed=0)
+    assert set(bundle.regions) == {"object", "frame", "background"}
