@@ -113,6 +113,20 @@ def texture(rng, kind):
     return img
 
 
+def degraded_object(rng, img, label, side_range):
+    """Paste the object, then degrade it: grey, 35% contrast, blurred. Returns the image and
+    the object's mask."""
+    from PIL import ImageFilter
+
+    base = img.copy()
+    m = paste_object(rng, img, label, side_range)
+    grey = img.mean(axis=2, keepdims=True).repeat(3, axis=2)
+    grey = 128 + 0.35 * (grey - grey[m].mean())
+    grey = np.asarray(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(1.5)), np.float32)
+    return np.where(m[..., None], grey, base), m
+
+
 def render(case, rng, label, value):
     """-> (uint8 image, {region: bool mask})."""
     regions = {}
@@ -129,29 +143,12 @@ def render(case, rng, label, value):
         img = _background(rng, value, SIZE)
         regions["object"] = paste_object(rng, img, label, (0.75, 0.85))
     elif case == "bigobj_hard":
-        # the big object degraded: grey, 35% contrast, blurred (the background ~45-55%, colour)
-        img = _background(rng, value, SIZE)
-        base = img.copy()
-        m = paste_object(rng, img, label, (0.75, 0.85))
-        from PIL import ImageFilter
-        grey = img.mean(axis=2, keepdims=True).repeat(3, axis=2)
-        grey = 128 + 0.35 * (grey - grey[m].mean())
-        grey = np.asarray(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).filter(
-            ImageFilter.GaussianBlur(1.5)), np.float32)
-        img = np.where(m[..., None], grey, base)
-        regions["object"] = m
+        # the big object degraded (the background ~45-55%, colour)
+        img, regions["object"] = degraded_object(rng, _background(rng, value, SIZE), label,
+                                                 (0.75, 0.85))
     elif case == "texture_hard":
-        # the object degraded as in bigobj_hard (grey, 35% contrast, blurred) on stripes/dots
-        img = texture(rng, value)
-        base = img.copy()
-        m = paste_object(rng, img, label, (0.36, 0.5))
-        from PIL import ImageFilter
-        grey = img.mean(axis=2, keepdims=True).repeat(3, axis=2)
-        grey = 128 + 0.35 * (grey - grey[m].mean())
-        grey = np.asarray(Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).filter(
-            ImageFilter.GaussianBlur(1.5)), np.float32)
-        img = np.where(m[..., None], grey, base)
-        regions["object"] = m
+        # the object degraded as in bigobj_hard, on stripes/dots
+        img, regions["object"] = degraded_object(rng, texture(rng, value), label, (0.36, 0.5))
     elif case == "bigobj_subtle":
         # a grey disc 75-85% of the side (~45-57% of the image) whose class is a faint
         # diagonal grating (cat: '/', cup: '\\', 8 grey levels of contrast) on nature/urban photos
