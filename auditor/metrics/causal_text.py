@@ -33,8 +33,9 @@ def _lead_clause(region: str, ev: CausalEvidence, level: float, *, first: bool) 
             f"{pct(d['control_ci'][1])}): the model reads what the {region} shows, "
             f"{100 * d['excess']:.0f} points beyond the controls ({level:.0%} CI "
             f"{100 * d['excess_ci'][0]:.0f}–{100 * d['excess_ci'][1]:.0f})")
-    if not ev.lead_follows:
-        text += f", under the {100 * ev.threshold:.0f} points a high finding needs"
+    if not ev.lead_follows:  # the excess, or else its lower bound, misses the bar
+        which = "its lower bound " if (d["excess"] or 0.0) >= ev.threshold else ""
+        text += f", {which}under the {100 * ev.threshold:.0f} points a high finding needs"
     return text
 
 

@@ -164,6 +164,18 @@ def test_a_small_real_lead_is_medium_and_says_so():
             "9–20), under the 20 points a high finding needs") in f.title
 
 
+def test_a_lead_beyond_the_bar_whose_lower_bound_misses_it_says_which_misses():
+    """A degraded-texture null model (bench other-texture-hard-null): 34 points beyond the
+    controls (16-50) is medium, and the title says its lower bound, not the 34, is short
+    (here 33 points, 12-52)."""
+    f = _finding(_table(30, 12, 2, 30, 2))
+    assert f.severity == "medium" and f.evidence["severity_reasons"] == ["lead_beyond_controls"]
+    lead = f.evidence["causal"]["lead"]
+    assert lead["excess"] >= 0.2 > lead["excess_ci"][0]
+    assert ("33 points beyond the controls (95% CI 12–52), its lower bound under the 20 points "
+            "a high finding needs") in f.title
+
+
 def test_a_model_that_overfits_background_detail_is_medium_not_a_shortcut():
     """mark-null seed 2, rebalanced (this session): a pasted background sent 31% of doctor
     predictions to the donor's class, 4% with the hole alone, but a same-class donor's
