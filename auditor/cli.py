@@ -73,11 +73,13 @@ def run(
 ) -> None:
     """Run the audit described by CONFIG and write the report."""
     from auditor.config import load_config
-    from auditor.pipeline.run import run_audit
+    from auditor.pipeline.runlock import refuse_if_running
 
     t0 = time.perf_counter()
     try:
         cfg = load_config(config)
+        refuse_if_running(cfg.output_dir)  # before torch's import: a busy folder is refused at once
+        from auditor.pipeline.run import run_audit
         with _progress() as bars:
             result = run_audit(cfg, progress=_Bars(bars), overwrite=overwrite, fresh=fresh)
     except AuditorError as err:
@@ -98,9 +100,7 @@ def run(
 
 
 def _print_run_summary(summary: dict) -> None:
-    table = Table(title="models", show_lines=False)
-    for col in ("model", "accuracy", "worst group", "gap", "findings (high)"):
-        table.add_column(col)
+    table = Table("model", "accuracy", "worst group", "gap", "findings (high)", title="models")
     for name, m in summary.get("models", {}).items():
         met = m.get("metrics", {})
         highs = sum(1 for f in m.get("findings", []) if f.get("severity") == "high")

@@ -23,7 +23,7 @@ from typing import Any
 
 from auditor.errors import RunDirError
 
-__all__ = ["RunLock"]
+__all__ = ["RunLock", "refuse_if_running"]
 
 _HELD: weakref.WeakSet[RunLock] = weakref.WeakSet()  # the locks this process holds
 
@@ -55,15 +55,9 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                holder = _read_lock(fd)
-                leftovers = _leftover_holders(fd, holder)
+                err = self._held_error(fd)
                 os.close(fd)
-                if leftovers is not None:
-                    raise RunDirError(self._leftover_message(holder, leftovers)) from None
-                raise RunDirError(
-                    f"{self.root}: another audit is running on this output_dir "
-                    f"({_describe(holder)}); wait for it to finish or use another output_dir"
-                ) from None
+                raise err from None
             try:
                 same_file = os.fstat(fd).st_ino == os.stat(path).st_ino
             except OSError:
@@ -94,6 +88,37 @@ class RunLock:
         self._fd, self._pid = fd, os.getpid()
         _HELD.add(self)
         return note
+
+    def refuse_if_held(self) -> None:
+        """Raise the refusal ``acquire`` would give when another process holds the lock now;
+        takes nothing and creates nothing. ``audit run`` asks this before it imports torch,
+        so a second run on a busy folder is answered at once.
+
+        Raises:
+            RunDirError: another process holds the lock.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # no lock file, or one acquire will explain
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            err = self._held_error(fd)
+            os.close(fd)
+            raise err from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def _held_error(self, fd: int) -> RunDirError:
+        """The refusal for a lock another process holds (``fd``: the open lock file)."""
+        holder = _read_lock(fd)
+        leftovers = _leftover_holders(fd, holder)
+        if leftovers is not None:
+            return RunDirError(self._leftover_message(holder, leftovers))
+        return RunDirError(
+            f"{self.root}: another audit is running on this output_dir "
+            f"({_describe(holder)}); wait for it to finish or use another output_dir")
 
     def _leftover_message(self, holder: dict[str, Any], pids: list[int]) -> str:
         dead = holder.get("pid")
@@ -129,6 +154,14 @@ class RunLock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
         self._fd = None
+
+
+def refuse_if_running(output_dir: Path) -> None:
+    """Refuse at once when a live audit holds ``output_dir``'s lock (see
+    :meth:`RunLock.refuse_if_held`). The worker ranks of a torchrun (``RANK`` > 0) share rank
+    0's lock and are not checked."""
+    if os.environ.get("RANK", "0") in ("", "0"):
+        RunLock(Path(output_dir) / RunLock.NAME).refuse_if_held()
 
 
 def _close_in_child() -> None:

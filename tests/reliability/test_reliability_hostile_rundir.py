@@ -16,6 +16,7 @@ import pytest
 import yaml
 from helpers.reliability import (
     assert_one_line_error,
+    cli_env,
     cli_popen,
     invoke,
     make_manifest_dataset,
@@ -212,7 +213,8 @@ def test_a_second_concurrent_run_is_refused(dataset, tmp_path):
 
 
 def test_a_second_cli_run_is_refused_while_the_first_runs(tmp_path):
-    """Two real processes on one folder: the second is refused in one line naming the first;
+    """Two real processes on one folder: the second is refused in one line naming the first,
+    before it imports torch (here it cannot: a `torch` that raises stands first on its path);
     the first, interrupted, releases its lock."""
     manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
     path = manifest_config(tmp_path, manifest, report={"formats": []},
@@ -220,9 +222,14 @@ def test_a_second_cli_run_is_refused_while_the_first_runs(tmp_path):
     first = cli_popen("run", path, cwd=tmp_path)
     lock = tmp_path / "run" / "run.lock"
     wait_until(first, lambda: lock.exists() and f'"pid": {first.pid}' in lock.read_text())
+    (tmp_path / "no_torch").mkdir()
+    (tmp_path / "no_torch" / "torch.py").write_text("raise ImportError('torch was imported')\n")
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "no_torch"), env["PYTHONPATH"]])
     try:
-        second = cli_popen("run", path, cwd=tmp_path)
-        _, err = second.communicate(timeout=300)
+        second = subprocess.run([sys.executable, "-m", "auditor", "run", str(path)], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=300)
+        err = second.stderr
         assert first.poll() is None, "the first run ended before the second started"
     finally:
         first.send_signal(signal.SIGINT)
@@ -231,6 +238,37 @@ def test_a_second_cli_run_is_refused_while_the_first_runs(tmp_path):
     assert "another audit is running" in err and f"pid {first.pid}" in err
     assert first.returncode == 130 and not lock.exists()
     assert not (tmp_path / "run" / "shards").exists()  # the second one audited nothing
+
+
+def test_the_early_check_refuses_a_held_lock_only_and_leaves_the_folder_as_it_was(
+        tmp_path, monkeypatch):
+    """`refuse_if_running` (asked before torch's import) gives acquire's refusal while a lock
+    is held, takes nothing, and lets torchrun's worker ranks through (they share rank 0's)."""
+    from auditor.errors import RunDirError
+    from auditor.pipeline.runlock import RunLock, refuse_if_running
+
+    monkeypatch.delenv("RANK", raising=False)
+    refuse_if_running(tmp_path / "absent")  # no folder, no lock: nothing to refuse
+    assert not (tmp_path / "absent").exists()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.lock").write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    refuse_if_running(tmp_path / "run")  # a file nobody holds: acquire decides later
+    (tmp_path / "run" / "run.lock").unlink()
+    held = RunLock(tmp_path / "run" / "run.lock")
+    held.acquire()
+    try:
+        with pytest.raises(RunDirError, match=f"another audit is running .*pid {os.getpid()}"):
+            refuse_if_running(tmp_path / "run")
+        monkeypatch.setenv("RANK", "1")
+        refuse_if_running(tmp_path / "run")
+        monkeypatch.setenv("RANK", "0")
+        with pytest.raises(RunDirError):
+            refuse_if_running(tmp_path / "run")
+    finally:
+        held.release()
+    refuse_if_running(tmp_path / "run")
+    assert held.acquire() is None  # the probe left no lock of its own behind
+    held.release()
 
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over(dataset, tmp_path):
