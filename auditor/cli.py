@@ -265,9 +265,10 @@ def compare(
         help="prefix to remove from RUN_B's sample ids before matching")] = None,
 ) -> None:
     """Compare two existing runs (matched by sample id) and write compare.html/pdf/json."""
-    from auditor.pipeline.compare_runs import compare_runs, write_compare_outputs
+    from auditor.pipeline.compare_runs import check_out, compare_runs, write_compare_outputs
 
     try:
+        check_out(out or (run_b / "compare"))  # a wrong --out is refused before the work
         result = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b,
                               strip_a=strip_a, strip_b=strip_b)
         paths = write_compare_outputs(result, out or (run_b / "compare"))
@@ -320,9 +321,7 @@ def rebalance(
         _fail(err)
         return
     for title, frame in (("before", result.before), ("after", result.after)):
-        table = Table(title=f"train groups {title}")
-        for col in frame.columns:
-            table.add_column(_safe(col))
+        table = Table(*map(_safe, frame.columns), title=f"train groups {title}")
         for row in frame.itertuples(index=False):
             table.add_row(*[f"{v:.3f}" if isinstance(v, float) else _safe(v) for v in row])
         console.print(table)

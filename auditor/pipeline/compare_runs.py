@@ -30,8 +30,8 @@ from auditor.pipeline.summary_schema import summary_problem
 from auditor.report.compare_page import render_compare_html
 from auditor.report.pdf import render_pdf
 
-__all__ = ["CompareResult", "RunInfo", "compare_runs", "render_compare_html", "setup_differences",
-           "write_compare_outputs"]
+__all__ = ["CompareResult", "RunInfo", "check_out", "compare_runs", "render_compare_html",
+           "setup_differences", "write_compare_outputs"]
 
 #: Settings that change what a saliency map means: (setup key, words for the user).
 SETUP_KEYS = (("arch", "architecture"), ("target_layer", "target layer"),
@@ -197,11 +197,7 @@ def write_compare_outputs(
     if unknown:
         raise CompareError(f"unknown compare output format '{unknown[0]}' (html, pdf, json)")
     out_dir = Path(out_dir)
-    run = enclosing_run(out_dir)
-    if run is not None and out_dir.absolute() != run / "compare":
-        raise CompareError(f"--out {out_dir}: in the run folder {run}, where auditor "
-                           f"writes comparisons only to {run / 'compare'}; choose that or "
-                           "a folder outside the run")
+    check_out(out_dir)
     pages: dict[str, bytes] = {}
     if "json" in formats:
         pages["json"] = (to_json(result.to_dict()) + "\n").encode("utf-8")
@@ -219,6 +215,20 @@ def write_compare_outputs(
         except OSError as err:
             raise CompareError(f"cannot write {path}: {err.strerror}") from err
     return written
+
+
+def check_out(out_dir: Path) -> None:
+    """Refuse an output folder inside a run folder other than that run's ``compare/`` (where
+    the run's ``--overwrite`` would take the files for a user's).
+
+    Raises:
+        CompareError: naming the run and the one folder allowed there.
+    """
+    run = enclosing_run(Path(out_dir))
+    if run is not None and Path(out_dir).absolute() != run / "compare":
+        raise CompareError(f"--out {out_dir}: in the run folder {run}, where auditor "
+                           f"writes comparisons only to {run / 'compare'}; choose that or "
+                           "a folder outside the run")
 
 
 def _read_run(run: Path) -> tuple[dict, pd.DataFrame, dict]:

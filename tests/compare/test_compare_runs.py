@@ -270,3 +270,19 @@ def test_out_inside_a_run_folder_is_only_its_compare_folder(tmp_path, runs):
     assert set(write_compare_outputs(res, run_b / "compare", formats=("json",))) == {"json"}
     assert set(write_compare_outputs(res, tmp_path / "elsewhere", formats=("json",))) == {
         "json"}
+
+
+def test_the_cli_refuses_a_wrong_out_before_reading_the_runs(tmp_path, runs):
+    """`audit compare A B --out B` is refused before any comparison is computed: even with a
+    run A that does not exist, the one line is about --out."""
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    _, run_b, _, _ = runs
+    (run_b / "run.json").write_text(json.dumps({"key": "k", "complete": True, "written": []}))
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "no_such_run"), str(run_b),
+                                      "--out", str(run_b / "models")])
+    assert result.exit_code == 1
+    assert "error: --out " in result.output and "in the run folder" in result.output
+    assert "not found" not in result.output and not (run_b / "models").exists()
