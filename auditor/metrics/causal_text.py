@@ -77,14 +77,19 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
                      f"{pct(m['rate'])} of predictions{where} ({level:.0%} CI "
                      f"{pct(m['ci'][0])}–{pct(m['ci'][1])}, n={m['n']})")
         nat = m.get("natural_paste")
+        if nat is not None and nat.get("swap") == "lead":  # donors of another class only
+            paste = (f"pasting in the {region} of a sample the model gives another class sends "
+                     f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])}, "
+                     f"n={nat['n']}) to that class")
+        elif nat is not None:  # the largest of several swaps (runs before the lead paste)
+            paste = (f"pasting in the {region} of another sample changes "
+                     f"{'at most ' if ev.masking_disrupts_only else ''}{pct(nat['rate'])} "
+                     f"({pct(nat['ci'][0])}–{pct(nat['ci'][1])})")
         if ev.masking_disrupts_only:
-            most = "" if nat.get("swap") == "lead" else "at most "  # the largest of several
-            parts[-1] += (f", but pasting in the {region} of another sample changes {most}"
-                          f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])}): the "
-                          f"model reacts to the masking itself, not to what the {region} shows")
+            parts[-1] += (f", but {paste}: the model reacts to the masking itself, not to what "
+                          f"the {region} shows")
         elif nat is not None and len(parts) == 1:  # masking alone: what a natural paste does
-            parts[-1] += (f", and pasting in the {region} of another sample changes "
-                          f"{pct(nat['rate'])} ({pct(nat['ci'][0])}–{pct(nat['ci'][1])})")
+            parts[-1] += f", and {paste}"
     if ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
         s = ev.swap
         where = f" for {describe_group(s['features'])}" if s["features"] else ""

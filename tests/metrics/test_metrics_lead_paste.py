@@ -224,12 +224,29 @@ def test_masking_that_a_clean_paste_does_not_repeat_is_disruption():
     f = _finding(df)
     assert (f.severity, f.evidence["severity_reasons"]) == ("low", ["masking_disruption"])
     nat = f.evidence["causal"]["masking"]["natural_paste"]
-    assert nat["swap"] == "lead" and nat["rate"] == pytest.approx(8 / 200) and nat["n"] == 200
-    assert "but pasting in the background of another sample changes 4% (2%–8%)" in f.title
+    assert nat["swap"] == "lead" and nat["rate"] == pytest.approx(5 / 100) and nat["n"] == 100
+    assert ("but pasting in the background of a sample the model gives another class sends 5% "
+            "(2%–11%, n=100) to that class: the model reacts to the masking itself") in f.title
     # a model that any background upsets as much as the blur keeps its masking evidence
     df = _table(100, 60, 0, 100, 60)
     df["flip_background"] = np.arange(len(df)) % 100 != 0
     assert _finding(df).evidence["severity_reasons"] == ["reliance"]
+
+
+def test_a_paste_from_a_donor_of_the_same_class_does_not_count_against_masking():
+    """The demo's baseline (found by an outside check of its numbers): hiding the face changed
+    98% of dark-haired doctors; the lead paste changed 48% of all 150, and the title called
+    that disruption. But half the donors were doctors too, whose face points where the
+    prediction already is; of the 75 the model calls nurse, 66 (88%) moved to nurse. A
+    model that reads the face: masking counts, and the title gives the 88%."""
+    df = _table(75, 66, 9, 75, 6, label="doctor")
+    df["flip_background"] = np.arange(len(df)) % 50 != 0  # 98%
+    f = _finding(df)
+    assert "masking_disruption" not in f.evidence["severity_reasons"]
+    assert "reliance" in f.evidence["severity_reasons"]
+    nat = f.evidence["causal"]["masking"]["natural_paste"]
+    assert (nat["rate"], nat["n"]) == (pytest.approx(66 / 75), 75)
+    assert "reacts to the masking itself" not in f.title
 
 
 def test_the_cell_read_is_the_one_with_the_largest_excess_not_the_largest_follow_rate():
