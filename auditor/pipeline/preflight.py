@@ -108,8 +108,9 @@ def apply_weights_preprocessing(cfg: AuditConfig) -> list[str]:
     return lines
 
 
-# the settings fit_to_data may change: config.resolved.yaml holds them as fitted to the data
-FITTED_KEYS = ("analysis.expected_regions",)
+# the settings fitted to the data (by fit_to_data, and analysis.cues: auto, which turns
+# hotspots and concepts off on annotated data): config.resolved.yaml holds them as fitted
+FITTED_KEYS = ("analysis.expected_regions", "analysis.hotspots.n", "analysis.concepts.n")
 
 
 def fit_to_data(cfg: AuditConfig, bundle: DataBundle) -> tuple[AuditConfig, list[str]]:

@@ -193,9 +193,10 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         cfg, fit_notes = fit_to_data(cfg, bundle)
         for note in fit_notes:
             log.info("%s", note)
-        if fit_notes and dist.is_main:
-            files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(cfg))
-        cfg = _resolve_cues(cfg, bundle.regions)
+        fitted = _resolve_cues(cfg, bundle.regions)
+        if (fit_notes or fitted is not cfg) and dist.is_main:  # the file holds what runs
+            files["config"] = rundir.write_text("config.resolved.yaml", config_to_yaml(fitted))
+        cfg = fitted
         plan = _swap_plan(cfg, bundle)
         models, choices = [], {}
         audit_items = bundle.dataset(cfg.data.audit_split)

@@ -3,6 +3,8 @@ appendix, and the note of runs without annotated regions."""
 
 from __future__ import annotations
 
+from auditor.metrics.stats import MCNEMAR_EXACT_BELOW
+
 __all__ = ["DEFINITIONS", "MEANING", "NO_REGIONS"]
 
 MEANING = {
@@ -35,11 +37,16 @@ DEFINITIONS = (
     ("Confidence interval (CI)", "{level} intervals. Accuracy and other rates use the Wilson score "
      "interval for a binomial proportion; masses and lifts use a percentile bootstrap over "
      "samples. n is the number of samples behind each number."),
-    ("Worst-group accuracy", "The lowest accuracy among the subgroups (attribute values)."),
+    ("Worst-group accuracy", "The lowest accuracy among the subgroups: each class within "
+     "each value of an attribute (for example nurses with dark hair); without attributes, the "
+     "classes. Groups smaller than the configured minimum size do not compete."),
     ("Equalized-odds difference", "The largest gap between subgroups in true-positive or "
      "false-positive rate (0 = equal)."),
-    ("McNemar p", "Exact McNemar test on the samples that exactly one of two models gets right; "
-     "a small p means the accuracy change is unlikely to be chance."),
+    ("McNemar p", "McNemar's test on the samples that exactly one of two models gets right: "
+     f"exact (binomial) below {MCNEMAR_EXACT_BELOW} such samples, chi-square with continuity "
+     f"correction from {MCNEMAR_EXACT_BELOW} on; "
+     "the method used is named beside the p. A small p means the accuracy change is unlikely to "
+     "be chance."),
     ("Sanity check", "Model-parameter randomisation test: the model's layers are randomised "
      "from the head down; if the heatmaps stay correlated (Spearman) with the trained model's "
      "at every step, they do not reflect training."),

@@ -1,5 +1,6 @@
 """`audit run` end to end on a tiny synthetic config: every output of the run-dir contract."""
 
+import html
 import json
 
 import pandas as pd
@@ -24,8 +25,14 @@ def test_run_directory_contract(tiny_run):
         assert (run / name).is_file(), name
     assert not (run / "shards").exists()
     assert (run / "report.pdf").read_bytes()[:5] == b"%PDF-"
-    resolved = yaml.safe_load((run / "config.resolved.yaml").read_text())
+    text = (run / "config.resolved.yaml").read_text()
+    resolved = yaml.safe_load(text)
     assert resolved["analysis"]["lift_threshold"] == 1.5  # defaults written back
+    # what the run used: `cues: auto` on annotated data turned hotspots and concepts off, and
+    # the report's "Resolved configuration" is this file, word for word
+    assert resolved["analysis"]["cues"] == "auto"
+    assert resolved["analysis"]["hotspots"]["n"] == resolved["analysis"]["concepts"]["n"] == 0
+    assert html.escape(text, quote=False) in (run / "report.html").read_text()
 
 
 def test_summary_schema(tiny_run):
