@@ -74,8 +74,12 @@ def _cluster_finding(c: Cluster, ids: list[int], gap_threshold: float, level: fl
     values = ", ".join(f"{a}={v}" for a, v in c.enriched.items())
     form = ("form a cluster enriched for" if len(ids) == 1 else
             f"form {len(ids)} clusters that look different, all enriched for")
+    # with more than two classes a cluster can pool several confusions: "mostly" only when
+    # the commonest is most of it
+    confusion = (f"mostly {c.confusion}" if c.confusion_share >= 0.5 else
+                 f"{c.confusion} the commonest confusion at {pct(c.confusion_share)}")
     title = (f"{c.size} misclassifications ({pct(c.share_of_errors)} of all errors, "
-             f"mostly {c.confusion}) {form} {values} "
+             f"{confusion}) {form} {values} "
              f"({pct(top['share_in_cluster'])} of {'the cluster' if len(ids) == 1 else 'them'} vs "
              f"{pct(top['share_overall'])} of all samples and "
              f"{pct(top['share_in_confusion_errors'])} of all {c.confusion} errors, "

@@ -56,6 +56,16 @@ def _worst(block: Mapping[str, Any]) -> str:
     return _rate(metrics.get("worst_group_accuracy"), cell.get("ci"), cell.get("n"))
 
 
+def _worst_name(block: Mapping[str, Any]) -> str:
+    """The worst group's name, and how many cells share its accuracy when others tie (four
+    digits on four photos: 12 cells at 0%, and the name alone suggested one)."""
+    metrics = block.get("metrics") or {}
+    name, acc = metrics.get("worst_group"), metrics.get("worst_group_accuracy")
+    tied = sum(1 for c in ((block.get("groups") or {}).get("cells") or [])
+               if c.get("group") != name and acc is not None and c.get("accuracy") == acc)
+    return f"{name}, one of {tied + 1} cells at {pct(acc)}" if tied else str(name)
+
+
 def _worst_change(base: Mapping[str, Any], block: Mapping[str, Any]) -> str:
     """Worst-group accuracy before → after; when the worst group is another one after, both
     are named and the first one's own accuracy after is given (the same group, compared)."""
@@ -64,7 +74,8 @@ def _worst_change(base: Mapping[str, Any], block: Mapping[str, Any]) -> str:
     after = (block.get("metrics") or {}).get("worst_group")
     if not before or not after or before == after:
         return text
-    text = f"worst-group accuracy {_worst(base)} ({before}) → {_worst(block)} ({after})"
+    text = (f"worst-group accuracy {_worst(base)} ({_worst_name(base)}) → {_worst(block)} "
+            f"({_worst_name(block)})")
     same = _cell(block, before)
     if same.get("accuracy") is None:  # not listed after (too small)
         return text
@@ -231,7 +242,7 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     else:
         text = f"{lead}: no high- or medium-severity evidence cleared its threshold"
     if worst is not None:
-        text += f"; worst-group accuracy {_worst(block)} ({metrics.get('worst_group')})"
+        text += f"; worst-group accuracy {_worst(block)} ({_worst_name(block)})"
     return {"status": status, "text": text + ".", "counts": counts, "shortcuts": shortcuts,
             "ignored": ignored, "unannotated": areas}
 

@@ -223,7 +223,7 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
         table.append({
             "id": str(cid), "color": colors[f"cluster {cid}"], "size": f.count(c.get("size")),
             "error_rate": f.pct(c.get("error_rate")), "error_ci": f.pct_ci(c.get("error_rate_ci")),
-            "n_nearby": f.count(c.get("n_nearby")), "confusion": str(c.get("confusion", "")),
+            "n_nearby": f.count(c.get("n_nearby")), "confusion": _confusion(c),
             "enriched": ", ".join(f"{k}={v}" for k, v in enriched.items()) or f.DASH,
             "mass": [f.pct((c.get("mean_mass") or {}).get(r), 0) for r in regions]})
         if (provider is not None and method and order < MAX_CLUSTER_GALLERIES
@@ -272,6 +272,12 @@ _SLICE_HIDDEN = ("features",)
 _SLICE_HEADERS = {"ci": "error rate CI", "p": "p", "p_adj": "p (adjusted)", "n": "n",
                   "reference": "compared with", "excess": "excess (points)",
                   "excess_ci": "excess CI (points)"}
+
+
+def _confusion(c: Mapping[str, Any]) -> str:
+    """A cluster's commonest confusion, with its share of the cluster when others mix in."""
+    text, share = str(c.get("confusion", "")), c.get("confusion_share")
+    return text if not f.is_num(share) or share >= 0.995 else f"{text} ({f.pct(share, 0)})"
 
 
 def _slice_reference(ref: Mapping[str, Any]) -> str:

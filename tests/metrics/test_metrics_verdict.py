@@ -175,3 +175,19 @@ def test_no_flags_on_a_handful_of_images_is_no_clean_bill():
     medium = {"kind": "group_gap", "severity": "medium", "title": "t", "evidence": {}}
     assert model_verdict({**_block([medium], 0.8), "n": 4})["text"].startswith(
         "Review before shipping: it has 1 medium-severity flag")
+
+
+def test_a_worst_group_tied_with_other_cells_says_so():
+    """Four digits on four photos (an outside check): the headline named one worst group,
+    'label=one & scene=brick', at 0% where 12 cells were at 0%; now it says so."""
+    zeros = [{"group": f"label=l{k} & scene=s{k}", "n": 25, "accuracy": 0.0, "ci": [0.0, 0.13]}
+             for k in range(11)]
+    base = _block([], 0.0, group="label=one & scene=brick", cells=[
+        *zeros, {"group": "label=two & scene=grass", "n": 25, "accuracy": 0.4,
+                 "ci": [0.2, 0.6]}])
+    after = _block([], 0.04, group="label=zero & scene=china")
+    text = comparison_headline({"baseline": base, "rebalanced": after}, "baseline")
+    assert "(label=one & scene=brick, one of 12 cells at 0%) → " in text
+    assert "(label=zero & scene=china);" in text or text.endswith("(label=zero & scene=china).")
+    assert model_verdict(base)["text"].endswith(
+        "(label=one & scene=brick, one of 12 cells at 0%).")
