@@ -246,10 +246,6 @@ def _synth(out: Path, seed: int, **options: Any) -> None:
     console.print(f"manifest: {_safe(manifest)}")
 
 
-def _signed(value: float | None, spec: str = "+.3f") -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
 @app.command()
 def compare(
     run_a: Annotated[Path, typer.Argument(help="first run directory (before)")],
@@ -275,13 +271,7 @@ def compare(
     except AuditorError as err:
         _fail(err)
         return
-    comp = result.comparison.to_dict()
-    delta = comp["delta"]
-    console.print(f"{comp['baseline']} -> {comp['candidate']} on {result.comparison.n} samples: "
-                  f"accuracy {_signed(delta.get('accuracy'))}, worst-group "
-                  f"{_signed(delta.get('worst_group_accuracy'))}, "
-                  f"McNemar p = {_signed(comp.get('mcnemar_p'), '.3g')}",
-                  highlight=False, soft_wrap=True)
+    console.print(_safe(result.summary_line()), highlight=False, soft_wrap=True)
     if result.headline:
         console.print(f"  [bold]{_safe(result.headline)}[/]", highlight=False)
     if result.not_comparable:

@@ -73,7 +73,7 @@ def pct(x: float | None, digits: int = 0) -> str:
     """``0.583`` -> ``"58%"``; None/NaN -> ``"n/a"``."""
     if x is None or not math.isfinite(x):
         return "n/a"
-    return f"{100 * x:.{digits}f}%"
+    return f"{round(100 * x, 9):.{digits}f}%"  # float noise never tips the rounding
 
 
 def fmt_p(p: float | None) -> str:

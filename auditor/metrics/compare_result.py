@@ -7,6 +7,7 @@ layer both read) means neither of those modules imports the other.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +83,29 @@ class CompareResult:
         size and saliency settings, and at least one shared method)."""
         return not self.not_comparable
 
+    def summary_line(self) -> str:
+        """The one line ``audit compare`` prints: each delta in percentage points with its
+        interval, the worst groups named, McNemar's p and its method."""
+        c = self.comparison
+
+        def delta(block: dict) -> str:
+            d, ci = block.get("delta"), block.get("ci") or [None, None]
+            if not _finite(d):
+                return "n/a"
+            text = f"{100 * d:+.1f} pp"
+            if _finite(ci[0]) and _finite(ci[1]):
+                text += f" ({c.level:.0%} CI {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
+            return text
+
+        wg = c.worst_group
+        groups = [(wg.get(side) or {}).get("group") for side in ("baseline", "candidate")]
+        where = (f"; {groups[0]}" if groups[0] == groups[1] else
+                 f"; {groups[0]} → {groups[1]}, two different groups") if all(groups) else ""
+        p = f"{c.mcnemar.p:.3g} ({c.mcnemar.method})" if _finite(c.mcnemar.p) else "n/a"
+        return (f"{c.baseline} -> {c.candidate} on {c.n} samples: accuracy "
+                f"{delta(c.accuracy)}, worst-group accuracy {delta(wg)}{where}, "
+                f"McNemar p = {p}")
+
     def to_dict(self) -> dict:
         """The ``compare.json`` document (schema ``auditor.compare/1``)."""
         return {
@@ -101,3 +125,7 @@ class CompareResult:
             "not_comparable": list(self.not_comparable),
             "comparisons": [self.comparison.to_dict()],
         }
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

@@ -33,7 +33,13 @@ import pandas as pd
 from auditor.errors import CompareError
 from auditor.metrics.columns import area_column, mass_column
 from auditor.metrics.groups import group_cells, worst_and_best
-from auditor.metrics.paired import McNemarResult, mcnemar, paired_bootstrap_ci, wilcoxon_p
+from auditor.metrics.paired import (
+    McNemarResult,
+    mcnemar,
+    paired_bootstrap_ci,
+    paired_group_delta_ci,
+    wilcoxon_p,
+)
 from auditor.metrics.stats import json_clean, json_float
 
 __all__ = ["Comparison", "compare_models", "MIN_GROUP_SUPPORT", "EXAMPLES_PER_TRANSITION"]
@@ -54,9 +60,11 @@ class Comparison:
         n: number of paired samples.
         level: confidence level of every interval.
         accuracy: ``{"baseline", "candidate", "delta", "ci": [lo, hi]}``.
-        balanced_accuracy: ``{"baseline", "candidate", "delta"}`` (mean per-class recall).
+        balanced_accuracy: ``{"baseline", "candidate", "delta", "ci", "n"}`` (mean
+            per-class recall; ``ci``: paired bootstrap of the delta).
         worst_group: ``{"baseline": {"group", "n", "accuracy"}, "candidate": {...}, "delta",
-            "min_support"}``.
+            "ci", "min_support"}`` (``ci``: paired bootstrap of the delta, each replicate
+            taking each model's worst competing cell anew).
         by_group: ``{attr: {value: {"n", "baseline", "candidate", "delta", "ci"}}}``.
         attention: ``{method: {region: {"n", "baseline", "candidate", "delta", "ci",
             "wilcoxon_p"}}}`` (mean attention mass).
@@ -174,7 +182,11 @@ def compare_models(
     labels = paired["label"].astype(str).to_numpy()
     bal_b = _balanced_accuracy(labels, base_ok)
     bal_c = _balanced_accuracy(labels, cand_ok)
-    balanced = {"baseline": bal_b, "candidate": bal_c, "delta": bal_c - bal_b}
+    classes = (labels[:, None] == np.unique(labels)[None, :]).astype(float)
+    balanced = {"baseline": bal_b, "candidate": bal_c, "delta": bal_c - bal_b,
+                "ci": list(paired_group_delta_ci(classes, base_ok, cand_ok, reduce=np.nanmean,
+                                                 level=level, n_boot=n_boot, seed=seed,
+                                                 key="balanced_accuracy")), "n": n}
 
     by_group: dict[str, dict] = {}
     for attr in attributes:
@@ -195,6 +207,9 @@ def compare_models(
 
     notes: list[str] = []
     worst_group = _worst_groups(paired, attributes, base_ok, cand_ok, min_group_support, notes)
+    worst_group["ci"] = list(paired_group_delta_ci(
+        _competing_cells(paired, attributes, min_group_support), base_ok, cand_ok,
+        reduce=np.nanmin, level=level, n_boot=n_boot, seed=seed, key="worst_group"))
 
     attention: dict[str, dict] = {}
     for method in methods:
@@ -312,6 +327,20 @@ def _worst_groups(paired: pd.DataFrame, attributes: list[str], base_ok: np.ndarr
                          "worst of all cells is shown")
     out["delta"] = out["candidate"]["accuracy"] - out["baseline"]["accuracy"]
     return out
+
+
+def _competing_cells(paired: pd.DataFrame, attributes: list[str], min_support: int
+                     ) -> np.ndarray:
+    """``[N, K]`` 0/1 membership of each sample in the cells that compete for the worst
+    group (:func:`~auditor.metrics.groups.worst_and_best`: label x attribute value cells of
+    at least ``min_support`` samples, all of them when none is that large; classes without
+    attributes)."""
+    labels = paired["label"].astype(str).to_numpy()
+    keys = [labels + "\x00" + paired[a].astype(str).to_numpy() for a in attributes] or [labels]
+    cols = [k[:, None] == np.unique(k)[None, :] for k in keys]
+    hot = np.concatenate(cols, axis=1).astype(float)
+    large = hot.sum(axis=0) >= min_support
+    return hot[:, large] if large.any() else hot
 
 
 def _top_region_shift(paired: pd.DataFrame, method: str, regions: list[str]) -> dict:

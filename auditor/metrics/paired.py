@@ -8,7 +8,10 @@ to the same sample) and returns plain Python floats (``nan`` where a quantity is
 
 from __future__ import annotations
 
+import math
+import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,11 +20,14 @@ from auditor.metrics.stats import (
     MCNEMAR_EXACT_BELOW,
     bootstrap_mean_ci,
     mcnemar_test,
+    percentile_interval,
     wilcoxon_paired,
 )
 
 __all__ = ["MCNEMAR_EXACT_BELOW", "McNemarResult", "derived_seed", "mcnemar",
-           "paired_bootstrap_ci", "wilcoxon_p"]
+           "paired_bootstrap_ci", "paired_group_delta_ci", "wilcoxon_p"]
+
+_CHUNK = 200  # bootstrap replicates per matrix product (memory: _CHUNK x N floats)
 
 
 @dataclass(frozen=True)
@@ -121,3 +127,40 @@ def paired_bootstrap_ci(
         ``(mean, lo, hi)``; ``lo``/``hi`` are ``nan`` with fewer than 2 values.
     """
     return bootstrap_mean_ci(diff, n_boot=n_boot, level=level, seed=derived_seed(seed, key))
+
+
+def paired_group_delta_ci(
+    groups: np.ndarray, baseline_correct: np.ndarray, candidate_correct: np.ndarray, *,
+    reduce: Callable[..., np.ndarray], level: float, n_boot: int, seed: int, key: str,
+) -> tuple[float, float]:
+    """Paired percentile-bootstrap interval of ``reduce(candidate's group accuracies) -
+    reduce(baseline's)``: balanced accuracy (``np.nanmean`` over classes) or worst-group
+    accuracy (``np.nanmin`` over the cells that compete). Each replicate draws the samples
+    once (multinomial weights) for both models, and recomputes every group's accuracy.
+
+    Args:
+        groups: ``[N, K]`` 0/1 membership of each sample in each group.
+        baseline_correct: bool ``[N]``; candidate_correct: bool ``[N]``, same order.
+        reduce: the statistic over the ``K`` group accuracies, taking ``axis=1``.
+        level, n_boot, seed, key: as :func:`paired_bootstrap_ci`.
+
+    Returns:
+        ``(lo, hi)``; ``(nan, nan)`` with fewer than 2 samples or no group.
+    """
+    hot = np.asarray(groups, dtype=float)
+    n = len(hot)
+    if n < 2 or hot.ndim != 2 or hot.shape[1] == 0:
+        return math.nan, math.nan
+    right_b = hot * np.asarray(baseline_correct, dtype=float)[:, None]
+    right_c = hot * np.asarray(candidate_correct, dtype=float)[:, None]
+    rng = np.random.default_rng(derived_seed(seed, key))
+    deltas = []
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group drawn empty: NaN, skipped
+        for start in range(0, n_boot, _CHUNK):
+            w = rng.multinomial(n, np.full(n, 1.0 / n), size=min(_CHUNK, n_boot - start))
+            w = w.astype(float)
+            size = w @ hot
+            deltas.append(reduce((w @ right_c) / size, axis=1)
+                          - reduce((w @ right_b) / size, axis=1))
+    return percentile_interval(np.concatenate(deltas), level)

@@ -20,6 +20,7 @@ __all__ = [
     "bootstrap_mean_ci",
     "bootstrap_means",
     "bootstrap_ratio_ci",
+    "percentile_interval",
     "fisher_enrichment",
     "fisher_greater_p",
     "holm_bonferroni",
@@ -101,7 +102,9 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000,
     return out
 
 
-def _percentiles(samples: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap ``samples`` (non-finite values
+    dropped; ``(nan, nan)`` when none is left)."""
     samples = samples[np.isfinite(samples)]
     if samples.size == 0:
         return math.nan, math.nan
@@ -133,7 +136,7 @@ def bootstrap_mean_ci(
     mean = float(v.mean())
     if v.size < 2:
         return mean, math.nan, math.nan
-    lo, hi = _percentiles(bootstrap_means(v, n_boot=n_boot, seed=seed)[:, 0], level)
+    lo, hi = percentile_interval(bootstrap_means(v, n_boot=n_boot, seed=seed)[:, 0], level)
     return mean, lo, hi
 
 
@@ -172,7 +175,7 @@ def bootstrap_ratio_ci(
     means = bootstrap_means(np.stack([a, b], axis=1), n_boot=n_boot, seed=seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         boot = np.where(means[:, 1] > 0, means[:, 0] / means[:, 1], np.nan)
-    lo, hi = _percentiles(boot, level)
+    lo, hi = percentile_interval(boot, level)
     return ratio, lo, hi
 
 
@@ -201,7 +204,7 @@ def bootstrap_diff_ci(
         return diff, math.nan, math.nan
     boot = (bootstrap_means(x, n_boot=n_boot, seed=seed)[:, 0]
             - bootstrap_means(y, n_boot=n_boot, seed=seed + 1)[:, 0])
-    lo, hi = _percentiles(boot, level)
+    lo, hi = percentile_interval(boot, level)
     return diff, lo, hi
 
 

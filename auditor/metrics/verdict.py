@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.common.thresholds import RELIANCE_THRESHOLD
-from auditor.metrics.base import pct
+from auditor.metrics.base import describe_group, pct
 
 __all__ = ["MIN_CLEARED", "comparison_headline", "model_verdict"]
 
@@ -49,31 +49,48 @@ def _cell(block: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
                  if c.get("group") == name), {})
 
 
-def _worst(block: Mapping[str, Any]) -> str:
-    """Worst-group accuracy with its cell's Wilson interval and count."""
+def _worst(block: Mapping[str, Any], name: str | None = None) -> str:
+    """Worst-group accuracy with the Wilson interval and count of its cell (``name``: one of
+    the cells tied at that accuracy; default the worst group)."""
     metrics = block.get("metrics") or {}
-    cell = _cell(block, metrics.get("worst_group"))
+    cell = _cell(block, name or metrics.get("worst_group"))
     return _rate(metrics.get("worst_group_accuracy"), cell.get("ci"), cell.get("n"))
 
 
-def _worst_name(block: Mapping[str, Any]) -> str:
-    """The worst group's name, and how many cells share its accuracy when others tie (four
-    digits on four photos: 12 cells at 0%, and the name alone suggested one)."""
+def _tied(block: Mapping[str, Any]) -> list[str]:
+    """The cells at the worst-group accuracy, the worst group first (four digits on four
+    photos: 12 cells at 0%, where the name alone suggested one)."""
     metrics = block.get("metrics") or {}
     name, acc = metrics.get("worst_group"), metrics.get("worst_group_accuracy")
-    tied = sum(1 for c in ((block.get("groups") or {}).get("cells") or [])
-               if c.get("group") != name and acc is not None and c.get("accuracy") == acc)
-    return f"{name}, one of {tied + 1} cells at {pct(acc)}" if tied else str(name)
+    if not name:
+        return []
+    return [name, *(c["group"] for c in ((block.get("groups") or {}).get("cells") or [])
+                    if c.get("group") not in (None, name) and acc is not None
+                    and c.get("accuracy") == acc)]
+
+
+def _worst_name(block: Mapping[str, Any], name: str | None = None) -> str:
+    """The worst group's name (or ``name``, one tied with it), and how many cells share its
+    accuracy when others tie."""
+    tied = _tied(block)
+    name = name or (tied[0] if tied else None)
+    acc = (block.get("metrics") or {}).get("worst_group_accuracy")
+    return f"{name}, one of {len(tied)} cells at {pct(acc)}" if len(tied) > 1 else str(name)
 
 
 def _worst_change(base: Mapping[str, Any], block: Mapping[str, Any]) -> str:
     """Worst-group accuracy before → after; when the worst group is another one after, both
-    are named and the first one's own accuracy after is given (the same group, compared)."""
-    text = f"worst-group accuracy {_worst(base)} → {_worst(block)}"
-    before = (base.get("metrics") or {}).get("worst_group")
+    are named and the first one's own accuracy after is given (the same group, compared).
+    When several cells tie for worst before and the worst after is one of them, that one is
+    the group compared."""
+    tied = _tied(base)
     after = (block.get("metrics") or {}).get("worst_group")
+    before = after if after in tied else (tied[0] if tied else None)
     if not before or not after or before == after:
-        return text
+        text = f"worst-group accuracy {_worst(base, before)} → {_worst(block)}"
+        return text + (f" ({after}, before one of {len(tied)} cells at "
+                       f"{pct((base.get('metrics') or {}).get('worst_group_accuracy'))})"
+                       if before and len(tied) > 1 else "")
     text = (f"worst-group accuracy {_worst(base)} ({_worst_name(base)}) → {_worst(block)} "
             f"({_worst_name(block)})")
     same = _cell(block, before)
@@ -277,11 +294,16 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
     causal = ev.get("causal") or {}
     swap, mask, lead = causal.get("swap"), causal.get("masking"), causal.get("lead")
     reasons = ev.get("severity_reasons") or []
+
+    def of(e: Mapping[str, Any]) -> str:  # whose predictions: the cell the evidence read
+        feats = e.get("features")
+        return f"of predictions for {describe_group(feats)}" if feats else "of predictions"
+
     if lead and "lead_follows" in reasons and "swap_follows" not in reasons:
         a = _cell_rates(after, {**lead, "region": region}) or {}
         b = _rate(lead.get("follow_rate"), lead.get("follow_ci"), lead.get("n_follow"))
         now = _rate(a.get("follow_rate"), a.get("follow_ci"), a.get("n_follow"))
-        return (f"pasting in the {region} of another image sends {b} → {now} of predictions "
+        return (f"pasting in the {region} of another image sends {b} → {now} {of(lead)} "
                 f"to the class the model gives that image")
     if swap and (swap.get("follow_ci") or [0])[0] is not None:
         a = _cell_rates(after, {**swap, "region": region}) or {}
@@ -292,13 +314,13 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
             attr = swap.get("attribute") or "value"
             extra = f"; {pct(a['placebo_rate'])} for a {region} of the same {attr}"
         now = _rate(a.get("follow_rate"), a.get("follow_ci"), a.get("n_follow"), extra)
-        return (f"swapping in the {region} sends {b} → {now} of predictions to the class it "
+        return (f"swapping in the {region} sends {b} → {now} {of(swap)} to the class it "
                 f"goes with")
     if mask:
         a = _cell_rates(after, {**mask, "region": region}) or {}
         before = _rate(mask.get("rate"), mask.get("ci"), mask.get("n"))
         return (f"hiding the {region} flips {before} → "
-                f"{_rate(a.get('flip_rate'), a.get('ci'), a.get('n'))} of predictions")
+                f"{_rate(a.get('flip_rate'), a.get('ci'), a.get('n'))} {of(mask)}")
     return f"the {region} finding goes"
 
 

@@ -85,7 +85,13 @@ def compare_runs(
         raise CompareError(f"the runs audit different splits: A '{split_a}', B '{split_b}'")
     split = split_a or split_b
 
-    name_a = _pick_model(sum_a, tab_a, model_a, "A", run_a)
+    try:
+        name_a = _pick_model(sum_a, tab_a, model_a, "A", run_a)
+    except CompareError as err:  # both sides need a name: say so once, not one try each
+        if model_a is None and model_b is None and len(_models(sum_b, tab_b)) > 1:
+            raise CompareError(f"{err}, and run B with --model-b NAME "
+                               f"({', '.join(_models(sum_b, tab_b))})") from None
+        raise
     name_b = _pick_model(sum_b, tab_b, model_b, "B", run_b)
     rows_a = strip_id_prefix(_model_rows(tab_a, name_a, split), strip_a, "A")
     rows_b = strip_id_prefix(_model_rows(tab_b, name_b, split), strip_b, "B")
@@ -131,7 +137,8 @@ def compare_runs(
         attributes=attributes,
         methods=methods,
         not_comparable=not_comparable,
-        headline=_headline(sum_a, name_a, label_a, sum_b, name_b, label_b),
+        headline=(None if Path(run_a).resolve() == Path(run_b).resolve() and name_a == name_b
+                  else _headline(sum_a, name_a, label_a, sum_b, name_b, label_b)),
     )
 
 
@@ -309,8 +316,7 @@ def _setup(summary: dict, config: dict, model: str) -> dict:
 def _pick_model(summary: dict, table: pd.DataFrame, wanted: str | None, side: str,
                 run: Path) -> str:
     """The requested model, or the run's only model; several models need a name."""
-    in_table = list(dict.fromkeys(table["model"].astype(str)))
-    ordered = [m for m in summary.get("models", {}) if m in in_table] or in_table
+    in_table, ordered = list(dict.fromkeys(table["model"].astype(str))), _models(summary, table)
     flag = f"--model-{side.lower()}"
     if wanted is not None:
         if wanted not in in_table:
@@ -322,6 +328,12 @@ def _pick_model(summary: dict, table: pd.DataFrame, wanted: str | None, side: st
         raise CompareError(f"run {side} ({run}) has {len(ordered)} models "
                            f"({', '.join(ordered)}); choose one with {flag} NAME")
     return ordered[0]
+
+
+def _models(summary: dict, table: pd.DataFrame) -> list[str]:
+    """The run's models with samples, in summary.json's order."""
+    in_table = list(dict.fromkeys(table["model"].astype(str)))
+    return [m for m in summary.get("models", {}) if m in in_table] or in_table
 
 
 def _model_rows(table: pd.DataFrame, model: str, split: str | None) -> pd.DataFrame:

@@ -72,14 +72,18 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
         {"metric": "Balanced accuracy", "detail": "mean per-class recall",
          "baseline": f.pct(c.balanced_accuracy["baseline"]),
          "candidate": f.pct(c.balanced_accuracy["candidate"]),
-         "delta": f.pp(c.balanced_accuracy["delta"]), "ci": f.DASH, "n": f.count(c.n),
-         "strong": False},
+         "delta": f.pp(c.balanced_accuracy["delta"]),
+         "ci": f.pp_ci(c.balanced_accuracy.get("ci")), "n": f.count(c.n),
+         "strong": f.excludes_zero(c.balanced_accuracy.get("ci"))},
         {"metric": "Worst-group accuracy",
          "detail": (f"baseline: {_cell(wg['baseline'])}; candidate: {_cell(wg['candidate'])}; "
                     f"cells of label \u00d7 attribute value with n \u2265 {wg['min_support']}"),
          "baseline": f.pct((wg["baseline"] or {}).get("accuracy")),
          "candidate": f.pct((wg["candidate"] or {}).get("accuracy")),
-         "delta": f.pp(wg["delta"]), "ci": f.DASH, "n": f.DASH, "strong": False},
+         "delta": f.pp(wg["delta"]), "ci": f.pp_ci(wg.get("ci")),
+         "n": f"{f.count((wg['baseline'] or {}).get('n'))} → "
+              f"{f.count((wg['candidate'] or {}).get('n'))}",
+         "strong": f.excludes_zero(wg.get("ci"))},
     ]
     groups = [
         {"attribute": attr, "value": value, "n": f.count(g["n"]), "baseline": f.pct(g["baseline"]),

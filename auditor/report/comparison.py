@@ -31,7 +31,8 @@ def pair_view(c: Mapping[str, Any]) -> dict[str, Any]:
          f"({(wg.get('baseline') or {}).get('group', f.DASH)})",
          f"{f.pct((wg.get('candidate') or {}).get('accuracy'))} "
          f"({(wg.get('candidate') or {}).get('group', f.DASH)})",
-         f.pp(wg.get("delta")), f.DASH, f.count((wg.get("candidate") or {}).get("n"))],
+         f.pp(wg.get("delta")), f.pp_ci(wg.get("ci")),
+         f.count((wg.get("candidate") or {}).get("n"))],
     ]
     mcnemar = None
     if mc:

@@ -17,9 +17,15 @@ def is_num(value: Any) -> bool:
             and math.isfinite(float(value)))
 
 
+def _points(value: Any) -> float:
+    """``100 * value`` rounded at the ninth decimal: one number stored as 0.2275 and as
+    0.22749999999999998 (float noise) prints the same, not 22.8 and 22.7."""
+    return round(100 * float(value), 9)
+
+
 def pct(value: Any, digits: int = 1) -> str:
     """0.8234 -> ``'82.3%'``; missing -> ``'–'``."""
-    return f"{100 * float(value):.{digits}f}%" if is_num(value) else DASH
+    return f"{_points(value):.{digits}f}%" if is_num(value) else DASH
 
 
 def num(value: Any, digits: int = 2) -> str:
@@ -54,7 +60,7 @@ def ci_pair(ci: Any) -> tuple[float, float] | None:
 def pct_ci(ci: Any) -> str:
     """``[0.78, 0.86]`` -> ``'78.0–86.0%'``."""
     pair = ci_pair(ci)
-    return f"{100 * pair[0]:.1f}{DASH}{100 * pair[1]:.1f}%" if pair else DASH
+    return f"{_points(pair[0]):.1f}{DASH}{_points(pair[1]):.1f}%" if pair else DASH
 
 
 def num_ci(ci: Any, digits: int = 2) -> str:
@@ -65,13 +71,13 @@ def num_ci(ci: Any, digits: int = 2) -> str:
 
 def pp(value: Any) -> str:
     """A difference of two rates in signed percentage points: 0.031 -> ``'+3.1 pp'``."""
-    return f"{100 * float(value):+.1f} pp" if is_num(value) else DASH
+    return f"{_points(value):+.1f} pp" if is_num(value) else DASH
 
 
 def pp_ci(ci: Any) -> str:
     """An interval of a rate difference: ``[-0.01, 0.05]`` -> ``'-1.0 to +5.0 pp'``."""
     pair = ci_pair(ci)
-    return f"{100 * pair[0]:+.1f} to {100 * pair[1]:+.1f} pp" if pair else DASH
+    return f"{_points(pair[0]):+.1f} to {_points(pair[1]):+.1f} pp" if pair else DASH
 
 
 def excludes_zero(ci: Any) -> bool:

@@ -150,3 +150,44 @@ def test_without_attributes_groups_are_classes(planted):
     with pytest.raises(CompareError, match="no region"):
         compare_models(planted, "baseline", "rebalanced", methods=METHODS, regions=[],
                        attributes=[])
+
+
+def test_balanced_and_worst_group_deltas_carry_paired_bootstrap_intervals():
+    """compare.json promised intervals for every delta; balanced accuracy and the worst group
+    had none (the page showed "–"). Hand-made cases whose delta is the same in every
+    resample give a zero-width interval at it; a random case matches a plain
+    index-resampling bootstrap written here."""
+    from auditor.metrics.paired import paired_group_delta_ci
+
+    classes = np.repeat([[1.0, 0.0], [0.0, 1.0]], 50, axis=0)  # 50 of each class
+    base = np.r_[np.zeros(50, bool), np.ones(50, bool)]  # class 0 all wrong, class 1 right
+    cand = np.ones(100, bool)
+    kw = {"level": 0.95, "n_boot": 400, "seed": 0, "key": "k"}
+    lo, hi = paired_group_delta_ci(classes, base, cand, reduce=np.nanmean, **kw)
+    assert (lo, hi) == (pytest.approx(0.5), pytest.approx(0.5))  # balanced 50% -> 100%
+    lo, hi = paired_group_delta_ci(classes, base, cand, reduce=np.nanmin, **kw)
+    assert (lo, hi) == (pytest.approx(1.0), pytest.approx(1.0))  # worst group 0% -> 100%
+    assert all(math.isnan(v) for v in paired_group_delta_ci(classes[:1], base[:1], cand[:1],
+                                                            reduce=np.nanmean, **kw))
+    rng = np.random.default_rng(3)
+    base, cand = rng.random(300) < 0.6, rng.random(300) < 0.75
+    cells = np.eye(3)[rng.integers(0, 3, 300)]
+    lo, hi = paired_group_delta_ci(cells, base, cand, reduce=np.nanmin, level=0.95,
+                                   n_boot=2000, seed=0, key="w")
+
+    def worst(ok, idx):
+        return min(ok[idx][cells[idx, k] == 1].mean() for k in range(3))
+
+    draws = [rng.integers(0, 300, 300) for _ in range(2000)]
+    ref = np.quantile([worst(cand, i) - worst(base, i) for i in draws], [0.025, 0.975])
+    assert (lo, hi) == (pytest.approx(ref[0], abs=0.03), pytest.approx(ref[1], abs=0.03))
+
+
+def test_the_comparison_reports_both_new_intervals(planted):
+    cmp = _compare(planted)
+    for block in (cmp.balanced_accuracy, cmp.worst_group):
+        lo, hi = block["ci"]
+        assert lo <= block["delta"] <= hi
+    d = cmp.to_dict()
+    assert d["balanced_accuracy"]["ci"] == cmp.balanced_accuracy["ci"]
+    assert d["worst_group"]["ci"] == cmp.worst_group["ci"]

@@ -248,10 +248,15 @@ def test_the_comparison_says_what_changed_between_the_two_models_findings(runs, 
     res = compare_runs(run_a, run_b, model_b="rebalanced", n_boot=50)
     assert res.headline == (
         "rebalanced removes the face shortcut (swapping in the face sends 96% (93%–98%, n=300) "
-        "→ 10% (7%–12%, n=300) of predictions to the class it goes with); worst-group accuracy "
-        "3% (1%–8%, n=150) → 72% (70%–77%, n=150).")
+        "→ 10% (7%–12%, n=300) of predictions for class nurse to the class it goes with); "
+        "worst-group accuracy 3% (1%–8%, n=150) → 72% (70%–77%, n=150).")
     written = write_compare_outputs(res, tmp_path / "out", formats=("html", "json"))
     assert json.loads(written["json"].read_text())["headline"] == res.headline
+    # a model compared with itself read "baseline keeps the face shortcut", as if something
+    # had been compared; no headline (the CLI's note says why nothing can change)
+    assert compare_runs(run_a, run_a, n_boot=50).headline is None
+    assert compare_runs(run_b, run_b, model_a="rebalanced", model_b="rebalanced",
+                        n_boot=50).headline is None
     assert "<b>What changed:</b> rebalanced removes the face shortcut" in \
         written["html"].read_text()
 
@@ -286,3 +291,31 @@ def test_the_cli_refuses_a_wrong_out_before_reading_the_runs(tmp_path, runs):
     assert result.exit_code == 1
     assert "error: --out " in result.output and "in the run folder" in result.output
     assert "not found" not in result.output and not (run_b / "models").exists()
+
+
+def test_two_runs_of_several_models_ask_for_both_names_at_once(runs):
+    """Both flags left out: the first answer asked only for --model-a, the next for
+    --model-b; one line now asks for both."""
+    _, run_b, _, _ = runs
+    with pytest.raises(CompareError, match=r"choose one with --model-a NAME, and run B with "
+                                           r"--model-b NAME \(baseline, rebalanced\)$"):
+        compare_runs(run_b, run_b, n_boot=50)
+
+
+def test_the_printed_line_gives_points_intervals_groups_and_the_test(runs):
+    """`audit compare` printed 'accuracy +0.228, worst-group +0.040, McNemar p = 6.67e-18':
+    fractions, no interval, and no word that the worst groups were two different cells."""
+    run_a, run_b, _, _ = runs
+    res = compare_runs(run_a, run_b, model_b="rebalanced", n_boot=50)
+    c = res.comparison
+    line = res.summary_line()
+    acc, wg = c.accuracy, c.worst_group
+    assert line.startswith(
+        f"{c.baseline} -> {c.candidate} on {c.n} samples: accuracy {100 * acc['delta']:+.1f} "
+        f"pp (95% CI {100 * acc['ci'][0]:+.1f} to {100 * acc['ci'][1]:+.1f}), worst-group "
+        f"accuracy {100 * wg['delta']:+.1f} pp (95% CI {100 * wg['ci'][0]:+.1f} to ")
+    groups = (wg["baseline"]["group"], wg["candidate"]["group"])
+    assert (f"; {groups[0]} → {groups[1]}, two different groups" if groups[0] != groups[1]
+            else f"; {groups[0]},") in line
+    assert line.endswith(f"McNemar p = {c.mcnemar.p:.3g} ({c.mcnemar.method})")
+

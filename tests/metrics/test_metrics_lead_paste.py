@@ -210,8 +210,8 @@ def test_verdict_and_headline_read_a_lead_paste_shortcut():
                                "baseline")
     assert text.startswith(
         "after removes the background shortcut (pasting in the background of another image "
-        "sends 88% (80%–93%, n=94) → 5% (2%–10%, n=90) of predictions to the class the model "
-        "gives that image)")
+        "sends 88% (80%–93%, n=94) → 5% (2%–10%, n=90) of predictions for class cat to the "
+        "class the model gives that image)")
 
 
 def test_masking_that_a_clean_paste_does_not_repeat_is_disruption():

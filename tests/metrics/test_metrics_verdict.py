@@ -44,20 +44,23 @@ def test_headline_says_what_rebalancing_removed():
               "rebalanced": _block([], 0.81, follow_after=0.08)}
     text = comparison_headline(models, "baseline")
     assert text == ("rebalanced removes the face shortcut (swapping in the face sends 92% "
-                    "(82%–97%, n=250) → 8% (5%–12%, n=240) of predictions to the class it goes "
-                    "with); worst-group accuracy 6% (3%–10%, n=250) → 81% (78%–85%, n=250).")
+                    "(82%–97%, n=250) → 8% (5%–12%, n=240) of predictions for class doctor to "
+                    "the class it goes with); worst-group accuracy 6% (3%–10%, n=250) → 81% "
+                    "(78%–85%, n=250).")
     weaker = {"baseline": models["baseline"],
               "rebalanced": _block([_cue("face", 0.3, "medium")], 0.72, follow_after=0.15)}
     assert comparison_headline(weaker, "baseline").startswith(
         "rebalanced weakens the face shortcut (swapping in the face sends 92% (82%–97%, n=250) → "
-        "15% (5%–12%, n=240) of predictions to the class it goes with; a medium finding on it "
+        "15% (5%–12%, n=240) of predictions for class doctor to the class it goes with; a "
+        "medium finding on it "
         "remains); worst-group accuracy 6%")
     placebo = _block([_cue("face", 0.3, "medium")], 0.72, follow_after=0.23)
     placebo["swaps"]["hair:face"]["by_class"]["doctor"].update(
         {"placebo": "same_value", "placebo_rate": 0.1, "placebo_ci": [0.07, 0.14]})
+    text = comparison_headline({"baseline": models["baseline"], "rebalanced": placebo},
+                               "baseline")
     assert ("sends 92% (82%–97%, n=250) → 23% (5%–12%, n=240; 10% for a face of the same "
-            "hair) of predictions to the class it goes with" in comparison_headline(
-                {"baseline": models["baseline"], "rebalanced": placebo}, "baseline"))
+            "hair) of predictions for class doctor to the class it goes with" in text)
     kept = {"baseline": models["baseline"], "other": _block([_cue("face", 0.9)], 0.1, 0.85)}
     assert comparison_headline(kept, "baseline").startswith("other keeps the face shortcut")
     assert comparison_headline({"baseline": models["baseline"]}, "baseline") is None
@@ -178,16 +181,24 @@ def test_no_flags_on_a_handful_of_images_is_no_clean_bill():
 
 
 def test_a_worst_group_tied_with_other_cells_says_so():
-    """Four digits on four photos (an outside check): the headline named one worst group,
-    'label=one & scene=brick', at 0% where 12 cells were at 0%; now it says so."""
+    """Four digits on four photos (outside checks): the headline named one worst group,
+    'label=one & scene=brick', at 0% where 12 cells were at 0%, and that one rose to 48%
+    while the worst after, zero & china, had been at 0% too. Ties are now said, and the
+    group compared is the one the after-model fails most when it was among them."""
     zeros = [{"group": f"label=l{k} & scene=s{k}", "n": 25, "accuracy": 0.0, "ci": [0.0, 0.13]}
-             for k in range(11)]
+             for k in range(10)]
+    china = {"group": "label=zero & scene=china", "n": 25, "accuracy": 0.0, "ci": [0.0, 0.13]}
     base = _block([], 0.0, group="label=one & scene=brick", cells=[
-        *zeros, {"group": "label=two & scene=grass", "n": 25, "accuracy": 0.4,
-                 "ci": [0.2, 0.6]}])
-    after = _block([], 0.04, group="label=zero & scene=china")
+        *zeros, china, {"group": "label=two & scene=grass", "n": 25, "accuracy": 0.4,
+                        "ci": [0.2, 0.6]}])
+    after = _block([], 0.04, group="label=zero & scene=china", cells=[
+        {"group": "label=one & scene=brick", "n": 25, "accuracy": 0.48, "ci": [0.3, 0.67]}])
     text = comparison_headline({"baseline": base, "rebalanced": after}, "baseline")
-    assert "(label=one & scene=brick, one of 12 cells at 0%) → " in text
-    assert "(label=zero & scene=china);" in text or text.endswith("(label=zero & scene=china).")
+    assert text.endswith("worst-group accuracy 0% (0%–13%, n=25) → 4% (1%–8%, n=250) "
+                         "(label=zero & scene=china, before one of 12 cells at 0%).")
     assert model_verdict(base)["text"].endswith(
         "(label=one & scene=brick, one of 12 cells at 0%).")
+    # the worst after was not among them: both named, the first with its tie
+    other = _block([], 0.3, group="label=two & scene=flower")
+    text = comparison_headline({"baseline": base, "rebalanced": other}, "baseline")
+    assert "(label=one & scene=brick, one of 12 cells at 0%) → 30%" in text

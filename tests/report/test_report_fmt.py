@@ -46,3 +46,17 @@ def test_intersectional_worst_group_gets_its_interval_and_count():
     rows = pd.DataFrame({"correct": [True, False]})
     worst = performance(model, rows, classes=[], attributes=[], color="#000000")["headline"][2]
     assert worst["ci"] == "0.0–32.4%" and worst["n"] == "8"
+
+
+def test_one_number_stored_two_ways_prints_the_same():
+    """A 4-class compare showed accuracy '+22.8 pp' beside balanced accuracy '+22.7 pp', both
+    0.2275 (one stored as 0.22749999999999998): float noise no longer tips the rounding."""
+    from auditor.metrics.base import pct as title_pct
+    from auditor.report import fmt
+
+    noisy = 0.22749999999999998
+    assert fmt.pp(noisy) == fmt.pp(0.2275) == "+22.8 pp"
+    assert fmt.pct(noisy) == fmt.pct(0.2275) == "22.8%"
+    assert fmt.pp_ci([noisy, 0.3]) == fmt.pp_ci([0.2275, 0.3])
+    assert fmt.pct_ci([noisy, 0.3]) == fmt.pct_ci([0.2275, 0.3])
+    assert title_pct(0.13499999999999998) == title_pct(0.135) == "14%"
