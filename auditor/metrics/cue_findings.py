@@ -174,7 +174,8 @@ def hotspot_findings(df: pd.DataFrame, hotspots: Sequence[Mapping[str, Any]], me
                       f"that class ({level:.0%} CI {pct(paste['follow_ci'][0])}–"
                       f"{pct(paste['follow_ci'][1])}, n={paste['n_follow']}; from one it "
                       f"assigns to the same class it changes "
-                      f"{pct(paste['placebo_flip_rate'])}, n={paste['n_placebo']})")
+                      f"{pct(paste['placebo_flip_rate'])} "
+                      f"({_ci(paste.get('placebo_ci'))}n={paste['n_placebo']}))")
         if groups:
             g = min(groups, key=lambda t: t["p_adj"])
             size = points_text(g["difference"], *g["difference_ci"], level, "more", "less")
@@ -249,7 +250,8 @@ def concept_findings(concepts: Sequence[Mapping[str, Any]], *, reliance_threshol
         title = (f"Discovered concept {c['concept']} (found without annotations) drives "
                  f"class {cls}: removing it changes {pct(v['flip_rate'])} of those predictions "
                  f"(CI {pct(v['ci'][0])}–{pct(v['ci'][1])}, n={v['n']}) and lowers their "
-                 f"probability by {v['prob_drop'] or 0:.2f} on average; {why}, "
+                 f"probability by {v['prob_drop'] or 0:.2f} on average "
+                 f"({_ci(v.get('prob_drop_ci'), '.2f')}n={v['n']}); {why}, "
                  f"corrected {fmt_p(t['p_adj'])}")
         if severity == "medium":
             title += "; only medium: " + _concept_misses(v, t, reliance_threshold)
@@ -269,8 +271,10 @@ def _concept_misses(importance: Mapping[str, Any], test: Mapping[str, Any],
                       "the class they are mistaken for shows, not with a subgroup")
     if importance["flip_rate"] < reliance_threshold or \
             (importance["ci"][0] or 0) < reliance_threshold / 2:
-        misses.append(f"removing it changes fewer than {pct(reliance_threshold)} of the "
-                      f"predictions (lower bound {pct(reliance_threshold / 2)})")
+        misses.append(f"high needs removing it to change at least {pct(reliance_threshold)} of "
+                      f"the predictions with a lower bound of at least "
+                      f"{pct(reliance_threshold / 2)} (here {pct(importance['flip_rate'])}, "
+                      f"lower bound {pct(importance['ci'][0])})")
     if (importance["prob_drop"] or 0) < CUE_MIN_PROB_DROP:
         misses.append(f"the class's probability drops by less than {CUE_MIN_PROB_DROP:g} "
                       "on average")
@@ -279,3 +283,12 @@ def _concept_misses(importance: Mapping[str, Any], test: Mapping[str, Any],
                       f"{CONCEPT_HIGH_ODDS:g} (here {fmt_p(test['p_adj'])}, odds ratio "
                       f"{test['odds_ratio']:.1f})")
     return "; ".join(misses)
+
+
+def _ci(ci: Any, spec: str = "") -> str:
+    """``"CI a–b, "`` of a rate (``spec`` "": percentages) or a number (e.g. ``".2f"``), to
+    stand before a count; empty without a finite interval."""
+    if not ci or len(ci) != 2 or any(v is None or v != v for v in ci):
+        return ""
+    lo, hi = ((pct(v) for v in ci) if not spec else (format(v, spec) for v in ci))
+    return f"CI {lo}–{hi}, "

@@ -70,7 +70,7 @@ def test_hotspot_paste_that_predictions_follow_makes_it_high():
     assert paste["n_follow"] == 100 and paste["placebo_flip_rate"] == 0.01
     assert "pasting it from an image the model assigns to another class sends 50% of the " \
            "predictions of class doctor to that class" in f.title
-    assert "from one it assigns to the same class it changes 1%, n=100" in f.title
+    assert "from one it assigns to the same class it changes 1% (CI 0%–5%, n=100)" in f.title
 
 
 def test_hotspot_paste_that_disrupts_as_much_as_the_placebo_is_not_high():
@@ -97,9 +97,18 @@ def test_concept_findings_need_importance_and_association():
     assert "only medium" not in f.title
     (f,) = concept_findings([_concept(0.08, 0.06, 1e-9, 50.0)])
     assert f.severity == "medium"
-    assert f.title.endswith("only medium: removing it changes fewer than 20% of the predictions "
-                            "(lower bound 10%); the class's probability drops by less than "
-                            "0.1 on average.")
+    # the bar and the measured numbers, told apart (it read "(lower bound 10%)", the bar, as
+    # if measured; an outside check of an unannotated run)
+    assert f.title.endswith("only medium: high needs removing it to change at least 20% of the "
+                            "predictions with a lower bound of at least 10% (here 8%, lower "
+                            "bound 6%); the class's probability drops by less than 0.1 on "
+                            "average.")
+    # the probability drop carries its interval when measured (0.11 whose interval reaches
+    # under the 0.1 bar read as clearing it)
+    c = _concept(0.08, 0.06, 1e-9, 50.0)
+    c["importance"]["doctor"].update(prob_drop=0.1053, prob_drop_ci=[0.087, 0.127])
+    (f,) = concept_findings([c])
+    assert "lowers their probability by 0.11 on average (CI 0.09–0.13, n=120)" in f.title
     (f,) = concept_findings([_concept(0.5, 0.4, 0.01, 2.5)])
     assert f.severity == "medium"
     assert ("high needs corrected p < 0.001 and odds ratio 3 (here p=0.010, odds ratio 2.5)"
