@@ -32,7 +32,7 @@ from auditor.common.thresholds import RELIANCE_THRESHOLD
 from auditor.metrics.columns import area_column, flip_column
 from auditor.metrics.groups import attribute_values, group_name
 from auditor.metrics.reliance import lead_rates, swap_pred_column, swap_rates
-from auditor.metrics.stats import json_float, wilson_ci
+from auditor.metrics.stats import json_float, newcombe_diff_ci, wilson_ci
 
 __all__ = ["OBJECT", "Cell", "CausalEvidence", "causal_evidence", "cells", "flip_stats",
            "lead_beats_controls", "swap_names"]
@@ -127,11 +127,13 @@ class CausalEvidence:
         region in from samples whose content points elsewhere (the lead paste on the same
         cell, from donors the model gives another class: the share it sends to that class;
         before the lead paste existed, the context swap or placebo that changes the most)
-        moves significantly fewer (its upper bound under masking's lower bound) and at most
-        half as many: what the region shows matters little; the fill itself (a blurred 90% of
-        the image) throws the model off. Null data with a noisy background do this; it is no
-        shortcut. A model that reads the region's content follows such a paste about as often
-        as masking changes it. (Donors the model gives the same class are left out: their
+        moves significantly fewer (the lower bound of masking's rate minus the paste's,
+        ``natural_paste["difference_ci"]``, Newcombe's interval, above 0; without it, the
+        paste's upper bound under masking's lower bound) and at most half as many: what the
+        region shows matters little; the fill itself (a blurred 90% of the image) throws the
+        model off. Null data with a noisy background do this; it is no shortcut. A model
+        that reads the region's content follows such a paste about as often as masking
+        changes it. (Donors the model gives the same class are left out: their
         region points where the prediction already is, so counting them would halve a real
         cue's rate: the demo's face, 88% followed, read as 48% of all pastes.)"""
         m = self.mask
@@ -139,8 +141,9 @@ class CausalEvidence:
         if nat is None:
             return False
         lo = m["ci"][0] or 0.0
-        return (lo > self.threshold and (nat["ci"][1] or 0.0) < lo
-                and (nat["rate"] or 0.0) <= (m["rate"] or 0.0) / 2)
+        diff_lo = (nat.get("difference_ci") or [None])[0]
+        fewer = diff_lo > 0 if diff_lo is not None else (nat["ci"][1] or 0.0) < lo
+        return lo > self.threshold and fewer and (nat["rate"] or 0.0) <= (m["rate"] or 0.0) / 2
 
     @property
     def swap_follows(self) -> bool:
@@ -291,9 +294,15 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
     leads = [lead_rates(df[rows], region, level) for _, rows in cell_list]  # None: no pastes
     if mask is not None:
         lead_there = leads[mask_cell]
-        mask["natural_paste"] = (_lead_as_natural_paste(lead_there)
-                                 if lead_there and lead_there["n_follow"]
-                                 else _natural_paste(in_mask_cell))
+        mask["natural_paste"] = nat = (_lead_as_natural_paste(lead_there)
+                                       if lead_there and lead_there["n_follow"]
+                                       else _natural_paste(in_mask_cell))
+        if nat is not None and nat["n"] and mask["n"] and None not in (nat["rate"],
+                                                                        mask["rate"]):
+            # masking's rate minus the paste's (a small paste sample is not "as many")
+            nat["difference_ci"] = [json_float(v) for v in newcombe_diff_ci(
+                round(mask["rate"] * mask["n"]), mask["n"], round(nat["rate"] * nat["n"]),
+                nat["n"], level)]
     lead = _lead_evidence(leads, cell_list, max(min_follow, 1))
     return CausalEvidence(mask, swap, threshold, lead)
 

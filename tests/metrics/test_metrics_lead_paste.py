@@ -259,3 +259,18 @@ def test_the_cell_read_is_the_one_with_the_largest_excess_not_the_largest_follow
     lead = f.evidence["causal"]["lead"]
     assert lead["features"] == {"label": "doctor"} and lead["excess_ci"][0] > 0.7
     assert f.severity == "high" and "lead_follows" in f.evidence["severity_reasons"]
+
+
+def test_a_small_paste_sample_is_compared_by_the_difference_not_by_overlapping_intervals():
+    """Null shapes, 6 patch colours, seed 0, rebalanced: hiding the background changed 14 of
+    39 (36%, 23%-52%); a background from a donor the model gives another class moved 1 of 19
+    (5%, 1%-25%). The intervals touch only because 19 is few; masking's rate minus the
+    paste's is 31 points (Newcombe's lower bound above 0), so this is disruption, not a
+    medium masking finding."""
+    df = _table(19, 1, 0, 20, 0)
+    df["flip_background"] = np.arange(len(df)) < 14
+    f = _finding(df)
+    assert (f.severity, f.evidence["severity_reasons"]) == ("low", ["masking_disruption"])
+    nat = f.evidence["causal"]["masking"]["natural_paste"]
+    assert nat["ci"][1] > f.evidence["causal"]["masking"]["ci"][0]  # the intervals overlap
+    assert nat["difference_ci"][0] > 0
