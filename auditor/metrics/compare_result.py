@@ -88,22 +88,21 @@ class CompareResult:
         interval, the worst groups named, McNemar's p and its method."""
         c = self.comparison
 
-        def delta(block: dict) -> str:
+        def delta(block: dict, note: str = "") -> str:
             d, ci = block.get("delta"), block.get("ci") or [None, None]
             if not _finite(d):
                 return "n/a"
-            text = f"{100 * d:+.1f} pp"
-            if _finite(ci[0]) and _finite(ci[1]):
-                text += f" ({c.level:.0%} CI {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})"
-            return text
+            inside = ([f"{c.level:.0%} CI {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}"]
+                      if _finite(ci[0]) and _finite(ci[1]) else []) + ([note] if note else [])
+            return f"{100 * d:+.1f} pp" + (f" ({'; '.join(inside)})" if inside else "")
 
         wg = c.worst_group
         groups = [(wg.get(side) or {}).get("group") for side in ("baseline", "candidate")]
-        where = (f"; {groups[0]}" if groups[0] == groups[1] else
-                 f"; {groups[0]} → {groups[1]}, two different groups") if all(groups) else ""
+        where = ("" if not all(groups) else groups[0] if groups[0] == groups[1] else
+                 f"{groups[0]} → {groups[1]}, two different groups")
         p = f"{c.mcnemar.p:.3g} ({c.mcnemar.method})" if _finite(c.mcnemar.p) else "n/a"
         return (f"{c.baseline} -> {c.candidate} on {c.n} samples: accuracy "
-                f"{delta(c.accuracy)}, worst-group accuracy {delta(wg)}{where}, "
+                f"{delta(c.accuracy)}, worst-group accuracy {delta(wg, where)}, "
                 f"McNemar p = {p}")
 
     def to_dict(self) -> dict:

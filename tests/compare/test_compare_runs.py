@@ -315,7 +315,7 @@ def test_the_printed_line_gives_points_intervals_groups_and_the_test(runs):
         f"pp (95% CI {100 * acc['ci'][0]:+.1f} to {100 * acc['ci'][1]:+.1f}), worst-group "
         f"accuracy {100 * wg['delta']:+.1f} pp (95% CI {100 * wg['ci'][0]:+.1f} to ")
     groups = (wg["baseline"]["group"], wg["candidate"]["group"])
-    assert (f"; {groups[0]} → {groups[1]}, two different groups" if groups[0] != groups[1]
-            else f"; {groups[0]},") in line
+    assert (f"; {groups[0]} → {groups[1]}, two different groups), " if groups[0] != groups[1]
+            else f"; {groups[0]}), ") in line
     assert line.endswith(f"McNemar p = {c.mcnemar.p:.3g} ({c.mcnemar.method})")
 
