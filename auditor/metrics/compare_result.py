@@ -7,12 +7,12 @@ layer both read) means neither of those modules imports the other.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from auditor.metrics.comparison import Comparison
+from auditor.metrics.stats import json_float
 
 __all__ = ["COMPARE_SCHEMA", "CompareResult", "RunInfo"]
 
@@ -90,17 +90,19 @@ class CompareResult:
 
         def delta(block: dict, note: str = "") -> str:
             d, ci = block.get("delta"), block.get("ci") or [None, None]
-            if not _finite(d):
+            if json_float(d) is None:
                 return "n/a"
+            finite = None not in (json_float(ci[0]), json_float(ci[1]))
             inside = ([f"{c.level:.0%} CI {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}"]
-                      if _finite(ci[0]) and _finite(ci[1]) else []) + ([note] if note else [])
+                      if finite else []) + ([note] if note else [])
             return f"{100 * d:+.1f} pp" + (f" ({'; '.join(inside)})" if inside else "")
 
         wg = c.worst_group
         groups = [(wg.get(side) or {}).get("group") for side in ("baseline", "candidate")]
         where = ("" if not all(groups) else groups[0] if groups[0] == groups[1] else
                  f"{groups[0]} → {groups[1]}, two different groups")
-        p = f"{c.mcnemar.p:.3g} ({c.mcnemar.method})" if _finite(c.mcnemar.p) else "n/a"
+        p = ("n/a" if json_float(c.mcnemar.p) is None
+             else f"{c.mcnemar.p:.3g} ({c.mcnemar.method})")
         return (f"{c.baseline} -> {c.candidate} on {c.n} samples: accuracy "
                 f"{delta(c.accuracy)}, worst-group accuracy {delta(wg, where)}, "
                 f"McNemar p = {p}")
@@ -124,7 +126,3 @@ class CompareResult:
             "not_comparable": list(self.not_comparable),
             "comparisons": [self.comparison.to_dict()],
         }
-
-
-def _finite(x: object) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)

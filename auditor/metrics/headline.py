@@ -20,11 +20,9 @@ import numpy as np
 import pandas as pd
 
 from auditor.metrics.groups import attribute_values, odds_groups
+from auditor.metrics.stats import bootstrap_weights
 
 __all__ = ["headline_intervals"]
-
-CHUNK = 200  # replicates per matrix product (memory: CHUNK x N floats)
-
 
 def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((len(codes), k))
@@ -117,10 +115,8 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
         cell_hots.append(hot)
     cells = np.concatenate(cell_hots, axis=1)
     num, den, spans = _odds_parts(df, attributes, min_group_size) if odds else (None, None, [])
-    rng = np.random.default_rng(seed)
     bal, gap, eod = [], [], []
-    for start in range(0, n_boot, CHUNK):
-        w = rng.multinomial(n, np.full(n, 1.0 / n), size=min(CHUNK, n_boot - start)).astype(float)
+    for w in bootstrap_weights(n, n_boot, seed):
         with np.errstate(invalid="ignore", divide="ignore"):
             recall = (w @ (onehot_y * correct[:, None])) / (w @ onehot_y)
             bal.append(np.nanmean(recall, axis=1))

@@ -19,6 +19,7 @@ import numpy as np
 from auditor.metrics.stats import (
     MCNEMAR_EXACT_BELOW,
     bootstrap_mean_ci,
+    bootstrap_weights,
     mcnemar_test,
     percentile_interval,
     wilcoxon_paired,
@@ -26,8 +27,6 @@ from auditor.metrics.stats import (
 
 __all__ = ["MCNEMAR_EXACT_BELOW", "McNemarResult", "derived_seed", "mcnemar",
            "paired_bootstrap_ci", "paired_group_delta_ci", "wilcoxon_p"]
-
-_CHUNK = 200  # bootstrap replicates per matrix product (memory: _CHUNK x N floats)
 
 
 @dataclass(frozen=True)
@@ -153,13 +152,10 @@ def paired_group_delta_ci(
         return math.nan, math.nan
     right_b = hot * np.asarray(baseline_correct, dtype=float)[:, None]
     right_c = hot * np.asarray(candidate_correct, dtype=float)[:, None]
-    rng = np.random.default_rng(derived_seed(seed, key))
     deltas = []
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # a group drawn empty: NaN, skipped
-        for start in range(0, n_boot, _CHUNK):
-            w = rng.multinomial(n, np.full(n, 1.0 / n), size=min(_CHUNK, n_boot - start))
-            w = w.astype(float)
+        for w in bootstrap_weights(n, n_boot, derived_seed(seed, key)):
             size = w @ hot
             deltas.append(reduce((w @ right_c) / size, axis=1)
                           - reduce((w @ right_b) / size, axis=1))

@@ -9,7 +9,7 @@ statistic is computed; an empty input gives NaN, never an exception.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from statistics import NormalDist
 from typing import Any
 
@@ -20,6 +20,7 @@ __all__ = [
     "bootstrap_mean_ci",
     "bootstrap_means",
     "bootstrap_ratio_ci",
+    "bootstrap_weights",
     "percentile_interval",
     "fisher_enrichment",
     "fisher_greater_p",
@@ -100,6 +101,18 @@ def bootstrap_means(values: np.ndarray, *, n_boot: int = 1000,
         idx = rng.integers(0, n, size=(stop - start, n))
         out[start:stop] = v[idx].mean(axis=1)
     return out
+
+
+def bootstrap_weights(n: int, n_boot: int, seed: int | Sequence[int] = 0, *,
+                      chunk: int = 200) -> Iterator[np.ndarray]:
+    """Bootstrap replicates of ``n`` samples as multinomial counts, ``chunk`` at a time:
+    float ``[<=chunk, n]`` matrices (memory ``chunk x n``), ``n_boot`` rows in all. A
+    statistic that is a ratio of weighted sums (a per-group accuracy) is then one matrix
+    product per chunk, and two models' statistics drawn from one ``W`` are paired."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, chunk):
+        yield rng.multinomial(n, np.full(n, 1.0 / n), size=min(chunk, n_boot - start)
+                              ).astype(float)
 
 
 def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
