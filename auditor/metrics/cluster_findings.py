@@ -55,8 +55,11 @@ def _choose(c: Cluster, gap_threshold: float
         if c.enriched.get(e["attribute"]) != e["value"]:
             continue
         sl = c.confusion_slice(e["attribute"], e["value"])
+        # the errors its slice explains: with several classes a cluster can pool confusions
+        # (errors predicted "two" on brick, from three digits), and only the cluster's
+        # confusion with this value is the slice's
         severity = cluster_severity(
-            share_of_errors=c.share_of_errors, ratio=e["ratio"],
+            share_of_errors=c.share_of_errors * e.get("share_in_slice", 1.0), ratio=e["ratio"],
             slice_p_adj=None if sl is None else sl.p_adj,
             slice_effect=None if sl is None else sl.effect, gap_threshold=gap_threshold,
             slice_effect_lower=None if sl is None else sl.effect_ci[0])

@@ -29,7 +29,9 @@ def _merge(parts: Sequence[Cluster], top: Sequence[dict[str, Any]]) -> Cluster:
     first, e = parts[0], top[0]
     size = sum(c.size for c in parts)
     inside = sum(c.size * t["share_in_cluster"] for c, t in zip(parts, top, strict=True)) / size
-    entry = {**e, "share_in_cluster": inside,
+    in_slice = sum(c.size * t.get("share_in_slice", 1.0)
+                   for c, t in zip(parts, top, strict=True)) / size
+    entry = {**e, "share_in_cluster": inside, "share_in_slice": in_slice,
              "ratio": inside / e["share_overall"] if e["share_overall"] else float("nan"),
              "p": max(t["p"] for t in top), "p_adj": max(t["p_adj"] for t in top)}
     nearby = sum(c.n_nearby for c in parts)

@@ -68,6 +68,7 @@ class _Enrichment(NamedTuple):
     share_in_cluster: float
     share_overall: float
     share_in_confusion_errors: float
+    share_in_slice: float
 
 
 @dataclass
@@ -265,7 +266,8 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
                 has = vals == value
                 ratio, pval = fisher_enrichment(in_c, has)
                 tests.append(_Enrichment(c, attr, value, ratio, pval, float(has[in_c].mean()),
-                                         float(has.mean()), float(has[of_confusion].mean())))
+                                         float(has.mean()), float(has[of_confusion].mean()),
+                                         float((has & of_confusion)[in_c].mean())))
     p_adj = holm_bonferroni([t.p for t in tests]) if tests else np.zeros(0)
     slices = confusion_slices(sorted({conf for conf, _ in confusions}), true, pred,
                               attr_values)
@@ -277,7 +279,8 @@ def cluster_misclassified(df: pd.DataFrame, embeddings: np.ndarray, regions: Seq
         enrichment = [{"attribute": t.attribute, "value": t.value, "ratio": json_float(t.ratio),
                        "p": json_float(t.p), "p_adj": json_float(q),
                        "share_in_cluster": t.share_in_cluster, "share_overall": t.share_overall,
-                       "share_in_confusion_errors": json_float(t.share_in_confusion_errors)}
+                       "share_in_confusion_errors": json_float(t.share_in_confusion_errors),
+                       "share_in_slice": t.share_in_slice}
                       for t, q in zip(tests, p_adj, strict=True) if t.cluster == c]
         enriched: dict[str, str] = {}
         for attr in attributes:

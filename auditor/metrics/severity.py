@@ -126,7 +126,9 @@ def cluster_severity(*, share_of_errors: float, ratio: float | None,
     """A cluster of errors enriched for an attribute value (corrected Fisher p < ``ALPHA``).
 
     Args:
-        share_of_errors: the cluster's share of the model's errors.
+        share_of_errors: the share of the model's errors that the cluster holds and its
+            slice explains (members of the cluster's confusion with this value; the whole
+            cluster when it is one confusion and one value).
         ratio: the value's share in the cluster / its share in the whole audited set.
         slice_p_adj: the slice behind the cluster: Fisher p that samples of the cluster's true
             class with this value get the cluster's wrong prediction more often than the rest

@@ -263,7 +263,42 @@ def test_a_cluster_pooling_several_confusions_is_not_called_mostly_one():
     (f,) = [f for f in cluster_findings(res.clusters) if f.evidence["cluster"] == a.id]
     assert "mostly" not in f.title
     assert "(50% of all errors, doctor->nurse the commonest confusion at 40%)" in f.title
-    # one confusion: "mostly" stays
+    # its slice (blond doctors predicted nurse) explains 8 of its 20, 20% of all errors:
+    # under the 25% a high cluster needs, though the cluster is half of them
+    assert f.evidence["top_enrichment"]["share_in_slice"] == pytest.approx(0.4)
+    assert f.severity == "medium"
+    # one confusion: "mostly" stays, and the same cluster is high
     df, emb = _planted()
     res = cluster_misclassified(df, emb, REGIONS, "gradcam", ["hair"], seed=0, max_k=4)
-    assert "(50% of all errors, mostly doctor->nurse)" in cluster_findings(res.clusters)[0].title
+    (g,) = cluster_findings(res.clusters)
+    assert "(50% of all errors, mostly doctor->nurse)" in g.title and g.severity == "high"
+    assert g.evidence["top_enrichment"]["share_in_slice"] == 1.0
+
+
+def test_a_cluster_is_high_on_the_errors_its_slice_explains():
+    """Four digits (an outside check): a cluster of 59% of the errors was graded on that 59%
+    while its slice, class one on flower photos predicted zero, was 18 of its 123 members.
+    Hand-made: a cluster of 40% of the errors whose slice (cat->cup on urban, a strong one)
+    is 30% of its members; 12% of the errors are the slice's: medium. The same cluster made
+    of its slice alone is high."""
+    from auditor.metrics.clusters import Cluster
+    from auditor.metrics.confusion_slices import ConfusionSlice
+
+    sl = ConfusionSlice(true="cat", pred="cup", attribute="scene", value="urban", n=100,
+                        confused=60, n_rest=100, confused_rest=2, share_in_errors=0.97,
+                        share_in_class=0.5, p=1e-20, p_adj=1e-19, effect_ci=(0.45, 0.68),
+                        effect_ci_level=0.99)
+
+    def cluster(in_slice):
+        entry = {"attribute": "scene", "value": "urban", "ratio": 1.9, "p": 1e-9,
+                 "p_adj": 1e-8, "share_in_cluster": 0.95, "share_overall": 0.5,
+                 "share_in_confusion_errors": 0.97, "share_in_slice": in_slice}
+        return Cluster(id=0, size=40, error_rate=0.4, confusion="cat->cup",
+                       confusion_share=in_slice, enriched={"scene": "urban"},
+                       enrichment=[entry], mean_mass={"face": 0.1}, members=["a"],
+                       share_of_errors=0.40, n_nearby=100, confusion_slices=[sl])
+
+    (pooled,) = cluster_findings([cluster(0.3)])
+    assert pooled.severity == "medium"
+    (alone,) = cluster_findings([cluster(1.0)])
+    assert alone.severity == "high"
