@@ -88,8 +88,8 @@ def _worst_change(base: Mapping[str, Any], block: Mapping[str, Any]) -> str:
     before = after if after in tied else (tied[0] if tied else None)
     if not before or not after or before == after:
         text = f"worst-group accuracy {_worst(base, before)} → {_worst(block)}"
-        return text + (f" ({after}, before one of {len(tied)} cells at "
-                       f"{pct((base.get('metrics') or {}).get('worst_group_accuracy'))})"
+        return text + (f" ({after}; it was one of {len(tied)} cells at "
+                       f"{pct((base.get('metrics') or {}).get('worst_group_accuracy'))} before)"
                        if before and len(tied) > 1 else "")
     text = (f"worst-group accuracy {_worst(base)} ({_worst_name(base)}) → {_worst(block)} "
             f"({_worst_name(block)})")

@@ -263,8 +263,13 @@ def clusters(model_name: str, model: Mapping[str, Any], rows: pd.DataFrame, *,
         message = "No misclassification cluster cleared its threshold."
     else:
         message = None
+    left = len(raw or []) - MAX_CLUSTER_GALLERIES
+    gallery_note = (f"Typical members are shown for the {MAX_CLUSTER_GALLERIES} largest "
+                    f"clusters; the other {left} are in the table and the scatter."
+                    if galleries and left > 0 else None)
     return {"message": message, "table": table, "galleries": galleries, "scatter": scatter,
-            "method": method, "slice_keys": [_SLICE_HEADERS.get(k, f.humanize(k)) for k in keys],
+            "gallery_note": gallery_note, "method": method,
+            "slice_keys": [_SLICE_HEADERS.get(k, f.humanize(k)) for k in keys],
             "slices": [[_slice_cell(k, s.get(k)) for k in keys] for s in slices]}
 
 

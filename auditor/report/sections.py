@@ -221,17 +221,20 @@ def where_it_looks(model_name: str, rows: pd.DataFrame, *, methods: Sequence[str
                     sel = rows[(rows["label"].astype(str) == cls)
                                & (rows[attr].astype(str) == value)]
                     right, wrong = sel[sel["correct"]], sel[~sel["correct"].astype(bool)]
-                    galleries.append({
-                        "title": f"class {cls} · {attr}={value}",
-                        "n": f.count(len(sel)), "n_right": f.count(len(right)),
-                        "n_wrong": f.count(len(wrong)),
-                        "right": thumbnails(provider, model_name, method,
-                                            pick_examples(right, examples_per_group,
-                                                          mistakes=False), budget),
-                        "wrong": thumbnails(provider, model_name, method,
-                                            pick_examples(wrong, examples_per_group,
-                                                          mistakes=True), budget),
-                    })
+                    gallery = {"title": f"class {cls} · {attr}={value}",
+                               "n": f.count(len(sel)), "n_right": f.count(len(right)),
+                               "n_wrong": f.count(len(wrong))}
+                    for key, part in (("right", right), ("wrong", wrong)):
+                        gallery[key] = thumbnails(
+                            provider, model_name, method,
+                            pick_examples(part, examples_per_group, mistakes=key == "wrong"),
+                            budget)
+                        # an empty column says why: none in the cell, or none drawn
+                        gallery[f"{key}_empty"] = (
+                            f"No {key} answers in this cell." if part.empty else
+                            f"{f.count(len(part))} {key} answers, none drawn: the report's "
+                            "thumbnail budget was spent (see the note above).")
+                    galleries.append(gallery)
     return {"message": None, "charts": charts, "galleries": galleries, "method": method,
             "gallery_note": _gallery_note(provider, examples_per_group, budget)}
 

@@ -195,7 +195,7 @@ def test_a_worst_group_tied_with_other_cells_says_so():
         {"group": "label=one & scene=brick", "n": 25, "accuracy": 0.48, "ci": [0.3, 0.67]}])
     text = comparison_headline({"baseline": base, "rebalanced": after}, "baseline")
     assert text.endswith("worst-group accuracy 0% (0%–13%, n=25) → 4% (1%–8%, n=250) "
-                         "(label=zero & scene=china, before one of 12 cells at 0%).")
+                         "(label=zero & scene=china; it was one of 12 cells at 0% before).")
     assert model_verdict(base)["text"].endswith(
         "(label=one & scene=brick, one of 12 cells at 0%).")
     # the worst after was not among them: both named, the first with its tie

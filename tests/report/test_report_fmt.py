@@ -60,3 +60,36 @@ def test_one_number_stored_two_ways_prints_the_same():
     assert fmt.pp_ci([noisy, 0.3]) == fmt.pp_ci([0.2275, 0.3])
     assert fmt.pct_ci([noisy, 0.3]) == fmt.pct_ci([0.2275, 0.3])
     assert title_pct(0.13499999999999998) == title_pct(0.135) == "14%"
+
+
+def test_a_gallery_column_left_empty_by_the_budget_does_not_say_the_cell_is_empty():
+    """A 4-class report (an outside review) said "No right answers in this cell" under a
+    cell of 25 right and 0 wrong: the thumbnail budget was spent on the classes before it."""
+    import numpy as np
+    import pandas as pd
+
+    from auditor.report.gallery import ThumbnailBudget
+    from auditor.report.sections import where_it_looks
+
+    class Provider:
+        def image(self, sample_id):
+            return np.zeros((8, 8, 3), np.uint8)
+
+        def saliency(self, model, sample_id, method):
+            return np.ones((2, 2), np.float32)
+
+    rows = pd.DataFrame({"id": [f"s{i}" for i in range(8)], "label": ["a"] * 4 + ["b"] * 4,
+                         "pred": ["a", "a", "a", "b", "b", "b", "b", "b"], "hair": "dark",
+                         "confidence": 0.9, "mass_gradcam_face": 0.5,
+                         "mass_gradcam_background": 0.5})
+    rows["correct"] = rows["label"] == rows["pred"]
+    looks = where_it_looks("m", rows, methods=["gradcam"], regions=["face", "background"],
+                           classes=["a", "b"], attributes=["hair"],
+                           region_colors={"face": "#000000", "background": "#ffffff"},
+                           provider=Provider(), examples_per_group=2,
+                           budget=ThumbnailBudget(total=3))
+    a, b = looks["galleries"]
+    assert len(a["right"]) == 2 and len(a["wrong"]) == 1  # the budget of 3, spent on class a
+    assert b["right"] == [] and b["right_empty"].startswith("4 right answers, none drawn")
+    assert b["wrong_empty"] == "No wrong answers in this cell."
+    assert "thumbnails were left out" in looks["gallery_note"]
