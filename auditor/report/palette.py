@@ -64,6 +64,12 @@ def model_colors(models: Sequence[str]) -> dict[str, str]:
     return {name: _MODEL_ORDER[i % len(_MODEL_ORDER)] for i, name in enumerate(models)}
 
 
+#: Clusters past the seven Okabe-Ito colours: darker hues, none of them a repeat (a 4-class
+#: run's 8 clusters gave clusters 0 and 7 one orange in the table and the scatter).
+_CLUSTER_EXTRA: tuple[str, ...] = ("#8C510A", "#1B7837", "#762A83", "#01665E", "#B2182B",
+                                   "#2D004B", "#4D4D4D", "#7F3B08")
+
+
 def cluster_color(cluster_id: int, order: int) -> str:
     """Colour of a misclassification cluster; ``-1`` (not clustered) is neutral grey.
 
@@ -73,7 +79,8 @@ def cluster_color(cluster_id: int, order: int) -> str:
     """
     if cluster_id < 0:
         return BACKGROUND
-    return OKABE_ITO[order % len(OKABE_ITO)]
+    colours = OKABE_ITO + _CLUSTER_EXTRA
+    return colours[order % len(colours)]
 
 
 def _luminance(hex_color: str) -> float:

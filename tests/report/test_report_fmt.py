@@ -93,3 +93,13 @@ def test_a_gallery_column_left_empty_by_the_budget_does_not_say_the_cell_is_empt
     assert b["right"] == [] and b["right_empty"].startswith("4 right answers, none drawn")
     assert b["wrong_empty"] == "No wrong answers in this cell."
     assert "thumbnails were left out" in looks["gallery_note"]
+
+
+def test_clusters_keep_distinct_colours_past_the_seven_okabe_ito_ones():
+    """A 4-class run's 8 clusters: clusters 0 and 7 shared one orange in the table and the
+    scatter."""
+    from auditor.report.palette import BACKGROUND, cluster_color
+
+    colours = [cluster_color(k, k) for k in range(15)]
+    assert len(set(colours)) == 15 and BACKGROUND not in colours
+    assert cluster_color(-1, 3) == BACKGROUND
