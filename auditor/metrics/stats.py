@@ -16,23 +16,10 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "benjamini_hochberg",
-    "bootstrap_mean_ci",
-    "bootstrap_means",
-    "bootstrap_ratio_ci",
-    "bootstrap_weights",
-    "percentile_interval",
-    "fisher_enrichment",
-    "fisher_greater_p",
-    "holm_bonferroni",
-    "MCNEMAR_EXACT_BELOW",
-    "newcombe_diff_ci",
-    "json_clean",
-    "json_float",
-    "mannwhitney_greater",
-    "mcnemar_test",
-    "wilcoxon_paired",
-    "wilson_ci",
+    "benjamini_hochberg", "bootstrap_mean_ci", "bootstrap_means", "bootstrap_ratio_ci",
+    "bootstrap_weights", "percentile_interval", "fisher_enrichment", "fisher_greater_p",
+    "holm_bonferroni", "MCNEMAR_EXACT_BELOW", "newcombe_diff_ci", "json_clean", "json_float",
+    "mannwhitney_greater", "mcnemar_test", "wilcoxon_paired", "wilson_ci",
 ]
 
 _CHUNK_ELEMS = 500_000  # resample indices held in memory at once (4 MB of int64)
