@@ -277,7 +277,7 @@ def compare(
     if result.not_comparable:
         console.print(f"[yellow]attention not compared:[/] {_safe(result.comparison.notes[0])}",
                       highlight=False, soft_wrap=True)
-    if run_a.resolve() == run_b.resolve() and result.run_a.model == result.run_b.model:
+    if result.same_model:
         console.print("[yellow]note:[/] A and B are the same model, so nothing can change; "
                       "compare two runs, or two models of one run with --model-a and --model-b")
     for key, path in paths.items():

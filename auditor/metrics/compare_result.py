@@ -78,6 +78,12 @@ class CompareResult:
     headline: str | None = None
 
     @property
+    def same_model(self) -> bool:
+        """A and B are one model of one run: nothing can change between them."""
+        return (self.run_a.model == self.run_b.model
+                and Path(self.run_a.path).resolve() == Path(self.run_b.path).resolve())
+
+    @property
     def attention_comparable(self) -> bool:
         """Whether the two models' maps can be compared (same architecture, layer, input
         size and saliency settings, and at least one shared method)."""

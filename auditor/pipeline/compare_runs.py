@@ -125,7 +125,7 @@ def compare_runs(
         comparison.notes.insert(0, "The attention numbers of these two models are not "
                                    "comparable (" + "; ".join(not_comparable) + "), so only "
                                    "the accuracy metrics are compared.")
-    return CompareResult(
+    result = CompareResult(
         run_a=RunInfo(run_a, str(sum_a.get("name", run_a.name)), name_a, label_a,
                       sum_a.get("created"), setup_a),
         run_b=RunInfo(run_b, str(sum_b.get("name", run_b.name)), name_b, label_b,
@@ -137,9 +137,10 @@ def compare_runs(
         attributes=attributes,
         methods=methods,
         not_comparable=not_comparable,
-        headline=(None if Path(run_a).resolve() == Path(run_b).resolve() and name_a == name_b
-                  else _headline(sum_a, name_a, label_a, sum_b, name_b, label_b)),
     )
+    if not result.same_model:  # a model against itself changes nothing: no headline
+        result.headline = _headline(sum_a, name_a, label_a, sum_b, name_b, label_b)
+    return result
 
 
 def _headline(sum_a: dict, name_a: str, label_a: str, sum_b: dict, name_b: str, label_b: str

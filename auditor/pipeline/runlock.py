@@ -52,12 +52,7 @@ class RunLock:
             except OSError as err:
                 raise RunDirError(f"{path}: cannot open the lock file ({err.strerror}); "
                                   "remove it if no audit is running") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                err = self._held_error(fd)
-                os.close(fd)
-                raise err from None
+            self._flock_or_refuse(fd, fcntl.LOCK_EX)
             try:
                 same_file = os.fstat(fd).st_ino == os.stat(path).st_ino
             except OSError:
@@ -101,14 +96,19 @@ class RunLock:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:  # no lock file, or one acquire will explain
             return
+        self._flock_or_refuse(fd, fcntl.LOCK_SH)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def _flock_or_refuse(self, fd: int, mode: int) -> None:
+        """``flock(fd, mode)`` without waiting; when another process holds the lock, close
+        ``fd`` and raise the refusal naming the holder."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except OSError:
             err = self._held_error(fd)
             os.close(fd)
             raise err from None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
     def _held_error(self, fd: int) -> RunDirError:
         """The refusal for a lock another process holds (``fd``: the open lock file)."""
