@@ -121,6 +121,8 @@ def _print_run_summary(summary: dict) -> None:
         colour = {"not_ready": "red", "review": "yellow"}.get(v.get("status"), "green")
         console.print(f"  [{colour}]{_safe(name)}[/]: {_safe(v.get('text', 'no verdict'))}",
                       highlight=False)
+        for step in v.get("next") or []:
+            console.print(f"    next: {_safe(step)}", highlight=False)
     if summary.get("headline"):
         console.print(f"  [bold]{_safe(summary['headline'])}[/]", highlight=False)
 

@@ -3,13 +3,13 @@
 Pure functions on the ``models[NAME]`` blocks of summary.json (findings, metrics, reliance,
 swaps), so the report and the CLI read the same sentences from summary.json:
 
-* :func:`model_verdict` — ``{"status", "text", "counts", "shortcuts", "ignored"}``: ``status``
-  is ``not_ready`` (a high-severity finding), ``review`` (a medium one, or no flag on fewer
-  than :data:`MIN_CLEARED` audited images) or ``ok``;
+* :func:`model_verdict` — ``{"status", "text", "counts", "shortcuts", "ignored", "unannotated",
+  "next"}``: ``status`` is ``not_ready`` (a high-severity finding), ``review`` (a medium
+  one, or no flag on fewer than :data:`MIN_CLEARED` audited images) or ``ok``;
   ``shortcuts`` lists the spurious regions with causal evidence, ``ignored`` the expected
   regions the model does not read, ``unannotated`` where the areas nobody annotated that its
   decisions depend on lie (its high ``hotspot`` findings: masking or pasting them moves its
-  predictions).
+  predictions), ``next`` at most three steps to take (:mod:`auditor.metrics.next_steps`).
 * :func:`comparison_headline` — one sentence per candidate model against the baseline: which
   shortcut it removes, weakens (a medium finding on the region remains), keeps or
   introduces, with the causal number and the worst-group accuracy before and after
@@ -27,6 +27,8 @@ from typing import Any
 
 from auditor.common.thresholds import RELIANCE_THRESHOLD
 from auditor.metrics.base import describe_group, pct
+from auditor.metrics.next_steps import next_steps
+from auditor.metrics.stats import wilson_ci
 
 __all__ = ["MIN_CLEARED", "comparison_headline", "model_verdict"]
 
@@ -55,6 +57,14 @@ def _worst(block: Mapping[str, Any], name: str | None = None) -> str:
     metrics = block.get("metrics") or {}
     cell = _cell(block, name or metrics.get("worst_group"))
     return _rate(metrics.get("worst_group_accuracy"), cell.get("ci"), cell.get("n"))
+
+
+def _accuracy(block: Mapping[str, Any], level: float) -> str:
+    """Accuracy with its Wilson interval over the model's audited images."""
+    acc, n = (block.get("metrics") or {}).get("accuracy"), block.get("n")
+    if acc is None or not n:
+        return _rate(acc, None, n)
+    return _rate(acc, wilson_ci(round(acc * int(n)), int(n), level), int(n))
 
 
 def _tied(block: Mapping[str, Any]) -> list[str]:
@@ -212,7 +222,8 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     findings = block.get("findings") or []
     counts = {s: sum(1 for f in findings if f.get("severity") == s)
               for s in ("high", "medium", "low")}
-    shortcuts, ignored = sorted(_shortcuts(block)), _ignored(block)
+    found = _shortcuts(block)
+    shortcuts, ignored = sorted(found), _ignored(block)
     metrics = block.get("metrics") or {}
     worst = metrics.get("worst_group_accuracy")
     parts: list[str] = []
@@ -260,8 +271,10 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
         text = f"{lead}: no high- or medium-severity evidence cleared its threshold"
     if worst is not None:
         text += f"; worst-group accuracy {_worst(block)} ({_worst_name(block)})"
+    steps = next_steps(block, status=status, shortcuts={r: found[r] for r in shortcuts},
+                       ignored=ignored, areas=areas)
     return {"status": status, "text": text + ".", "counts": counts, "shortcuts": shortcuts,
-            "ignored": ignored, "unannotated": areas}
+            "ignored": ignored, "unannotated": areas, "next": steps}
 
 
 def _cell_rates(block: Mapping[str, Any], ev: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -330,8 +343,10 @@ def _residual(block: Mapping[str, Any]) -> set[str]:
             if f.get("kind") == "spurious_cue" and f.get("severity") == "medium"}
 
 
-def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) -> str | None:
-    """What changed between ``baseline`` and every other model (None with one model)."""
+def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str, *,
+                        level: float = 0.95) -> str | None:
+    """What changed between ``baseline`` and every other model (None with one model);
+    ``level`` is that of the accuracy intervals (the others are read from the blocks)."""
     if len(models) < 2 or baseline not in models:
         return None
     base = models[baseline]
@@ -372,5 +387,8 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str) 
                       "is flagged high)" if concepts else "shows no shortcut either"])
         if not parts:
             parts = ["changes no shortcut"]
-        sentences.append(f"{name} " + ", ".join(parts) + f"; {worst}.")
+        known = all((m.get("metrics") or {}).get("accuracy") is not None for m in (base, block))
+        accuracy = (f"accuracy {_accuracy(base, level)} → {_accuracy(block, level)}, "
+                    if known else "")
+        sentences.append(f"{name} " + ", ".join(parts) + f"; {accuracy}{worst}.")
     return " ".join(sentences)

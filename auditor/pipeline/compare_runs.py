@@ -139,12 +139,12 @@ def compare_runs(
         not_comparable=not_comparable,
     )
     if not result.same_model:  # a model against itself changes nothing: no headline
-        result.headline = _headline(sum_a, name_a, label_a, sum_b, name_b, label_b)
+        result.headline = _headline(sum_a, name_a, label_a, sum_b, name_b, label_b, level)
     return result
 
 
-def _headline(sum_a: dict, name_a: str, label_a: str, sum_b: dict, name_b: str, label_b: str
-              ) -> str | None:
+def _headline(sum_a: dict, name_a: str, label_a: str, sum_b: dict, name_b: str, label_b: str,
+              level: float) -> str | None:
     """The sentence ``audit run`` writes for several models, on the two runs' model blocks
     (None when either block has no findings recorded, as in runs without analysis)."""
     blocks = {label_a: (sum_a.get("models") or {}).get(name_a),
@@ -152,7 +152,7 @@ def _headline(sum_a: dict, name_a: str, label_a: str, sum_b: dict, name_b: str, 
     if not all(isinstance(b, dict) and isinstance(b.get("findings"), list)
                for b in blocks.values()):
         return None
-    return comparison_headline(blocks, label_a)
+    return comparison_headline(blocks, label_a, level=level)
 
 
 def setup_differences(a: dict, b: dict, methods: list[str]) -> list[str]:

@@ -147,6 +147,7 @@ def _verdict(models: Mapping[str, Any], perf: Mapping[str, dict],
         sev, label = _STATUS.get(str(verdicts[name].get("status")), _STATUS["review"])
         cards.append({
             "verdict": str(verdicts[name].get("text", "")), "status": label,
+            "next": [str(x) for x in verdicts[name].get("next") or []],
             "status_fill": SEVERITY[sev][0], "status_text": SEVERITY[sev][1],
             "name": name, "accuracy": perf[name]["headline"][0]["value"],
             "accuracy_ci": perf[name]["headline"][0]["ci"], "n": perf[name]["headline"][0]["n"],

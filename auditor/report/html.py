@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ def templates_dir() -> Path:
 
 def environment() -> jinja2.Environment:
     """A jinja2 environment over :func:`templates_dir` with autoescaping for every template."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         autoescape=True,  # every template, whatever its extension (.j2 included)
         undefined=jinja2.StrictUndefined,
@@ -42,6 +43,18 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         finalize=_neutral,  # labels come from data: no bidi control may reorder the page
     )
+    env.filters["code_spans"] = code_spans
+    return env
+
+
+_TICKED = re.compile(r"`([^`]+)`")
+
+
+def code_spans(text: object) -> markupsafe.Markup:
+    """``'run `audit compare`'`` -> escaped text with each backticked span in ``<code>``
+    (escaping comes first, so a span from the data cannot carry markup)."""
+    escaped = str(markupsafe.escape(str(text)))
+    return markupsafe.Markup(_TICKED.sub(r"<code>\1</code>", escaped))
 
 
 def _neutral(value: object) -> object:

@@ -74,6 +74,9 @@ def test_the_whole_loop_on_synthetic_data(before):
     result = invoke("run", folder / "after.yaml")
     assert result.exit_code == 0, result.output
     summary = json.loads((folder / "after/summary.json").read_text())
+    steps = summary["models"]["oversampled"]["verdict"]["next"]  # printed under the verdict
+    assert 1 <= len(steps) <= 3 and all(f"next: {s[:30]}" in " ".join(result.output.split())
+                                        for s in steps)
     assert summary["dataset"]["splits"]["train"] == train["path"].nunique()
     result = invoke("compare", run_before, folder / "after", "--out", folder / "cmp")
     assert result.exit_code == 0, result.output
@@ -85,6 +88,7 @@ def test_the_whole_loop_on_synthetic_data(before):
     assert set(comp["attention"]["gradcam"]) == {"face", "object", "background"}
     # what changed between the two models' findings, as `audit run` says it for two models
     assert doc["headline"].startswith("oversampled ") and "worst-group accuracy" in doc["headline"]
+    assert "; accuracy " in doc["headline"] and "n=32) → " in doc["headline"]
     page = html.unescape(" ".join((folder / "cmp/compare.html").read_text().split()))
     assert f"What changed: {doc['headline']}" in page.replace("<b>", "").replace("</b>", "")
     assert doc["headline"][:40] in " ".join(result.output.split())

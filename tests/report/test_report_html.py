@@ -159,3 +159,19 @@ def test_cluster_scatter_caption_says_when_it_shows_a_subset():
     model["cluster_projection"].append({"id": "s4", "x": 4.0, "y": 0.0, "cluster": 0})
     caption = clusters("m", model, pd.DataFrame(), **kw)["scatter"]["caption"]
     assert caption == "Each point is one misclassified sample; grey points belong to no cluster."
+
+
+def test_next_steps_show_under_the_verdict_with_code_spans_escaped(fake_run):
+    summary, samples, gallery, _ = fake_run
+    evil = "<b>hair</b>"
+    shortcut = {"kind": "spurious_cue", "severity": "high", "title": "t", "evidence": {
+        "region": "face", "severity_reasons": ["swap_follows"],
+        "causal": {"swap": {"attribute": evil, "features": {"label": "nurse"}}}}}
+    block = {**summary["models"]["baseline"], "findings": [shortcut], "verdict": None}
+    s = {**summary, "models": {"baseline": block}}
+    html = render_html(build_context(s, samples[samples["model"] == "baseline"], gallery,
+                                     config_yaml="", examples_per_group=1))
+    assert "<strong>What to do</strong>" in html
+    assert ("<code>audit rebalance CONFIG --by &lt;b&gt;hair&lt;/b&gt; --out FILE</code>"
+            in html)
+    assert "<b>hair</b>" not in html and "`" not in html.split('<pre class="config">')[0]
