@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # the compare page renders through here without the report's 
 
 TEMPLATE = "report.html.j2"
 
+#: A table of more rows than this may break across PDF pages (class ``long``); a shorter one
+#: moves to the next page whole, so a few rows are never left behind.
+LONG_ROWS = 12
+
 
 def templates_dir() -> Path:
     """The templates folder: ``<repo>/templates`` from a source checkout, else the wheel's copy.
@@ -44,6 +48,7 @@ def environment() -> jinja2.Environment:
         finalize=_neutral,  # labels come from data: no bidi control may reorder the page
     )
     env.filters["code_spans"] = code_spans
+    env.globals["long_rows"] = LONG_ROWS
     return env
 
 

@@ -26,3 +26,55 @@ def test_external_image_is_not_fetched_and_render_still_succeeds():
     html = ('<html><body><h1 class="run-title">t</h1>'
             '<img src="http://127.0.0.1:9/x.png" alt="remote"></body></html>')
     assert render_pdf(html).startswith(b"%PDF-")
+
+
+def _page_texts(html: str) -> list[str]:
+    """The text on each laid-out page, without the running header and footer."""
+    from weasyprint import HTML
+
+    def walk(box, out):
+        if type(box).__name__ == "MarginBox":
+            return
+        if type(box).__name__ == "TextBox":
+            out.append(box.text)
+        for child in getattr(box, "children", None) or []:
+            walk(child, out)
+
+    pages = []
+    for page in HTML(string=html).render().pages:
+        words: list[str] = []
+        walk(page._page_box, words)
+        pages.append(" ".join(words))
+    return pages
+
+
+def _print_page(body: str) -> str:
+    from auditor.report.html import templates_dir
+
+    css = (templates_dir() / "print.css").read_text()
+    return f"<html><head><style>{css}</style></head><body>{body}</body></html>"
+
+
+def test_a_long_table_starts_under_its_heading_and_a_short_one_moves_whole():
+    filler = "<p>" + "filler words here " * 420 + "</p>"  # most of the first page
+    rows = "".join(f"<tr><td>row{i}</td><td>x</td></tr>" for i in range(60))
+    long = (f'{filler}<h4>Counterfactual swaps</h4><div class="table-wrap long"><table>'
+            f"<thead><tr><th>Swap</th><th>n</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    pages = _page_texts(_print_page(long))
+    first = next(i for i, t in enumerate(pages) if "Counterfactual swaps" in t)
+    assert "row0" in pages[first]  # the heading is not left alone at the foot of a page
+    assert sum("Swap" in t for t in pages) >= 2  # the header row repeats on the next page
+    short = "".join(f"<tr><td>short{i}</td></tr>" for i in range(6))
+    pages = _page_texts(_print_page(
+        f'{filler}<p>{"more " * 150}</p><div class="table-wrap"><table><tbody>{short}'
+        f"</tbody></table></div>"))
+    assert [i for i, t in enumerate(pages) if "short0" in t] == \
+        [i for i, t in enumerate(pages) if "short5" in t]  # never split
+
+
+def test_tables_past_long_rows_are_marked_long():
+    from auditor.report.html import LONG_ROWS, environment
+
+    table = environment().get_template("macros.html.j2").module.table
+    assert 'class="table-wrap long"' in str(table(["a"], [[i] for i in range(LONG_ROWS + 1)]))
+    assert 'class="table-wrap"' in str(table(["a"], [[i] for i in range(LONG_ROWS)]))
