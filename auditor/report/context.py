@@ -21,8 +21,7 @@ from auditor.metrics.columns import mass_methods
 from auditor.metrics.verdict import model_verdict
 from auditor.report import evidence, figures, sections
 from auditor.report import fmt as f
-from auditor.report.bars import grouped_chart
-from auditor.report.comparison import pair_view
+from auditor.report.comparison import comparison_view
 from auditor.report.cues import unannotated_cues
 from auditor.report.gallery import (
     HTML_BUDGET_BYTES,
@@ -227,47 +226,6 @@ def _dataset(summary: Mapping[str, Any], samples: pd.DataFrame, regions: Sequenc
     }
 
 
-def _comparison(summary: Mapping[str, Any], models: Mapping[str, Any], regions: Sequence[str],
-                method: str | None, colors: Mapping[str, str]) -> dict[str, Any]:
-    names = list(models)
-    if len(names) < 2 and not summary.get("comparisons"):
-        return {"message": "Only one model was audited, so there is nothing to compare. List "
-                "several models in the config, or run `audit compare RUN_A RUN_B`.",
-                "models": names}
-    metric_keys = ("accuracy", "balanced_accuracy", "worst_group_accuracy", "accuracy_gap")
-    raw: list[tuple[str, list[Any]]] = [
-        (f.humanize(k), [(models[n].get("metrics") or {}).get(k) for n in names])
-        for k in metric_keys]
-    series: dict[str, list[float]] = {}
-    for n in names:
-        block = ((models[n].get("attention") or {}).get(method) or {}) if method else {}
-        series[n] = [(block.get(r) or {}).get("mass", float("nan")) for r in regions]
-    if method:
-        raw += [(f"{method} mass on {r}", [series[n][i] for n in names])
-                for i, r in enumerate(regions)]
-    rows = []
-    for label, vals in raw:
-        first, last = vals[0], vals[-1]
-        diff = (f"{100 * (float(last) - float(first)):+.1f} pp"
-                if len(vals) > 1 and f.is_num(first) and f.is_num(last) else f.DASH)
-        rows.append([label, *(f.pct(v) for v in vals), diff])
-    rows.insert(len(metric_keys), ["worst group"] + [
-        str((models[n].get("metrics") or {}).get("worst_group", f.DASH)) for n in names]
-        + [f.DASH])
-    chart = None
-    if method and any(f.is_num(v) for vals in series.values() for v in vals):
-        alt = "; ".join(f"{n}: " + ", ".join(f"{r} {f.pct(v, 0)}" for r, v in
-                                             zip(regions, series[n], strict=True)) for n in names)
-        chart = grouped_chart(regions, series, colors, title=f"{method} attention mass per region",
-                              alt=f"{method} attention mass per region for each model: {alt}")
-    pairs = [pair_view(c) for c in summary.get("comparisons") or []
-             if isinstance(c, Mapping)]
-    return {"message": None, "models": names, "rows": rows, "chart": chart, "pairs": pairs,
-            "delta_header": f"Δ {names[-1]} − {names[0]}" if len(names) > 1 else "Δ",
-            "pairs_message": None if pairs else "No pairwise comparison results (McNemar) in "
-                                                 "the summary."}
-
-
 def _methods(summary: Mapping[str, Any], config_yaml: str, ci_label: str) -> dict[str, Any]:
     env = summary.get("environment") if isinstance(summary.get("environment"), Mapping) else {}
     rows = [("auditor version", str(summary.get("auditor_version", f.DASH))),
@@ -376,7 +334,7 @@ def build_context(summary: dict, samples: pd.DataFrame, gallery: GalleryProvider
         verdict=_verdict(models, perf, summary.get("headline")),
         dataset=_dataset(summary, samples, regions, rcolors),
         models=per_model,
-        comparison=_comparison(summary, models, regions, first_method, mcolors),
+        comparison=comparison_view(summary, models, regions, first_method, mcolors, perf),
         methods=_methods(summary, config_yaml, ci_label),
         colorbar=figures.colorbar_uri(),
         size_note=(f"Galleries are capped at {examples_per_group} examples per cell and "

@@ -196,3 +196,23 @@ def test_what_changed_headline_is_not_dressed_as_an_alarm(fake_run):
     plain = build_context(summary, samples, gallery, config_yaml=cfg, examples_per_group=1)
     assert plain.verdict["badge"] == plain.verdict["tone"].upper()
 
+
+
+def test_side_by_side_comparison_gives_every_value_its_interval_and_n(fake_run):
+    summary, samples, gallery, cfg = fake_run
+    pair = {**summary["comparisons"][0],
+            "accuracy": {"ci": [0.03, 0.11]}, "worst_group": {"ci": [0.05, 0.27]},
+            "attention": {"gradcam": {"face": {"ci": [-0.45, -0.37]}}}}
+    ctx = build_context({**summary, "comparisons": [pair]}, samples, gallery, config_yaml=cfg,
+                        examples_per_group=1)
+    rows = {r[0]: r[1:] for r in ctx.comparison["rows"]}
+    base_acc = samples.query("model == 'baseline'")["correct"]
+    n = len(base_acc)
+    assert rows["accuracy"][0].startswith(f"{100 * base_acc.mean():.1f}% (")
+    assert rows["accuracy"][0].endswith(f", n={n})")
+    assert rows["accuracy"][2].endswith("(+3.0 to +11.0 pp)")  # the paired interval
+    assert rows["worst group accuracy"][2].endswith("(+5.0 to +27.0 pp)")
+    assert rows["gradcam mass on face"][2].endswith("(-45.0 to -37.0 pp)")
+    assert re.fullmatch(r"[+-]\d+\.\d pp", rows["accuracy gap"][2])  # no paired interval
+    assert all("n=" in c for label, cells in rows.items() if label != "worst group"
+               for c in cells[:2])
