@@ -145,12 +145,46 @@ def performance(model: Mapping[str, Any], rows: pd.DataFrame, *, classes: Sequen
                           "intervals: "
                           + "; ".join(f"{g['value']} {f.pct(g['accuracy'])} (n={f.count(g['n'])})"
                                       for g in grows)),
+            "cells": _cell_table(model, attr, classes),
             "confusion": figures.confusion_grid(mats, classes) if mats and classes else None,
             "confusion_alt": f"Confusion matrices of true versus predicted class for each {attr} "
                              "value, with counts and row percentages.",
         })
     return {"headline": headline, "groups": groups,
             "message": None if groups else "No per-group results: the data has no attributes."}
+
+
+def _cell_table(model: Mapping[str, Any], attr: str, classes: Sequence[str]
+                ) -> dict[str, Any] | None:
+    """Accuracy of each class within each value of ``attr`` (the cells worst-group accuracy
+    is taken over), from ``model["groups"]["cells"]``: ``{"columns", "rows": [{"label",
+    "cells": [{"text", "worst"}]}]}``, None without cells. ``worst`` marks the worst group
+    and the cells tied with it."""
+    cells = {}
+    for c in (model.get("groups") or {}).get("cells") or []:
+        feats = c.get("features") if isinstance(c, Mapping) else None
+        if isinstance(feats, Mapping) and set(feats) == {"label", attr}:
+            cells[(str(feats["label"]), str(feats[attr]))] = c
+    if not cells:
+        return None
+    metrics = model.get("metrics") or {}
+    worst = metrics.get("worst_group_accuracy")
+    values = sorted({v for _, v in cells})
+    labels = [str(c) for c in classes if any(k[0] == str(c) for k in cells)]
+    labels += sorted({k[0] for k in cells} - set(labels))
+    rows = []
+    for label in labels:
+        row = []
+        for value in values:
+            c = cells.get((label, value))
+            if c is None:
+                row.append({"text": f.DASH, "worst": False})
+                continue
+            row.append({"text": f"{f.pct(c.get('accuracy'))} ({f.pct_ci(c.get('ci'))}, "
+                                f"n={f.count(c.get('n'))})",
+                        "worst": worst is not None and c.get("accuracy") == worst})
+        rows.append({"label": label, "cells": row})
+    return {"columns": values, "rows": rows}
 
 
 def _mean_mass(rows: pd.DataFrame, method: str, regions: Sequence[str]) -> dict[str, float]:

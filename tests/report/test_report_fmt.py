@@ -103,3 +103,30 @@ def test_clusters_keep_distinct_colours_past_the_seven_okabe_ito_ones():
     colours = [cluster_color(k, k) for k in range(15)]
     assert len(set(colours)) == 15 and BACKGROUND not in colours
     assert cluster_color(-1, 3) == BACKGROUND
+
+
+def test_section_3_shows_each_class_within_each_value_with_the_worst_in_bold():
+    import pandas as pd
+
+    def cell(label, hair, acc, n):
+        return {"group": f"hair={hair} & label={label}", "features": {"label": label, "hair": hair},
+                "n": n, "accuracy": acc, "ci": [acc / 2, (1 + acc) / 2]}
+
+    model = {"metrics": {"accuracy": 0.5, "worst_group": "hair=dark & label=nurse",
+                         "worst_group_accuracy": 0.1},
+             "by_group": {"hair": {"blond": {"n": 20, "accuracy": 0.5, "ci": [0.3, 0.7]}}},
+             "groups": {"cells": [cell("nurse", "dark", 0.1, 10), cell("doctor", "blond", 0.8, 10),
+                                  cell("doctor", "dark", 0.1, 10),
+                                  {"group": "x", "features": {"label": "nurse", "hair": "blond",
+                                                              "skin": "a"}, "accuracy": 0.0}]}}
+    rows = pd.DataFrame({"correct": [True, False], "hair": ["blond", "dark"],
+                         "label": ["doctor", "nurse"], "pred": ["doctor", "doctor"]})
+    table = performance(model, rows, classes=["nurse", "doctor"], attributes=["hair"],
+                        color="#000000")["groups"][0]["cells"]
+    assert table["columns"] == ["blond", "dark"]
+    assert [r["label"] for r in table["rows"]] == ["nurse", "doctor"]  # the classes' order
+    nurse, doctor = ([c["text"] for c in r["cells"]] for r in table["rows"])
+    assert nurse == ["–", "10.0% (5.0–55.0%, n=10)"]  # no nurse x blond cell (the 3-way one
+    assert doctor == ["80.0% (40.0–90.0%, n=10)", "10.0% (5.0–55.0%, n=10)"]  # is left out)
+    assert [[c["worst"] for c in r["cells"]] for r in table["rows"]] == \
+        [[False, True], [False, True]]  # the worst group and the cell tied with it
