@@ -9,7 +9,8 @@ is one matrix product ``W @ onehot``, so 1000 replicates cost a few matrix produ
 The gap and the equalized-odds difference are spreads (max minus min over groups), which
 resampling noise can only widen: when the true spread is near zero the percentile interval
 sits above the point estimate. Read such an interval as "how large the spread could be", not
-as centred on the estimate.
+as centred on the estimate. The gap's interval also covers Newcombe's score interval of the
+observed best minus worst cell, which a bootstrap cannot reach when a cell is at 0% or 100%.
 """
 
 from __future__ import annotations
@@ -20,9 +21,33 @@ import numpy as np
 import pandas as pd
 
 from auditor.metrics.groups import attribute_values, odds_groups
-from auditor.metrics.stats import bootstrap_weights
+from auditor.metrics.stats import bootstrap_weights, newcombe_diff_ci
 
 __all__ = ["headline_intervals"]
+
+def _with_score_interval(boot: list[float | None], cells: np.ndarray, correct: np.ndarray,
+                         level: float) -> list[float | None]:
+    """The gap's bootstrap interval widened to cover Newcombe's score interval of the observed
+    best minus worst cell. A resample cannot move a cell at 0% or 100% (0/150 stays 0 in every
+    replicate), so alone the bootstrap said "100% (100–100%)" for a 0% against a 100% cell;
+    the score interval says what those counts allow.
+
+    Args:
+        boot: the percentile interval ``[lo, hi]`` (``[None, None]`` when there is none).
+        cells: ``[N, C]`` one-hot membership of the eligible cells.
+        correct: ``[N]`` 1.0 for a right answer.
+        level: interval level.
+    """
+    if None in boot or cells.shape[1] < 2:
+        return boot
+    n = cells.sum(axis=0)
+    k = cells.T @ correct
+    acc = k / n
+    best, worst = int(np.argmax(acc)), int(np.argmin(acc))
+    lo, hi = newcombe_diff_ci(int(round(k[best])), int(n[best]), int(round(k[worst])),
+                              int(n[worst]), level)
+    return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
+
 
 def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((len(codes), k))
@@ -136,7 +161,8 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
             return none
         return [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))]
 
-    out = {"balanced_accuracy": interval(bal), "accuracy_gap": interval(gap)}
+    out = {"balanced_accuracy": interval(bal),
+           "accuracy_gap": _with_score_interval(interval(gap), cells, correct, level)}
     if odds:
         out["equalized_odds_difference"] = interval(eod)
     return out

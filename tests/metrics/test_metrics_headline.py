@@ -49,9 +49,10 @@ def test_too_small():
 @pytest.mark.parametrize(("attrs", "gap"), [([], 0.2), (["hair"], 0.4)])
 def test_no_attributes_uses_classes(attrs, gap):
     """Without attributes the cells are the classes (d 0.9, n 0.7: gap 0.2); with hair they
-    are label x hair (best 0.9, worst 0.5: gap 0.4)."""
+    are label x hair (best 0.9, worst 0.5: gap 0.4; 50 per cell, so Newcombe's interval alone
+    is 0.32 wide)."""
     lo, hi = headline_intervals(table(), attrs, n_boot=300, seed=2)["accuracy_gap"]
-    assert lo < gap < hi and hi - lo < 0.3
+    assert lo < gap < hi and hi - lo < 0.4
 
 
 def test_equalized_odds_interval_covers_the_hand_computed_difference():
@@ -76,3 +77,14 @@ def test_max_spread_skips_spans_with_fewer_than_two_defined_rates():
                       [1.0, 0.0, 0.5, 0.5]])
     out = _max_spread(rates, [slice(0, 2), slice(2, 4)])
     np.testing.assert_allclose(out, [0.4, 0.7, nan, 1.0])
+
+
+def test_gap_between_a_0_and_a_100_percent_cell_is_not_certain():
+    """0/100 against 100/100 resamples to a gap of exactly 1 every time; the interval covers
+    Newcombe's score interval instead (hand-computed: Wilson 95% lower bound of 100/100 is
+    1 / (1 + 1.96² / 100) = 0.96300, so the gap's lower end is 1 - √2 · 0.03700 = 0.94768)."""
+    df = table(n_per_cell=100, acc=(1.0, 0.0, 1.0, 1.0))
+    lo, hi = headline_intervals(df, ["hair"], n_boot=200, seed=0)["accuracy_gap"]
+    assert lo == pytest.approx(0.94768, abs=1e-5) and hi == 1.0
+    wide = headline_intervals(table(), ["hair"], n_boot=500, seed=1)["accuracy_gap"]
+    assert wide[0] < 0.4 < wide[1]  # a bootstrap interval wider than the score one is kept
