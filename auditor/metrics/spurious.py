@@ -164,11 +164,16 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
                "n_incorrect": int(wrong.sum())}
 
     where = "across all samples" if not feats else f"for {describe_group(feats)}"
-    looks = (f"puts {pct(m_mean)} of its {method_label(method)} attention on {region} "
-             f"({pct(a_mean)} of the image, lift {lift:.1f}, {level:.0%} CI {lo:.1f}–{hi:.1f}) "
-             f"{where} (n={n})")
+    numbers = (f"{pct(a_mean)} of the image, lift {lift:.1f}, {level:.0%} CI "
+               f"{lo:.1f}–{hi:.1f}")
+    if lo <= 1.0:  # context, not evidence: say that its attention does not single it out
+        looks = (f"its {method_label(method)} attention does not single out the {region}: "
+                 f"{pct(m_mean)} of it falls there ({numbers}) {where} (n={n})")
+    else:
+        looks = (f"the model puts {pct(m_mean)} of its {method_label(method)} attention on "
+                 f"{region} ({numbers}) {where} (n={n})")
     first = causal_sentence(region, causal, level)
-    title = f"{first}; the model {looks}." if first else f"The model {looks}."
+    title = f"{first}; {looks}." if first else f"{looks[0].upper()}{looks[1:]}."
     evidence: dict[str, Any] = {
         "region": region, "method": method, "group": group_name(feats) if feats else "all",
         "features": dict(feats), "class": feats.get("label"), "n": n,

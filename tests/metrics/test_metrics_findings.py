@@ -41,6 +41,7 @@ def test_planted_cue_is_found_with_high_severity(cue_table):
     assert ev["mass"] > ev["mass_expected"]
     assert "mass_exceeds_expected" in ev["severity_reasons"]
     assert "class nurse, hair=blond" in f.title and "n=40" in f.title and "face" in f.title
+    assert f.title.startswith("The model puts 60% of its Grad-CAM attention on face")  # lift>1
     json.dumps(f.to_dict(), allow_nan=False)
 
 

@@ -104,9 +104,10 @@ def test_a_real_but_small_context_effect_is_medium():
     assert f.title == (
         "A background from a sample with another scene sends 12% of predictions for class cat, "
         "scene=urban to cat (95% CI 7%–20%, n=100) against 0% with the same scene (0%–4%): "
-        "real, but under the 20% a high finding needs; the model puts 50% of its Grad-CAM "
-        "attention on background (90% of the image, lift 0.6, 95% CI 0.6–0.6) for class cat, "
-        "scene=urban (n=100).")  # the attention of the swap's own cell
+        "real, but under the 20% a high finding needs; its Grad-CAM attention does not single "
+        "out the background: 50% of it falls there (90% of the image, lift 0.6, 95% CI "
+        "0.6–0.6) for class cat, scene=urban (n=100).")  # the attention of the swap's own cell,
+    # context: a lift at or under 1 is said not to single the region out, never as evidence
 
 
 def test_right_answers_that_follow_the_other_scene_beyond_the_placebo_are_high():
