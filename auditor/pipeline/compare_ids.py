@@ -109,6 +109,26 @@ def check_same_samples(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> None:
         )
 
 
+def check_same_attributes(rows_a: pd.DataFrame, rows_b: pd.DataFrame,
+                          attributes: list[str]) -> None:
+    """Refuse runs that give one id another value of a shared attribute: their groups would
+    hold different images under one name, and every per-group difference would be wrong.
+
+    Raises:
+        CompareError: one line naming the attribute, how many ids differ and one of them.
+    """
+    for attr in attributes:
+        merged = rows_a[["id", attr]].merge(rows_b[["id", attr]], on="id", suffixes=("_a", "_b"))
+        bad = merged[merged[f"{attr}_a"].astype(str) != merged[f"{attr}_b"].astype(str)]
+        if len(bad):
+            row = bad.iloc[0]
+            raise CompareError(
+                f"different values of attribute '{attr}' for the same id: {len(bad)} ids, e.g. "
+                f"'{row['id']}' is {attr}={row[f'{attr}_a']} in run A and "
+                f"{attr}={row[f'{attr}_b']} in run B; the runs read different attribute data "
+                f"(compare runs made from the same manifest or attributes CSV)")
+
+
 def check_same_images(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> None:
     """Refuse runs whose samples of one id are different images: the file's fingerprint
     (``image_hash``, :mod:`auditor.data.fingerprints`) differs. Runs of an older auditor (no

@@ -24,7 +24,11 @@ from auditor.metrics.columns import IMAGE_HASH, area_column, mass_column, mass_m
 from auditor.metrics.compare_result import CompareResult, RunInfo
 from auditor.metrics.comparison import compare_models
 from auditor.metrics.verdict import comparison_headline
-from auditor.pipeline.compare_ids import check_same_samples, strip_id_prefix
+from auditor.pipeline.compare_ids import (
+    check_same_attributes,
+    check_same_samples,
+    strip_id_prefix,
+)
 from auditor.pipeline.rundir import enclosing_run, require_finished, to_json
 from auditor.pipeline.summary_schema import summary_problem
 from auditor.report.compare_page import render_compare_html
@@ -110,6 +114,7 @@ def compare_runs(
         methods = []
     attrs_a = ds_a.get("attributes") or []
     attributes = [a for a in attrs_a if a in rows_a.columns and a in rows_b.columns]
+    check_same_attributes(rows_a, rows_b, attributes)
 
     label_a, label_b = (name_a, name_b) if name_a != name_b else (f"A:{name_a}", f"B:{name_b}")
     keep = ["id", "label", "correct", *attributes]

@@ -97,6 +97,21 @@ def test_refuses_different_labels_and_classes(tmp_path, runs):
                                        classes=("doctor", "nurse", "surgeon")))
 
 
+def test_refuses_different_attribute_values_for_one_id(tmp_path, runs):
+    """Same images and labels, the hair of two ids flipped in run B: its hair groups would hold
+    other images under the same names, so every per-group difference would be wrong."""
+    run_a, _, _, cand = runs
+    flipped = cand.copy()
+    swap = {"dark": "blond", "blond": "dark"}
+    hit = flipped["id"].isin(["img_0003", "img_0009"])
+    flipped.loc[hit, "hair"] = flipped.loc[hit, "hair"].map(swap)
+    first = cand.loc[cand["id"] == "img_0003", "hair"].iloc[0]
+    with pytest.raises(CompareError, match=(
+            "different values of attribute 'hair' for the same id: 2 ids, e.g. 'img_0003' is "
+            f"hair={first} in run A and hair={swap[first]} in run B")):
+        compare_runs(run_a, _write_run(tmp_path / "h", flipped, name="h"))
+
+
 def _fingerprinted(table, redrawn=()):
     """``table`` with an ``image_hash`` per id (another one for the ids in ``redrawn``)."""
     return table.assign(image_hash=[f"{i}-{'redrawn' if i in redrawn else 'audited'}"
