@@ -180,9 +180,14 @@ class RunDir:
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root}: output_dir exists and is not a directory")
         if self._entries() and self._read_marker(marker) is None:
+            what = (f"its {RUN_MARKER} is not one auditor wrote: unreadable, or without the "
+                    "run's key" if marker.exists() else f"no {RUN_MARKER}")
+            if report_only:
+                raise RunDirError(f"{self.root}: not a finished auditor run ({what}); run the "
+                                  "audit again")
             raise RunDirError(
-                f"{self.root}: output_dir is not empty and is not an auditor run (no {RUN_MARKER}"
-                f"); {'--overwrite only empties folders auditor wrote; ' if overwrite else ''}"
+                f"{self.root}: output_dir is not empty and is not an auditor run ({what}); "
+                f"{'--overwrite only empties folders auditor wrote; ' if overwrite else ''}"
                 "choose another output_dir")
         try:
             self.root.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,41 @@ class RunGallery:
     def saliency(self, model: str, sample_id: str, method: str) -> np.ndarray:
         index, maps, methods = self._model(model)
         return maps[index[sample_id], methods.index(method)].astype(np.float32)
+
+
+def _check_maps(maps_dir: Path, models: Any, samples: pd.DataFrame) -> None:
+    """Refuse a ``maps/<model>.npz`` that does not hold a map for every audited sample of its
+    model: the report would otherwise render without heatmaps, with one log line per image.
+
+    Raises:
+        RunDirError: one line naming the file and what is wrong with it.
+    """
+    from auditor.errors import RunDirError
+
+    for name in models:
+        path = maps_dir / f"{name}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if not {"ids", "maps", "methods"} <= set(z.files):
+                    problem = "it lacks " + ", ".join(sorted({"ids", "maps", "methods"}
+                                                             - set(z.files)))
+                else:
+                    ids, shape = {str(i) for i in z["ids"]}, z["maps"].shape
+                    problem = ("its maps are not [samples, methods, h, w] for its ids"
+                               if len(shape) != 4 or shape[:2] != (len(z["ids"]),
+                                                                   len(z["methods"])) else "")
+                    audited = set(samples.loc[samples["model"].astype(str) == str(name), "id"]
+                                  .astype(str)) if "model" in samples.columns else set()
+                    lost = sorted(audited - ids)
+                    if not problem and lost:
+                        problem = (f"no map for {len(lost)} of the {len(audited)} audited "
+                                   f"samples, e.g. {lost[0]}")
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:  # not
+            # an npz, truncated, or pickled arrays
+            problem = f"unreadable ({type(err).__name__})"
+        if problem:
+            raise RunDirError(f"{path}: damaged ({problem}); the report's heatmaps are drawn "
+                              "from it: restore it, or run the audit again with --fresh")
 
 
 def write_report(summary: dict[str, Any], samples: pd.DataFrame,
@@ -164,6 +200,8 @@ def rerender_report(run_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf")
     if lost and summary.get("methods"):  # every heatmap of the report would vanish silently
         raise RunDirError(f"{lost[0]}: missing (the report's heatmaps are drawn from it); "
                           "restore it, or run the audit again with --fresh")
+    if summary.get("methods"):
+        _check_maps(run_dir / "maps", summary["models"], samples)
     _refuse_changed_images(run_dir, samples, inside)
     gallery = RunGallery(image, run_dir / "maps")
     key = str(read_json_object(run_dir / "run.json", "run marker").get("key", ""))

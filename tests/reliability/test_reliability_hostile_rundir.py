@@ -427,6 +427,51 @@ def test_report_of_a_run_whose_maps_were_deleted_names_the_file(finished_run, tm
     assert_one_line_error(result, "maps/m.npz: missing", "--fresh")
 
 
+@pytest.mark.parametrize("marker", ['{"complete": "yes"}', '{"key": 5, "complete": true}'])
+def test_report_of_a_run_whose_marker_was_edited_says_so(finished_run, tmp_path, marker):
+    """run.json without the run's key read "output_dir is not empty and is not an auditor run
+    (no run.json)": the file was there, and `report` has no output_dir. (A marker that is not
+    a JSON object is named as damaged before this point.)"""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / "run.json").write_text(marker)
+    result = invoke("report", run, "--no-pdf")
+    assert_one_line_error(result, "not a finished auditor run (its run.json is not one "
+                                  "auditor wrote")
+    assert "output_dir" not in result.output and "no run.json" not in result.output
+
+
+@pytest.mark.parametrize("damage", ["text", "truncated", "fewer_ids", "pickled"])
+def test_report_of_a_run_whose_maps_were_damaged_names_the_file(finished_run, tmp_path, damage):
+    """A maps file replaced by text or cut short, or holding the maps of only some samples,
+    rendered a report without those heatmaps and logged one warning per image."""
+    import shutil
+
+    import numpy as np
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    path = run / "maps" / "m.npz"
+    if damage == "text":
+        path.write_text("not an npz")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    else:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        if damage == "fewer_ids":  # a consistent file, but three samples only
+            arrays = {**arrays, "ids": arrays["ids"][:3], "maps": arrays["maps"][:3]}
+        else:
+            arrays = {**arrays, "ids": np.array(list(arrays["ids"]), dtype=object)}
+        np.savez(path, **arrays)
+    result = invoke("report", run, "--no-pdf")
+    assert_one_line_error(result, "maps/m.npz: damaged", "--fresh")
+    if damage == "fewer_ids":
+        assert "no map for" in result.output and "audited samples" in result.output
+
+
 def test_report_never_reads_images_outside_the_data_root(finished_run, monkeypatch):
     """Ids in samples.parquet name the thumbnails' files; an edited id cannot leave the root."""
     import pandas as pd
