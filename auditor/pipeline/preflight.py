@@ -58,7 +58,7 @@ def check_registries(cfg: AuditConfig) -> None:
                           f"({', '.join(cfg.saliency.methods)})")
     for method, opts in cfg.saliency.options.items():
         try:
-            resolve_options(method, opts)
+            resolve_options(method, opts, image_size=cfg.data.image_size)
         except SaliencyError as err:
             raise ConfigError(f"saliency.options.{method}: {err}") from None
 

@@ -7,7 +7,8 @@ inside the same engine call as the CAM methods (same frozen model, same targets)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,8 +17,8 @@ from torch import Tensor, nn
 from auditor.errors import SaliencyError
 from auditor.saliency.layers import registered_hooks
 from auditor.saliency.methods.gradient import gradcam_weights
-from auditor.saliency.methods.registry import CamContext, register_method
-from auditor.saliency.methods.smooth import noise_std, noisy_samples
+from auditor.saliency.methods.registry import CamContext, number_option, register_method
+from auditor.saliency.methods.smooth import check_noise_options, noise_std, noisy_samples
 
 __all__ = ["guided_relus", "occlusion_windows"]
 
@@ -70,7 +71,7 @@ def gradient(ctx: CamContext) -> Tensor:
 
 @register_method("smoothgrad", space="pixel", needs_input_grad=True,
                  passes="n fwd+bwd (n noisy copies)",
-                 defaults={"n": 16, "noise": 0.15, "stdev": None},
+                 defaults={"n": 16, "noise": 0.15, "stdev": None}, check=check_noise_options,
                  description="SmoothGrad: |gradient| averaged over noisy copies of the image")
 def smoothgrad(ctx: CamContext) -> Tensor:
     """SmoothGrad (Smilkov et al. 2017): ``max_c 1/n sum_m |dY^c / dx (x + e_m)|``,
@@ -123,8 +124,19 @@ def occlusion_windows(size: int, window: int, stride: int) -> list[tuple[int, in
     return [(i * stride, min(i * stride + window, size)) for i in range(steps)]
 
 
+def _check_occlusion(options: Mapping[str, Any], image_size: int | None) -> None:
+    """``window`` and ``stride``: integers from 1 to the image side (null: the defaults below);
+    ``baseline``: the value the window is filled with, any finite number."""
+    side = float(image_size) if image_size else None
+    for key in ("window", "stride"):
+        number_option(options, key, low=1, high=side, integer=True, optional=True,
+                      bound="data.image_size" if side else "")
+    number_option(options, "baseline", low=-1000, high=1000)
+
+
 @register_method("occlusion", space="pixel", passes="1 fwd per window position, batched",
                  defaults={"window": None, "stride": None, "baseline": 0.0},
+                 check=_check_occlusion,
                  description="occlusion: score drop when a sliding window is blanked out")
 def occlusion(ctx: CamContext) -> Tensor:
     """Occlusion sensitivity (Zeiler & Fergus, ECCV 2014): each pixel gets the mean score drop

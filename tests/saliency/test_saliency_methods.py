@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from helpers.saliency import SmallVGG, TinyGapNet, images
@@ -38,6 +40,32 @@ def test_unknown_method_lists_valid_names():
         get_method("gradcan")
     with pytest.raises(SaliencyError, match="unknown saliency method"):
         CamEngine(TinyGapNet(), "features", ["gradcam", "nope"])
+
+
+@pytest.mark.parametrize(("method", "options", "says"), [
+    ("occlusion", {"window": 100}, "'window' must be an integer from 1 to 32 (data.image_size)"),
+    ("occlusion", {"window": 0}, "'window' must be an integer from 1 to 32"),  # not the default
+    ("occlusion", {"stride": 2.5}, "'stride' must be an integer"),
+    ("occlusion", {"window": True}, "got True"),  # a YAML yes is not 1
+    ("occlusion", {"baseline": "black"}, "'baseline' must be a number"),
+    ("smoothgrad", {"n": 0}, "'n' must be an integer from 1 to 10000"),
+    ("smoothgradcam++", {"noise": -0.1}, "'noise' must be a number from 0 to 10"),
+    ("smoothgrad", {"stdev": -1}, "'stdev' must be a number of at least 0 or null"),
+])
+def test_option_values_out_of_range_are_refused_before_any_model_runs(method, options, says):
+    """window 100 on 32 px images passed `audit validate` and failed after training."""
+    from auditor.saliency.methods.registry import resolve_options
+
+    with pytest.raises(SaliencyError, match=re.escape(says)):
+        resolve_options(method, options, image_size=32)
+
+
+def test_option_values_in_range_pass():
+    from auditor.saliency.methods.registry import resolve_options
+
+    assert resolve_options("occlusion", {"window": 32, "stride": 1}, image_size=32)["window"] == 32
+    assert resolve_options("occlusion", {"window": 64}, image_size=None)["window"] == 64
+    assert resolve_options("smoothgrad", {"n": 3, "stdev": 0.2})["n"] == 3
 
 
 def test_bad_options_and_duplicate_registration_are_rejected():

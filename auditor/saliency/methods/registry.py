@@ -31,6 +31,7 @@ __all__ = [
     "get_method",
     "list_methods",
     "methods_need_input_grad",
+    "number_option",
     "register_method",
     "resolve_options",
 ]
@@ -88,6 +89,8 @@ class MethodInfo:
     needs_input_grad: bool = False
     defaults: Mapping[str, Any] = field(default_factory=dict)
     fn: Callable[[CamContext], Tensor] | None = field(default=None, repr=False, compare=False)
+    check: Callable[[Mapping[str, Any], int | None], None] | None = field(
+        default=None, repr=False, compare=False)
 
 
 _METHODS: Registry[MethodInfo] = Registry("saliency method", error=SaliencyError, sort=False)
@@ -102,6 +105,7 @@ def register_method(
     needs_grad: bool = False,
     needs_input_grad: bool = False,
     defaults: Mapping[str, Any] | None = None,
+    check: Callable[[Mapping[str, Any], int | None], None] | None = None,
 ) -> Callable[[Callable[[CamContext], Tensor]], Callable[[CamContext], Tensor]]:
     """Register ``fn(ctx) -> Tensor`` as saliency method ``name``.
 
@@ -113,9 +117,34 @@ def register_method(
         needs_grad: needs ``ctx.grads`` from the shared backward to the target activation.
         needs_input_grad: runs its own backward to the input image.
         defaults: the method's options and their defaults (other keys are rejected).
+        check: ``check(options, image_size)`` raises :class:`SaliencyError` for a value out of
+            range (``image_size`` None when unknown), before any model runs.
     """
     return _METHODS.decorator(name, lambda fn: MethodInfo(
-        name, description, passes, space, needs_grad, needs_input_grad, dict(defaults or {}), fn))
+        name, description, passes, space, needs_grad, needs_input_grad, dict(defaults or {}), fn,
+        check))
+
+
+def number_option(options: Mapping[str, Any], key: str, *, low: float, high: float | None = None,
+                  integer: bool = False, optional: bool = False, bound: str = "") -> None:
+    """Refuse option ``key`` unless it is a number in ``[low, high]`` (an integer when
+    ``integer``; None allowed when ``optional``). ``bound`` names where ``high`` comes from.
+
+    Raises:
+        SaliencyError: one line naming the option, the range and the value given.
+    """
+    value = options.get(key)
+    if value is None and optional:
+        return
+    kind = "an integer" if integer else "a number"
+    span = f"from {low:g} to {high:g}{f' ({bound})' if bound else ''}" if high is not None \
+        else f"of at least {low:g}"
+    ok = (isinstance(value, int | float) and not isinstance(value, bool)
+          and (not integer or float(value).is_integer()) and value == value
+          and low <= value and (high is None or value <= high))
+    if not ok:
+        raise SaliencyError(f"option {key!r} must be {kind} {span}"
+                            f"{' or null (the default)' if optional else ''}, got {value!r}")
 
 
 def list_methods() -> list[MethodInfo]:
@@ -137,11 +166,13 @@ def methods_need_input_grad(methods: list[str]) -> bool:
     return any(get_method(m).needs_input_grad for m in methods)
 
 
-def resolve_options(name: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The method's defaults updated with ``given``.
+def resolve_options(name: str, given: Mapping[str, Any] | None, *,
+                    image_size: int | None = None) -> dict[str, Any]:
+    """The method's defaults updated with ``given``, checked by the method's ``check``.
 
     Raises:
-        SaliencyError: an option the method does not take.
+        SaliencyError: an option the method does not take, or a value out of its range
+            (``image_size``: the side of the images, for options bounded by it).
     """
     info = get_method(name)
     opts = dict(info.defaults)
@@ -151,4 +182,6 @@ def resolve_options(name: str, given: Mapping[str, Any] | None) -> dict[str, Any
             raise SaliencyError(f"saliency method {name!r} has no option {key!r}; "
                                 f"valid: {valid}")
         opts[key] = value
+    if info.check is not None:
+        info.check(opts, image_size)
     return opts

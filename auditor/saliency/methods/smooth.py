@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from auditor.errors import SaliencyError
-from auditor.saliency.methods.registry import CamContext, register_method
+from auditor.saliency.methods.registry import CamContext, number_option, register_method
 
 
 def noise_std(images: Tensor, noise: float, stdev: float | None) -> Tensor:
@@ -18,6 +19,15 @@ def noise_std(images: Tensor, noise: float, stdev: float | None) -> Tensor:
         return torch.full((images.shape[0],), float(stdev), device=images.device)
     flat = images.flatten(1)
     return noise * (flat.max(dim=1).values - flat.min(dim=1).values)
+
+
+def check_noise_options(options: Mapping[str, Any], image_size: int | None) -> None:
+    """The options of the noise-averaged methods: ``n`` copies (1-10,000), ``noise`` (a share
+    of the image's value range, 0-10) or an absolute ``stdev`` (0 and up, 0 being no noise;
+    null for ``noise``)."""
+    number_option(options, "n", low=1, high=10_000, integer=True)
+    number_option(options, "noise", low=0, high=10)
+    number_option(options, "stdev", low=0, optional=True)
 
 
 def noisy_samples(
@@ -47,6 +57,7 @@ def noisy_samples(
 
 @register_method("smoothgradcam++", passes="n fwd+bwd (n noisy copies)",
                  needs_grad=False, defaults={"n": 8, "noise": 0.15, "stdev": None},
+                 check=check_noise_options,
                  description="Smooth Grad-CAM++: Grad-CAM++ with noise-averaged gradient powers")
 def smoothgradcampp(ctx: CamContext) -> Tensor:
     """Smooth Grad-CAM++ (Omeiza et al. 2019): the Grad-CAM++ closed form with the 1st, 2nd and
