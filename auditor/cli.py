@@ -378,6 +378,8 @@ def main() -> None:
     except MemoryError:
         _exit_with("out of memory; lower saliency.batch_size or data.image_size, or use a "
                    "machine with more memory")
+    finally:  # the command is over: a SIGTERM now would raise in the interpreter's shutdown
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _exit_with(message: str) -> None:

@@ -194,6 +194,23 @@ def test_ctrl_c_prints_the_resume_line_and_releases_the_lock(tmp_path, sig, code
     assert marker["complete"] is False  # what "run the same command again" resumes
 
 
+def test_a_sigterm_after_the_command_finished_is_ignored(monkeypatch):
+    """A SIGTERM that came as a run finished raised KeyboardInterrupt inside the interpreter's
+    shutdown ("Exception ignored in atexit callback ... _on_sigterm"): once the command is
+    over, the handler is gone."""
+    from auditor import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr("sys.argv", ["audit", "version"])
+    try:
+        with pytest.raises(SystemExit) as done:
+            cli.main()
+        assert done.value.code == 0
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_a_line_break_in_a_file_name_cannot_forge_an_output_line(tmp_path):
     """A skipped file named ``a.png\\nerror: fake.png`` printed a line of its own."""
     from auditor.cli import _safe
