@@ -9,6 +9,8 @@ attribute, plus the root folder and warnings. Splits that are not given are draw
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +52,54 @@ def _clean_split(df: pd.DataFrame, path: Path) -> pd.Series:
     return split
 
 
+def _to_nfc(df: pd.DataFrame, columns: list[str], where: Callable[[int], str]) -> list[str]:
+    """Put the text of ``columns`` in Unicode NFC form, in place: a label or value typed on
+    one system (``café``, NFC) and copied from another (``cafe`` + U+0301, NFD) print alike
+    and must be one class or group. Sample paths are never touched: they name files.
+
+    Returns:
+        One counted warning naming the first cell changed (``where(row position)``), or none.
+    """
+    n, first = 0, None
+    for col in columns:
+        norm = df[col].map(lambda v: unicodedata.normalize("NFC", v) if isinstance(v, str) else v)
+        changed = (norm != df[col]).to_numpy()
+        if changed.any():
+            k = int(np.flatnonzero(changed)[0])
+            if first is None or k < first[0]:
+                first = (k, col, df[col].iloc[k])
+            n += int(changed.sum())
+            df[col] = norm
+    if first is None:
+        return []
+    k, col, old = first
+    return [f"{n} label or attribute value(s) were not in Unicode NFC form and were normalised "
+            "to it, so that names that print alike are one class or group (first: "
+            f"{where(k)}, {col} {ascii(old)})"]
+
+
+def _fill_missing(df: pd.DataFrame, attributes: list[str], path: Path) -> list[str]:
+    """Empty attribute cells become :data:`MISSING_ATTRIBUTE`, as images without a row of an
+    attributes CSV do (an empty value was a subgroup named ``""``); one counted warning per
+    attribute, naming the first line and image (``id``). The index of ``df`` is the line of
+    the file."""
+    warnings = []
+    for attr in attributes:
+        empty = (df[attr] == "").to_numpy()
+        if empty.any():
+            k = int(np.flatnonzero(empty)[0])
+            warnings.append(f"{int(empty.sum())} image(s) have an empty {attr} cell in {path} "
+                            f"(first: line {df.index[k]}, {df['id'].iloc[k]!r}); "
+                            f"their {attr} is {MISSING_ATTRIBUTE!r}")
+            df.loc[empty, attr] = MISSING_ATTRIBUTE
+    return warnings
+
+
 def read_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
     """Read ``data.manifest`` (columns ``path,label[,split]`` + ``data.attributes``).
+
+    Labels and attribute values are put in Unicode NFC form, empty attribute cells read as
+    ``unknown``; each is a counted warning naming the first line (paths are kept as written).
 
     Returns:
         ``(raw table, root, warnings)``; root is ``data.root`` or the manifest's folder.
@@ -69,10 +117,12 @@ def read_manifest(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
                         "split": _clean_split(df, path)})
     for attr in cfg.attributes:
         out[attr] = df[attr].astype(str).str.strip()
+    warnings = _to_nfc(out, ["label", *cfg.attributes], lambda k: f"{path} line {out.index[k]}")
+    warnings += _fill_missing(out, list(cfg.attributes), path)
     if WEIGHT in df.columns:  # sampling weights, parsed by auditor.data.train_rows
         out[WEIGHT] = df[WEIGHT].str.strip()
     root = Path(cfg.root) if cfg.root is not None else path.parent
-    return out, root, []
+    return out, root, warnings
 
 
 def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
@@ -83,7 +133,9 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
     warning, hidden files and folders (a part starting with ``.``) are skipped. The optional
     attributes CSV has a ``path`` column (relative to the image folder, or a unique base
     name), the attribute columns and optionally ``split``; an image named by two rows that
-    agree is read once, by two rows that disagree is an error naming both lines.
+    agree is read once, by two rows that disagree is an error naming both lines. An image
+    without a row, or with an empty cell, has the attribute value ``unknown`` (a counted
+    warning). Class names and attribute values are read in Unicode NFC form.
 
     Raises:
         DataError: missing folder, no class folders, attribute columns missing, a bad split,
@@ -109,7 +161,8 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
                         f"{root}/<class>/<image>.png)")
     df = pd.DataFrame(rows, columns=["id", "label"])
     df["split"] = ""
-    warnings: list[str] = []
+    # class names come from folder names: the label is normalised, the id (a path) never
+    warnings = _to_nfc(df, ["label"], lambda k: f"{root}/{df['id'].iloc[k]}")
     if other:
         warnings.append(f"{other} file(s) in {root} were ignored: their suffix is not one of "
                         f"{' '.join(sorted(IMAGE_SUFFIXES))}")
@@ -128,6 +181,8 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, Path, list[str]]:
     attrs = attrs.assign(id=attrs["path"].str.strip().map(found)).dropna(subset=["id"])
     for attr in cfg.attributes:
         attrs[attr] = attrs[attr].astype(str).str.strip()
+    warnings += _to_nfc(attrs, list(cfg.attributes), lambda k: f"{path} line {attrs.index[k]}")
+    warnings += _fill_missing(attrs, list(cfg.attributes), path)
     if "split" in attrs.columns:  # checked before rows are dropped: the index is the line
         attrs["split"] = _clean_split(attrs, path)
     attrs = _one_row_per_image(attrs, [*cfg.attributes, *(["split"] if "split" in attrs else [])],

@@ -27,6 +27,7 @@ from pycocotools import mask as mask_utils
 from auditor.config import RegionsConfig
 from auditor.data.region_formats.coco_checks import (
     annotation_problem,
+    draws_area,
     draws_nothing,
     recorded_size,
 )
@@ -64,7 +65,7 @@ def rasterise_annotation(ann: dict, height: int, width: int) -> np.ndarray:
         m = _decode(rle)
         return resize_mask(m, height, width)
     if isinstance(seg, list):
-        polys = [[float(v) for v in p] for p in seg if isinstance(p, list) and len(p) >= 6]
+        polys = [[float(v) for v in p] for p in seg if isinstance(p, list) and draws_area(p)]
         if polys:
             rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
             return _decode(rle)
@@ -187,9 +188,11 @@ def _index(path, data: dict) -> tuple[dict, dict]:
 
     Ids are keyed by their text (``str(id)``): converters that write ``image_id: "1"`` for
     ``images[].id: 1`` are common, and an id given twice (even as 1 and "1") is an error
-    naming both entries, instead of one entry silently replacing the other.
+    naming both entries, instead of one entry silently replacing the other. So is a category
+    name given twice: both categories would be drawn as one region.
     """
     cats, images = {}, {}
+    named: dict[str, int] = {}  # category name -> its index
     for kind, items, out in (("categories", data.get("categories", []), cats),
                              ("images", data["images"], images)):
         first: dict[str, int] = {}
@@ -205,6 +208,12 @@ def _index(path, data: dict) -> tuple[dict, dict]:
                 if "name" not in item or isinstance(item["name"], (dict, list)):
                     raise DataError(f"{path}: categories[{k}] needs a 'name'")
                 out[key] = str(item["name"])
+                if out[key] in named:
+                    raise DataError(f"{path}: categories[{named[out[key]]}] and categories[{k}] "
+                                    f"have the same name {out[key][:40]!r}; names must be "
+                                    "unique (each is a region: merge their annotations under "
+                                    "one category, or rename one)")
+                named[out[key]] = k
             else:
                 out[key] = item
     return cats, images
@@ -253,5 +262,6 @@ def load_coco(cfg: RegionsConfig, ids: list[str]) -> CocoRegions:
     src.unmatched = len(unmatched_images)
     if empty:
         src.warnings.append(f"{empty} annotation(s) in {path} draw nothing (no polygon of 3 or "
-                            "more points, no RLE, no bbox) and were dropped")
+                            "more points enclosing an area, no RLE, no bbox of positive size) "
+                            "and were dropped")
     return src

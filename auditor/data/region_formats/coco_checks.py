@@ -15,13 +15,16 @@ up to exactly ``height * width``.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import numpy as np
 
 from auditor.data.regions import max_mask_pixels
 
-__all__ = ["annotation_problem", "draws_nothing", "recorded_size", "rle_string_counts"]
+__all__ = ["annotation_problem", "draws_nothing", "draws_area", "recorded_size",
+           "rle_string_counts"]
 
 _MAX_COUNT_CHARS = 13  # a 64-bit count needs at most 13 five-bit groups
 
@@ -46,7 +49,7 @@ def recorded_size(image: dict) -> tuple[int, int] | str | None:
     """``(height, width)`` an ``images`` entry records, None when it records none, or a reason
     why the recorded size is unusable."""
     h, w = image.get("height"), image.get("width")
-    if h in (None, 0) and w in (None, 0):
+    if all(v is None or (_is_number(v) and v == 0) for v in (h, w)):  # false is not 0
         return None
     if isinstance(h, float) and h.is_integer():
         h = int(h)
@@ -115,7 +118,11 @@ def _rle_problem(seg: dict) -> str | None:
 
 
 def _coords_problem(values: list, h: int, w: int, what: str) -> str | None:
-    """Coordinates as the rasteriser will read them (``float(v)``): finite and bounded."""
+    """Coordinates as the rasteriser will read them (``float(v)``): numbers (or numbers
+    written as text, as converters write them), never ``true``/``false``, finite, bounded."""
+    odd = [v for v in values if not (_is_number(v) or isinstance(v, str))]
+    if odd:  # true/false, null, lists, objects
+        return f"{what} coordinates must be numbers, got {json_text(odd[0])}"
     try:
         arr = np.array(values, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
@@ -150,7 +157,7 @@ def annotation_problem(ann: dict, height: int, width: int) -> str | None:
                 return problem
     if bbox is not None:
         if not isinstance(bbox, list) or len(bbox) != 4:
-            return f"bbox must be [x, y, width, height], got {bbox!r}"
+            return f"bbox must be [x, y, width, height], got {json_text(bbox)}"
         problem = _coords_problem(bbox, height, width, "bbox")  # x, w as "x"; y, h as "y"
         if problem:
             return problem
@@ -159,12 +166,60 @@ def annotation_problem(ann: dict, height: int, width: int) -> str | None:
     return None
 
 
+def json_text(value: Any) -> str:
+    """``value`` as the JSON file wrote it (``true``, ``null``, ``[1]``), cut to 40 characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _as_floats(values: list) -> np.ndarray | None:
+    """``values`` as float64 when they are plain numbers or numbers as text, else None."""
+    if not all(_is_number(v) or isinstance(v, str) for v in values):
+        return None
+    try:
+        return np.array(values, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def draws_area(poly: Any) -> bool:
+    """Whether a polygon can draw pixels: 3 or more points enclosing an area (points on one
+    line, e.g. ``[1, 2, 3, 4, 5, 6]``, draw nothing). A polygon that is not a flat list of
+    finite numbers counts as drawing, so that :func:`annotation_problem` names it."""
+    if not isinstance(poly, list):
+        return True
+    if len(poly) < 6:
+        return False
+    arr = _as_floats(poly)
+    if arr is None or arr.ndim != 1 or arr.size % 2 or not np.isfinite(arr).all():
+        return True
+    x, y = arr[0::2] - arr[0], arr[1::2] - arr[1]  # relative to a vertex: no cancellation
+    with np.errstate(all="ignore"):
+        twice_area = float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    return not math.isfinite(twice_area) or twice_area != 0.0
+
+
+def _box_draws(bbox: Any) -> bool:
+    """Whether a bbox can draw pixels: a width and a height above 0 (a bbox that is not four
+    finite numbers counts as drawing, so that :func:`annotation_problem` names it)."""
+    arr = _as_floats(bbox) if isinstance(bbox, list) and len(bbox) == 4 else None
+    if arr is None or arr.ndim != 1 or not np.isfinite(arr).all():
+        return True
+    w, h = arr[2], arr[3]
+    return bool((w != 0 and h != 0) or w < 0 or h < 0)  # negative: refused by the checks
+
+
 def draws_nothing(ann: dict) -> bool:
     """Whether a checked annotation has no pixels to draw: no RLE, no polygon of 3 or more
-    points and no bbox (a stray click of an annotation tool). It is dropped, not its sample."""
+    points enclosing an area and no bbox of positive width and height (a stray click of an
+    annotation tool, a polygon whose points lie on one line). It is dropped, not its
+    sample."""
     seg = ann.get("segmentation")
     if seg is not None and not isinstance(seg, list):
         return False  # an RLE, or a malformed segmentation the checks name
-    if isinstance(seg, list) and any(not isinstance(p, list) or len(p) >= 6 for p in seg):
+    if isinstance(seg, list) and any(draws_area(p) for p in seg):
         return False
-    return ann.get("bbox") is None
+    return ann.get("bbox") is None or not _box_draws(ann["bbox"])

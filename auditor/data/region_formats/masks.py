@@ -7,7 +7,10 @@
   not listed (0 usually) are no region.
 
 Every mask file is checked when the data is loaded (full decode, size limit): a sample whose
-mask is unreadable is skipped with the reason.
+mask is unreadable is skipped with the reason. Its values are read then too: a binary mask of
+more than two values (a JPEG saved as .png) and label values ``names`` does not list (0
+excepted: background; 255 is a common "ignore" label) are counted warnings naming the first
+sample.
 
 ``<image>`` is the sample's relative path with its suffix replaced by ``.png``
 (``doctor/a.jpg`` -> ``doctor/a.png``), or just its stem (``a.png``) when that stem is unique.
@@ -37,35 +40,81 @@ LAYOUT = ("masks, path FOLDER: either one folder per region, FOLDER/<region>/<im
 __all__ = ["MaskRegions"]
 
 
+_INDEX_MODES = ("P", "L", "1", "I", "I;16", "I;16B", "I;16L")
+
+
 def _read_values(path: Path) -> np.ndarray:
     """Raw values of a mask PNG: palette indices for ``P``, grey levels otherwise."""
     try:
         with Image.open(path) as img:
-            if img.mode in ("P", "L", "1", "I", "I;16", "I;16B", "I;16L"):
+            if img.mode in _INDEX_MODES:
                 return np.asarray(img).astype(np.int64)
             return np.asarray(img.convert("L")).astype(np.int64)
     except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
         raise DataError(f"{path}: unreadable mask PNG ({type(err).__name__}: {err})") from None
 
 
-def _read_region(path: Path) -> np.ndarray:
-    """``bool [h, w]``: the pixels of a binary mask PNG that belong to its region, the non-zero
+def _read_pixels(path: Path) -> np.ndarray:
+    """A binary mask PNG's pixels: ``[h, w]`` values (palette indices, grey levels) or
+    ``[h, w, 3|4]`` RGB(A) colours (RGBA when it has transparency)."""
+    try:
+        with Image.open(path) as img:
+            if img.mode in _INDEX_MODES:
+                return np.asarray(img).astype(np.int64)
+            return np.asarray(img.convert("RGBA") if "A" in img.getbands() or
+                              "transparency" in img.info else img.convert("RGB"))
+    except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
+        raise DataError(f"{path}: unreadable mask PNG ({type(err).__name__}: {err})") from None
+
+
+def _region_of(arr: np.ndarray) -> np.ndarray:
+    """``bool [h, w]``: the pixels of a binary mask that belong to its region, the non-zero
     ones: any colour channel non-zero (a dark (0, 0, 1) counts: a conversion to grey rounded
     it to 0), transparent pixels excluded; a mask whose colour is black everywhere draws its
     region in the alpha channel (a transparent export) and is read from it."""
-    try:
-        with Image.open(path) as img:
-            if img.mode in ("P", "L", "1", "I", "I;16", "I;16B", "I;16L"):
-                return np.asarray(img).astype(np.int64) > 0
-            arr = np.asarray(img.convert("RGBA") if "A" in img.getbands() or
-                             "transparency" in img.info else img.convert("RGB"))
-    except Exception as err:  # noqa: BLE001 - PIL raises many types for bad files
-        raise DataError(f"{path}: unreadable mask PNG ({type(err).__name__}: {err})") from None
+    if arr.ndim == 2:
+        return arr > 0
     colour = (arr[..., :3] > 0).any(axis=-1)
     if arr.shape[-1] == 3:
         return colour
     alpha = arr[..., 3] > 0
     return colour & alpha if colour.any() else alpha
+
+
+def _read_region(path: Path) -> np.ndarray:
+    """:func:`_region_of` the pixels of a binary mask PNG."""
+    return _region_of(_read_pixels(path))
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer array, sorted (a count per value when they fit 16
+    bits: linear time, where sorting a large mask is not)."""
+    flat = values.ravel()
+    if flat.size and 0 <= flat.min() and flat.max() < 65536:
+        return np.flatnonzero(np.bincount(flat))
+    return np.unique(flat)
+
+
+def _levels(arr: np.ndarray) -> np.ndarray:
+    """A binary mask's pixels as one integer each: grey level or palette index, else colour
+    (every transparent pixel the same value)."""
+    if arr.ndim == 2:
+        return arr
+    packed = np.zeros(arr.shape[:2], np.int64)
+    for c in range(arr.shape[-1]):
+        packed = (packed << 8) | arr[..., c]
+    return np.where(arr[..., 3] > 0, packed, -1) if arr.shape[-1] == 4 else packed
+
+
+def _two_valued(levels: np.ndarray) -> bool:
+    """Whether a mask holds at most two values (in linear time)."""
+    other = levels[levels != levels.flat[0]] if levels.size else levels
+    return other.size == 0 or not (other != other[0]).any()
+
+
+def _shown(values: list[int]) -> str:
+    return ", ".join(map(str, values[:8])) + (f" ... ({len(values)} values)"
+                                              if len(values) > 8 else "")
 
 
 def _candidates(sample_id: str, stem_count: dict[str, int]) -> list[str]:
@@ -117,7 +166,48 @@ class MaskRegions(RegionSource):
     def problems(self, sizes: dict[str, tuple[int, int]]) -> dict[str, str]:
         """Every mask file of a usable sample is fully decoded once here (the same checks as
         images: size limit, corrupt data), so a bad one skips its sample instead of failing
-        mid-audit."""
+        mid-audit; then its values are checked (:meth:`_check_values`)."""
+        out = self._check_files(sizes)
+        order = {i: k for k, i in enumerate(sizes)}  # "first" is the first in the data
+        binary = sorted(((i, f) for region in self.per_region.values()
+                         for i, f in region.items() if i in sizes and i not in out),
+                        key=lambda item: order[item[0]])
+        labels = sorted(((i, f) for i, f in self.labels.items() if i in sizes and i not in out),
+                        key=lambda item: order[item[0]])
+        self._check_values(binary, labels)
+        return out
+
+    def _check_values(self, binary: list[tuple[str, Path]],
+                      labels: list[tuple[str, Path]]) -> None:
+        """Counted warnings, naming the first sample, for what reading a mask silently
+        changes: a binary mask holding more than two values (a JPEG saved as .png, soft edges:
+        every non-zero value becomes the region), and label PNG values ``regions.names`` does
+        not list, 0 excepted (those pixels are in no region)."""
+        soft = [(i, f) for i, f in binary if not _two_valued(_levels(_read_pixels(f)))]
+        if soft:
+            i, f = soft[0]
+            n = len(np.unique(_levels(_read_pixels(f))))
+            self.warnings.append(
+                f"{len(soft)} mask PNG(s) hold more than two values, so every non-zero value "
+                f"was read as the region (a JPEG saved as .png, or soft edges? first: sample "
+                f"{i}, {f}: {n} values); save masks with two values")
+        unlisted: list[tuple[str, Path, list[int]]] = []
+        for i, f in labels:
+            values = _distinct(_read_values(f))
+            extra = [int(v) for v in values if v != 0 and int(v) not in self.index_names]
+            if extra:
+                unlisted.append((i, f, extra))
+        if unlisted:
+            i, f, extra = unlisted[0]
+            every = sorted({v for *_, vs in unlisted for v in vs})
+            self.warnings.append(
+                f"{len(unlisted)} label PNG(s) hold pixel values data.regions.names does not "
+                f"list ({_shown(every)}); those pixels are in no region (first: sample {i}, "
+                f"{f}: {_shown(extra)})")
+
+    def _check_files(self, sizes: dict[str, tuple[int, int]]) -> dict[str, str]:
+        """``{id: reason}`` for the samples whose mask files fail the image checks or have
+        another aspect ratio than their image."""
         out: dict[str, str] = {}
         files = [(i, f) for region in self.per_region.values() for i, f in region.items()]
         todo = [(i, f) for i, f in files + list(self.labels.items()) if i in sizes]
