@@ -119,7 +119,11 @@ def build_configured(mcfg: ModelConfig, num_classes: int, *, image_size: int) ->
     problem = arch_kwargs_problem(info, mcfg.arch_kwargs)
     if problem:
         raise ModelError(f"{where}.arch_kwargs.{problem[0]}: {problem[1]}")
-    model = build_model(mcfg.arch, num_classes, image_size=image_size, **mcfg.arch_kwargs)
+    try:
+        model = build_model(mcfg.arch, num_classes, image_size=image_size, **mcfg.arch_kwargs)
+    except ModelError as err:  # every route's constructor error names the key to change
+        raise ModelError(f"{where}.{'arch_kwargs' if mcfg.arch_kwargs else 'arch'}: {err}") \
+            from None
     built = BuiltModel(model, _head_of(model, info, num_classes), info)
     if mcfg.checkpoint is not None:
         def adapt(state: dict) -> dict:

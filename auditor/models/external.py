@@ -23,6 +23,8 @@ import inspect
 import io
 import re
 import sys
+import sysconfig
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,8 +209,9 @@ def import_user_object(spec: str) -> Any:
     """The object ``"file.py:Name"`` or ``"package.module:name"`` names.
 
     Raises:
-        ModelError: file or module missing, its import failing, or no such name in it (with the
-            classes and functions it has).
+        ModelError: file or module missing, its import failing, no such name in it (with the
+            classes and functions it has), or a name that is neither an ``nn.Module`` class nor
+            a Python function outside the standard library (``os:system`` is never called).
     """
     m = _USER_FILE.match(spec)
     if m:
@@ -238,7 +241,46 @@ def import_user_object(spec: str) -> Any:
                        and getattr(v, "__module__", None) == module.__name__)
         raise ModelError(f"{where}: no class or function {m['name']!r}; it defines: "
                          f"{', '.join(names) or 'nothing callable'}")
+    refused = _not_a_model_maker(obj)
+    if refused:
+        raise ModelError(f"{spec!r} names {refused}: refused without calling it; arch may "
+                         "name only a subclass of torch.nn.Module or a Python function that "
+                         "returns one")
     return obj
+
+
+def _from_stdlib(obj: Any) -> bool:
+    """``obj`` comes from Python's standard library (``os.popen``, ``shutil.rmtree``): by its
+    module's name and, for a module with a file, that file lying in the standard library (a
+    user's own ``test.py`` is not the standard ``test`` package)."""
+    name = str(getattr(obj, "__module__", None) or "")
+    if name.split(".")[0] not in sys.stdlib_module_names:
+        return False
+    file = getattr(sys.modules.get(name), "__file__", None)
+    if not file:
+        return True  # built into the interpreter
+    paths = sysconfig.get_paths()
+    roots = {Path(paths[key]).resolve() for key in ("stdlib", "platstdlib")}
+    where = Path(file).resolve()
+    return any(root in where.parents for root in roots) \
+        and not {"site-packages", "dist-packages"} & set(where.parts)
+
+
+def _not_a_model_maker(obj: Any) -> str | None:
+    """What ``obj`` is when ``arch`` may not call it (None when it may): only a subclass of
+    ``nn.Module`` or a function written in Python, not from the standard library, is called:
+    a config could otherwise run ``os:system`` or ``subprocess:Popen`` with its
+    ``arch_kwargs``."""
+    qualname = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+    if inspect.isclass(obj):
+        return None if issubclass(obj, nn.Module) else f"the class {qualname}"
+    if not isinstance(obj, types.FunctionType):
+        kind = "a built-in function" if inspect.isbuiltin(obj) else \
+            f"a {type(obj).__name__} object"
+        return f"{kind} ({qualname})" if hasattr(obj, "__qualname__") else kind
+    if _from_stdlib(obj):
+        return f"a function of Python's standard library ({qualname})"
+    return None
 
 
 def _takes(fn: Any, name: str, *, named: bool = False) -> bool:

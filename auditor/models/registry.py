@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from auditor.common.registry import Registry
-from auditor.errors import ModelError
+from auditor.errors import AuditorError, ModelError
 
 __all__ = ["ArchInfo", "arch_kwargs_problem", "build_model", "default_target_layer", "list_archs",
            "register_arch"]
@@ -113,7 +113,8 @@ def build_model(arch: str, num_classes: int, *, image_size: int | None = None,
         **arch_kwargs: passed to the constructor.
 
     Raises:
-        ModelError: fewer than 2 classes, or an ``arch_kwargs`` key the builder cannot take.
+        ModelError: fewer than 2 classes, an ``arch_kwargs`` key the builder cannot take, or
+            the constructor failing (any exception, as one line).
     """
     if num_classes < 2:
         raise ModelError(f"{arch}: a classifier needs at least 2 classes, got {num_classes}")
@@ -121,9 +122,16 @@ def build_model(arch: str, num_classes: int, *, image_size: int | None = None,
     problem = arch_kwargs_problem(info, arch_kwargs)
     if problem:
         raise ModelError(f"{arch}: arch_kwargs.{problem[0]}: {problem[1]}")
-    if len(inspect.signature(info.builder).parameters) == 1:  # builder(num_classes) only
-        return info.builder(num_classes)
-    return info.builder(num_classes, image_size=image_size, **arch_kwargs)
+    try:
+        if len(inspect.signature(info.builder).parameters) == 1:  # builder(num_classes) only
+            return info.builder(num_classes)
+        return info.builder(num_classes, image_size=image_size, **arch_kwargs)
+    except AuditorError:
+        raise
+    except Exception as err:  # noqa: BLE001  (a constructor rejects a value: width: -1)
+        text = " ".join(str(err).split())
+        raise ModelError(f"{arch}: building it with arch_kwargs {arch_kwargs} failed: "
+                         f"{type(err).__name__}{': ' + text if text else ''}") from None
 
 
 def default_target_layer(arch: str) -> str:

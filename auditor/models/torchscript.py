@@ -9,26 +9,23 @@ every operation that yields a feature map or token sequence: ``taps.<op name>`` 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from auditor.errors import ModelError
+from auditor.models.hints import error_line, forward_hint
 
 __all__ = ["load_torchscript"]
 
 _NO_DERIVATIVE = re.compile(r"derivative for (\S+) is not implemented")
-
-
-def _first_line(err: BaseException) -> str:
-    for line in str(err).splitlines():
-        if line.strip():
-            return " ".join(line.split())
-    return type(err).__name__
 
 
 def _add_taps(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -80,18 +77,18 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
         if _is_torchscript_archive(path):
             raise ModelError(
                 f"{path}: a TorchScript file torch cannot load back (torch.jit.load: "
-                f"{_first_line(err)}), as files saved after torch.jit.optimize_for_inference "
+                f"{error_line(err)}), as files saved after torch.jit.optimize_for_inference "
                 "often are: save the model before that step (torch.jit.save(torch.jit.trace("
                 "model, example), path)), or give its state_dict with the arch it belongs to"
             ) from None
         raise ModelError(f"{path}: not a TorchScript file (torch.jit.load: "
-                         f"{_first_line(err)}); a state_dict needs the arch it belongs to, "
+                         f"{error_line(err)}); a state_dict needs the arch it belongs to, "
                          "a TorchScript file arch: torchscript") from None
     sample = example[:1].detach().float().cpu().expand(2, *example.shape[1:]).contiguous()
     try:
         from torch._export.converter import TS2EPConverter
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _torch_logs_quiet():
             warnings.simplefilter("ignore")
             program = TS2EPConverter(scripted, (sample,)).convert()
         exported = program.module()
@@ -101,14 +98,46 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
         if saved_training:
             _train_ops_to_eval(gm)
     except Exception as err:  # noqa: BLE001  (the converter raises many kinds)
-        raise ModelError(
-            f"{path}: this TorchScript graph cannot be opened for saliency maps "
-            f"({_first_line(err)}); save the model with torch.jit.trace(model, example) "
-            "instead of torch.jit.script, or give its state_dict with arch: "
-            "\"file.py:Class\"") from None
+        raise _not_converted(path, scripted, sample, err) from None
     _restore_parameters(gm, {n for n, _ in scripted.named_parameters()})
     _check_differentiable(gm, sample, path)
     return _add_taps(gm)
+
+
+@contextlib.contextmanager
+def _torch_logs_quiet() -> Iterator[None]:
+    """torch's own loggers silenced, then restored: the converter's fake-tensor pass logs
+    every failed shape check with its traceback to stderr (``E1201 ... fake_tensor.py``),
+    before raising the error that is reported in one line."""
+    loggers = [logging.getLogger("torch")] + [
+        lg for name, lg in logging.Logger.manager.loggerDict.items()
+        if name.startswith("torch.") and isinstance(lg, logging.Logger)]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _not_converted(path: Path, scripted: nn.Module, sample: Tensor,
+                   err: BaseException) -> ModelError:
+    """Why the conversion failed, in one line: the model itself fails on the audit's input
+    size (traced or trained at another one), or its graph is one the converter cannot read."""
+    try:
+        with torch.no_grad():
+            scripted(sample)
+    except Exception as run_err:  # noqa: BLE001  (the file's code raises what it raises)
+        return ModelError(
+            f"{path}: the model fails on {sample.shape[-1]} px images ({error_line(run_err)})"
+            f"{forward_hint(scripted, run_err, sample)}")
+    return ModelError(
+        f"{path}: this TorchScript graph cannot be opened for saliency maps "
+        f"({error_line(err)}); if it was made with torch.jit.script, save it with "
+        "torch.jit.trace(model, example) instead, or give its state_dict with arch: "
+        "\"file.py:Class\"")
 
 
 def _drop_shape_assertions(gm: torch.fx.GraphModule) -> None:

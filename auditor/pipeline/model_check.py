@@ -7,7 +7,7 @@ returns the wrong number of scores fails here in one line, not minutes into ``au
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -16,10 +16,10 @@ from torch import Tensor, nn
 from auditor.config import AuditConfig, ModelConfig
 from auditor.errors import AuditorError, ModelError, SaliencyError
 from auditor.models.build import BuiltModel, load_pretrained
+from auditor.models.hints import error_line, forward_hint
 from auditor.models.outputs import build_for_data, output_spec, raw_forward
 from auditor.models.state import eval_mode
 from auditor.saliency.engine import CamEngine
-from auditor.saliency.layers import not_logits
 from auditor.saliency.target_choice import choose_target_layer
 
 __all__ = ["ModelCheck", "check_models", "check_output", "naming"]
@@ -36,13 +36,6 @@ class ModelCheck:
     built: dict[str, BuiltModel] = field(default_factory=dict)
 
 
-def _first_line(err: BaseException) -> str:
-    for line in str(err).splitlines():
-        if line.strip():
-            return " ".join(line.split())
-    return type(err).__name__
-
-
 @contextlib.contextmanager
 def naming(where: str) -> Iterator[None]:
     """A saliency error (a method the model cannot take, a layer that does not reach the
@@ -57,7 +50,7 @@ def naming(where: str) -> Iterator[None]:
         raise
     except (Exception, SystemExit) as err:  # noqa: BLE001  (any model code: one line)
         raise ModelError(f"{where}: a forward and backward pass with gradients (what saliency "
-                         f"needs) failed: {type(err).__name__}: {_first_line(err)}") from None
+                         f"needs) failed: {type(err).__name__}: {error_line(err)}") from None
 
 
 #: Methods only some models can take (``cam``: a GAP + linear head; guided backpropagation:
@@ -100,23 +93,6 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
         out.warnings.append(f"{mcfg.name}: {choice.note}")
 
 
-def _hint(model: nn.Module, err: BaseException, batch: Tensor) -> str:
-    """What to do about a forward that failed, when the error says (else "")."""
-    text = str(err)
-    dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()
-                     if p.is_floating_point() and p.dtype != torch.float32})
-    if dtypes:
-        return (f"; its weights are {', '.join(dtypes)}: save it in float32 (model.float()) or "
-                "cast the input inside its forward")
-    if "channels" in text and "expected" in text:
-        return (f"; the data gives {batch.shape[1]}-channel RGB images: a model for other "
-                "inputs needs a first layer that takes them")
-    if "mat1 and mat2" in text or "size mismatch" in text or "too small" in text:
-        return (f"; a layer expects another input size than {batch.shape[-1]} px: set "
-                "data.image_size to the size the model was made for")
-    return ""
-
-
 def _forward(model: nn.Module, batch: Tensor, where: str) -> object:
     """The model's output on ``batch`` in eval mode without gradients; a failure of its code
     (``sys.exit`` included) is one line."""
@@ -128,18 +104,35 @@ def _forward(model: nn.Module, batch: Tensor, where: str) -> object:
     except (Exception, SystemExit) as err:  # noqa: BLE001  (any model code: one line)
         raise ModelError(f"{where}: a forward pass on a batch of {len(batch)} "
                          f"{batch.shape[-1]} px images failed: {type(err).__name__}: "
-                         f"{_first_line(err)}{_hint(model, err, batch)}") from None
+                         f"{error_line(err)}{forward_hint(model, err, batch)}") from None
+
+
+def _container_problem(out: Mapping | tuple | list, n: int, k: int) -> str:
+    """A dict, tuple or list of outputs: which entry to return, when exactly one of them is
+    ``[n, k]`` scores (a feature vector next to the logits is ``[n, width]``)."""
+    items = list(out.items()) if isinstance(out, Mapping) else list(enumerate(out))
+    fits = [key for key, value in items
+            if isinstance(value, Tensor) and tuple(value.shape) == (n, k)]
+    if len(fits) == 1:
+        which = f"model(x)[{fits[0]!r}] (its one output of {k} scores per image)"
+    elif fits:
+        which = (f"the logits among model(x)[{']/['.join(repr(f) for f in fits)}] (each is "
+                 f"[N, {k}])")
+    else:
+        which = f"the logits (none of its outputs is [N, {k}], one score per class)"
+    if isinstance(out, Mapping):
+        keys = [str(key) for key, _ in items]
+        what = f"a dict (keys: {', '.join(keys[:6]) or 'none'}{', ...' if len(keys) > 6 else ''})"
+    else:
+        what = f"a {type(out).__name__} of {len(out)} items"
+    return (f"the model returns {what}, not a logits tensor [N, classes]: wrap it in a module "
+            f"whose forward returns {which} and give that class as arch")
 
 
 def _output_problem(out: object, n: int, classes: list[str]) -> str | None:
     """Why ``out`` is not ``[n, len(classes)]`` float scores (None when it is)."""
-    problem = not_logits(out)
-    if problem:
-        return problem
-    if isinstance(out, (tuple, list)):
-        return (f"the model returns a {type(out).__name__} of {len(out)} items, not a logits "
-                "tensor [N, classes]: wrap it in a module whose forward returns the logits "
-                "(model(x)[0] when they come first) and give that class as arch")
+    if isinstance(out, (Mapping, tuple, list)):
+        return _container_problem(out, n, len(classes))
     if not isinstance(out, Tensor):
         return f"the model returns {type(out).__name__}, not a logits tensor [N, classes]"
     if not out.is_floating_point():
@@ -193,21 +186,32 @@ def check_output(model: torch.nn.Module, where: str, images: Tensor,
         ModelError: one line naming ``where`` (``models[<name>]``), what came back and what
             the data needs.
     """
-    first = None
+    first, changed = None, False
     for batch in (images, images[:1]) if len(images) > 1 else (images,):
-        out = _forward(model, batch, where)
+        given = batch.clone()  # each forward its own copy: a model may write into its input
+        out = _forward(model, given, where)
+        changed = changed or not torch.equal(given, batch)
         problem = _output_problem(out, len(batch), classes)
         if problem:
             raise ModelError(f"{where}: {problem}")
         first = out if first is None else first
     assert isinstance(first, Tensor)
-    problem = _probabilities_problem(model, images, first, where)
+    problem = _probabilities_problem(model, images.clone(), first, where)
     if problem:
         raise ModelError(problem)
-    again = _forward(model, images, where)
+    again = _forward(model, images.clone(), where)
     assert isinstance(again, Tensor)
     diff = float((again - first).abs().max())
-    if diff > 1e-4 * max(1.0, float(first.abs().max())):
+    differs = diff > 1e-4 * max(1.0, float(first.abs().max()))
+    if changed:
+        same = (f"with a copy of the images each time, it gives other scores for the same "
+                f"images (by up to {diff:.3g})") if differs else \
+            "with a copy of the images each time, its scores are the same"
+        raise ModelError(f"{where}: the model changes its input tensor in place (x.mul_(), "
+                         f"x += ..., an inplace=True first layer); {same}, but the audit "
+                         "reuses its images after a forward and needs their gradients: compute "
+                         "on a new tensor instead (x = x * 2, not x.mul_(2))")
+    if differs:
         raise ModelError(f"{where}: the model gives other scores for the same images in eval "
                          f"mode (by up to {diff:.3g}): something random stays on (F.dropout("
                          "x, training=True), noise in forward); the audit compares predictions "
