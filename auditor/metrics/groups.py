@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +39,18 @@ import pandas as pd
 
 from auditor.metrics.stats import json_float, wilson_ci
 
-__all__ = ["GroupPerformance", "GroupStat", "attribute_values", "class_cells", "group_cells",
-           "group_performance", "odds_groups", "reference_group", "worst_and_best"]
+__all__ = [
+    "GroupPerformance",
+    "GroupStat",
+    "attribute_values",
+    "balanced_attributes",
+    "class_cells",
+    "group_cells",
+    "group_performance",
+    "odds_groups",
+    "reference_group",
+    "worst_and_best",
+]
 
 MISSING = "missing"
 
@@ -315,3 +326,27 @@ def group_performance(df: pd.DataFrame, attributes: list[str] | tuple[str, ...],
         best_group=best.name, best_group_accuracy=best.accuracy,
         worst_group_min_size_met=size_met, by_group=by_group, cells=cells,
         intersectional=intersectional, rates=rates, equalized_odds_by_attribute=eod_by_attr)
+
+
+def balanced_attributes(train: pd.DataFrame, attributes: Sequence[str], *,
+                        tolerance: float = 1.1) -> list[str]:
+    """The attributes a training table is group-balanced by: every (label x value) cell of
+    the attribute carries the same total sampling weight, within ``tolerance`` (largest over
+    smallest), with at least two values.
+
+    Args:
+        train: rows of the train split ``[N]`` with ``label``, the attribute columns and,
+            optionally, ``weight`` (a sampling weight; 1 when absent).
+        attributes: the attribute columns to test.
+    """
+    weight = (train["weight"].astype(float) if "weight" in train.columns
+              else pd.Series(1.0, index=train.index))
+    out = []
+    for attr in attributes:
+        if attr not in train.columns or train[attr].nunique() < 2:
+            continue
+        cells = weight.groupby([train["label"].astype(str), train[attr].astype(str)]).sum()
+        full = len(train["label"].unique()) * train[attr].nunique()
+        if len(cells) == full and cells.min() > 0 and cells.max() / cells.min() <= tolerance:
+            out.append(str(attr))
+    return out

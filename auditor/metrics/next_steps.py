@@ -6,7 +6,8 @@ the report and the CLI give the same steps. Each step names the evidence it answ
 command or config key that acts on it:
 
 * a shortcut through a region -> break the link between that region and the class in the
-  training data (rebalance by the attribute the swap evidence used), retrain, compare;
+  training data (rebalance by the attribute the swap evidence used; when the training data
+  was balanced by it already, add images where region and class disagree), retrain, compare;
 * an unannotated area the decisions depend on -> look at its images; if it is not the object,
   crop or cover it in training;
 * a model at chance with no shortcut to explain it -> check how the audit images are prepared
@@ -52,7 +53,13 @@ def _attribute(finding: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _shortcut_step(region: str, attribute: str | None) -> str:
+def _shortcut_step(region: str, attribute: str | None, balanced_by: Sequence[str]) -> str:
+    if attribute and attribute in balanced_by:  # rebalancing was done: it repeats too few
+        return (f"Add training images where the {region} and the class disagree: the model "
+                f"was trained on data balanced by {attribute} and still takes the shortcut, "
+                f"because balancing repeats the few such images there are (or paste the "
+                f"{region} of images of other classes in, as the swap test does); retrain, "
+                f"then check the change with `audit compare`.")
     if attribute:
         return (f"Break the link between the {region} and the class in the training data: "
                 f"rebalance it by {attribute} (`audit rebalance CONFIG --by {attribute} --out "
@@ -88,11 +95,12 @@ def _cluster_step(finding: Mapping[str, Any]) -> tuple[str | None, str]:
 
 def next_steps(block: Mapping[str, Any], *, status: str,
                shortcuts: Mapping[str, Mapping[str, Any]], ignored: Sequence[str],
-               areas: Sequence[str]) -> list[str]:
+               areas: Sequence[str], balanced_by: Sequence[str] = ()) -> list[str]:
     """At most :data:`MAX_STEPS` steps for the model of ``block`` (a ``models[NAME]`` block
     of summary.json). ``status``, ``shortcuts`` (region -> its high finding), ``ignored``
-    and ``areas`` (where its high hotspots lie) are what its verdict found; see the module
-    docstring for the rules."""
+    and ``areas`` (where its high hotspots lie) are what its verdict found; ``balanced_by``
+    the attributes its training data was already balanced by (rebalancing by one again is
+    no step). See the module docstring for the rules."""
     steps: list[str] = []
     covered: set[str] = set()
     if _highs(block, "unreliable_saliency"):
@@ -102,7 +110,7 @@ def next_steps(block: Mapping[str, Any], *, status: str,
     for region, finding in shortcuts.items():
         attribute = _attribute(finding)
         covered.add(attribute or "")
-        steps.append(_shortcut_step(region, attribute))
+        steps.append(_shortcut_step(region, attribute, balanced_by))
     for place in areas:
         steps.append(f"Look at the images of the area at the {place} (section 6): if it is not "
                      f"part of the object (a mark, a border, text), crop or cover it in the "

@@ -22,7 +22,7 @@ swaps), so the report and the CLI read the same sentences from summary.json:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from auditor.common.thresholds import RELIANCE_THRESHOLD
@@ -217,8 +217,10 @@ def _hotspot_changes(base: Mapping[str, Any], block: Mapping[str, Any]) -> list[
 MIN_CLEARED = 50
 
 
-def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
-    """The verdict of one model from its summary block (see the module docstring)."""
+def model_verdict(block: Mapping[str, Any], *, balanced_by: Sequence[str] = ()
+                  ) -> dict[str, Any]:
+    """The verdict of one model from its summary block (see the module docstring);
+    ``balanced_by``: the attributes its training data was balanced by (for ``next``)."""
     findings = block.get("findings") or []
     counts = {s: sum(1 for f in findings if f.get("severity") == s)
               for s in ("high", "medium", "low")}
@@ -272,7 +274,7 @@ def model_verdict(block: Mapping[str, Any]) -> dict[str, Any]:
     if worst is not None:
         text += f"; worst-group accuracy {_worst(block)} ({_worst_name(block)})"
     steps = next_steps(block, status=status, shortcuts={r: found[r] for r in shortcuts},
-                       ignored=ignored, areas=areas)
+                       ignored=ignored, areas=areas, balanced_by=balanced_by)
     return {"status": status, "text": text + ".", "counts": counts, "shortcuts": shortcuts,
             "ignored": ignored, "unannotated": areas, "next": steps}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from auditor.config import AnalysisConfig, SaliencyConfig
+from auditor.config import AnalysisConfig, ModelConfig, SaliencyConfig
 from auditor.data.dataset import DataBundle
 from auditor.data.describe import describe
 from auditor.metrics.analysis import measure_model
@@ -15,6 +15,7 @@ from auditor.metrics.comparison import compare_models
 from auditor.metrics.cue_findings import concept_findings, hotspot_findings
 from auditor.metrics.cues import average_maps_block, concepts_block, hotspots_block
 from auditor.metrics.findings import Finding, coarse_map_finding
+from auditor.metrics.groups import balanced_attributes
 from auditor.metrics.settings import AnalysisSettings
 from auditor.metrics.verdict import model_verdict
 from auditor.pipeline.audit_pass import AuditTables
@@ -25,7 +26,7 @@ from auditor.saliency.target_choice import TargetChoice
 log = logging.getLogger(__name__)
 
 __all__ = ["analysis_settings", "compare_all", "dataset_block", "layer_fields",
-           "summarise_model"]
+           "summarise_model", "trained_balanced_by"]
 
 
 def analysis_settings(acfg: AnalysisConfig) -> AnalysisSettings:
@@ -52,6 +53,7 @@ def summarise_model(
     seed: int,
     progress: ProgressSink | None = None,
     cues: CueTables | None = None,
+    balanced_by: list[str] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The ``models[name]`` block of summary.json and the table with its cluster ids.
 
@@ -67,6 +69,8 @@ def summarise_model(
         progress: optional progress sink.
         cues: the cues pass's results (average maps, hotspots, concepts; the table already
             has the hotspot columns), or None.
+        balanced_by: the attributes the model's training data was balanced by
+            (:func:`trained_balanced_by`), for the verdict's next steps.
     """
     methods = list(scfg.methods)
     if progress:
@@ -80,12 +84,26 @@ def summarise_model(
     block["metrics_ci"] = result.metrics_ci
     if cues is not None:
         _add_cues(block, df, cues, acfg, methods, attributes, seed)
-    block["verdict"] = model_verdict(block)
+    block["verdict"] = model_verdict(block, balanced_by=balanced_by or [])
     if progress:
         progress(f"analyse {name}", 1, 1)
     log.info("%s: accuracy %.3f, %d findings", name, block["metrics"]["accuracy"],
              len(block["findings"]))
     return block, df
+
+
+def trained_balanced_by(mcfg: ModelConfig, bundle: DataBundle) -> list[str]:
+    """The attributes the training ``mcfg`` gets (or got, for a checkpoint: none known) is
+    balanced by: ``train.balance: group``, ``loss: group_weighted`` or ``dfr`` with their
+    ``balance_by``, or a train split (``data.train_manifest`` from ``audit rebalance``)
+    whose (label x value) cells weigh the same."""
+    if mcfg.checkpoint is not None or mcfg.train.epochs == 0:
+        return []
+    t = mcfg.train
+    by = list(t.balance_by) if (t.balance == "group" or t.loss == "group_weighted"
+                                or t.dfr) else []
+    train = bundle.table[bundle.table["split"] == "train"]
+    return sorted(set(by) | set(balanced_attributes(train, bundle.attributes)))
 
 
 def layer_fields(block: dict[str, Any], choice: TargetChoice) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from auditor.pipeline.model_summary import (
     dataset_block,
     layer_fields,
     summarise_model,
+    trained_balanced_by,
 )
 from auditor.pipeline.preflight import (
     apply_weights_preprocessing,
@@ -283,7 +284,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
             block, df = summarise_model(
                 mcfg.name, df, tables, sanity, cfg.analysis, cfg.saliency,
                 regions=bundle.regions, attributes=bundle.attributes, seed=cfg.seed,
-                progress=progress, cues=cues)
+                progress=progress, cues=cues, balanced_by=trained_balanced_by(mcfg, bundle))
             rundir.write_npz(f"cues/{mcfg.name}.npz", **cues.arrays())
             per_model[mcfg.name] = {"meta": meta, **layer_fields(block, choices[mcfg.name])}
             frames.append(df)

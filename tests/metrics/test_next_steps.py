@@ -80,3 +80,57 @@ def test_headline_gives_the_accuracy_change_with_wilson_intervals():
     text = comparison_headline({"a": block(0.5), "b": block(0.9)}, "a")
     # Wilson 95%: 50/100 -> 40.4%-59.6%, 90/100 -> 82.6%-94.5% (hand-computed)
     assert "; accuracy 50% (40%–60%, n=100) → 90% (83%–94%, n=100), worst-group accuracy" in text
+
+
+def test_a_shortcut_the_balanced_training_kept_asks_for_new_images_not_rebalancing():
+    """The digits model trained group-balanced by scene still took the background shortcut:
+    'rebalance it by scene' was the step it had already taken."""
+    v = model_verdict({"findings": [_shortcut("background", "scene")], "n": 400,
+                       "metrics": {"accuracy": 0.5}}, balanced_by=["scene"])
+    assert len(v["next"]) == 1 and "audit rebalance" not in v["next"][0]
+    assert v["next"][0].startswith("Add training images where the background and the class "
+                                   "disagree: the model was trained on data balanced by scene")
+    other = model_verdict({"findings": [_shortcut("background", "scene")], "n": 400,
+                           "metrics": {"accuracy": 0.5}}, balanced_by=["hair"])
+    assert "--by scene" in other["next"][0]
+
+
+def test_balanced_attributes_reads_counts_and_sampling_weights():
+    import pandas as pd
+
+    from auditor.metrics.groups import balanced_attributes
+
+    rows = pd.DataFrame({"label": ["a"] * 4 + ["b"] * 4,
+                         "hair": ["x", "x", "x", "y", "x", "y", "y", "y"],
+                         "site": ["p", "q"] * 4})
+    # hair: cells a/x 3, a/y 1, b/x 1, b/y 3 -> not balanced; site: every cell 2 -> balanced
+    assert balanced_attributes(rows, ["hair", "site"]) == ["site"]
+    # weights 1/3 on the large cells, 1 on the small: every hair cell weighs 1
+    weighted = rows.assign(weight=[1 / 3, 1 / 3, 1 / 3, 1, 1, 1 / 3, 1 / 3, 1 / 3])
+    assert balanced_attributes(weighted, ["hair"]) == ["hair"]
+    assert balanced_attributes(rows.assign(one="v"), ["one", "absent"]) == []  # one value
+    missing = rows[~((rows["label"] == "b") & (rows["hair"] == "x"))]  # an empty cell
+    assert balanced_attributes(missing, ["hair"]) == []
+
+
+def test_trained_balanced_by_reads_the_training_config_and_the_train_split():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from auditor.config import ModelConfig
+    from auditor.pipeline.model_summary import trained_balanced_by
+
+    train = pd.DataFrame({"label": ["a", "a", "b", "b"], "hair": ["x", "x", "x", "y"],
+                          "site": ["p", "q", "p", "q"], "split": "train"})
+    bundle = SimpleNamespace(table=train, attributes=["hair", "site"])
+
+    def model(**train_cfg):
+        return ModelConfig(name="m", train={"epochs": 1, **train_cfg})
+
+    assert trained_balanced_by(model(), bundle) == ["site"]  # the data is balanced by site
+    assert trained_balanced_by(model(balance="group", balance_by=["hair"]), bundle) == \
+        ["hair", "site"]
+    assert trained_balanced_by(model(loss="group_weighted", balance_by=["hair"]), bundle) == \
+        ["hair", "site"]
+    assert trained_balanced_by(model(epochs=0), bundle) == []  # not trained here: unknown
