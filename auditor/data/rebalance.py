@@ -266,10 +266,19 @@ def _check_by(by: list[str], attributes: list[str]) -> None:
 
 
 def _check_out(cfg: AuditConfig, out: Path) -> None:
-    """Refuse an ``out`` that is a file or folder the config reads (its own inputs)."""
+    """Refuse an ``out`` that is a file or folder the config reads (its own inputs), that
+    does not end in ``.csv`` (``--out data/images/a.png`` or a run's ``summary.json`` would be
+    replaced by a CSV), or that exists and is no regular file (``/dev/null``, a folder, a
+    pipe: the atomic write would put a file in its place)."""
     target = Path(out).resolve()
     for key, path in input_paths(cfg).items():
         if Path(path).resolve() == target:
             what = "the config file itself" if key == "config file" else f"the config's {key}"
             raise ConfigError(f"--out: {out} is {what}, an input of the run; write the "
                               "rebalanced manifest to another file (e.g. train_balanced.csv)")
+    if Path(out).suffix.lower() != ".csv":
+        raise ConfigError(f"--out: {out} does not end in .csv; the rebalanced manifest is a "
+                          "CSV file: name it e.g. train_balanced.csv")
+    if Path(out).exists() and not Path(out).is_file():
+        raise ConfigError(f"--out: {out} exists and is not a regular file; write the "
+                          "rebalanced manifest to a new .csv file")

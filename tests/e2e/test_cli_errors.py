@@ -166,6 +166,38 @@ def test_rebalance_refuses_to_overwrite_an_input(manifest_config, out, key):
     assert target.read_bytes() == before
 
 
+@pytest.mark.parametrize(("make", "needle"), [
+    ("image", "does not end in .csv"), ("summary", "does not end in .csv"),
+    ("fifo", "exists and is not a regular file"), ("folder", "exists and is not a regular file"),
+    ("empty", "does not end in .csv")])
+def test_rebalance_out_must_be_a_csv_file(manifest_config, tmp_path, make, needle):
+    """--out onto a sample image or a run's summary.json replaced it with a CSV; onto
+    /dev/null (as root) it put a regular file in the device's place."""
+    import os
+
+    images = sorted((manifest_config.parent / "data").rglob("*.png"))
+    target = {"image": images[0], "summary": tmp_path / "run" / "summary.json",
+              "fifo": tmp_path / "pipe.csv", "folder": tmp_path / "dir.csv",
+              "empty": None}[make]
+    if make == "summary":
+        target.parent.mkdir()
+        target.write_text("{}")
+    elif make == "fifo":
+        os.mkfifo(target)
+    elif make == "folder":
+        target.mkdir()
+    before = target.read_bytes() if make in ("image", "summary") else None
+    result = invoke("rebalance", str(manifest_config), "--by", "hair",
+                    "--out", "" if target is None else str(target))
+    assert_one_line_error(result, "--out", needle)
+    if before is not None:
+        assert target.read_bytes() == before
+    if make == "fifo":
+        import stat
+
+        assert stat.S_ISFIFO(os.stat(target).st_mode)
+
+
 def test_synth_refuses_a_folder_of_the_users_files(tmp_path):
     (tmp_path / "manifest.csv").write_text("my manifest")
     (tmp_path / "regions.json").write_text('{"my": "annotations"}')
