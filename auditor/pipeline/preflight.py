@@ -69,12 +69,20 @@ def check_against_data(cfg: AuditConfig, regions: list[str], attributes: list[st
     Raises:
         ConfigError: naming the key and listing what the data has.
     """
+    reliance = cfg.analysis.reliance.regions if cfg.analysis.reliance else "all"
     for key, names in (("analysis.expected_regions", cfg.analysis.expected_regions),
-                       ("analysis.spurious_regions", cfg.analysis.spurious_regions or [])):
+                       ("analysis.spurious_regions", cfg.analysis.spurious_regions or []),
+                       ("analysis.reliance.regions", [] if reliance == "all" else reliance)):
         unknown = [n for n in names if n not in regions]
-        if unknown:
+        if unknown:  # a typo in reliance.regions silently turned the causal tests off
             raise ConfigError(f"{key}: unknown region {unknown[0]!r}; the data has "
                               f"{', '.join(regions)}")
+    both = [n for n in cfg.analysis.spurious_regions or []
+            if n in cfg.analysis.expected_regions]
+    if both:  # the shortcut tests would swap the expected region as if it were spurious
+        raise ConfigError(f"analysis.spurious_regions: {both[0]!r} is also in "
+                          "analysis.expected_regions; a region is either what should decide "
+                          "the class or a cue that should not, not both")
     for m in cfg.models:
         if m.train is not None:
             bad = [a for a in m.train.balance_by if a not in attributes]

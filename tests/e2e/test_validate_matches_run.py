@@ -107,3 +107,31 @@ def test_the_start_up_check_stops_at_the_first_annotated_sample(tmp_path):
                                                                        "face": None}
     assert len(calls) == 1
     assert annotation_coverage(bundle, "test")["object"] == 1.0 and len(calls) == 1 + 12
+
+
+def _with_analysis(tmp_path, **analysis):
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    path = manifest_config(tmp_path, manifest)
+    cfg = yaml.safe_load(path.read_text())
+    cfg.setdefault("analysis", {}).update(analysis)
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_a_typo_in_reliance_regions_is_refused_by_both(tmp_path):
+    """reliance.regions: [Face] validated, then the run masked and swapped nothing: the
+    shortcut it would have shown was backed by attention only."""
+    path = _with_analysis(tmp_path, reliance={"regions": ["object", "Object"]})
+    for command in ("validate", "run"):
+        assert_one_line_error(invoke(command, path), "analysis.reliance.regions",
+                              "unknown region 'Object'", "the data has object")
+    assert not (tmp_path / "run" / "models").exists()
+
+
+def test_a_region_both_expected_and_spurious_is_refused(tmp_path):
+    """expected_regions: [object] with spurious_regions: [object] dropped the face swap (here
+    the data has object and background)."""
+    path = _with_analysis(tmp_path, expected_regions=["object"],
+                          spurious_regions=["background", "object"])
+    assert_one_line_error(invoke("validate", path), "analysis.spurious_regions",
+                          "'object' is also in analysis.expected_regions")
