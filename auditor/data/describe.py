@@ -112,13 +112,18 @@ def skipped_kinds(skipped: list[dict]) -> dict[str, tuple[int, dict]]:
     return out
 
 
+#: Small groups named one per warning line; the rest are one counted line.
+MAX_SMALL_LISTED = 5
+
+
 def describe(bundle: DataBundle, *, min_group_size: int = 10, coverage: bool = True) -> dict:
     """Summarise a dataset.
 
     Args:
         bundle: from :func:`auditor.data.dataset.load_data`.
         min_group_size: subgroups (split x class x attribute value) below this size are
-            listed in ``small_groups`` and ``warnings``.
+            listed in ``small_groups`` and, the :data:`MAX_SMALL_LISTED` smallest by name and
+            the rest as one counted line, in ``warnings``.
         coverage: compute the annotation coverage (rasterises every sample's masks).
 
     Returns:
@@ -137,9 +142,15 @@ def describe(bundle: DataBundle, *, min_group_size: int = 10, coverage: bool = T
                         small.append({"split": split, "label": cls, "attribute": attr,
                                       "value": value, "n": n})
     warnings = list(bundle.warnings)
-    for g in small:
+    listed = sorted(small, key=lambda g: g["n"])[:MAX_SMALL_LISTED]  # the smallest first
+    for g in listed:
         warnings.append(f"small group: {g['split']} {g['label']} with {g['attribute']}="
                         f"{g['value']} has {g['n']} sample(s) (< {min_group_size})")
+    if len(small) > len(listed):  # 14 classes x a 20-valued attribute printed 1142 lines
+        warnings.append(f"small group: {len(small) - len(listed)} more (split x class x "
+                        f"attribute value) groups have fewer than {min_group_size} samples "
+                        f"(analysis.min_group_size); the counts per split, class and value show "
+                        f"them all")
     splits = bundle.table["split"].value_counts()
     return {
         "n_samples": len(bundle.table),

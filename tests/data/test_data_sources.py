@@ -142,6 +142,19 @@ def test_clinic_bundle_describe(clinic_dir):
     assert any(w.startswith("small group: train doctor with hair=blond") for w in info["warnings"])
 
 
+def test_many_small_groups_are_five_lines_and_a_count(clinic_dir):
+    """14 classes and a 20-valued attribute printed 1142 "small group" lines."""
+    cfg = DataConfig(manifest=clinic_dir / "manifest.csv", attributes=["hair"],
+                     regions=RegionsConfig(format="coco", path=clinic_dir / "regions.json"))
+    info = describe(load_data(cfg, seed=0), min_group_size=100)  # every group is small
+    lines = [w for w in info["warnings"] if w.startswith("small group")]
+    assert len(info["small_groups"]) == 12  # 3 splits x 2 classes x 2 values, all kept
+    assert len(lines) == 6 and lines[-1].startswith("small group: 7 more (split x class x "
+                                                    "attribute value) groups have fewer than 100")
+    sizes = [int(w.split(" has ")[1].split()[0]) for w in lines[:5]]
+    assert sizes == sorted(sizes) and sizes[0] == min(g["n"] for g in info["small_groups"])
+
+
 def test_sample_config_real_folder_example():
     cfg = load_config(REPO / "sample_configs/real_folder_example.yaml")
     bundle = load_data(cfg.data, seed=cfg.seed)
