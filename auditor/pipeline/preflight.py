@@ -128,7 +128,8 @@ def fit_to_data(cfg: AuditConfig, bundle: DataBundle) -> tuple[AuditConfig, list
 
     - data without annotated regions: ``analysis.expected_regions`` defaults to ``[]``;
     - region and attribute names exist in the data (:func:`check_against_data`);
-    - every expected region is annotated on some samples of the audit split.
+    - every expected region is annotated on some samples of the audit split;
+    - auditing the split a model is trained on here is a data warning.
 
     Returns:
         ``(config, notes)``: notes are one-line facts for the log.
@@ -144,6 +145,14 @@ def fit_to_data(cfg: AuditConfig, bundle: DataBundle) -> tuple[AuditConfig, list
             update={"expected_regions": []})})
     check_against_data(cfg, bundle.regions, bundle.attributes)
     split = cfg.data.audit_split  # load_data made sure it has samples
+    trained = [m.name for m in cfg.models if m.checkpoint is None and m.train.epochs > 0]
+    if split == "train" and trained and not any("data.audit_split is train" in w
+                                                for w in bundle.warnings):
+        bundle.warnings.append(  # shown with the data's warnings (validate, the report)
+            f"data.audit_split is train, the split {', '.join(trained)} "
+            f"{'is' if len(trained) == 1 else 'are'} trained on: accuracy and findings "
+            "describe images the model has learned, not how it does on new ones (audit val "
+            "or test)")
     n = int((bundle.table["split"] == split).sum())
     if cfg.data.regions is not None and cfg.analysis.expected_regions:
         here = annotated_anywhere(bundle, cfg.analysis.expected_regions, split)

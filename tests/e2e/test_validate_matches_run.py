@@ -135,3 +135,25 @@ def test_a_region_both_expected_and_spurious_is_refused(tmp_path):
                           spurious_regions=["background", "object"])
     assert_one_line_error(invoke("validate", path), "analysis.spurious_regions",
                           "'object' is also in analysis.expected_regions")
+
+
+def test_auditing_the_training_split_is_a_data_warning(tmp_path):
+    """audit_split: train printed 95% accuracy on the model's own training images, and nothing
+    said that this split was trained on."""
+    manifest = make_manifest_dataset(tmp_path / "data", n_train=4, n_test=2)
+    path = manifest_config(tmp_path, manifest)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["data"]["audit_split"] = "train"
+    path.write_text(yaml.safe_dump(cfg))
+    result = invoke("validate", path)
+    assert result.exit_code == 0, result.output
+    assert "data.audit_split is train, the split m is trained on" in " ".join(
+        result.output.split())
+    loaded = load_config(path)
+    bundle = load_data(loaded.data, seed=0)
+    fit_to_data(loaded, bundle)
+    fit_to_data(loaded, bundle)  # said once, however often the config is fitted
+    assert sum("audit_split is train" in w for w in bundle.warnings) == 1
+    cfg["data"]["audit_split"] = "test"
+    path.write_text(yaml.safe_dump(cfg))
+    assert "audit_split is train" not in invoke("validate", path).output
