@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -66,16 +67,23 @@ def validation_error_line(root: type[BaseModel], source: str, err: ValidationErr
     return f"{source}: {key}: {_message(err)}"
 
 
-def _message(err: ValidationError) -> str:
-    """What is wrong with the first error (its bound, its type), and how many more there are."""
-    msg = err.errors()[0]["msg"].removeprefix("Value error, ")
-    return msg + (f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else "")
+def _message(err: ValidationError, name: Callable[[tuple], str] = _format_loc) -> str:
+    """What is wrong with the first error (its bound, its type), and how many more there are,
+    naming up to three of their keys (``name`` spells a location)."""
+    errors = err.errors()
+    msg = errors[0]["msg"].removeprefix("Value error, ")
+    if len(errors) < 2:
+        return msg
+    others = list(dict.fromkeys(name(tuple(e["loc"])) for e in errors[1:]))
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    return f"{msg} (and {len(errors) - 1} more: {shown})"
 
 
 def option_error_line(err: ValidationError) -> str:
     """One line for a pydantic error of command-line options validated as a model (field
     ``n_test`` is option ``--n-test``): ``--n-test: Input should be greater than or equal
     to 4``."""
-    loc = err.errors()[0]["loc"]
-    name = "--" + str(loc[0]).replace("_", "-") if loc else "options"
-    return f"{name}: {_message(err)}"
+    def option(loc: tuple) -> str:
+        return "--" + str(loc[0]).replace("_", "-") if loc else "options"
+
+    return f"{option(tuple(err.errors()[0]['loc']))}: {_message(err, option)}"

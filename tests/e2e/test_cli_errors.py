@@ -237,6 +237,26 @@ def test_synth_option_out_of_range_names_the_option_and_bound(tmp_path, option, 
     assert not (tmp_path / "d").exists()
 
 
+def test_several_bad_options_name_the_others_too(tmp_path):
+    """'--n-train: ... (and 1 more)' left the user to find the second one."""
+    result = invoke("data", "synth", "clinic", "--out", str(tmp_path / "d"), *SYNTH_TINY,
+                    "--n-train", "1", "--n-test", "1")
+    assert_one_line_error(result, "error: --n-train: ", "(and 1 more: --n-test)")
+
+
+def test_several_bad_config_values_name_the_others_too(tmp_path):
+    from auditor.config import load_config
+    from auditor.errors import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {image_size: 1, num_workers: -1}\nmodels: [{name: m}]\n"
+                    "analysis: {n_bootstrap: 0}\n")
+    with pytest.raises(ConfigError, match=r"\(and 2 more: (data\.num_workers|analysis"
+                                          r"\.n_bootstrap), (data\.num_workers|analysis"
+                                          r"\.n_bootstrap)\)$"):
+        load_config(path)
+
+
 def test_synth_largest_seed_is_used(tmp_path):
     import json
 
