@@ -276,9 +276,12 @@ def compare(
     console.print(_safe(result.summary_line()), highlight=False, soft_wrap=True)
     if result.headline:
         console.print(f"  [bold]{_safe(result.headline)}[/]", highlight=False)
-    if result.not_comparable:
-        console.print(f"[yellow]attention not compared:[/] {_safe(result.comparison.notes[0])}",
+    notes = list(result.comparison.notes)
+    if result.not_comparable and notes:
+        console.print(f"[yellow]attention not compared:[/] {_safe(notes.pop(0))}",
                       highlight=False, soft_wrap=True)
+    for note in notes:  # differing analysis settings, too few samples per cell
+        console.print(f"[yellow]note:[/] {_safe(note)}", highlight=False, soft_wrap=True)
     if result.same_model:
         console.print("[yellow]note:[/] A and B are the same model, so nothing can change; "
                       "compare two runs, or two models of one run with --model-a and --model-b")

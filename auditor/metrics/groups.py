@@ -14,7 +14,8 @@ Definitions (the ``metrics`` block of summary.json):
   spurious-correlation literature (Sagawa et al. 2020): for each attribute, every combination
   ``label=<class> & <attr>=<value>``; without attributes the classes themselves. Only cells
   with at least ``min_group_size`` samples compete; when no cell is that large, all non-empty
-  cells do and ``worst_group_min_size_met`` is False in the extra block.
+  cells do and ``worst_group_min_size_met`` is False in the extra block (which records
+  ``min_group_size`` too, so a reader can tell the competing cells from the listed ones).
 * ``worst_group`` / ``worst_group_accuracy`` — the cell with the lowest accuracy (named like
   ``"hair=blond & label=doctor"``); ``accuracy_gap`` = best cell accuracy - worst cell accuracy.
 * ``equalized_odds_difference`` — one-vs-rest for every class, per attribute: the larger of the
@@ -95,6 +96,7 @@ class GroupPerformance:
     best_group: str | None = None
     best_group_accuracy: float | None = None
     worst_group_min_size_met: bool = True
+    min_group_size: int | None = None
     by_group: dict[str, dict[str, GroupStat]] = field(default_factory=dict)
     cells: list[GroupStat] = field(default_factory=list)
     intersectional: list[GroupStat] = field(default_factory=list)
@@ -132,6 +134,7 @@ class GroupPerformance:
             "best_group": self.best_group,
             "best_group_accuracy": json_float(self.best_group_accuracy),
             "worst_group_min_size_met": self.worst_group_min_size_met,
+            "min_group_size": self.min_group_size,
             "cells": [c.to_dict() for c in self.cells],
             "intersectional": [c.to_dict() for c in self.intersectional],
             "rates": self.rates,
@@ -324,7 +327,8 @@ def group_performance(df: pd.DataFrame, attributes: list[str] | tuple[str, ...],
         worst_group_accuracy=worst.accuracy, worst_group=worst.name,
         accuracy_gap=best.accuracy - worst.accuracy, equalized_odds_difference=eod,
         best_group=best.name, best_group_accuracy=best.accuracy,
-        worst_group_min_size_met=size_met, by_group=by_group, cells=cells,
+        worst_group_min_size_met=size_met, min_group_size=int(min_group_size),
+        by_group=by_group, cells=cells,
         intersectional=intersectional, rates=rates, equalized_odds_by_attribute=eod_by_attr)
 
 

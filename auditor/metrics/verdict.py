@@ -18,6 +18,9 @@ swaps), so the report and the CLI read the same sentences from summary.json:
   with its Wilson interval and count. High hotspots are matched across models by where they
   lie (boxes overlapping by at least half of the smaller one): a model keeps, weakens or drops
   its dependence on such an area, or comes to depend on a new one.
+
+The worst group's part of both (its cell, ties among the competing cells, the change between
+two models) is :mod:`auditor.metrics.worst_group`.
 """
 
 from __future__ import annotations
@@ -29,34 +32,14 @@ from auditor.common.thresholds import RELIANCE_THRESHOLD
 from auditor.metrics.base import describe_group, pct
 from auditor.metrics.next_steps import next_steps
 from auditor.metrics.stats import wilson_ci
+from auditor.metrics.worst_group import rate as _rate
+from auditor.metrics.worst_group import worst as _worst
+from auditor.metrics.worst_group import worst_change as _worst_change
+from auditor.metrics.worst_group import worst_name as _worst_name
 
 __all__ = ["MIN_CLEARED", "comparison_headline", "model_verdict"]
 
 _CAUSAL = ("swap_follows", "swap_flips", "reliance", "lead_follows")
-
-
-def _rate(value: Any, ci: Any, n: Any, extra: str = "") -> str:
-    """``'38% (29–48%, n=100)'`` (``extra`` added inside the brackets); the bare percentage
-    when the interval is missing."""
-    if value is None:
-        return "n/a"
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci:
-        return f"{pct(value)} ({pct(ci[0])}–{pct(ci[1])}, n={n}{extra})"
-    return f"{pct(value)} (n={n}{extra})" if n is not None else pct(value)
-
-
-def _cell(block: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
-    """The (class x attribute value) cell called ``name`` ({} when there is none)."""
-    return next((c for c in ((block.get("groups") or {}).get("cells") or [])
-                 if c.get("group") == name), {})
-
-
-def _worst(block: Mapping[str, Any], name: str | None = None) -> str:
-    """Worst-group accuracy with the Wilson interval and count of its cell (``name``: one of
-    the cells tied at that accuracy; default the worst group)."""
-    metrics = block.get("metrics") or {}
-    cell = _cell(block, name or metrics.get("worst_group"))
-    return _rate(metrics.get("worst_group_accuracy"), cell.get("ci"), cell.get("n"))
 
 
 def _accuracy(block: Mapping[str, Any], level: float) -> str:
@@ -65,48 +48,6 @@ def _accuracy(block: Mapping[str, Any], level: float) -> str:
     if acc is None or not n:
         return _rate(acc, None, n)
     return _rate(acc, wilson_ci(round(acc * int(n)), int(n), level), int(n))
-
-
-def _tied(block: Mapping[str, Any]) -> list[str]:
-    """The cells at the worst-group accuracy, the worst group first (four digits on four
-    photos: 12 cells at 0%, where the name alone suggested one)."""
-    metrics = block.get("metrics") or {}
-    name, acc = metrics.get("worst_group"), metrics.get("worst_group_accuracy")
-    if not name:
-        return []
-    return [name, *(c["group"] for c in ((block.get("groups") or {}).get("cells") or [])
-                    if c.get("group") not in (None, name) and acc is not None
-                    and c.get("accuracy") == acc)]
-
-
-def _worst_name(block: Mapping[str, Any], name: str | None = None) -> str:
-    """The worst group's name (or ``name``, one tied with it), and how many cells share its
-    accuracy when others tie."""
-    tied = _tied(block)
-    name = name or (tied[0] if tied else None)
-    acc = (block.get("metrics") or {}).get("worst_group_accuracy")
-    return f"{name}, one of {len(tied)} cells at {pct(acc)}" if len(tied) > 1 else str(name)
-
-
-def _worst_change(base: Mapping[str, Any], block: Mapping[str, Any]) -> str:
-    """Worst-group accuracy before → after; when the worst group is another one after, both
-    are named and the first one's own accuracy after is given (the same group, compared).
-    When several cells tie for worst before and the worst after is one of them, that one is
-    the group compared."""
-    tied = _tied(base)
-    after = (block.get("metrics") or {}).get("worst_group")
-    before = after if after in tied else (tied[0] if tied else None)
-    if not before or not after or before == after:
-        text = f"worst-group accuracy {_worst(base, before)} → {_worst(block)}"
-        return text + (f" ({after}; it was one of {len(tied)} cells at "
-                       f"{pct((base.get('metrics') or {}).get('worst_group_accuracy'))} before)"
-                       if before and len(tied) > 1 else "")
-    text = (f"worst-group accuracy {_worst(base)} ({_worst_name(base)}) → {_worst(block)} "
-            f"({_worst_name(block)})")
-    same = _cell(block, before)
-    if same.get("accuracy") is None:  # not listed after (too small)
-        return text
-    return f"{text}; {before} itself {_rate(same['accuracy'], same.get('ci'), same.get('n'))}"
 
 
 def _shortcuts(block: Mapping[str, Any], severities=("high",)) -> dict[str, Mapping[str, Any]]:
@@ -348,7 +289,8 @@ def _residual(block: Mapping[str, Any]) -> set[str]:
 def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str, *,
                         level: float = 0.95) -> str | None:
     """What changed between ``baseline`` and every other model (None with one model);
-    ``level`` is that of the accuracy intervals (the others are read from the blocks)."""
+    ``level`` is that of the accuracy and worst-group intervals (Wilson from each block's
+    counts); the causal rates keep the intervals their blocks hold (their run's level)."""
     if len(models) < 2 or baseline not in models:
         return None
     base = models[baseline]
@@ -358,7 +300,7 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str, 
         if name == baseline:
             continue
         cuts = _shortcuts(block)
-        worst = _worst_change(base, block)
+        worst = _worst_change(base, block, level)
         parts = []
         for region, f in base_cuts.items():
             change = _causal_change(region, f, base, block)

@@ -130,6 +130,16 @@ def compare_runs(
         comparison.notes.insert(0, "The attention numbers of these two models are not "
                                    "comparable (" + "; ".join(not_comparable) + "), so only "
                                    "the accuracy metrics are compared.")
+    ci_a, ci_b = (_section(c, "analysis").get("ci_level") for c in (cfg_a, cfg_b))
+    if isinstance(ci_a, (int, float)) and isinstance(ci_b, (int, float)) and ci_a != ci_b:
+        def lvl(v: float) -> str:
+            return f"{round(100 * v, 4):g}%"
+
+        comparison.notes.insert(1 if not_comparable else 0, (
+            f"The two runs' analysis settings differ (analysis.ci_level: A {lvl(ci_a)}, B "
+            f"{lvl(ci_b)}): the accuracy and worst-group intervals here are recomputed from "
+            f"the counts at {lvl(level)}, but the swap and causal rates quoted from each run "
+            "keep that run's own level."))
     result = CompareResult(
         run_a=RunInfo(run_a, str(sum_a.get("name", run_a.name)), name_a, label_a,
                       sum_a.get("created"), setup_a),
@@ -237,8 +247,13 @@ def check_out(out_dir: Path) -> None:
     Raises:
         CompareError: naming the run and the one folder allowed there.
     """
-    run = enclosing_run(Path(out_dir))
-    if run is not None and Path(out_dir).absolute() != run / "compare":
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise CompareError(f"--out {out_dir}: exists and is not a folder; compare writes "
+                           "compare.html, .pdf and .json into a folder: name a new or "
+                           "existing folder")
+    real = Path(out_dir).resolve()  # a symlink to a run's models/ is that folder
+    run = enclosing_run(real)
+    if run is not None and real != (run / "compare").resolve():
         raise CompareError(f"--out {out_dir}: in the run folder {run}, where auditor "
                            f"writes comparisons only to {run / 'compare'}; choose that or "
                            "a folder outside the run")

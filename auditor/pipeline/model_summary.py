@@ -149,14 +149,15 @@ def _add_cues(block: dict[str, Any], df: pd.DataFrame, cues: CueTables, acfg: An
 
 def compare_all(samples: pd.DataFrame, names: list[str], baseline: str, *, methods: list[str],
                 regions: list[str], attributes: list[str], level: float,
-                seed: int) -> list[dict[str, Any]]:
-    """Every model against ``baseline`` (paired on the same samples)."""
+                seed: int, n_boot: int = 2000) -> list[dict[str, Any]]:
+    """Every model against ``baseline`` (paired on the same samples; ``n_boot``: bootstrap
+    resamples, ``analysis.n_bootstrap``)."""
     out = []
     for other in names:
         if other == baseline:
             continue
         comp = compare_models(samples, baseline, other, methods=methods, regions=regions,
-                              attributes=attributes, level=level, seed=seed)
+                              attributes=attributes, level=level, seed=seed, n_boot=n_boot)
         out.append(comp.to_dict())
     return out
 

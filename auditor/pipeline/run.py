@@ -299,7 +299,7 @@ def _stages(cfg: AuditConfig, dist: Dist, device: torch.device, rundir: RunDir, 
         comparisons = compare_all(samples, [m.name for m in cfg.models], baseline,
                                   methods=list(cfg.saliency.methods), regions=bundle.regions,
                                   attributes=bundle.attributes, level=cfg.analysis.ci_level,
-                                  seed=cfg.seed)
+                                  seed=cfg.seed, n_boot=cfg.analysis.n_bootstrap)
         summary = {
             "schema": "auditor.summary/1",
             "name": cfg.name,

@@ -191,3 +191,12 @@ def test_the_comparison_reports_both_new_intervals(planted):
     d = cmp.to_dict()
     assert d["balanced_accuracy"]["ci"] == cmp.balanced_accuracy["ci"]
     assert d["worst_group"]["ci"] == cmp.worst_group["ci"]
+
+
+def test_compare_all_passes_the_bootstrap_count_on(planted):
+    """Inside ``audit run``, comparisons[].n_boot was 2000 whatever analysis.n_bootstrap."""
+    from auditor.pipeline.model_summary import compare_all
+
+    out = compare_all(planted, ["baseline", "rebalanced"], "baseline", methods=METHODS,
+                      regions=REGIONS, attributes=["hair"], level=0.95, seed=0, n_boot=123)
+    assert [c["n_boot"] for c in out] == [123]

@@ -282,11 +282,19 @@ def test_out_inside_a_run_folder_is_only_its_compare_folder(tmp_path, runs):
     run_a, run_b, _, _ = runs
     (run_b / "run.json").write_text(json.dumps({"key": "k", "complete": True, "written": []}))
     res = compare_runs(run_a, run_b, model_b="rebalanced", n_boot=50)
-    for bad in (run_b, run_b / "models", run_b / "compare" / "deeper"):
+    (run_b / "models").mkdir(exist_ok=True)
+    link = tmp_path / "link_to_models"  # the same folder through a symlink was accepted
+    link.symlink_to(run_b / "models", target_is_directory=True)
+    for bad in (run_b, run_b / "models", run_b / "compare" / "deeper", link):
         with pytest.raises(CompareError, match=r"^--out .*: in the run folder .*compare; "
                                                r"choose that or a folder outside the run$"):
             write_compare_outputs(res, bad, formats=("json",))
-    assert not list(run_b.glob("compare*")) and not (run_b / "models").exists()
+    assert not list(run_b.glob("compare*")) and not any((run_b / "models").iterdir())
+    a_file = tmp_path / "notes.txt"  # "cannot write (File exists)" said nothing useful
+    a_file.write_text("mine")
+    with pytest.raises(CompareError, match=r"^--out .*notes.txt: exists and is not a folder"):
+        write_compare_outputs(res, a_file, formats=("json",))
+    assert a_file.read_text() == "mine"
     assert set(write_compare_outputs(res, run_b / "compare", formats=("json",))) == {"json"}
     assert set(write_compare_outputs(res, tmp_path / "elsewhere", formats=("json",))) == {
         "json"}
@@ -334,3 +342,39 @@ def test_the_printed_line_gives_points_intervals_groups_and_the_test(runs):
             else f"; {groups[0]}), ") in line
     assert line.endswith(f"McNemar p = {c.mcnemar.p:.3g} ({c.mcnemar.method})")
 
+
+
+def test_runs_at_different_ci_levels_are_said_and_intervals_recomputed(tmp_path, runs):
+    """Repro 4: the same model audited at ci_level 0.95 and 0.8 looked more certain in B: the
+    worst-group interval of each side was the one its run stored. Now both are Wilson at the
+    compare level from the cell's counts, and the notes say the analysis settings differ."""
+    _, _, base, cand = runs
+    a = _write_run(tmp_path / "l95", base, name="l95",
+                   config={"data": {"audit_split": "test"}, "analysis": {"ci_level": 0.95}})
+    b = _write_run(tmp_path / "l80", cand, name="l80",
+                   config={"data": {"audit_split": "test"}, "analysis": {"ci_level": 0.8}})
+    for run, model, ci in ((a, "baseline", [0.0, 0.66]), (b, "rebalanced", [0.0, 0.45])):
+        summary = json.loads((run / "summary.json").read_text())
+        summary["models"][model].update({
+            "findings": [], "metrics": {"worst_group_accuracy": 0.0, "worst_group": "g"},
+            "groups": {"cells": [{"group": "g", "n": 2, "correct": 0, "accuracy": 0.0,
+                                  "ci": ci}]}})
+        (run / "summary.json").write_text(json.dumps(summary))
+    res = compare_runs(a, b, n_boot=50)
+    assert res.headline.endswith("worst-group accuracy 0% (0%–66%, n=2) → 0% (0%–66%, n=2).")
+    assert res.comparison.notes[0] == (
+        "The two runs' analysis settings differ (analysis.ci_level: A 95%, B 80%): the "
+        "accuracy and worst-group intervals here are recomputed from the counts at 95%, but "
+        "the swap and causal rates quoted from each run keep that run's own level.")
+    assert res.to_dict()["comparisons"][0]["notes"][0] == res.comparison.notes[0]
+    assert not res.not_comparable  # the attention numbers are still compared
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    printed = CliRunner().invoke(app, ["compare", str(a), str(b), "--out", str(tmp_path / "c")])
+    assert printed.exit_code == 0, printed.output
+    assert "note: The two runs' analysis settings differ" in " ".join(printed.output.split())
+    # same level (or not recorded): no such note
+    same = compare_runs(a, a, n_boot=50)
+    assert not any("analysis settings" in n for n in same.comparison.notes)

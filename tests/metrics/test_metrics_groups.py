@@ -74,6 +74,9 @@ def test_min_group_size_and_intersections(table):
     assert {g.name for g in perf.intersectional} == {
         "hair=blond & site=a", "hair=blond & site=b", "hair=dark & site=a", "hair=dark & site=b"}
     assert perf.worst_group_min_size_met
+    # the groups block says which cells competed: the size, beside the flag
+    extra = perf.to_dict()
+    assert extra["min_group_size"] == 10 and extra["worst_group_min_size_met"] is True
 
 
 def test_without_attributes_worst_class(table):

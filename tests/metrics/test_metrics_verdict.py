@@ -202,3 +202,67 @@ def test_a_worst_group_tied_with_other_cells_says_so():
     other = _block([], 0.3, group="label=two & scene=flower")
     text = comparison_headline({"baseline": base, "rebalanced": other}, "baseline")
     assert "(label=one & scene=brick, one of 12 cells at 0%) → 30%" in text
+
+
+def _small_cells(n_cells, acc=0.0):
+    """Cells of 1-9 samples at ``acc`` (below a min_group_size of 10)."""
+    return [{"group": f"label=doctor & site=s{k}", "n": 1 + k % 9, "correct": 0,
+             "accuracy": acc, "ci": [0.0, 0.8]} for k in range(n_cells)]
+
+
+def test_only_cells_that_compete_count_as_tied():
+    """Repro 5: 'hair=dark & label=doctor, one of 16 cells at 0%' where 15 of the 16 had 1-9
+    samples, below min_group_size, and so did not compete for worst group; the headline's
+    tie rule then compared a 1-sample cell."""
+    dark = "hair=dark & label=doctor"
+    base = _block([], 0.0, group=dark, cells=_small_cells(15))
+    base["groups"]["min_group_size"] = 10
+    base["groups"]["cells"][0]["ci"] = [0.0, 0.02]
+    text = model_verdict(base)["text"]
+    assert text.endswith("worst-group accuracy 0% (0%–2%, n=250) (hair=dark & label=doctor).")
+    # the worst after is a 1-sample cell that was at 0% before: not the group compared
+    after = _block([], 0.5, group="label=doctor & site=s0")
+    text = comparison_headline({"baseline": base, "rebalanced": after}, "baseline")
+    assert "worst-group accuracy 0% (0%–2%, n=250) (hair=dark & label=doctor) → 50%" in text
+    assert "one of" not in text
+    # one more cell of 10 at 0% competes, and ties
+    tied = {**base, "groups": {**base["groups"], "cells": [
+        *base["groups"]["cells"], {"group": "hair=dark & label=nurse", "n": 10,
+                                   "accuracy": 0.0, "ci": [0.0, 0.28]}]}}
+    assert model_verdict(tied)["text"].endswith(
+        "(hair=dark & label=doctor, one of 2 cells at 0%).")
+    # no cell reaches the size (worst_group_min_size_met False): all of them compete
+    small = _block([], 0.0, group="label=doctor & site=s8", cells=_small_cells(8))
+    small["groups"].update(min_group_size=300, worst_group_min_size_met=False)
+    assert model_verdict(small)["text"].endswith(
+        "(label=doctor & site=s8, one of 9 cells at 0%).")
+    # a block written before min_group_size was recorded: every cell, as before
+    old = _block([], 0.0, group=dark, cells=_small_cells(15))
+    assert model_verdict(old)["text"].endswith("(hair=dark & label=doctor, one of 16 cells at "
+                                               "0%).")
+
+
+def test_headline_worst_group_intervals_are_at_the_comparison_level():
+    """Repro 4: runs at ci_level 0.95 and 0.8; the worst-group interval of each side was the
+    stored one (each at its run's level), beside accuracy intervals at the compare level. With
+    the counts, both are Wilson at ``level``; without them, the stored one."""
+    g, h = "hair=blond & label=nurse", "hair=dark & label=nurse"
+    base = _block([], 0.0, group=g)
+    base["groups"]["cells"] = [{"group": g, "n": 2, "correct": 0, "accuracy": 0.0,
+                                "ci": [0.0, 0.66]}]
+    after = _block([], 0.0, group=g)
+    after["groups"]["cells"] = [{"group": g, "n": 2, "correct": 0, "accuracy": 0.0,
+                                 "ci": [0.0, 0.45]}]  # stored at 80%
+    text = comparison_headline({"a": base, "b": after}, "a", level=0.95)
+    assert text.endswith("worst-group accuracy 0% (0%–66%, n=2) → 0% (0%–66%, n=2).")
+    text = comparison_headline({"a": base, "b": after}, "a", level=0.8)
+    assert text.endswith("worst-group accuracy 0% (0%–45%, n=2) → 0% (0%–45%, n=2).")
+    # the first group's own accuracy after, too
+    other = _block([], 0.4, group=h)
+    other["groups"]["cells"] = [
+        {"group": h, "n": 10, "correct": 4, "accuracy": 0.4, "ci": [0.2, 0.6]},
+        {"group": g, "n": 10, "correct": 8, "accuracy": 0.8, "ci": [0.6, 0.9]}]
+    text = comparison_headline({"a": base, "b": other}, "a", level=0.95)
+    assert text.endswith("worst-group accuracy 0% (0%–66%, n=2) (hair=blond & label=nurse) → "
+                         "40% (17%–69%, n=10) (hair=dark & label=nurse); hair=blond & "
+                         "label=nurse itself 80% (49%–94%, n=10).")
