@@ -97,9 +97,12 @@ def _check_maps(maps_dir: Path, models: Any, samples: pd.DataFrame) -> None:
                     audited = set(samples.loc[samples["model"].astype(str) == str(name), "id"]
                                   .astype(str)) if "model" in samples.columns else set()
                     lost = sorted(audited - ids)
-                    if not problem and lost:
-                        problem = (f"no map for {len(lost)} of the {len(audited)} audited "
-                                   f"samples, e.g. {lost[0]}")
+                    if not problem and lost:  # either file may be the edited one
+                        raise RunDirError(
+                            f"{path}: no map for {len(lost)} of the {len(audited)} samples "
+                            f"samples.parquet lists for model {name} (e.g. {lost[0]}): the "
+                            "two files do not belong together (damaged or edited); run the "
+                            "audit again with --fresh")
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:  # not
             # an npz, truncated, or pickled arrays
             problem = f"unreadable ({type(err).__name__})"
