@@ -96,7 +96,7 @@ def _delta(first: Any, last: Any, ci: Any) -> str:
     there is one."""
     if not (f.is_num(first) and f.is_num(last)):
         return f.DASH
-    text = f"{100 * (float(last) - float(first)):+.1f} pp"
+    text = f.pp(float(last) - float(first))
     return f"{text} ({f.pp_ci(ci)})" if f.ci_pair(ci) else text
 
 

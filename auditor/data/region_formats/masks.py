@@ -183,12 +183,16 @@ class MaskRegions(RegionSource):
         changes: a binary mask holding more than two values (a JPEG saved as .png, soft edges:
         every non-zero value becomes the region), and label PNG values ``regions.names`` does
         not list, 0 excepted (those pixels are in no region)."""
-        soft = [(i, f) for i, f in binary if not _two_valued(_levels(_read_pixels(f)))]
-        if soft:
-            i, f = soft[0]
-            n = len(np.unique(_levels(_read_pixels(f))))
+        soft, first = 0, None  # each mask read once; the first one's values counted
+        for i, f in binary:
+            levels = _levels(_read_pixels(f))
+            if not _two_valued(levels):
+                soft += 1
+                first = first or (i, f, len(np.unique(levels)))
+        if first is not None:
+            i, f, n = first
             self.warnings.append(
-                f"{len(soft)} mask PNG(s) hold more than two values, so every non-zero value "
+                f"{soft} mask PNG(s) hold more than two values, so every non-zero value "
                 f"was read as the region (a JPEG saved as .png, or soft edges? first: sample "
                 f"{i}, {f}: {n} values); save masks with two values")
         unlisted: list[tuple[str, Path, list[int]]] = []
