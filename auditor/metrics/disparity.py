@@ -30,13 +30,23 @@ from auditor.metrics.stats import (
     newcombe_diff_ci,
 )
 
-__all__ = ["disparity_findings", "mass_comparison", "points_text"]
+__all__ = ["disparity_findings", "mass_comparison", "pct_pair", "points_text"]
 
 _MIN_MASS = 0.01
 
 
 def _outside(ratio: float, tau: float) -> bool:
     return np.isfinite(ratio) and (ratio < tau or ratio > 1.0 / tau)
+
+
+def pct_pair(a: float, b: float, size: str) -> tuple[str, str]:
+    """``a`` and ``b`` as percentages beside ``size`` (a :func:`points_text`): whole percents,
+    unless they would not subtract to the points shown ("41% vs 30%, 10 points higher" for
+    40.5% and 30.2%) or the points carry a decimal; then one decimal each."""
+    points = size.split(" points")[0]
+    whole = "." not in points and points.isdigit() and abs(
+        int(pct(a)[:-1]) - int(pct(b)[:-1])) == int(points)
+    return (pct(a), pct(b)) if whole else (pct(a, 1), pct(b, 1))
 
 
 def points_text(diff: float, lo: float, hi: float, level: float, more: str, less: str) -> str:
@@ -122,7 +132,8 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                 size = points_text(acc_v - acc_r, lo, hi, level, "higher", "lower")
                 cands.append((acc_v - acc_r,
                               f"Accuracy for {attr}={value} is {ratio:.2f} times that of the "
-                              f"reference group {attr}={ref} ({pct(acc_v)} vs {pct(acc_r)}, "
+                              f"reference group {attr}={ref} ("
+                              f"{' vs '.join(pct_pair(acc_v, acc_r, size))}, "
                               f"{size}, n={n_v} and {n_r}",
                               {"metric": "accuracy", "attribute": attr, "value": value,
                                "reference": ref, "ratio": json_float(ratio), "tau": tau,
@@ -148,7 +159,8 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                 ratio = c["ratio"]
                 cands.append((c["difference"],
                               f"Predictions for {attr}={hi_v} rest more on the {region} than "
-                              f"those for {attr}={lo_v}: {pct(m_hi)} vs {pct(m_lo)} of the "
+                              f"those for {attr}={lo_v}: "
+                              f"{' vs '.join(pct_pair(m_hi, m_lo, size))} of the "
                               f"{method_label(method)} attention ({size}, "
                               f"{max(ratio, 1 / ratio):.2f} times, n={n_hi} and {n_lo}",
                               {"metric": "mass", "method": method, "region": region,

@@ -180,3 +180,17 @@ def test_points_text_words_the_sign_and_keeps_a_narrow_interval_readable():
         "5.0 points more, 90% CI 4.9–5.2"
     assert points_text(0.05, float("nan"), float("nan"), 0.95, "more", "less") == \
         "5 points more"
+
+
+def test_disparity_percentages_subtract_to_the_points_shown():
+    """'41% vs 30%, 10 points higher' for 40.52% and 30.2%: whole percents that do not
+    subtract to the points, or points with a decimal, get one decimal each."""
+    from auditor.metrics.disparity import pct_pair
+
+    size = points_text(0.1032, 0.08, 0.13, 0.95, "more", "less")
+    assert size.startswith("10 points more") and pct_pair(0.4052, 0.302, size) == \
+        ("40.5%", "30.2%")
+    size = points_text(0.26, 0.25, 0.27, 0.95, "more", "less")
+    assert pct_pair(0.35, 0.09, size) == ("35%", "9%")  # 35 - 9 = 26: whole percents
+    size = points_text(0.0265, 0.026, 0.0269, 0.95, "more", "less")  # "2.6 points"
+    assert pct_pair(0.0915, 0.065, size) == ("9.2%", "6.5%")
