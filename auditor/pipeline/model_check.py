@@ -20,6 +20,7 @@ from auditor.models.hints import error_line, forward_hint
 from auditor.models.outputs import build_for_data, output_spec, raw_forward
 from auditor.models.state import eval_mode
 from auditor.saliency.engine import CamEngine
+from auditor.saliency.layers import container_problem
 from auditor.saliency.target_choice import choose_target_layer
 
 __all__ = ["ModelCheck", "check_models", "check_output", "naming"]
@@ -107,32 +108,10 @@ def _forward(model: nn.Module, batch: Tensor, where: str) -> object:
                          f"{error_line(err)}{forward_hint(model, err, batch)}") from None
 
 
-def _container_problem(out: Mapping | tuple | list, n: int, k: int) -> str:
-    """A dict, tuple or list of outputs: which entry to return, when exactly one of them is
-    ``[n, k]`` scores (a feature vector next to the logits is ``[n, width]``)."""
-    items = list(out.items()) if isinstance(out, Mapping) else list(enumerate(out))
-    fits = [key for key, value in items
-            if isinstance(value, Tensor) and tuple(value.shape) == (n, k)]
-    if len(fits) == 1:
-        which = f"model(x)[{fits[0]!r}] (its one output of {k} scores per image)"
-    elif fits:
-        which = (f"the logits among model(x)[{']/['.join(repr(f) for f in fits)}] (each is "
-                 f"[N, {k}])")
-    else:
-        which = f"the logits (none of its outputs is [N, {k}], one score per class)"
-    if isinstance(out, Mapping):
-        keys = [str(key) for key, _ in items]
-        what = f"a dict (keys: {', '.join(keys[:6]) or 'none'}{', ...' if len(keys) > 6 else ''})"
-    else:
-        what = f"a {type(out).__name__} of {len(out)} items"
-    return (f"the model returns {what}, not a logits tensor [N, classes]: wrap it in a module "
-            f"whose forward returns {which} and give that class as arch")
-
-
 def _output_problem(out: object, n: int, classes: list[str]) -> str | None:
     """Why ``out`` is not ``[n, len(classes)]`` float scores (None when it is)."""
     if isinstance(out, (Mapping, tuple, list)):
-        return _container_problem(out, n, len(classes))
+        return container_problem(out, n, len(classes))
     if not isinstance(out, Tensor):
         return f"the model returns {type(out).__name__}, not a logits tensor [N, classes]"
     if not out.is_floating_point():

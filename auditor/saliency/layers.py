@@ -30,6 +30,7 @@ __all__ = [
     "capture_activation",
     "frozen",
     "module_name",
+    "container_problem",
     "not_logits",
     "registered_hooks",
     "resolve_target_layer",
@@ -235,16 +236,42 @@ _NOT_DIFFERENTIABLE = ("the logits do not depend on the image through autograd (
                        "saliency needs gradients from the logits back to a layer")
 
 
+def container_problem(out: Mapping | tuple | list, n: int | None = None,
+                      k: int | None = None) -> str:
+    """Why a dict, tuple or list of outputs is not a logits tensor, in one line, and which
+    entry to return: the one of ``[n, k]`` scores when exactly one is (a feature vector next to
+    the logits is ``[n, width]``). With ``k`` unknown, the 2-D entries (one named like
+    ``logits`` first)."""
+    items = list(out.items()) if isinstance(out, Mapping) else list(enumerate(out))
+    fits = [key for key, value in items
+            if isinstance(value, Tensor) and value.ndim == 2
+            and (n is None or value.shape[0] == n) and (k is None or value.shape[1] == k)]
+    if k is None:
+        fits = [f for f in fits if "logit" in str(f).lower()] or fits
+    scores = f" (its one output of {k} scores per image)" if k is not None else ""
+    if len(fits) == 1:
+        which = f"model(x)[{fits[0]!r}]{scores}"
+    elif fits:
+        each = f" (each is [N, {k}])" if k is not None else ""
+        which = f"the logits among model(x)[{']/['.join(repr(f) for f in fits)}]{each}"
+    elif k is not None:
+        which = f"the logits (none of its outputs is [N, {k}], one score per class)"
+    else:
+        which = "the logits"
+    if isinstance(out, Mapping):
+        keys = [str(key) for key, _ in items]
+        what = f"a dict (keys: {', '.join(keys[:6]) or 'none'}{', ...' if len(keys) > 6 else ''})"
+    else:
+        what = f"a {type(out).__name__} of {len(out)} items"
+    return (f"the model returns {what}, not a logits tensor [N, classes]: wrap it in a module "
+            f"whose forward returns {which} and give that class as arch")
+
+
 def not_logits(out: object) -> str | None:
     """Why a model's output cannot be read as logits when it is a mapping (one line), else
-    None: a dict output (Hugging Face style) needs a wrapper returning the logits tensor."""
-    if not isinstance(out, Mapping):
-        return None
-    keys = [str(k) for k in out]
-    first = next((k for k in keys if "logit" in k.lower()), keys[0] if keys else "logits")
-    return (f"the model returns a dict (keys: {', '.join(keys[:6]) or 'none'}), not a logits "
-            f"tensor [N, classes]: wrap it in a module whose forward returns "
-            f"model(x)[{first!r}] and give that class as arch")
+    None: a dict output (Hugging Face style) needs a wrapper returning the logits tensor
+    (:func:`container_problem`)."""
+    return container_problem(out) if isinstance(out, Mapping) else None
 
 
 def probe_layers(model: nn.Module, example: Tensor) -> LayerProbe:
