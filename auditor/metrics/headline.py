@@ -10,7 +10,8 @@ The gap and the equalized-odds difference are spreads (max minus min over groups
 resampling noise can only widen: when the true spread is near zero the percentile interval
 sits above the point estimate. Read such an interval as "how large the spread could be", not
 as centred on the estimate. The gap's interval also covers Newcombe's score interval of the
-observed best minus worst cell, which a bootstrap cannot reach when a cell is at 0% or 100%.
+observed best minus worst cell, which a bootstrap cannot reach when a cell is at 0% or 100%;
+balanced accuracy's covers the MOVER interval of the mean recall for the same reason.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.metrics.groups import attribute_values, odds_groups
-from auditor.metrics.stats import bootstrap_weights, newcombe_diff_ci
+from auditor.metrics.stats import bootstrap_weights, newcombe_diff_ci, wilson_ci
 
 __all__ = ["headline_intervals"]
 
@@ -46,6 +47,32 @@ def _with_score_interval(boot: list[float | None], cells: np.ndarray, correct: n
     best, worst = int(np.argmax(acc)), int(np.argmin(acc))
     lo, hi = newcombe_diff_ci(int(round(k[best])), int(n[best]), int(round(k[worst])),
                               int(n[worst]), level)
+    return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
+
+
+def _with_mover_interval(boot: list[float | None], onehot_y: np.ndarray, correct: np.ndarray,
+                         level: float) -> list[float | None]:
+    """Balanced accuracy's bootstrap interval widened to cover the MOVER interval of the mean
+    of the per-class recalls (Zou & Donner 2008: the recalls' Wilson intervals combined as
+    Newcombe combines two). A resample cannot move a class at 0% or 100% recall, so alone the
+    bootstrap said "50% (50–50%)" for a model that called 200 of 200 images one class, and
+    "33% (0–33%)" for a 3-image class; the score intervals say what those counts allow.
+
+    Args:
+        boot: the percentile interval ``[lo, hi]`` (``[None, None]`` when there is none).
+        onehot_y: ``[N, C]`` one-hot class membership.
+        correct: ``[N]`` 1.0 for a right answer.
+        level: interval level.
+    """
+    if None in boot:
+        return boot
+    n = onehot_y.sum(axis=0)
+    k = onehot_y.T @ correct
+    recall = k / n
+    bounds = np.array([wilson_ci(int(round(a)), int(b), level) for a, b in zip(k, n, strict=True)])
+    mean, c = float(recall.mean()), len(n)
+    lo = mean - float(np.sqrt(((recall - bounds[:, 0]) ** 2).sum())) / c
+    hi = mean + float(np.sqrt(((bounds[:, 1] - recall) ** 2).sum())) / c
     return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
 
 
@@ -161,7 +188,7 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
             return none
         return [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))]
 
-    out = {"balanced_accuracy": interval(bal),
+    out = {"balanced_accuracy": _with_mover_interval(interval(bal), onehot_y, correct, level),
            "accuracy_gap": _with_score_interval(interval(gap), cells, correct, level)}
     if odds:
         out["equalized_odds_difference"] = interval(eod)

@@ -31,6 +31,21 @@ def test_intervals_cover_the_point_estimates():
     assert lo < 0.4 < hi and lo > 0.2
 
 
+def test_balanced_accuracy_interval_covers_what_tiny_classes_allow():
+    """Classes a 3/3, b 2/3, c 0/3: balanced accuracy 5/9. No resample moves a class at 0% or
+    100% recall, so the bootstrap alone was narrow on those sides; the interval also covers
+    MOVER's: 5/9 -/+ sqrt of the summed squared distances to the Wilson bounds, over 3.
+    Wilson (95%): 3/3 (0.4385, 1), 2/3 (0.2077, 0.9385), 0/3 (0, 0.5615)."""
+    rows = [("a", True)] * 3 + [("b", True)] * 2 + [("b", False)] + [("c", False)] * 3
+    df = pd.DataFrame(rows, columns=["label", "correct"])
+    lo, hi = headline_intervals(df, [], n_boot=300, seed=0)["balanced_accuracy"]
+    mean = 5 / 9
+    mover_lo = mean - np.sqrt((1 - 0.4385) ** 2 + (2 / 3 - 0.2077) ** 2) / 3
+    mover_hi = mean + np.sqrt((0.9385 - 2 / 3) ** 2 + 0.5615 ** 2) / 3
+    assert lo <= mover_lo + 1e-3 and hi >= mover_hi - 1e-3
+    assert lo == pytest.approx(0.3138, abs=1e-3) and hi == pytest.approx(0.7635, abs=1e-3)
+
+
 def test_seeded_and_tiny_cells_ignored():
     df = table()
     a = headline_intervals(df, ["hair"], n_boot=200, seed=3)
