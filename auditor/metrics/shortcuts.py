@@ -235,9 +235,10 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                     level: float = 0.95, min_follow: int = 10) -> CausalEvidence:
     """The cells with the strongest masking and swap evidence for ``region``.
 
-    The swap's cell is the one whose follow rate has the largest lower bound among those
-    where that bound beats the upper bound of the same-value placebo on the same rows (else
-    among all), counting only cells with at least ``min_follow`` rows the swap could move
+    The swap's cell (all samples, a class, or a class and a value of the swap's own attribute)
+    is the one whose follow rate has the largest lower bound among those where that bound
+    beats the upper bound of the same-value placebo on the same rows (else among all),
+    counting only cells with at least ``min_follow`` rows the swap could move
     (:func:`~auditor.metrics.reliance.swap_rates`). Where no cell has that many (the value
     goes with no class), the cell whose flip rate has the largest lower bound, preferring
     those where it beats the placebo's flip rate."""
@@ -263,6 +264,8 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                 continue
             if i == mask_cell:
                 in_mask_cell[name] = r
+            if any(k not in ("label", attribute) for k in feats):
+                continue  # a cell of another attribute: not the one this swap exchanges
             followable = r["n_follow"] >= max(min_follow, 1)
             if followable:
                 lo, placebo_hi = r["follow_ci"][0] or 0.0, r["placebo_ci"][1]

@@ -156,6 +156,24 @@ def test_swap_evidence_of_one_class_names_the_class_predictions_go_to():
     assert swap["to_classes"] == ["cup"] and swap["follow_rate"] == 1.0
 
 
+def test_a_swap_is_read_in_cells_of_its_own_attribute():
+    """The scene swap decides cat predictions only where another attribute, site, is a: the
+    cell (cat, site=a) follows 100%. A scene swap read there would be titled "class cat,
+    site=a", a cell the swap does not exchange; it is read in the cells of scene instead."""
+    from auditor.metrics.shortcuts import causal_evidence, cells
+
+    df = _scenes_table(follows=False, object_read=True)
+    df["site"] = np.where(np.arange(len(df)) % 2 == 0, "a", "b")
+    moved = (df["label"] == "cat") & (df["site"] == "a")
+    df.loc[moved, "swap_pred_scene:background"] = "cup"
+    df["swap_to_scene:background"] = np.where(df["label"] == "cat", "cup", "cat")
+    every = cells(df, ["scene", "site"], 10)
+    assert {"label": "cat", "site": "a"} in [f for f, _ in every]
+    swap = causal_evidence(df, "background", every, ["scene", "site"]).swap
+    assert set(swap["features"]) <= {"label", "scene"}
+    assert swap["features"]["label"] == "cat" and swap["follow_rate"] == pytest.approx(0.5)
+
+
 def test_disruption_in_a_two_class_task_is_not_following():
     """A paste that changes 40% of predictions whichever way the scene points (a confused
     model, not a shortcut) is no more than medium: the placebo flips as often."""
