@@ -324,7 +324,7 @@ def rebalance(
         console.print(f"[yellow]warning:[/] {len(result.missing)} group(s) have no train sample "
                       f"and cannot be rebalanced, e.g. {_safe(result.missing[0])}", highlight=False)
     console.print(f"wrote {_safe(out)}", soft_wrap=True)
-    console.print(f"to train on it, add under data: in {config}:\n  train_manifest: "
+    console.print(f"to train on it, set under data: in {config}:\n  train_manifest: "
                   f"{_safe(_relative_to(out, config.resolve().parent))}\n(and give the run another "
                   "output_dir)", highlight=False, soft_wrap=True)
 

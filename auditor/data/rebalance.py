@@ -124,7 +124,9 @@ def rebalance_manifest(
 
     Returns:
         The :class:`RebalanceResult`. Row order: the original order, with oversampled copies
-        right after their original row.
+        right after their original row. A ``weight`` column of ``manifest`` (a manifest
+        already reweighted) weighs the ``before`` table, as it weighs training now; the new
+        manifest replaces it (``reweight``) or drops it.
 
     Raises:
         DataError: a column is missing or the split has no rows.
@@ -140,9 +142,9 @@ def rebalance_manifest(
             raise DataError(
                 f"manifest has no column '{col}' (columns: {', '.join(map(str, manifest.columns))})"
             )
-    if "weight" in manifest.columns and strategy == "reweight":
-        raise DataError("manifest already has a 'weight' column; remove it before reweighting")
     table = manifest.reset_index(drop=True)
+    old_weights = (table.pop("weight").astype(float).to_numpy() if "weight" in table.columns
+                   else np.ones(len(table)))  # what training weighs now; the output replaces it
     is_split = (table[split_col].astype(str) == split).to_numpy()
     if not is_split.any():
         raise DataError(f"manifest has no rows with {split_col} == '{split}'")
@@ -174,7 +176,7 @@ def rebalance_manifest(
         out_split = (out[split_col].astype(str) == split).to_numpy()
         after = _proportions(out[out_split], keys, np.ones(int(out_split.sum())))
 
-    before = _proportions(train, keys, np.ones(len(train)))
+    before = _proportions(train, keys, old_weights[is_split])
     return RebalanceResult(manifest=out, before=before, after=after,
                            missing=_missing(train, keys))
 
@@ -242,8 +244,6 @@ def run_rebalance(cfg: AuditConfig, *, by: list[str], strategy: str, out: Path,
     if not by:
         raise ConfigError("--by: name at least one attribute column")
     manifest, _ = source_manifest(cfg)
-    if "weight" in manifest.columns:
-        manifest = manifest.drop(columns="weight")  # a fresh rebalance replaces old weights
     _check_by(by, [c for c in manifest.columns if reserved_column_problem(c) is None])
     result = rebalance_manifest(manifest, by=by, strategy=strategy,  # type: ignore[arg-type]
                                 seed=cfg.seed if seed is None else seed)

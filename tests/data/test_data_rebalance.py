@@ -76,6 +76,23 @@ def test_reweight_equal_weighted_proportions(manifest):
     assert before[("doctor", "dark")] == pytest.approx(30 / 60)
 
 
+@pytest.mark.parametrize("strategy", ["oversample", "reweight"])
+def test_an_already_weighted_manifest_shows_its_weights_before(manifest, strategy):
+    """A manifest reweighted by hair trains on four cells of equal weight: "before" says so
+    (25% each, as training weighs them) instead of the raw 30/4/3/23 rows, and the new
+    manifest replaces the old weights instead of multiplying or copying them."""
+    weighted = rebalance_manifest(manifest, by=["hair"], strategy="reweight", seed=0).manifest
+    res = rebalance_manifest(weighted, by=["hair"], strategy=strategy, seed=0)
+    assert np.allclose(res.before["proportion"], 0.25)
+    assert res.before.set_index(["label", "hair"])["n"].to_dict() == _cell_sizes(manifest)
+    assert np.allclose(res.after["proportion"], 0.25)
+    if strategy == "oversample":
+        assert "weight" not in res.manifest.columns
+        assert set(_cell_sizes(res.manifest).values()) == {30}
+    else:
+        pd.testing.assert_frame_equal(res.manifest, weighted)
+
+
 def test_by_nothing_balances_classes(manifest):
     res = rebalance_manifest(manifest, by=[], strategy="undersample", seed=0)
     train = res.manifest[res.manifest.split == "train"]
