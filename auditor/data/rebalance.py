@@ -32,6 +32,7 @@ from auditor.common.names import reserved_column_problem
 from auditor.config import AuditConfig
 from auditor.data.csv_files import read_csv, spreadsheet_safe, undo_spreadsheet_safe
 from auditor.data.inputs import input_paths
+from auditor.data.scenes import scenes_table
 from auditor.data.synthetic import clinic_table
 from auditor.data.table import read_source
 from auditor.data.train_rows import apply_train_manifest
@@ -214,8 +215,11 @@ def source_manifest(cfg: AuditConfig) -> tuple[pd.DataFrame, Path | None]:
     if data.synthetic is None:
         raw, root, _ = read_source(data, seed=cfg.seed)
     else:
-        raw = pd.DataFrame(clinic_table(data.synthetic, seed=cfg.seed),
-                           columns=["id", "label", "split", "hair"]).assign(weight=1.0)
+        if data.synthetic.kind == "scenes":
+            rows, attribute = scenes_table(data.synthetic, seed=cfg.seed), "scene"
+        else:
+            rows, attribute = clinic_table(data.synthetic, seed=cfg.seed), "hair"
+        raw = pd.DataFrame(rows, columns=["id", "label", "split", attribute]).assign(weight=1.0)
         root = None
         if data.train_manifest is not None:
             raw, _ = apply_train_manifest(raw, data, Path("."))

@@ -36,7 +36,7 @@ from auditor.data.synthetic import SPLIT_SEEDS, split_plan
 from auditor.errors import DataError
 
 __all__ = ["CLASSES", "GENERATOR_VERSION", "SCENES", "generate_scenes", "photo_crop",
-           "render_image"]
+           "render_image", "scenes_table"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,26 @@ def _stamp(cfg: SyntheticConfig, seed: int) -> dict:
             "backgrounds": {k: list(v) for k, v in BACKGROUNDS.items()}}
 
 
+def _plan(cfg: SyntheticConfig, seed: int) -> list[tuple[str, int, str, str]]:
+    """``(split, index, label, scene)`` of every image, in the manifest's order."""
+    sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
+    return [(split, i, label, scene) for split, n in sizes.items()
+            for i, (label, scene) in enumerate(split_plan(
+                split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]),
+                classes=CLASSES, values=SCENES))]
+
+
+def _rel_path(split: str, index: int) -> str:
+    return f"images/{split}/{split}_{index:05d}.png"
+
+
+def scenes_table(cfg: SyntheticConfig, *, seed: int) -> list[tuple[str, str, str, str]]:
+    """The rows ``(path, label, split, scene)`` of the manifest :func:`generate_scenes`
+    writes, without drawing an image (for ``audit rebalance``)."""
+    return [(_rel_path(split, i), label, split, scene) for split, i, label, scene
+            in _plan(cfg, seed)]
+
+
 def generate_scenes(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
                     progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the scenes dataset (images, manifest, COCO regions) and return the manifest path.
@@ -158,23 +178,20 @@ def generate_scenes(out_dir: Path, cfg: SyntheticConfig, *, seed: int,
     for label in CLASSES:  # fail before writing anything when a photo is missing
         _photo(OBJECTS[label][0])
     begin_dataset(out_dir, stamp)
-    sizes = {"train": cfg.n_train, "val": cfg.n_val, "test": cfg.n_test}
-    total, done = sum(sizes.values()), 0
+    plan = _plan(cfg, seed)
+    total = len(plan)
     rows: list[tuple[str, str, str, str]] = []
     polygons: list[dict] = []
-    for split, n in sizes.items():
+    for split in ("train", "val", "test"):
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-        plan = split_plan(split, n, cfg.bias, np.random.default_rng([seed, SPLIT_SEEDS[split]]),
-                          classes=CLASSES, values=SCENES)
-        for i, (label, scene) in enumerate(plan):
-            pixels, polys = render_image(seed, split, i, label, scene, cfg.image_size)
-            rel = f"images/{split}/{split}_{i:05d}.png"
-            atomic_write_bytes(out_dir / rel, png_bytes(pixels), fsync=False)
-            rows.append((rel, label, split, scene))
-            polygons.append(polys)
-            done += 1
-            if progress is not None and (done % 100 == 0 or done == total):
-                progress(done, total)
+    for done, (split, i, label, scene) in enumerate(plan, start=1):
+        pixels, polys = render_image(seed, split, i, label, scene, cfg.image_size)
+        rel = _rel_path(split, i)
+        atomic_write_bytes(out_dir / rel, png_bytes(pixels), fsync=False)
+        rows.append((rel, label, split, scene))
+        polygons.append(polys)
+        if progress is not None and (done % 100 == 0 or done == total):
+            progress(done, total)
     write_dataset(out_dir, rows, polygons, columns=["path", "label", "split", "scene"],
                   categories=[("object", "object")], size=cfg.image_size, stamp=stamp,
                   description="auditor scenes synthetic dataset")

@@ -25,6 +25,29 @@ def scenes_dir(tmp_path_factory):
     return generate_scenes(tmp_path_factory.mktemp("scenes"), TINY, seed=1).parent
 
 
+def test_the_table_without_images_is_the_manifest(scenes_dir):
+    """``audit rebalance`` reads the rows without drawing the images: the same rows."""
+    from auditor.data.scenes import scenes_table
+
+    m = pd.read_csv(scenes_dir / "manifest.csv")
+    assert scenes_table(TINY, seed=1) == list(m.itertuples(index=False, name=None))
+
+
+def test_rebalance_of_a_scenes_config_balances_scene(tmp_path):
+    """``audit rebalance --by scene`` on ``synthetic: {kind: scenes}`` read the clinic's rows
+    (attribute hair) and refused 'scene'."""
+    from auditor.config import AuditConfig
+    from auditor.data.rebalance import run_rebalance
+
+    cfg = AuditConfig.model_validate({"data": {"synthetic": TINY.model_dump()},
+                                      "models": [{"name": "m"}], "seed": 1})
+    res = run_rebalance(cfg, by=["scene"], strategy="oversample", out=tmp_path / "b.csv")
+    assert res.before["n"].tolist() == [18, 2, 2, 18]  # cat/nature, cat/urban, cup/...
+    assert res.after["n"].tolist() == [18, 18, 18, 18]
+    out = pd.read_csv(tmp_path / "b.csv")
+    assert list(out.columns) == ["path", "label", "split", "scene"]
+
+
 def test_files_bias_and_balance(scenes_dir):
     m = pd.read_csv(scenes_dir / "manifest.csv")
     assert list(m.columns) == ["path", "label", "split", "scene"]
