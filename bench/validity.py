@@ -85,7 +85,7 @@ from bench.other_shapes import generate as generate_other  # noqa: E402
 SHORTCUT_KINDS = ("spurious_cue", "ignored_region")
 CUE_KINDS = ("hotspot", "concept")
 CAUSAL = {"swap_follows", "swap_leans", "swap_flips", "reliance", "lead_follows",
-          "lead_beyond_controls"}
+          "lead_beyond_controls", "conflict_gap"}
 MARK = "corner mark"  # Case.planted of the corner-mark case (no region: nobody annotated it)
 
 

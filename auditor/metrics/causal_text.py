@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditor.metrics.base import describe_group, pct
+from auditor.metrics.disparity import points_text
 from auditor.metrics.shortcuts import CausalEvidence
 
 __all__ = ["causal_sentence"]
@@ -39,6 +40,20 @@ def _lead_clause(region: str, ev: CausalEvidence, level: float, *, first: bool) 
     return text
 
 
+def _conflict_clause(ev: CausalEvidence, level: float) -> str:
+    """The labels' side of :attr:`CausalEvidence.conflict_confirms`: accuracy where the swap's
+    attribute goes against the class, beside where it agrees."""
+    c, attr = ev.conflict or {}, (ev.swap or {}).get("attribute", "value")
+    a, k = c["aligned"], c["conflicting"]
+    lo, hi = c["gap_ci"]
+    size = points_text(c["gap"], lo, hi, level, "fewer", "more")
+    return (f"; and images whose {attr} goes with another class in training are answered "
+            f"right {pct(k['rate'])} of the time ({pct(k['ci'][0])}–{pct(k['ci'][1])}, "
+            f"n={k['n']}) against {pct(a['rate'])} when it goes with their own class "
+            f"({pct(a['ci'][0])}–{pct(a['ci'][1])}, n={a['n']}): {size}, so the {attr} "
+            f"decides part of its answers")
+
+
 def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
     """The causal part of a title, strongest evidence first ('' when there is none)."""
     parts = []
@@ -61,6 +76,8 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
                     f"n={s['n_follow']})")
             if s.get("placebo") == "same_value" and s.get("placebo_rate") is not None:
                 parts[-1] += _against(s["placebo_rate"], s["placebo_ci"], region, s)
+            if ev.conflict_confirms:
+                parts[-1] += _conflict_clause(ev, level)
         else:
             parts.append(
                 f"Swapping in the {region} of a sample with another {s['attribute']} changes "
@@ -85,7 +102,9 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
             paste = (f"pasting in the {region} of another sample changes "
                      f"{'at most ' if ev.masking_disrupts_only else ''}{pct(nat['rate'])} "
                      f"({pct(nat['ci'][0])}–{pct(nat['ci'][1])})")
-        if ev.masking_disrupts_only:
+        if ev.masking_disrupts_only and len(parts) > 1:  # the evidence before it stands
+            parts[-1] += f" (partly the masking itself: {paste})"
+        elif ev.masking_disrupts_only:
             parts[-1] += (f", but {paste}: the model reacts to the masking itself, not to what "
                           f"the {region} shows")
         elif nat is not None and len(parts) == 1:  # masking alone: what a natural paste does
@@ -100,6 +119,8 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
             f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "
             f"{pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}, n={s['n_follow']}) against "
             f"{pct(s['placebo_rate'])} with the same {s['attribute']} "
-            f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])}): real, but under the "
-            f"{pct(ev.threshold)} a high finding needs")
+            f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])})")
+        parts[-1] += (f": under the {pct(ev.threshold)} that alone makes a finding high"
+                      f"{_conflict_clause(ev, level)}" if ev.conflict_confirms else
+                      f": real, but under the {pct(ev.threshold)} a high finding needs")
     return "; ".join(parts)

@@ -30,6 +30,7 @@ __all__ = [
     "paste_placebo_column",
     "point_column",
     "rank_column",
+    "swap_from_column",
 ]
 
 MASS_PREFIX = "mass_"
@@ -67,6 +68,13 @@ def flip_column(region: str) -> str:
 def conf_drop_column(region: str) -> str:
     """``conf_drop_<region>``: confidence lost when the region was blurred out."""
     return f"conf_drop_{region}"
+
+
+def swap_from_column(swap: str) -> str:
+    """``swap_from_<swap>``: for a context swap (``<attribute>:<region>``), the class the
+    image's OWN attribute value goes with in training (the context the swap takes away; None
+    when the value goes with no class), on every row."""
+    return f"swap_from_{swap}"
 
 
 def lead_pred_column(region: str) -> str:

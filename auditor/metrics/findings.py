@@ -267,7 +267,7 @@ def compute_findings(df: pd.DataFrame, *, methods: Sequence[str], regions: Seque
             df, methods[0], regions, attributes, expected_regions=config.expected_regions,
             spurious_regions=config.spurious_regions, lift_threshold=config.lift_threshold,
             min_group_size=config.min_group_size, other_methods=methods[1:],
-            reliance_threshold=config.reliance_threshold,
+            reliance_threshold=config.reliance_threshold, gap_threshold=config.gap_threshold,
             n_boot=config.n_bootstrap, level=config.ci_level, seed=seed)
     readable = bool(methods) and not mostly_empty(df, methods[0], regions)
     out += ignored_region_findings(df, expected, attributes,  # empty maps: causal tests only

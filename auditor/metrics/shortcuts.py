@@ -30,6 +30,7 @@ import pandas as pd
 
 from auditor.common.thresholds import RELIANCE_THRESHOLD
 from auditor.metrics.columns import area_column, flip_column
+from auditor.metrics.conflict import conflict_gap
 from auditor.metrics.groups import attribute_values, group_name
 from auditor.metrics.reliance import lead_rates, swap_pred_column, swap_rates
 from auditor.metrics.stats import json_float, newcombe_diff_ci, wilson_ci
@@ -107,12 +108,19 @@ class CausalEvidence:
         lead: :func:`~auditor.metrics.reliance.lead_rates` (plus ``group``, ``features``) of
             the cell whose lead-paste excess has the largest lower bound among those beating
             both controls (else among all), or None without lead columns.
+        conflict: :func:`~auditor.metrics.conflict.conflict_gap` of the swap's attribute
+            (accuracy where the image's own value goes with its class minus where it goes
+            with another), or None.
+        gap_threshold: the smallest accuracy difference worth a finding
+            (``analysis.gap_threshold``), the bar of :attr:`conflict_confirms`.
     """
 
     mask: dict[str, Any] | None
     swap: dict[str, Any] | None
     threshold: float
     lead: dict[str, Any] | None = None
+    conflict: dict[str, Any] | None = None
+    gap_threshold: float = 0.10
 
     @property
     def masking_flips(self) -> bool:
@@ -221,18 +229,30 @@ class CausalEvidence:
                 and (self.lead["excess"] or 0.0) >= self.threshold / 2)
 
     @property
+    def conflict_confirms(self) -> bool:
+        """A swap under the high bar that still beats its placebo (:attr:`swap_leans`,
+        :attr:`swap_beyond_placebo`), and images whose value goes with another class answered
+        worse than those whose value goes with their own by at least ``gap_threshold`` (lower
+        bound of the conflict gap): the swap says the region carries the value, the labels
+        say how much accuracy the value decides. Two kinds of evidence agreeing."""
+        c = self.conflict
+        return (c is not None and (c["gap_ci"][0] or 0.0) >= self.gap_threshold - 1e-9
+                and (self.swap_leans or self.swap_beyond_placebo) and not self.swap_follows)
+
+    @property
     def causal(self) -> bool:
         return (self.masking_flips or self.swap_follows or self.swap_leans or self.swap_flips
                 or self.swap_beyond_placebo or self.lead_beyond_controls)
 
     def to_dict(self) -> dict[str, Any]:
         return {"masking": self.mask, "swap": self.swap, "lead": self.lead,
-                "reliance_threshold": self.threshold}
+                "conflict": self.conflict, "reliance_threshold": self.threshold}
 
 
 def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                     attributes: Sequence[str], *, threshold: float = RELIANCE_THRESHOLD,
-                    level: float = 0.95, min_follow: int = 10) -> CausalEvidence:
+                    level: float = 0.95, min_follow: int = 10,
+                    gap_threshold: float = 0.10) -> CausalEvidence:
     """The cells with the strongest masking and swap evidence for ``region``.
 
     The swap's cell (all samples, a class, or a class and a value of the swap's own attribute)
@@ -307,7 +327,8 @@ def causal_evidence(df: pd.DataFrame, region: str, cell_list: Sequence[Cell],
                 round(mask["rate"] * mask["n"]), mask["n"], round(nat["rate"] * nat["n"]),
                 nat["n"], level)]
     lead = _lead_evidence(leads, cell_list, max(min_follow, 1))
-    return CausalEvidence(mask, swap, threshold, lead)
+    conflict = conflict_gap(df, swap["swap"], level) if swap is not None else None
+    return CausalEvidence(mask, swap, threshold, lead, conflict, gap_threshold)
 
 
 def _lead_evidence(leads: Sequence[dict[str, Any] | None], cell_list: Sequence[Cell],

@@ -20,7 +20,11 @@ One finding per region; its title puts the causal evidence first. Severity:
   predictions to the class the swapped-in content goes with in training (lower bound, and
   above the same-value placebo), OR the swap *leans* that way (the rate itself reaches the
   threshold, its lower bound above the placebo's upper bound) AND masking the region flips
-  more than ``reliance_threshold`` of the same cell's predictions, OR the lift clears
+  more than ``reliance_threshold`` of the same cell's predictions, OR a swap that beats the
+  placebo under the high bar (leaning, or reaching half the threshold) is confirmed by the
+  labels: images whose value of the swap's attribute goes with another class in training are
+  answered worse than those whose value goes with their own, by at least ``gap_threshold``
+  (lower bound of Newcombe's interval, :mod:`auditor.metrics.conflict`), OR the lift clears
   the bar AND (the mass on the region exceeds the mass on the expected regions in that cell,
   OR masking the region flips more than ``reliance_threshold`` of a cell's predictions);
 * ``medium`` — any one kind of evidence alone, including a swap whose follow rate beats the
@@ -98,7 +102,7 @@ def _flip_rate(df: pd.DataFrame, rows: np.ndarray, region: str, level: float
 
 def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[str],
                     cell_list, attributes: Sequence[str], *, min_group_size: int,
-                    lift_threshold: float,
+                    lift_threshold: float, gap_threshold: float,
                     reliance_threshold: float, other_methods: Sequence[str], n_boot: int,
                     level: float, seed: int) -> Finding | None:
     mass = df[mass_column(method, region)].to_numpy(dtype=float)
@@ -110,7 +114,7 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         if np.isfinite(lo) and lo > lift_threshold:
             scored.append((lo, lift, hi, feats, rows))
     causal = causal_evidence(df, region, cell_list, attributes, threshold=reliance_threshold,
-                             level=level, min_follow=min_group_size)
+                             level=level, min_follow=min_group_size, gap_threshold=gap_threshold)
     if not scored and not causal.causal and not causal.masking_disrupts_only:
         return None
     scored.sort(key=lambda s: (-s[0], group_name(s[3])))
@@ -140,6 +144,8 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
         reasons.append("swap_flips")
     elif causal.swap_beyond_placebo:
         reasons.append("swap_beyond_placebo")
+    if causal.conflict_confirms:
+        reasons.append("conflict_gap")
     if causal.lead_follows:
         reasons.append("lead_follows")
     elif causal.lead_beyond_controls:
@@ -148,6 +154,7 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
     # mass than the expected regions, never beside a swap or paste under the high bar (the
     # title says that bar was missed)
     severity = "high" if ("swap_follows" in reasons or "lead_follows" in reasons
+                          or "conflict_gap" in reasons
                           or ("swap_leans" in reasons and causal.masking_agrees)
                           or ("lift" in reasons and ("mass_exceeds_expected" in reasons
                                                      or "reliance" in reasons))) else "medium"
@@ -222,6 +229,7 @@ def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
                           spurious_regions: Sequence[str] | None = None,
                           lift_threshold: float = LIFT_THRESHOLD, min_group_size: int = 10,
                           reliance_threshold: float = RELIANCE_THRESHOLD,
+                          gap_threshold: float = 0.10,
                           other_methods: Sequence[str] = (),
                           n_boot: int = 1000, level: float = 0.95, seed: int = 0
                           ) -> list[Finding]:
@@ -238,6 +246,8 @@ def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
         min_group_size: smallest cell tested.
         reliance_threshold: share of a cell's predictions that masking or swapping must
             change (lower Wilson bound) to count as causal evidence.
+        gap_threshold: the conflict gap's lower bound that makes a swap under the high bar
+            high (``analysis.gap_threshold``).
         other_methods: methods whose lift for the same cell goes into the evidence.
         n_boot, level, seed: bootstrap settings.
 
@@ -253,6 +263,7 @@ def spurious_cue_findings(df: pd.DataFrame, method: str, regions: Sequence[str],
     for region in spurious:
         f = _region_finding(df, method, region, expected, cell_list, attributes,
                             min_group_size=min_group_size, lift_threshold=lift_threshold,
+                            gap_threshold=gap_threshold,
                             reliance_threshold=reliance_threshold, other_methods=other_methods,
                             n_boot=n_boot, level=level, seed=seed)
         if f is not None:

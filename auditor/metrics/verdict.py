@@ -39,7 +39,7 @@ from auditor.metrics.worst_group import worst_name as _worst_name
 
 __all__ = ["MIN_CLEARED", "comparison_headline", "model_verdict"]
 
-_CAUSAL = ("swap_follows", "swap_flips", "reliance", "lead_follows")
+_CAUSAL = ("swap_follows", "swap_flips", "reliance", "lead_follows", "conflict_gap")
 
 
 def _accuracy(block: Mapping[str, Any], level: float) -> str:
@@ -245,7 +245,17 @@ def _cell_rates(block: Mapping[str, Any], ev: Mapping[str, Any]) -> dict[str, An
 
 
 def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str, Any],
-                   after: Mapping[str, Any]) -> str:
+                   after: Mapping[str, Any]) -> tuple[str, bool]:
+    """The causal rate of ``finding`` (the baseline's) before and after, as a phrase, and
+    whether it fell significantly (the interval after lies below the one before)."""
+    text, b_ci, a_ci = _causal_rates(region, finding, after)
+    fell = bool(b_ci and a_ci and b_ci[0] is not None and a_ci[1] is not None
+                and b_ci[0] > a_ci[1])
+    return text, fell
+
+
+def _causal_rates(region: str, finding: Mapping[str, Any], after: Mapping[str, Any]
+                  ) -> tuple[str, Sequence[float | None] | None, Sequence[float | None] | None]:
     ev = finding.get("evidence") or {}
     causal = ev.get("causal") or {}
     swap, mask, lead = causal.get("swap"), causal.get("masking"), causal.get("lead")
@@ -260,7 +270,8 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
         b = _rate(lead.get("follow_rate"), lead.get("follow_ci"), lead.get("n_follow"))
         now = _rate(a.get("follow_rate"), a.get("follow_ci"), a.get("n_follow"))
         return (f"pasting in the {region} of another image sends {b} → {now} {of(lead)} "
-                f"to the class the model gives that image")
+                f"to the class the model gives that image", lead.get("follow_ci"),
+                a.get("follow_ci"))
     if swap and (swap.get("follow_ci") or [0])[0] is not None:
         a = _cell_rates(after, {**swap, "region": region}) or {}
         b = _rate(swap.get("follow_rate"), swap.get("follow_ci"), swap.get("n_follow"))
@@ -271,13 +282,36 @@ def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str,
             extra = f"; {pct(a['placebo_rate'])} for a {region} of the same {attr}"
         now = _rate(a.get("follow_rate"), a.get("follow_ci"), a.get("n_follow"), extra)
         return (f"swapping in the {region} sends {b} → {now} {of(swap)} to the class it "
-                f"goes with")
+                f"goes with", swap.get("follow_ci"), a.get("follow_ci"))
     if mask:
         a = _cell_rates(after, {**mask, "region": region}) or {}
         before = _rate(mask.get("rate"), mask.get("ci"), mask.get("n"))
         return (f"hiding the {region} flips {before} → "
-                f"{_rate(a.get('flip_rate'), a.get('ci'), a.get('n'))} {of(mask)}")
-    return f"the {region} finding goes"
+                f"{_rate(a.get('flip_rate'), a.get('ci'), a.get('n'))} {of(mask)}",
+                mask.get("ci"), a.get("ci"))
+    return f"the {region} finding goes", None, None
+
+
+def _reads_again(regions: Sequence[str], before: Mapping[str, Any],
+                 after: Mapping[str, Any]) -> list[str]:
+    """What replaced a high ``ignored_region`` finding on each of ``regions``: an answer at
+    chance (the finding needs a model above chance), a medium one, or none (with the flips
+    hiding the region makes before and after)."""
+    found = after.get("findings") or []
+    if any(f.get("kind") == "chance_level" for f in found):
+        return [f"no longer shows it ignores the {', '.join(regions)} only because it does no "
+                "better than chance"] if regions else []
+    medium = {str((f.get("evidence") or {}).get("region")) for f in found
+              if f.get("kind") == "ignored_region"}
+    out = []
+    for r in regions:
+        b, a = ((m.get("reliance") or {}).get(r) or {} for m in (before, after))
+        flips = (f" (hiding it flips {_rate(b.get('flip_rate'), b.get('ci'), b.get('n'))} → "
+                 f"{_rate(a.get('flip_rate'), a.get('ci'), a.get('n'))} of predictions)"
+                 if b.get("flip_rate") is not None and a.get("flip_rate") is not None else "")
+        out.append(f"reads the {r} a little more{flips}, but a medium finding says it may still "
+                   "ignore it" if r in medium else f"now reads the {r}{flips}")
+    return out
 
 
 def _residual(block: Mapping[str, Any]) -> set[str]:
@@ -303,8 +337,10 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str, 
         worst = _worst_change(base, block, level)
         parts = []
         for region, f in base_cuts.items():
-            change = _causal_change(region, f, base, block)
-            if region in cuts:
+            change, fell = _causal_change(region, f, base, block)
+            if region in cuts and fell:  # still high, but significantly less
+                verb, change = "weakens", f"{change}; a high finding on it remains"
+            elif region in cuts:
                 verb = "keeps"
             elif region in _residual(block):  # no longer high, but a medium finding remains
                 verb, change = "weakens", f"{change}; a medium finding on it remains"
@@ -313,7 +349,7 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str, 
             parts.append(f"{verb} the {region} shortcut ({change})")
         parts += [f"introduces a {region} shortcut" for region in cuts if region not in base_cuts]
         gone = [r for r in _ignored(base) if r not in _ignored(block)]
-        parts += [f"now reads the {r}" for r in gone]
+        parts += _reads_again(gone, base, block)
         parts += [f"ignores the {r}" for r in _ignored(block) if r not in _ignored(base)]
         parts += _hotspot_changes(base, block)
         if not parts and not base_cuts:  # neither model has a high shortcut: the mediums

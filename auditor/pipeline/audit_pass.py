@@ -28,6 +28,7 @@ from auditor.metrics.columns import (
     mass_column,
     point_column,
     rank_column,
+    swap_from_column,
 )
 from auditor.metrics.concepts import choose_rows
 from auditor.metrics.regions import (
@@ -342,7 +343,8 @@ def swap_columns(tables: AuditTables, bundle_table: pd.DataFrame, classes: list[
     training (:func:`~auditor.metrics.reliance.context_classes`). A placebo swap gives only
     the prediction (``swap_placebo_<name>``): its donor's value is the image's own. A lead
     paste gives its prediction and the class the model gives its donor (``pred_idx``: the
-    model's class per audited row); its hole control, the prediction.
+    model's class per audited row); its hole control, the prediction. A context swap also
+    gives, on every row, the class the image's own value goes with (``swap_from_<name>``).
     """
     cols: dict[str, np.ndarray] = {}
     names = np.asarray(classes, dtype=object)
@@ -374,8 +376,10 @@ def swap_columns(tables: AuditTables, bundle_table: pd.DataFrame, classes: list[
             source[ok] = names[bundle_table["label"].to_numpy()[donor[ok]]]
         else:
             attr = swap.attribute
-            values = bundle_table[attr].astype(str).to_numpy()[donor[ok]]
-            source[ok] = [context.get(attr, {}).get(v) for v in values]
+            values = bundle_table[attr].astype(str).to_numpy()
+            source[ok] = [context.get(attr, {}).get(v) for v in values[donor[ok]]]
+            cols[swap_from_column(name)] = np.array(  # the context the swap takes away
+                [context.get(attr, {}).get(v) for v in values[tables.index]], dtype=object)
         cols[swap_pred_column(name)] = after
         cols[swap_to_column(name)] = source
     return cols
