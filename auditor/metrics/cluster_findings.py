@@ -8,11 +8,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from auditor.common.text import span
 from auditor.metrics.base import SEVERITIES, Finding, fmt_p, pct
 from auditor.metrics.cluster_merge import merge_alike
 from auditor.metrics.clusters import Cluster
 from auditor.metrics.confusion_slices import ConfusionSlice
-from auditor.metrics.severity import cluster_severity, high_gap_bar, significant
+from auditor.metrics.severity import (
+    CLUSTER_MIN_RATIO,
+    CLUSTER_MIN_SHARE,
+    cluster_severity,
+    high_gap_bar,
+    significant,
+)
 from auditor.metrics.slices import Slice
 from auditor.metrics.stats import json_float, wilson_ci
 
@@ -33,17 +40,70 @@ def _slice_sentence(sl: ConfusionSlice | None, level: float) -> str:
             f"corrected {fmt_p(sl.p_adj)})")
 
 
-def _interval_clause(sl: ConfusionSlice | None, severity: str, gap_threshold: float) -> str:
-    """For a medium cluster whose slice misses a high group gap's bar: the interval that
-    says so."""
-    if severity != "medium" or sl is None:
+def _under(value: float, bar: float, *, scale: float = 100, unit: str = "%",
+           first: int = 0) -> str:
+    """``scale * value`` (under ``bar``) at the fewest decimals from ``first`` up to 2 that
+    do not round it up to the bar: a share of 24.96% is "24.96%", not "25%" under a 25% bar;
+    9.6 points "9.6", not "10" under a 10-point minimum."""
+    for d in range(first, 3):
+        text = f"{round(scale * value, 9):.{d}f}"
+        if float(text) < scale * bar:
+            break
+    return f"{text}{unit}"
+
+
+def _medium_clause(c: Cluster, top: dict[str, Any], sl: ConfusionSlice | None,
+                   gap_threshold: float, several: bool) -> str:
+    """For a medium cluster: each bar of a high one it misses, with its numbers (the rule of
+    :func:`auditor.metrics.severity.cluster_severity`)."""
+    if sl is None:
         return ""
+    misses = []
+    its = "their" if several else "its"
+    in_slice = top.get("share_in_slice", 1.0)
+    share = c.share_of_errors * in_slice
+    if share < CLUSTER_MIN_SHARE:
+        n_errors = round(c.size / c.share_of_errors) if c.share_of_errors else 0
+        k = round(in_slice * c.size)
+        who = (f"{its} {k} errors are" if in_slice >= 1 else
+               f"only {k} of {its} members are {sl.confusion} errors with "
+               f"{sl.attribute}={sl.value}:")
+        misses.append(f"{who} {_under(share, CLUSTER_MIN_SHARE)} of all {n_errors} errors, "
+                      f"under the {pct(CLUSTER_MIN_SHARE)} a high cluster needs")
+    ratio = top.get("ratio")
+    if ratio is None or not ratio >= CLUSTER_MIN_RATIO:
+        times = ("an unknown number of" if ratio is None
+                 else _under(ratio, CLUSTER_MIN_RATIO, scale=1, unit="", first=1))
+        misses.append(f"{sl.attribute}={sl.value} is {times} times as common among "
+                      f"{its} members as in all samples, under the "
+                      f"{CLUSTER_MIN_RATIO:g} times a high cluster needs")
     lo, hi = sl.effect_ci
-    if high_gap_bar(sl.effect, lo, gap_threshold):
-        return ""
-    return (f"; {100 * sl.effect:.0f} points (corrected CI {100 * lo:.0f}–{100 * hi:.0f}), "
-            f"short of the {200 * gap_threshold:.0f} points with a lower bound of "
-            f"{100 * gap_threshold:.0f} a high finding needs")
+    if not high_gap_bar(sl.effect, lo, gap_threshold):
+        misses.append(f"{100 * sl.effect:.0f} points (corrected CI "
+                      f"{span(f'{100 * lo:.0f}', f'{100 * hi:.0f}')}), short of the "
+                      f"{200 * gap_threshold:.0f} points with a lower bound of "
+                      f"{100 * gap_threshold:.0f} a high finding needs")
+    return "; only medium: " + "; ".join(misses) if misses else ""
+
+
+def _low_clause(sl: ConfusionSlice | None, level: float, gap_threshold: float,
+                several: bool) -> str:
+    """The end of a low cluster's title: why its slice does not make it a group the model
+    fails more often, or that the samples are too few to tell."""
+    alike = f"the {'clusters group' if several else 'cluster groups'} errors that look alike"
+    if sl is None:
+        return f": {alike}, not a group the model fails much more often."
+    text = f", but {_slice_sentence(sl, level)}"
+    if sl.n_rest == 0:
+        return f"{text}: {alike}; whether the model fails this group more often cannot be told."
+    if significant(sl.p_adj):
+        return (f"{text}; {_under(sl.effect, gap_threshold, unit=' points')}, under the "
+                f"{100 * gap_threshold:.0f}"
+                f"-point minimum effect: {alike}, not a group the model fails much more often.")
+    if sl.effect == sl.effect and sl.effect >= gap_threshold:  # large but not significant
+        return (f"{text}: {100 * sl.effect:.0f} points, but too few samples to tell whether "
+                f"the model fails this group more often; {alike}.")
+    return f"{text}: {alike}, not a group the model fails much more often."
 
 
 def _choose(c: Cluster, gap_threshold: float
@@ -88,15 +148,11 @@ def _cluster_finding(c: Cluster, ids: list[int], gap_threshold: float, level: fl
              f"{pct(top['share_in_confusion_errors'])} of all {c.confusion} errors, "
              f"corrected {fmt_p(top['p_adj'])})")
     if severity == "low":
-        if sl is not None:
-            title += f", but {_slice_sentence(sl, level)}"
-            if significant(sl.p_adj):
-                title += (f"; {100 * sl.effect:.0f} points, under the "
-                          f"{100 * gap_threshold:.0f}-point minimum effect")
-        title += (f": the {'cluster groups' if len(ids) == 1 else 'clusters group'} errors that "
-                  "look alike, not a group the model fails much more often.")
+        title += _low_clause(sl, level, gap_threshold, len(ids) > 1)
     else:
-        title += f"; {_slice_sentence(sl, level)}{_interval_clause(sl, severity, gap_threshold)}."
+        medium = (_medium_clause(c, top, sl, gap_threshold, len(ids) > 1)
+                  if severity == "medium" else "")
+        title += f"; {_slice_sentence(sl, level)}{medium}."
     return Finding("misclassification_cluster", severity, title,
                    {"cluster": c.id, "clusters": list(ids), "size": c.size,
                     "confusion": c.confusion,

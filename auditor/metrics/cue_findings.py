@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from auditor.common.text import span
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.columns import area_column, flip_column, mass_column
 from auditor.metrics.cues import paste_summary
@@ -291,4 +292,4 @@ def _ci(ci: Any, spec: str = "") -> str:
     if not ci or len(ci) != 2 or any(v is None or v != v for v in ci):
         return ""
     lo, hi = ((pct(v) for v in ci) if not spec else (format(v, spec) for v in ci))
-    return f"CI {lo}–{hi}, "
+    return f"CI {span(lo, hi)}, "

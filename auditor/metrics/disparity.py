@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from auditor.common.text import span
 from auditor.metrics.attention import mass_column
 from auditor.metrics.base import Finding, fmt_p, method_label, pct
 from auditor.metrics.groups import reference_group
-from auditor.metrics.severity import MIN_MASS_DIFFERENCE, disparity_severity
+from auditor.metrics.severity import EPS, MIN_MASS_DIFFERENCE, disparity_severity
 from auditor.metrics.stats import (
     bootstrap_diff_ci,
     holm_bonferroni,
@@ -42,24 +43,39 @@ def _outside(ratio: float, tau: float) -> bool:
 def pct_pair(a: float, b: float, size: str) -> tuple[str, str]:
     """``a`` and ``b`` as percentages beside ``size`` (a :func:`points_text`): whole percents,
     unless they would not subtract to the points shown ("41% vs 30%, 10 points higher" for
-    40.5% and 30.2%) or the points carry a decimal; then one decimal each."""
+    40.5% and 30.2%, "2% vs 2%, 0.5 points more" for 2.2% and 1.7%) or the points carry a
+    decimal; then as many decimals as the points (at least one)."""
     points = size.split(" points")[0]
     whole = "." not in points and points.isdigit() and abs(
         int(pct(a)[:-1]) - int(pct(b)[:-1])) == int(points)
-    return (pct(a), pct(b)) if whole else (pct(a, 1), pct(b, 1))
+    digits = 0 if whole else max(1, len(points.partition(".")[2]))
+    return pct(a, digits), pct(b, digits)
 
 
-def points_text(diff: float, lo: float, hi: float, level: float, more: str, less: str) -> str:
+def points_text(diff: float, lo: float, hi: float, level: float, more: str, less: str, *,
+                bar: float | None = None) -> str:
     """``18 points lower, 95% CI 12–24``: the size of ``diff`` and its interval, worded by
-    its sign (``more`` / ``less``)."""
+    its sign (``more`` / ``less``); an interval reaching across zero reads "95% CI −2 to 59".
+
+    Whole points, unless they would misread; then one decimal (two if one still does): a
+    narrow interval (both ends the same whole number), a difference that rounds to 0 points
+    ("0 points more"), or one under ``bar`` (the minimum effect a title then names) that
+    rounds up to it ("5 points more …; under the 5-point minimum" for 4.58 points)."""
     word = more if diff >= 0 else less
     if diff < 0:
         diff, lo, hi = -diff, -hi, -lo
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{100 * diff:.0f} points {word}"
-    d = 1 if f"{100 * lo:.0f}" == f"{100 * hi:.0f}" else 0  # a narrow interval: one decimal
+    finite = bool(np.isfinite(lo) and np.isfinite(hi))
+    for d in (0, 1, 2):
+        shown = float(f"{100 * diff:.{d}f}")
+        narrow = d == 0 and finite and f"{100 * lo:.0f}" == f"{100 * hi:.0f}"
+        misread = (diff > 0 and shown == 0) or (
+            bar is not None and diff < bar - EPS and shown >= 100 * bar)
+        if not (narrow or misread):
+            break
+    if not finite:
+        return f"{100 * diff:.{d}f} points {word}"
     return (f"{100 * diff:.{d}f} points {word}, {100 * level:.0f}% CI "
-            f"{100 * lo:.{d}f}–{100 * hi:.{d}f}")
+            f"{span(f'{100 * lo:.{d}f}', f'{100 * hi:.{d}f}')}")
 
 
 def mass_comparison(mass: np.ndarray, in_group: np.ndarray, in_reference: np.ndarray, *,
@@ -129,11 +145,12 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                 k_v, n_v = int(correct[in_v].sum()), int(in_v.sum())
                 k_r, n_r = int(correct[in_ref].sum()), int(in_ref.sum())
                 lo, hi = newcombe_diff_ci(k_v, n_v, k_r, n_r, level)
-                size = points_text(acc_v - acc_r, lo, hi, level, "higher", "lower")
+                size = points_text(acc_v - acc_r, lo, hi, level, "higher", "lower",
+                                   bar=gap_threshold)
+                p_v, p_r = pct_pair(acc_v, acc_r, size)
                 cands.append((acc_v - acc_r,
                               f"Accuracy for {attr}={value} is {ratio:.2f} times that of the "
-                              f"reference group {attr}={ref} ("
-                              f"{' vs '.join(pct_pair(acc_v, acc_r, size))}, "
+                              f"reference group {attr}={ref} ({p_v} vs {p_r}, "
                               f"{size}, n={n_v} and {n_r}",
                               {"metric": "accuracy", "attribute": attr, "value": value,
                                "reference": ref, "ratio": json_float(ratio), "tau": tau,
@@ -155,12 +172,12 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
                     key=lambda x: -x[1])
                 lo, hi = c["difference_ci"]
                 size = points_text(m_hi - m_lo, *((lo, hi) if hi_v == value else (-hi, -lo)),
-                                   level, "more", "less")
+                                   level, "more", "less", bar=MIN_MASS_DIFFERENCE)
+                p_hi, p_lo = pct_pair(m_hi, m_lo, size)
                 ratio = c["ratio"]
                 cands.append((c["difference"],
                               f"Predictions for {attr}={hi_v} rest more on the {region} than "
-                              f"those for {attr}={lo_v}: "
-                              f"{' vs '.join(pct_pair(m_hi, m_lo, size))} of the "
+                              f"those for {attr}={lo_v}: {p_hi} vs {p_lo} of the "
                               f"{method_label(method)} attention ({size}, "
                               f"{max(ratio, 1 / ratio):.2f} times, n={n_hi} and {n_lo}",
                               {"metric": "mass", "method": method, "region": region,
@@ -175,7 +192,7 @@ def disparity_findings(df: pd.DataFrame, attributes: Sequence[str], *, tau: floa
     for (diff, sentence, ev), p_adj in zip(cands, adj, strict=True):
         min_diff = gap_threshold if ev["metric"] == "accuracy" else MIN_MASS_DIFFERENCE
         severity = disparity_severity(diff, float(p_adj), min_diff)
-        small = "" if abs(diff) >= min_diff else (
+        small = "" if abs(diff) >= min_diff - EPS else (
             f"; the difference is under the {100 * min_diff:.0f}-point minimum effect")
         out.append(Finding("disparity", severity,
                            f"{sentence}, corrected {fmt_p(float(p_adj))}{small}).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from auditor.common.text import span
 from auditor.metrics.base import Finding, method_label
 from auditor.metrics.stats import json_float
 
@@ -44,8 +45,8 @@ def sanity_findings(sanity: Mapping[str, Any] | Sequence[Mapping[str, Any]] | No
         ci = low.get("ci") or [None, None]
         threshold = float(s.get("threshold", 0.5))
         sure = ci[0] is not None and ci[0] >= threshold
-        interval = (f"95% CI {ci[0]:.2f}–{ci[1]:.2f}, " if None not in ci else "") + \
-            f"{low.get('n')} images"
+        interval = (f"95% CI {span(f'{ci[0]:.2f}', f'{ci[1]:.2f}')}, " if None not in ci
+                    else "") + f"{low.get('n')} images"
         title = (f"{name} maps barely change when the model's weights are randomised: at every "
                  f"step of the cascade their rank correlation with the trained model's maps "
                  f"stays at {low['spearman']:.2f} or above (lowest after randomising down to "

@@ -20,7 +20,7 @@ from auditor.report.bars import grouped_chart
 from auditor.report.html import environment
 from auditor.report.palette import model_colors
 
-__all__ = ["build_compare_context", "mass_charts", "render_compare_html"]
+__all__ = ["build_compare_context", "mass_charts", "render_compare_html", "strong"]
 
 TEMPLATE = "compare.html.j2"
 
@@ -65,10 +65,12 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
     c = result.comparison
     a, b = result.run_a, result.run_b
     acc, mc, wg = c.accuracy, c.mcnemar, c.worst_group
+    alpha = 1 - c.level
     headline = [
         {"metric": "Accuracy", "detail": "", "baseline": f.pct(acc["baseline"]),
          "candidate": f.pct(acc["candidate"]), "delta": f.pp(acc["delta"]),
-         "ci": f.pp_ci(acc["ci"]), "n": f.count(c.n), "strong": f.excludes_zero(acc["ci"])},
+         "ci": f.pp_ci(acc["ci"]), "n": f.count(c.n),
+         "strong": strong(acc["ci"], mc.p, alpha)},
         {"metric": "Balanced accuracy", "detail": "mean per-class recall",
          "baseline": f.pct(c.balanced_accuracy["baseline"]),
          "candidate": f.pct(c.balanced_accuracy["candidate"]),
@@ -95,7 +97,7 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
         {"method": method, "region": region, "n": f.count(m["n"]),
          "baseline": f.pct(m["baseline"]), "candidate": f.pct(m["candidate"]),
          "delta": f.pp(m["delta"]), "ci": f.pp_ci(m["ci"]), "p": f.pvalue(m["wilcoxon_p"]),
-         "strong": f.excludes_zero(m["ci"])}
+         "strong": strong(m["ci"], m["wilcoxon_p"], alpha)}
         for method, regions in c.attention.items() for region, m in regions.items()
     ]
     top = c.top_region
@@ -114,6 +116,7 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
     return {
         "title": title or f"{a.name} vs {b.name}",
         "level": f.pct(c.level, 0),
+        "alpha": f"{round(alpha, 6):g}",
         "runs": [
             {"side": "A (baseline)", "name": a.name, "model": a.model, "path": str(a.path),
              "created": a.created or "", "setup": _setup_text(a.setup)},
@@ -140,6 +143,18 @@ def build_compare_context(result: CompareResult, *, title: str | None = None) ->
         "seed": str(c.seed),
         "n_boot": f.count(c.n_boot),
     }
+
+
+def strong(ci: object, p: object = None, alpha: float = 0.05) -> bool:
+    """A delta shown in bold: its interval excludes zero and, where a test sits beside it
+    (McNemar for accuracy, Wilcoxon for attention mass), the test's p is under ``alpha``
+    (1 − the interval's level). The interval is of the mean difference, Wilcoxon's test of
+    the typical one: a few samples that move a lot shift the mean while most do not move
+    ("Δ −1.3 pp, −2.4 to −0.4 pp, Wilcoxon p 0.758"); the two disagreeing is no change to
+    mark."""
+    if not f.excludes_zero(ci):
+        return False
+    return p is None or (f.is_num(p) and float(p) < alpha)
 
 
 def _cell(cell: dict | None) -> str:

@@ -115,8 +115,13 @@ def _concept_rows(block: Mapping[str, Any], provider: GalleryProvider | None
         imp_txt = [f"{cls}: {f.pct(v.get('flip_rate'))} change ({f.pct_ci(v.get('ci'))}, "
                    f"n={f.count(v.get('n'))}); probability {_signed(v.get('prob_drop'))}"
                    for cls, v in imp.items()] or [f.DASH]
-        tests = [t for t in item.get("tests") or [] if f.is_num(t.get("p_adj"))]
-        assoc = f.DASH
+        # the one-sided tests look for over-representation: a concept rarer in a group (odds
+        # ratio under 1) is no association with it, however it ranks
+        tests = [t for t in item.get("tests") or [] if f.is_num(t.get("p_adj"))
+                 and f.is_num(t.get("odds_ratio")) and t["odds_ratio"] > 1]
+        assoc = f.DASH if not item.get("tests") else (
+            "none: present no more often in any subgroup or among any class's errors than "
+            "outside it")
         if tests:
             t = tests[0]
             what = (f"errors on class {t['class']}" if t["what"] == "errors"

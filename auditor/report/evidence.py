@@ -357,7 +357,7 @@ def sanity(model: Mapping[str, Any]) -> dict[str, Any]:
         ci = low.get("ci") or [None, None]
         rows.append(("lowest spearman (what passed reads)",
                      f"{f.num(low['spearman'], 3)} after randomising down to {low.get('layer')} "
-                     f"({f.num(ci[0], 2)}–{f.num(ci[1], 2)}, n={low.get('n')})"))
+                     f"({f.num_ci(ci, 2)}, n={low.get('n')})"))
     layers = [x for x in s.get("per_layer") or [] if isinstance(x, Mapping)]
     keys = [k for k in (layers[0] if layers else {}) if k != "layer"]
     return {"message": None, "passed": passed,

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from auditor.common.text import clip
+from auditor.common.text import clip, span
 
 DASH = "–"
 
@@ -58,15 +58,15 @@ def ci_pair(ci: Any) -> tuple[float, float] | None:
 
 
 def pct_ci(ci: Any) -> str:
-    """``[0.78, 0.86]`` -> ``'78.0–86.0%'``."""
+    """``[0.78, 0.86]`` -> ``'78.0–86.0%'``; ``[-0.02, 0.59]`` -> ``'−2.0 to 59.0%'``."""
     pair = ci_pair(ci)
-    return f"{_points(pair[0]):.1f}{DASH}{_points(pair[1]):.1f}%" if pair else DASH
+    return span(f"{_points(pair[0]):.1f}", f"{_points(pair[1]):.1f}") + "%" if pair else DASH
 
 
 def num_ci(ci: Any, digits: int = 2) -> str:
-    """``[2.3, 2.9]`` -> ``'2.30–2.90'``."""
+    """``[2.3, 2.9]`` -> ``'2.30–2.90'``; ``[-0.39, -0.21]`` -> ``'−0.39 to −0.21'``."""
     pair = ci_pair(ci)
-    return f"{pair[0]:.{digits}f}{DASH}{pair[1]:.{digits}f}" if pair else DASH
+    return span(num(pair[0], digits), num(pair[1], digits)) if pair else DASH
 
 
 def pp(value: Any) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auditor.metrics import columns
+from auditor.metrics import columns, worst_group
 from auditor.metrics.stats import wilson_ci
 from auditor.report import figures
 from auditor.report import fmt as f
@@ -158,8 +158,10 @@ def _cell_table(model: Mapping[str, Any], attr: str, classes: Sequence[str]
                 ) -> dict[str, Any] | None:
     """Accuracy of each class within each value of ``attr`` (the cells worst-group accuracy
     is taken over), from ``model["groups"]["cells"]``: ``{"columns", "rows": [{"label",
-    "cells": [{"text", "worst"}]}]}``, None without cells. ``worst`` marks the worst group
-    and the cells tied with it."""
+    "cells": [{"text", "worst"}]}], "note"}``, None without cells. ``worst`` marks the worst
+    group and the competing cells tied with it (a cell under ``min_group_size`` does not
+    compete, whatever its accuracy); ``note`` ends the caption: which cells compete and how
+    many are bold."""
     cells = {}
     for c in (model.get("groups") or {}).get("cells") or []:
         feats = c.get("features") if isinstance(c, Mapping) else None
@@ -169,10 +171,12 @@ def _cell_table(model: Mapping[str, Any], attr: str, classes: Sequence[str]
         return None
     metrics = model.get("metrics") or {}
     worst = metrics.get("worst_group_accuracy")
+    competing = worst_group.competing(model)
+    compete = {id(c) for c in competing}
     values = sorted({v for _, v in cells})
     labels = [str(c) for c in classes if any(k[0] == str(c) for k in cells)]
     labels += sorted({k[0] for k in cells} - set(labels))
-    rows = []
+    rows, bold = [], 0
     for label in labels:
         row = []
         for value in values:
@@ -180,11 +184,20 @@ def _cell_table(model: Mapping[str, Any], attr: str, classes: Sequence[str]
             if c is None:
                 row.append({"text": f.DASH, "worst": False})
                 continue
+            is_worst = worst is not None and id(c) in compete and c.get("accuracy") == worst
+            bold += is_worst
             row.append({"text": f"{f.pct(c.get('accuracy'))} ({f.pct_ci(c.get('ci'))}, "
-                                f"n={f.count(c.get('n'))})",
-                        "worst": worst is not None and c.get("accuracy") == worst})
+                                f"n={f.count(c.get('n'))})", "worst": is_worst})
         rows.append({"label": label, "cells": row})
-    return {"columns": values, "rows": rows}
+    size = (model.get("groups") or {}).get("min_group_size")
+    known = isinstance(size, int) and not isinstance(size, bool)
+    rule = (f"cells of at least {size} samples compete" if known
+            else "cells of at least the configured minimum size compete")
+    if known and not any(isinstance(c.get("n"), int) and c["n"] >= size for c in competing):
+        rule = f"no cell has {size} samples, so every cell competes"
+    marked = ("no cell here is the worst group" if bold == 0 else "the worst is in bold"
+              if bold == 1 else f"the {bold} cells tied for worst are in bold")
+    return {"columns": values, "rows": rows, "note": f"{rule}; {marked}"}
 
 
 def _mean_mass(rows: pd.DataFrame, method: str, regions: Sequence[str]) -> dict[str, float]:

@@ -26,3 +26,12 @@ def test_a_clipped_text_has_its_limit_and_keeps_its_ends(text, limit, middle):
     assert len(out) == limit
     cut = (limit - 1) // 2 if middle else limit - 1
     assert out[cut] == "…" and text.startswith(out[:cut]) and text.endswith(out[cut + 1:])
+
+
+def test_span_uses_a_minus_sign_and_to_when_an_end_is_negative():
+    from auditor.common.text import span
+
+    assert span("12", "24") == "12–24"
+    assert span("-2", "59") == "\u22122 to 59"
+    assert span("-0.39", "-0.21") == "\u22120.39 to \u22120.21"
+    assert span("-0", "5") == "0–5" and span("-0.0%", "3.0%") == "0.0%–3.0%"

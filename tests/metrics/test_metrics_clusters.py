@@ -302,3 +302,81 @@ def test_a_cluster_is_high_on_the_errors_its_slice_explains():
     assert pooled.severity == "medium"
     (alone,) = cluster_findings([cluster(1.0)])
     assert alone.severity == "high"
+
+
+def _hand_cluster(sl, *, size, share_of_errors, in_slice, ratio=2.0, confusion="circle->triangle",
+                  attribute="patch", value="blue"):
+    from auditor.metrics.clusters import Cluster
+
+    entry = {"attribute": attribute, "value": value, "ratio": ratio, "p": 1e-9, "p_adj": 1e-8,
+             "share_in_cluster": 1.0, "share_overall": 0.31, "share_in_confusion_errors": 0.9,
+             "share_in_slice": in_slice}
+    return Cluster(id=0, size=size, error_rate=0.5, confusion=confusion, confusion_share=0.9,
+                   enriched={attribute: value}, enrichment=[entry], mean_mass={"face": 0.1},
+                   members=["a"], share_of_errors=share_of_errors, n_nearby=100,
+                   confusion_slices=[sl])
+
+
+def test_a_medium_cluster_names_the_bar_it_misses():
+    """Four shapes (a review): "76 misclassifications (36% of all errors, mostly
+    circle->triangle) … 100% of the cluster vs 31% …; class-circle samples with patch=blue are
+    predicted triangle 100% … against 0%" was medium with no reason given: only 51 of its
+    members (67%) are blue circles predicted triangle, 24% of the 210 errors, under the 25% a
+    high cluster needs. The title now says so."""
+    from auditor.metrics.confusion_slices import ConfusionSlice
+
+    sl = ConfusionSlice(true="circle", pred="triangle", attribute="patch", value="blue", n=51,
+                        confused=51, n_rest=120, confused_rest=0, share_in_errors=0.9,
+                        share_in_class=0.3, p=1e-40, p_adj=1e-39, effect_ci=(0.9, 1.0),
+                        effect_ci_level=0.99)
+    (f,) = cluster_findings([_hand_cluster(sl, size=76, share_of_errors=76 / 210,
+                                           in_slice=51 / 76)])
+    assert f.severity == "medium"
+    assert ("; only medium: only 51 of its members are circle->triangle errors with "
+            "patch=blue: 24% of all 210 errors, under the 25% a high cluster needs.") in f.title
+    assert "short of" not in f.title and "times as common" not in f.title  # bars it passes
+    # a share that rounds to the bar keeps the decimals that put it under
+    (g,) = cluster_findings([_hand_cluster(sl, size=2495, share_of_errors=0.2495,
+                                           in_slice=1.0)])
+    assert "its 2495 errors are 24.9% of all 10000 errors, under the 25%" in g.title
+    # a weak enrichment is named too
+    (h,) = cluster_findings([_hand_cluster(sl, size=76, share_of_errors=0.5, in_slice=1.0,
+                                           ratio=1.3)])
+    assert h.severity == "medium"
+    assert ("only medium: patch=blue is 1.3 times as common among its members as in all "
+            "samples, under the 1.5 times a high cluster needs.") in h.title
+
+
+def test_a_low_cluster_on_too_few_samples_says_so():
+    """40 test images (a review): "class-triangle samples with patch=green are predicted square
+    100% of the time (95% CI 57%–100%, n=5) against 0% for the rest of class triangle (n=3,
+    corrected p=0.161): the cluster groups errors that look alike, not a group the model fails
+    much more often" stated a confident negative that 8 samples cannot support: a 100-point
+    difference that is not significant means too few samples to tell."""
+    from auditor.metrics.confusion_slices import ConfusionSlice
+
+    sl = ConfusionSlice(true="triangle", pred="square", attribute="patch", value="green", n=5,
+                        confused=5, n_rest=3, confused_rest=0, share_in_errors=1.0,
+                        share_in_class=0.6, p=0.018, p_adj=0.161, effect_ci=(-0.1, 1.0),
+                        effect_ci_level=0.99)
+    (f,) = cluster_findings([_hand_cluster(sl, size=5, share_of_errors=0.5, in_slice=1.0,
+                                           confusion="triangle->square", value="green")])
+    assert f.severity == "low"
+    assert "not a group the model fails" not in f.title
+    assert f.title.endswith("(n=3, corrected p=0.161): 100 points, but too few samples to tell "
+                            "whether the model fails this group more often; the cluster groups "
+                            "errors that look alike.")
+
+
+def test_a_low_cluster_under_the_minimum_effect_never_rounds_up_to_it():
+    """"10 points, under the 10-point minimum effect" for a slice of 9.6 points: the points
+    keep the decimal that puts them under."""
+    from auditor.metrics.confusion_slices import ConfusionSlice
+
+    sl = ConfusionSlice(true="circle", pred="triangle", attribute="patch", value="blue",
+                        n=1000, confused=196, n_rest=1000, confused_rest=100,
+                        share_in_errors=0.66, share_in_class=0.5, p=1e-9, p_adj=1e-8,
+                        effect_ci=(0.06, 0.13), effect_ci_level=0.99)
+    (f,) = cluster_findings([_hand_cluster(sl, size=100, share_of_errors=0.5, in_slice=1.0)])
+    assert f.severity == "low"
+    assert "; 9.6 points, under the 10-point minimum effect" in f.title

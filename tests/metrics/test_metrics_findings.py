@@ -194,3 +194,29 @@ def test_disparity_percentages_subtract_to_the_points_shown():
     assert pct_pair(0.35, 0.09, size) == ("35%", "9%")  # 35 - 9 = 26: whole percents
     size = points_text(0.0265, 0.026, 0.0269, 0.95, "more", "less")  # "2.6 points"
     assert pct_pair(0.0915, 0.065, size) == ("9.2%", "6.5%")
+
+
+def test_disparity_points_never_contradict_the_percentages_or_the_minimum_effect():
+    """Titles of a review: "2% vs 2% of the Grad-CAM attention (0 points more, 95% CI 0–1" for
+    2.15% against 1.68%, and "20.3% vs 15.8% (5 points more, …; the difference is under the
+    5-point minimum effect)" for 4.58 points. A difference that rounds to 0 points, or one
+    under the bar that rounds up to it, gets a decimal; the percentages follow."""
+    from auditor.metrics.disparity import pct_pair
+
+    size = points_text(0.0215 - 0.0168, 0.001, 0.009, 0.95, "more", "less", bar=0.05)
+    assert size == "0.5 points more, 95% CI 0.1–0.9"
+    assert pct_pair(0.0215, 0.0168, size) == ("2.1%", "1.7%")
+    size = points_text(0.2033 - 0.1575, 0.001, 0.09, 0.95, "more", "less", bar=0.05)
+    assert size == "4.6 points more, 95% CI 0.1–9.0"
+    assert pct_pair(0.2033, 0.1575, size) == ("20.3%", "15.8%")
+    # at or over the bar, or without one: whole points as before
+    assert points_text(0.0502, 0.01, 0.09, 0.95, "more", "less", bar=0.05).startswith("5 points")
+    assert points_text(0.0458, 0.01, 0.09, 0.95, "more", "less").startswith("5 points")
+
+
+def test_intervals_with_a_negative_end_use_a_minus_sign_and_to():
+    """"36 points lower, 95% CI -2–59" (a review) read as a range of hyphens."""
+    assert points_text(-0.36, -0.59, 0.02, 0.95, "higher", "lower") == \
+        "36 points lower, 95% CI \u22122 to 59"
+    assert points_text(0.36, -0.004, 0.59, 0.95, "higher", "lower") == \
+        "36 points higher, 95% CI 0–59"  # a negative end that rounds to 0 is 0

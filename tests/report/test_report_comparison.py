@@ -40,3 +40,37 @@ def test_pair_view_missing_blocks():
     assert v["groups"] == [] and v["attention"] == [] and v["transitions"] == []
     assert v["mcnemar"].endswith("p = 0.5.") or "p = 0.50" in v["mcnemar"]
     assert v["headline"][0][1] == "–"
+
+
+def test_a_delta_is_bold_only_when_its_interval_and_its_test_agree():
+    """The clinic comparison (a review) bolded "face mass Δ -1.3 pp, -2.4 to -0.4 pp" beside
+    "Wilcoxon p 0.758" under a caption saying bold deltas are real changes: the bootstrap
+    interval is of the mean change, Wilcoxon's test of the typical sample's, and a few samples
+    moving a lot move the first only. Bold now needs both."""
+    from pathlib import Path
+
+    from helpers.planted_compare import METHODS, REGIONS, planted_samples
+
+    from auditor.metrics.compare_result import CompareResult, RunInfo
+    from auditor.metrics.comparison import compare_models
+    from auditor.report.compare_page import build_compare_context
+
+    comp = compare_models(planted_samples(), "baseline", "rebalanced", methods=METHODS,
+                          regions=REGIONS, attributes=["hair"], n_boot=200)
+    method = next(iter(comp.attention))
+    region = next(iter(comp.attention[method]))
+    entry = comp.attention[method][region]
+    entry.update(delta=-0.0134, ci=[-0.024, -0.004], wilcoxon_p=0.758)
+    runs = [RunInfo(Path(s), s, s, s) for s in ("a", "b")]
+    result = CompareResult(run_a=runs[0], run_b=runs[1], comparison=comp, audit_split="test",
+                           classes=["doctor", "nurse"], regions=list(REGIONS),
+                           attributes=["hair"], methods=list(METHODS))
+    ctx = build_compare_context(result)
+    row = next(r for r in ctx["attention"] if (r["method"], r["region"]) == (method, region))
+    assert row["ci"] == "-2.4 to -0.4 pp" and row["p"] == "0.758"
+    assert not row["strong"]
+    entry.update(wilcoxon_p=0.001)
+    row = next(r for r in build_compare_context(result)["attention"]
+               if (r["method"], r["region"]) == (method, region))
+    assert row["strong"]
+    assert ctx["alpha"] == "0.05"

@@ -130,3 +130,47 @@ def test_section_3_shows_each_class_within_each_value_with_the_worst_in_bold():
     assert doctor == ["80.0% (40.0–90.0%, n=10)", "10.0% (5.0–55.0%, n=10)"]  # is left out)
     assert [[c["worst"] for c in r["cells"]] for r in table["rows"]] == \
         [[False, True], [False, True]]  # the worst group and the cell tied with it
+
+
+def test_intervals_with_a_negative_end_read_with_a_minus_sign_and_to():
+    """"(-0.39–-0.21, n=32)" for the saliency check's lowest correlation (a review)."""
+    assert f.num_ci([-0.39, -0.21]) == "\u22120.39 to \u22120.21"
+    assert f.num_ci([0.2, 0.3]) == "0.20–0.30"
+    assert f.pct_ci([-0.02, 0.59]) == "\u22122.0 to 59.0%"
+
+
+def test_section_3_bolds_only_competing_worst_cells_and_counts_them_in_the_caption():
+    """Four shapes (a review): cells under min_group_size (cross & patch=blue, n=7, with
+    min_group_size 10) were bold at the worst accuracy though they do not compete, and the
+    caption said "the worst is in bold" over 9 bold cells."""
+    import pandas as pd
+
+    def cell(label, patch, acc, n):
+        return {"group": f"label={label} & patch={patch}",
+                "features": {"label": label, "patch": patch}, "n": n, "accuracy": acc,
+                "ci": [acc / 2, (1 + acc) / 2]}
+
+    cells = [cell("circle", "blue", 0.0, 40), cell("circle", "red", 0.0, 30),
+             cell("cross", "blue", 0.0, 7), cell("cross", "red", 0.9, 12)]
+    model = {"metrics": {"accuracy": 0.5, "worst_group": "label=circle & patch=blue",
+                         "worst_group_accuracy": 0.0},
+             "by_group": {"patch": {"blue": {"n": 47, "accuracy": 0.1, "ci": [0.0, 0.2]}}},
+             "groups": {"cells": cells, "min_group_size": 10}}
+    rows = pd.DataFrame({"correct": [True], "patch": ["blue"], "label": ["circle"],
+                         "pred": ["circle"]})
+
+    def table(m):
+        return performance(m, rows, classes=["circle", "cross"], attributes=["patch"],
+                           color="#000000")["groups"][0]["cells"]
+
+    t = table(model)
+    assert [[c["worst"] for c in r["cells"]] for r in t["rows"]] == \
+        [[True, True], [False, False]]  # cross & blue (n=7) does not compete
+    assert t["note"] == ("cells of at least 10 samples compete; the 2 cells tied for worst "
+                         "are in bold")
+    t = table({**model, "groups": {"cells": cells[:1] + cells[2:], "min_group_size": 10}})
+    assert t["note"] == "cells of at least 10 samples compete; the worst is in bold"
+    small = [cell("circle", "blue", 0.0, 4), cell("cross", "blue", 0.0, 3)]
+    t = table({**model, "groups": {"cells": small, "min_group_size": 10}})
+    assert t["note"] == ("no cell has 10 samples, so every cell competes; the 2 cells tied "
+                         "for worst are in bold")

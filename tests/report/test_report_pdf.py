@@ -78,3 +78,16 @@ def test_tables_past_long_rows_are_marked_long():
     table = environment().get_template("macros.html.j2").module.table
     assert 'class="table-wrap long"' in str(table(["a"], [[i] for i in range(LONG_ROWS + 1)]))
     assert 'class="table-wrap"' in str(table(["a"], [[i] for i in range(LONG_ROWS)]))
+
+
+def test_a_confusion_arrow_is_never_split_across_lines():
+    """repro/4's report.pdf broke "100% of all square-" / ">triangle errors": print breaks lines
+    after a hyphen. The PDF holds each escaped arrow together; the HTML keeps its text."""
+    from auditor.report.pdf import hold_arrows
+
+    for width in (60, 75, 105):  # the arrow falls at the end of a line at some width
+        html = _print_page(f'<p style="width: {width}px; font-size: 12px">100% of all '
+                           "square-&gt;triangle errors</p>")
+        text = " ".join(_page_texts(hold_arrows(html)))
+        assert "square-\u2060>triangle" in text, text
+    assert hold_arrows("<p>a-&gt;b</p><!-- x -->") == "<p>a-\u2060&gt;b</p><!-- x -->"
