@@ -70,10 +70,19 @@ def describe_group(features: dict[str, str]) -> str:
 
 
 def pct(x: float | None, digits: int = 0) -> str:
-    """``0.583`` -> ``"58%"``; None/NaN -> ``"n/a"``."""
+    """``0.583`` -> ``"58%"``; None/NaN -> ``"n/a"``. A share that is not exactly 0 or 1 never
+    reads "0%" or "100%": it takes the decimals it needs (199 of 200: "99.5%", not "100%")."""
     if x is None or not math.isfinite(x):
         return "n/a"
-    return f"{round(100 * x, 9):.{digits}f}%"  # float noise never tips the rounding
+    v = round(100 * x, 9)  # float noise never tips the rounding
+    text = f"{v:.{digits}f}"
+    for more in range(digits + 1, 3):  # at most two decimals: 99.995% and up read 100%
+        if not (0 < v < 100 and float(text) in (0.0, 100.0)):
+            break
+        finer = f"{v:.{more}f}"
+        if float(finer) not in (0.0, 100.0):
+            text = finer
+    return f"{text}%"
 
 
 def fmt_p(p: float | None) -> str:

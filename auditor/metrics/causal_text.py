@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from auditor.common.text import span
 from auditor.metrics.base import describe_group, pct
 from auditor.metrics.disparity import points_text
 from auditor.metrics.shortcuts import CausalEvidence
@@ -18,6 +19,11 @@ def _against(rate: float, ci: Sequence[float | None], region: str, swap: dict[st
     """The placebo's clause of a swap sentence."""
     return (f", against {pct(rate)} when the {region} comes from a sample with the same "
             f"{swap['attribute']} ({pct(ci[0])}–{pct(ci[1])})")
+
+
+def _points_span(ci: Sequence[float]) -> str:
+    lo, hi = ci
+    return span(f"{100 * lo:.0f}", f"{100 * hi:.0f}")
 
 
 def _lead_clause(region: str, ev: CausalEvidence, level: float, *, first: bool) -> str:
@@ -33,7 +39,7 @@ def _lead_clause(region: str, ev: CausalEvidence, level: float, *, first: bool) 
             f"an image it gives the same class ({pct(d['control_ci'][0])}–"
             f"{pct(d['control_ci'][1])}): the model reads what the {region} shows, "
             f"{100 * d['excess']:.0f} points beyond the controls ({level:.0%} CI "
-            f"{100 * d['excess_ci'][0]:.0f}–{100 * d['excess_ci'][1]:.0f})")
+            f"{_points_span(d['excess_ci'])})")
     if not ev.lead_follows:  # the excess, or else its lower bound, misses the bar
         which = "its lower bound " if (d["excess"] or 0.0) >= ev.threshold else ""
         text += f", {which}under the {100 * ev.threshold:.0f} points a high finding needs"

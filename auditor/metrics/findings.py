@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats as sps
 
+from auditor.common.text import span
 from auditor.metrics.base import (
     SEVERITIES,
     Finding,
@@ -102,7 +103,8 @@ def _gap_finding(families: list[list[GroupStat]], scope: str, gap_threshold: flo
         return None
     title = (f"Accuracy for {describe_group(worst.features)} is {pct(worst.accuracy)} "
              f"({level:.0%} CI {pct(worst.ci[0])}–{pct(worst.ci[1])}, n={worst.n}), "
-             f"{100 * gap:.0f} points (corrected CI {100 * lo:.0f}–{100 * hi:.0f}) below "
+             f"{100 * gap:.0f} points (corrected CI {span(f'{100 * lo:.0f}', f'{100 * hi:.0f}')})"
+             f" below "
              f"{describe_group(best.features)} ({pct(best.accuracy)}, n={best.n}; corrected "
              f"{fmt_p(p_adj)}).")
     return Finding("group_gap", severity, title, {

@@ -70,7 +70,7 @@ def test_hotspot_paste_that_predictions_follow_makes_it_high():
     assert paste["n_follow"] == 100 and paste["placebo_flip_rate"] == 0.01
     assert "pasting it from an image the model assigns to another class sends 50% of the " \
            "predictions of class doctor to that class" in f.title
-    assert "from one it assigns to the same class it changes 1% (CI 0%–5%, n=100)" in f.title
+    assert "from one it assigns to the same class it changes 1% (CI 0.2%–5%, n=100)" in f.title
 
 
 def test_hotspot_paste_that_disrupts_as_much_as_the_placebo_is_not_high():

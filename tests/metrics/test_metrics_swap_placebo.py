@@ -223,7 +223,7 @@ def test_masking_that_only_disrupts_is_said_but_is_no_evidence():
     df.loc[cup & (np.arange(len(df)) % 5 < 3), swap_placebo_column(SWAP)] = "cat"
     (g,) = _findings(df)
     assert (g.severity, g.evidence["severity_reasons"]) == ("medium", ["reliance"])
-    assert ("Hiding the background changes 99% of predictions for class cup (95% CI 96%–100%, "
+    assert ("Hiding the background changes 99% of predictions for class cup (95% CI 96%–99.7%, "
             "n=200), and pasting in the background of another sample changes 60% (53%–67%)"
             in g.title)
     # Session 7, null shapes s1 seed 1: masking 60% (47%-72%, n=58), another sample's
