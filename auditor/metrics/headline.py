@@ -11,7 +11,8 @@ resampling noise can only widen: when the true spread is near zero the percentil
 sits above the point estimate. Read such an interval as "how large the spread could be", not
 as centred on the estimate. The gap's interval also covers Newcombe's score interval of the
 observed best minus worst cell, which a bootstrap cannot reach when a cell is at 0% or 100%;
-balanced accuracy's covers the MOVER interval of the mean recall for the same reason.
+the equalized-odds difference's covers the same interval of the rate pair that makes it, and
+balanced accuracy's the MOVER interval of the mean recall, for the same reason.
 """
 
 from __future__ import annotations
@@ -73,6 +74,37 @@ def _with_mover_interval(boot: list[float | None], onehot_y: np.ndarray, correct
     mean, c = float(recall.mean()), len(n)
     lo = mean - float(np.sqrt(((recall - bounds[:, 0]) ** 2).sum())) / c
     hi = mean + float(np.sqrt(((bounds[:, 1] - recall) ** 2).sum())) / c
+    return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
+
+
+def _with_odds_score_interval(boot: list[float | None], num: np.ndarray, den: np.ndarray,
+                              spans: list[slice], level: float) -> list[float | None]:
+    """The equalized-odds difference's bootstrap interval widened to cover Newcombe's score
+    interval of the rate pair that makes it (the TPR or FPR of one class, highest group minus
+    lowest), for the reason of :func:`_with_score_interval`: a group at 0% or 100% does not
+    move under resampling, so "1.00 (1.00–1.00)" for cells of 50.
+
+    Args:
+        boot: the percentile interval ``[lo, hi]``.
+        num, den: ``[N, K]`` indicators of :func:`_odds_parts`; ``spans`` its column slices.
+        level: interval level.
+    """
+    if None in boot:
+        return boot
+    k, n = num.sum(axis=0), den.sum(axis=0)
+    best: tuple[float, int, int] | None = None
+    for span in spans:
+        cols = [c for c in range(span.start, span.stop) if n[c] > 0]
+        if len(cols) < 2:
+            continue
+        rates = {c: k[c] / n[c] for c in cols}
+        hi_c, lo_c = max(cols, key=rates.get), min(cols, key=rates.get)
+        if best is None or rates[hi_c] - rates[lo_c] > best[0]:
+            best = (rates[hi_c] - rates[lo_c], hi_c, lo_c)
+    if best is None:
+        return boot
+    _, a, b = best
+    lo, hi = newcombe_diff_ci(int(round(k[a])), int(n[a]), int(round(k[b])), int(n[b]), level)
     return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
 
 
@@ -191,5 +223,6 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
     out = {"balanced_accuracy": _with_mover_interval(interval(bal), onehot_y, correct, level),
            "accuracy_gap": _with_score_interval(interval(gap), cells, correct, level)}
     if odds:
-        out["equalized_odds_difference"] = interval(eod)
+        out["equalized_odds_difference"] = _with_odds_score_interval(interval(eod), num, den,
+                                                                     spans, level)
     return out

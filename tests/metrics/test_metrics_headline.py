@@ -103,3 +103,15 @@ def test_gap_between_a_0_and_a_100_percent_cell_is_not_certain():
     assert lo == pytest.approx(0.94768, abs=1e-5) and hi == 1.0
     wide = headline_intervals(table(), ["hair"], n_boot=500, seed=1)["accuracy_gap"]
     assert wide[0] < 0.4 < wide[1]  # a bootstrap interval wider than the score one is kept
+
+
+def test_equalized_odds_between_a_0_and_a_100_percent_group_is_not_certain():
+    """Class d: hair x always right, hair y always wrong (called n): TPR 1.0 vs 0.0 on 50
+    each, EOD 1.0 in every resample ("1.00 (1.00–1.00)"). The interval covers Newcombe's for
+    that pair: 1 - √2 · (1 - 1 / (1 + 1.96² / 50)) = 0.89585."""
+    df = table(n_per_cell=50, acc=(1.0, 0.0, 1.0, 1.0))
+    df["pred"] = np.where(df["correct"], df["label"], np.where(df["label"] == "d", "n", "d"))
+    assert group_performance(df, ["hair"]).equalized_odds_difference == pytest.approx(1.0)
+    lo, hi = headline_intervals(df, ["hair"], n_boot=200, seed=0)["equalized_odds_difference"]
+    w = 1 - 1 / (1 + 1.959964 ** 2 / 50)
+    assert lo == pytest.approx(1 - 2 ** 0.5 * w, abs=1e-4) and hi == 1.0
