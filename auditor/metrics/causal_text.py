@@ -60,6 +60,24 @@ def _conflict_clause(ev: CausalEvidence, level: float) -> str:
             f"decides part of its answers")
 
 
+def _beyond_placebo(region: str, ev: CausalEvidence, level: float, *, first: bool) -> str:
+    """A swap that beats its placebo under the high bar, and, when the labels confirm it
+    (:attr:`CausalEvidence.conflict_confirms`), the conflict gap that makes it high."""
+    s = ev.swap
+    where = f" for {describe_group(s['features'])}" if s["features"] else ""
+    to = (s["to_classes"][0] if len(s["to_classes"]) == 1
+          else f"the class the swapped-in {s['attribute']} goes with")
+    text = (f"{'A' if first else 'a'} {region} from a sample with another {s['attribute']} sends "
+            f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "
+            f"{pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}, n={s['n_follow']}) against "
+            f"{pct(s['placebo_rate'])} with the same {s['attribute']} "
+            f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])})")
+    if ev.conflict_confirms:
+        return (f"{text}: under the {pct(ev.threshold)} that alone makes a finding high"
+                f"{_conflict_clause(ev, level)}")
+    return f"{text}: real, but under the {pct(ev.threshold)} a high finding needs"
+
+
 def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
     """The causal part of a title, strongest evidence first ('' when there is none)."""
     parts = []
@@ -91,6 +109,10 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
                 f"{pct(s['flip_ci'][0])}–{pct(s['flip_ci'][1])}, n={s['n']})")
             if s.get("placebo_flip_rate") is not None and s.get("placebo_flip_ci"):
                 parts[-1] += _against(s["placebo_flip_rate"], s["placebo_flip_ci"], region, s)
+    if ev.conflict_confirms and not (ev.swap_follows or ev.swap_leans):  # high: it leads
+        parts.insert(0, _beyond_placebo(region, ev, level, first=True))
+        if len(parts) > 1:
+            parts[1] = parts[1][0].lower() + parts[1][1:]
     if ev.lead_beyond_controls and not (ev.swap_follows or ev.swap_leans):
         parts.append(_lead_clause(region, ev, level, first=not parts))
     if ev.mask is not None and (ev.masking_flips or ev.masking_disrupts_only):
@@ -115,18 +137,7 @@ def causal_sentence(region: str, ev: CausalEvidence, level: float) -> str:
                           f"the {region} shows")
         elif nat is not None and len(parts) == 1:  # masking alone: what a natural paste does
             parts[-1] += f", and {paste}"
-    if ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans):
-        s = ev.swap
-        where = f" for {describe_group(s['features'])}" if s["features"] else ""
-        to = (s["to_classes"][0] if len(s["to_classes"]) == 1
-              else f"the class the swapped-in {s['attribute']} goes with")
-        parts.append(
-            f"{'a' if parts else 'A'} {region} from a sample with another {s['attribute']} sends "
-            f"{pct(s['follow_rate'])} of predictions{where} to {to} ({level:.0%} CI "
-            f"{pct(s['follow_ci'][0])}–{pct(s['follow_ci'][1])}, n={s['n_follow']}) against "
-            f"{pct(s['placebo_rate'])} with the same {s['attribute']} "
-            f"({pct(s['placebo_ci'][0])}–{pct(s['placebo_ci'][1])})")
-        parts[-1] += (f": under the {pct(ev.threshold)} that alone makes a finding high"
-                      f"{_conflict_clause(ev, level)}" if ev.conflict_confirms else
-                      f": real, but under the {pct(ev.threshold)} a high finding needs")
+    if ev.swap_beyond_placebo and not (ev.swap_follows or ev.swap_leans) \
+            and not ev.conflict_confirms:
+        parts.append(_beyond_placebo(region, ev, level, first=not parts))
     return "; ".join(parts)

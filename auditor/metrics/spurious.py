@@ -215,7 +215,8 @@ def _region_finding(df: pd.DataFrame, method: str, region: str, expected: list[s
 def _causal_cell(ev: CausalEvidence, cell_list) -> tuple[dict[str, str], np.ndarray]:
     """The cell the strongest causal evidence was found in (the swap's, unless a weaker swap
     sits beside masking evidence)."""
-    weaker = (ev.swap_leans or ev.swap_beyond_placebo) and not ev.masking_flips
+    weaker = (ev.swap_leans or ev.swap_beyond_placebo) and (not ev.masking_flips
+                                                             or ev.conflict_confirms)
     best = ev.swap if (ev.swap_follows or ev.swap_flips or weaker) else (
         ev.lead if ev.lead_beyond_controls and not ev.masking_flips else ev.mask)
     for feats, rows in cell_list:

@@ -87,6 +87,21 @@ def test_a_gap_under_the_bar_or_no_context_leaves_it_medium(cup_nature_wrong):
     assert g.severity == "medium" and g.evidence["causal"]["conflict"] is None
 
 
+def test_a_confirmed_swap_leads_the_title_before_masking_that_disrupts():
+    """scenes-0.95 seed 2: hiding the background flips 34% of nature cups while a pasted
+    background sends few; the confirmed swap is why the finding is high, so it comes first
+    and the masking clause does not deny it."""
+    df = _with_context(_scenes_095_seed2(30))
+    cup = (df["label"] == "cup").to_numpy()
+    df["flip_background"] = cup & (np.arange(len(df)) % 100 < 60)
+    (f,) = _findings(df)
+    assert f.severity == "high" and "conflict_gap" in f.evidence["severity_reasons"]
+    assert f.title.startswith("A background from a sample with another scene sends 12%")
+    assert "; hiding the background changes 60% of predictions for class cup" in f.title
+    assert "not to what the background shows" not in f.title
+    assert f.evidence["features"] == {"label": "cat", "scene": "urban"}
+
+
 def test_masking_that_disrupts_beside_a_following_swap_does_not_deny_the_swap():
     """A swapped-in urban background sends 40 of 100 nature cats to cup (3 for the placebo),
     and hiding the background flips 99% of cups while a pasted background sends few: the
