@@ -19,6 +19,7 @@ from auditor.errors import ModelError
 from auditor.models import load_checkpoint
 from auditor.models.build import BuiltModel, load_pretrained
 from auditor.models.checkpoints import state_dict_bytes
+from auditor.models.code_hash import code_hash
 from auditor.models.dfr import dfr_retrain_last_layer
 from auditor.models.external import user_model_file
 from auditor.models.heads import classifier_head
@@ -163,7 +164,8 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
         return model.to(device).eval(), target_layer, meta
 
     ckpt_rel, meta_rel = f"models/{mcfg.name}.pt", f"models/{mcfg.name}.json"
-    inputs = _inputs_stamp(mcfg)  # before training reads them
+    # before training reads them; the code too: a module file.py imports, edited in place
+    inputs = {**_inputs_stamp(mcfg), "code": code_hash(model)}
     if rundir.exists(ckpt_rel) and rundir.exists(meta_rel):
         saved = json.loads(rundir.path(meta_rel).read_text(encoding="utf-8"))
         stamp = saved.pop("files_stamp", None)  # image files edited in place: train again

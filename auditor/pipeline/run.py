@@ -93,8 +93,9 @@ def _check_shards(rundir: RunDir, name: str, key: str) -> str | None:
             old = None
         if old != key:
             rundir.remove_tree(f"shards/{name}")
-            note = (f"model {name}: the data, annotations, weights or the auditor's audit "
-                    "layout changed since the interrupted run; its audit starts over")
+            note = (f"model {name}: the data, annotations, weights, model code or the "
+                    "auditor's audit layout changed since the interrupted run; its audit "
+                    "starts over")
             log.warning(note)
     rundir.write_json(rel, {"key": key})
     return note

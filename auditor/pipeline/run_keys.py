@@ -15,6 +15,7 @@ import yaml
 from auditor import __version__
 from auditor.common.text import clip
 from auditor.config import AuditConfig, config_to_yaml
+from auditor.models.code_hash import code_hash
 from auditor.pipeline.preflight import FITTED_KEYS
 
 __all__ = ["first_difference", "model_hash", "run_key", "shard_key"]
@@ -75,8 +76,11 @@ def model_hash(model: torch.nn.Module) -> str:
 
 def shard_key(key: str, bundle: Any, model: torch.nn.Module, layout: str) -> str:
     """What a model's audit shards depend on: the config key, the data (table, annotation
-    bytes, image and annotation file sizes and mtimes), the model's weights and the shards'
-    layout (:func:`~auditor.pipeline.audit_pass.shard_layout`: a newer auditor may store other
+    bytes, image and annotation file sizes and mtimes), the model's weights and code
+    (:func:`~auditor.models.code_hash.code_hash`: a ``forward`` edited between the interrupted
+    run and the resume ran other code on the same weights) and the shards' layout
+    (:func:`~auditor.pipeline.audit_pass.shard_layout`: a newer auditor may store other
     columns under the same version number)."""
-    text = "\n".join((key, bundle.data_hash, bundle.files_stamp, model_hash(model), layout))
+    text = "\n".join((key, bundle.data_hash, bundle.files_stamp, model_hash(model),
+                      code_hash(model), layout))
     return hashlib.sha256(text.encode()).hexdigest()

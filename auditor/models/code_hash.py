@@ -1,0 +1,61 @@
+"""A fingerprint of the code that runs a model, beside the weights' (``model_hash``).
+
+Resumed audit shards and a reused trained checkpoint must come from the same model. Weights
+alone do not say so: a ``file.py`` whose ``forward`` changed, a module it imports, or another
+TorchScript file with the same ``state_dict`` run differently on the same tensors. The
+fingerprint covers, for TorchScript, the module's inlined graph (every op it runs); for any
+other module, the source files of its modules' classes that are not part of an installed
+package (the user's ``file.py``, the files it imports classes from, a ``package.module:Class``
+of a project on ``PYTHONPATH``). Installed libraries (torch, torchvision, timm, auditor
+itself when installed) change only with their version, which ``summary.json`` records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import sysconfig
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["code_hash"]
+
+
+def _installed_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(str(Path(r).resolve()) for r in roots if r)
+
+
+def _source_files(model: nn.Module) -> list[Path]:
+    """The source files of the classes of ``model``'s modules outside installed packages."""
+    roots = _installed_roots()
+    files: set[Path] = set()
+    for m in model.modules():
+        module = sys.modules.get(type(m).__module__)
+        name = getattr(module, "__file__", None)
+        if not name:
+            continue
+        path = Path(name).resolve()
+        if not str(path).startswith(roots):
+            files.add(path)
+    return sorted(files)
+
+
+def code_hash(model: nn.Module) -> str:
+    """sha256 of what runs ``model``: its inlined TorchScript graph, or the bytes of the
+    source files of its classes outside installed packages (a file that cannot be read hashes
+    as gone)."""
+    h = hashlib.sha256()
+    if isinstance(model, torch.jit.ScriptModule):
+        h.update(str(model.inlined_graph).encode("utf-8"))
+        return h.hexdigest()
+    for path in _source_files(model):
+        h.update(str(path).encode("utf-8"))
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"gone")
+    return h.hexdigest()
