@@ -295,7 +295,12 @@ class RunDir:
                 "did not write; move it away or choose another output_dir")
 
     def _wipe(self) -> None:
-        for child in self.root.iterdir():
+        """Empty ``root``, its marker last and first marked as a run nobody resumes: a kill
+        mid-wipe leaves a folder that --overwrite still knows as auditor's."""
+        old = self._read_marker(self.root / RUN_MARKER)
+        if old is not None:
+            self.write_json(RUN_MARKER, {**old, "key": "(being emptied)", "complete": False})
+        for child in sorted(self.root.iterdir(), key=lambda c: c.name == RUN_MARKER):
             if child.name == LOCK_FILE:
                 continue
             if child.is_dir() and not child.is_symlink():

@@ -100,3 +100,33 @@ def test_a_nested_copy_of_auditors_layout_is_not_taken_for_auditors(tmp_path):
     (tmp_path / "data/images/train").mkdir(parents=True)
     (tmp_path / "data/images/train/b.png").write_bytes(b"x")
     assert foreign_files(tmp_path) == ["data/mine/data/images/a.png"]
+
+
+def test_a_kill_during_overwrite_leaves_a_folder_overwrite_can_still_empty(tmp_path,
+                                                                           monkeypatch):
+    """--overwrite deleted run.json before the large data/ folder; killed in between, the
+    rest was 'not an auditor run' to every later command, --overwrite included."""
+    import shutil
+
+    first = RunDir(tmp_path / "r", key="k1")
+    first.write_bytes("data/images/a.png", b"x")
+    first.write_bytes("models/m.pt", b"x")
+    first.mark_complete()
+    first.close()
+    real = shutil.rmtree
+
+    def killed(path, *a, **kw):  # the kill arrives while data/ is deleted
+        if str(path).endswith("data"):
+            raise KeyboardInterrupt
+        real(path, *a, **kw)
+
+    monkeypatch.setattr(shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        RunDir(tmp_path / "r", key="k2", overwrite=True)
+    monkeypatch.setattr(shutil, "rmtree", real)
+    marker = json.loads((tmp_path / "r/run.json").read_text())
+    assert marker["key"] == "(being emptied)" and marker["complete"] is False
+    with pytest.raises(RunDirError, match="different config"):  # nothing resumes it
+        RunDir(tmp_path / "r", key="k1")
+    RunDir(tmp_path / "r", key="k2", overwrite=True).close()
+    assert not (tmp_path / "r/data").exists()
