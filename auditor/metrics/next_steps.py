@@ -103,10 +103,15 @@ def next_steps(block: Mapping[str, Any], *, status: str,
     no step). See the module docstring for the rules."""
     steps: list[str] = []
     covered: set[str] = set()
-    if _highs(block, "unreliable_saliency"):
+    unreliable = _highs(block, "unreliable_saliency")
+    if any((f.get("evidence") or {}).get("test") != "empty_maps" for f in unreliable):
         steps.append("Do not act on the attention numbers yet: the saliency sanity check "
                      "failed (section 8), so the maps may not show what the model uses; try "
                      "another `saliency.target_layer` or method.")
+    elif unreliable:  # the maps are empty: the check may not even have run
+        steps.append("Do not act on the attention numbers yet: the saliency maps are empty "
+                     "(all zero) for most images, so they show nowhere the model looks; try "
+                     "another `saliency.target_layer` or method (layercam, scorecam).")
     for region, finding in shortcuts.items():
         attribute = _attribute(finding)
         covered.add(attribute or "")

@@ -65,6 +65,16 @@ def test_at_most_three_steps_the_sanity_check_first():
     assert "the face" in steps[1] and "the hat" in steps[2]
 
 
+def test_empty_maps_are_not_called_a_failed_sanity_check():
+    """The empty-maps finding is unreliable_saliency too; its step named 'the saliency sanity
+    check failed (section 8)' on a run where that check never ran."""
+    empty = {"kind": "unreliable_saliency", "severity": "high", "title": "t",
+             "evidence": {"method": "gradcam", "test": "empty_maps"}}
+    (step,) = _steps(empty)
+    assert "sanity check" not in step and "maps are empty (all zero)" in step
+    assert "sanity check failed" in _steps(_f("unreliable_saliency"))[0]
+
+
 def test_medium_only_clean_and_small_audits():
     assert _steps(_f("disparity", "medium"), _f("slice", "medium"))[0].startswith(
         "Read the 2 medium-severity flags")
