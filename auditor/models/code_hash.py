@@ -45,17 +45,19 @@ def _source_files(model: nn.Module) -> list[Path]:
 
 
 def code_hash(model: nn.Module) -> str:
-    """sha256 of what runs ``model``: its inlined TorchScript graph, or the bytes of the
-    source files of its classes outside installed packages (a file that cannot be read hashes
-    as gone)."""
+    """sha256 of what runs ``model``: its inlined TorchScript graph, or the contents of the
+    source files of its classes outside installed packages, wherever they lie (a file that
+    cannot be read hashes as gone)."""
     h = hashlib.sha256()
     if isinstance(model, torch.jit.ScriptModule):
         h.update(str(model.inlined_graph).encode("utf-8"))
         return h.hexdigest()
-    for path in _source_files(model):
-        h.update(str(path).encode("utf-8"))
+    parts = []
+    for path in _source_files(model):  # contents only: a project moved elsewhere is the same
         try:
-            h.update(path.read_bytes())
+            parts.append(hashlib.sha256(path.read_bytes()).digest())
         except OSError:
-            h.update(b"gone")
+            parts.append(b"gone")
+    for part in sorted(parts):
+        h.update(part)
     return h.hexdigest()

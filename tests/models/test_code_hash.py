@@ -67,3 +67,15 @@ def test_installed_libraries_are_not_read():
     """torchvision's classes change only with its version (recorded in summary.json)."""
     h = code_hash(torchvision.models.resnet18(num_classes=2))
     assert h == code_hash(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_the_same_code_elsewhere_hashes_the_same(tmp_path):
+    """A project copied or moved (a run folder resumed from another checkout) is the same
+    code: only the files' contents count."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"net_{folder}.py").write_text(NET.format(sign=""))
+    a = _load(tmp_path / "a/net_a.py", "net_a").Net()
+    b = _load(tmp_path / "b/net_b.py", "net_b").Net()
+    assert code_hash(a) == code_hash(b)
+    del sys.modules["net_a"], sys.modules["net_b"]
