@@ -144,8 +144,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ModelError(f"{path}: expected a state_dict (a mapping of names to tensors)"
                          f"{_found(obj)}")
-    state = _with_metadata({str(k).removeprefix("module."): v for k, v in obj.items()},
-                           _strip_meta(getattr(obj, "_metadata", None), "module"))
+    # keys as saved: a wrapper's prefix (DataParallel's ``module.``) is read off only where
+    # the model's own names are known (load_state_checked), as a submodule may be so named
+    state = _with_metadata({str(k): v for k, v in obj.items()}, getattr(obj, "_metadata", None))
     _check_finite(state, path)
     return state
 
@@ -177,18 +178,14 @@ def load_checkpoint(model: nn.Module, path: Path, *, skip_prefixes: tuple[str, .
         path: a state_dict file.
         skip_prefixes: parameter-name prefixes to leave as they are (e.g. the head when
             loading a pretrained backbone for a different number of classes).
-        adapt: applied to the file's state_dict before checking (drop or resize entries).
+        adapt: applied to the file's state_dict, keyed as the model names its entries, before
+            checking (drop or resize entries).
 
     Raises:
         ModelError: naming the file and the first missing, unexpected or mis-shaped key.
     """
-    state = read_state_dict(path)
-    meta = getattr(state, "_metadata", None)
-    if adapt is not None:
-        state = adapt(state)
-        if getattr(state, "_metadata", None) is None:
-            state = _with_metadata(state, meta)  # the file's module versions
-    load_state_checked(model, state, path, skip_prefixes=skip_prefixes)
+    load_state_checked(model, read_state_dict(path), path, skip_prefixes=skip_prefixes,
+                       adapt=adapt)
 
 
 def _shared_prefix(state: dict[str, Any], own: dict[str, Any]) -> str:
@@ -201,16 +198,45 @@ def _shared_prefix(state: dict[str, Any], own: dict[str, Any]) -> str:
     return "" if any(k.startswith(prefix) for k in own) else prefix
 
 
+def fit_keys(state: dict[str, Any], own: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
+    """``state`` keyed as the model (whose state_dict is ``own``) names its entries.
+
+    The keys as saved are kept unless reading off a wrapper's prefix makes more of them the
+    model's: DataParallel's ``module.``, or one name every key starts with and no name of the
+    model does (Lightning's ``model.``), or both. A model whose own submodule is named
+    ``module`` keeps its keys, as torch's strict ``load_state_dict`` does.
+
+    Returns:
+        The state, its module versions (renamed alike; None when the file has none) and the
+        shared prefix left on the keys, if any (for the error's hint).
+    """
+    meta = getattr(state, "_metadata", None)
+    options: list[tuple[dict[str, Any], Any]] = [(dict(state), meta)]
+    if any(k.startswith("module.") for k in state):
+        options.append(({k.removeprefix("module."): v for k, v in state.items()},
+                        _strip_meta(meta, "module")))
+    for keyed, versions in list(options):
+        prefix = _shared_prefix(keyed, own)
+        if prefix:
+            options.append(({k.removeprefix(prefix): v for k, v in keyed.items()},
+                            _strip_meta(versions, prefix[:-1])))
+    # the first of the best: the keys as saved win a tie
+    best = max(options, key=lambda option: sum(k in own for k in option[0]))
+    return best[0], best[1], _shared_prefix(best[0], own)
+
+
 def load_state_checked(model: nn.Module, state: dict[str, Any], path: Path | str, *,
-                       skip_prefixes: tuple[str, ...] = ()) -> None:
+                       skip_prefixes: tuple[str, ...] = (),
+                       adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
     """Load a state_dict already in memory; errors as :func:`load_checkpoint` (naming ``path``)."""
     own = model.state_dict()
-    meta = _strip_meta(getattr(state, "_metadata", None), "module")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    prefix = _shared_prefix(state, own)
-    if prefix and {k.removeprefix(prefix) for k in state} <= set(own):
-        state = {k.removeprefix(prefix): v for k, v in state.items()}  # Lightning's "model."
-        prefix, meta = "", _strip_meta(meta, prefix[:-1])
+    if not state and own:
+        raise ModelError(f"{path}: the file holds an empty state_dict (no tensors): save the "
+                         "trained model's weights with torch.save(model.state_dict(), path)")
+    state, meta, prefix = fit_keys(state, own)
+    if adapt is not None:
+        state = adapt(state)
+        meta = getattr(state, "_metadata", None) or meta
     if meta is None:  # a file saved without module versions
         meta = _versionless_norms(model, own)
     state = OrderedDict((k, v) for k, v in state.items()

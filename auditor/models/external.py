@@ -40,6 +40,9 @@ __all__ = ["HfClassifier", "import_user_object", "user_model_file"]
 
 _USER_FILE = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
 _USER_MODULE = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_]\w*)$")
+# "file.py:Net.forward": a name inside a class (a method, a nested attribute)
+_USER_DOTTED = re.compile(r"^(?P<where>.+\.py|[A-Za-z_][\w.]*):(?P<outer>[A-Za-z_]\w*)"
+                          r"(?P<inner>(\.\w+)+)$")
 
 
 def _one_line(err: BaseException) -> str:
@@ -294,6 +297,15 @@ def _takes(fn: Any, name: str, *, named: bool = False) -> bool:
 
 
 def _user(name: str) -> ArchInfo | None:
+    dotted = _USER_DOTTED.match(name)
+    if dotted:
+        where, outer = dotted["where"], dotted["outer"]
+        fix = f"\"{where}:{outer}\" builds {outer}" if outer[:1].isupper() else \
+            "a name inside a submodule is given as \"package.module:Name\""
+        raise ModelError(
+            f"{name!r} names {outer}{dotted['inner']}, a method or attribute, not a class or "
+            "function to build the model from: arch names a class (an nn.Module subclass) or "
+            f"function defined at the top of the file or module ({fix})")
     if not (_USER_FILE.match(name) or _USER_MODULE.match(name)):
         return None
     obj = import_user_object(name)

@@ -42,6 +42,35 @@ def forward_hint(model: nn.Module, err: BaseException, batch: Tensor) -> str:
         return (f"; the data gives {batch.shape[1]}-channel RGB images: a model for other "
                 "inputs needs a first layer that takes them")
     if any(s in text for s in _SIZE_ERRORS):
+        runs = _size_that_runs(model, batch)
+        if runs is not None:
+            return (f"; a layer expects another input size than {batch.shape[-1]} px: set "
+                    f"data.image_size to one it takes (it runs on {runs} px images; a model "
+                    "trained or traced at a size: that size)")
         return (f"; a layer expects another input size than {batch.shape[-1]} px: set "
                 "data.image_size to the size the model was made for (traced or trained at)")
     return ""
+
+
+# sizes tried on a model that fails on the audit's: larger ones first (a torchvision model
+# whose pooling leaves nothing of small images), then smaller ones
+_PROBE_SIZES = (64, 96, 128, 224, 299, 32, 28)
+
+
+def _size_that_runs(model: nn.Module, batch: Tensor) -> int | None:
+    """An input side (of :data:`_PROBE_SIZES`) ``model`` runs on in eval mode, else None."""
+    from auditor.models.state import eval_mode
+
+    side = int(batch.shape[-1])
+    larger = [s for s in _PROBE_SIZES if s > side]
+    smaller = sorted((s for s in _PROBE_SIZES if s < side), reverse=True)
+    for size in larger + smaller:
+        x = torch.zeros(1, int(batch.shape[1]), size, size, dtype=batch.dtype,
+                        device=batch.device)
+        try:
+            with eval_mode(model), torch.no_grad():
+                model(x)
+        except Exception:  # noqa: BLE001, S112  (the model's code fails as it fails: next size)
+            continue
+        return size
+    return None

@@ -160,7 +160,7 @@ def prepare_model(mcfg: ModelConfig, bundle: DataBundle, rundir: RunDir, *, seed
     model, target_layer = built.model, built.info.target_layer
     meta = {**_meta(mcfg, bundle, seed), **built.notes}
     if built.complete:
-        meta["source"] = "checkpoint"
+        meta["source"], meta["train"] = "checkpoint", None  # nothing was trained
         return model.to(device).eval(), target_layer, meta
 
     ckpt_rel, meta_rel = f"models/{mcfg.name}.pt", f"models/{mcfg.name}.json"

@@ -14,13 +14,14 @@ import logging
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from auditor.errors import ModelError
+from auditor.models.containers import container_problem
 from auditor.models.hints import error_line, forward_hint
 
 __all__ = ["load_torchscript"]
@@ -45,12 +46,14 @@ def _add_taps(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return gm
 
 
-def load_torchscript(path: Path, example: Tensor) -> nn.Module:
+def load_torchscript(path: Path, example: Tensor, num_classes: int | None = None) -> nn.Module:
     """Load a TorchScript file as a hookable module.
 
     Args:
         path: a file written by ``torch.jit.save`` (scripted or traced).
         example: a ``[N, 3, H, W]`` batch of the audit's input size (the conversion's example).
+        num_classes: the scores per image the model should return (to name the entry of a
+            dict or tuple output that holds them), if known.
 
     Returns:
         An ``nn.Module`` computing the same logits, with target layers ``taps.<op>``.
@@ -100,7 +103,10 @@ def load_torchscript(path: Path, example: Tensor) -> nn.Module:
     except Exception as err:  # noqa: BLE001  (the converter raises many kinds)
         raise _not_converted(path, scripted, sample, err) from None
     _restore_parameters(gm, {n for n, _ in scripted.named_parameters()})
-    _check_differentiable(gm, sample, path)
+    out = _check_differentiable(gm, sample, path)
+    if isinstance(out, (Mapping, tuple, list)):
+        raise ModelError(f"{path}: "
+                         f"{container_problem(out, len(sample), num_classes, torchscript=True)}")
     return _add_taps(gm)
 
 
@@ -198,20 +204,22 @@ def _is_torchscript_archive(path: Path) -> bool:
                                                      for n in names)
 
 
-def _check_differentiable(gm: nn.Module, sample: Tensor, path: Path) -> None:
+def _check_differentiable(gm: nn.Module, sample: Tensor, path: Path) -> object:
     """Every saliency method starts from gradients; a graph holding an operation autograd
     cannot differentiate (the fused attention a ViT traced under ``torch.no_grad()`` records)
-    is one line here, not a traceback at the first map."""
+    is one line here, not a traceback at the first map. Returns the graph's output on
+    ``sample`` (None when it failed otherwise: the checks after loading report it)."""
     x = sample.clone().requires_grad_(True)
     try:
         with torch.enable_grad():
             out = gm(x)
             if isinstance(out, Tensor) and out.requires_grad:
                 torch.autograd.grad(out.float().sum(), x, allow_unused=True)
+            return out
     except RuntimeError as err:
         found = _NO_DERIVATIVE.search(str(err))
         if found is None:
-            return  # not this problem: the checks after loading report it
+            return None  # not this problem: the checks after loading report it
         raise ModelError(
             f"{path}: autograd cannot run back through this TorchScript graph ({found[1]} has "
             "no derivative; torch.jit.trace under torch.no_grad() records the fused attention "

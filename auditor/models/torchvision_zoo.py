@@ -76,8 +76,17 @@ def build_torchvision(name: str, num_classes: int, *, image_size: int | None = N
     try:
         return models.get_model(name, weights=None, num_classes=num_classes, **args)
     except (TypeError, ValueError, AssertionError) as err:
-        raise ModelError(f"{name}: cannot build with arch_kwargs {kwargs or {}}: "
-                         f"{' '.join(str(err).split())}") from None
+        text = " ".join(str(err).split())
+        if "partition size" in text and "input_size" not in kwargs and image_size:
+            # MaxViT's windows: every stage's map (strides 4 to 32) must divide into them
+            side = 32 * int(kwargs.get("partition_size", 7))
+            raise ModelError(
+                f"{name} cuts its feature maps at strides 4 to 32 into windows of "
+                f"{side // 32}x{side // 32}, which {image_size} px images do not fill: set "
+                f"data.image_size to a multiple of {side} ({-(-image_size // side) * side}, "
+                f"say; got {image_size})") from None
+        raise ModelError(f"{name}: cannot build with arch_kwargs {kwargs or {}}: {text}") \
+            from None
 
 
 class WeightsInfo:

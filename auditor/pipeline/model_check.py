@@ -16,11 +16,11 @@ from torch import Tensor, nn
 from auditor.config import AuditConfig, ModelConfig
 from auditor.errors import AuditorError, ModelError, SaliencyError
 from auditor.models.build import BuiltModel, load_pretrained
+from auditor.models.containers import container_problem
 from auditor.models.hints import error_line, forward_hint
 from auditor.models.outputs import build_for_data, output_spec, raw_forward
 from auditor.models.state import eval_mode
 from auditor.saliency.engine import CamEngine
-from auditor.saliency.layers import container_problem
 from auditor.saliency.target_choice import choose_target_layer
 
 __all__ = ["ModelCheck", "check_models", "check_output", "naming"]
@@ -88,7 +88,8 @@ def _check_one(mcfg: ModelConfig, classes: list[str], images: Tensor, target_lay
     extra = ", trust_pickle: the file was fully unpickled" if built.notes.get("trust_pickle") \
         else ""
     h, w = choice.map_size
-    out.lines.append(f"model {mcfg.name}: {mcfg.arch} ({n_params / 1e6:.2f} M parameters, "
+    arch = built.notes.get("arch", mcfg.arch)  # a pickled module's own class
+    out.lines.append(f"model {mcfg.name}: {arch} ({n_params / 1e6:.2f} M parameters, "
                      f"{source}{extra}); target layer {choice.name} ({h}x{w} maps)")
     if choice.note:
         out.warnings.append(f"{mcfg.name}: {choice.note}")

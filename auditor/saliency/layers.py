@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from auditor.errors import SaliencyError
+from auditor.models.containers import container_problem
 from auditor.models.state import frozen
 
 __all__ = [
@@ -234,37 +235,6 @@ NO_SPATIAL_LAYER = ("no layer of this model outputs a spatial map [N,C,H,W] or a
 _NOT_DIFFERENTIABLE = ("the logits do not depend on the image through autograd (does the "
                        "forward go through numpy, .detach(), .item() or torch.no_grad()?): "
                        "saliency needs gradients from the logits back to a layer")
-
-
-def container_problem(out: Mapping | tuple | list, n: int | None = None,
-                      k: int | None = None) -> str:
-    """Why a dict, tuple or list of outputs is not a logits tensor, in one line, and which
-    entry to return: the one of ``[n, k]`` scores when exactly one is (a feature vector next to
-    the logits is ``[n, width]``). With ``k`` unknown, the 2-D entries (one named like
-    ``logits`` first)."""
-    items = list(out.items()) if isinstance(out, Mapping) else list(enumerate(out))
-    fits = [key for key, value in items
-            if isinstance(value, Tensor) and value.ndim == 2
-            and (n is None or value.shape[0] == n) and (k is None or value.shape[1] == k)]
-    if k is None:
-        fits = [f for f in fits if "logit" in str(f).lower()] or fits
-    scores = f" (its one output of {k} scores per image)" if k is not None else ""
-    if len(fits) == 1:
-        which = f"model(x)[{fits[0]!r}]{scores}"
-    elif fits:
-        each = f" (each is [N, {k}])" if k is not None else ""
-        which = f"the logits among model(x)[{']/['.join(repr(f) for f in fits)}]{each}"
-    elif k is not None:
-        which = f"the logits (none of its outputs is [N, {k}], one score per class)"
-    else:
-        which = "the logits"
-    if isinstance(out, Mapping):
-        keys = [str(key) for key, _ in items]
-        what = f"a dict (keys: {', '.join(keys[:6]) or 'none'}{', ...' if len(keys) > 6 else ''})"
-    else:
-        what = f"a {type(out).__name__} of {len(out)} items"
-    return (f"the model returns {what}, not a logits tensor [N, classes]: wrap it in a module "
-            f"whose forward returns {which} and give that class as arch")
 
 
 def not_logits(out: object) -> str | None:

@@ -33,7 +33,7 @@ def _refusal(path) -> str:
         build_configured(ModelConfig(name="m", arch="simple_cnn", checkpoint=path), 2,
                          image_size=16)
     line = str(err.value)
-    assert "\n" not in line and line.startswith(str(path))
+    assert "\n" not in line and line.startswith(f"models[m].checkpoint: {path}")
     return line
 
 
