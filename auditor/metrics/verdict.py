@@ -244,8 +244,8 @@ def _cell_rates(block: Mapping[str, Any], ev: Mapping[str, Any]) -> dict[str, An
     return (entry.get("by_class") or {}).get(label)
 
 
-def _causal_change(region: str, finding: Mapping[str, Any], before: Mapping[str, Any],
-                   after: Mapping[str, Any]) -> tuple[str, bool]:
+def _causal_change(region: str, finding: Mapping[str, Any], after: Mapping[str, Any]
+                   ) -> tuple[str, bool]:
     """The causal rate of ``finding`` (the baseline's) before and after, as a phrase, and
     whether it fell significantly (the interval after lies below the one before)."""
     text, b_ci, a_ci = _causal_rates(region, finding, after)
@@ -309,8 +309,8 @@ def _reads_again(regions: Sequence[str], before: Mapping[str, Any],
         flips = (f" (hiding it flips {_rate(b.get('flip_rate'), b.get('ci'), b.get('n'))} → "
                  f"{_rate(a.get('flip_rate'), a.get('ci'), a.get('n'))} of predictions)"
                  if b.get("flip_rate") is not None and a.get("flip_rate") is not None else "")
-        out.append(f"reads the {r} a little more{flips}, but a medium finding says it may still "
-                   "ignore it" if r in medium else f"now reads the {r}{flips}")
+        out.append(f"no longer clearly ignores the {r}{flips}, but a medium finding says it "
+                   "may still ignore it" if r in medium else f"now reads the {r}{flips}")
     return out
 
 
@@ -337,7 +337,7 @@ def comparison_headline(models: Mapping[str, Mapping[str, Any]], baseline: str, 
         worst = _worst_change(base, block, level)
         parts = []
         for region, f in base_cuts.items():
-            change, fell = _causal_change(region, f, base, block)
+            change, fell = _causal_change(region, f, block)
             if region in cuts and fell:  # still high, but significantly less
                 verb, change = "weakens", f"{change}; a high finding on it remains"
             elif region in cuts:

@@ -91,9 +91,9 @@ def test_an_ignored_region_that_goes_says_why():
     medium = _block([{**ignored, "severity": "medium"}], 0.8)
     medium["reliance"] = {"object": {"flip_rate": 0.06, "ci": [0.03, 0.1], "n": 200}}
     text = comparison_headline({"baseline": base, "other": medium}, "baseline")
-    assert "other reads the object a little more (hiding it flips 2% (1%–5%, n=200) → 6% " \
-        "(3%–10%, n=200) of predictions), but a medium finding says it may still ignore it" \
-        in text
+    assert "other no longer clearly ignores the object (hiding it flips 2% (1%–5%, n=200) → " \
+        "6% (3%–10%, n=200) of predictions), but a medium finding says it may still ignore " \
+        "it" in text
     chance = _block([{"kind": "chance_level", "severity": "high", "title": "t",
                       "evidence": {}}], 0.0)
     text = comparison_headline({"baseline": base, "other": chance}, "baseline")
