@@ -6,8 +6,9 @@ nature, when cats sat on nature in training) and *conflicting* when it goes with
 (a cat on an urban scene). A model that decides through the value answers aligned images
 right and conflicting ones wrong; a model that ignores it scores the same on both. The gap,
 aligned minus conflicting accuracy, is the measure the shortcut literature reports (bias-
-aligned against bias-conflicting accuracy). Pooling over the classes cancels a value that
-simply makes every image harder: each side holds images of both values.
+aligned against bias-conflicting accuracy). On a test set balanced over class x value,
+pooling over the classes cancels a value that simply makes every image harder: each side
+holds as many images of each value (on an unbalanced one, the sides weigh them unequally).
 
 Read from the labels alone, the gap says the model rests on the *attribute*, not through which
 region; a ``spurious_cue`` finding uses it beside a swap of the region
