@@ -27,71 +27,21 @@ from auditor.metrics.stats import bootstrap_weights, newcombe_diff_ci, wilson_ci
 
 __all__ = ["headline_intervals"]
 
-def _with_score_interval(boot: list[float | None], cells: np.ndarray, correct: np.ndarray,
-                         level: float) -> list[float | None]:
-    """The gap's bootstrap interval widened to cover Newcombe's score interval of the observed
-    best minus worst cell. A resample cannot move a cell at 0% or 100% (0/150 stays 0 in every
-    replicate), so alone the bootstrap said "100% (100–100%)" for a 0% against a 100% cell;
-    the score interval says what those counts allow.
-
-    Args:
-        boot: the percentile interval ``[lo, hi]`` (``[None, None]`` when there is none).
-        cells: ``[N, C]`` one-hot membership of the eligible cells.
-        correct: ``[N]`` 1.0 for a right answer.
-        level: interval level.
-    """
-    if None in boot or cells.shape[1] < 2:
+def _cover(boot: list[float | None], score: tuple[float, float] | None
+           ) -> list[float | None]:
+    """``boot`` widened to cover ``score`` (clipped to [0, 1]). A resample cannot move a cell
+    at 0% or 100% (0/150 stays 0 in every replicate), so alone the bootstrap said "100%
+    (100–100%)" for a 0% against a 100% cell; a score interval says what the counts allow."""
+    if None in boot or score is None:
         return boot
-    n = cells.sum(axis=0)
-    k = cells.T @ correct
-    acc = k / n
-    best, worst = int(np.argmax(acc)), int(np.argmin(acc))
-    lo, hi = newcombe_diff_ci(int(round(k[best])), int(n[best]), int(round(k[worst])),
-                              int(n[worst]), level)
+    lo, hi = score
     return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
 
 
-def _with_mover_interval(boot: list[float | None], onehot_y: np.ndarray, correct: np.ndarray,
-                         level: float) -> list[float | None]:
-    """Balanced accuracy's bootstrap interval widened to cover the MOVER interval of the mean
-    of the per-class recalls (Zou & Donner 2008: the recalls' Wilson intervals combined as
-    Newcombe combines two). A resample cannot move a class at 0% or 100% recall, so alone the
-    bootstrap said "50% (50–50%)" for a model that called 200 of 200 images one class, and
-    "33% (0–33%)" for a 3-image class; the score intervals say what those counts allow.
-
-    Args:
-        boot: the percentile interval ``[lo, hi]`` (``[None, None]`` when there is none).
-        onehot_y: ``[N, C]`` one-hot class membership.
-        correct: ``[N]`` 1.0 for a right answer.
-        level: interval level.
-    """
-    if None in boot:
-        return boot
-    n = onehot_y.sum(axis=0)
-    k = onehot_y.T @ correct
-    recall = k / n
-    bounds = np.array([wilson_ci(int(round(a)), int(b), level) for a, b in zip(k, n, strict=True)])
-    mean, c = float(recall.mean()), len(n)
-    lo = mean - float(np.sqrt(((recall - bounds[:, 0]) ** 2).sum())) / c
-    hi = mean + float(np.sqrt(((bounds[:, 1] - recall) ** 2).sum())) / c
-    return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
-
-
-def _with_odds_score_interval(boot: list[float | None], num: np.ndarray, den: np.ndarray,
-                              spans: list[slice], level: float) -> list[float | None]:
-    """The equalized-odds difference's bootstrap interval widened to cover Newcombe's score
-    interval of the rate pair that makes it (the TPR or FPR of one class, highest group minus
-    lowest), for the reason of :func:`_with_score_interval`: a group at 0% or 100% does not
-    move under resampling, so "1.00 (1.00–1.00)" for cells of 50.
-
-    Args:
-        boot: the percentile interval ``[lo, hi]``.
-        num, den: ``[N, K]`` indicators of :func:`_odds_parts`; ``spans`` its column slices.
-        level: interval level.
-    """
-    if None in boot:
-        return boot
-    k, n = num.sum(axis=0), den.sum(axis=0)
+def _widest_pair(k: np.ndarray, n: np.ndarray, spans: Sequence[slice],
+                 level: float) -> tuple[float, float] | None:
+    """Newcombe's interval of the highest minus the lowest rate ``k / n`` within the span
+    whose spread is largest (columns with ``n == 0`` left out); None with no span of two."""
     best: tuple[float, int, int] | None = None
     for span in spans:
         cols = [c for c in range(span.start, span.stop) if n[c] > 0]
@@ -102,10 +52,27 @@ def _with_odds_score_interval(boot: list[float | None], num: np.ndarray, den: np
         if best is None or rates[hi_c] - rates[lo_c] > best[0]:
             best = (rates[hi_c] - rates[lo_c], hi_c, lo_c)
     if best is None:
-        return boot
+        return None
     _, a, b = best
-    lo, hi = newcombe_diff_ci(int(round(k[a])), int(n[a]), int(round(k[b])), int(n[b]), level)
-    return [float(min(boot[0], max(lo, 0.0))), float(max(boot[1], min(hi, 1.0)))]
+    return newcombe_diff_ci(int(round(k[a])), int(n[a]), int(round(k[b])), int(n[b]), level)
+
+
+def _mover_mean(onehot_y: np.ndarray, correct: np.ndarray, level: float) -> tuple[float, float]:
+    """The MOVER interval of the mean of the per-class recalls (Zou & Donner 2008: the
+    recalls' Wilson intervals combined as Newcombe combines two), for balanced accuracy.
+
+    Args:
+        onehot_y: ``[N, C]`` one-hot class membership.
+        correct: ``[N]`` 1.0 for a right answer.
+        level: interval level.
+    """
+    n = onehot_y.sum(axis=0)
+    k = onehot_y.T @ correct
+    recall = k / n
+    bounds = np.array([wilson_ci(int(round(a)), int(b), level) for a, b in zip(k, n, strict=True)])
+    mean, c = float(recall.mean()), len(n)
+    return (mean - float(np.sqrt(((recall - bounds[:, 0]) ** 2).sum())) / c,
+            mean + float(np.sqrt(((bounds[:, 1] - recall) ** 2).sum())) / c)
 
 
 def _onehot(codes: np.ndarray, k: int) -> np.ndarray:
@@ -220,9 +187,12 @@ def headline_intervals(df: pd.DataFrame, attributes: Sequence[str], *, n_boot: i
             return none
         return [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))]
 
-    out = {"balanced_accuracy": _with_mover_interval(interval(bal), onehot_y, correct, level),
-           "accuracy_gap": _with_score_interval(interval(gap), cells, correct, level)}
+    # each interval also covers its score interval (see _cover): balanced accuracy MOVER's,
+    # the gap and the equalized-odds difference Newcombe's of the pair that makes them
+    out = {"balanced_accuracy": _cover(interval(bal), _mover_mean(onehot_y, correct, level)),
+           "accuracy_gap": _cover(interval(gap), _widest_pair(
+               cells.T @ correct, cells.sum(axis=0), [slice(0, cells.shape[1])], level))}
     if odds:
-        out["equalized_odds_difference"] = _with_odds_score_interval(interval(eod), num, den,
-                                                                     spans, level)
+        out["equalized_odds_difference"] = _cover(
+            interval(eod), _widest_pair(num.sum(axis=0), den.sum(axis=0), spans, level))
     return out
