@@ -14,33 +14,24 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import sysconfig
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from auditor.models.external import python_roots, under
+
 __all__ = ["code_hash"]
-
-
-def _installed_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return tuple(str(Path(r).resolve()) for r in roots if r)
 
 
 def _source_files(model: nn.Module) -> list[Path]:
     """The source files of the classes of ``model``'s modules outside installed packages."""
-    roots = _installed_roots()
+    roots = python_roots("stdlib", "platstdlib", "purelib", "platlib")
     files: set[Path] = set()
-    for m in model.modules():
-        module = sys.modules.get(type(m).__module__)
-        name = getattr(module, "__file__", None)
-        if not name:
-            continue
-        path = Path(name).resolve()
-        if not str(path).startswith(roots):
-            files.add(path)
+    for module_name in {type(m).__module__ for m in model.modules()}:  # each module once
+        name = getattr(sys.modules.get(module_name), "__file__", None)
+        if name and not under(Path(name), roots):
+            files.add(Path(name).resolve())
     return sorted(files)
 
 

@@ -36,7 +36,7 @@ from auditor.models.heads import probe_attr
 from auditor.models.registry import ArchInfo, arch_registry, register_arch
 from auditor.models.torchvision_zoo import build_torchvision, torchvision_names
 
-__all__ = ["HfClassifier", "import_user_object", "user_model_file"]
+__all__ = ["HfClassifier", "import_user_object", "python_roots", "under", "user_model_file"]
 
 _USER_FILE = re.compile(r"^(?P<file>.+\.py):(?P<name>[A-Za-z_]\w*)$")
 _USER_MODULE = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_]\w*)$")
@@ -262,11 +262,21 @@ def _from_stdlib(obj: Any) -> bool:
     file = getattr(sys.modules.get(name), "__file__", None)
     if not file:
         return True  # built into the interpreter
+    return under(Path(file), python_roots("stdlib", "platstdlib")) \
+        and not {"site-packages", "dist-packages"} & set(Path(file).resolve().parts)
+
+
+def python_roots(*keys: str) -> tuple[Path, ...]:
+    """The resolved ``sysconfig`` paths ``keys`` (``stdlib``, ``purelib`` ...): where Python's
+    standard library and the installed packages lie."""
     paths = sysconfig.get_paths()
-    roots = {Path(paths[key]).resolve() for key in ("stdlib", "platstdlib")}
-    where = Path(file).resolve()
-    return any(root in where.parents for root in roots) \
-        and not {"site-packages", "dist-packages"} & set(where.parts)
+    return tuple(Path(paths[key]).resolve() for key in keys if paths.get(key))
+
+
+def under(path: Path, roots: tuple[Path, ...]) -> bool:
+    """``path`` (resolved) lies inside one of ``roots``."""
+    where = Path(path).resolve()
+    return any(root in where.parents for root in roots)
 
 
 def _not_a_model_maker(obj: Any) -> str | None:
